@@ -1,0 +1,57 @@
+"""The `mlgrade` command: a thin typer front over the library.
+
+Command modules live in `mlgrade.commands`; each registers itself on `app` and imports
+heavy modules only inside its functions, so `mlgrade --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .commands import batch_cmd, doctor_cmd, eval_cmd, grade_cmd, practice_cmd, questions_cmd, rubrics_cmd
+
+app = typer.Typer(
+    name="mlgrade",
+    help=(
+        "Practise and grade machine-learning interview answers against rubrics.\n\n"
+        "Examples:\n\n"
+        "  mlgrade practice                      # an interactive practice session\n\n"
+        "  mlgrade grade q07 \"Use a rolling-origin split…\"\n\n"
+        "  mlgrade batch answers.jsonl --out results.jsonl"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+for module in (practice_cmd, grade_cmd, batch_cmd, questions_cmd, rubrics_cmd, eval_cmd, doctor_cmd):
+    module.register(app)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True)) -> None:
+    if version:
+        from . import __version__
+
+        typer.echo(f"mlgrade {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    from .errors import MlgradeError
+
+    try:
+        app()
+    except MlgradeError as exc:
+        from .commands._common import print_error
+
+        print_error(str(exc))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)

@@ -1,0 +1,9 @@
+"""(not yet implemented)"""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

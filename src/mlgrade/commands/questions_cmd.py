@@ -1,0 +1,77 @@
+"""`mlgrade questions list|show`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from ._common import JsonOpt, RubricsOpt, bank_from, console, print_json
+
+questions = typer.Typer(help="Browse the question bank.", no_args_is_help=True)
+
+
+@questions.command("list")
+def list_questions(
+    section: Annotated[Optional[str], typer.Option("--section", "-s", help="Only this section (basic, technical, computer-vision, nlp, reinforcement-learning, company).")] = None,
+    json_out: JsonOpt = False,
+    rubrics: RubricsOpt = None,
+) -> None:
+    """List the questions: id, section, kind, difficulty and question.
+
+    Examples:
+
+      mlgrade questions list
+
+      mlgrade questions list --section nlp --json
+    """
+    from ..models import SECTIONS
+
+    if section is not None and section not in SECTIONS:
+        from ._common import fail
+
+        raise fail(f"unknown section {section!r}: choose one of {', '.join(SECTIONS)}")
+    items = bank_from(rubrics).by_section(section)
+    if json_out:
+        print_json([{"id": r.id, "number": r.number, "section": r.section, "kind": r.kind,
+                     "difficulty": r.difficulty, "question": r.question} for r in items])
+        return
+    from rich.table import Table
+
+    table = Table(show_lines=False, header_style="bold")
+    for col in ("id", "section", "kind", "difficulty"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("question", overflow="fold")
+    for r in items:
+        table.add_row(r.id, r.section, r.kind, r.difficulty, r.question)
+    console().print(table)
+
+
+@questions.command("show")
+def show_question(
+    question_id: Annotated[str, typer.Argument(help="Question id: q3, q03 or 3.", show_default=False)],
+    answer: Annotated[bool, typer.Option("--answer", "-a", help="Also print the model answer and key points.")] = False,
+    json_out: JsonOpt = False,
+    rubrics: RubricsOpt = None,
+) -> None:
+    """Show one question (and with --answer, its model answer and key points).
+
+    Examples:
+
+      mlgrade questions show q15
+
+      mlgrade questions show 24 --answer
+    """
+    rubric = bank_from(rubrics).get(question_id)
+    if json_out:
+        data = rubric.model_dump(mode="json") if answer else {
+            k: getattr(rubric, k) for k in ("id", "number", "section", "kind", "difficulty", "question")}
+        print_json(data)
+        return
+    from ..render import render_question
+
+    render_question(rubric, console(), with_answer=answer)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(questions, name="questions")

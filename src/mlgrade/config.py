@@ -1,0 +1,118 @@
+"""Configuration from flags, the environment and `.env`, remembering where each value came from.
+
+Precedence: flag > environment > `.env` in the working directory > default. `mlgrade doctor`
+shows the `sources` so a user can see why a value is what it is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_MODEL = "gpt-4.1-mini"
+DEFAULT_MAX_ANSWER_CHARS = 20_000
+GRADERS = ("auto", "llm", "offline")
+
+# setting name -> (environment variable, default)
+_ENV: dict[str, tuple[str, Any]] = {
+    "api_key": ("OPENAI_API_KEY", None),
+    "base_url": ("OPENAI_BASE_URL", None),
+    "model": ("MLGRADE_MODEL", DEFAULT_MODEL),
+    "grader": ("MLGRADE_GRADER", "auto"),
+    "home": ("MLGRADE_HOME", None),
+    "rubrics_dir": ("MLGRADE_RUBRICS", None),
+    "max_answer_chars": ("MLGRADE_MAX_ANSWER_CHARS", DEFAULT_MAX_ANSWER_CHARS),
+    "timeout": ("MLGRADE_TIMEOUT", 60.0),
+    "exec_code": ("MLGRADE_EXEC", True),
+    "cache_capabilities": ("MLGRADE_CACHE_CAPABILITIES", True),
+}
+
+
+def _default_home() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("mlgrade", appauthor=False))
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    default = _ENV[name][1]
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() not in {"0", "false", "no", "off", ""}
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        raise ConfigError(f"{_ENV[name][0]}={value!r} is not a valid {type(default).__name__}") from None
+    return str(value) if value != "" else None
+
+
+@dataclass
+class Settings:
+    api_key: str | None = None
+    base_url: str | None = None
+    model: str = DEFAULT_MODEL
+    grader: str = "auto"
+    home: Path = field(default_factory=_default_home)
+    rubrics_dir: str | None = None
+    max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS
+    timeout: float = 60.0
+    exec_code: bool = True
+    cache_capabilities: bool = True
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def grader_kind(self) -> str:
+        """The grader actually used: `auto` becomes llm when a key or base URL is set, else offline."""
+        if self.grader == "auto":
+            return "llm" if (self.api_key or self.base_url) else "offline"
+        return self.grader
+
+    @property
+    def offline_notice(self) -> str | None:
+        if self.grader == "auto" and self.grader_kind == "offline":
+            return ("Grading offline (no OPENAI_API_KEY or OPENAI_BASE_URL set). "
+                    "Set one of them, or MLGRADE_GRADER=llm, to grade with an LLM.")
+        return None
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "mlgrade.db"
+
+
+def read_dotenv(path: Path | None = None) -> dict[str, str]:
+    path = path or Path.cwd() / ".env"
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_settings(dotenv_path: Path | None = None, **overrides: Any) -> Settings:
+    """Settings in effect. `overrides` are flag values; None means "not given"."""
+    dotenv = read_dotenv(dotenv_path)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, (env_name, default) in _ENV.items():
+        if overrides.get(name) is not None:
+            values[name], sources[name] = _coerce(name, overrides[name]), "flag"
+        elif os.environ.get(env_name, "") != "":
+            values[name], sources[name] = _coerce(name, os.environ[env_name]), f"env {env_name}"
+        elif dotenv.get(env_name, "") != "":
+            values[name], sources[name] = _coerce(name, dotenv[env_name]), f".env {env_name}"
+        else:
+            values[name], sources[name] = default, "default"
+    if values["grader"] not in GRADERS:
+        raise ConfigError(f"unknown grader {values['grader']!r}: choose one of {', '.join(GRADERS)}")
+    values["home"] = Path(values["home"]).expanduser() if values["home"] else _default_home()
+    return Settings(**values, sources=sources)

@@ -1,0 +1,179 @@
+"""Grade one answer: check the input, ask a grader for judgments, verify evidence, score in code.
+
+Every grader (LLM, offline, or a fake in tests) implements `Grader.assess` and returns an
+`Assessment`; this module turns it into a `Grade` the same way for all of them, so evidence
+checks and arithmetic can never differ between graders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections import Counter
+from typing import Protocol
+
+from .config import Settings, load_settings
+from .errors import GraderFailure, UsageError
+from .evidence import verify_judgments, verify_misconceptions
+from .models import Assessment, CodeTestResult, Grade, Judgment, Rubric
+from .pricing import estimate_cost
+from .rubrics import RubricBank, load_rubrics, rubric_hash
+from .scoring import band_for, compute_score, misconception_penalty
+
+
+class Grader(Protocol):
+    name: str  # "llm", "offline", "fake"…
+    model: str
+
+    async def assess(self, rubric: Rubric, answer: str, *, facts: list[CodeTestResult] | None = None) -> Assessment:
+        """Judge the answer against the rubric; raise GraderFailure when no valid judgment came back."""
+        ...
+
+
+def make_grader(settings: Settings, kind: str | None = None) -> Grader:
+    kind = kind or settings.grader_kind
+    if kind == "offline":
+        from .offline import OfflineGrader
+
+        return OfflineGrader()
+    if kind == "llm":
+        from .llm import LLMGrader
+
+        return LLMGrader(settings)
+    raise UsageError(f"unknown grader {kind!r}: choose auto, llm or offline")
+
+
+class AnswerTooLong(UsageError):
+    pass
+
+
+def check_answer(answer: str, settings: Settings) -> str | None:
+    """None when the answer can be graded, else the reason to skip it. Raises for oversize input."""
+    if len(answer) > settings.max_answer_chars:
+        raise AnswerTooLong(
+            f"answer is {len(answer):,} characters, over the limit of {settings.max_answer_chars:,} "
+            "(set MLGRADE_MAX_ANSWER_CHARS to change it)"
+        )
+    if not answer.strip():
+        return "empty answer"
+    return None
+
+
+def _complete_judgments(rubric: Rubric, judgments: list[Judgment]) -> list[Judgment]:
+    """One judgment per rubric key point, in rubric order; unknown ids dropped, absent ones missing."""
+    by_id = {j.key_point: j for j in judgments}
+    return [by_id.get(kp.id) or Judgment(key_point=kp.id, status="missing", comment="not judged by the grader")
+            for kp in rubric.key_points]
+
+
+def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str, latency_ms: int = 0,
+             code_tests: list[CodeTestResult] | None = None) -> Grade:
+    """Turn a grader's assessment into a scored Grade: evidence checked, arithmetic ours."""
+    judgments = verify_judgments(_complete_judgments(rubric, assessment.judgments), answer)
+    if code_tests:
+        from .codegrade import apply_code_results
+
+        judgments = apply_code_results(rubric, judgments, code_tests)
+    found = verify_misconceptions(assessment.misconceptions, answer)
+    found = [m.model_copy(update={"claim": m.claim or (rubric.misconception(m.id).claim if rubric.misconception(m.id) else ""),
+                                  "penalty": misconception_penalty(rubric, m)}) for m in found]
+    breakdown = compute_score(rubric, judgments, found)
+    return Grade(
+        question_id=rubric.id, outcome="graded", score=breakdown.score, band=breakdown.band,
+        judgments=judgments, misconceptions=found, strengths=assessment.strengths,
+        improvements=assessment.improvements, follow_up=assessment.follow_up, grader=grader,
+        model=assessment.model, usage=assessment.usage, latency_ms=latency_ms,
+        cost_usd=estimate_cost(assessment.model, assessment.usage) if grader == "llm" else 0.0,
+        rubric_hash=rubric_hash(rubric), prompt_hash=assessment.prompt_hash, attempts=assessment.attempts,
+        code_tests=code_tests or [],
+    )
+
+
+def error_grade(rubric: Rubric, failure: GraderFailure, *, grader: Grader, latency_ms: int = 0,
+                code_tests: list[CodeTestResult] | None = None) -> Grade:
+    return Grade(question_id=rubric.id, outcome="grader_error", error=failure.reason, raw_reply=failure.raw_reply,
+                 grader=grader.name, model=grader.model, latency_ms=latency_ms, rubric_hash=rubric_hash(rubric),
+                 attempts=failure.attempts, code_tests=code_tests or [])
+
+
+def skipped_grade(question_id: str, reason: str, *, rubric: Rubric | None = None) -> Grade:
+    return Grade(question_id=question_id, outcome="skipped", error=reason, rubric_hash=rubric_hash(rubric) if rubric else "")
+
+
+async def _code_facts(rubric: Rubric, answer: str, settings: Settings) -> list[CodeTestResult]:
+    if rubric.kind != "coding" or not rubric.tests or not settings.exec_code:
+        return []
+    from .codegrade import run_rubric_tests
+
+    return await asyncio.to_thread(run_rubric_tests, rubric, answer)
+
+
+async def _assess_once(rubric: Rubric, answer: str, grader: Grader, facts: list[CodeTestResult]) -> Grade:
+    started = time.perf_counter()
+    try:
+        assessment = await grader.assess(rubric, answer, facts=facts or None)
+    except GraderFailure as failure:
+        return error_grade(rubric, failure, grader=grader, latency_ms=int((time.perf_counter() - started) * 1000),
+                           code_tests=facts)
+    latency = int((time.perf_counter() - started) * 1000)
+    return finalize(rubric, answer, assessment, grader=grader.name, latency_ms=latency, code_tests=facts)
+
+
+def combine_samples(samples: list[Grade]) -> Grade:
+    """Self-consistency: the median score, its spread, and each key point's majority status.
+    The judgments shown are those of the sample closest to the median."""
+    graded = [g for g in samples if g.ok]
+    if not graded:
+        return samples[0].model_copy(update={"samples": {"n": len(samples), "errors": len(samples), "scores": []}})
+    scores = [g.score for g in graded if g.score is not None]
+    median = round(statistics.median(scores), 1)
+    representative = min(graded, key=lambda g: abs((g.score or 0) - median))
+    majority = {}
+    for j in representative.judgments:
+        votes = Counter(next(x.status for x in g.judgments if x.key_point == j.key_point) for g in graded)
+        majority[j.key_point] = votes.most_common(1)[0][0]
+    usage = sum((g.usage for g in samples[1:]), samples[0].usage)
+    costs = [g.cost_usd for g in samples if g.cost_usd is not None]
+    return representative.model_copy(update={
+        "score": median, "band": band_for(median), "usage": usage,
+        "cost_usd": round(sum(costs), 8) if costs else None,
+        "attempts": sum(g.attempts for g in samples),
+        "samples": {"n": len(samples), "errors": len(samples) - len(graded), "scores": scores, "median": median,
+                    "min": min(scores), "max": max(scores), "spread": round(max(scores) - min(scores), 1),
+                    "majority": majority},
+    })
+
+
+async def agrade_rubric(rubric: Rubric, answer: str, *, settings: Settings | None = None, grader: Grader | None = None,
+                        samples: int = 1) -> Grade:
+    """Grade an answer against a rubric object (async). Skips empty answers without any call."""
+    settings = settings or load_settings()
+    reason = check_answer(answer, settings)
+    if reason:
+        return skipped_grade(rubric.id, reason, rubric=rubric)
+    grader = grader or make_grader(settings)
+    facts = await _code_facts(rubric, answer, settings)
+    if samples <= 1:
+        return await _assess_once(rubric, answer, grader, facts)
+    results = await asyncio.gather(*(_assess_once(rubric, answer, grader, facts) for _ in range(samples)))
+    return combine_samples(list(results))
+
+
+async def agrade(question_id: str, answer: str, *, settings: Settings | None = None, grader: Grader | None = None,
+                 bank: RubricBank | None = None, samples: int = 1) -> Grade:
+    settings = settings or load_settings()
+    bank = bank or load_rubrics(settings.rubrics_dir)
+    return await agrade_rubric(bank.get(question_id), answer, settings=settings, grader=grader, samples=samples)
+
+
+def grade(question_id: str, answer: str, *, settings: Settings | None = None, grader: Grader | None = None,
+          bank: RubricBank | None = None, samples: int = 1) -> Grade:
+    """Grade one answer to a question of the bank. Returns a Grade whose `outcome` says whether
+    it was graded, skipped (empty answer) or ended in a grader_error (never a score then).
+
+    >>> from mlgrade import grade
+    >>> g = grade("q07", "Use a rolling-origin split: train on the past, test on the future.")
+    >>> g.outcome, g.band  # doctest: +SKIP
+    """
+    return asyncio.run(agrade(question_id, answer, settings=settings, grader=grader, bank=bank, samples=samples))

@@ -1,0 +1,212 @@
+"""Data shapes shared by every module: rubrics in, judgments and grades out.
+
+Nothing here talks to the network or the disk; every other module depends on this one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Section = Literal["basic", "technical", "computer-vision", "nlp", "reinforcement-learning", "company"]
+Kind = Literal["concept", "coding", "design"]
+Difficulty = Literal["easy", "medium", "hard"]
+Status = Literal["covered", "partial", "missing"]
+Outcome = Literal["graded", "grader_error", "skipped"]
+Band = Literal["strong", "adequate", "weak", "poor"]
+
+SECTIONS: tuple[str, ...] = ("basic", "technical", "computer-vision", "nlp", "reinforcement-learning", "company")
+STATUS_ORDER: tuple[str, ...] = ("missing", "partial", "covered")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- rubric
+
+
+class KeyPoint(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    point: str = Field(min_length=1)
+    weight: float = Field(gt=0)
+    essential: bool = False
+    cues: list[str] = Field(default_factory=list)
+
+
+class Misconception(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    claim: str = Field(min_length=1)
+    penalty: float = Field(ge=0, le=100)
+    cues: list[str] = Field(default_factory=list)
+
+
+class Erratum(_Strict):
+    article_says: str = Field(min_length=1)
+    correction: str = Field(min_length=1)
+
+
+class CodeTest(_Strict):
+    """One call of the candidate's function: `call` is a Python expression using the
+    rubric's function name, `expected` the value it must equal."""
+
+    call: str = Field(min_length=1)
+    expected: Any = None
+    note: str = ""
+
+
+class Rubric(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    number: int = Field(ge=0)
+    section: Section
+    kind: Kind
+    difficulty: Difficulty
+    question: str = Field(min_length=1)
+    model_answer: str = Field(min_length=1)
+    key_points: list[KeyPoint] = Field(min_length=1)
+    misconceptions: list[Misconception] = Field(default_factory=list)
+    errata: list[Erratum] = Field(default_factory=list)
+    follow_ups: list[str] = Field(default_factory=list)
+    function: str | None = None
+    tests: list[CodeTest] = Field(default_factory=list)
+    # Key points whose status is decided by running the candidate's code (coding kind).
+    correctness_points: list[str] = Field(default_factory=list)
+
+    @field_validator("key_points")
+    @classmethod
+    def _unique_key_points(cls, v: list[KeyPoint]) -> list[KeyPoint]:
+        seen: set[str] = set()
+        for kp in v:
+            if kp.id in seen:
+                raise ValueError(f"duplicate key-point id {kp.id!r}")
+            seen.add(kp.id)
+        if not any(kp.essential for kp in v):
+            raise ValueError("no key point is marked essential: at least one must be")
+        return v
+
+    @field_validator("misconceptions")
+    @classmethod
+    def _unique_misconceptions(cls, v: list[Misconception]) -> list[Misconception]:
+        ids = [m.id for m in v]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate misconception id {dupes[0]!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rubric:
+        import re
+
+        m = re.fullmatch(r"q(\d+)", self.id)
+        if m and int(m.group(1)) != self.number:
+            raise ValueError(f"id {self.id!r} does not match number {self.number}")
+        kp_ids = {kp.id for kp in self.key_points}
+        for cp in self.correctness_points:
+            if cp not in kp_ids:
+                raise ValueError(f"correctness_points names unknown key point {cp!r}")
+        if self.kind == "coding" and self.tests and not self.function:
+            raise ValueError("a coding rubric with tests must name its `function`")
+        return self
+
+    def key_point(self, kp_id: str) -> KeyPoint | None:
+        return next((kp for kp in self.key_points if kp.id == kp_id), None)
+
+    def misconception(self, m_id: str) -> Misconception | None:
+        return next((m for m in self.misconceptions if m.id == m_id), None)
+
+
+# --------------------------------------------------------------------------- judgments
+
+
+class Judgment(BaseModel):
+    """The verdict on one key point, after evidence has been checked in code."""
+
+    key_point: str
+    status: Status
+    evidence: str = ""
+    verified: bool = True
+    comment: str = ""
+    claimed_status: Status | None = None  # what the grader said before the evidence check
+
+
+class MisconceptionFound(BaseModel):
+    id: str  # a rubric misconception id, or "new-…" for one the grader named itself
+    claim: str = ""
+    evidence: str = ""
+    verified: bool = True
+    penalty: float = 0.0
+
+
+class CodeTestResult(BaseModel):
+    call: str
+    status: Literal["passed", "failed", "error", "timeout"]
+    expected: str = ""
+    got: str = ""
+    error: str = ""
+
+
+class Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+        )
+
+
+class Assessment(BaseModel):
+    """What a grader (LLM, offline or fake) hands back before code checks and scores it."""
+
+    judgments: list[Judgment]
+    misconceptions: list[MisconceptionFound] = Field(default_factory=list)
+    strengths: list[str] = Field(default_factory=list)
+    improvements: list[str] = Field(default_factory=list)
+    follow_up: str = ""
+    model: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    attempts: int = 1
+    prompt_hash: str = ""
+    raw_reply: str | None = None
+
+
+class Grade(BaseModel):
+    """The JSON contract of `mlgrade grade --json` and of every batch output line."""
+
+    question_id: str
+    outcome: Outcome
+    score: float | None = None
+    band: Band | None = None
+    judgments: list[Judgment] = Field(default_factory=list)
+    misconceptions: list[MisconceptionFound] = Field(default_factory=list)
+    strengths: list[str] = Field(default_factory=list)
+    improvements: list[str] = Field(default_factory=list)
+    follow_up: str = ""
+    error: str | None = None
+    raw_reply: str | None = None
+    grader: str = ""
+    model: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    latency_ms: int = 0
+    cost_usd: float | None = None
+    rubric_hash: str = ""
+    prompt_hash: str = ""
+    attempts: int = 0
+    code_tests: list[CodeTestResult] = Field(default_factory=list)
+    samples: dict[str, Any] | None = None  # --samples N: scores, median, spread, majority
+
+    @model_validator(mode="after")
+    def _failure_is_not_a_score(self) -> Grade:
+        if self.outcome != "graded" and (self.score is not None or self.band is not None):
+            raise ValueError(f"a {self.outcome} grade cannot carry a score")
+        if self.outcome == "graded" and self.score is None:
+            raise ValueError("a graded grade needs a score")
+        return self
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "graded"

@@ -1,0 +1,37 @@
+"""Cost estimates from the prices table in prices.json (one file, easy to update)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+
+from .models import Usage
+
+BATCH_DISCOUNT = 0.5  # the OpenAI Batch API bills half the online price
+
+
+@lru_cache(maxsize=1)
+def prices() -> dict[str, dict[str, float]]:
+    data = json.loads((resources.files("mlgrade") / "prices.json").read_text(encoding="utf-8"))
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def price_for(model: str) -> dict[str, float] | None:
+    table = prices()
+    if model in table:
+        return table[model]
+    # dated snapshots ("gpt-4.1-mini-2025-04-14") price like their family: longest prefix wins
+    matches = [k for k in table if model.startswith(k)]
+    return table[max(matches, key=len)] if matches else None
+
+
+def estimate_cost(model: str, usage: Usage, *, batch: bool = False) -> float | None:
+    """USD for one call's usage, or None when the model's price is unknown (local models)."""
+    price = price_for(model)
+    if price is None:
+        return None
+    uncached = max(0, usage.input_tokens - usage.cached_tokens)
+    cost = (uncached * price["input"] + usage.cached_tokens * price.get("cached_input", price["input"])
+            + usage.output_tokens * price["output"]) / 1_000_000
+    return round(cost * (BATCH_DISCOUNT if batch else 1.0), 8)

@@ -1,0 +1,118 @@
+"""Terminal rendering of questions and grades (rich). Pure presentation: no grading logic."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .models import Grade, Rubric
+
+BAND_STYLE = {"strong": "bold green", "adequate": "bold cyan", "weak": "bold yellow", "poor": "bold red"}
+STATUS_MARK = {"covered": "[green]✓[/]", "partial": "[yellow]½[/]", "missing": "[red]✗[/]"}
+
+
+def render_question(rubric: Rubric, console: Console, *, with_answer: bool = False) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
+    subtitle = f"{rubric.section} · {rubric.kind} · {rubric.difficulty}"
+    console.print(Panel(rubric.question, title=f"[bold]{rubric.id}[/]", subtitle=subtitle, expand=True))
+    if not with_answer:
+        return
+    console.print(Panel(rubric.model_answer.strip(), title="model answer", border_style="green"))
+    table = Table(title="key points", header_style="bold", expand=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("weight", justify="right")
+    table.add_column("essential", justify="center")
+    table.add_column("point")
+    for kp in rubric.key_points:
+        table.add_row(kp.id, f"{kp.weight:g}", "●" if kp.essential else "", kp.point)
+    console.print(table)
+    if rubric.errata:
+        console.print("[bold]Where the source article is wrong[/]")
+        for e in rubric.errata:
+            console.print(f"  • [dim]{e.article_says}[/] → {e.correction}")
+
+
+def _footer(grade: Grade) -> str:
+    u = grade.usage
+    parts = [f"grader {grade.grader}"]
+    if grade.model:
+        parts.append(f"model {grade.model}")
+    if u.input_tokens or u.output_tokens:
+        parts.append(f"tokens {u.input_tokens:,} in ({u.cached_tokens:,} cached) / {u.output_tokens:,} out")
+    parts.append(f"{grade.latency_ms:,} ms")
+    if grade.cost_usd is not None and grade.grader == "llm":
+        parts.append(f"≈ ${grade.cost_usd:.5f}")
+    if grade.attempts > 1:
+        parts.append(f"{grade.attempts} attempts")
+    return " · ".join(parts)
+
+
+def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
+    """The full feedback view shared by `grade`, `practice` and reports."""
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.table import Table
+
+    if grade.outcome == "skipped":
+        console.print(Panel(f"Not graded: {escape(grade.error or 'skipped')}", title=grade.question_id, border_style="yellow"))
+        return
+    if grade.outcome == "grader_error":
+        body = f"[bold red]Grading failed[/] after {grade.attempts} attempt(s): {escape(grade.error or '')}"
+        if grade.raw_reply:
+            body += f"\n\n[dim]raw reply (first 500 chars):[/]\n{escape(grade.raw_reply[:500])}"
+        console.print(Panel(body, title=grade.question_id, border_style="red"))
+        console.print(f"[dim]{_footer(grade)}[/]")
+        return
+
+    style = BAND_STYLE.get(grade.band or "", "bold")
+    headline = f"[{style}]{grade.score:g}/100 · {grade.band}[/]"
+    if grade.samples and grade.samples.get("n", 1) > 1:
+        s = grade.samples
+        headline += f"   [dim]median of {s['n']} samples, spread {s.get('min', 0):g}–{s.get('max', 0):g}[/]"
+    console.print(Panel(headline, title=f"[bold]{grade.question_id}[/] score", expand=True, border_style=style.split()[-1]))
+
+    kp_text = {kp.id: kp.point for kp in rubric.key_points} if rubric else {}
+    table = Table(header_style="bold", expand=True, show_lines=True)
+    table.add_column("", width=2, justify="center")
+    table.add_column("key point", ratio=2)
+    table.add_column("evidence / comment", ratio=3)
+    for j in grade.judgments:
+        evidence = f"[italic]“{escape(j.evidence)}”[/]" if j.evidence else ""
+        if j.evidence and not j.verified:
+            evidence += " [red](unverified: not found in the answer)[/]"
+        comment = escape(j.comment)
+        cell = "\n".join(x for x in (evidence, f"[dim]{comment}[/]" if comment else "") if x)
+        point = escape(kp_text.get(j.key_point, j.key_point))
+        table.add_row(STATUS_MARK.get(j.status, j.status), f"[bold]{j.key_point}[/]\n{point}", cell)
+    console.print(table)
+
+    if grade.code_tests:
+        tests = Table(title="code run against the rubric's tests", header_style="bold", expand=True)
+        tests.add_column("call")
+        tests.add_column("result", no_wrap=True)
+        tests.add_column("detail")
+        colour = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow"}
+        for t in grade.code_tests:
+            detail = t.error or (f"expected {t.expected}, got {t.got}" if t.status == "failed" else "")
+            tests.add_row(escape(t.call), f"[{colour[t.status]}]{t.status}[/]", escape(detail))
+        console.print(tests)
+
+    for m in grade.misconceptions:
+        tag = f"−{m.penalty:g}" if m.verified else "unverified, no penalty"
+        console.print(f"[bold red]✗ misconception[/] ({tag}): {escape(m.claim or m.id)}"
+                      + (f"\n   [italic]“{escape(m.evidence)}”[/]" if m.evidence else ""))
+    if grade.strengths:
+        console.print("[bold green]Strengths[/]")
+        for s in grade.strengths:
+            console.print(f"  + {escape(s)}")
+    if grade.improvements:
+        console.print("[bold yellow]To improve[/]")
+        for s in grade.improvements:
+            console.print(f"  → {escape(s)}")
+    if grade.follow_up:
+        console.print(f"[bold]Follow-up:[/] {escape(grade.follow_up)}")
+    console.print(f"[dim]{_footer(grade)}[/]")

@@ -1,0 +1,200 @@
+"""Load and validate rubrics: the built-in bank shipped in the package, plus the user's own.
+
+A user folder (``MLGRADE_RUBRICS`` or ``--rubrics DIR``) *extends* the built-in bank: its
+rubrics are added, and one whose id equals a built-in id replaces that built-in rubric.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import RubricError, UnknownQuestionError
+from .models import Rubric
+
+RUBRIC_SUFFIXES = (".yaml", ".yml")
+
+
+def _resource_dir(name: str) -> Path:
+    """A data folder shipped in the wheel (force-included), or the repo's top-level folder
+    when running from a source checkout / editable install."""
+    packaged = resources.files("mlgrade") / name
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / name
+
+
+def builtin_rubrics_dir() -> Path:
+    return _resource_dir("rubrics")
+
+
+def prompts_dir() -> Path:
+    return _resource_dir("prompts")
+
+
+def _format_loc(loc: tuple[Any, ...], data: Any) -> str:
+    """Turn a pydantic error location into a readable field path (key_points[2].weight → key_points[id=x].weight)."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "id" in node[item]:
+                label = f"[{node[item]['id']}]"
+            parts.append(label)
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(rubric)"
+
+
+def parse_rubric(data: Any, source: str) -> Rubric:
+    """Validate one rubric's data; raise RubricError with one line per problem."""
+    from pydantic import ValidationError
+
+    if not isinstance(data, dict):
+        raise RubricError([f"{source}: expected a mapping of rubric fields, got {type(data).__name__}"])
+    try:
+        return Rubric.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = _format_loc(tuple(err["loc"]), data)
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field"
+            problems.append(f"{source}: {where}: {msg}")
+        raise RubricError(problems) from None
+
+
+def load_rubric_file(path: Path) -> Rubric:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RubricError([f"{path}: no such file"]) from None
+    except UnicodeDecodeError:
+        raise RubricError([f"{path}: not valid UTF-8"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RubricError([f"{path}:{where}: malformed YAML: {problem}"]) from None
+    return parse_rubric(data, str(path))
+
+
+def rubric_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.suffix in RUBRIC_SUFFIXES and p.is_file())
+
+
+def load_dir(directory: Path) -> tuple[dict[str, Rubric], list[str]]:
+    """Load every rubric in a folder. Returns the valid rubrics and one line per problem."""
+    if not directory.is_dir():
+        return {}, [f"{directory}: not a directory"]
+    found: dict[str, Rubric] = {}
+    origin: dict[str, Path] = {}
+    problems: list[str] = []
+    for path in rubric_files(directory):
+        try:
+            rubric = load_rubric_file(path)
+        except RubricError as exc:
+            problems.extend(exc.problems)
+            continue
+        if rubric.id in found:
+            problems.append(f"{path}: id: duplicate question id {rubric.id!r} (also in {origin[rubric.id].name})")
+            continue
+        found[rubric.id] = rubric
+        origin[rubric.id] = path
+    return found, problems
+
+
+def validate_dir(directory: Path | None = None) -> list[str]:
+    """All problems in a rubric folder (the built-in bank by default); empty when all valid."""
+    directory = directory or builtin_rubrics_dir()
+    rubrics, problems = load_dir(directory)
+    if not rubrics and not problems:
+        problems.append(f"{directory}: no rubric files (*.yaml) found")
+    return problems
+
+
+def normalise_id(raw: str) -> str:
+    """`q3`, `Q03`, `3` and `q03` all name question q03; other ids pass through lower-cased."""
+    text = raw.strip().lower()
+    m = re.fullmatch(r"q?0*(\d{1,3})", text)
+    if m:
+        return f"q{int(m.group(1)):02d}"
+    return text
+
+
+def rubric_hash(rubric: Rubric) -> str:
+    canonical = json.dumps(rubric.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class RubricBank:
+    """The rubrics in effect, keyed by question id, in question order."""
+
+    rubrics: dict[str, Rubric] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[Rubric]:
+        return iter(sorted(self.rubrics.values(), key=lambda r: (r.number == 0, r.number, r.id)))
+
+    def __len__(self) -> int:
+        return len(self.rubrics)
+
+    def __contains__(self, qid: object) -> bool:
+        return isinstance(qid, str) and normalise_id(qid) in self.rubrics
+
+    def ids(self) -> list[str]:
+        return [r.id for r in self]
+
+    def get(self, qid: str) -> Rubric:
+        """The rubric for a question id in any accepted spelling, or UnknownQuestionError with near matches."""
+        key = normalise_id(qid)
+        if key in self.rubrics:
+            return self.rubrics[key]
+        raise UnknownQuestionError(qid, difflib.get_close_matches(key, list(self.rubrics), n=3, cutoff=0.5))
+
+    def by_section(self, section: str | None) -> list[Rubric]:
+        return [r for r in self if section is None or r.section == section]
+
+
+def load_rubrics(extra_dir: str | os.PathLike[str] | None = None, *, include_builtin: bool = True) -> RubricBank:
+    """The built-in bank, extended (and where ids collide, overridden) by ``extra_dir`` or
+    ``$MLGRADE_RUBRICS``. Raises RubricError listing every problem found."""
+    dirs: list[Path] = []
+    if include_builtin:
+        dirs.append(builtin_rubrics_dir())
+    user = extra_dir if extra_dir is not None else os.environ.get("MLGRADE_RUBRICS") or None
+    if user:
+        dirs.append(Path(user).expanduser())
+    bank: dict[str, Rubric] = {}
+    problems: list[str] = []
+    for d in dirs:
+        found, errs = load_dir(d)
+        problems.extend(errs)
+        bank.update(found)
+    if problems:
+        raise RubricError(problems)
+    return RubricBank(bank)
+
+
+def iter_rubrics(bank: RubricBank, ids: Iterable[str] | None = None) -> Iterator[Rubric]:
+    if ids is None:
+        yield from bank
+    else:
+        for qid in ids:
+            yield bank.get(qid)
