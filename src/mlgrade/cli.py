@@ -9,11 +9,29 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from .commands import batch_cmd, doctor_cmd, eval_cmd, grade_cmd, practice_cmd, questions_cmd, rubrics_cmd
 
+class _Group(TyperGroup):
+    """Turns mlgrade's own errors into one line on stderr and the contract's exit code, for
+    the real CLI and for in-process test runners alike."""
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        from .errors import MlgradeError
+
+        try:
+            return super().invoke(ctx)
+        except MlgradeError as exc:
+            from .commands._common import print_error
+
+            print_error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+
+
 app = typer.Typer(
     name="mlgrade",
+    cls=_Group,
     help=(
         "Practise and grade machine-learning interview answers against rubrics.\n\n"
         "Examples:\n\n"
@@ -41,15 +59,8 @@ def _root(version: bool = typer.Option(False, "--version", help="Print the versi
 
 
 def main() -> None:
-    from .errors import MlgradeError
-
     try:
         app()
-    except MlgradeError as exc:
-        from .commands._common import print_error
-
-        print_error(str(exc))
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         sys.exit(130)
