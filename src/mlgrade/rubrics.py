@@ -86,7 +86,7 @@ def load_rubric_file(path: Path) -> Rubric:
     except UnicodeDecodeError:
         raise RubricError([f"{path}: not valid UTF-8"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -11,6 +11,11 @@ from ._common import JsonOpt, RubricsOpt, bank_from, console, print_json
 questions = typer.Typer(help="Browse the question bank.", no_args_is_help=True)
 
 
+@questions.callback()
+def _group() -> None:
+    """Browse the question bank."""
+
+
 @questions.command("list")
 def list_questions(
     section: Annotated[Optional[str], typer.Option("--section", "-s", help="Only this section (basic, technical, computer-vision, nlp, reinforcement-learning, company).")] = None,

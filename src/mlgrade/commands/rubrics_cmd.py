@@ -10,6 +10,11 @@ import typer
 rubrics_app = typer.Typer(help="Check and create rubrics.", no_args_is_help=True)
 
 
+@rubrics_app.callback()
+def _group() -> None:
+    """Check and create rubrics."""
+
+
 @rubrics_app.command("validate")
 def validate(
     directory: Annotated[Optional[Path], typer.Argument(help="Folder of rubric YAML files (default: the built-in bank).", show_default=False)] = None,
