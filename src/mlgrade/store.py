@@ -17,7 +17,8 @@ from typing import Any
 
 
 def _m1_initial(db: sqlite3.Connection) -> None:
-    db.executescript(
+    # One execute per statement: executescript() would COMMIT first and break the migration's transaction
+    _execute_each(db,
         """
         CREATE TABLE attempts (
             id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -55,6 +56,12 @@ def _m1_initial(db: sqlite3.Connection) -> None:
         );
         """
     )
+
+
+def _execute_each(db: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
