@@ -1,9 +1,256 @@
-"""(not yet implemented)"""
+"""`mlgrade batch`, `batch-status`, `batch-collect` and `report`: thin fronts over mlgrade.batch,
+mlgrade.provider_batch and mlgrade.report."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
 import typer
+
+from ._common import JsonOpt, RubricsOpt, bank_from, console, print_json, settings_from
+
+if TYPE_CHECKING:
+    from ..batch import BatchProgress, BatchSummary
+
+GraderOpt = Annotated[Optional[str], typer.Option("--grader", help="auto, llm or offline (default: MLGRADE_GRADER or auto).",
+                                                  show_default=False)]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Model for the llm grader (default: MLGRADE_MODEL).",
+                                                 show_default=False)]
+_PROVIDER_ACTIONS = ("status", "collect")
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr: done / errors / in flight / rate / ETA / cached tokens."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[red]{task.fields[errors]} err[/] · {task.fields[flight]} in flight · "
+                       "{task.fields[rate]}/s · {task.fields[cached]} cached tok"),
+            TimeRemainingColumn(), console=console(stderr=True), transient=False, refresh_per_second=8)
+        self.task = self.progress.add_task("grading", total=None, errors=0, flight="0", rate="0.0", cached=0)
+
+    def __enter__(self) -> _ProgressBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, p: BatchProgress) -> None:
+        rate = p.done / p.elapsed if p.elapsed > 0 else 0.0
+        flight = f"{p.in_flight}/{p.limit}" + (f" ({p.rate_limits}×429)" if p.rate_limits else "")
+        self.progress.update(self.task, total=p.total or None, completed=p.done, errors=p.errors + p.skipped,
+                             flight=flight, rate=f"{rate:.1f}", cached=f"{p.usage.cached_tokens:,}")
+
+
+def _print_summary(summary: BatchSummary) -> None:
+    from rich.table import Table
+
+    out = console()
+    err = console(stderr=True)
+    r = summary.run
+    for line in summary.skipped_examples:
+        err.print(f"[yellow]skipped[/] {line}", markup=True, highlight=False)
+    hidden = r.skipped - len(summary.skipped_examples)
+    if hidden > 0:
+        err.print(f"[yellow]… and {hidden:,} more skipped (see the output file)[/]")
+    if summary.recovery.get("truncated_bytes"):
+        err.print("[dim]resume: dropped a partial last line left by an interrupted run[/]")
+    res = summary.results
+    if res is None:
+        return
+    table = Table(title=f"{summary.out}", header_style="bold")
+    for col, just in (("question", "left"), ("answers", "right"), ("mean", "right"), ("strong", "right"),
+                      ("adequate", "right"), ("weak", "right"), ("poor", "right"), ("errors", "right"),
+                      ("skipped", "right")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for q, g in sorted(res.questions.items()):
+        table.add_row(q, str(g.count), "–" if g.mean is None else f"{g.mean:g}",
+                      *(str(g.bands.get(b, 0)) for b in ("strong", "adequate", "weak", "poor")), str(g.errors), str(g.skipped))
+    out.print(table)
+    rate = f"{r.calls / summary.wall_s:.1f} calls/s" if summary.wall_s else ""
+    out.print(f"this run: {r.done:,} written ({r.graded:,} graded, {r.errors:,} errors, {r.skipped:,} skipped, "
+              f"{r.cache_hits:,} from cache) in {summary.wall_s:.1f}s {rate}; {summary.already_done:,} already done")
+    if r.rate_limits:
+        out.print(f"rate limited {r.rate_limits:,}× (429): concurrency lowered to {summary.min_concurrency} at worst")
+    out.print(f"all results: {res.total:,} answers · tokens {res.input_tokens:,} in ({res.cached_tokens:,} cached) / "
+              f"{res.output_tokens:,} out · cost ≈ ${res.cost_usd:.4f}")
+
+
+def _print_estimate(summary: BatchSummary) -> None:
+    est = summary.estimate or {}
+    out = console()
+    for line in summary.skipped_examples:
+        console(stderr=True).print(f"[yellow]would skip[/] {line}")
+    out.print(f"dry run: {est.get('items', 0):,} answers to grade ({summary.already_done:,} already in {summary.out}, "
+              f"{summary.run.total - est.get('items', 0):,} to skip) with the {est.get('grader')} grader")
+    if est.get("grader") == "llm":
+        cost = est.get("cost_usd")
+        batch_cost = est.get("cost_usd_batch_api")
+        out.print(f"estimated tokens: ~{est['input_tokens']:,} in / ~{est['output_tokens']:,} out with {est['model']}; "
+                  + (f"cost ≈ ${cost:.4f} (≈ ${batch_cost:.4f} with --provider-batch)" if cost is not None
+                     else "price unknown for this model"))
+    out.print("no request was made")
+
+
+def batch(
+    inputs: Annotated[list[Path], typer.Argument(help="Answer files (.jsonl, .csv, .yaml) or folders of qNN-name.md/.txt files.",
+                                                 show_default=False)],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results file (JSON Lines). Rerunning the same command resumes it.",
+                                                show_default=False)] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Most requests in flight at once.")] = 8,
+    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Regrade the rows of --out that ended in grader_error.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not reuse cached results for identical answers.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count answers, estimate tokens and cost; make no call.")] = False,
+    provider_batch: Annotated[bool, typer.Option("--provider-batch", help="Submit to the OpenAI Batch API (half price, results within 24 h).")] = False,
+    grader: GraderOpt = None,
+    model: ModelOpt = None,
+    rubrics: RubricsOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Grade every answer in one or more files; one JSON result per line in --out.
+
+    Inputs: JSONL/CSV/YAML rows with `question_id`, `answer`, optional `id` and `candidate`,
+    or a folder of files named after the question (`q07-alice.md`). Bad rows are written as
+    `skipped` with the reason. Exit code 0 when every answer is graded, 1 when some ended in
+    error or were skipped, 2 on usage errors.
+
+    Examples:
+
+      mlgrade batch answers.jsonl --out results.jsonl
+
+      mlgrade batch answers.csv submissions/ --out results.jsonl --concurrency 16
+
+      mlgrade batch answers.jsonl --out results.jsonl --retry-errors   # regrade failed rows
+
+      mlgrade batch answers.jsonl --out results.jsonl --dry-run        # count and estimate cost
+
+      mlgrade batch answers.jsonl --out results.jsonl --provider-batch # OpenAI Batch API, half price
+
+      mlgrade batch status mlg-20250101-120000-ab12cd     # same as `mlgrade batch-status …`
+
+      mlgrade batch collect mlg-20250101-120000-ab12cd    # same as `mlgrade batch-collect …`
+    """
+    from ..errors import UsageError
+
+    if inputs and str(inputs[0]) in _PROVIDER_ACTIONS and not inputs[0].exists():
+        if len(inputs) != 2:
+            raise UsageError(f"usage: mlgrade batch {inputs[0]} BATCH_ID")
+        action = batch_status if str(inputs[0]) == "status" else batch_collect
+        return action(str(inputs[1]), json_out=json_out)  # type: ignore[operator]
+    if out is None:
+        raise UsageError("--out RESULTS.jsonl is required (it is also what makes a rerun resume)")
+    from ..batch_inputs import check_inputs
+
+    check_inputs(inputs)  # a missing file fails now, before any progress bar or request
+    settings = settings_from(grader=grader, model=model, rubrics_dir=rubrics)
+    bank = bank_from(rubrics, settings)
+    if provider_batch:
+        from ..provider_batch import submit
+
+        job = submit(inputs, out, settings=settings, bank=bank, dry_run=dry_run)
+        if json_out:
+            print_json(job)
+        else:
+            console().print(job.get("message", ""))
+        raise typer.Exit(0)
+
+    from ..batch import grade_many
+
+    if settings.offline_notice and not json_out:
+        console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
+    kwargs: dict[str, Any] = dict(settings=settings, bank=bank, concurrency=concurrency, retry_errors=retry_errors,
+                                  use_cache=not no_cache, dry_run=dry_run)
+    if dry_run:
+        summary = grade_many(inputs, out, **kwargs)
+    else:
+        with _ProgressBar() as bar:
+            summary = grade_many(inputs, out, progress=bar, **kwargs)
+    if json_out:
+        print_json(summary.to_dict())
+    elif dry_run:
+        _print_estimate(summary)
+    else:
+        _print_summary(summary)
+    raise typer.Exit(summary.exit_code)
+
+
+def batch_status(batch_id: Annotated[str, typer.Argument(help="The job id printed by `batch --provider-batch` (mlg-…).")],
+                 json_out: JsonOpt = False) -> None:
+    """Show the state of a Batch API job submitted with `mlgrade batch --provider-batch`.
+
+    Examples:
+
+      mlgrade batch-status mlg-20250101-120000-ab12cd
+
+      mlgrade batch status mlg-20250101-120000-ab12cd --json
+    """
+    from ..provider_batch import status
+
+    info = status(batch_id, settings=settings_from())
+    if json_out:
+        print_json(info)
+        return
+    console().print(info["message"])
+
+
+def batch_collect(batch_id: Annotated[str, typer.Argument(help="The job id printed by `batch --provider-batch` (mlg-…).")],
+                  json_out: JsonOpt = False) -> None:
+    """Download a finished Batch API job's results into its --out file (same lines as online grading).
+
+    Validation, evidence checks and scoring are applied exactly as online; lines that failed
+    become `grader_error`. Safe to run again: ids already in the output are not written twice.
+
+    Examples:
+
+      mlgrade batch-collect mlg-20250101-120000-ab12cd
+
+      mlgrade batch collect mlg-20250101-120000-ab12cd --json
+    """
+    from ..provider_batch import collect
+
+    info = collect(batch_id, settings=settings_from())
+    if json_out:
+        print_json(info)
+    else:
+        console().print(info["message"])
+    raise typer.Exit(info.get("exit_code", 0))
+
+
+def report(
+    results: Annotated[Path, typer.Argument(help="A results file written by `mlgrade batch`.", show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html or csv.")] = "md",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout.", show_default=False)] = None,
+    title: Annotated[Optional[str], typer.Option("--title", help="Report title.", show_default=False)] = None,
+) -> None:
+    """Render a report of batch results: per question and per candidate (mean, band
+    distribution, most-missed key points) and each answer's feedback.
+
+    Examples:
+
+      mlgrade report results.jsonl > report.md
+
+      mlgrade report results.jsonl --format html --out report.html
+
+      mlgrade report results.jsonl --format csv --out scores.csv
+    """
+    import sys
+
+    from ..report import write_report
+
+    result = write_report(results, fmt.lower(), out, title)
+    if out is None:
+        sys.stdout.write(str(result))
+    else:
+        console(stderr=True).print(f"wrote {result}")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("batch")(batch)
+    app.command("batch-status")(batch_status)
+    app.command("batch-collect")(batch_collect)
+    app.command("report")(report)

@@ -1,0 +1,322 @@
+"""Reports over a batch results file: per question and per candidate, as Markdown, HTML or CSV.
+
+`aggregate_file` streams the JSONL once and keeps only counters (the batch summary uses it
+too). The per-answer sections read lines back by byte offset, sorted by candidate and
+question, so even a large file is never held whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+BANDS = ("strong", "adequate", "weak", "poor")
+FORMATS = ("md", "html", "csv")
+NO_CANDIDATE = "(no candidate)"
+
+
+@dataclass
+class Group:
+    """Counters for one question or one candidate."""
+
+    count: int = 0
+    graded: int = 0
+    errors: int = 0
+    skipped: int = 0
+    score_sum: float = 0.0
+    bands: Counter[str] = field(default_factory=Counter)
+    missed: Counter[str] = field(default_factory=Counter)  # key point -> answers that missed it (partial = ½)
+
+    def add(self, rec: dict[str, Any]) -> None:
+        self.count += 1
+        outcome = rec.get("outcome")
+        if outcome == "graded":
+            self.graded += 1
+            self.score_sum += float(rec.get("score") or 0.0)
+            self.bands[rec.get("band") or "?"] += 1
+            for j in rec.get("judgments") or []:
+                if j.get("status") == "missing":
+                    self.missed[j.get("key_point", "?")] += 1
+                elif j.get("status") == "partial":
+                    self.missed[j.get("key_point", "?")] += 0.5  # type: ignore[assignment]
+        elif outcome == "grader_error":
+            self.errors += 1
+        else:
+            self.skipped += 1
+
+    @property
+    def mean(self) -> float | None:
+        return round(self.score_sum / self.graded, 1) if self.graded else None
+
+    def most_missed(self, n: int = 3) -> list[tuple[str, float]]:
+        return [(kp, c) for kp, c in self.missed.most_common(n) if c > 0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "graded": self.graded, "errors": self.errors, "skipped": self.skipped,
+                "mean_score": self.mean, "bands": {b: self.bands.get(b, 0) for b in BANDS},
+                "most_missed": [{"key_point": kp, "count": c} for kp, c in self.most_missed()]}
+
+
+@dataclass
+class Aggregate:
+    outcomes: Counter[str] = field(default_factory=Counter)
+    questions: dict[str, Group] = field(default_factory=lambda: defaultdict(Group))
+    candidates: dict[str, Group] = field(default_factory=lambda: defaultdict(Group))
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float = 0.0
+    cache_hits: int = 0
+    bad_lines: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.outcomes.values())
+
+    def add(self, rec: dict[str, Any]) -> None:
+        self.outcomes[rec.get("outcome", "?")] += 1
+        self.questions[rec.get("question_id") or "?"].add(rec)
+        self.candidates[rec.get("candidate") or NO_CANDIDATE].add(rec)
+        usage = rec.get("usage") or {}
+        self.input_tokens += int(usage.get("input_tokens") or 0)
+        self.output_tokens += int(usage.get("output_tokens") or 0)
+        self.cached_tokens += int(usage.get("cached_tokens") or 0)
+        self.cost_usd = round(self.cost_usd + float(rec.get("cost_usd") or 0.0), 8)
+        self.cache_hits += 1 if rec.get("cached") else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "outcomes": dict(self.outcomes),
+                "tokens": {"input": self.input_tokens, "output": self.output_tokens, "cached": self.cached_tokens},
+                "cost_usd": self.cost_usd, "cache_hits": self.cache_hits,
+                "questions": {q: g.to_dict() for q, g in sorted(self.questions.items())},
+                "candidates": {c: g.to_dict() for c, g in sorted(self.candidates.items())}}
+
+
+def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(byte offset, record) for each complete, valid line; a partial last line is ignored."""
+    offset = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            start, offset = offset, offset + len(line)
+            if not line.endswith(b"\n") or not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and "outcome" in rec:
+                yield start, rec
+
+
+def aggregate_file(path: str | Path) -> Aggregate:
+    agg = Aggregate()
+    for _, rec in iter_records(Path(path)):
+        agg.add(rec)
+    return agg
+
+
+def _ordered_offsets(path: Path) -> list[int]:
+    keyed = [((rec.get("candidate") or NO_CANDIDATE), rec.get("question_id") or "", str(rec.get("id")), off)
+             for off, rec in iter_records(path)]
+    keyed.sort()
+    return [k[-1] for k in keyed]
+
+
+def _records_in_order(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open("rb") as fh:
+        for off in _ordered_offsets(path):
+            fh.seek(off)
+            yield json.loads(fh.readline())
+
+
+def _kp_texts() -> dict[str, dict[str, str]]:
+    """Key-point wording per question, when the rubrics load; ids alone otherwise."""
+    try:
+        from .rubrics import load_rubrics
+
+        return {r.id: {kp.id: kp.point for kp in r.key_points} for r in load_rubrics()}
+    except Exception:  # a report must render even when a rubric is briefly invalid
+        return {}
+
+
+def _fmt_mean(g: Group) -> str:
+    return "–" if g.mean is None else f"{g.mean:g}"
+
+
+def _bands_text(g: Group) -> str:
+    return " · ".join(f"{b} {g.bands[b]}" for b in BANDS if g.bands.get(b))
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _md_cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
+    kp = _kp_texts()
+    yield f"# {title}\n\n"
+    yield (f"{agg.total:,} answers: {agg.outcomes.get('graded', 0):,} graded, {agg.outcomes.get('grader_error', 0):,} "
+           f"errors, {agg.outcomes.get('skipped', 0):,} skipped. Tokens {agg.input_tokens:,} in "
+           f"({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out; cost ≈ ${agg.cost_usd:.4f}.\n\n")
+    yield "## By question\n\n| question | answers | mean | bands | errors | skipped | most missed |\n|---|---:|---:|---|---:|---:|---|\n"
+    for q, g in sorted(agg.questions.items()):
+        missed = "; ".join(f"{_md_cell(kp.get(q, {}).get(k, k))} ({c:g})" for k, c in g.most_missed())
+        yield f"| {q} | {g.count} | {_fmt_mean(g)} | {_bands_text(g)} | {g.errors} | {g.skipped} | {missed} |\n"
+    yield "\n## By candidate\n\n| candidate | answers | mean | bands | errors | skipped |\n|---|---:|---:|---|---:|---:|\n"
+    for c, g in sorted(agg.candidates.items()):
+        yield f"| {_md_cell(c)} | {g.count} | {_fmt_mean(g)} | {_bands_text(g)} | {g.errors} | {g.skipped} |\n"
+    yield "\n## Answers\n"
+    current = None
+    for rec in _records_in_order(path):
+        cand = rec.get("candidate") or NO_CANDIDATE
+        if cand != current:
+            current = cand
+            yield f"\n### {_md_cell(cand)}\n"
+        q = rec.get("question_id") or "?"
+        head = f"\n#### {q} · `{rec.get('id')}`"
+        if rec.get("outcome") == "graded":
+            yield f"{head} — {rec.get('score'):g}/100 ({rec.get('band')})\n\n"
+            for j in rec.get("judgments") or []:
+                mark = {"covered": "✓", "partial": "½", "missing": "✗"}.get(j.get("status"), "?")
+                text = kp.get(q, {}).get(j.get("key_point"), j.get("key_point"))
+                yield f"- {mark} {text}" + (f" — “{j['evidence']}”" if j.get("evidence") else "") + "\n"
+            for m in rec.get("misconceptions") or []:
+                yield f"- ⚠ misconception: {m.get('claim') or m.get('id')}\n"
+            for s in rec.get("improvements") or []:
+                yield f"- → {s}\n"
+        else:
+            yield f"{head} — {rec.get('outcome')}: {rec.get('error') or ''} (from {rec.get('source')})\n"
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem;color:#1f2328;background:#fff}
+h1{margin-bottom:.2rem}h2{border-bottom:1px solid #d0d7de;padding-bottom:.3rem;margin-top:2.2rem}
+.meta{color:#59636e}table{border-collapse:collapse;width:100%;margin:.8rem 0}
+th,td{border-bottom:1px solid #e5e8eb;padding:.4rem .6rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.bar{display:flex;height:.8rem;width:180px;border-radius:3px;overflow:hidden;background:#eee}
+.strong{background:#1a7f37}.adequate{background:#0969da}.weak{background:#bf8700}.poor{background:#cf222e}
+.pill{display:inline-block;padding:0 .5rem;border-radius:1rem;color:#fff;font-size:.85em}
+details{border:1px solid #d0d7de;border-radius:6px;margin:.4rem 0;padding:.4rem .8rem}
+summary{cursor:pointer;font-weight:600}ul{margin:.3rem 0}li.covered::marker{content:"✓  ";color:#1a7f37}
+li.partial::marker{content:"½  ";color:#bf8700}li.missing::marker{content:"✗  ";color:#cf222e}
+.ev{color:#59636e;font-style:italic}.err{color:#cf222e}h3{margin-top:1.6rem}
+@media (prefers-color-scheme: dark){body{background:#0d1117;color:#e6edf3}th{background:#161b22}
+th,td{border-color:#30363d}details{border-color:#30363d}.meta,.ev{color:#9198a1}}
+"""
+
+
+def _bar(g: Group) -> str:
+    if not g.graded:
+        return ""
+    parts = "".join(f'<span class="{b}" style="width:{100 * g.bands[b] / g.graded:.1f}%" title="{b}: {g.bands[b]}"></span>'
+                     for b in BANDS if g.bands.get(b))
+    return f'<div class="bar">{parts}</div>'
+
+
+def render_html(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
+    e = html.escape
+    kp = _kp_texts()
+    yield f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(title)}</title><style>{_CSS}</style></head><body>'
+    yield (f"<h1>{e(title)}</h1><p class='meta'>{agg.total:,} answers · {agg.outcomes.get('graded', 0):,} graded · "
+           f"{agg.outcomes.get('grader_error', 0):,} errors · {agg.outcomes.get('skipped', 0):,} skipped · tokens "
+           f"{agg.input_tokens:,} in ({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out · cost ≈ ${agg.cost_usd:.4f}</p>")
+    yield "<h2>By question</h2><table><tr><th>question</th><th>answers</th><th>mean</th><th>bands</th><th>errors</th><th>skipped</th><th>most missed key points</th></tr>"
+    for q, g in sorted(agg.questions.items()):
+        missed = "<br>".join(f"{e(kp.get(q, {}).get(k, k))} <span class='meta'>({c:g})</span>" for k, c in g.most_missed())
+        yield (f"<tr><td>{e(q)}</td><td class='n'>{g.count}</td><td class='n'>{_fmt_mean(g)}</td><td>{_bar(g)}</td>"
+               f"<td class='n'>{g.errors}</td><td class='n'>{g.skipped}</td><td>{missed}</td></tr>")
+    yield "</table><h2>By candidate</h2><table><tr><th>candidate</th><th>answers</th><th>mean</th><th>bands</th><th>errors</th><th>skipped</th></tr>"
+    for c, g in sorted(agg.candidates.items()):
+        yield (f"<tr><td>{e(c)}</td><td class='n'>{g.count}</td><td class='n'>{_fmt_mean(g)}</td><td>{_bar(g)}</td>"
+               f"<td class='n'>{g.errors}</td><td class='n'>{g.skipped}</td></tr>")
+    yield "</table><h2>Answers</h2>"
+    current = None
+    for rec in _records_in_order(path):
+        cand = rec.get("candidate") or NO_CANDIDATE
+        if cand != current:
+            current = cand
+            yield f"<h3>{e(cand)}</h3>"
+        q = rec.get("question_id") or "?"
+        if rec.get("outcome") == "graded":
+            band = rec.get("band") or ""
+            yield (f"<details><summary>{e(q)} · <span class='pill {e(band)}'>{rec.get('score'):g} {e(band)}</span> "
+                   f"<span class='meta'>{e(str(rec.get('id')))}</span></summary><ul>")
+            for j in rec.get("judgments") or []:
+                ev = f" <span class='ev'>“{e(j['evidence'])}”</span>" if j.get("evidence") else ""
+                yield f"<li class='{e(j.get('status', ''))}'>{e(kp.get(q, {}).get(j.get('key_point'), j.get('key_point', '')))}{ev}</li>"
+            yield "</ul>"
+            for m in rec.get("misconceptions") or []:
+                yield f"<p class='err'>⚠ misconception: {e(m.get('claim') or m.get('id') or '')}</p>"
+            if rec.get("improvements"):
+                yield "<p><b>To improve</b></p><ul>" + "".join(f"<li>{e(s)}</li>" for s in rec["improvements"]) + "</ul>"
+            if rec.get("follow_up"):
+                yield f"<p><b>Follow-up:</b> {e(rec['follow_up'])}</p>"
+            yield "</details>"
+        else:
+            yield (f"<details><summary>{e(q)} · <span class='err'>{e(str(rec.get('outcome')))}</span> "
+                   f"<span class='meta'>{e(str(rec.get('id')))}</span></summary><p>{e(rec.get('error') or '')}"
+                   f" <span class='meta'>(from {e(str(rec.get('source')))})</span></p></details>")
+    yield "</body></html>\n"
+
+
+# --------------------------------------------------------------------------- CSV
+
+CSV_COLUMNS = ("id", "candidate", "question_id", "outcome", "score", "band", "covered", "partial", "missing",
+               "missed_key_points", "misconceptions", "error", "source")
+
+
+def render_csv(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for _, rec in iter_records(path):
+        js = rec.get("judgments") or []
+        status = Counter(j.get("status") for j in js)
+        w.writerow([rec.get("id"), rec.get("candidate") or "", rec.get("question_id"), rec.get("outcome"),
+                    "" if rec.get("score") is None else rec["score"], rec.get("band") or "",
+                    status["covered"], status["partial"], status["missing"],
+                    ";".join(j.get("key_point", "") for j in js if j.get("status") != "covered"),
+                    ";".join(m.get("id", "") for m in rec.get("misconceptions") or []),
+                    rec.get("error") or "", rec.get("source") or ""])
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+
+
+RENDERERS = {"md": render_markdown, "html": render_html, "csv": render_csv}
+
+
+def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = None,
+                 title: str | None = None) -> Path | str:
+    """Render a report of a batch results file. Writes to `out` and returns its path, or
+    returns the text when `out` is None."""
+    path = Path(results)
+    if fmt not in RENDERERS:
+        raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if not path.is_file():
+        raise UsageError(f"{path}: no such results file")
+    agg = aggregate_file(path)
+    if agg.total == 0:
+        raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
+    chunks = RENDERERS[fmt](path, agg, title or f"mlgrade report: {path.name}")
+    if out is None:
+        return "".join(chunks)
+    target = Path(out)
+    with target.open("w", encoding="utf-8", newline="") as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+    return target
