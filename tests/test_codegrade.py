@@ -1,0 +1,231 @@
+"""Coding answers are graded by running them: extraction, per-test results, judgments, wiring."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlgrade.codegrade import WHOLE_ANSWER, apply_code_results, extract_code, run_rubric_tests
+from mlgrade.models import CodeTest, Judgment, KeyPoint, Rubric
+
+FAST = {"timeout": 2.0, "call_timeout": 0.3}
+
+
+def _rubric(function: str, tests: list[tuple[str, object]]) -> Rubric:
+    return Rubric(
+        id="t-code", number=0, section="company", kind="coding", difficulty="easy",
+        question="Write it.", model_answer="It.", function=function,
+        key_points=[KeyPoint(id="correct-output", point="right results", weight=3, essential=True),
+                    KeyPoint(id="complexity", point="says O(n)", weight=1)],
+        tests=[CodeTest(call=c, expected=e) for c, e in tests], correctness_points=["correct-output"],
+    )
+
+
+SHIFT = _rubric("can_shift", [
+    ("can_shift('abid', 'bida')", True), ("can_shift('abc', 'acb')", False), ("can_shift('abc', 'bc')", False),
+    ("can_shift('', '')", True), ("can_shift('', 'a')", False), ("can_shift('abc', 'abc')", True),
+])
+BIGRAMS = _rubric("find_bigrams", [
+    ("find_bigrams('the cat sat')", [["the", "cat"], ["cat", "sat"]]), ("find_bigrams('')", []),
+    ("find_bigrams('hello')", []), ("find_bigrams('to be or not to be')",
+                                    [("to", "be"), ("be", "or"), ("or", "not"), ("not", "to"), ("to", "be")]),
+])
+
+IDIOM = "```python\ndef can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n```"
+ARTICLE_SHIFT = """def can_shift(a, b):
+
+    if len(a) != len(b):
+        return False
+
+    for i in range(len(a)):
+        mut_a = a[i:] + a[:i]
+        if mut_a == b:
+            return True
+
+    return False
+"""
+NEVER_APPENDS = """My solution:
+
+```python
+def bigram(text):
+    result = []
+    words = text.lower().split()
+    for bi in zip(words, words[1:]):
+        pass
+    return result
+```
+"""
+
+
+def statuses(results):
+    return [r.status for r in results]
+
+
+def test_doubling_idiom_passes_every_test():
+    results = run_rubric_tests(SHIFT, IDIOM, **FAST)
+    assert statuses(results) == ["passed"] * 6
+
+
+def test_zip_bigrams_pass_including_edge_cases_and_iterators():
+    plain = "def find_bigrams(text):\n    words = text.split()\n    return list(zip(words, words[1:]))\n"
+    assert statuses(run_rubric_tests(BIGRAMS, plain, **FAST)) == ["passed"] * 4
+    lazy = "def find_bigrams(text):\n    words = text.split()\n    return zip(words, words[1:])\n"
+    assert statuses(run_rubric_tests(BIGRAMS, lazy, **FAST)) == ["passed"] * 4
+
+
+def test_article_loop_passes_all_but_two_empty_strings():
+    results = run_rubric_tests(SHIFT, ARTICLE_SHIFT, **FAST)
+    assert statuses(results) == ["passed", "passed", "passed", "failed", "passed", "passed"]
+    assert results[3].expected == "True" and results[3].got == "False"
+
+
+def test_bigram_that_never_appends_is_caught_via_single_function_alias():
+    results = run_rubric_tests(BIGRAMS, NEVER_APPENDS, **FAST)
+    assert statuses(results) == ["failed", "passed", "passed", "failed"]
+    assert results[0].got == "[]"
+
+
+def test_articles_printed_bigram_code_is_a_syntax_error():
+    printed = ("def bigram(text_list:list):\n    result = []\n    for ls in text_list:\n"
+               "        words = ls.lower().split()\n        for bi in zip(words, words[1:]):\n    return result\n")
+    results = run_rubric_tests(BIGRAMS, "The article's code:\n\n" + printed, **FAST)
+    assert len(results) == 1 and results[0].call == WHOLE_ANSWER and results[0].status == "error"
+    assert results[0].error.startswith("SyntaxError")
+
+
+def test_wrong_types_do_not_pass():
+    # 1 for True, a set for a list, tuples pass as lists (converted)
+    ints = "def can_shift(a, b):\n    return int(len(a) == len(b) and b in a + a)\n"
+    assert "passed" not in statuses(run_rubric_tests(SHIFT, ints, **FAST))
+    as_set = "def find_bigrams(t):\n    w = t.split()\n    return set(zip(w, w[1:]))\n"
+    assert statuses(run_rubric_tests(BIGRAMS, as_set, **FAST))[0] == "failed"
+
+
+def test_rigged_equality_cannot_pass():
+    rigged = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
+              "def can_shift(a, b):\n    return Anything()\n")
+    assert "passed" not in statuses(run_rubric_tests(SHIFT, rigged, **FAST))
+
+
+def test_exceptions_are_reported_with_type_and_message():
+    code = "def can_shift(a, b):\n    return a[0] == b[0]\n"
+    results = run_rubric_tests(SHIFT, code, **FAST)
+    assert results[3].status == "error" and results[3].error.startswith("IndexError: string index out of range")
+
+
+def test_infinite_loop_is_a_timeout_per_call():
+    code = "def can_shift(a, b):\n    if a == '':\n        while True:\n            pass\n    return len(a) == len(b) and b in a + a\n"
+    results = run_rubric_tests(SHIFT, code, **FAST)
+    assert results[3].status == "timeout" and results[4].status == "timeout"
+    assert statuses(results)[:3] == ["passed"] * 3 and results[5].status == "passed"
+
+
+def test_loop_that_swallows_the_alarm_ends_at_the_wall_clock():
+    code = ("def can_shift(a, b):\n    while True:\n        try:\n            while True:\n                pass\n"
+            "        except BaseException:\n            pass\n")
+    results = run_rubric_tests(SHIFT, code, timeout=1.0, call_timeout=0.2)
+    assert statuses(results) == ["timeout"] * 6
+
+
+def test_huge_allocation_is_reported_as_memory_error():
+    code = "def can_shift(a, b):\n    junk = bytearray(10 * 1024**3)\n    return True\n"
+    results = run_rubric_tests(SHIFT, code, **FAST)
+    assert results[0].status == "error" and results[0].error.startswith("MemoryError")
+
+
+def test_network_and_environment_are_out_of_reach(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak")
+    code = ("import os, socket\ndef can_shift(a, b):\n"
+            "    assert 'OPENAI_API_KEY' not in os.environ, 'key visible'\n"
+            "    socket.create_connection(('127.0.0.1', 9))\n")
+    results = run_rubric_tests(SHIFT, code, **FAST)
+    assert results[0].status == "error" and results[0].error.startswith("PermissionError"), results[0]
+
+
+def test_print_flood_does_not_break_results():
+    code = "def can_shift(a, b):\n    print('x' * 10**6)\n    return len(a) == len(b) and b in a + a\n"
+    assert statuses(run_rubric_tests(SHIFT, code, **FAST)) == ["passed"] * 6
+
+
+@pytest.mark.parametrize("answer, message", [
+    ("You rotate the string and compare.", "no Python code"),
+    ("```python\ndef a(x): return 1\ndef b(x): return 2\n```", "no function named can_shift"),
+    ("```python\nraise RuntimeError('boom')\ndef can_shift(a, b): pass\n```", "RuntimeError: boom"),
+])
+def test_whole_answer_problems_are_one_result(answer, message):
+    results = run_rubric_tests(SHIFT, answer, **FAST)
+    assert len(results) == 1 and results[0].status == "error" and message in results[0].error
+
+
+def test_extracts_plain_py_file_inline_code_and_main_guard():
+    py_file = "import sys\n\n\ndef can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n\n\nif __name__ == '__main__':\n    print(can_shift(input(), input()))\n"
+    assert extract_code(py_file) == py_file
+    assert statuses(run_rubric_tests(SHIFT, py_file, **FAST)) == ["passed"] * 6  # main block not run
+    inline = "Simply `def can_shift(a, b): return len(a) == len(b) and b in a + a` works."
+    assert statuses(run_rubric_tests(SHIFT, inline, **FAST)) == ["passed"] * 6
+    assert extract_code("Yes.") is None and extract_code("It is O(n).") is None
+
+
+def test_method_of_a_single_class_is_found():
+    code = "class Solution:\n    def can_shift(self, a, b):\n        return len(a) == len(b) and b in a + a\n"
+    assert statuses(run_rubric_tests(SHIFT, code, **FAST)) == ["passed"] * 6
+
+
+# --------------------------------------------------------------------------- judgments
+
+
+def _judged():
+    return [Judgment(key_point="correct-output", status="covered", evidence="b in a + a"),
+            Judgment(key_point="complexity", status="partial", evidence="O(n)")]
+
+
+def test_all_passed_covers_the_correctness_point():
+    out = apply_code_results(SHIFT, _judged(), run_rubric_tests(SHIFT, IDIOM, **FAST))
+    assert out[0].status == "covered" and out[0].verified and "running the code" in out[0].comment
+    assert out[1].status == "partial" and out[1].comment == ""  # other points untouched
+
+
+def test_some_passed_is_partial_with_the_failing_case():
+    out = apply_code_results(SHIFT, _judged(), run_rubric_tests(SHIFT, ARTICLE_SHIFT, **FAST))
+    assert out[0].status == "partial" and out[0].verified
+    assert "can_shift('', '')" in out[0].comment and "expected True, got False" in out[0].comment
+    assert out[0].claimed_status == "covered"
+
+
+def test_none_passed_or_no_code_is_missing():
+    out = apply_code_results(SHIFT, _judged(), run_rubric_tests(SHIFT, "```python\ndef can_shift(a, b): return None\n```", **FAST))
+    assert out[0].status == "missing"
+    out = apply_code_results(SHIFT, _judged(), run_rubric_tests(SHIFT, "I'd rotate it.", **FAST))
+    assert out[0].status == "missing" and "no Python code" in out[0].comment
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def test_grade_runs_the_code_and_no_exec_switch_turns_it_off(monkeypatch, fake_grader):
+    from mlgrade.config import load_settings
+    from mlgrade.grading import agrade_rubric
+    import asyncio
+
+    fake_grader.statuses = {"correct-output": "covered"}
+    graded = asyncio.run(agrade_rubric(SHIFT, ARTICLE_SHIFT, settings=load_settings(), grader=fake_grader))
+    assert len(graded.code_tests) == 6 and graded.judgments[0].status == "partial"
+
+    monkeypatch.setenv("MLGRADE_EXEC", "0")
+    off = asyncio.run(agrade_rubric(SHIFT, ARTICLE_SHIFT, settings=load_settings(), grader=fake_grader))
+    assert off.code_tests == [] and off.judgments[0].status == "covered"
+
+
+def test_bank_coding_rubrics_accept_a_correct_answer(bank):
+    answers = {
+        "q21": "def find_bigrams(text):\n    words = text.split()\n    return list(zip(words, words[1:]))\n",
+        "q24": "def can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n",
+    }
+    for qid, code in answers.items():
+        try:
+            rubric = bank.get(qid)
+        except Exception:
+            pytest.skip(f"{qid} rubric not available")
+        if not rubric.tests:
+            pytest.skip(f"{qid} has no tests yet")
+        results = run_rubric_tests(rubric, code)
+        assert statuses(results) == ["passed"] * len(rubric.tests), results
