@@ -1,0 +1,211 @@
+"""The interactive practice loop: question → answer → spinner → feedback → n/r/m/f/q → summary.
+
+All decisions (what to ask, grading, storing) are in practice.py; this module only talks to
+the person. The input functions are parameters so the loop can be driven by a script in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import terminal_input
+from .terminal_input import Abandoned
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .models import Grade, Rubric
+    from .practice import PracticeSession, SessionSummary
+
+
+@dataclass
+class Inputs:
+    """Where the person's input comes from (the terminal by default, a script in tests)."""
+
+    answer: Callable[..., str] = terminal_input.read_answer
+    key: Callable[..., str] = terminal_input.read_key
+    editor: Callable[..., str] = terminal_input.edit_in_editor
+
+
+MENU = {
+    "n": "[bold]n[/] next",
+    "r": "[bold]r[/] retry",
+    "m": "[bold]m[/] model answer",
+    "f": "[bold]f[/] answer the follow-up",
+    "q": "[bold]q[/] quit",
+}
+
+
+def _get_answer(console: Console, inputs: Inputs, *, use_editor: bool, default: str = "") -> str:
+    """Ask until there is a non-empty answer; Abandoned propagates (Ctrl-C)."""
+    while True:
+        if use_editor:
+            console.print("[dim]Opening your editor; save and close it to submit (an empty file abandons).[/]")
+            text = inputs.editor(default)
+        else:
+            console.print("[dim]Your answer (Enter = new line, [bold]Ctrl-D[/] = submit, Ctrl-C = abandon; "
+                          "[bold]e[/] + Ctrl-D opens $EDITOR):[/]")
+            text = inputs.answer(default=default)
+        if text.strip():
+            return text
+        console.print("[yellow]Empty answer: nothing to grade. Type something, or Ctrl-C to stop.[/]")
+
+
+def _grade(session: PracticeSession, console: Console, rubric: Rubric, answer: str,
+           started_at: str) -> tuple[Grade, int | None] | None:
+    """Grade with a spinner. None when the person pressed Ctrl-C (nothing stored)."""
+    from .errors import UsageError
+
+    grader = session.grader
+    console.print()
+    label = f"Grading with the {grader.name} grader" + (f" · {grader.model}" if grader.model else "") + "…"
+    try:
+        with console.status(label, spinner="dots"):
+            return session.grade(rubric, answer, started_at=started_at)
+    except UsageError as exc:  # e.g. an answer over the size limit: say so, keep the session
+        console.print(f"[red]error:[/] {exc}")
+        return None
+
+
+def render_model_answer(rubric: Rubric, console: Console) -> None:
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    console.print(Panel(escape(rubric.model_answer.strip()), title=f"[bold]{rubric.id}[/] model answer",
+                        border_style="green"))
+    for e in rubric.errata:
+        console.print(f"  [dim]The source article says:[/] {escape(e.article_says)}\n  [green]→[/] {escape(e.correction)}")
+
+
+def render_summary(summary: SessionSummary, console: Console, *, next_due: str | None = None) -> None:
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from .scoring import band_for
+
+    if not summary.questions:
+        console.print("[dim]No answers graded this session; nothing was stored.[/]")
+        return
+    table = Table(header_style="bold", expand=False, box=None, padding=(0, 2))
+    table.add_column("question")
+    table.add_column("attempts", justify="right")
+    table.add_column("scores")
+    table.add_column("band")
+    for q in summary.questions:
+        scores = " → ".join(f"{s:g}" for s in q.scores) or "—"
+        if q.errors:
+            scores += f"  [red]({q.errors} grader error{'s' if q.errors > 1 else ''})[/]"
+        band = band_for(q.last) if q.last is not None else ""
+        table.add_row(q.question_id, str(len(q.scores) + q.errors), scores, band)
+    console.print(Panel(table, title="[bold]Session summary[/]", expand=True))
+    n = len(summary.questions)
+    mean = f"mean score {summary.mean_score:g}/100" if summary.mean_score is not None else "no graded answers"
+    console.print(f"{n} question{'s' if n != 1 else ''}, {summary.attempts} graded attempt"
+                  f"{'s' if summary.attempts != 1 else ''}, {mean} (latest score per question).")
+    if summary.errors:
+        console.print(f"[red]{summary.errors} grading error(s) stored; retry them with "
+                      "`mlgrade history --retry-errors`.[/]")
+    if summary.weakest:
+        console.print("[bold yellow]Weakest key points[/]")
+        for m in summary.weakest:
+            console.print(f"  ✗ {m.question_id} [bold]{m.key_point}[/]: {escape(m.point)}")
+    if next_due:
+        console.print(f"[dim]{next_due}[/]")
+    console.print("[dim]See your progress with `mlgrade stats`, past answers with `mlgrade history`.[/]")
+
+
+def run_practice(session: PracticeSession, console: Console, *, use_editor: bool = False,
+                 inputs: Inputs | None = None) -> SessionSummary:
+    """Run the session until the person quits or no question is left; return the summary."""
+    from rich.markup import escape
+
+    from .render import render_grade, render_question
+    from .store import now_iso
+
+    inputs = inputs or Inputs()
+    pick = session.next_question()
+    if pick is None:
+        console.print("[yellow]Nothing to practise with these options.[/]")
+        return session.summary()
+    number = 1
+    while pick is not None:
+        rubric = pick.rubric
+        total = f" of {session.options.count}" if session.options.count else ""
+        console.rule(f"[bold]Question {number}{total}[/] [dim]· {escape(pick.reason)}[/]")
+        render_question(rubric, console)
+        answer: str | None = None
+        graded: tuple[Grade, int | None] | None = None
+        started = now_iso()
+        try:
+            while graded is None:
+                answer = _get_answer(console, inputs, use_editor=use_editor, default=answer or "")
+                graded = _grade(session, console, rubric, answer, started)
+        except (Abandoned, KeyboardInterrupt):
+            console.print("[yellow]Question abandoned; nothing stored.[/]")
+            break
+        grade = graded[0]
+        render_grade(grade, rubric, console)
+        if grade.outcome == "grader_error":
+            console.print("[dim]Stored as an error, not a score. Press r to try again, or retry later with "
+                          "`mlgrade history --retry-errors`.[/]")
+
+        answered: set[str] = set()  # follow-ups already answered: not offered twice
+        choice = _menu(console, inputs, grade, answered)
+        while choice in ("m", "f"):
+            if choice == "m":
+                render_model_answer(rubric, console)
+            else:
+                follow = _answer_follow_up(session, console, inputs, rubric, answer or "", grade, use_editor)
+                if follow is not None:
+                    answered.add(grade.follow_up)
+                    grade, answer = follow
+            choice = _menu(console, inputs, grade, answered)
+        if choice == "q":
+            break
+        if choice == "r":
+            console.print()
+            continue  # same pick: the question is shown again
+        pick = session.next_question()
+        number += 1
+        if pick is None:
+            console.print("[green]That was the last question of this session.[/]")
+    return session.summary()
+
+
+def _menu(console: Console, inputs: Inputs, grade: Grade, answered: set[str]) -> str:
+    keys = "nrm" + ("f" if grade.ok and grade.follow_up and grade.follow_up not in answered else "") + "q"
+    console.print("  ".join(MENU[k] for k in keys) + "   [dim](Enter = next)[/]")
+    return inputs.key("› ", keys, default="n")
+
+
+def _answer_follow_up(session: PracticeSession, console: Console, inputs: Inputs, rubric: Rubric, answer: str,
+                      grade: Grade, use_editor: bool) -> tuple[Grade, str] | None:
+    """Answer the follow-up; it is graded together with the first answer (practice.follow_up_answer)."""
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    from .practice import follow_up_answer
+    from .render import render_grade
+    from .store import now_iso
+
+    console.print(Panel(escape(grade.follow_up), title="[bold]follow-up[/]", border_style="cyan"))
+    started = now_iso()
+    try:
+        reply = _get_answer(console, inputs, use_editor=use_editor)
+    except (Abandoned, KeyboardInterrupt):
+        console.print("[yellow]Follow-up abandoned; nothing stored.[/]")
+        return None
+    combined = follow_up_answer(answer, reply)
+    console.print("[dim]Grading your first answer and this reply together…[/]")
+    try:
+        graded = _grade(session, console, rubric, combined, started)
+    except KeyboardInterrupt:
+        console.print("[yellow]Grading abandoned; nothing stored.[/]")
+        return None
+    if graded is None:
+        return None
+    render_grade(graded[0], rubric, console)
+    return graded[0], combined

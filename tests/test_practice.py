@@ -1,0 +1,327 @@
+"""Practice sessions through the library with a fake grader: question choice, the SM-2
+schedule, storing attempts (errors never as scores), the summary, and the scripted terminal loop."""
+
+from __future__ import annotations
+
+import io
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from rich.console import Console
+
+from mlgrade.fake import FakeGrader
+from mlgrade.history import all_attempts
+from mlgrade.practice import (
+    PracticeSession,
+    SessionOptions,
+    next_review,
+    quality,
+    rank_questions,
+    schedule_for,
+)
+from mlgrade.store import Store
+
+T0 = datetime(2026, 1, 10, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def settings():
+    """No code execution: the fake grader's verdicts alone decide the score here."""
+    from mlgrade.config import load_settings
+
+    return load_settings(exec_code=False)
+
+
+@pytest.fixture
+def store(settings):
+    with Store.for_settings(settings) as s:
+        yield s
+
+
+def _all_covered(rubric) -> FakeGrader:
+    return FakeGrader(statuses={kp.id: "covered" for kp in rubric.key_points})
+
+
+def _session(store, bank, settings, grader=None, clock=lambda: T0, **options) -> PracticeSession:
+    return PracticeSession(store, bank, grader=grader or FakeGrader(), settings=settings,
+                           options=SessionOptions(**options), rng=random.Random(7), clock=clock)
+
+
+def _record(store, bank, settings, qid: str, covered: float, when: datetime | None = None) -> float:
+    """Store one graded attempt at `qid` covering roughly the first `covered` fraction of key points."""
+    rubric = bank.get(qid)
+    n = round(len(rubric.key_points) * covered)
+    grader = FakeGrader(statuses={kp.id: "covered" for kp in rubric.key_points[:n]})
+    session = _session(store, bank, settings, grader=grader)
+    grade, attempt_id = session.grade(rubric, f"My answer to {qid}. It has a first sentence.")
+    if when is not None:  # back-date it, as if answered then
+        store.db.execute("UPDATE attempts SET created_at = ? WHERE id = ?", (when.isoformat(), attempt_id))
+    return grade.score
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def test_quality_maps_score_onto_sm2_scale():
+    assert quality(0) == 0 and quality(60) == 3 and quality(100) == 5 and quality(130) == 5
+
+
+def test_sm2_intervals_grow_on_passes_and_reset_on_a_fail():
+    s1 = next_review(None, "q01", 90, T0)
+    assert (s1.repetitions, s1.interval_days) == (1, 1.0)
+    s2 = next_review(s1, "q01", 90, T0 + timedelta(days=1))
+    assert (s2.repetitions, s2.interval_days) == (2, 6.0)
+    s3 = next_review(s2, "q01", 90, T0 + timedelta(days=7))
+    assert s3.repetitions == 3 and s3.interval_days == pytest.approx(6.0 * s2.ease, abs=0.1)
+    assert s3.due_at == s3.last_at + timedelta(days=s3.interval_days)
+    failed = next_review(s3, "q01", 20, T0 + timedelta(days=30))
+    assert (failed.repetitions, failed.interval_days) == (0, 1.0)
+    assert failed.ease < s3.ease
+
+
+def test_ease_never_falls_below_the_floor():
+    s = None
+    for day in range(10):
+        s = next_review(s, "q01", 0, T0 + timedelta(days=day))
+    assert s.ease == pytest.approx(1.3)
+
+
+def test_schedule_is_replayed_from_history_ignoring_errors(store, bank, settings):
+    _record(store, bank, settings, "q05", 1.0, when=T0)
+    failing = _session(store, bank, settings, grader=FakeGrader(fail_with="endpoint down"))
+    failing.grade(bank.get("q05"), "an answer whose grading failed")
+    sched = schedule_for(all_attempts(store))
+    assert set(sched) == {"q05"}
+    assert sched["q05"].repetitions == 1 and sched["q05"].last_score == 100
+    assert not sched["q05"].is_due(T0 + timedelta(hours=23)) and sched["q05"].is_due(T0 + timedelta(days=1, minutes=1))
+
+
+# --------------------------------------------------------------------------- question choice
+
+
+def test_new_user_gets_the_first_question_then_the_next_unseen(store, bank, settings):
+    session = _session(store, bank, settings)
+    first = session.next_question()
+    assert first.rubric.id == bank.ids()[0] and "never" in first.reason
+    assert session.next_question().rubric.id == bank.ids()[1]  # already asked this session: skipped
+
+
+def test_due_questions_come_first_weakest_first(store, bank, settings):
+    _record(store, bank, settings, "q03", 0.9, when=T0 - timedelta(days=10))
+    _record(store, bank, settings, "q07", 0.2, when=T0 - timedelta(days=10))
+    _record(store, bank, settings, "q09", 0.5, when=T0 - timedelta(hours=1))  # not due yet
+    picks = rank_questions(bank, all_attempts(store), now=T0)
+    assert [p.rubric.id for p in picks[:2]] == ["q07", "q03"]  # both due, weaker first
+    assert "due for review" in picks[0].reason
+    assert picks[2].rubric.id == "q01"  # then never-seen questions in bank order
+    assert picks[-1].rubric.id == "q09"  # seen and not due: last
+    assert len(picks) == len(bank)
+
+
+def test_not_due_questions_are_ordered_weakest_recent_first(store, bank, settings):
+    for qid in bank.ids():
+        _record(store, bank, settings, qid, 1.0 if qid != "q11" else 0.7, when=T0 - timedelta(hours=2))
+    picks = rank_questions(bank, all_attempts(store), now=T0)
+    assert picks[0].rubric.id == "q11" and "weakest" in picks[0].reason
+
+
+def test_due_only_lists_only_due_questions(store, bank, settings):
+    assert rank_questions(bank, all_attempts(store), now=T0, due_only=True) == []
+    _record(store, bank, settings, "q12", 0.4, when=T0 - timedelta(days=2))
+    _record(store, bank, settings, "q13", 0.4, when=T0 - timedelta(minutes=5))
+    session = _session(store, bank, settings, due_only=True)
+    assert session.next_question().rubric.id == "q12"
+    assert session.next_question() is None
+
+
+def test_section_filter_and_explicit_question_first(store, bank, settings):
+    session = _session(store, bank, settings, questions=["5"], section="nlp", count=3)
+    ids = [session.next_question().rubric.id for _ in range(3)]
+    assert ids[0] == "q05"  # asked for explicitly, whatever the section
+    assert all(bank.get(q).section == "nlp" for q in ids[1:])
+    assert session.next_question() is None and session.finished
+
+
+def test_random_pick_stays_inside_the_pool_and_varies(store, bank, settings):
+    seen = set()
+    for seed in range(8):
+        s = PracticeSession(store, bank, grader=FakeGrader(), settings=settings,
+                            options=SessionOptions(random=True, section="technical"), rng=random.Random(seed))
+        pick = s.next_question()
+        assert pick.rubric.section == "technical" and pick.reason == "picked at random"
+        seen.add(pick.rubric.id)
+    assert len(seen) > 1
+
+
+def test_unknown_question_is_refused_up_front(store, bank, settings):
+    from mlgrade.errors import UnknownQuestionError
+
+    with pytest.raises(UnknownQuestionError):
+        _session(store, bank, settings, questions=["q99"])
+
+
+# --------------------------------------------------------------------------- grading and storing
+
+
+def test_graded_attempt_is_stored_with_its_grade(store, bank, settings):
+    rubric = bank.get("q05")
+    session = _session(store, bank, settings, grader=_all_covered(rubric))
+    grade, attempt_id = session.grade(rubric, "Scaling depends on the model.\nTrees do not care.", started_at="t0")
+    assert grade.ok and grade.score == 100
+    [row] = all_attempts(store)
+    assert row.id == attempt_id and row.session_id == session.session_id and row.started_at == "t0"
+    assert row.answer.endswith("Trees do not care.") and row.grader == "fake" and row.model == "fake-model"
+    assert row.grade["judgments"][0]["status"] == "covered"
+
+
+def test_grader_error_is_stored_as_an_error_never_a_score(store, bank, settings):
+    session = _session(store, bank, settings, grader=FakeGrader(fail_with="endpoint returned 502"))
+    grade, attempt_id = session.grade(bank.get("q05"), "an answer")
+    assert grade.outcome == "grader_error" and grade.score is None
+    [row] = all_attempts(store)
+    assert row.outcome == "grader_error" and row.score is None and "502" in row.error
+
+
+def test_empty_answer_is_not_an_attempt(store, bank, settings):
+    session = _session(store, bank, settings)
+    grade, attempt_id = session.grade(bank.get("q05"), "   \n")
+    assert grade.outcome == "skipped" and attempt_id is None and all_attempts(store) == []
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def test_summary_uses_latest_score_per_question_and_its_missed_points(store, bank, settings):
+    q05, q07 = bank.get("q05"), bank.get("q07")
+    half = FakeGrader(statuses={kp.id: "covered" for kp in q05.key_points[:2]})
+    session = _session(store, bank, settings, grader=half)
+    first, _ = session.grade(q05, "first try")
+    session.grader = _all_covered(q05)
+    second, _ = session.grade(q05, "second try")
+    session.grader = FakeGrader(statuses={kp.id: "covered" for kp in q07.key_points[1:]})
+    third, _ = session.grade(q07, "time series answer")
+    session.grader = FakeGrader(fail_with="timeout")
+    session.grade(q07, "again")
+    summary = session.summary()
+    assert [q.question_id for q in summary.questions] == ["q05", "q07"]
+    assert summary.questions[0].scores == [first.score, 100]
+    assert summary.attempts == 3 and summary.errors == 1
+    assert summary.mean_score == pytest.approx(round((100 + third.score) / 2, 1))
+    # q05's latest attempt missed nothing, so only q07's first key point is weak
+    assert [(m.question_id, m.key_point) for m in summary.weakest] == [("q07", q07.key_points[0].id)]
+
+
+def test_summary_ignores_other_sessions(store, bank, settings):
+    _record(store, bank, settings, "q01", 0.5)
+    session = _session(store, bank, settings)
+    assert session.summary().questions == []
+
+
+# --------------------------------------------------------------------------- the terminal loop, scripted
+
+
+class Script:
+    """Stands in for the person: answers and menu keys in order."""
+
+    def __init__(self, answers, keys):
+        self.answers, self.keys, self.prompts = list(answers), list(keys), []
+
+    def answer(self, default=""):
+        item = self.answers.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def key(self, prompt, keys, default=None):
+        self.prompts.append(keys)
+        k = self.keys.pop(0)
+        assert k in keys, f"{k!r} is not offered in {keys!r}"
+        return k
+
+    def editor(self, initial=""):
+        return self.answer()
+
+
+def _run(session, script):
+    from mlgrade.practice_tui import Inputs, run_practice
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=120, force_terminal=False)
+    summary = run_practice(session, console, inputs=Inputs(answer=script.answer, key=script.key, editor=script.editor))
+    return summary, buf.getvalue()
+
+
+def test_loop_answer_model_answer_retry_next_quit(store, bank, settings):
+    q05 = bank.get("q05")
+    session = _session(store, bank, settings, grader=_all_covered(q05), questions=["q05"])
+    script = Script(answers=["", "Scaling depends on the model.", "Second go.", "Third."],
+                    keys=["m", "r", "n", "q"])
+    summary, out = _run(session, script)
+    assert "Empty answer" in out and "model answer" in out and q05.model_answer.split()[0] in out
+    assert "100/100" in out
+    assert [q.question_id for q in summary.questions] == ["q05", bank.ids()[0]]  # `n`: the most worth practising
+    assert summary.questions[0].scores == [100, 100] and script.answers == [] and script.keys == []
+
+
+def test_loop_follow_up_is_graded_with_the_first_answer(store, bank, settings):
+    q05 = bank.get("q05")
+    grader = FakeGrader(statuses={q05.key_points[0].id: "covered"})
+    session = _session(store, bank, settings, grader=grader, questions=["q05"])
+    script = Script(answers=["It depends on the model.", "Trees split on thresholds."], keys=["f", "q"])
+    summary, out = _run(session, script)
+    assert "follow-up" in out and q05.follow_ups[0] in out
+    answers = [a.answer for a in all_attempts(store)]
+    assert len(answers) == 2 and answers[1].startswith("It depends on the model.")
+    assert answers[1] == "It depends on the model.\n\nTrees split on thresholds."  # the question is not evidence
+    assert "f" in script.prompts[0] and "f" not in script.prompts[1]  # one follow-up, offered once
+
+
+def test_loop_ctrl_c_abandons_without_storing(store, bank, settings):
+    from mlgrade.terminal_input import Abandoned
+
+    session = _session(store, bank, settings, questions=["q05"])
+    summary, out = _run(session, Script(answers=[Abandoned()], keys=[]))
+    assert "abandoned" in out and all_attempts(store) == [] and summary.questions == []
+
+
+def test_loop_grader_error_offers_retry_and_no_follow_up(store, bank, settings):
+    session = _session(store, bank, settings, grader=FakeGrader(fail_with="model overloaded"), questions=["q05"])
+    script = Script(answers=["An answer."], keys=["q"])
+    summary, out = _run(session, script)
+    assert "Grading failed" in out and "--retry-errors" in out
+    assert "f" not in script.prompts[0]
+    assert summary.errors == 1 and summary.attempts == 0
+
+
+def test_loop_ends_when_count_is_reached(store, bank, settings):
+    session = _session(store, bank, settings, count=2)
+    summary, out = _run(session, Script(answers=["one", "two"], keys=["n", "n"]))
+    assert len(summary.questions) == 2 and "last question of this session" in out
+
+
+def test_summary_rendering_names_weak_points(store, bank, settings):
+    from mlgrade.practice_tui import render_summary
+
+    session = _session(store, bank, settings)
+    session.grade(bank.get("q05"), "A short answer.")
+    buf = io.StringIO()
+    render_summary(session.summary(), Console(file=buf, width=120), next_due="Next review due: q05")
+    text = buf.getvalue()
+    assert "Session summary" in text and "mean score 0/100" in text and "Weakest key points" in text
+    assert bank.get("q05").key_points[0].id in text and "Next review due: q05" in text
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_practice_refuses_without_a_terminal(cli):
+    result = cli(["practice"], input="some answer\n")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: practice needs a terminal") and "mlgrade grade" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_practice_help_has_examples(cli):
+    result = cli(["practice", "--help"])
+    assert result.exit_code == 0 and "Examples" in result.output and "Ctrl-D" in result.output
