@@ -1,0 +1,333 @@
+"""The offline grader: judges an answer against a rubric's key points with no network and no key.
+
+For each key point it looks for the rubric's cue phrases and for the content words of the point
+itself (stemmed, typo-tolerant), clause by clause, and quotes the best clause as evidence, so
+evidence is always an exact substring of the answer. Scoring stays in scoring.py.
+
+Keyword stuffing is resisted structurally rather than by a penalty:
+- a clause only counts fully when it reads as prose (a verb and function words, see
+  `textmatch.is_prose`); all non-prose fragments of an answer together can support at most
+  one key point, so a list of every right term earns one point at best;
+- a "sentence" made of cue terms glued with "and"/"is" (few words of its own) is treated as a list;
+- repeated clauses count once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from .models import Assessment, CodeTestResult, Judgment, KeyPoint, MisconceptionFound, Rubric
+from .textmatch import (
+    STOPWORDS, Clause, Phrase, Token, clauses, compile_phrase, find_phrase, is_prose, list_items, squash, stem,
+    tokenize, tokenize_words, word_matches,
+)
+
+OFFLINE_VERSION = "offline-v1"
+# Words of the question say little about the answer ("what is a prototype?" → "a prototype is…").
+QUESTION_WORD_WEIGHT = 0.3
+# Thresholds on the share of a key point's own words found in one clause (or two adjacent ones).
+# A point with cues is judged mainly by its cues, so its words must overlap more to count alone;
+# a point without cues (derived rubrics) is judged by its words only. Tuned on mohler-dev.
+COVERED_OVERLAP = 0.6
+PARTIAL_OVERLAP = 0.3
+COVERED_OVERLAP_NO_CUES = 0.5
+PARTIAL_OVERLAP_NO_CUES = 0.2
+# A prose clause hitting this many key points while having this few words of its own is a list.
+STUFFED_MIN_POINTS = 3
+STUFFED_MAX_FREE_SHARE = 0.35
+# Words that show a clause is refuting or warning about a claim rather than making it.
+_REFUTING = frozenset({"not", "no", "never", "cannot", "none", "nor", "without", "neither", "false", "wrong", "myth",
+                       "instead", "rather", "mistake", "misconception", "incorrect", "avoid", "leak", "leaks",
+                       "pitfall", "fallacy", "unlike", "except", "only", "just", "merely"})
+# A fragment answer this short with this few items is a direct answer ("the main function"), not a list.
+DIRECT_MAX_TOKENS = 12
+DIRECT_MAX_ITEMS = 2
+
+
+@dataclass
+class _Concept:
+    """What evidence for one key point (or misconception) looks like."""
+
+    phrases: list[Phrase]
+    literals: list[str]
+    words: dict[str, tuple[str, float]]  # stem -> (a surface form, weight)
+    total: float
+
+
+@dataclass
+class _Unit:
+    """A quotable stretch of the answer: one clause, or two adjacent prose clauses."""
+
+    start: int
+    end: int
+    tokens: list[Token]
+    squashed: str
+    prose: bool
+    stems: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Evidence:
+    status: str
+    strength: float
+    unit: _Unit | None
+    note: str
+
+
+def _concept(text: str, cues: list[str], question_stems: set[str]) -> _Concept:
+    phrases, literals = [], []
+    for cue in cues:
+        p = compile_phrase(cue)
+        if p is None:
+            continue
+        if p.literal is not None:
+            literals.append(p.literal)
+        else:
+            phrases.append(p)
+    words: dict[str, tuple[str, float]] = {}
+    for t in tokenize(text):
+        if t.stop or len(t.text) < 2 or t.stem in words:
+            continue
+        words[t.stem] = (t.text, QUESTION_WORD_WEIGHT if t.stem in question_stems else 1.0)
+    return _Concept(phrases, literals, words, sum(w for _, w in words.values()))
+
+
+@dataclass
+class _CompiledRubric:
+    points: list[tuple[KeyPoint, _Concept]]
+    misconceptions: list[tuple[str, _Concept]]
+    cue_words: list[tuple[str, str]]  # every (word, stem) of every key-point cue
+
+    def is_cue_word(self, t: Token) -> bool:
+        return any(word_matches(w, s, t.text, t.stem) for w, s in self.cue_words)
+
+
+def _compile(rubric: Rubric) -> _CompiledRubric:
+    q = {t.stem for t in tokenize(rubric.question) if not t.stop}
+    points = [(kp, _concept(kp.point, kp.cues, q)) for kp in rubric.key_points]
+    # A misconception is found by its cues only: matching the words of a false claim would
+    # also fire on an answer that quotes the claim to refute it.
+    miscs = [(m.id, _concept("", m.cues, q)) for m in rubric.misconceptions]
+    cue_words = sorted({(w, stem(w)) for kp in rubric.key_points for cue in kp.cues
+                        for w in tokenize_words(cue) if w not in STOPWORDS and len(w) >= 3})
+    return _CompiledRubric(points, miscs, cue_words)
+
+
+def _units(answer: str) -> list[_Unit]:
+    tokens = tokenize(answer)
+    singles: list[_Unit] = []
+    seen: set[tuple[str, ...]] = set()
+    for c in clauses(answer, tokens):
+        key = tuple(t.stem for t in c.content)
+        if not key or key in seen:
+            continue  # repeated clauses count once
+        seen.add(key)
+        singles.append(_make_unit(answer, c, is_prose(c)))
+    pairs = [_pair(answer, a, b) for a, b in zip(singles, singles[1:]) if a.prose and b.prose]
+    return singles + pairs
+
+
+def _make_unit(answer: str, c: Clause, prose: bool) -> _Unit:
+    return _Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, {t.stem for t in c.tokens})
+
+
+def _pair(answer: str, a: _Unit, b: _Unit) -> _Unit:
+    return _Unit(a.start, b.end, a.tokens + b.tokens, a.squashed + b.squashed, True, a.stems | b.stems)
+
+
+def _refuting(tokens: list[Token]) -> bool:
+    return any(t.text in _REFUTING or t.text.endswith(("n't", "n’t")) for t in tokens)
+
+
+def _cue_hits(concept: _Concept, unit: _Unit, *, strict: bool = False) -> tuple[list[str], set[int]]:
+    """Distinct cues found in the unit, and the token indices they used."""
+    hits: list[str] = []
+    used: set[int] = set()
+    for p in concept.phrases:
+        at = find_phrase(p, unit.tokens, strict=strict)
+        if at is None:
+            continue
+        hits.append(p.source)
+        used.update(range(at[0], at[1] + 1))
+    hits.extend(lit for lit in concept.literals if lit in unit.squashed)
+    return hits, used
+
+
+def _overlap(concept: _Concept, unit: _Unit) -> float:
+    if not concept.total:
+        return 0.0
+    got = 0.0
+    for s, (word, weight) in concept.words.items():
+        if s in unit.stems or any(word_matches(word, s, t.text, t.stem) for t in unit.tokens if not t.stop):
+            got += weight
+    return got / concept.total
+
+
+def _judge_unit(concept: _Concept, unit: _Unit) -> _Evidence:
+    hits, _ = _cue_hits(concept, unit)
+    ov = _overlap(concept, unit)
+    distinct = len(set(hits))
+    has_cues = bool(concept.phrases or concept.literals)
+    covered_at = COVERED_OVERLAP if has_cues else COVERED_OVERLAP_NO_CUES
+    partial_at = PARTIAL_OVERLAP if has_cues else PARTIAL_OVERLAP_NO_CUES
+    if ov >= covered_at or (distinct and ov >= partial_at) or distinct >= 2:
+        status = "covered"
+    elif distinct or ov >= partial_at:
+        status = "partial"
+    else:
+        return _Evidence("missing", 0.0, None, "")
+    strength = ov + 0.5 * min(distinct, 3)
+    cue_note = f"cues: {', '.join(repr(h) for h in hits[:3])}; " if hits else ""
+    return _Evidence(status, strength, unit, f"{cue_note}{ov:.0%} of the point's words")
+
+
+def _stuffed(unit: _Unit, compiled: _CompiledRubric) -> bool:
+    """A prose-looking clause that is really a list: it names several key points but has few
+    words of its own besides the cue terms."""
+    touched = sum(1 for _, concept in compiled.points if _cue_hits(concept, unit)[0])
+    if touched < STUFFED_MIN_POINTS:
+        return False
+    content = [t for t in unit.tokens if not t.stop and len(t.text) > 1]
+    free = [t for t in content if not compiled.is_cue_word(t)]
+    return len(free) / max(1, len(content)) < STUFFED_MAX_FREE_SHARE
+
+
+def _direct_answer(answer: str) -> bool:
+    return len(tokenize_words(answer)) <= DIRECT_MAX_TOKENS and list_items(answer) <= DIRECT_MAX_ITEMS
+
+
+_RANK = {"missing": 0, "partial": 1, "covered": 2}
+
+
+def _better(a: _Evidence, b: _Evidence) -> bool:
+    return (_RANK[a.status], a.strength) > (_RANK[b.status], b.strength)
+
+
+class OfflineGrader:
+    """Rubric matching without a model. `assess` is the Grader protocol; `judge` is the same,
+    synchronous, for batch loops that want no event loop per answer."""
+
+    name = "offline"
+    model = OFFLINE_VERSION
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, _CompiledRubric] = {}
+
+    def prompt_hash(self, rubric: Rubric) -> str:
+        """Changes whenever the offline algorithm or the rubric changes: the batch cache key."""
+        from .rubrics import rubric_hash
+
+        return hashlib.sha256(f"{OFFLINE_VERSION}:{rubric_hash(rubric)}".encode()).hexdigest()[:16]
+
+    def _rubric(self, rubric: Rubric) -> _CompiledRubric:
+        key = f"{rubric.id}:{id(rubric)}"
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            if len(self._compiled) > 512:
+                self._compiled.clear()
+            compiled = self._compiled[key] = _compile(rubric)
+        return compiled
+
+    async def assess(self, rubric: Rubric, answer: str, *, facts: list[CodeTestResult] | None = None) -> Assessment:
+        return self.judge(rubric, answer)
+
+    def judge(self, rubric: Rubric, answer: str) -> Assessment:
+        compiled = self._rubric(rubric)
+        units = _units(answer)
+        for u in units:
+            if u.prose and _stuffed(u, compiled):
+                u.prose = False
+        best_prose: dict[str, _Evidence] = {}
+        best_fragment: dict[str, _Evidence] = {}
+        for kp, concept in compiled.points:
+            bp = bf = _Evidence("missing", 0.0, None, "")
+            for u in units:
+                ev = _judge_unit(concept, u)
+                if u.prose and _better(ev, bp):
+                    bp = ev
+                elif not u.prose and _better(ev, bf):
+                    bf = ev
+            best_prose[kp.id], best_fragment[kp.id] = bp, bf
+
+        # All non-prose fragments together support at most one key point: the one they show best
+        # among those the prose did not already establish.
+        gains = [(kp.weight * (_RANK[best_fragment[kp.id].status] - _RANK[best_prose[kp.id].status]),
+                  best_fragment[kp.id].strength, kp.id) for kp, _ in compiled.points]
+        gains = [g for g in gains if g[0] > 0]
+        fragment_pick = max(gains)[2] if gains else None
+        if fragment_pick and best_fragment[fragment_pick].status == "covered" \
+                and not _direct_answer(answer):
+            # A list of terms shows recognition, not explanation: half credit at most.
+            best_fragment[fragment_pick].status = "partial"
+
+        judgments: list[Judgment] = []
+        for kp, _ in compiled.points:
+            ev = best_fragment[kp.id] if kp.id == fragment_pick else best_prose[kp.id]
+            if ev.status == "missing" or ev.unit is None:
+                judgments.append(Judgment(key_point=kp.id, status="missing", comment="not found in the answer"))
+                continue
+            where = "in a full sentence" if ev.unit.prose else "only in a fragment or list"
+            judgments.append(Judgment(key_point=kp.id, status=ev.status, evidence=answer[ev.unit.start:ev.unit.end],
+                                      comment=f"{ev.note} ({where})"))
+
+        found = self._misconceptions(rubric, compiled, answer, units)
+        return Assessment(
+            judgments=judgments, misconceptions=found,
+            strengths=_strengths(rubric, judgments), improvements=_improvements(rubric, judgments, found),
+            follow_up=_follow_up(rubric, judgments), model=OFFLINE_VERSION, prompt_hash=self.prompt_hash(rubric),
+        )
+
+    def _misconceptions(self, rubric: Rubric, compiled: _CompiledRubric, answer: str,
+                        units: list[_Unit]) -> list[MisconceptionFound]:
+        found = []
+        # Conservative on purpose: a penalty for a claim the answer refutes is worse than a miss.
+        for mid, concept in compiled.misconceptions:
+            for u in units:
+                if _refuting(u.tokens):
+                    continue
+                hits, _ = _cue_hits(concept, u, strict=True)
+                if hits:
+                    m = rubric.misconception(mid)
+                    found.append(MisconceptionFound(id=mid, claim=m.claim if m else "",
+                                                    evidence=answer[u.start:u.end]))
+                    break
+        return found
+
+
+# --------------------------------------------------------------------------- feedback from rubric text
+
+
+def _lower_first(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
+def _strengths(rubric: Rubric, judgments: list[Judgment]) -> list[str]:
+    status = {j.key_point: j.status for j in judgments}
+    covered = sorted((kp for kp in rubric.key_points if status[kp.id] == "covered"), key=lambda k: -k.weight)
+    return [f"Makes the point that {_lower_first(kp.point)}." for kp in covered[:3]]
+
+
+def _improvements(rubric: Rubric, judgments: list[Judgment], found: list[MisconceptionFound]) -> list[str]:
+    status = {j.key_point: j.status for j in judgments}
+    out = [f"Correct this: it is not true that {_lower_first(m.claim)}." for m in found if m.claim]
+    todo = sorted((kp for kp in rubric.key_points if status[kp.id] != "covered"),
+                  key=lambda k: (status[k.id] != "missing", not k.essential, -k.weight))
+    for kp in todo:
+        verb = "Add" if status[kp.id] == "missing" else "Develop"
+        tag = " (essential)" if kp.essential and status[kp.id] == "missing" else ""
+        out.append(f"{verb}{tag}: {kp.point.strip()}")
+    return out[:4]
+
+
+def _follow_up(rubric: Rubric, judgments: list[Judgment]) -> str:
+    """The follow-up question closest to the most important point the answer missed."""
+    if not rubric.follow_ups:
+        return ""
+    status = {j.key_point: j.status for j in judgments}
+    missed = sorted((kp for kp in rubric.key_points if status[kp.id] != "covered"), key=lambda k: -k.weight)
+    if not missed:
+        return rubric.follow_ups[0]
+    target = {stem(w) for w in missed[0].point.split()} - {stem(w) for w in STOPWORDS}
+    return max(rubric.follow_ups, key=lambda f: len(target & {stem(w.strip("?,.")) for w in f.split()}))

@@ -1,0 +1,231 @@
+"""Text primitives for the offline grader and rubric derivation: tokens with offsets, stems,
+clauses, phrase (cue) matching and a crude "is this prose or a keyword list" test.
+
+Every token keeps its character offsets into the original text, so any span we quote as
+evidence is an exact substring of the answer and passes `evidence.verify_judgments`.
+Stemming is PyStemmer (Snowball English); typo tolerance is rapidfuzz. Results that depend
+only on a word are cached, because the same few thousand words recur across every answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import Stemmer
+from rapidfuzz.distance import Levenshtein
+
+_STEMMER = Stemmer.Stemmer("english")
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+# Clause boundaries: sentence punctuation, semicolons, colons, line breaks, bullets.
+_CLAUSE_END = re.compile(r"[.!?;:\n]+(?=\s|$)|\n|(?:^|\s)[-*•]\s")
+
+# Function words. Prose is full of them; a keyword list has almost none.
+STOPWORDS = frozenset("""
+a about above after again against all also although am an and any are as at be because been before being
+below between both but by can cannot could did do does doing done down during each either else enough etc
+even ever every few for from further had has have having he her here hers him his how however i if in into
+is it its itself just least less let like may me might more most much must my neither no nor not now of off
+often on once one only onto or other others otherwise our ours out over own per rather same she should
+since so some such than that the their theirs them themselves then there therefore these they this those
+though through thus to too under until up upon us very via was we well were what whatever when where
+whereas whether which while who whom whose why will with within without would yet you your yours
+""".split())
+
+# Words that carry the verb of a clause in short technical prose (besides anything ending -s/-ed/-ing).
+_VERBISH = frozenset("""
+is are was were be been being am has have had do does did can cannot could will would should may might must
+make makes use uses need needs help helps let lets keep keeps give gives take takes get gets mean means
+""".split())
+
+# British -ise/-isation spellings folded to -ize so "normalise" and "normalize" share a stem.
+_ISE = re.compile(r"(?<=[a-z]{3})(al|ar|im|an|or|ul|iz|ri|ti|at|en|er|ic|ag|ol|ot)is(e|ed|es|er|ers|ing|ation|ations)$")
+_OUR = {"behaviour": "behavior", "behaviours": "behaviors", "colour": "color", "neighbour": "neighbor",
+        "neighbours": "neighbors", "modelling": "modeling", "modelled": "modeled", "labelled": "labeled",
+        "labelling": "labeling", "unlabelled": "unlabeled", "travelling": "traveling", "centre": "center",
+        "optimisation": "optimization"}
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """Lower-cased, spelling-folded Snowball stem of one word."""
+    w = word.lower().replace("’", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    w = _OUR.get(w, w)
+    w = _ISE.sub(r"\1iz\2", w)
+    return _STEMMER.stemWord(w)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    start: int
+    end: int
+    text: str  # lower-cased surface form
+    stem: str
+    stop: bool
+
+
+def tokenize(text: str) -> list[Token]:
+    out = []
+    for m in _WORD.finditer(text):
+        low = m.group().lower()
+        out.append(Token(m.start(), m.end(), low, stem(low), low in STOPWORDS))
+    return out
+
+
+def tokenize_words(text: str) -> list[str]:
+    return [m.group().lower() for m in _WORD.finditer(text)]
+
+
+_ITEM_SEP = re.compile(r"[,;/\n•]|\s(?:and|or|&)\s|(?:^|\s)(?:-|\*|\d+[.)-])\s*", re.IGNORECASE)
+
+
+def list_items(text: str) -> int:
+    """How many items a text lists, separated by commas, "and", bullets or numbers."""
+    return sum(1 for part in _ITEM_SEP.split(text) if part and _WORD.search(part))
+
+
+def content_stems(text: str) -> list[str]:
+    return [t.stem for t in tokenize(text) if not t.stop and len(t.text) > 1]
+
+
+@dataclass(slots=True)
+class Clause:
+    start: int
+    end: int
+    tokens: list[Token]
+
+    def span(self, text: str) -> str:
+        return text[self.start:self.end]
+
+    @property
+    def content(self) -> list[Token]:
+        return [t for t in self.tokens if not t.stop and len(t.text) > 1]
+
+
+def clauses(text: str, tokens: list[Token] | None = None) -> list[Clause]:
+    """Split into clauses at sentence punctuation and line breaks, trimming whitespace and
+    punctuation from each end so a clause is a clean, quotable substring."""
+    tokens = tokens if tokens is not None else tokenize(text)
+    bounds = [0]
+    for m in _CLAUSE_END.finditer(text):
+        bounds.append(m.end())
+    bounds.append(len(text))
+    out: list[Clause] = []
+    ti = 0
+    for a, b in zip(bounds, bounds[1:]):
+        toks = []
+        while ti < len(tokens) and tokens[ti].start < b:
+            if tokens[ti].start >= a:
+                toks.append(tokens[ti])
+            ti += 1
+        if toks:
+            # quote from the first to the last token, plus a closing bracket/quote if one follows
+            end = toks[-1].end
+            while end < b and text[end] in ")]\"'’%":
+                end += 1
+            out.append(Clause(toks[0].start, end, toks))
+    return out
+
+
+def is_prose(clause: Clause) -> bool:
+    """True when a clause reads as a statement rather than a list of terms: it has a verb-like
+    word and a share of function words that real sentences have and keyword lists lack."""
+    toks = clause.tokens
+    n = len(toks)
+    if n < 3:
+        return False
+    stops = sum(t.stop for t in toks)
+    verb = any(t.text in _VERBISH or (len(t.text) > 3 and not t.stop and t.text.endswith(("s", "ed", "ing", "es")))
+               for t in toks)
+    if not verb:
+        return False
+    # Lists are held together by commas and "and"; a sentence needs other glue too.
+    glue = stops - sum(t.text in ("and", "or") for t in toks)
+    return glue / n >= 0.12 and stops / n >= 0.18
+
+
+def lexical_diversity(tokens: list[Token]) -> float:
+    """Distinct content stems / content tokens: 1.0 for varied text, low for repeated terms."""
+    content = [t.stem for t in tokens if not t.stop]
+    if not content:
+        return 0.0
+    return len(set(content)) / len(content)
+
+
+# --------------------------------------------------------------------------- cue phrases
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """A cue compiled for matching: its words, matched in order with at most one word between."""
+
+    source: str
+    words: tuple[str, ...]  # lower-cased words; any may be a prefix ("standardi")
+    stems: tuple[str, ...]
+    literal: str | None = None  # code-like cue: matched as a squashed substring instead
+
+
+_SYMBOLIC = re.compile(r"[^\w\s'’-]")
+
+
+def squash(text: str) -> str:
+    """Lower-case with all whitespace removed: how code-like cues ("a + a", "o(n^2)") are matched."""
+    return "".join(text.lower().split())
+
+
+@lru_cache(maxsize=20_000)
+def compile_phrase(cue: str) -> Phrase | None:
+    words = tuple(m.group().lower() for m in _WORD.finditer(cue))
+    if not words:
+        return None
+    literal = bool(_SYMBOLIC.search(cue)) or all(w in STOPWORDS or len(w) < 2 for w in words)
+    return Phrase(cue, words, tuple(stem(w) for w in words), squash(cue) if literal else None)
+
+
+@lru_cache(maxsize=500_000)
+def word_matches(cue_word: str, cue_stem: str, token_text: str, token_stem: str) -> bool:
+    """A cue word matches a token by stem, as a prefix (cues like "regulari"), or, for longer
+    words, within a small edit distance (student typos: "simluate")."""
+    if token_stem == cue_stem or token_text == cue_word:
+        return True
+    if len(cue_word) >= 4 and token_text.startswith(cue_word):
+        return True
+    if len(cue_word) >= 6 and len(token_text) >= 6 and abs(len(cue_word) - len(token_text)) <= 2:
+        return Levenshtein.distance(cue_word, token_text, score_cutoff=1) <= 1
+    return False
+
+
+def find_phrase(phrase: Phrase, tokens: list[Token], max_gap: int = 1, strict: bool = False) -> tuple[int, int] | None:
+    """Index range [i, j] of the tokens matching the phrase, or None. Unless `strict`, one extra
+    word may sit between cue words and function words of the cue may be missing in the answer
+    ("depends on the model" ~ "depends on model")."""
+    if strict:
+        max_gap = 0
+    words, stems = phrase.words, phrase.stems
+    n = len(tokens)
+    if phrase.literal is not None:
+        return None  # callers match literal cues with `squash`
+    for i in range(n):
+        if not word_matches(words[0], stems[0], tokens[i].text, tokens[i].stem):
+            continue
+        pos, ok = i, True
+        for w, s in zip(words[1:], stems[1:]):
+            found = None
+            for k in range(pos + 1, min(n, pos + 2 + max_gap)):
+                if strict and tokens[k].start - tokens[pos].end > 1:
+                    break  # strict phrases do not run across punctuation: "a label), the cluster"
+                if word_matches(w, s, tokens[k].text, tokens[k].stem):
+                    found = k
+                    break
+            if found is None:
+                if w in STOPWORDS and not strict:
+                    continue  # a function word of the cue may be absent
+                ok = False
+                break
+            pos = found
+        if ok:
+            return i, pos
+    return None
