@@ -159,7 +159,9 @@ def _python() -> str:
 def _paths_to_hide(extra: tuple[str, ...], workdir: str) -> list[str]:
     """The caller's home and working directory plus `extra`, minus any that would hide the
     interpreter, its standard library or the sandbox's own working directory."""
-    needed = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, _python(), workdir)}
+    # the child runs the real interpreter (not a venv's symlink) under -S, so it needs only the
+    # base installation, never the venv
+    needed = {os.path.realpath(p) for p in (sys.base_prefix, _python(), workdir)}
     out: list[str] = []
     for p in (os.path.expanduser("~"), os.getcwd(), *extra):
         real = os.path.realpath(p)
