@@ -306,7 +306,7 @@ def _lower_first(text: str) -> str:
 def _strengths(rubric: Rubric, judgments: list[Judgment]) -> list[str]:
     status = {j.key_point: j.status for j in judgments}
     covered = sorted((kp for kp in rubric.key_points if status[kp.id] == "covered"), key=lambda k: -k.weight)
-    return [f"Makes the point that {_lower_first(kp.point)}." for kp in covered[:3]]
+    return [f"Covered: {kp.point.strip()}" for kp in covered[:3]]
 
 
 def _improvements(rubric: Rubric, judgments: list[Judgment], found: list[MisconceptionFound]) -> list[str]:

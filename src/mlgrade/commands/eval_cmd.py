@@ -1,9 +1,119 @@
-"""(not yet implemented)"""
+"""`mlgrade eval DATASET.csv`: agreement with human graders, next to two baselines."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
 import typer
+
+from ._common import JsonOpt, console, print_json, settings_from
+
+if TYPE_CHECKING:
+    from ..evaluate import EvalResult
+
+HUMAN_HUMAN_NOTE = {"mohler": "published human–human agreement on the Mohler data: Pearson ≈ 0.59"}
+
+
+def eval_command(
+    dataset: Annotated[Path, typer.Argument(help="CSV with question, reference_answer, student_answer and score or label.",
+                                            show_default=False)],
+    scale: Annotated[Optional[str], typer.Option("--scale", help="Range of the human `score` column, e.g. 0-5.")] = None,
+    grader: Annotated[Optional[str], typer.Option("--grader", help="auto, llm or offline (default: MLGRADE_GRADER).")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N rows (after --sample).")] = None,
+    sample: Annotated[Optional[int], typer.Option("--sample", help="A random sample of N rows.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for --sample.")] = 0,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Answers graded at once (LLM grader).")] = 8,
+    label_threshold: Annotated[float, typer.Option("--label-threshold",
+                                                   help="Scores (0-100) at or above this count as 'correct' for labelled data.")] = 50.0,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write per-row predictions (.csv, else JSON lines).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Grade every row of a human-graded CSV and report agreement with the humans: Pearson,
+    Spearman, quadratic weighted kappa and RMSE for scores; accuracy and macro-F1 for labels.
+    A mean (or majority) baseline and a TF-IDF cosine baseline are computed on the same rows.
+    Rows the grader could not grade are listed and left out of the statistics.
+
+    Examples:
+
+      mlgrade eval ../shared/data/mohler-dev.csv --scale 0-5 --grader offline
+
+      mlgrade eval ../shared/data/scientsbank-dev.csv --grader offline --json
+
+      mlgrade eval data.csv --scale 0-5 --sample 100 --seed 1 --out predictions.csv
+    """
+    from ..errors import UsageError
+    from ..evaluate import aevaluate, parse_scale, read_dataset, select_rows, write_predictions
+
+    if concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    settings = settings_from(grader=grader)
+    scale_t = parse_scale(scale) if scale is not None else None
+    rows = select_rows(read_dataset(dataset, scale=scale_t), limit=limit, sample=sample, seed=seed)
+    if rows[0].label is None and scale_t is None:
+        raise UsageError("the dataset has a 'score' column: give its range with --scale, e.g. --scale 0-5")
+    notice = settings.offline_notice
+    if notice and not json_out:
+        console(stderr=True).print(f"[dim]{notice}[/]")
+
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task("grading", total=len(rows))
+        result = asyncio.run(aevaluate(rows, settings=settings, scale=scale_t, label_threshold=label_threshold,
+                                       concurrency=concurrency, dataset=str(dataset),
+                                       progress=lambda done, total: bar.update(task, completed=done)))
+    if out is not None:
+        try:
+            write_predictions(result, out)
+        except OSError as exc:
+            raise UsageError(f"{out}: cannot write ({exc.strerror})") from None
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        _render(result, dataset)
+    if result.errors:
+        raise typer.Exit(1)
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def _render(result: EvalResult, dataset: Path) -> None:
+    from rich.table import Table
+
+    con = console()
+    labelled = result.scale is None
+    cols = ["accuracy", "macro_f1", "pearson", "spearman"] if labelled else ["pearson", "spearman", "qwk", "rmse"]
+    title = (f"{dataset.name}: {result.graded}/{result.rows} rows graded, {result.rubrics} derived rubrics, "
+             f"{result.seconds:.1f}s")
+    table = Table(title=title, header_style="bold")
+    table.add_column("predictor")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for name, stats in result.metrics.items():
+        label = f"{name} ({result.model})" if name == result.grader and result.model else name
+        table.add_row(label, *(_fmt(stats.get(c)) for c in cols))
+    con.print(table)
+    if labelled:
+        con.print(f"[dim]labels: 'correct' vs everything else; a score ≥ {result.label_threshold:g} predicts 'correct'.[/]")
+    else:
+        con.print(f"[dim]scores mapped linearly from 0-100 onto {result.scale[0]:g}-{result.scale[1]:g}; "
+                  "kappa on the scale's integer points.[/]")
+    for key, note in HUMAN_HUMAN_NOTE.items():
+        if key in dataset.name.lower():
+            con.print(f"[dim]{note}.[/]")
+    if result.errors:
+        con.print(f"[bold red]{len(result.errors)} row(s) not graded[/] (left out of every statistic):")
+        for e in result.errors[:20]:
+            con.print(f"  row {e['row']}: {e['outcome']}: {e['error']}")
+        if len(result.errors) > 20:
+            con.print(f"  … and {len(result.errors) - 20} more (see --json or --out)")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("eval")(eval_command)

@@ -39,5 +39,48 @@ def validate(
     typer.echo(f"{count} rubric{'s' if count != 1 else ''} valid in {target}")
 
 
+@rubrics_app.command("derive")
+def derive(
+    question: Annotated[str, typer.Option("--question", "-q", help="The question text.", show_default=False)],
+    answer: Annotated[Optional[str], typer.Option("--answer", "-a", help="The reference answer text.", show_default=False)] = None,
+    answer_file: Annotated[Optional[Path], typer.Option("--answer-file", help="Read the reference answer from a file.", show_default=False)] = None,
+    grader: Annotated[Optional[str], typer.Option("--grader", help="offline or llm (default: the configured grader).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the YAML here (default: stdout).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Derive afresh instead of reusing a cached rubric.")] = False,
+) -> None:
+    """Derive a rubric (valid rubric YAML) from a question and a reference answer, offline or with an LLM.
+
+    Examples:
+
+      mlgrade rubrics derive -q "What is dropout?" -a "Dropout zeroes random units during training..."
+
+      mlgrade rubrics derive -q "What is dropout?" --answer-file ref.txt --grader offline -o my-rubrics/dropout.yaml
+    """
+    from ..derive import derive_rubric, rubric_yaml
+    from ..errors import UsageError
+    from ._common import settings_from
+
+    if (answer is None) == (answer_file is None):
+        raise UsageError("give the reference answer with --answer or --answer-file (one of them)")
+    if answer_file is not None:
+        try:
+            answer = answer_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{answer_file}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    settings = settings_from(grader=grader if grader in (None, "auto", "llm", "offline") else None)
+    if grader not in (None, "auto", "llm", "offline"):
+        raise UsageError(f"unknown grader {grader!r}: choose offline or llm")
+    rubric = derive_rubric(question, answer or "", settings=settings, use_cache=not no_cache)
+    text = rubric_yaml(rubric)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write ({exc.strerror})") from None
+    typer.echo(f"wrote {rubric.id} ({len(rubric.key_points)} key points) to {out}", err=True)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(rubrics_app, name="rubrics")
