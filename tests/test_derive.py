@@ -1,0 +1,83 @@
+"""Rubrics derived from a question and a reference answer: valid, cached, usable for grading."""
+
+from __future__ import annotations
+
+import yaml
+
+from mlgrade.derive import derive_offline, derive_rubric, rubric_yaml
+from mlgrade.offline import OfflineGrader
+from mlgrade.grading import finalize
+from mlgrade.rubrics import load_dir, parse_rubric
+
+Q = "What is dropout in neural networks, and why does it help?"
+REF = ("Dropout randomly sets unit activations to zero during training, which prevents units from co-adapting. "
+       "It acts like averaging an ensemble of thinned networks, and at test time nothing is dropped.")
+
+
+def test_offline_derivation_is_a_valid_rubric_with_claims_from_the_reference():
+    r = derive_offline(Q, REF)
+    assert r.id.startswith("d-") and len(r.id) == 10
+    assert 2 <= len(r.key_points) <= 8
+    assert sum(kp.essential for kp in r.key_points) == 1
+    assert all(kp.point.lower().rstrip(".") in REF.lower() for kp in r.key_points)
+    assert r.model_answer == REF and r.follow_ups
+    # the YAML round-trips through the same validation as the built-in bank
+    assert parse_rubric(yaml.safe_load(rubric_yaml(r)), "derived") == r
+
+
+def test_derived_yaml_passes_rubrics_validate(tmp_path, cli):
+    res = cli(["rubrics", "derive", "--question", Q, "--answer", REF, "--grader", "offline",
+               "--out", tmp_path / "derived.yaml"])
+    assert res.exit_code == 0, res.output
+    rubrics, problems = load_dir(tmp_path)
+    assert problems == [] and len(rubrics) == 1
+    assert cli(["rubrics", "validate", tmp_path]).exit_code == 0
+
+
+def test_derive_cli_prints_yaml_to_stdout(cli):
+    res = cli(["rubrics", "derive", "-q", Q, "-a", REF, "--grader", "offline"])
+    assert res.exit_code == 0
+    assert yaml.safe_load(res.stdout)["key_points"]
+
+
+def test_derive_cli_needs_an_answer(cli):
+    res = cli(["rubrics", "derive", "-q", Q, "--grader", "offline"])
+    assert res.exit_code == 2 and "error:" in res.output
+
+
+def test_derived_rubrics_are_cached_by_input_hash(settings):
+    from mlgrade.store import Store
+
+    a = derive_rubric(Q, REF, settings=settings, grader_kind="offline")
+    with Store.for_settings(settings) as store:
+        rows = store.db.execute("SELECT key, rubric_yaml FROM derived_rubrics").fetchall()
+        assert len(rows) == 1
+        # a changed cache entry is what comes back: proof the second call reads the cache
+        data = yaml.safe_load(rows[0][1])
+        data["follow_ups"] = ["from the cache"]
+        store.derived_put(rows[0][0], yaml.safe_dump(data))
+    b = derive_rubric(Q, REF, settings=settings, grader_kind="offline")
+    assert b.follow_ups == ["from the cache"] and b.id == a.id
+    c = derive_rubric(Q, REF + " Typical rates are 0.1 to 0.5.", settings=settings, grader_kind="offline")
+    assert c.id != a.id
+
+
+def test_grading_against_a_derived_rubric_orders_answers_sensibly():
+    r = derive_offline(Q, REF)
+    g = OfflineGrader()
+
+    def score(ans: str) -> float:
+        return finalize(r, ans, g.judge(r, ans), grader="offline").score
+
+    good = ("During training dropout randomly sets activations of units to zero, so units cannot co-adapt. "
+            "It works like averaging an ensemble of thinned networks; nothing is dropped at test time.")
+    half = "Dropout sets random unit activations to zero during training."
+    bad = "It is a kind of learning rate schedule that makes the network train faster."
+    assert score(good) > score(half) > score(bad)
+    assert score(good) >= 80
+
+
+def test_long_references_are_merged_to_at_most_eight_points():
+    ref = ", ".join(f"point {w} matters" for w in "alpha beta gamma delta epsilon zeta eta theta iota kappa".split())
+    r = derive_offline("Name the points.", ref)
+    assert len(r.key_points) <= 8 and len({kp.id for kp in r.key_points}) == len(r.key_points)
