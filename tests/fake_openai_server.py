@@ -9,7 +9,7 @@ in json_object / plain mode), and GET /v1/models. It can misbehave on purpose:
   "malformed", "invalid" (valid JSON, wrong shape), "401", "404", "timeout" (sleeps
   `timeout_sleep`), or a (status, body_dict, headers_dict) tuple
 - `p429`, `p500`, `pmalformed`: random injection rates after the script (seeded `rng_seed`)
-- `retry_after`: Retry-After seconds sent with injected 429s
+- `retry_after`: Retry-After seconds sent with injected 429s and 500s (None: no header)
 - `reject_json_schema`: answer a json_schema request with llama.cpp's 400;
   `reject_seed` / `reject_temperature`: 400 when those parameters are present
 - `responder(body) -> dict | str`: replace the default reply content entirely
@@ -69,7 +69,30 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
 
 
-def grade_like_reply(schema: dict[str, Any], answer: str) -> Any:
+_FILLER = {"and", "the", "for", "with", "from", "into", "when", "what", "how", "why", "use", "uses", "its"}
+_MISCONCEPTION_LINE = re.compile(r"^- `([a-z0-9-]+)`: (.+)$", re.MULTILINE)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w[:5] for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 4 and w not in _FILLER}
+
+
+def _misconceptions(body: dict[str, Any], answer: str) -> list[dict[str, str]]:
+    """Rubric misconceptions (read from the system prompt) whose claim's words mostly occur in
+    one sentence of the answer."""
+    system = next((m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "system"), "")
+    section = system.split("## Known misconceptions", 1)[1].split("\n## ", 1)[0] if "## Known misconceptions" in system else ""
+    found = []
+    for mid, claim in _MISCONCEPTION_LINE.findall(section):
+        words = _content_words(claim)
+        for sentence in _sentences(answer):
+            if words and len(words & _content_words(sentence)) >= 0.75 * len(words):
+                found.append({"id": mid, "claim": claim, "evidence": sentence})
+                break
+    return found
+
+
+def grade_like_reply(schema: dict[str, Any], answer: str, body: dict[str, Any] | None = None) -> Any:
     """A plausible instance of the schema. For a grading schema: a key point whose id words
     (first five letters) appear in a sentence of the answer is covered, quoting that sentence."""
 
@@ -87,6 +110,8 @@ def grade_like_reply(schema: dict[str, Any], answer: str) -> Any:
                 return ["Answers the question directly."]
             if name == "improvements":
                 return ["Say how you would set the validation details in practice."]
+            if name == "misconceptions" and body is not None:
+                return _misconceptions(body, answer)
             return []
         if kind == "boolean":
             return True
@@ -97,7 +122,7 @@ def grade_like_reply(schema: dict[str, Any], answer: str) -> Any:
         return ""
 
     def _verdict(kp_id: str) -> dict[str, str]:
-        stems = [w[:5] for w in kp_id.split("-") if len(w) >= 3]
+        stems = [w[:5] for w in kp_id.split("-") if len(w) >= 3 and w not in _FILLER]
         for sentence in _sentences(answer):
             low = sentence.lower()
             if stems and any(s in low for s in stems):
@@ -112,7 +137,7 @@ class FakeOpenAIServer:
                  p429: float = 0.0, p500: float = 0.0, pmalformed: float = 0.0, retry_after: float | None = 0.05,
                  reject_json_schema: bool = False, reject_seed: bool = False, reject_temperature: bool = False,
                  responder: Callable[[dict[str, Any]], Any] | None = None, timeout_sleep: float = 5.0,
-                 rng_seed: int = 0, model: str = "fake-llm"):
+                 rng_seed: int = 0, model: str | None = None):
         self.latency, self.script = latency, list(script or [])
         self.p429, self.p500, self.pmalformed, self.retry_after = p429, p500, pmalformed, retry_after
         self.reject_json_schema, self.reject_seed, self.reject_temperature = reject_json_schema, reject_seed, reject_temperature
@@ -172,7 +197,8 @@ class FakeOpenAIServer:
             headers = {"retry-after": str(self.retry_after)} if self.retry_after is not None else {}
             return 429, _error("Rate limit reached, please retry", "rate_limit_exceeded"), headers
         if fault == "500":
-            return 500, _error("The server had an error", "server_error"), {}
+            headers = {"retry-after": str(self.retry_after)} if self.retry_after is not None else {}
+            return 500, _error("The server had an error", "server_error"), headers
         if fault == "401":
             return 401, _error("Incorrect API key provided", "invalid_api_key"), {}
         if fault == "404":
@@ -195,7 +221,7 @@ class FakeOpenAIServer:
             content = out if isinstance(out, str) else json.dumps(out)
         else:
             schema = _schema_of(body)
-            content = json.dumps(grade_like_reply(schema, _answer_of(body)) if schema else {"ok": True})
+            content = json.dumps(grade_like_reply(schema, _answer_of(body), body) if schema else {"ok": True})
         return 200, self._completion(body, content), {}
 
     def _completion(self, body: dict[str, Any], content: str) -> dict[str, Any]:
@@ -206,7 +232,8 @@ class FakeOpenAIServer:
         with self.lock:
             cached = rough_tokens(system) if system and key in self._seen_prefixes else 0
             self._seen_prefixes.add(key)
-        return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": self.model,
+        return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                "model": self.model or body.get("model") or "fake-llm",
                 "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
                 "usage": {"prompt_tokens": rough_tokens(prompt_text), "completion_tokens": rough_tokens(content),
                           "total_tokens": rough_tokens(prompt_text) + rough_tokens(content),
@@ -233,7 +260,7 @@ class FakeOpenAIServer:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, {"object": "list", "data": [{"id": server.model, "object": "model"}]})
+                    self._send(200, {"object": "list", "data": [{"id": server.model or "fake-llm", "object": "model"}]})
                 else:
                     self._send(404, _error("not found", "not_found"))
 

@@ -47,11 +47,11 @@ REASK = ("Your previous reply could not be used: {error}\n"
 class RetryPolicy:
     """How long to keep trying a transient failure. `sleep` is injectable for tests."""
 
-    max_attempts: int = 6          # HTTP attempts for one ask (transient errors only)
-    initial_wait: float = 1.0      # first backoff, doubled per attempt
+    max_attempts: int = 5          # HTTP attempts for one ask (transient errors only)
+    initial_wait: float = 0.5      # first backoff, doubled per attempt
     max_wait: float = 30.0         # cap on one backoff (a server's Retry-After may ask for more)
     max_total_wait: float = 120.0  # give up rather than wait longer than this in total
-    jitter: float = 1.0            # uniform 0..jitter seconds added to computed backoffs
+    jitter: float = 0.5            # uniform 0..jitter seconds added to computed backoffs
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 

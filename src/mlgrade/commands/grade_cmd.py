@@ -1,9 +1,159 @@
-"""(not yet implemented)"""
+"""`mlgrade grade ID [ANSWER | --file F | -]`: grade one answer and show (or print as JSON) the result."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
 import typer
+
+from ._common import JsonOpt, RubricsOpt, bank_from, console, print_json, settings_from
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..models import Grade, Rubric
+
+MAX_SAMPLES = 10
+
+
+def read_answer(answer: str | None, file: Path | None, max_chars: int) -> str:
+    """The answer text from the argument, a file, or stdin (`-`). Refuses non-UTF-8 input and
+    answers over the limit with a one-line UsageError, before anything is sent anywhere."""
+    from ..errors import UsageError
+
+    if answer is not None and file is not None:
+        raise UsageError("give the answer either as an argument or with --file, not both")
+    if file is not None:
+        if str(file) == "-":
+            data, where = sys.stdin.buffer.read(), "standard input"
+        else:
+            try:
+                data, where = file.read_bytes(), str(file)
+            except FileNotFoundError:
+                raise UsageError(f"{file}: no such file") from None
+            except IsADirectoryError:
+                raise UsageError(f"{file}: is a directory, not a file") from None
+            except OSError as exc:
+                raise UsageError(f"{file}: cannot read ({exc.strerror})") from None
+    elif answer == "-":
+        data, where = sys.stdin.buffer.read(), "standard input"
+    elif answer is not None:
+        text = answer
+        where = None
+    else:
+        raise UsageError("no answer given: pass it as an argument, with --file F, or `-` to read standard input")
+    if where is not None:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{where} is not valid UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                             "save it as UTF-8 and try again") from None
+    if len(text) > max_chars:
+        raise UsageError(f"answer is {len(text):,} characters, over the limit of {max_chars:,} "
+                         "(set MLGRADE_MAX_ANSWER_CHARS to change it)")
+    return text
+
+
+def _notify_retry(event) -> None:  # type: ignore[no-untyped-def]
+    what = {"rate_limit": "rate limited", "server": "server error", "timeout": "timed out",
+            "connection": "connection failed", "invalid_reply": "reply did not validate"}.get(event.kind, event.kind)
+    action = "asking again" if event.kind == "invalid_reply" else f"retrying in {event.wait_s:.1f}s"
+    sys.stderr.write(f"note: {what}; {action}\n")
+
+
+async def _run(rubric: Rubric, answer: str, settings: Settings, samples: int, quiet: bool) -> Grade:
+    from ..grading import agrade_rubric, check_answer, make_grader
+
+    if check_answer(answer, settings):  # empty: skipped before any grader (or key) is needed
+        return await agrade_rubric(rubric, answer, settings=settings, samples=samples)
+    if settings.grader_kind == "llm":
+        from ..llm import LLMGrader
+
+        grader = LLMGrader(settings, on_retry=None if quiet else _notify_retry)
+    else:
+        try:
+            grader = make_grader(settings)
+        except ImportError:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"the {settings.grader_kind} grader is not available in this version") from None
+    try:
+        return await agrade_rubric(rubric, answer, settings=settings, grader=grader, samples=samples)
+    finally:
+        close = getattr(grader, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def grade_command(
+    question_id: Annotated[str, typer.Argument(help="Question id: q7, q07 or 7.", show_default=False)],
+    answer: Annotated[Optional[str], typer.Argument(help="The answer text, or `-` to read standard input.",
+                                                    show_default=False)] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Read the answer from a UTF-8 text file.",
+                                                 show_default=False)] = None,
+    json_out: JsonOpt = False,
+    samples: Annotated[int, typer.Option("--samples", "-n", min=1, max=MAX_SAMPLES,
+                                         help="Grade N times in parallel; report the median score, the spread and "
+                                              "each key point's majority status.")] = 1,
+    grader: Annotated[Optional[str], typer.Option("--grader", "-g", help="auto, llm or offline. Env: MLGRADE_GRADER.",
+                                                  show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model name. Env: MLGRADE_MODEL.",
+                                                 show_default=False)] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL.",
+                                                    show_default=False)] = None,
+    no_cache_capabilities: Annotated[bool, typer.Option(
+        "--no-cache-capabilities", help="Re-detect what the endpoint accepts (response format, seed, temperature) "
+                                        "instead of using the cached record; the fresh result is stored.")] = False,
+    rubrics: RubricsOpt = None,
+    no_exec: Annotated[bool, typer.Option("--no-exec", help="Do not run the code in answers to coding questions.")] = False,
+) -> None:
+    """Grade one answer against the question's rubric.
+
+    Prints the score and band, a verdict with evidence per key point, misconceptions,
+    strengths, what to improve and a follow-up question. Exit status: 0 graded,
+    1 grading failed (grader_error: the endpoint or its replies failed; never a score),
+    2 usage or configuration error, including an empty answer (nothing to grade; with
+    --json the `skipped` result is still printed).
+
+    Examples:
+
+      mlgrade grade q07 "Use forward chaining: train on the past, test on the next block."
+
+      mlgrade grade q24 --file answer.md --json
+
+      pbpaste | mlgrade grade 13 - --samples 3
+    """
+    import asyncio
+
+    settings = settings_from(grader=grader, model=model, base_url=base_url, rubrics_dir=rubrics,
+                             cache_capabilities=False if no_cache_capabilities else None,
+                             exec_code=False if no_exec else None)
+    rubric = bank_from(rubrics, settings).get(question_id)
+    text = read_answer(answer, file, settings.max_answer_chars)
+    if settings.offline_notice and not json_out and text.strip():
+        console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
+    err = console(stderr=True)
+    if not json_out and err.is_terminal and text.strip():
+        with err.status(f"grading {rubric.id} with {settings.grader_kind}…"):
+            result = asyncio.run(_run(rubric, text, settings, samples, quiet=False))
+    else:
+        result = asyncio.run(_run(rubric, text, settings, samples, quiet=json_out))
+    if json_out:
+        print_json(result.model_dump(mode="json"))
+    else:
+        from ..render import render_grade
+
+        render_grade(result, rubric, console())
+    if result.outcome == "skipped":
+        if not json_out:
+            from ._common import print_error
+
+            print_error(f"{result.error or 'skipped'}: nothing to grade")
+        raise typer.Exit(2)
+    if result.outcome == "grader_error":
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("grade", no_args_is_help=True)(grade_command)
