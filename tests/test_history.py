@@ -157,6 +157,25 @@ def test_stats_command(cli, store, bank, settings):
     assert data["questions"][0]["attempts"] == 2 and data["questions"][0]["trend"] is not None
 
 
+def test_retry_errors_command_regrades_with_the_offline_grader(cli, store, bank, settings, monkeypatch):
+    _, err_id = _add(store, bank, settings, "q05", 0, answer="Trees do not need scaling; k-NN does.", fail="timeout")
+    monkeypatch.setenv("MLGRADE_GRADER", "offline")
+    result = cli(["history", "--retry-errors", "--json"])
+    assert result.exit_code == 0, result.stderr
+    [row] = json.loads(result.stdout)
+    assert row["retried"] == err_id and row["outcome"] == "graded" and row["score"] is not None
+    assert hist.get(store, row["attempt"]).grader == "offline"
+    assert json.loads(cli(["history", "--retry-errors", "--json"]).stdout) == []  # nothing left to retry
+
+
 def test_retry_errors_command_with_no_errors(cli):
     result = cli(["history", "--retry-errors"])
     assert result.exit_code == 0 and "No grading errors" in result.output
+
+
+def test_most_missed_ties_go_to_essential_then_heavier_points(store, bank, settings):
+    rubric = bank.get("q05")
+    _add(store, bank, settings, "q05", 0)  # every point missed once
+    missed = hist.missed_key_points(hist.all_attempts(store), bank, limit=len(rubric.key_points))
+    keys = [(not m.essential, -m.weight) for m in missed]
+    assert keys == sorted(keys) and missed[0].essential

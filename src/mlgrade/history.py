@@ -135,8 +135,10 @@ class MissedPoint:
     question_id: str
     key_point: str
     point: str
-    missed: int  # judged missing (partial counts as half)
+    missed: float  # judged missing (partial counts as half)
     judged: int  # graded attempts that judged this point
+    weight: float = 1.0
+    essential: bool = False
 
     @property
     def rate(self) -> float:
@@ -205,7 +207,7 @@ def section_stats(store: Store, bank: RubricBank) -> list[SectionStats]:
 
 def missed_key_points(attempts: list[Attempt], bank: RubricBank | None = None, *, limit: int = 10) -> list[MissedPoint]:
     """Key points judged missing (or half for partial) most often across graded attempts.
-    Sorted by how often they were missed, then by miss rate."""
+    Sorted by how often they were missed, then by miss rate, then by what they cost."""
     missed: Counter[tuple[str, str]] = Counter()
     judged: Counter[tuple[str, str]] = Counter()
     for a in attempts:
@@ -219,12 +221,11 @@ def missed_key_points(attempts: list[Attempt], bank: RubricBank | None = None, *
     for (qid, kp_id), count in missed.items():
         if count <= 0:
             continue
-        text = kp_id
-        if bank and qid in bank.rubrics:
-            kp = bank.rubrics[qid].key_point(kp_id)
-            text = kp.point if kp else kp_id
-        rows.append(MissedPoint(qid, kp_id, text, count, judged[(qid, kp_id)]))
-    rows.sort(key=lambda m: (-m.missed, -m.rate, m.question_id, m.key_point))
+        kp = bank.rubrics[qid].key_point(kp_id) if bank and qid in bank.rubrics else None
+        rows.append(MissedPoint(qid, kp_id, kp.point if kp else kp_id, count, judged[(qid, kp_id)],
+                                weight=kp.weight if kp else 1.0, essential=bool(kp and kp.essential)))
+    # ties (common: one attempt each) go to the points that cost most: essential, then heavy
+    rows.sort(key=lambda m: (-m.missed, -m.rate, not m.essential, -m.weight, m.question_id, m.key_point))
     return rows[:limit]
 
 

@@ -45,8 +45,8 @@ def _get_answer(console: Console, inputs: Inputs, *, use_editor: bool, default: 
             console.print("[dim]Opening your editor; save and close it to submit (an empty file abandons).[/]")
             text = inputs.editor(default)
         else:
-            console.print("[dim]Your answer (Enter = new line, [bold]Ctrl-D[/] = submit, Ctrl-C = abandon; "
-                          "[bold]e[/] + Ctrl-D opens $EDITOR):[/]")
+            # the full key hint is the prompt's bottom toolbar; this line stays short
+            console.print("[dim]Your answer ([bold]Ctrl-D[/] submits, keys below):[/]")
             text = inputs.answer(default=default)
         if text.strip():
             return text
@@ -111,7 +111,9 @@ def render_summary(summary: SessionSummary, console: Console, *, next_due: str |
     if summary.weakest:
         console.print("[bold yellow]Weakest key points[/]")
         for m in summary.weakest:
-            console.print(f"  ✗ {m.question_id} [bold]{m.key_point}[/]: {escape(m.point)}")
+            mark = "[red]✗[/]" if m.missed >= m.judged else "[yellow]½[/]"
+            essential = " [red](essential)[/]" if m.essential else ""
+            console.print(f"  {mark} {m.question_id} [bold]{m.key_point}[/]{essential}: {escape(m.point)}")
     if next_due:
         console.print(f"[dim]{next_due}[/]")
     console.print("[dim]See your progress with `mlgrade stats`, past answers with `mlgrade history`.[/]")
