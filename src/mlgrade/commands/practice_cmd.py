@@ -65,6 +65,12 @@ def practice(
     from ..store import Store
 
     settings = settings_from(grader=grader, model=model, rubrics_dir=rubrics)
+    if settings.grader_kind == "llm" and not (settings.api_key or settings.base_url):
+        from ..errors import ConfigError
+
+        # say so before the person types an answer, not after
+        raise ConfigError("the llm grader needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server); "
+                          "use --grader offline to grade without one")
     bank = bank_from(rubrics, settings)
     out = console()
     options = SessionOptions(questions=list(question or []), section=section, count=count, due_only=due,
