@@ -81,3 +81,29 @@ def test_long_references_are_merged_to_at_most_eight_points():
     ref = ", ".join(f"point {w} matters" for w in "alpha beta gamma delta epsilon zeta eta theta iota kappa".split())
     r = derive_offline("Name the points.", ref)
     assert len(r.key_points) <= 8 and len({kp.id for kp in r.key_points}) == len(r.key_points)
+
+
+def test_llm_derivation_uses_structured_output_and_is_cached(settings):
+    """The LLM path over a respx-mocked endpoint: the reply becomes a valid rubric, ids are
+    slugged, a missing essential is fixed, and a second call is served from the cache."""
+    import respx
+
+    from llm_helpers import BASE_URL, CHAT_URL, ok
+    from mlgrade.config import load_settings
+
+    llm_settings = load_settings(base_url=BASE_URL, model="gpt-4.1-mini", grader="llm")
+    reply = {"key_points": [
+        {"id": "Random Zeroing", "point": "Units are zeroed at random during training.", "weight": 3,
+         "essential": False, "cues": ["randomly", "set to zero"]},
+        {"id": "ensemble", "point": "It approximates an ensemble of thinned networks.", "weight": 2,
+         "essential": False, "cues": ["ensemble"]}],
+        "misconceptions": [{"id": "drop-at-test", "claim": "Units are also dropped at test time.", "penalty": 15}],
+        "follow_ups": ["How does dropout interact with batch normalisation?"]}
+    with respx.mock:
+        route = respx.post(CHAT_URL).mock(return_value=ok(reply))
+        r = derive_rubric(Q, REF, settings=llm_settings)
+        again = derive_rubric(Q, REF, settings=llm_settings)
+    assert route.call_count == 1 and again == r
+    assert [kp.id for kp in r.key_points] == ["random-zeroing", "ensemble"]
+    assert r.key_points[0].essential and r.misconceptions[0].penalty == 15
+    assert parse_rubric(yaml.safe_load(rubric_yaml(r)), "derived") == r
