@@ -354,14 +354,18 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
         # ---- grade, question by question
         run.tick()
         watched = _FatalWatch(grader or build_grader(settings, store=store, on_retry=_retry_hook(limiter, run)))
-        if grader is not None and hasattr(grader, "on_retry"):
+        if grader is not None and (hasattr(grader, "on_retry") or hasattr(grader, "endpoint")):
             _chain_retry_hook(grader, limiter, run)
         cache = None
         if use_cache:
             from .store import Store
 
             cache = store or Store.for_settings(settings)
-        await _grade_spooled(spool, bank, settings, watched, cache, limiter, run)
+        try:
+            await _grade_spooled(spool, bank, settings, watched, cache, limiter, run)
+        finally:
+            if grader is None and hasattr(watched.inner, "aclose"):
+                await watched.inner.aclose()  # close the HTTP client on the loop that made it
         if watched.fatal is not None:
             left = summary.run.total - summary.run.done
             raise MlgradeError(f"batch stopped: {watched.fatal.reason} ({left:,} answers not graded; "
@@ -392,8 +396,10 @@ def _retry_hook(limiter: AdaptiveLimiter, run: _Run) -> Callable[[Any], None]:
 
 
 def _chain_retry_hook(grader: Any, limiter: AdaptiveLimiter, run: _Run) -> None:
-    """A grader handed in by the caller: keep its own on_retry and add ours."""
-    theirs = grader.on_retry
+    """A grader handed in by the caller: keep its own on_retry and add ours. (LLMGrader keeps
+    the hook on its endpoint; simpler graders on themselves.)"""
+    holder = grader.endpoint if hasattr(getattr(grader, "endpoint", None), "on_retry") else grader
+    theirs = holder.on_retry
     ours = _retry_hook(limiter, run)
 
     def both(event: Any) -> None:
@@ -401,7 +407,7 @@ def _chain_retry_hook(grader: Any, limiter: AdaptiveLimiter, run: _Run) -> None:
         if theirs is not None:
             theirs(event)
 
-    grader.on_retry = both
+    holder.on_retry = both
 
 
 async def _grade_spooled(spool: _Spool, bank: RubricBank, settings: Settings, grader: _FatalWatch, cache: Any,
