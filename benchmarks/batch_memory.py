@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 
 QIDS = tuple(f"q{i:02d}" for i in range(1, 26))
@@ -35,7 +36,9 @@ def child(n: int, work: Path, resume: bool) -> None:
                                      "answer": f"Answer {i}: labelled and unlabelled data, scaled features, and a "
                                                "rolling-origin split so the model never sees the future."}) + "\n")
     started = time.perf_counter()
-    summary = grade_many([inp], work / f"out-{n}.jsonl", grader=FakeGrader(default_status="partial"), concurrency=16)
+    # the fake grader's call log would itself grow with n: keep only the last call
+    grader = FakeGrader(default_status="partial", calls=deque(maxlen=1))  # type: ignore[arg-type]
+    summary = grade_many([inp], work / f"out-{n}.jsonl", grader=grader, concurrency=16)
     wall = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     print(json.dumps({"n": n, "peak_mb": round(peak_mb, 1), "wall_s": round(wall, 1), "written": summary.run.done,

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +131,11 @@ class BatchSummary:
         return 0 if outcomes.get("grader_error", 0) == 0 and outcomes.get("skipped", 0) == 0 else 1
 
     def to_dict(self) -> dict[str, Any]:
-        run = asdict(self.run)
-        run.pop("started", None)
-        data = {k: v for k, v in asdict(self).items() if k not in {"run", "results"}}
+        run = {k: getattr(self.run, k) for k in ("total", "done", "graded", "errors", "skipped", "cache_hits", "calls",
+                                                  "rate_limits", "cost_usd")}
+        run["usage"] = self.run.usage.model_dump()
+        data = {k: getattr(self, k) for k in ("out", "inputs", "already_done", "recovery", "skipped_examples",
+                                              "min_concurrency", "peak_in_flight", "wall_s", "dry_run", "estimate")}
         data["run"] = run
         data["exit_code"] = self.exit_code
         if self.results is not None:

@@ -3,6 +3,7 @@ mlgrade.provider_batch and mlgrade.report."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -28,10 +29,10 @@ class _ProgressBar:
 
         self.progress = Progress(
             TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("[red]{task.fields[errors]} err[/] · {task.fields[flight]} in flight · "
+            TextColumn("[red]{task.fields[errors]} err[/] · {task.fields[skipped]} skip · {task.fields[flight]} in flight · "
                        "{task.fields[rate]}/s · {task.fields[cached]} cached tok"),
             TimeRemainingColumn(), console=console(stderr=True), transient=False, refresh_per_second=8)
-        self.task = self.progress.add_task("grading", total=None, errors=0, flight="0", rate="0.0", cached=0)
+        self.task = self.progress.add_task("grading", total=None, errors=0, skipped=0, flight="0", rate="0.0", cached=0)
 
     def __enter__(self) -> _ProgressBar:
         self.progress.start()
@@ -43,7 +44,7 @@ class _ProgressBar:
     def __call__(self, p: BatchProgress) -> None:
         rate = p.done / p.elapsed if p.elapsed > 0 else 0.0
         flight = f"{p.in_flight}/{p.limit}" + (f" ({p.rate_limits}×429)" if p.rate_limits else "")
-        self.progress.update(self.task, total=p.total or None, completed=p.done, errors=p.errors + p.skipped,
+        self.progress.update(self.task, total=p.total or None, completed=p.done, errors=p.errors, skipped=p.skipped,
                              flight=flight, rate=f"{rate:.1f}", cached=f"{p.usage.cached_tokens:,}")
 
 
@@ -53,8 +54,8 @@ def _print_summary(summary: BatchSummary) -> None:
     out = console()
     err = console(stderr=True)
     r = summary.run
-    for line in summary.skipped_examples:
-        err.print(f"[yellow]skipped[/] {line}", markup=True, highlight=False)
+    for line in summary.skipped_examples:  # plain lines, never wrapped: file:line must stay greppable
+        sys.stderr.write(f"skipped {line}\n")
     hidden = r.skipped - len(summary.skipped_examples)
     if hidden > 0:
         err.print(f"[yellow]… and {hidden:,} more skipped (see the output file)[/]")
@@ -63,11 +64,12 @@ def _print_summary(summary: BatchSummary) -> None:
     res = summary.results
     if res is None:
         return
-    table = Table(title=f"{summary.out}", header_style="bold")
-    for col, just in (("question", "left"), ("answers", "right"), ("mean", "right"), ("strong", "right"),
-                      ("adequate", "right"), ("weak", "right"), ("poor", "right"), ("errors", "right"),
-                      ("skipped", "right")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    from rich import box
+
+    table = Table(title=f"{summary.out}", header_style="bold", box=box.SIMPLE_HEAD)
+    table.add_column("question", no_wrap=True)
+    for col in ("answers", "mean", "strong", "adeq.", "weak", "poor", "errors", "skipped"):
+        table.add_column(col, justify="right", no_wrap=True)
     for q, g in sorted(res.questions.items()):
         table.add_row(q, str(g.count), "–" if g.mean is None else f"{g.mean:g}",
                       *(str(g.bands.get(b, 0)) for b in ("strong", "adequate", "weak", "poor")), str(g.errors), str(g.skipped))
@@ -85,7 +87,7 @@ def _print_estimate(summary: BatchSummary) -> None:
     est = summary.estimate or {}
     out = console()
     for line in summary.skipped_examples:
-        console(stderr=True).print(f"[yellow]would skip[/] {line}")
+        sys.stderr.write(f"would skip {line}\n")
     out.print(f"dry run: {est.get('items', 0):,} answers to grade ({summary.already_done:,} already in {summary.out}, "
               f"{summary.run.total - est.get('items', 0):,} to skip) with the {est.get('grader')} grader")
     if est.get("grader") == "llm":

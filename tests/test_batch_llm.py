@@ -1,0 +1,61 @@
+"""The batch engine with the real LLM grader against the loopback fake OpenAI server:
+the server counts in-flight requests; 429 storms with Retry-After; 500s; malformed replies."""
+
+from __future__ import annotations
+
+import pytest
+
+from batch_helpers import answers, read_out, write_jsonl
+from fake_openai_server import FakeOpenAIServer
+from mlgrade.batch import grade_many
+from mlgrade.config import load_settings
+
+
+def llm_settings(srv):
+    return load_settings(base_url=srv.base_url, grader="llm", model="gpt-4.1-mini")
+
+
+@pytest.mark.parametrize("concurrency", [2, 5])
+def test_server_never_sees_more_than_concurrency_in_flight(tmp_path, bank, concurrency):
+    inp = write_jsonl(tmp_path / "in.jsonl", answers(30))
+    with FakeOpenAIServer(latency=0.05) as srv:
+        s = grade_many([inp], tmp_path / "out.jsonl", settings=llm_settings(srv), bank=bank, concurrency=concurrency)
+        assert srv.max_in_flight == concurrency
+    assert s.run.graded == 30 and s.exit_code == 0
+
+
+def test_429_storm_with_retry_after_backs_off_and_finishes(tmp_path, bank):
+    inp = write_jsonl(tmp_path / "in.jsonl", answers(24))
+    with FakeOpenAIServer(latency=0.01, script=["429"] * 10, retry_after=0.1) as srv:
+        s = grade_many([inp], tmp_path / "out.jsonl", settings=llm_settings(srv), bank=bank, concurrency=8)
+        assert srv.statuses.count(429) == 10
+    assert s.run.rate_limits == 10 and s.min_concurrency <= 4
+    assert s.run.graded == 24 and len({r["id"] for r in read_out(tmp_path / "out.jsonl")}) == 24
+
+
+def test_500s_are_retried(tmp_path, bank):
+    inp = write_jsonl(tmp_path / "in.jsonl", answers(6))
+    with FakeOpenAIServer(script=["500", "500"]) as srv:
+        s = grade_many([inp], tmp_path / "out.jsonl", settings=llm_settings(srv), bank=bank, concurrency=2)
+    assert s.run.graded == 6 and s.exit_code == 0
+
+
+def test_malformed_forever_becomes_grader_error_with_raw_reply(tmp_path, bank):
+    inp = write_jsonl(tmp_path / "in.jsonl", answers(3))
+    with FakeOpenAIServer(pmalformed=1.0) as srv:
+        s = grade_many([inp], tmp_path / "out.jsonl", settings=llm_settings(srv), bank=bank, concurrency=3)
+    rows = read_out(tmp_path / "out.jsonl")
+    assert s.exit_code == 1 and all(r["outcome"] == "grader_error" and r["score"] is None for r in rows)
+    assert all(r["raw_reply"] and "oops" in r["raw_reply"] for r in rows)
+
+
+def test_cache_hit_makes_zero_requests(tmp_path, bank):
+    inp = write_jsonl(tmp_path / "in.jsonl", answers(5))
+    with FakeOpenAIServer() as srv:
+        grade_many([inp], tmp_path / "one.jsonl", settings=llm_settings(srv), bank=bank)
+        before = len(srv.requests)
+        s = grade_many([inp], tmp_path / "two.jsonl", settings=llm_settings(srv), bank=bank)
+        assert len(srv.requests) == before  # not one request
+    assert s.run.cache_hits == 5
+    one = {r["id"]: r["score"] for r in read_out(tmp_path / "one.jsonl")}
+    assert {r["id"]: r["score"] for r in read_out(tmp_path / "two.jsonl")} == one
