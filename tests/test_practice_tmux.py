@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
@@ -20,6 +21,8 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
                                 reason="tmux is not installed: the real-terminal test of `mlgrade practice` needs it")
 
 LINE1 = "It depends on the algorithm: k-NN and SVM use distances, so a large range feature dominates."
+# Only the prompt's bottom toolbar says this: it is on screen once prompt_toolkit owns the terminal.
+TOOLBAR = "type e + Ctrl-D for $EDITOR"
 LINE2 = "Tree-based models such as random forests split on thresholds and do not need scaling."
 
 
@@ -48,7 +51,8 @@ class Tmux:
 
 @pytest.fixture
 def tmux(tmp_path):
-    t = Tmux(f"mlgrade-test-{os.getpid()}")
+    # a private server per test: a killed server may still hold its socket when the next test starts
+    t = Tmux(f"mlgrade-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     yield t
     subprocess.run(["tmux", "-L", t.socket, "kill-server"], capture_output=True, timeout=20)
 
@@ -60,8 +64,8 @@ def test_practice_round_in_a_real_terminal(tmux, home, tmp_path):
     subprocess.run(["tmux", "-L", tmux.socket, "-f", "/dev/null", "new-session", "-d", "-s", "practice",
                     "-x", "120", "-y", "60", command], env=env, check=True, timeout=20)
 
-    # the bottom toolbar appears only once prompt_toolkit owns the terminal: type after that
-    screen = tmux.wait_for("Do feature values need to be scaled", "Ctrl-D submit")
+    # type only once the toolbar is there: keys sent earlier would meet a cooked-mode terminal
+    screen = tmux.wait_for("Do feature values need to be scaled", TOOLBAR)
     assert "q05" in screen and "technical" in screen  # question panel with its section and difficulty
 
     tmux.run("send-keys", "-t", "practice", "-l", LINE1)
@@ -92,7 +96,7 @@ def test_ctrl_c_abandons_cleanly_and_stores_nothing(tmux, home):
     command = f"{shlex.quote(sys.executable)} -m mlgrade practice; echo EXIT=$?; sleep 60"
     subprocess.run(["tmux", "-L", tmux.socket, "-f", "/dev/null", "new-session", "-d", "-s", "practice",
                     "-x", "120", "-y", "40", command], env=env, check=True, timeout=20)
-    tmux.wait_for("Ctrl-D submit")
+    tmux.wait_for(TOOLBAR)
     tmux.run("send-keys", "-t", "practice", "-l", "half an answer")
     tmux.run("send-keys", "-t", "practice", "C-c")
     screen = tmux.wait_for("EXIT=")
