@@ -26,6 +26,7 @@ import hashlib
 import json
 import random
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -305,12 +306,19 @@ def main() -> None:
     ap.add_argument("--pmalformed", type=float, default=0.0)
     ap.add_argument("--retry-after", type=float, default=0.2)
     ap.add_argument("--reject-json-schema", action="store_true")
+    ap.add_argument("--script", default="", help="comma-separated first replies, e.g. 429,500,malformed,401")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     srv = FakeOpenAIServer(port=args.port, latency=args.latency, p429=args.p429, p500=args.p500,
                            pmalformed=args.pmalformed, retry_after=args.retry_after,
-                           reject_json_schema=args.reject_json_schema, rng_seed=args.seed)
+                           reject_json_schema=args.reject_json_schema, rng_seed=args.seed,
+                           script=[x for x in args.script.split(",") if x])
     print(f"fake OpenAI server on {srv.base_url}  (Ctrl-C to stop)", flush=True)
+
+    def _stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)  # `kill PID` ends it as cleanly as Ctrl-C
     try:
         srv.httpd.serve_forever()
     except KeyboardInterrupt:

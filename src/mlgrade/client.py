@@ -48,6 +48,7 @@ class ChatReply:
     model: str
     finish_reason: str | None
     usage: dict[str, int] = field(default_factory=dict)  # input_tokens, output_tokens, cached_tokens
+    refusal: str | None = None  # the model declined (structured-output refusal); content is None then
 
 
 def endpoint_url(settings: Settings) -> str:
@@ -159,8 +160,6 @@ async def chat(client: Any, body: dict[str, Any]) -> ChatReply:
                  "output_tokens": completion.usage.completion_tokens or 0,
                  "cached_tokens": (getattr(details, "cached_tokens", None) or 0) if details else 0}
     message = choice.message
-    content = message.content if message is not None else None
-    if content is None and message is not None and getattr(message, "refusal", None):
-        content = None
-    return ChatReply(content=content, model=completion.model or body.get("model", ""),
-                     finish_reason=choice.finish_reason, usage=usage)
+    return ChatReply(content=message.content if message is not None else None,
+                     model=completion.model or body.get("model", ""), finish_reason=choice.finish_reason, usage=usage,
+                     refusal=getattr(message, "refusal", None) if message is not None else None)

@@ -137,6 +137,15 @@ class LLMGrader:
         await self.endpoint.aclose()
 
     @property
+    def on_retry(self) -> Any:
+        """The RetryEvent callback (kept on the endpoint, which makes the calls)."""
+        return self.endpoint.on_retry
+
+    @on_retry.setter
+    def on_retry(self, callback: Any) -> None:
+        self.endpoint.on_retry = callback
+
+    @property
     def capabilities(self) -> dict[str, Any]:
         return self.endpoint.capabilities()
 

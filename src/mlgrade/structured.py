@@ -329,7 +329,7 @@ class Endpoint:
             try:
                 value = parse(reply.content)
             except InvalidReply as exc:
-                last_error = str(exc)
+                last_error = f"the model refused: {reply.refusal}" if reply.refusal and not reply.content else str(exc)
                 if reply.finish_reason == "length":
                     last_error += " (the reply was cut off at the token limit)"
                 if ask < max_reasks:
