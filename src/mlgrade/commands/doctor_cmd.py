@@ -1,9 +1,98 @@
-"""(not yet implemented)"""
+"""`mlgrade doctor`: a thin front over mlgrade.doctor."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated, Optional
+
 import typer
+
+from ._common import JsonOpt, console, print_json, settings_from
+
+if TYPE_CHECKING:
+    from ..doctor import DoctorReport
+
+_MARK = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skipped": "[dim]skipped[/]"}
+
+
+def _render(report: DoctorReport) -> None:
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..doctor import one_line
+
+    out = console()
+    table = Table(title="configuration in effect", header_style="bold", box=box.SIMPLE_HEAD)
+    for col in ("setting", "value", "from"):
+        table.add_column(col, overflow="fold")
+    for row in report.config:
+        table.add_row(row["name"], "–" if row["value"] is None else escape(str(row["value"])), row["source"])
+    out.print(table)
+    out.print(f"grader: [bold]{report.mode}[/] · endpoint: {escape(report.base_url)} · model: {escape(report.model)} · "
+              f"key: {'set' if report.key_set else 'not set'}")
+    if report.checks:
+        checks = Table(title="live check", header_style="bold", box=box.SIMPLE_HEAD)
+        for col in ("step", "result", "latency", "detail"):
+            checks.add_column(col, overflow="fold")
+        for c in report.checks:
+            latency = "" if c.latency_ms is None else f"{c.latency_ms:,} ms"
+            checks.add_row(c.name, _MARK.get(c.status, c.status), latency, escape(one_line(c.detail, 300)))
+        out.print(checks)
+    elif report.mode == "llm":
+        out.print("[dim]live check skipped[/]")
+    store = report.store
+    version = store.get("schema_version")
+    state = (f"schema version {version} (this mlgrade: {store['expected_schema_version']})" if store.get("exists")
+             else "not created yet (made on first use)")
+    out.print(f"store: {escape(store['path'])} · {state}")
+    style = "bold green" if report.ok else "bold red"
+    out.print(f"[{style}]verdict:[/] {escape(report.verdict)}")
+
+
+def doctor(
+    json_out: JsonOpt = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Only show the configuration and the store; make no request.")] = False,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Re-detect what the endpoint accepts instead of using the cached record.")] = False,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL.",
+                                                    show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model name. Env: MLGRADE_MODEL.", show_default=False)] = None,
+    grader: Annotated[Optional[str], typer.Option("--grader", "-g", help="auto, llm or offline. Env: MLGRADE_GRADER.",
+                                                  show_default=False)] = None,
+) -> None:
+    """Show the configuration in effect (and where each value came from), check the endpoint
+    live, and say in one line what to do next.
+
+    The live check: GET /models, the endpoint's capabilities (response_format json_schema /
+    json_object / plain, seed, temperature; cached per endpoint and model), and one tiny
+    structured request, each with its latency. The API key is never printed. Exit status:
+    0 ready (or offline mode), 1 the endpoint fails, 2 configuration error.
+
+    Examples:
+
+      mlgrade doctor
+
+      OPENAI_BASE_URL=http://127.0.0.1:8080/v1 MLGRADE_MODEL=smollm2 mlgrade doctor --refresh
+
+      mlgrade doctor --offline --json
+    """
+    from ..doctor import run_doctor
+
+    settings = settings_from(base_url=base_url, model=model, grader=grader)
+    if not json_out and not offline and settings.grader_kind == "llm":
+        err = console(stderr=True)
+        if err.is_terminal:
+            with err.status(f"checking {settings.base_url or 'the OpenAI API'}…"):
+                report = run_doctor(settings, live=True, refresh=refresh)
+        else:
+            report = run_doctor(settings, live=True, refresh=refresh)
+    else:
+        report = run_doctor(settings, live=not offline, refresh=refresh)
+    if json_out:
+        print_json(report.to_dict())
+    else:
+        _render(report)
+    raise typer.Exit(report.exit_code)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("doctor")(doctor)
