@@ -85,6 +85,30 @@ def run(base: str, work: Path, n: int, concurrency: int, tag: str) -> tuple[floa
     return wall, (time.process_time() - cpu) / n
 
 
+def raw_floor(base: str, n: int, concurrency: int) -> float:
+    """Wall time of the same number of bare httpx POSTs at the same concurrency against the same
+    server: what the server and the loopback cost with no grading at all."""
+    import asyncio
+
+    import httpx
+
+    async def go() -> float:
+        limits = httpx.Limits(max_connections=concurrency)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+            gate = asyncio.Semaphore(concurrency)
+            body = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "ping"}]}
+
+            async def one() -> None:
+                async with gate:
+                    await client.post("/chat/completions", json=body)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(n)))
+            return time.perf_counter() - started
+
+    return asyncio.run(go())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200)
@@ -102,11 +126,15 @@ def main() -> None:
             os.environ["MLGRADE_HOME"] = str(work / "home")
             run(base, work, 20, 4, "warmup")  # imports, client, capability probe: paid once, not per answer
             print(f"{args.n} answers, {args.latency * 1000:.0f} ms per request (server in its own process)")
-            print(f"{'concurrency':>11}  {'wall s':>7}  {'ideal s':>7}  {'ideal/wall':>10}  {'client CPU ms/answer':>20}")
+            print("ideal = n × latency / concurrency; floor = the same n bare httpx POSTs at that concurrency")
+            print(f"{'concurrency':>11}  {'wall s':>7}  {'ideal s':>7}  {'ideal/wall':>10}  {'floor s':>7}  "
+                  f"{'floor/wall':>10}  {'client CPU ms/answer':>20}")
             for i, c in enumerate(args.concurrency):
                 wall, cpu = run(base, work, args.n, c, f"run{i}-c{c}")
                 ideal = args.n * args.latency / c
-                print(f"{c:>11}  {wall:>7.2f}  {ideal:>7.2f}  {ideal / wall:>10.2f}  {cpu * 1000:>20.1f}", flush=True)
+                floor = raw_floor(base, args.n, c)
+                print(f"{c:>11}  {wall:>7.2f}  {ideal:>7.2f}  {ideal / wall:>10.2f}  {floor:>7.2f}  {floor / wall:>10.2f}  "
+                      f"{cpu * 1000:>20.1f}", flush=True)
     finally:
         proc.terminate()
         proc.wait()

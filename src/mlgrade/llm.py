@@ -132,6 +132,7 @@ class LLMGrader:
         self.model: str = settings.model
         self.max_reasks = max_reasks
         self.endpoint = Endpoint(settings, store=store, on_retry=on_retry, policy=policy, client=client)
+        self._prompt_hashes: dict[tuple[str, str], str] = {}
 
     async def aclose(self) -> None:
         await self.endpoint.aclose()
@@ -155,7 +156,14 @@ class LLMGrader:
     def prompt_hash(self, rubric: Rubric) -> str:
         """Hash of everything static in a request for this rubric: the system message as sent
         (instructions, rubric, format instructions under the current capabilities), the user
-        template, the schema, the model and its sampling settings. Same hash → same prefix."""
+        template, the schema, the model and its sampling settings. Same hash → same prefix.
+        Memoised per rubric and capability state: batch asks for it once per answer."""
+        key = (rubric_hash(rubric), json.dumps(self.endpoint.capabilities(), sort_keys=True))
+        if key not in self._prompt_hashes:
+            self._prompt_hashes[key] = self._compute_prompt_hash(rubric)
+        return self._prompt_hashes[key]
+
+    def _compute_prompt_hash(self, rubric: Rubric) -> str:
         body = self.endpoint.request_body([{"role": "system", "content": grading_messages(rubric, "", nonce="0")[0]["content"]}],
                                           strict_schema(grading_model(rubric)), SCHEMA_NAME)
         static = {"body": body, "user_template": load_template("grade.user.md")}

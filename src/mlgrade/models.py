@@ -57,6 +57,9 @@ class CodeTest(_Strict):
 
 
 class Rubric(_Strict):
+    # frozen: a rubric's content hash is memoised and keys caches, so it must not change in place
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     id: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     number: int = Field(ge=0)
     section: Section

@@ -138,9 +138,21 @@ def normalise_id(raw: str) -> str:
     return text
 
 
+_HASHES: dict[int, tuple[Rubric, str]] = {}
+
+
 def rubric_hash(rubric: Rubric) -> str:
+    """Content hash of a rubric. Memoised per object (the pipeline asks several times per answer);
+    the cache keeps the rubric alive so its id() cannot be reused by another object."""
+    hit = _HASHES.get(id(rubric))
+    if hit is not None and hit[0] is rubric:
+        return hit[1]
     canonical = json.dumps(rubric.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+    if len(_HASHES) > 1024:
+        _HASHES.clear()
+    _HASHES[id(rubric)] = (rubric, digest)
+    return digest
 
 
 @dataclass

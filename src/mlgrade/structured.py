@@ -21,6 +21,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -106,9 +107,11 @@ def _tighten(node: Any) -> Any:
     return node
 
 
+@lru_cache(maxsize=256)
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema in the form OpenAI's strict mode demands: refs inlined (llama.cpp
-    copes better), every property required, no additional properties, no defaults."""
+    copes better), every property required, no additional properties, no defaults.
+    Cached per model class (building it costs milliseconds per request); callers must not mutate it."""
     raw = model.model_json_schema(by_alias=True)
     return _tighten(_inline_refs(raw, raw.get("$defs", {})))
 
