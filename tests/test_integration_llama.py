@@ -104,3 +104,138 @@ def test_the_server_is_stopped_when_a_test_fails(tmp_path):
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+# --------------------------------------------------------------------------- mlgrade against the server
+
+QUESTION = "q03"  # k-nearest neighbours: among the shortest rubrics, so the replies stay short
+ANSWERS = {
+    "good": ("k-nearest neighbours is a supervised method: to classify a point it finds the k closest training "
+             "points by a distance such as Euclidean distance and takes a majority vote of their labels. "
+             "Features must be scaled, and a small k overfits while a large k underfits."),
+    "weak": "KNN groups the data into k clusters by moving centroids until they stop changing.",
+}
+# A 135M model on two CPU cores: cap the reply (a full verdict on 6 key points fits) and allow
+# a slow first prompt evaluation. MLGRADE_MAX_TOKENS bounds every request mlgrade sends.
+RUN_TIMEOUT_S = 900
+
+
+def _env(server, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MLGRADE_"))}
+    env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-dummy-local", MLGRADE_MODEL=server.model,
+               MLGRADE_HOME=str(home), MLGRADE_MAX_TOKENS="700", MLGRADE_TIMEOUT="300", NO_COLOR="1")
+    return env
+
+
+def _mlgrade(args: list[str], env: dict[str, str], cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "mlgrade", *args], env=env, cwd=cwd, capture_output=True, text=True,
+                            timeout=RUN_TIMEOUT_S)
+    return result, time.perf_counter() - started
+
+
+def _assert_no_crash(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.returncode in (0, 1), f"exit {result.returncode}\nstdout: {result.stdout[-2000:]}\nstderr: {result.stderr[-2000:]}"
+
+
+def _assert_evidence_policed(grade: dict, answer: str) -> int:
+    """Whatever the model claimed, code decided: a quote not in the answer is unverified and the
+    point is downgraded. Returns how many judgments were flagged."""
+    from mlgrade.evidence import quote_found
+
+    flagged = 0
+    for j in grade["judgments"]:
+        if j["claimed_status"] in (None, "missing"):
+            continue
+        really_there = bool(j["evidence"].strip()) and quote_found(j["evidence"], answer)
+        assert j["verified"] == really_there, j
+        if not really_there:
+            flagged += 1
+            assert j["status"] != j["claimed_status"] or j["claimed_status"] == "missing", j
+            assert j["status"] != "covered", j
+    return flagged
+
+
+def _assert_capability_cached(home: Path, server) -> dict:
+    from mlgrade.store import Store
+
+    with Store(home / "mlgrade.db") as store:
+        caps = store.capabilities_get(server.base_url, server.model)
+    assert caps is not None, "the detected capabilities were not cached"
+    # llama-cpp-python refuses json_schema (HTTP 500, pydantic literal_error) and enforces
+    # {"type": "json_object", "schema": …} with a grammar; it accepts seed and temperature.
+    assert caps["response_format"] == "json_object", caps
+    assert caps["seed"] is True and caps["temperature"] is True, caps
+    return caps
+
+
+def test_grade_against_the_server(llama_server, tmp_path):  # noqa: F811
+    home = tmp_path / "home"
+    env = _env(llama_server, home)
+    result, secs = _mlgrade(["grade", QUESTION, ANSWERS["good"], "--json"], env, tmp_path)
+    _assert_no_crash(result)
+    grade = json.loads(result.stdout)
+    why = f": {' '.join((grade.get('error') or '').split())[:120]}" if grade["outcome"] != "graded" else ""
+    LATENCIES.append((f"mlgrade grade {QUESTION} (CLI, {grade['attempts']} request(s), outcome {grade['outcome']}{why})", secs))
+    assert grade["outcome"] in ("graded", "grader_error"), grade
+    assert (result.returncode == 0) == (grade["outcome"] == "graded")
+    if grade["outcome"] == "graded":
+        assert grade["grader"] == "llm" and 0 <= grade["score"] <= 100
+        _assert_evidence_policed(grade, ANSWERS["good"])
+    else:
+        assert grade["score"] is None and grade["error"], grade
+    _assert_capability_cached(home, llama_server)
+
+    # a second run reads the cached capability: its first request is json_object, no refusal
+    again, secs = _mlgrade(["grade", QUESTION, ANSWERS["weak"], "--json"], env, tmp_path)
+    _assert_no_crash(again)
+    second = json.loads(again.stdout)
+    LATENCIES.append((f"mlgrade grade {QUESTION} again (cached capability, {second['attempts']} request(s), "
+                      f"outcome {second['outcome']})", secs))
+    assert second["outcome"] in ("graded", "grader_error"), second
+    if second["outcome"] == "graded":
+        _assert_evidence_policed(second, ANSWERS["weak"])
+
+
+def test_doctor_against_the_server(llama_server, tmp_path):  # noqa: F811
+    env = _env(llama_server, tmp_path / "home")
+    result, secs = _mlgrade(["doctor", "--json", "--refresh"], env, tmp_path)
+    LATENCIES.append(("mlgrade doctor --refresh (CLI)", secs))
+    assert "Traceback" not in result.stderr, result.stderr
+    report = json.loads(result.stdout)
+    for check in report["checks"]:
+        LATENCIES.append((f"doctor step {check['name']} ({check['status']})", (check["latency_ms"] or 0) / 1000))
+    assert report["mode"] == "llm" and report["key_set"] is True
+    assert "sk-dummy-local" not in result.stdout
+    assert report["capabilities"] == {"response_format": "json_object", "seed": True, "temperature": True}, report
+    assert [c["name"] for c in report["checks"]] == ["models", "capabilities", "structured request"]
+    assert report["checks"][0]["status"] == "ok" and report["checks"][1]["status"] == "ok"
+    # the tiny structured request may or may not validate with a 135M model; doctor must say which
+    assert report["checks"][2]["status"] in ("ok", "warn")
+    assert report["ok"] == (report["checks"][2]["status"] == "ok"), report["verdict"]
+
+
+def test_batch_against_the_server(llama_server, tmp_path):  # noqa: F811
+    home = tmp_path / "home"
+    env = _env(llama_server, home)
+    rows = [{"id": name, "question_id": QUESTION, "answer": text} for name, text in ANSWERS.items()]
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "results.jsonl"
+    result, secs = _mlgrade(["batch", str(answers), "--out", str(out), "--concurrency", "1", "--json"], env, tmp_path)
+    _assert_no_crash(result)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == len(rows), lines
+    outcomes = {}
+    for line, row in zip(sorted(lines, key=lambda x: x["id"]), sorted(rows, key=lambda x: x["id"])):
+        outcomes[line["id"]] = line["outcome"]
+        assert line["outcome"] in ("graded", "grader_error"), line
+        if line["outcome"] == "graded":
+            _assert_evidence_policed(line, row["answer"])
+        why = f": {' '.join((line.get('error') or '').split())[:120]}" if line["outcome"] != "graded" else ""
+        LATENCIES.append((f"batch item {line['id']} ({line.get('attempts')} request(s), {line['outcome']}{why})",
+                          (line.get("latency_ms") or 0) / 1000))
+    LATENCIES.append((f"mlgrade batch, {len(rows)} answers (CLI total)", secs))
+    assert (result.returncode == 0) == all(o == "graded" for o in outcomes.values()), result.stdout[-2000:]
+    _assert_capability_cached(home, llama_server)
