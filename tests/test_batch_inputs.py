@@ -45,6 +45,15 @@ def test_csv_with_multiline_answer_and_bad_rows(tmp_path, bank):
     assert got[3].skip_reason == "unknown question id 'q31'"
 
 
+def test_csv_with_an_unterminated_quote_reports_the_row(tmp_path, bank):
+    p = tmp_path / "broken.csv"
+    p.write_text('question_id,answer\nq05,fine\nq01,"never closed\nq02,swallowed\n')
+    got = items([p], bank)
+    assert got[0].ok and got[0].answer == "fine"
+    assert len(got) == 2 and not got[1].ok
+    assert "malformed CSV" in got[1].skip_reason and got[1].source == f"{p}:3"
+
+
 def test_csv_without_required_columns_is_a_usage_error(tmp_path, bank):
     p = tmp_path / "a.csv"
     p.write_text("question,text\nq1,x\n")

@@ -107,7 +107,8 @@ def read_jsonl(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
 
 def read_csv(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
     with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        reader = csv.DictReader(fh)
+        # strict: an unterminated quote is an error, not an answer that silently swallows the file's tail
+        reader = csv.DictReader(fh, strict=True)
         columns = [c.strip() for c in (reader.fieldnames or [])]
         missing = [c for c in ("question_id", "answer") if c not in columns]
         if missing:
@@ -115,7 +116,16 @@ def read_csv(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
                              f"(found: {', '.join(columns) or 'none'})")
         reader.fieldnames = columns
         start = reader.line_num
-        for row in reader:
+        rows = iter(reader)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # the reader cannot resynchronise after a broken quote: report the row, stop this file
+                yield _bad_line(path, start + 1, "", f"malformed CSV from this line on: {exc}")
+                return
             # line_num is the *last* physical line read; a quoted answer may span several lines
             line_no = start + 1
             start = reader.line_num
