@@ -207,3 +207,30 @@ def test_grade_api_works_offline_end_to_end():
 
     g = grade("q07", STRONG["q07"])
     assert g.outcome == "graded" and g.band == "strong"
+
+
+IDIOM = ("```python\ndef can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n```\n"
+         "Every rotation of a is a substring of a + a, so this is O(n) with a linear substring search.")
+
+
+def test_working_code_and_a_dense_sentence_grade_well(bank, settings):
+    """Code that passes the rubric's tests, explained in one dense sentence, is not keyword stuffing."""
+    import asyncio
+
+    from mlgrade.grading import agrade_rubric
+
+    g = asyncio.run(agrade_rubric(bank.get("q24"), IDIOM, settings=settings, grader=OfflineGrader()))
+    status = {j.key_point: j.status for j in g.judgments}
+    assert status["correct-output"] == "covered" and status["doubling-idiom"] == "covered"
+    assert status["complexity"] == "covered"
+    assert g.band in ("strong", "adequate"), g.score
+
+
+def test_code_shaped_keywords_that_do_not_run_get_no_exemption(bank, settings):
+    import asyncio
+
+    from mlgrade.grading import agrade_rubric
+
+    stuffed = "```python\nlen(a) == len(b) a + a O(n) substring rotation concatenate\n```"
+    g = asyncio.run(agrade_rubric(bank.get("q24"), stuffed, settings=settings, grader=OfflineGrader()))
+    assert g.band == "poor", g.score

@@ -36,6 +36,8 @@ PARTIAL_OVERLAP_NO_CUES = 0.2
 # A prose clause hitting this many key points while having this few words of its own is a list.
 STUFFED_MIN_POINTS = 3
 STUFFED_MAX_FREE_SHARE = 0.35
+# ...unless it has at least this many distinct function words besides the list glue "and"/"or".
+STRUCTURED_MIN_GLUE = 4
 # Words that show a clause is refuting or warning about a claim rather than making it.
 _REFUTING = frozenset({"not", "no", "never", "cannot", "none", "nor", "without", "neither", "false", "wrong", "myth",
                        "instead", "rather", "mistake", "misconception", "incorrect", "avoid", "leak", "leaks",
@@ -185,12 +187,32 @@ def _judge_unit(concept: _Concept, unit: _Unit) -> _Evidence:
 def _stuffed(unit: _Unit, compiled: _CompiledRubric) -> bool:
     """A prose-looking clause that is really a list: it names several key points but has few
     words of its own besides the cue terms."""
-    touched = sum(1 for _, concept in compiled.points if _cue_hits(concept, unit)[0])
+    touched, in_cues = 0, set()
+    for _, concept in compiled.points:
+        hits, used = _cue_hits(concept, unit)
+        touched += bool(hits)
+        in_cues |= used
     if touched < STUFFED_MIN_POINTS:
+        return False
+    # Dense expert sentences name many cue terms too, but they hold them together with varied
+    # grammar of their own ("every rotation of a is a substring of a + a, so this is O(n)");
+    # lists glue cues with "and". Function words inside the cue phrases themselves do not count.
+    glue = {t.text for i, t in enumerate(unit.tokens)
+            if t.stop and i not in in_cues and t.text not in ("and", "or", "also", "as", "well", "it", "is")}
+    if len(glue) >= STRUCTURED_MIN_GLUE:
         return False
     content = [t for t in unit.tokens if not t.stop and len(t.text) > 1]
     free = [t for t in content if not compiled.is_cue_word(t)]
     return len(free) / max(1, len(content)) < STUFFED_MAX_FREE_SHARE
+
+
+def _working_code(answer: str, facts: list[CodeTestResult] | None) -> str:
+    """The answer's code, squashed, when running it passed at least one of the rubric's tests."""
+    if not facts or not any(f.status == "passed" for f in facts):
+        return ""
+    from .codegrade import extract_code
+
+    return squash(extract_code(answer) or "")
 
 
 def _direct_answer(answer: str) -> bool:
@@ -230,13 +252,16 @@ class OfflineGrader:
         return compiled
 
     async def assess(self, rubric: Rubric, answer: str, *, facts: list[CodeTestResult] | None = None) -> Assessment:
-        return self.judge(rubric, answer)
+        return self.judge(rubric, answer, facts=facts)
 
-    def judge(self, rubric: Rubric, answer: str) -> Assessment:
+    def judge(self, rubric: Rubric, answer: str, *, facts: list[CodeTestResult] | None = None) -> Assessment:
         compiled = self._rubric(rubric)
         units = _units(answer)
+        code = _working_code(answer, facts)
         for u in units:
-            if u.prose and _stuffed(u, compiled):
+            if code and u.squashed and u.squashed in code:
+                u.prose = True  # code that runs and passes tests demonstrates its idea: it is not a keyword list
+            elif u.prose and _stuffed(u, compiled):
                 u.prose = False
         best_prose: dict[str, _Evidence] = {}
         best_fragment: dict[str, _Evidence] = {}
