@@ -26,7 +26,7 @@ from .batch_limiter import AdaptiveLimiter
 from .batch_output import OutputWriter, Recovery, id_key, recover, result_record
 from .config import Settings, load_settings
 from .errors import GraderFailure, MlgradeError, UsageError
-from .grading import Grader, agrade_rubric, check_answer, error_grade, make_grader, skipped_grade
+from .grading import Grader, agrade_rubric, error_grade, make_grader, skip_reason, skipped_grade
 from .models import Grade, Rubric, Usage
 from .rubrics import RubricBank, load_rubrics, rubric_hash
 
@@ -281,12 +281,7 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
                 if key in rec.done:
                     continue
             seen.add(key)
-            reason = item.skip_reason
-            if reason is None:
-                try:
-                    reason = check_answer(item.answer, settings)
-                except UsageError as exc:  # oversize answer
-                    reason = str(exc)
+            reason = item.skip_reason or skip_reason(item.answer, settings)
             if reason is not None:
                 summary.run.total += 1
                 rubric = bank.rubrics.get(item.question_id)

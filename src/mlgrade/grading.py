@@ -60,6 +60,15 @@ def check_answer(answer: str, settings: Settings) -> str | None:
     return None
 
 
+def skip_reason(answer: str, settings: Settings) -> str | None:
+    """Why an answer in a batch cannot be graded (empty, or over the size limit), else None.
+    Unlike check_answer this never raises: in a batch a bad answer is a skipped row, not a stop."""
+    try:
+        return check_answer(answer, settings)
+    except AnswerTooLong as exc:
+        return str(exc)
+
+
 def _complete_judgments(rubric: Rubric, judgments: list[Judgment]) -> list[Judgment]:
     """One judgment per rubric key point, in rubric order; unknown ids dropped, absent ones missing."""
     by_id = {j.key_point: j for j in judgments}

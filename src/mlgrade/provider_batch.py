@@ -27,7 +27,7 @@ from .batch_inputs import BatchItem, iter_items
 from .batch_output import OutputWriter, id_key, recover, result_record
 from .config import Settings
 from .errors import GraderFailure, UsageError
-from .grading import check_answer, error_grade, finalize, skipped_grade
+from .grading import error_grade, finalize, skip_reason, skipped_grade
 from .models import CodeTestResult
 from .pricing import estimate_cost
 from .rubrics import RubricBank, load_rubrics
@@ -114,12 +114,7 @@ async def _submit(inputs: Iterable[str | Path], out: Path, *, settings: Settings
             if key in rec.done or key in seen:
                 continue
             seen.add(key)
-            reason = item.skip_reason
-            if reason is None:
-                try:
-                    reason = check_answer(item.answer, settings)
-                except UsageError as exc:
-                    reason = str(exc)
+            reason = item.skip_reason or skip_reason(item.answer, settings)
             if reason is not None:
                 skipped += 1
                 if writer is not None:
