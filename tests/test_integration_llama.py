@@ -115,15 +115,16 @@ ANSWERS = {
              "Features must be scaled, and a small k overfits while a large k underfits."),
     "weak": "KNN groups the data into k clusters by moving centroids until they stop changing.",
 }
-# A 135M model on two CPU cores: cap the reply (a full verdict on 6 key points fits) and allow
-# a slow first prompt evaluation. MLGRADE_MAX_TOKENS bounds every request mlgrade sends.
+# A 135M model on two CPU cores: cap the reply (a valid verdict on q03's 6 key points takes ~370
+# tokens; a rambling one is cut off, re-asked twice, then ends as grader_error) and allow a slow
+# first prompt evaluation. MLGRADE_MAX_TOKENS bounds every request mlgrade sends.
 RUN_TIMEOUT_S = 900
 
 
 def _env(server, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MLGRADE_"))}
     env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-dummy-local", MLGRADE_MODEL=server.model,
-               MLGRADE_HOME=str(home), MLGRADE_MAX_TOKENS="700", MLGRADE_TIMEOUT="300", NO_COLOR="1")
+               MLGRADE_HOME=str(home), MLGRADE_MAX_TOKENS="500", MLGRADE_TIMEOUT="300", NO_COLOR="1")
     return env
 
 
@@ -187,16 +188,6 @@ def test_grade_against_the_server(llama_server, tmp_path):  # noqa: F811
         assert grade["score"] is None and grade["error"], grade
     _assert_capability_cached(home, llama_server)
 
-    # a second run reads the cached capability: its first request is json_object, no refusal
-    again, secs = _mlgrade(["grade", QUESTION, ANSWERS["weak"], "--json"], env, tmp_path)
-    _assert_no_crash(again)
-    second = json.loads(again.stdout)
-    LATENCIES.append((f"mlgrade grade {QUESTION} again (cached capability, {second['attempts']} request(s), "
-                      f"outcome {second['outcome']})", secs))
-    assert second["outcome"] in ("graded", "grader_error"), second
-    if second["outcome"] == "graded":
-        _assert_evidence_policed(second, ANSWERS["weak"])
-
 
 def test_doctor_against_the_server(llama_server, tmp_path):  # noqa: F811
     env = _env(llama_server, tmp_path / "home")
@@ -214,6 +205,13 @@ def test_doctor_against_the_server(llama_server, tmp_path):  # noqa: F811
     # the tiny structured request may or may not validate with a 135M model; doctor must say which
     assert report["checks"][2]["status"] in ("ok", "warn")
     assert report["ok"] == (report["checks"][2]["status"] == "ok"), report["verdict"]
+    assert report["capabilities_source"] == "detected"
+
+    # a second process finds the capability in the store and sends json_object straight away
+    again, secs = _mlgrade(["doctor", "--json"], env, tmp_path)
+    LATENCIES.append(("mlgrade doctor, capability cached (CLI)", secs))
+    cached = json.loads(again.stdout)
+    assert cached["capabilities_source"] == "cached" and cached["capabilities"] == report["capabilities"]
 
 
 def test_batch_against_the_server(llama_server, tmp_path):  # noqa: F811
