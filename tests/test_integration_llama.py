@@ -199,7 +199,8 @@ def test_doctor_against_the_server(llama_server, tmp_path):  # noqa: F811
         LATENCIES.append((f"doctor step {check['name']} ({check['status']})", (check["latency_ms"] or 0) / 1000))
     assert report["mode"] == "llm" and report["key_set"] is True
     assert "sk-dummy-local" not in result.stdout
-    assert report["capabilities"] == {"response_format": "json_object", "seed": True, "temperature": True}, report
+    assert report["capabilities"] == {"response_format": "json_object", "seed": True, "temperature": True,
+                                      "max_tokens_param": "max_tokens"}, report
     assert [c["name"] for c in report["checks"]] == ["models", "capabilities", "structured request"]
     assert report["checks"][0]["status"] == "ok" and report["checks"][1]["status"] == "ok"
     # the tiny structured request may or may not validate with a 135M model; doctor must say which

@@ -246,12 +246,63 @@ def test_no_cache_capabilities_redetects(q07):
 
 
 @respx.mock
+def test_llama_cpp_style_500_refusal_of_json_schema_falls_back_without_retrying(llm_settings, q07):
+    """llama-cpp-python answers a response_format it cannot validate with HTTP 500, not 400."""
+    refusal = ("1 validation error: {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+               "'msg': \"Input should be 'text' or 'json_object'\"}")
+
+    def server(request):
+        return error(500, refusal) if _format_of(json.loads(request.content)) == "json_schema" else ok(reply_for(q07))
+
+    route = respx.post(CHAT_URL).mock(side_effect=server)
+    h = Harness(llm_settings)
+    assert h.grade(q07).outcome == "graded"
+    assert [_format_of(sent(route, i)) for i in range(route.call_count)] == ["json_schema", "json_object"]
+    assert h.sleep.waits == []  # a refusal is not a transient server error
+
+
+@respx.mock
+def test_plain_500_is_still_retried(llm_settings, q07):
+    route = respx.post(CHAT_URL).mock(side_effect=[error(500, "internal error"), ok(reply_for(q07))])
+    assert Harness(llm_settings).grade(q07).outcome == "graded" and route.call_count == 2
+
+
+@respx.mock
+def test_reply_length_is_capped_and_the_parameter_name_adapts(q07):
+    settings = load_settings(base_url=BASE_URL, model="gpt-4.1-mini", grader="llm", max_tokens=321)
+
+    def server(request):
+        if "max_tokens" in json.loads(request.content):
+            return error(400, "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                              "Use 'max_completion_tokens' instead.")
+        return ok(reply_for(q07))
+
+    route = respx.post(CHAT_URL).mock(side_effect=server)
+    assert Harness(settings).grade(q07).outcome == "graded"
+    assert sent(route, 0)["max_tokens"] == 321 and sent(route, 1)["max_completion_tokens"] == 321
+    with Store.for_settings(settings) as store:
+        assert store.capabilities_get(BASE_URL, "gpt-4.1-mini")["max_tokens_param"] == "max_completion_tokens"
+
+
+def test_raw_newlines_inside_json_strings_are_accepted(q07):
+    from mlgrade.llm import grading_model
+    from mlgrade.structured import parse_json_reply
+
+    text = json.dumps(reply_for(q07)).replace('"clear"', '"clear\nand concise"')
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)  # a raw newline inside a string is invalid strict JSON
+    parsed = parse_json_reply(grading_model(q07), text)
+    assert parsed.strengths == ["clear\nand concise"]
+
+
+@respx.mock
 def test_detect_capabilities_probe_and_cache(llm_settings):
     route = respx.post(CHAT_URL).mock(side_effect=lambda r: error(400, "json_schema is not supported")
                                       if _format_of(json.loads(r.content)) == "json_schema" else ok('{"ok": true}'))
     with Store.for_settings(llm_settings) as store:
         caps = asyncio.run(detect_capabilities(llm_settings, store))
-        assert caps == {"response_format": "json_object", "seed": True, "temperature": True}
+        assert caps == {"response_format": "json_object", "seed": True, "temperature": True,
+                        "max_tokens_param": "max_tokens"}
         assert asyncio.run(detect_capabilities(llm_settings, store)) == caps and route.call_count == 2  # cached
         asyncio.run(detect_capabilities(llm_settings, store, refresh=True))
         assert route.call_count == 4

@@ -110,6 +110,14 @@ def _error_message(exc: Any) -> str:
     return str(getattr(exc, "message", None) or exc)
 
 
+def _request_validation_error(message: str) -> bool:
+    """A server error that is really a refusal of our request body (FastAPI/pydantic wording,
+    e.g. "1 validation error: … ('body', 'response_format', 'type') …"): retrying cannot help,
+    changing the request can."""
+    text = message.lower()
+    return "validation error" in text and ("'body'" in text or '"body"' in text or "body." in text)
+
+
 def translate_error(exc: BaseException) -> EndpointError | None:
     """The SDK exception as an EndpointError, or None when it is not an SDK error."""
     import openai
@@ -125,6 +133,8 @@ def translate_error(exc: BaseException) -> EndpointError | None:
         retry_after = parse_retry_after(exc.response.headers)
         if status == 429:
             kind = "rate_limit"
+        elif status >= 500 and _request_validation_error(message):
+            kind = "bad_request"  # llama-cpp-python answers a body it cannot validate with a 500
         elif status in (408, 409) or status >= 500:
             kind = "server"
         elif status in (401, 403):

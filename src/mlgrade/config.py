@@ -27,6 +27,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "rubrics_dir": ("MLGRADE_RUBRICS", None),
     "max_answer_chars": ("MLGRADE_MAX_ANSWER_CHARS", DEFAULT_MAX_ANSWER_CHARS),
     "timeout": ("MLGRADE_TIMEOUT", 60.0),
+    "max_tokens": ("MLGRADE_MAX_TOKENS", 2000),
     "exec_code": ("MLGRADE_EXEC", True),
     "cache_capabilities": ("MLGRADE_CACHE_CAPABILITIES", True),
 }
@@ -66,6 +67,7 @@ class Settings:
     rubrics_dir: str | None = None
     max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS
     timeout: float = 60.0
+    max_tokens: int = 2000  # cap on each reply's length
     exec_code: bool = True
     cache_capabilities: bool = True
     sources: dict[str, str] = field(default_factory=dict)

@@ -33,7 +33,10 @@ from .models import Usage
 T = TypeVar("T", bound=BaseModel)
 
 FORMATS = ("json_schema", "json_object", "plain")
-DEFAULT_CAPABILITIES: dict[str, Any] = {"response_format": "json_schema", "seed": True, "temperature": True}
+# max_tokens_param: which name caps the reply's length ("max_tokens", "max_completion_tokens" for
+# models that refuse the old name, or None when the endpoint takes neither).
+DEFAULT_CAPABILITIES: dict[str, Any] = {"response_format": "json_schema", "seed": True, "temperature": True,
+                                        "max_tokens_param": "max_tokens"}
 SEED = 20240607  # fixed, so endpoints that honour seeds give repeatable grades
 MAX_CAPABILITY_STEPS = 4
 FORMAT_INSTRUCTIONS = (
@@ -122,12 +125,13 @@ def _extract_json(content: str) -> Any:
         text = text.split("\n", 1)[1] if "\n" in text else ""
         text = text.rsplit("```", 1)[0]
     try:
-        return json.loads(text)
+        # strict=False: grammar-constrained local models emit raw newlines inside strings
+        return json.loads(text, strict=False)
     except json.JSONDecodeError as first:
         start, end = text.find("{"), text.rfind("}")
         if 0 <= start < end:
             try:
-                return json.loads(text[start:end + 1])
+                return json.loads(text[start:end + 1], strict=False)
             except json.JSONDecodeError:
                 pass
         raise InvalidReply(f"the reply is not valid JSON ({first.msg} at line {first.lineno} column {first.colno})") from None
@@ -217,6 +221,11 @@ class Endpoint:
             return None
         text = f"{error.message} {json.dumps(error.body, default=str) if error.body else ''}".lower()
         fmt = caps["response_format"]
+        param = caps.get("max_tokens_param")
+        if param == "max_tokens" and "max_tokens" in text:
+            return {**caps, "max_tokens_param": "max_completion_tokens"}
+        if param == "max_completion_tokens" and "max_completion_tokens" in text:
+            return {**caps, "max_tokens_param": None}
         if fmt != "plain" and any(w in text for w in ("response_format", "json_schema", "json_object", "schema")):
             return {**caps, "response_format": FORMATS[FORMATS.index(fmt) + 1]}
         if caps["seed"] and "seed" in text:
@@ -245,6 +254,11 @@ class Endpoint:
             body["temperature"] = 0
         if caps.get("seed", True):
             body["seed"] = SEED
+        # without a cap a small local model can generate until its context is full (minutes)
+        max_tokens = getattr(self.settings, "max_tokens", None)
+        param = caps.get("max_tokens_param", "max_tokens")
+        if max_tokens and param:
+            body[param] = max_tokens
         if fmt == "json_schema":
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": schema_name, "strict": True, "schema": schema}}
