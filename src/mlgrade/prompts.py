@@ -107,8 +107,20 @@ def facts_block(facts: list[CodeTestResult] | None) -> str:
 
 
 def system_prompt(rubric: Rubric) -> str:
-    """The static prefix: identical bytes for every answer to the same question."""
-    return render(load_template("grade.system.md"), rubric=rubric_block(rubric))
+    """The static prefix: identical bytes for every answer to the same question. Memoised by the
+    rubric's content hash: batch asks for it once per answer."""
+    from .rubrics import rubric_hash
+
+    key = rubric_hash(rubric)
+    text = _SYSTEM_PROMPTS.get(key)
+    if text is None:
+        if len(_SYSTEM_PROMPTS) > 256:
+            _SYSTEM_PROMPTS.clear()
+        text = _SYSTEM_PROMPTS[key] = render(load_template("grade.system.md"), rubric=rubric_block(rubric))
+    return text
+
+
+_SYSTEM_PROMPTS: dict[str, str] = {}
 
 
 def user_prompt(answer: str, *, nonce: str, facts: list[CodeTestResult] | None = None) -> str:
