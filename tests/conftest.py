@@ -36,6 +36,30 @@ def settings():
     return load_settings()
 
 
+@pytest.fixture
+def store(settings):
+    """The SQLite store under the test's MLGRADE_HOME (a module may override `settings`)."""
+    from mlgrade.store import Store
+
+    with Store.for_settings(settings) as s:
+        yield s
+
+
+@pytest.fixture
+def llm_settings():
+    """Settings for the LLM grader against the respx-mocked endpoint of tests/llm_helpers.py."""
+    from llm_helpers import BASE_URL
+
+    from mlgrade.config import load_settings
+
+    return load_settings(base_url=BASE_URL, model="gpt-4.1-mini", grader="llm")
+
+
+@pytest.fixture
+def q07(bank):
+    return bank.get("q07")
+
+
 @pytest.fixture(scope="session")
 def bank():
     from mlgrade.rubrics import load_rubrics

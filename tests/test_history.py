@@ -9,7 +9,6 @@ import pytest
 from mlgrade import history as hist
 from mlgrade.fake import FakeGrader
 from mlgrade.grading import grade as grade_answer
-from mlgrade.store import Store
 
 
 @pytest.fixture
@@ -17,12 +16,6 @@ def settings():
     from mlgrade.config import load_settings
 
     return load_settings(exec_code=False)
-
-
-@pytest.fixture
-def store(settings):
-    with Store.for_settings(settings) as s:
-        yield s
 
 
 def _add(store, bank, settings, qid, n_covered, answer="An answer. With two sentences.", *, fail=None, session="s1"):

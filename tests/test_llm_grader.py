@@ -21,16 +21,6 @@ GOOD = ("Use forward chaining such as TimeSeriesSplit: train on the past, test o
         "Shuffled k-fold leaks the future, so the estimate is optimistic.")
 
 
-@pytest.fixture
-def llm_settings():
-    return load_settings(base_url=BASE_URL, model="gpt-4.1-mini", grader="llm")
-
-
-@pytest.fixture
-def q07(bank):
-    return bank.get("q07")
-
-
 def make_grader(settings, **kw):
     return LLMGrader(settings, policy=RetryPolicy(sleep=FakeSleep()), **kw)
 

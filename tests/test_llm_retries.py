@@ -20,16 +20,6 @@ from mlgrade.store import Store
 ANSWER = "Use forward chaining: train on the past, test on the block after it. Shuffling leaks the future."
 
 
-@pytest.fixture
-def llm_settings():
-    return load_settings(base_url=BASE_URL, model="gpt-4.1-mini", grader="llm")
-
-
-@pytest.fixture
-def q07(bank):
-    return bank.get("q07")
-
-
 class Harness:
     def __init__(self, settings, **policy):
         self.sleep = FakeSleep()

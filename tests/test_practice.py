@@ -20,7 +20,6 @@ from mlgrade.practice import (
     rank_questions,
     schedule_for,
 )
-from mlgrade.store import Store
 
 T0 = datetime(2026, 1, 10, 9, 0, tzinfo=timezone.utc)
 
@@ -31,12 +30,6 @@ def settings():
     from mlgrade.config import load_settings
 
     return load_settings(exec_code=False)
-
-
-@pytest.fixture
-def store(settings):
-    with Store.for_settings(settings) as s:
-        yield s
 
 
 def _all_covered(rubric) -> FakeGrader:
