@@ -17,41 +17,22 @@ if TYPE_CHECKING:
 MAX_SAMPLES = 10
 
 
-def read_answer(answer: str | None, file: Path | None, max_chars: int) -> str:
+def read_answer(answer: str | None, file: Path | None, settings: Settings) -> str:
     """The answer text from the argument, a file, or stdin (`-`). Refuses non-UTF-8 input and
     answers over the limit with a one-line UsageError, before anything is sent anywhere."""
     from ..errors import UsageError
+    from ..grading import check_answer
+    from ..textfiles import STDIN, read_text
 
     if answer is not None and file is not None:
         raise UsageError("give the answer either as an argument or with --file, not both")
     if file is not None:
-        if str(file) == "-":
-            data, where = sys.stdin.buffer.read(), "standard input"
-        else:
-            try:
-                data, where = file.read_bytes(), str(file)
-            except FileNotFoundError:
-                raise UsageError(f"{file}: no such file") from None
-            except IsADirectoryError:
-                raise UsageError(f"{file}: is a directory, not a file") from None
-            except OSError as exc:
-                raise UsageError(f"{file}: cannot read ({exc.strerror})") from None
-    elif answer == "-":
-        data, where = sys.stdin.buffer.read(), "standard input"
+        text = read_text(file)
     elif answer is not None:
-        text = answer
-        where = None
+        text = read_text(STDIN) if answer == STDIN else answer
     else:
         raise UsageError("no answer given: pass it as an argument, with --file F, or `-` to read standard input")
-    if where is not None:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"{where} is not valid UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-                             "save it as UTF-8 and try again") from None
-    if len(text) > max_chars:
-        raise UsageError(f"answer is {len(text):,} characters, over the limit of {max_chars:,} "
-                         "(set MLGRADE_MAX_ANSWER_CHARS to change it)")
+    check_answer(text, settings)  # raises for an oversize answer; an empty one is reported as skipped later
     return text
 
 
@@ -130,7 +111,7 @@ def grade_command(
                              cache_capabilities=False if no_cache_capabilities else None,
                              exec_code=False if no_exec else None)
     rubric = bank_from(rubrics, settings).get(question_id)
-    text = read_answer(answer, file, settings.max_answer_chars)
+    text = read_answer(answer, file, settings)
     if settings.offline_notice and not json_out and text.strip():
         console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
     err = console(stderr=True)

@@ -58,18 +58,14 @@ def derive(
     """
     from ..derive import derive_rubric, rubric_yaml
     from ..errors import UsageError
+    from ..textfiles import read_text
     from ._common import settings_from
 
     if (answer is None) == (answer_file is None):
         raise UsageError("give the reference answer with --answer or --answer-file (one of them)")
     if answer_file is not None:
-        try:
-            answer = answer_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{answer_file}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
-    settings = settings_from(grader=grader if grader in (None, "auto", "llm", "offline") else None)
-    if grader not in (None, "auto", "llm", "offline"):
-        raise UsageError(f"unknown grader {grader!r}: choose offline or llm")
+        answer = read_text(answer_file)
+    settings = settings_from(grader=grader)  # an unknown grader name is a ConfigError there
     rubric = derive_rubric(question, answer or "", settings=settings, use_cache=not no_cache)
     text = rubric_yaml(rubric)
     if out is None:
