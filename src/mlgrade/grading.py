@@ -110,7 +110,9 @@ def skipped_grade(question_id: str, reason: str, *, rubric: Rubric | None = None
     return Grade(question_id=question_id, outcome="skipped", error=reason, rubric_hash=rubric_hash(rubric) if rubric else "")
 
 
-async def _code_facts(rubric: Rubric, answer: str, settings: Settings) -> list[CodeTestResult]:
+async def code_facts(rubric: Rubric, answer: str, settings: Settings) -> list[CodeTestResult]:
+    """Results of running the answer's code against a coding rubric's tests (empty otherwise, or
+    when execution is off). Shared by online grading and the Batch API path."""
     if rubric.kind != "coding" or not rubric.tests or not settings.exec_code:
         return []
     from .codegrade import run_rubric_tests
@@ -162,7 +164,7 @@ async def agrade_rubric(rubric: Rubric, answer: str, *, settings: Settings | Non
     if reason:
         return skipped_grade(rubric.id, reason, rubric=rubric)
     grader = grader or make_grader(settings)
-    facts = await _code_facts(rubric, answer, settings)
+    facts = await code_facts(rubric, answer, settings)
     if samples <= 1:
         return await _assess_once(rubric, answer, grader, facts)
     results = await asyncio.gather(*(_assess_once(rubric, answer, grader, facts) for _ in range(samples)))

@@ -27,7 +27,7 @@ from .batch_inputs import BatchItem, iter_items
 from .batch_output import OutputWriter, id_key, recover, result_record
 from .config import Settings
 from .errors import GraderFailure, UsageError
-from .grading import error_grade, finalize, skip_reason, skipped_grade
+from .grading import code_facts, error_grade, finalize, skip_reason, skipped_grade
 from .models import CodeTestResult
 from .pricing import estimate_cost
 from .rubrics import RubricBank, load_rubrics
@@ -93,7 +93,6 @@ def submit(inputs: Iterable[str | Path], out: str | Path, *, settings: Settings,
 
 async def _submit(inputs: Iterable[str | Path], out: Path, *, settings: Settings, bank: RubricBank, dry_run: bool,
                   client: Any, max_requests: int, max_bytes: int) -> dict[str, Any]:
-    from .grading import _code_facts
     from .llm import LLMGrader
 
     grader = LLMGrader(settings)
@@ -122,7 +121,7 @@ async def _submit(inputs: Iterable[str | Path], out: Path, *, settings: Settings
                                                            rubric=bank.rubrics.get(item.question_id))))
                 continue
             rubric = bank.get(item.question_id)
-            facts = await _code_facts(rubric, item.answer, settings)
+            facts = await code_facts(rubric, item.answer, settings)
             custom_id = f"r{sum(c['requests'] for c in chunks)}"  # short and unique; the manifest maps it back
             body = grader.build_request(rubric, item.answer, facts or None)
             line = json.dumps({"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body},
