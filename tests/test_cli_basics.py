@@ -57,6 +57,12 @@ def test_questions_list_section_filter(cli):
     assert items and {i["section"] for i in items} == {"nlp"}
 
 
+def test_unknown_section_is_one_line_exit_2(cli):
+    result = cli(["questions", "list", "--section", "astrology"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: unknown section 'astrology': choose one of basic,")
+
+
 def test_questions_show_with_answer(cli, bank):
     first = bank.ids()[0]
     result = cli(["questions", "show", first.lstrip("q0"), "--answer"])

@@ -17,8 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import RubricError, UnknownQuestionError
-from .models import Rubric
+from .errors import RubricError, UnknownQuestionError, UsageError
+from .models import SECTIONS, Rubric
 
 RUBRIC_SUFFIXES = (".yaml", ".yml")
 
@@ -129,6 +129,12 @@ def validate_dir(directory: Path | None = None) -> list[str]:
     return problems
 
 
+def check_section(section: str | None) -> None:
+    """UsageError naming the valid sections when `section` is not one of them (None means all)."""
+    if section is not None and section not in SECTIONS:
+        raise UsageError(f"unknown section {section!r}: choose one of {', '.join(SECTIONS)}")
+
+
 def normalise_id(raw: str) -> str:
     """`q3`, `Q03`, `3` and `q03` all name question q03; other ids pass through lower-cased."""
     text = raw.strip().lower()
@@ -181,6 +187,7 @@ class RubricBank:
         raise UnknownQuestionError(qid, difflib.get_close_matches(key, list(self.rubrics), n=3, cutoff=0.5))
 
     def by_section(self, section: str | None) -> list[Rubric]:
+        check_section(section)
         return [r for r in self if section is None or r.section == section]
 
 

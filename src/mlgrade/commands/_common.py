@@ -35,11 +35,6 @@ def print_error(message: str) -> None:
     sys.stderr.write(f"error: {first}\n")
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    print_error(message)
-    return typer.Exit(code)
-
-
 def settings_from(**flags: Any) -> Settings:
     from ..config import load_settings
 

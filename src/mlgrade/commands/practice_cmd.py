@@ -15,14 +15,6 @@ SectionOpt = Annotated[Optional[str], typer.Option(
     show_default=False)]
 
 
-def _check_section(section: str | None) -> None:
-    from ..errors import UsageError
-    from ..models import SECTIONS
-
-    if section is not None and section not in SECTIONS:
-        raise UsageError(f"unknown section {section!r}: choose one of {', '.join(SECTIONS)}")
-
-
 def practice(
     question: Annotated[Optional[list[str]], typer.Option("--question", "-q", help="Practise this question first (repeatable): q5, q05 or 5.", show_default=False)] = None,
     section: SectionOpt = None,
@@ -57,7 +49,9 @@ def practice(
     if not sys.stdin.isatty():
         raise UsageError("practice needs a terminal; to grade answers from a script use "
                          "`mlgrade grade QID --file F` or `mlgrade batch`")
-    _check_section(section)
+    from ..rubrics import check_section
+
+    check_section(section)
     from ..grading import make_grader
     from ..history import all_attempts
     from ..practice import PracticeSession, SessionOptions, next_due
