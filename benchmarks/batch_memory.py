@@ -25,8 +25,8 @@ QIDS = tuple(f"q{i:02d}" for i in range(1, 26))
 
 
 def child(n: int, work: Path, resume: bool) -> None:
-    from mlgrade.batch import grade_many
-    from mlgrade.fake import FakeGrader
+    from mlgrade.batch.engine import grade_many
+    from mlgrade.graders.fake import FakeGrader
 
     inp = work / f"in-{n}.jsonl"
     if not resume:

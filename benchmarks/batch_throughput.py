@@ -68,7 +68,7 @@ def write_answers(path: Path, n: int, tag: str) -> None:
 
 
 def run(base: str, work: Path, n: int, concurrency: int, tag: str) -> tuple[float, float]:
-    from mlgrade.batch import grade_many
+    from mlgrade.batch.engine import grade_many
     from mlgrade.config import load_settings
     from mlgrade.rubrics import load_rubrics
 

@@ -25,10 +25,10 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    from mlgrade.derive import derive_offline
-    from mlgrade.evaluate import tfidf_cosines
+    from mlgrade.evaluation.derive import derive_offline
+    from mlgrade.evaluation.evaluate import tfidf_cosines
     from mlgrade.grading import finalize
-    from mlgrade.offline import OfflineGrader
+    from mlgrade.graders.offline import OfflineGrader
 
     with open(args.data, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))

@@ -34,7 +34,7 @@ def tokenizer() -> tuple[str, Callable[[str], int]]:
 
 def measure() -> dict:
     from mlgrade.config import load_settings
-    from mlgrade.llm import LLMGrader
+    from mlgrade.graders.llm import LLMGrader
     from mlgrade.rubrics import load_rubrics
 
     name, count = tokenizer()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlgrade.errors import GraderFailure
-from mlgrade.fake import FakeGrader
+from mlgrade.graders.fake import FakeGrader
 
 
 @dataclass

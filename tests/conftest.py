@@ -74,7 +74,7 @@ def bank():
 
 @pytest.fixture
 def fake_grader():
-    from mlgrade.fake import FakeGrader
+    from mlgrade.graders.fake import FakeGrader
 
     return FakeGrader()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from batch_helpers import SlowGrader, answers, read_out, write_jsonl
-from mlgrade.batch import AdaptiveLimiter, grade_many
+from mlgrade.batch.engine import AdaptiveLimiter, grade_many
 
 TESTS = Path(__file__).resolve().parent
 
@@ -173,7 +173,7 @@ _CHILD = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
     from batch_helpers import SlowGrader
-    from mlgrade.batch import grade_many
+    from mlgrade.batch.engine import grade_many
     grade_many([sys.argv[1]], sys.argv[2], grader=SlowGrader(latency=float(sys.argv[3])), concurrency=8)
 """)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlgrade.batch_inputs import check_inputs, iter_items, stable_id
+from mlgrade.batch.inputs import check_inputs, iter_items, stable_id
 from mlgrade.errors import UsageError
 
 

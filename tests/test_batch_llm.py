@@ -7,7 +7,7 @@ import pytest
 
 from batch_helpers import answers, read_out, write_jsonl
 from fake_openai_server import FakeOpenAIServer
-from mlgrade.batch import grade_many
+from mlgrade.batch.engine import grade_many
 from mlgrade.config import load_settings
 
 

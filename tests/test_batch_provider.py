@@ -8,7 +8,7 @@ import pytest
 
 from batch_helpers import answers, read_out, write_jsonl
 from fake_batch_api import FakeBatchAPI
-from mlgrade import provider_batch
+from mlgrade.batch import provider as provider_batch
 from mlgrade.config import load_settings
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from mlgrade.derive import derive_offline, derive_rubric, rubric_yaml
-from mlgrade.offline import OfflineGrader
+from mlgrade.evaluation.derive import derive_offline, derive_rubric, rubric_yaml
+from mlgrade.graders.offline import OfflineGrader
 from mlgrade.grading import finalize
 from mlgrade.rubrics import load_dir, parse_rubric
 

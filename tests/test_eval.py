@@ -10,8 +10,8 @@ import json
 import pytest
 
 from mlgrade.errors import GraderFailure, UsageError
-from mlgrade.evaluate import aevaluate, evaluate, parse_scale, read_dataset, tfidf_cosines
-from mlgrade.offline import OfflineGrader
+from mlgrade.evaluation.evaluate import aevaluate, evaluate, parse_scale, read_dataset, tfidf_cosines
+from mlgrade.graders.offline import OfflineGrader
 
 QUESTIONS = [
     ("What is the role of a prototype program in problem solving?",

@@ -8,7 +8,7 @@ import pytest
 
 from mlgrade.errors import UsageError
 from mlgrade.evidence import quote_found, verify_judgments, verify_misconceptions
-from mlgrade.fake import FakeGrader
+from mlgrade.graders.fake import FakeGrader
 from mlgrade.grading import agrade_rubric, combine_samples, grade
 from mlgrade.models import Grade, Judgment, MisconceptionFound
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mlgrade import history as hist
-from mlgrade.fake import FakeGrader
+from mlgrade.practice import history as hist
+from mlgrade.graders.fake import FakeGrader
 from mlgrade.grading import grade as grade_answer
 
 

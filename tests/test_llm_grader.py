@@ -14,8 +14,8 @@ from llm_helpers import BASE_URL, CHAT_URL, FakeSleep, ok, reply_for, sent
 from mlgrade.config import load_settings
 from mlgrade.errors import GraderFailure
 from mlgrade.grading import agrade_rubric
-from mlgrade.llm import LLMGrader, RetryPolicy, grading_model
-from mlgrade.prompts import neutralise, render, TemplateError
+from mlgrade.graders.llm import LLMGrader, RetryPolicy, grading_model
+from mlgrade.graders.prompts import neutralise, render, TemplateError
 
 GOOD = ("Use forward chaining such as TimeSeriesSplit: train on the past, test on the block after it. "
         "Shuffled k-fold leaks the future, so the estimate is optimistic.")

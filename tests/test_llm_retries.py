@@ -14,7 +14,7 @@ from llm_helpers import BASE_URL, CHAT_URL, FakeSleep, error, ok, reply_for, sen
 from mlgrade.config import load_settings
 from mlgrade.errors import GraderFailure
 from mlgrade.grading import agrade_rubric
-from mlgrade.llm import Endpoint, LLMGrader, RetryPolicy, call_structured, detect_capabilities
+from mlgrade.graders.llm import Endpoint, LLMGrader, RetryPolicy, call_structured, detect_capabilities
 from mlgrade.store import Store
 
 ANSWER = "Use forward chaining: train on the past, test on the block after it. Shuffling leaks the future."
@@ -275,8 +275,8 @@ def test_reply_length_is_capped_and_the_parameter_name_adapts(q07):
 
 
 def test_raw_newlines_inside_json_strings_are_accepted(q07):
-    from mlgrade.llm import grading_model
-    from mlgrade.structured import parse_json_reply
+    from mlgrade.graders.llm import grading_model
+    from mlgrade.graders.structured import parse_json_reply
 
     text = json.dumps(reply_for(q07)).replace('"clear"', '"clear\nand concise"')
     with pytest.raises(json.JSONDecodeError):
@@ -319,7 +319,7 @@ def test_call_structured_for_any_model_with_reask(llm_settings):
 
 
 def test_retry_after_header_forms():
-    from mlgrade.client import parse_retry_after
+    from mlgrade.graders.client import parse_retry_after
 
     assert parse_retry_after(httpx.Headers({"retry-after": "2"})) == 2.0
     assert parse_retry_after(httpx.Headers({"retry-after-ms": "1500"})) == 1.5

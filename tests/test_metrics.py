@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from mlgrade import metrics
+from mlgrade.evaluation import metrics
 
 scipy_stats = pytest.importorskip("scipy.stats")
 skm = pytest.importorskip("sklearn.metrics")

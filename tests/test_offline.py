@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from mlgrade.grading import agrade_rubric, finalize
-from mlgrade.offline import OFFLINE_VERSION, OfflineGrader
+from mlgrade.graders.offline import OFFLINE_VERSION, OfflineGrader
 
 STRONG = {
     "q03": (

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from rich.console import Console
 
-from mlgrade.fake import FakeGrader
-from mlgrade.history import all_attempts
-from mlgrade.practice import (
+from mlgrade.graders.fake import FakeGrader
+from mlgrade.practice.history import all_attempts
+from mlgrade.practice.session import (
     PracticeSession,
     SessionOptions,
     next_review,
@@ -237,7 +237,7 @@ class Script:
 
 
 def _run(session, script):
-    from mlgrade.practice_tui import Inputs, run_practice
+    from mlgrade.practice.tui import Inputs, run_practice
 
     buf = io.StringIO()
     console = Console(file=buf, width=120, force_terminal=False)
@@ -271,7 +271,7 @@ def test_loop_follow_up_is_graded_with_the_first_answer(store, bank, settings):
 
 
 def test_loop_ctrl_c_abandons_without_storing(store, bank, settings):
-    from mlgrade.terminal_input import Abandoned
+    from mlgrade.practice.terminal_input import Abandoned
 
     session = _session(store, bank, settings, questions=["q05"])
     summary, out = _run(session, Script(answers=[Abandoned()], keys=[]))
@@ -294,7 +294,7 @@ def test_loop_ends_when_count_is_reached(store, bank, settings):
 
 
 def test_summary_rendering_names_weak_points(store, bank, settings):
-    from mlgrade.practice_tui import render_summary
+    from mlgrade.practice.tui import render_summary
 
     session = _session(store, bank, settings)
     session.grade(bank.get("q05"), "A short answer.")

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from mlgrade.errors import UsageError
-from mlgrade.report import aggregate_file, write_report
+from mlgrade.batch.report import aggregate_file, write_report
 
 
 def _rec(i, cand, q, score=None, band=None, outcome="graded", missing=("kp-b",), error=None):

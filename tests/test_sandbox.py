@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgrade.sandbox import Limits, namespaces_available, run_python
+from mlgrade.code.sandbox import Limits, namespaces_available, run_python
 
 FAST = Limits(timeout=1.5)
 

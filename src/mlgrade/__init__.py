@@ -16,12 +16,12 @@ _LAZY = {
     "load_rubrics": ("mlgrade.rubrics", "load_rubrics"),
     "grade": ("mlgrade.grading", "grade"),
     "agrade": ("mlgrade.grading", "agrade"),
-    "grade_many": ("mlgrade.batch", "grade_many"),
+    "grade_many": ("mlgrade.batch.engine", "grade_many"),
     "load_settings": ("mlgrade.config", "load_settings"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .batch import grade_many
+    from .batch.engine import grade_many
     from .config import load_settings
     from .grading import agrade, grade
     from .rubrics import load_rubrics

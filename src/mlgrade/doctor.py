@@ -116,7 +116,7 @@ async def check_models(settings: Settings) -> tuple[Check, list[str]]:
     """GET /models: reachable? authorised? is the configured model listed?"""
     import httpx
 
-    from .client import PLACEHOLDER_KEY, endpoint_url
+    from .graders.client import PLACEHOLDER_KEY, endpoint_url
 
     url = f"{endpoint_url(settings)}/models"
     headers = {"Authorization": f"Bearer {settings.api_key or PLACEHOLDER_KEY}"}
@@ -144,7 +144,7 @@ async def check_models(settings: Settings) -> tuple[Check, list[str]]:
 
 async def check_capabilities(settings: Settings, endpoint: Any, refresh: bool) -> tuple[Check, dict[str, Any] | None, str | None]:
     from .errors import GraderFailure
-    from .structured import detect_capabilities
+    from .graders.structured import detect_capabilities
 
     cached = None if refresh or not settings.cache_capabilities else endpoint.store.capabilities_get(endpoint.base_url, endpoint.model)
     started = time.perf_counter()
@@ -160,8 +160,8 @@ async def check_capabilities(settings: Settings, endpoint: Any, refresh: bool) -
 
 async def check_structured(settings: Settings, endpoint: Any, caps: dict[str, Any]) -> Check:
     """One tiny request exactly as grading sends them (same format, seed, temperature)."""
-    from .client import EndpointError, chat
-    from .structured import InvalidReply, parse_json_reply, strict_schema
+    from .graders.client import EndpointError, chat
+    from .graders.structured import InvalidReply, parse_json_reply, strict_schema
 
     body = endpoint.request_body([dict(m) for m in PROBE_MESSAGES], strict_schema(_DoctorProbe), "doctor_probe", caps)
     body["max_tokens"] = 64  # bounded even for a model that rambles in plain mode
@@ -246,7 +246,7 @@ def verdict_for(report: DoctorReport, settings: Settings) -> tuple[str, bool, in
 
 
 async def arun_doctor(settings: Settings, *, live: bool = True, refresh: bool = False, store: Any = None) -> DoctorReport:
-    from .client import endpoint_url
+    from .graders.client import endpoint_url
 
     report = DoctorReport(mode=settings.grader_kind, config=config_rows(settings), key_set=bool(settings.api_key),
                           base_url=endpoint_url(settings), model=settings.model)
@@ -260,7 +260,7 @@ async def arun_doctor(settings: Settings, *, live: bool = True, refresh: bool = 
 
 
 async def _live(report: DoctorReport, settings: Settings, refresh: bool, store: Any) -> None:
-    from .structured import Endpoint, RetryPolicy
+    from .graders.structured import Endpoint, RetryPolicy
 
     models, _ = await check_models(settings)
     report.checks.append(models)

@@ -34,11 +34,11 @@ class Grader(Protocol):
 def make_grader(settings: Settings, kind: str | None = None) -> Grader:
     kind = kind or settings.grader_kind
     if kind == "offline":
-        from .offline import OfflineGrader
+        from .graders.offline import OfflineGrader
 
         return OfflineGrader()
     if kind == "llm":
-        from .llm import LLMGrader
+        from .graders.llm import LLMGrader
 
         return LLMGrader(settings)
     raise UsageError(f"unknown grader {kind!r}: choose auto, llm or offline")
@@ -81,7 +81,7 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
     """Turn a grader's assessment into a scored Grade: evidence checked, arithmetic ours."""
     judgments = verify_judgments(_complete_judgments(rubric, assessment.judgments), answer)
     if code_tests:
-        from .codegrade import apply_code_results
+        from .code.codegrade import apply_code_results
 
         judgments = apply_code_results(rubric, judgments, code_tests)
     found = verify_misconceptions(assessment.misconceptions, answer)
@@ -115,7 +115,7 @@ async def code_facts(rubric: Rubric, answer: str, settings: Settings) -> list[Co
     when execution is off). Shared by online grading and the Batch API path."""
     if rubric.kind != "coding" or not rubric.tests or not settings.exec_code:
         return []
-    from .codegrade import run_rubric_tests
+    from .code.codegrade import run_rubric_tests
 
     return await asyncio.to_thread(run_rubric_tests, rubric, answer)
 

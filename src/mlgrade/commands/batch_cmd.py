@@ -1,5 +1,5 @@
-"""`mlgrade batch`, `batch-status`, `batch-collect` and `report`: thin fronts over mlgrade.batch,
-mlgrade.provider_batch and mlgrade.report."""
+"""`mlgrade batch`, `batch-status`, `batch-collect` and `report`: thin fronts over mlgrade.batch.engine,
+mlgrade.batch.provider and mlgrade.batch.report."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from ._common import JsonOpt, RubricsOpt, bank_from, console, print_json, settings_from
 
 if TYPE_CHECKING:
-    from ..batch import BatchProgress, BatchSummary
+    from ..batch.engine import BatchProgress, BatchSummary
 
 GraderOpt = Annotated[Optional[str], typer.Option("--grader", help="auto, llm or offline (default: MLGRADE_GRADER or auto).",
                                                   show_default=False)]
@@ -146,13 +146,13 @@ def batch(
         return action(str(inputs[1]), json_out=json_out)  # type: ignore[operator]
     if out is None:
         raise UsageError("--out RESULTS.jsonl is required (it is also what makes a rerun resume)")
-    from ..batch_inputs import check_inputs
+    from ..batch.inputs import check_inputs
 
     check_inputs(inputs)  # a missing file fails now, before any progress bar or request
     settings = settings_from(grader=grader, model=model, rubrics_dir=rubrics)
     bank = bank_from(rubrics, settings)
     if provider_batch:
-        from ..provider_batch import submit
+        from ..batch.provider import submit
 
         job = submit(inputs, out, settings=settings, bank=bank, dry_run=dry_run)
         if json_out:
@@ -161,7 +161,7 @@ def batch(
             console().print(job.get("message", ""))
         raise typer.Exit(0)
 
-    from ..batch import grade_many
+    from ..batch.engine import grade_many
 
     if settings.offline_notice and not json_out:
         console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
@@ -191,7 +191,7 @@ def batch_status(batch_id: Annotated[str, typer.Argument(help="The job id printe
 
       mlgrade batch status mlg-20250101-120000-ab12cd --json
     """
-    from ..provider_batch import status
+    from ..batch.provider import status
 
     info = status(batch_id, settings=settings_from())
     if json_out:
@@ -213,7 +213,7 @@ def batch_collect(batch_id: Annotated[str, typer.Argument(help="The job id print
 
       mlgrade batch collect mlg-20250101-120000-ab12cd --json
     """
-    from ..provider_batch import collect
+    from ..batch.provider import collect
 
     info = collect(batch_id, settings=settings_from())
     if json_out:
@@ -242,7 +242,7 @@ def report(
     """
     import sys
 
-    from ..report import write_report
+    from ..batch.report import write_report
 
     result = write_report(results, fmt.lower(), out, title)
     if out is None:

@@ -10,7 +10,7 @@ import typer
 from ._common import JsonOpt, console, print_json, settings_from
 
 if TYPE_CHECKING:
-    from ..evaluate import EvalResult
+    from ..evaluation.evaluate import EvalResult
 
 HUMAN_HUMAN_NOTE = {"mohler": "published human–human agreement on the Mohler data: Pearson ≈ 0.59"}
 
@@ -43,7 +43,7 @@ def eval_command(
       mlgrade eval data.csv --scale 0-5 --sample 100 --seed 1 --out predictions.csv
     """
     from ..errors import UsageError
-    from ..evaluate import aevaluate, parse_scale, read_dataset, select_rows, write_predictions
+    from ..evaluation.evaluate import aevaluate, parse_scale, read_dataset, select_rows, write_predictions
 
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")

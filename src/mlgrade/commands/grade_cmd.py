@@ -49,7 +49,7 @@ async def _run(rubric: Rubric, answer: str, settings: Settings, samples: int, qu
     if check_answer(answer, settings):  # empty: skipped before any grader (or key) is needed
         return await agrade_rubric(rubric, answer, settings=settings, samples=samples)
     if settings.grader_kind == "llm":
-        from ..llm import LLMGrader
+        from ..graders.llm import LLMGrader
 
         grader = LLMGrader(settings, on_retry=None if quiet else _notify_retry)
     else:

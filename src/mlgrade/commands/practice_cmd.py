@@ -1,5 +1,5 @@
 """`mlgrade practice`, `mlgrade history [show N]` and `mlgrade stats`: thin fronts over
-mlgrade.practice, mlgrade.practice_tui and mlgrade.history."""
+mlgrade.practice.session, mlgrade.practice.tui and mlgrade.practice.history."""
 
 from __future__ import annotations
 
@@ -53,9 +53,9 @@ def practice(
 
     check_section(section)
     from ..grading import make_grader
-    from ..history import all_attempts
-    from ..practice import PracticeSession, SessionOptions, next_due
-    from ..practice_tui import render_summary, run_practice
+    from ..practice.history import all_attempts
+    from ..practice.session import PracticeSession, SessionOptions, next_due
+    from ..practice.tui import render_summary, run_practice
     from ..store import Store
 
     settings = settings_from(grader=grader, model=model, rubrics_dir=rubrics)
@@ -131,7 +131,7 @@ def history(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from .. import history as hist
+    from ..practice import history as hist
     from ..store import Store
 
     settings = settings_from(rubrics_dir=rubrics)
@@ -164,7 +164,7 @@ def history(
 
 
 def _retry(store, settings, rubrics, json_out: bool) -> None:  # type: ignore[no-untyped-def]
-    from .. import history as hist
+    from ..practice import history as hist
 
     bank = bank_from(rubrics, settings)
     pending = hist.pending_errors(store)
@@ -202,7 +202,7 @@ def show(
 
       mlgrade history show 3 --json
     """
-    from .. import history as hist
+    from ..practice import history as hist
     from ..errors import UsageError
     from ..store import Store
 
@@ -244,7 +244,7 @@ def stats(json_out: JsonOpt = False, rubrics: RubricsOpt = None) -> None:
 
       mlgrade stats --json
     """
-    from .. import history as hist
+    from ..practice import history as hist
     from ..store import Store
 
     settings = settings_from(rubrics_dir=rubrics)

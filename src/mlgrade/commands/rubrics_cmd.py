@@ -56,7 +56,7 @@ def derive(
 
       mlgrade rubrics derive -q "What is dropout?" --answer-file ref.txt --grader offline -o my-rubrics/dropout.yaml
     """
-    from ..derive import derive_rubric, rubric_yaml
+    from ..evaluation.derive import derive_rubric, rubric_yaml
     from ..errors import UsageError
     from ..textfiles import read_text
     from ._common import settings_from

@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .grading import Grader
-    from .models import Grade
-    from .rubrics import RubricBank
-    from .store import Store
+    from ..config import Settings
+    from ..grading import Grader
+    from ..models import Grade
+    from ..rubrics import RubricBank
+    from ..store import Store
 
 # How many of the latest graded scores the trend compares against the ones before them.
 TREND_WINDOW = 3
@@ -47,7 +47,7 @@ class Attempt:
         return json.loads(self.grade_json)
 
     def to_grade(self) -> Grade:
-        from .models import Grade
+        from ..models import Grade
 
         return Grade.model_validate(self.grade)
 
@@ -185,7 +185,7 @@ def question_stats(store: Store, bank: RubricBank | None = None) -> list[Questio
 
 
 def section_stats(store: Store, bank: RubricBank) -> list[SectionStats]:
-    from .models import SECTIONS
+    from ..models import SECTIONS
 
     per_question = {q.question_id: q for q in question_stats(store, bank)}
     scores = graded_scores_by_question(all_attempts(store))
@@ -231,7 +231,7 @@ def missed_key_points(attempts: list[Attempt], bank: RubricBank | None = None, *
 
 def stats(store: Store, bank: RubricBank, *, now: datetime | None = None) -> dict[str, Any]:
     """Everything `mlgrade stats` shows, as plain data (the `--json` shape)."""
-    from .practice import schedule_for
+    from .session import schedule_for
 
     attempts = all_attempts(store)
     schedule = schedule_for(attempts, now=now)
@@ -273,8 +273,8 @@ def retry_errors(store: Store, bank: RubricBank, *, settings: Settings, grader: 
     never rewritten). Returns (the error retried, the new grade, the new attempt id)."""
     import asyncio
 
-    from .grading import agrade_rubric, make_grader
-    from .store import now_iso
+    from ..grading import agrade_rubric, make_grader
+    from ..store import now_iso
 
     grader = grader or make_grader(settings)
     session_id = session_id or f"retry-{now_iso()}"

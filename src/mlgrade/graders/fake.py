@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import GraderFailure
-from .models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric
+from ..errors import GraderFailure
+from ..models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from ..config import Settings
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Local servers (llama.cpp, vLLM, Ollama) ignore the key, but the SDK insists on one.
@@ -60,7 +60,7 @@ def make_client(settings: Settings) -> Any:
     """An AsyncOpenAI client with the SDK's retries off and the configured timeout."""
     from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     if not settings.api_key and not settings.base_url:
         raise ConfigError("the llm grader needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server); "

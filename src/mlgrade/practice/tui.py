@@ -16,8 +16,8 @@ from .terminal_input import Abandoned
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .models import Grade, Rubric
-    from .practice import PracticeSession, SessionSummary
+    from ..models import Grade, Rubric
+    from .session import PracticeSession, SessionSummary
 
 
 @dataclass
@@ -56,7 +56,7 @@ def _get_answer(console: Console, inputs: Inputs, *, use_editor: bool, default: 
 def _grade(session: PracticeSession, console: Console, rubric: Rubric, answer: str,
            started_at: str) -> tuple[Grade, int | None] | None:
     """Grade with a spinner. None when the person pressed Ctrl-C (nothing stored)."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     grader = session.grader
     console.print()
@@ -84,7 +84,7 @@ def render_summary(summary: SessionSummary, console: Console, *, next_due: str |
     from rich.panel import Panel
     from rich.table import Table
 
-    from .scoring import band_for
+    from ..scoring import band_for
 
     if not summary.questions:
         console.print("[dim]No answers graded this session; nothing was stored.[/]")
@@ -124,8 +124,8 @@ def run_practice(session: PracticeSession, console: Console, *, use_editor: bool
     """Run the session until the person quits or no question is left; return the summary."""
     from rich.markup import escape
 
-    from .render import render_grade, render_question
-    from .store import now_iso
+    from ..render import render_grade, render_question
+    from ..store import now_iso
 
     inputs = inputs or Inputs()
     pick = session.next_question()
@@ -189,9 +189,9 @@ def _answer_follow_up(session: PracticeSession, console: Console, inputs: Inputs
     from rich.markup import escape
     from rich.panel import Panel
 
-    from .practice import follow_up_answer
-    from .render import render_grade
-    from .store import now_iso
+    from .session import follow_up_answer
+    from ..render import render_grade
+    from ..store import now_iso
 
     console.print(Panel(escape(grade.follow_up), title="[bold]follow-up[/]", border_style="cyan"))
     started = now_iso()

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import metrics
-from .errors import UsageError
+from ..errors import UsageError
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from ..config import Settings
 
 REQUIRED = ("question", "reference_answer", "student_answer")
 DEFAULT_LABEL_THRESHOLD = 50.0
@@ -213,8 +213,8 @@ async def aevaluate(rows: list[EvalRow], *, settings: Settings, grader_kind: str
                     grader: Any = None, dataset: str = "",
                     progress: Callable[[int, int], None] | None = None) -> EvalResult:
     from .derive import aderive_rubric
-    from .grading import agrade_rubric, make_grader
-    from .store import Store
+    from ..grading import agrade_rubric, make_grader
+    from ..store import Store
 
     labelled = rows[0].label is not None
     if not labelled and scale is None:
@@ -297,7 +297,7 @@ def evaluate(path: str | Path, *, settings: Settings | None = None, scale: str |
     >>> res = evaluate("mohler-dev.csv", scale="0-5", grader_kind="offline")  # doctest: +SKIP
     >>> res.metrics["offline"]["pearson"]  # doctest: +SKIP
     """
-    from .config import load_settings
+    from ..config import load_settings
 
     settings = settings or load_settings()
     scale_t = parse_scale(scale) if isinstance(scale, str) else scale

@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .errors import GraderFailure
-from .models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric, Usage
+from ..errors import GraderFailure
+from ..models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric, Usage
 from .prompts import grading_messages, load_template
-from .rubrics import rubric_hash
+from ..rubrics import rubric_hash
 from .structured import (  # re-exported: the public home of the LLM machinery
     DEFAULT_CAPABILITIES,
     Endpoint,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from .models import Assessment, CodeTestResult, Judgment, KeyPoint, MisconceptionFound, Rubric
+from ..models import Assessment, CodeTestResult, Judgment, KeyPoint, MisconceptionFound, Rubric
 from .textmatch import (
     STOPWORDS, Clause, Phrase, Token, clauses, compile_phrase, find_phrase, is_prose, list_items, squash, stem,
     tokenize, tokenize_words, word_matches,
@@ -210,7 +210,7 @@ def _working_code(answer: str, facts: list[CodeTestResult] | None) -> str:
     """The answer's code, squashed, when running it passed at least one of the rubric's tests."""
     if not facts or not any(f.status == "passed" for f in facts):
         return ""
-    from .codegrade import extract_code
+    from ..code.codegrade import extract_code
 
     return squash(extract_code(answer) or "")
 
@@ -238,7 +238,7 @@ class OfflineGrader:
 
     def prompt_hash(self, rubric: Rubric) -> str:
         """Changes whenever the offline algorithm or the rubric changes: the batch cache key."""
-        from .rubrics import rubric_hash
+        from ..rubrics import rubric_hash
 
         return hashlib.sha256(f"{OFFLINE_VERSION}:{rubric_hash(rubric)}".encode()).hexdigest()[:16]
 

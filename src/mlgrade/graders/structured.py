@@ -26,8 +26,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from .client import EndpointError, chat, endpoint_url, make_client
-from .errors import GraderFailure
-from .models import Usage
+from ..errors import GraderFailure
+from ..models import Usage
 from .replies import InvalidReply, parse_json_reply, strict_schema  # noqa: F401  (re-exported)
 
 T = TypeVar("T", bound=BaseModel)
@@ -120,7 +120,7 @@ class Endpoint:
     @property
     def store(self) -> Any:
         if self._store is None:
-            from .store import Store
+            from ..store import Store
 
             self._store = Store.for_settings(self.settings)
         return self._store

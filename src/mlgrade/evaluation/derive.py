@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from .errors import UsageError
-from .models import KeyPoint, Rubric
-from .textmatch import clauses, tokenize
+from ..errors import UsageError
+from ..models import KeyPoint, Rubric
+from ..graders.textmatch import clauses, tokenize
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .store import Store
+    from ..config import Settings
+    from ..store import Store
 
 DERIVE_VERSION = "derive-v1"
 MAX_POINTS = 8
@@ -148,8 +148,8 @@ def _slugify(text: str) -> str:
 
 
 async def derive_llm(question: str, reference_answer: str, settings: Settings) -> Rubric:
-    from .rubrics import parse_rubric
-    from .structured import call_structured
+    from ..rubrics import parse_rubric
+    from ..graders.structured import call_structured
 
     messages = [{"role": "system", "content": _SYSTEM},
                 {"role": "user", "content": f"Question:\n{question.strip()}\n\nReference answer:\n{reference_answer.strip()}"}]
@@ -192,8 +192,8 @@ async def aderive_rubric(question: str, reference_answer: str, *, settings: Sett
                          grader_kind: str | None = None, store: Store | None = None, use_cache: bool = True) -> Rubric:
     """A rubric for any question from its reference answer. grader_kind: "offline" or "llm"
     (default: the configured grader). Cached in the store by the hash of the inputs."""
-    from .config import load_settings
-    from .rubrics import parse_rubric
+    from ..config import load_settings
+    from ..rubrics import parse_rubric
 
     if not question.strip() or not reference_answer.strip():
         raise UsageError("deriving a rubric needs both a question and a reference answer")
@@ -204,7 +204,7 @@ async def aderive_rubric(question: str, reference_answer: str, *, settings: Sett
     key = derive_key(question, reference_answer, kind, settings.model if kind == "llm" else "")
     own_store = store is None and use_cache
     if own_store:
-        from .store import Store as _Store
+        from ..store import Store as _Store
 
         store = _Store.for_settings(settings)
     try:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .rubrics import RubricBank, normalise_id
+from ..errors import UsageError
+from ..rubrics import RubricBank, normalise_id
 
 ANSWER_FILE_SUFFIXES = (".md", ".txt")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

@@ -13,10 +13,10 @@ import secrets
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .rubrics import prompts_dir
+from ..rubrics import prompts_dir
 
 if TYPE_CHECKING:
-    from .models import CodeTestResult, Rubric
+    from ..models import CodeTestResult, Rubric
 
 _SLOT = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 # Anything that could pass for our answer markers: <answer-…>, </answer…>, with stray spaces.
@@ -109,7 +109,7 @@ def facts_block(facts: list[CodeTestResult] | None) -> str:
 def system_prompt(rubric: Rubric) -> str:
     """The static prefix: identical bytes for every answer to the same question. Memoised by the
     rubric's content hash: batch asks for it once per answer."""
-    from .rubrics import rubric_hash
+    from ..rubrics import rubric_hash
 
     key = rubric_hash(rubric)
     text = _SYSTEM_PROMPTS.get(key)

@@ -14,7 +14,7 @@ import re
 import textwrap
 from typing import Any
 
-from .models import CodeTestResult, Judgment, Rubric
+from ..models import CodeTestResult, Judgment, Rubric
 from .sandbox import DEFAULT_TIMEOUT, Limits, run_python
 
 CALL_TIMEOUT = 1.0  # per test call; the rubric tests are tiny, so a correct answer needs milliseconds
@@ -202,7 +202,7 @@ def _whole(status: str, error: str) -> list[CodeTestResult]:
 
 def _hidden_dirs() -> tuple[str, ...]:
     try:
-        from .config import load_settings
+        from ..config import load_settings
 
         return (str(load_settings().home),)
     except Exception:  # a broken config must not stop the run; home and cwd are hidden anyway

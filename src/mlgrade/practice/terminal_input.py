@@ -90,7 +90,7 @@ def editor_command() -> list[str]:
 
         if which(fallback):
             return [fallback]
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     raise ConfigError("no editor found: set $EDITOR (e.g. export EDITOR=nano)")
 
@@ -105,7 +105,7 @@ def edit_in_editor(initial: str = "") -> str:
         try:
             status = subprocess.call([*cmd, str(path)])
         except FileNotFoundError:
-            from .errors import ConfigError
+            from ..errors import ConfigError
 
             raise ConfigError(f"editor {cmd[0]!r} not found: check $EDITOR") from None
         text = path.read_text(encoding="utf-8")

@@ -23,14 +23,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .batch_inputs import BatchItem, iter_items
-from .batch_output import OutputWriter, id_key, recover, result_record
-from .config import Settings
-from .errors import GraderFailure, UsageError
-from .grading import code_facts, error_grade, finalize, skip_reason, skipped_grade
-from .models import CodeTestResult
-from .pricing import estimate_cost
-from .rubrics import RubricBank, load_rubrics
+from .inputs import BatchItem, iter_items
+from .output import OutputWriter, id_key, recover, result_record
+from ..config import Settings
+from ..errors import GraderFailure, UsageError
+from ..grading import code_facts, error_grade, finalize, skip_reason, skipped_grade
+from ..models import CodeTestResult
+from ..pricing import estimate_cost
+from ..rubrics import RubricBank, load_rubrics
 
 ENDPOINT = "/v1/chat/completions"
 MAX_REQUESTS_PER_FILE = 50_000  # the Batch API's limits per input file
@@ -62,15 +62,15 @@ def _manifest(job: Path) -> sqlite3.Connection:
 def _client(settings: Settings, client: Any) -> Any:
     if client is not None:
         return client
-    from .client import make_client
+    from ..graders.client import make_client
 
     return make_client(settings)
 
 
 async def _api(call: Any) -> Any:
     """One SDK call; its exceptions become one-line mlgrade errors."""
-    from .client import translate_error
-    from .errors import ConfigError
+    from ..graders.client import translate_error
+    from ..errors import ConfigError
 
     try:
         return await call
@@ -93,7 +93,7 @@ def submit(inputs: Iterable[str | Path], out: str | Path, *, settings: Settings,
 
 async def _submit(inputs: Iterable[str | Path], out: Path, *, settings: Settings, bank: RubricBank, dry_run: bool,
                   client: Any, max_requests: int, max_bytes: int) -> dict[str, Any]:
-    from .llm import LLMGrader
+    from ..graders.llm import LLMGrader
 
     grader = LLMGrader(settings)
     job_id = f"mlg-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
@@ -241,7 +241,7 @@ async def _lines(api: Any, file_id: str | None) -> Any:
 
 
 async def _collect(job_id: str, *, settings: Settings, client: Any, bank: RubricBank) -> dict[str, Any]:
-    from .llm import LLMGrader
+    from ..graders.llm import LLMGrader
     from .report import aggregate_file
 
     job = _job_dir(settings, job_id)

@@ -2,7 +2,7 @@
 grading and storing each attempt, and the session summary.
 
 The terminal loop (practice_tui.py) and the CLI are thin layers over this module, so a
-session can be driven from Python or from tests with any Grader (e.g. mlgrade.fake.FakeGrader).
+session can be driven from Python or from tests with any Grader (e.g. mlgrade.graders.fake.FakeGrader).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 from .history import Attempt, MissedPoint, all_attempts, missed_key_points, session_attempts
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .grading import Grader
-    from .models import Grade, Rubric
-    from .rubrics import RubricBank
-    from .store import Store
+    from ..config import Settings
+    from ..grading import Grader
+    from ..models import Grade, Rubric
+    from ..rubrics import RubricBank
+    from ..store import Store
 
 # --------------------------------------------------------------------------- schedule (SM-2 style)
 
@@ -217,7 +217,7 @@ class PracticeSession:
     async def agrade(self, rubric: Rubric, answer: str, *, started_at: str | None = None) -> tuple[Grade, int | None]:
         """Grade and store one answer. Returns the grade and its attempt id (None when skipped:
         an empty answer is not an attempt). Oversized answers raise UsageError, nothing stored."""
-        from .grading import agrade_rubric
+        from ..grading import agrade_rubric
 
         grade = await agrade_rubric(rubric, answer, settings=self.settings, grader=self.grader)
         if grade.outcome == "skipped":

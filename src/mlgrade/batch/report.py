@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
 
 BANDS = ("strong", "adequate", "weak", "poor")
 FORMATS = ("md", "html", "csv")
@@ -141,7 +141,7 @@ def _records_in_order(path: Path) -> Iterator[dict[str, Any]]:
 def _kp_texts() -> dict[str, dict[str, str]]:
     """Key-point wording per question, when the rubrics load; ids alone otherwise."""
     try:
-        from .rubrics import load_rubrics
+        from ..rubrics import load_rubrics
 
         return {r.id: {kp.id: kp.point for kp in r.key_points} for r in load_rubrics()}
     except Exception:  # a report must render even when a rubric is briefly invalid

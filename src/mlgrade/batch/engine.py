@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .batch_inputs import BatchItem, iter_items, iter_rows
-from .batch_limiter import AdaptiveLimiter
-from .batch_output import OutputWriter, Recovery, id_key, recover, result_record
-from .config import Settings, load_settings
-from .errors import GraderFailure, MlgradeError, UsageError
-from .grading import Grader, agrade_rubric, error_grade, make_grader, skip_reason, skipped_grade
-from .models import Grade, Rubric, Usage
-from .rubrics import RubricBank, load_rubrics, rubric_hash
+from .inputs import BatchItem, iter_items, iter_rows
+from .limiter import AdaptiveLimiter
+from .output import OutputWriter, Recovery, id_key, recover, result_record
+from ..config import Settings, load_settings
+from ..errors import GraderFailure, MlgradeError, UsageError
+from ..grading import Grader, agrade_rubric, error_grade, make_grader, skip_reason, skipped_grade
+from ..models import Grade, Rubric, Usage
+from ..rubrics import RubricBank, load_rubrics, rubric_hash
 
 DEFAULT_CONCURRENCY = 8
 MAX_REPORTED_SKIPS = 20
@@ -112,7 +112,7 @@ def build_grader(settings: Settings, *, store: Any = None, on_retry: Callable[[A
                  kind: str | None = None) -> Grader:
     kind = kind or settings.grader_kind
     if kind == "llm":
-        from .llm import LLMGrader
+        from ..graders.llm import LLMGrader
 
         return LLMGrader(settings, store=store, on_retry=on_retry)
     return make_grader(settings, kind)
@@ -183,7 +183,7 @@ def _input_items(inputs: Iterable[Any], bank: RubricBank) -> Iterator[BatchItem]
 
 def _estimate(spool: _Spool, bank: RubricBank, settings: Settings, grader_kind: str) -> dict[str, Any]:
     """Rough token and cost estimate for --dry-run: ~4 characters a token, ~60 output tokens a key point."""
-    from .pricing import estimate_cost
+    from ..pricing import estimate_cost
 
     input_tokens = output_tokens = 0
     for qid, n in spool.counts.items():
@@ -305,7 +305,7 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
             _chain_retry_hook(grader, limiter, run)
         cache = None
         if use_cache:
-            from .store import Store
+            from ..store import Store
 
             cache = store or Store.for_settings(settings)
         try:

@@ -1,0 +1,1 @@
+"""Running candidates' code: the sandbox and the coding-question harness."""

@@ -1,0 +1,1 @@
+"""Measuring agreement with human graders: eval, metrics, rubric derivation."""

@@ -1,0 +1,1 @@
+"""Interactive practice: the session, its schedule, history queries and the terminal UI."""
