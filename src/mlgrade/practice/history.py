@@ -231,7 +231,7 @@ def missed_key_points(attempts: list[Attempt], bank: RubricBank | None = None, *
 
 def stats(store: Store, bank: RubricBank, *, now: datetime | None = None) -> dict[str, Any]:
     """Everything `mlgrade stats` shows, as plain data (the `--json` shape)."""
-    from .session import schedule_for
+    from .schedule import schedule_for
 
     attempts = all_attempts(store)
     schedule = schedule_for(attempts, now=now)

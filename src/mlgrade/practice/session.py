@@ -1,7 +1,7 @@
-"""Practice sessions as a library: which question to ask next, an SM-2 style review schedule,
-grading and storing each attempt, and the session summary.
+"""Practice sessions as a library: which question to ask next (by the review schedule in
+schedule.py), grading and storing each attempt, and the session summary.
 
-The terminal loop (practice_tui.py) and the CLI are thin layers over this module, so a
+The terminal loop (tui.py) and the CLI are thin layers over this module, so a
 session can be driven from Python or from tests with any Grader (e.g. mlgrade.graders.fake.FakeGrader).
 """
 
@@ -12,10 +12,11 @@ import statistics
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .history import Attempt, MissedPoint, all_attempts, missed_key_points, session_attempts
+from .schedule import Schedule, next_review, quality, schedule_for, utcnow  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -23,60 +24,6 @@ if TYPE_CHECKING:
     from ..models import Grade, Rubric
     from ..rubrics import RubricBank
     from ..store import Store
-
-# --------------------------------------------------------------------------- schedule (SM-2 style)
-
-# SM-2 rates recall 0–5; a score out of 100 maps onto it linearly, and "adequate" (60) is a pass.
-PASS_QUALITY = 3.0
-START_EASE = 2.5
-MIN_EASE = 1.3
-
-
-def quality(score: float) -> float:
-    return max(0.0, min(5.0, score / 20.0))
-
-
-@dataclass
-class Schedule:
-    question_id: str
-    repetitions: int  # consecutive passing reviews
-    interval_days: float
-    ease: float
-    last_score: float
-    last_at: datetime
-    due_at: datetime
-
-    def is_due(self, now: datetime | None = None) -> bool:
-        return (now or utcnow()) >= self.due_at
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def next_review(prev: Schedule | None, question_id: str, score: float, at: datetime) -> Schedule:
-    """One SM-2 step: a pass lengthens the interval (1 day, 6 days, then × ease); a fail
-    starts over at one day. Ease falls with low-quality passes and never below 1.3."""
-    q = quality(score)
-    reps, interval, ease = (prev.repetitions, prev.interval_days, prev.ease) if prev else (0, 0.0, START_EASE)
-    if q >= PASS_QUALITY:
-        reps += 1
-        interval = 1.0 if reps == 1 else 6.0 if reps == 2 else round(interval * ease, 1)
-    else:
-        reps, interval = 0, 1.0
-    ease = max(MIN_EASE, ease + 0.1 - (5 - q) * (0.08 + (5 - q) * 0.02))
-    return Schedule(question_id, reps, interval, round(ease, 3), score, at, at + timedelta(days=interval))
-
-
-def schedule_for(attempts: Iterable[Attempt], *, now: datetime | None = None) -> dict[str, Schedule]:
-    """The review schedule of every question with a graded attempt, replayed from history
-    (oldest first). Nothing is stored: history is the single source of truth."""
-    out: dict[str, Schedule] = {}
-    for a in sorted(attempts, key=lambda a: a.id):
-        if a.outcome == "graded" and a.score is not None:
-            out[a.question_id] = next_review(out.get(a.question_id), a.question_id, a.score, a.created)
-    return out
-
 
 # --------------------------------------------------------------------------- question choice
 
