@@ -170,13 +170,13 @@ class _Spool:
         self._dir.cleanup()
 
 
-def _input_items(inputs: Iterable[Any], bank: RubricBank) -> Iterator[BatchItem]:
+def _input_items(inputs: Iterable[Any], bank: RubricBank, wide: Any = None) -> Iterator[BatchItem]:
     """Paths are read by format; mappings (Python callers) are taken as rows."""
     inputs = list(inputs) if not isinstance(inputs, (str, Path)) else [inputs]
     rows = [x for x in inputs if isinstance(x, Mapping)]
     paths = [x for x in inputs if not isinstance(x, Mapping)]
     if paths:
-        yield from iter_items(paths, bank)
+        yield from iter_items(paths, bank, wide)
     if rows:
         yield from iter_rows(rows, bank)
 
@@ -244,8 +244,9 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
                       grader: Grader | None = None, bank: RubricBank | None = None,
                       concurrency: int = DEFAULT_CONCURRENCY, retry_errors: bool = False, use_cache: bool = True,
                       dry_run: bool = False, progress: Callable[[BatchProgress], None] | None = None,
-                      store: Any = None) -> BatchSummary:
-    """Grade every answer in `inputs` into the JSONL file `out` (resuming it if it exists)."""
+                      store: Any = None, wide: Any = None) -> BatchSummary:
+    """Grade every answer in `inputs` into the JSONL file `out` (resuming it if it exists).
+    `wide`: a batch.wide.WideOptions for form/quiz exports (column mapping, candidate column)."""
     from .report import aggregate_file
 
     if concurrency < 1:
@@ -255,7 +256,7 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
     out = Path(out)
     started = time.monotonic()
     summary = BatchSummary(out=str(out), dry_run=dry_run)
-    items = _input_items(inputs, bank)  # validates paths lazily: pull the first item before touching `out`
+    items = _input_items(inputs, bank, wide)  # validates paths lazily: pull the first item before touching `out`
     first = next(items, None)
     rec: Recovery = recover(out, retry_errors=retry_errors, dry_run=dry_run)
     summary.already_done = len(rec.done)

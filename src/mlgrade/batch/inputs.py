@@ -17,10 +17,14 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..rubrics import RubricBank, normalise_id
+from .sheets import XLSX_SUFFIXES  # always wide (batch/wide.py); a .csv is wide when it lacks question_id/answer
+
+if TYPE_CHECKING:
+    from .wide import WideOptions
 
 ANSWER_FILE_SUFFIXES = (".md", ".txt")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -200,10 +204,12 @@ def reader_for(path: Path):  # type: ignore[no-untyped-def]
         return read_csv
     if suffix in YAML_SUFFIXES:
         return read_yaml
+    if suffix in XLSX_SUFFIXES:
+        return read_wide
     if suffix == ".json":
         raise UsageError(f"{path}: use JSON Lines (.jsonl, one object per line), not a single .json document")
     raise UsageError(f"{path}: unsupported input type {suffix or '(no suffix)'}: "
-                     "use .jsonl, .csv, .yaml or a folder of qNN-*.md/.txt files")
+                     "use .jsonl, .csv, .xlsx, .yaml or a folder of qNN-*.md/.txt files")
 
 
 def check_inputs(inputs: Iterable[str | Path]) -> list[Path]:
@@ -228,8 +234,24 @@ def iter_rows(rows: Iterable[Mapping[str, Any]], bank: RubricBank, label: str = 
         yield item_from_row(row, f"{label}:{index}", f"{label}:{index}", bank)
 
 
-def iter_items(inputs: Iterable[str | Path], bank: RubricBank) -> Iterator[BatchItem]:
-    """Every item of every input, in input order."""
+def read_wide(path: Path, bank: RubricBank, wide: WideOptions | None = None) -> Iterator[BatchItem]:
+    """A form/quiz export (one row per candidate, one column per question): see batch/wide.py.
+    The source is `file:line:column`; an empty cell is a skipped "no answer"."""
+    from .wide import wide_answers
+
+    for a in wide_answers(path, bank, wide):
+        source = f"{path}:{a.line}:{a.column}" if a.column else f"{path}:{a.line}"
+        yield BatchItem(id=a.id, question_id=a.question_id, answer=a.answer, source=source, candidate=a.candidate,
+                        skip_reason=a.skip_reason)
+
+
+def iter_items(inputs: Iterable[str | Path], bank: RubricBank, wide: WideOptions | None = None) -> Iterator[BatchItem]:
+    """Every item of every input, in input order. `wide`: how to map wide files' columns."""
+    from .wide import is_wide
+
     for path in check_inputs(inputs):
-        yield from reader_for(path)(path, bank)
+        if is_wide(path):
+            yield from read_wide(path, bank, wide)
+        else:
+            yield from reader_for(path)(path, bank)
 
