@@ -1,4 +1,5 @@
-"""Reports over a batch results file: per question and per candidate, as Markdown, HTML or CSV.
+"""Reports over a batch results file: per question and per candidate, as Markdown, HTML or CSV
+(the per-candidate gradebook is batch/gradebook.py).
 
 `aggregate_file` streams the JSONL once and keeps only counters (the batch summary uses it
 too). The per-answer sections read lines back by byte offset, sorted by candidate and
@@ -20,7 +21,7 @@ from typing import Any
 from ..errors import UsageError
 
 BANDS = ("strong", "adequate", "weak", "poor")
-FORMATS = ("md", "html", "csv")
+FORMATS = ("md", "html", "csv", "gradebook")  # gradebook: batch/gradebook.py
 NO_CANDIDATE = "(no candidate)"
 
 

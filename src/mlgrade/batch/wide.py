@@ -214,7 +214,7 @@ def _text_match(norm: str, questions: list[tuple[str, str]], threshold: float, h
     exact = [qid for qid, q in questions if q == norm]
     if len(exact) > 1:
         raise UsageError(f"column {header!r} matches {' and '.join(exact)} equally (score 100): "
-                         f"say which with --map \"{header}={exact[0]}\"")
+                         f"say which with --map \"{header}={exact[0]}\" (or ={exact[1]})")
     if exact:
         return exact[0], "text", 100.0
     if len(norm) < 12:  # too short to tell questions apart by spelling
@@ -226,7 +226,7 @@ def _text_match(norm: str, questions: list[tuple[str, str]], threshold: float, h
         return None
     if len(scored) > 1 and scored[1][0] >= best - TIE_MARGIN:
         raise UsageError(f"column {header!r} matches {qid} ({best:.1f}) and {scored[1][1]} ({scored[1][0]:.1f}) "
-                         f"equally: say which with --map \"{header}={qid}\"")
+                         f"equally: say which with --map \"{header}={qid}\" (or ={scored[1][1]})")
     return qid, "fuzzy", round(best, 1)
 
 

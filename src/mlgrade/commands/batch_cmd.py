@@ -308,7 +308,8 @@ def batch_collect(batch_id: Annotated[str, typer.Argument(help="The job id print
 
 def report(
     results: Annotated[Path, typer.Argument(help="A results file written by `mlgrade batch`.", show_default=False)],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html or csv.")] = "md",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html, csv (one row per answer) or gradebook (one row "
+                                                             "per candidate; XLSX when --out ends in .xlsx).")] = "md",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout.", show_default=False)] = None,
     title: Annotated[Optional[str], typer.Option("--title", help="Report title.", show_default=False)] = None,
 ) -> None:
@@ -322,12 +323,19 @@ def report(
       mlgrade report results.jsonl --format html --out report.html
 
       mlgrade report results.jsonl --format csv --out scores.csv
+
+      mlgrade report results.jsonl --format gradebook --out gradebook.xlsx
     """
     import sys
 
-    from ..batch.report import write_report
+    if fmt.lower() == "gradebook":
+        from ..batch.gradebook import write_gradebook
 
-    result = write_report(results, fmt.lower(), out, title)
+        result = write_gradebook(results, out)
+    else:
+        from ..batch.report import write_report
+
+        result = write_report(results, fmt.lower(), out, title)
     if out is None:
         sys.stdout.write(str(result))
     else:

@@ -1,0 +1,144 @@
+"""The gradebook: one row per candidate, a score and a band column per question, and a total.
+
+Questions come in the order of the input's columns (a wide file's source is `file:line:column`),
+candidates in the order of the input's rows. A skipped or errored answer is a blank cell
+with the reason in the `note` column, never a 0: a missing score must not read as a bad one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .report import NO_CANDIDATE, iter_records
+
+_SOURCE = re.compile(r"^(?P<file>.*?):(?P<line>\d+)(?::(?P<col>\d+))?$")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet will not run as a formula: one starting with = + - @ tab or CR
+    gets a leading apostrophe (OWASP's CSV-injection advice). Numbers pass through."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+@dataclass
+class _Cell:
+    outcome: str
+    score: float | None
+    band: str
+    error: str
+
+
+@dataclass
+class Gradebook:
+    questions: list[str]
+    rows: list[tuple[str, dict[str, _Cell]]]  # (candidate, question -> cell), in input order
+    header: list[str] = field(default_factory=list)
+
+    def table(self) -> Iterator[list[Any]]:
+        """The header, then one list of cells per candidate (numbers as numbers, blanks as None)."""
+        yield ["candidate", *(f"{q} {part}" for q in self.questions for part in ("score", "band")),
+               "total", "graded", "note"]
+        for candidate, cells in self.rows:
+            row: list[Any] = [candidate]
+            notes = []
+            scores = []
+            for q in self.questions:
+                cell = cells.get(q)
+                if cell is not None and cell.outcome == "graded" and cell.score is not None:
+                    row += [cell.score, cell.band]
+                    scores.append(cell.score)
+                    continue
+                row += [None, None]
+                if cell is None:
+                    notes.append(f"{q}: no result")
+                elif cell.outcome == "skipped":
+                    notes.append(f"{q}: {cell.error or 'skipped'}")
+                else:
+                    notes.append(f"{q}: grader error ({cell.error or 'no reason given'})")
+            row += [round(sum(scores), 1) if scores else None, len(scores), "; ".join(notes)]
+            yield row
+
+
+def build_gradebook(path: Path) -> Gradebook:
+    """Read a results file once; keep one small cell per (candidate, question)."""
+    files: dict[str, int] = {}
+    q_order: dict[str, tuple[int, int, str]] = {}
+    c_order: dict[str, tuple[int, int]] = {}
+    cells: dict[str, dict[str, _Cell]] = {}
+    for n, (_, rec) in enumerate(iter_records(path)):
+        q = rec.get("question_id") or ""
+        if not q:
+            continue  # a row that never named a question has no column to go in
+        cand = rec.get("candidate") or NO_CANDIDATE
+        m = _SOURCE.match(str(rec.get("source") or ""))
+        rank = files.setdefault(m.group("file"), len(files)) if m else len(files)
+        line = int(m.group("line")) if m else n
+        col = int(m.group("col")) if m and m.group("col") else 10**9  # long inputs: after the columns, by id
+        q_order[q] = min(q_order.get(q, (rank, col, q)), (rank, col, q))
+        c_order[cand] = min(c_order.get(cand, (rank, line)), (rank, line))
+        cell = _Cell(str(rec.get("outcome")), rec.get("score"), rec.get("band") or "", str(rec.get("error") or ""))
+        have = cells.setdefault(cand, {})
+        if q not in have or (have[q].outcome != "graded" and cell.outcome == "graded"):
+            have[q] = cell  # a repeated answer: the first graded one counts
+    questions = sorted(q_order, key=lambda q: q_order[q])
+    rows = [(c, cells[c]) for c in sorted(cells, key=lambda c: c_order[c])]
+    return Gradebook(questions, rows)
+
+
+def render_gradebook_csv(path: Path, agg: Any = None, title: str = "") -> Iterator[str]:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    for row in build_gradebook(path).table():
+        w.writerow(["" if v is None else spreadsheet_safe(v) for v in row])
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+
+
+def write_gradebook_xlsx(path: Path, target: Path) -> Path:
+    """The gradebook as a workbook: scores as numbers, text cells always stored as text."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("gradebook")
+    for values in build_gradebook(path).table():
+        row = []
+        for v in values:
+            cell = WriteOnlyCell(ws, value=v)
+            if isinstance(v, str):
+                cell.data_type = "s"  # openpyxl would store "=…" as a formula otherwise
+            row.append(cell)
+        ws.append(row)
+    wb.save(target)
+    return target
+
+
+def write_gradebook(results: str | Path, out: str | Path | None = None) -> Path | str:
+    """Write the gradebook of a results file to `out` (XLSX when it ends in .xlsx, else CSV) and
+    return its path, or return the CSV text when `out` is None."""
+    from ..errors import UsageError
+
+    path = Path(results)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such results file")
+    if next(iter_records(path), None) is None:
+        raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
+    if out is None:
+        return "".join(render_gradebook_csv(path))
+    target = Path(out)
+    if target.suffix.lower() == ".xlsx":
+        return write_gradebook_xlsx(path, target)
+    with target.open("w", encoding="utf-8", newline="") as fh:
+        for chunk in render_gradebook_csv(path):
+            fh.write(chunk)
+    return target
