@@ -12,6 +12,7 @@ import csv
 import html
 import io
 import json
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,9 +47,9 @@ class Group:
             self.bands[rec.get("band") or "?"] += 1
             for j in rec.get("judgments") or []:
                 if j.get("status") == "missing":
-                    self.missed[j.get("key_point", "?")] += 1
+                    self.missed[sys.intern(str(j.get("key_point", "?")))] += 1
                 elif j.get("status") == "partial":
-                    self.missed[j.get("key_point", "?")] += 0.5  # type: ignore[assignment]
+                    self.missed[sys.intern(str(j.get("key_point", "?")))] += 0.5  # type: ignore[assignment]
         elif outcome == "grader_error":
             self.errors += 1
         else:
