@@ -186,7 +186,7 @@ def test_lms_export_with_map_dry_run_text(tmp_path, cli):
     for k, v in LMS_MAP.items():
         assert any(f"'{k}'" in line and f"→ {v}  (map;" in line for line in out.splitlines())
     assert "ignored: 'State' (meta), 'Started on' (meta), 'Completed' (meta), 'Time taken' (meta), 'Grade/10.00' (meta)" in out
-    assert "5 answers, 1 empty cells" in out and "dry run: 5 answers to grade" in out
+    assert "5 answers, 1 empty (skipped" in out and "dry run: 5 answers to grade" in out
 
 
 def test_map_file_and_candidate_column(tmp_path, bank):

@@ -106,7 +106,7 @@ def _print_mapping(m: WideMapping, stream: Any) -> None:
     """The column → question mapping of a wide file, one plain line each (greppable, never wrapped)."""
     w = stream.write
     w(f"{m.path}: wide file (one row per candidate): {m.rows:,} rows, {len(m.questions)} question columns, "
-      f"{m.answers:,} answers" + (f", {m.empty:,} empty cells (skipped: no answer)" if m.empty else "")
+      f"{m.answers:,} answers" + (f", {m.empty:,} empty (skipped: no answer)" if m.empty else "")
       + (f", {m.bad_rows:,} unreadable rows" if m.bad_rows else "") + "\n")
     w(f"  candidate  ← {m.candidate_label!r}" + (f" ({m.candidate_how})" if m.candidate_how else "") + "\n")
     for c in m.questions:
