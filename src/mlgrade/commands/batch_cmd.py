@@ -149,7 +149,7 @@ def _print_estimate(summary: BatchSummary) -> None:
 
 
 def batch(
-    inputs: Annotated[list[Path], typer.Argument(help="Answer files (.jsonl, .csv, .yaml) or folders of qNN-name.md/.txt files.",
+    inputs: Annotated[list[Path], typer.Argument(help="Answer files (.jsonl, .csv, .yaml; wide form/quiz exports as .csv or .xlsx) or folders of qNN-name.md/.txt files.",
                                                  show_default=False)],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results file (JSON Lines). Rerunning the same command resumes it.",
                                                 show_default=False)] = None,
