@@ -295,7 +295,9 @@ def test_gradebook_blanks_notes_and_formula_safety(tmp_path):
     recs = [_rec("=HYPERLINK(\"http://x\")", "q07", "f.csv:2:5", score=80.0, band="strong"),
             _rec("=HYPERLINK(\"http://x\")", "q01", "f.csv:2:4", "grader_error", error="reply failed validation"),
             _rec("bob", "q01", "f.csv:3:4", score=0.0, band="poor"),
-            _rec("bob", "q07", "f.csv:3:5", "skipped", error="no answer")]
+            _rec("bob", "q07", "f.csv:3:5", "skipped", error="no answer"),
+            _rec("c\x00\x07l", "q07", "f.csv:4:5", score=50.0, band="adequate"),
+            _rec("c\x00\x07l", "q07", "f.csv:5:5", score=90.0, band="strong")]
     p = tmp_path / "r.jsonl"
     p.write_text("".join(json.dumps(r) + "\n" for r in recs))
     rows = list(csv.reader(io.StringIO(write_gradebook(p))))
@@ -303,6 +305,7 @@ def test_gradebook_blanks_notes_and_formula_safety(tmp_path):
     assert rows[1] == ["'=HYPERLINK(\"http://x\")", "", "", "80.0", "strong", "80.0", "1",
                        "q01: grader error (reply failed validation)"]
     assert rows[2] == ["bob", "0.0", "poor", "", "", "0.0", "1", "q07: no answer"]  # a real 0 stays 0
+    assert rows[3][3:] == ["50.0", "adequate", "50.0", "1", "q01: no result; q07: 2 answers, the first graded one is shown"]
     assert [spreadsheet_safe(v) for v in ("+1", "-2", "@a", "\tx", "\rx", "ok", 3.5)] == \
         ["'+1", "'-2", "'@a", "'\tx", "'\rx", "ok", 3.5]
 
@@ -311,7 +314,8 @@ def test_gradebook_blanks_notes_and_formula_safety(tmp_path):
     out = write_gradebook(p, tmp_path / "gb.xlsx")
     ws = load_workbook(out).active
     got = list(ws.iter_rows(values_only=True))
-    assert len(got) == 3 and got[1][0] == "=HYPERLINK(\"http://x\")" and ws["A2"].data_type == "s"
+    assert len(got) == 4 and got[1][0] == "=HYPERLINK(\"http://x\")" and ws["A2"].data_type == "s"
+    assert got[3][0] == "c\ufffd\ufffdl"  # control characters would make the workbook unreadable
     assert got[1][3] == 80.0 and got[1][1] is None and got[2][1] == 0.0
 
 

@@ -35,6 +35,7 @@ class _Cell:
     score: float | None
     band: str
     error: str
+    count: int = 1  # answers to this question by this candidate (a repeat is noted, not added)
 
 
 @dataclass
@@ -53,6 +54,8 @@ class Gradebook:
             scores = []
             for q in self.questions:
                 cell = cells.get(q)
+                if cell is not None and cell.count > 1:
+                    notes.append(f"{q}: {cell.count} answers, the first graded one is shown")
                 if cell is not None and cell.outcome == "graded" and cell.score is not None:
                     row += [cell.score, cell.band]
                     scores.append(cell.score)
@@ -87,8 +90,14 @@ def build_gradebook(path: Path) -> Gradebook:
         c_order[cand] = min(c_order.get(cand, (rank, line)), (rank, line))
         cell = _Cell(str(rec.get("outcome")), rec.get("score"), rec.get("band") or "", str(rec.get("error") or ""))
         have = cells.setdefault(cand, {})
-        if q not in have or (have[q].outcome != "graded" and cell.outcome == "graded"):
-            have[q] = cell  # a repeated answer: the first graded one counts
+        if q not in have:
+            have[q] = cell
+        else:  # a repeated answer: the first graded one counts
+            cell.count = have[q].count + 1
+            if have[q].outcome != "graded" and cell.outcome == "graded":
+                have[q] = cell
+            else:
+                have[q].count = cell.count
     questions = sorted(q_order, key=lambda q: q_order[q])
     rows = [(c, cells[c]) for c in sorted(cells, key=lambda c: c_order[c])]
     return Gradebook(questions, rows)
@@ -108,12 +117,15 @@ def write_gradebook_xlsx(path: Path, target: Path) -> Path:
     """The gradebook as a workbook: scores as numbers, text cells always stored as text."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("gradebook")
     for values in build_gradebook(path).table():
         row = []
         for v in values:
+            if isinstance(v, str):
+                v = ILLEGAL_CHARACTERS_RE.sub("\ufffd", v)  # control characters are not allowed in XLSX text
             cell = WriteOnlyCell(ws, value=v)
             if isinstance(v, str):
                 cell.data_type = "s"  # openpyxl would store "=…" as a formula otherwise
