@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from batch_helpers import read_out
+from batch_helpers import read_out, write_xlsx_shared_strings
 
 from mlgrade.batch.engine import grade_many
 from mlgrade.batch.gradebook import spreadsheet_safe, write_gradebook
@@ -65,6 +65,16 @@ def ms_forms_xlsx(path: Path) -> tuple[Path, list[list], dict[int, str]]:
     return path, rows, {6: "q25", 9: "q07"}
 
 
+def ms_forms_xlsx_shared_strings(path: Path) -> tuple[Path, list[list], dict[int, str]]:
+    """The same export with its text in a shared-strings table, as Excel writes it."""
+    _, rows, cols = ms_forms_xlsx(path.with_suffix(".openpyxl.xlsx"))
+    header = ["ID", "Start time", "Completion time", "Email", "Name", Q25, "Points - " + Q25, "Feedback - " + Q25,
+              Q07.lower()]
+    rows = [[str(v) if hasattr(v, "isoformat") else v for v in r] for r in rows]
+    write_xlsx_shared_strings(path, [header, *rows])
+    return path, rows, cols
+
+
 def lms_csv(path: Path) -> tuple[Path, list[list[str]], dict[int, str]]:
     header = ["Surname", "First name", "Email address", "State", "Started on", "Completed", "Time taken",
               "Grade/10.00", "Response 1", "Response 2", "Response 3"]
@@ -106,9 +116,11 @@ def _check_graded_once(out: Path, grader: FakeGrader, rows: list[list], cols: di
 # ---------------------------------------------------------------------------- grading
 
 
-@pytest.mark.parametrize("export", ["google", "ms", "lms"])
+@pytest.mark.parametrize("export", ["google", "ms", "ms-shared", "lms"])
 def test_each_export_grades_every_answer_once_with_the_right_candidate(tmp_path, bank, export):
-    make = {"google": (google_forms_csv, "f.csv"), "ms": (ms_forms_xlsx, "f.xlsx"), "lms": (lms_csv, "f.csv")}[export]
+    make = {"google": (google_forms_csv, "f.csv"), "ms": (ms_forms_xlsx, "f.xlsx"), "lms": (lms_csv, "f.csv"),
+            "ms-shared": (ms_forms_xlsx_shared_strings, "f.xlsx")}[export]
+    export = export.split("-")[0]
     path, rows, cols = make[0](tmp_path / make[1])
     opts = WideOptions(mapping=dict(LMS_MAP) if export == "lms" else {})
     grader = FakeGrader(default_status="covered")

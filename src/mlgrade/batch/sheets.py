@@ -1,9 +1,11 @@
 """Read a spreadsheet export (CSV or XLSX) as a header and a stream of rows of text cells.
 
 Both readers stream: CSV row by row, XLSX through openpyxl's read-only mode (rows are parsed
-as they are iterated; note that openpyxl still loads the workbook's shared-strings table whole,
-see benchmarks/wide_memory.py). A row that cannot be read comes out with an error instead
-of stopping the file, so the caller can report it as a skipped row.
+as they are iterated). openpyxl would still load the workbook's shared-strings table whole,
+and Excel keeps every text cell there, so a 10,000-row export would sit in memory: the
+table is spooled to a temporary file instead, keeping 8 bytes per string in memory
+(benchmarks/wide_memory.py). A row that cannot be read comes out with an error instead of
+stopping the file, so the caller can report it as a skipped row.
 """
 
 from __future__ import annotations
@@ -70,7 +72,16 @@ def _csv_rows(reader: Any, width: int, start: int) -> Iterator[Row]:
 
 
 def _xlsx_rows(ws: Any, width: int) -> Iterator[Row]:
-    for number, values in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
+    rows = enumerate(ws.iter_rows(min_row=2, values_only=True), start=2)
+    number = 1
+    while True:
+        try:
+            number, values = next(rows)
+        except StopIteration:
+            return
+        except (SyntaxError, KeyError, ValueError, IndexError, EOFError) as exc:  # a damaged sheet
+            yield Row(number + 1, [], f"unreadable worksheet from this row on: {type(exc).__name__}: {exc}")
+            return
         cells = [cell_text(v) for v in values]
         if not any(c.strip() for c in cells):
             continue
@@ -104,16 +115,79 @@ def open_sheet(path: Path) -> Iterator[Sheet]:
         yield Sheet(header, _csv_rows(reader, len(header), reader.line_num))
 
 
+class SpooledStrings:
+    """A workbook's shared-strings table on disk, indexed like the list openpyxl would build."""
+
+    def __init__(self, source: Any):
+        import tempfile
+        from array import array
+
+        from openpyxl.cell.text import Text
+        from openpyxl.xml.constants import SHEET_MAIN_NS
+        from openpyxl.xml.functions import iterparse
+
+        self._fh = tempfile.TemporaryFile()
+        self._ends = array("q")
+        tag = "{%s}si" % SHEET_MAIN_NS
+        root = None
+        end = 0
+        for event, node in iterparse(source, events=("start", "end")):
+            if root is None:
+                root = node
+            if event == "end" and node.tag == tag:
+                # the same cleaning as openpyxl's read_string_table
+                data = Text.from_tree(node).content.replace("x005F_", "").encode("utf-8", "surrogatepass")
+                self._fh.write(data)
+                end += len(data)
+                self._ends.append(end)
+                root.clear()  # drop parsed items: the tree must not grow with the table
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, i: int) -> str:
+        start = self._ends[i - 1] if i > 0 else 0
+        self._fh.seek(start)
+        return self._fh.read(self._ends[i] - start).decode("utf-8", "surrogatepass")
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _load_workbook(path: Path) -> tuple[Any, SpooledStrings | None]:
+    """openpyxl's load_workbook(read_only=True, data_only=True), with the shared strings spooled."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.xml.constants import SHARED_STRINGS
+
+    spooled: list[SpooledStrings] = []
+
+    class Reader(ExcelReader):  # type: ignore[misc]
+        def read_strings(self) -> None:
+            ct = self.package.find(SHARED_STRINGS)
+            if ct is not None:
+                with self.archive.open(ct.PartName[1:]) as src:
+                    self.shared_strings = SpooledStrings(src)
+                    spooled.append(self.shared_strings)
+
+    reader = Reader(path, read_only=True, keep_vba=False, data_only=True, keep_links=False, rich_text=False)
+    try:
+        reader.read()
+    except BaseException:
+        for s in spooled:
+            s.close()
+        raise
+    return reader.wb, (spooled[0] if spooled else None)
+
+
 @contextmanager
 def _open_xlsx(path: Path) -> Iterator[Sheet]:
     import zipfile
 
-    from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, EOFError) as exc:
+        wb, strings = _load_workbook(path)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, EOFError, SyntaxError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"{path}: not an Excel workbook (.xlsx) ({reason})") from None
     try:
@@ -127,6 +201,8 @@ def _open_xlsx(path: Path) -> Iterator[Sheet]:
         yield Sheet(header, _xlsx_rows(ws, len(header)))
     finally:
         wb.close()
+        if strings is not None:
+            strings.close()
 
 
 def read_header(path: Path) -> list[str]:
