@@ -70,6 +70,8 @@ def write_xlsx_shared_strings(path: Path, rows) -> Path:
     pkg = "http://schemas.openxmlformats.org/package/2006/relationships"
     ct = "application/vnd.openxmlformats-officedocument.spreadsheetml"
     index: dict[str, int] = {}
+    rows = list(rows)
+    width = max(len(r) for r in rows)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("[Content_Types].xml", (
             '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -86,7 +88,7 @@ def write_xlsx_shared_strings(path: Path, rows) -> Path:
                    f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/>'
                    f'<Relationship Id="rId2" Type="{rel}/sharedStrings" Target="sharedStrings.xml"/></Relationships>')
         with z.open("xl/worksheets/sheet1.xml", "w") as fh:
-            fh.write(f'<worksheet xmlns="{main}"><sheetData>'.encode())
+            fh.write(f'<worksheet xmlns="{main}"><dimension ref="A1:{chr(64 + width)}{len(rows)}"/><sheetData>'.encode())
             for r, row in enumerate(rows, start=1):
                 cells = []
                 for c, value in enumerate(row):

@@ -266,6 +266,29 @@ def test_xlsx_that_is_not_a_workbook(tmp_path, cli):
     assert res.exit_code == 2 and res.stderr.count("\n") == 1
     assert res.stderr.startswith(f"error: {fake}: not an Excel workbook (.xlsx)")
     assert not (tmp_path / "o.jsonl").exists()
+    import zipfile
+
+    with zipfile.ZipFile(fake, "w") as z:  # a zip, but not a workbook
+        z.writestr("hello.txt", "hi")
+    res = cli(["batch", fake, "--out", tmp_path / "o.jsonl"])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "not an Excel workbook" in res.stderr
+
+
+def test_xlsx_with_a_damaged_sheet_keeps_the_rows_before_the_damage(tmp_path, bank):
+    import zipfile
+
+    good = write_xlsx_shared_strings(tmp_path / "good.xlsx", [["Email", "q07"], ["ann@x", "Rolling origin."],
+                                                             ["bob@x", "Walk forward."]])
+    bad = tmp_path / "bad.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("sheet1.xml"):
+                data = data[: data.index(b'<row r="3">') + 20]  # cut inside the third row
+            dst.writestr(info, data)
+    items = list(iter_items([bad], bank))
+    assert items[0].ok and (items[0].candidate, items[0].answer) == ("ann@x", "Rolling origin.")
+    assert not items[-1].ok and "unreadable worksheet" in items[-1].skip_reason
 
 
 def test_strict_refuses_an_unmatched_column_that_looks_like_answers(tmp_path, cli):
