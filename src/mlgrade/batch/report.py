@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, redact
 
 BANDS = ("strong", "adequate", "weak", "poor")
 FORMATS = ("md", "html", "csv")
@@ -77,6 +77,7 @@ class Aggregate:
     cost_usd: float = 0.0
     cache_hits: int = 0
     bad_lines: int = 0
+    duplicates: int = 0  # older results for an id that appears again later (only the last one counts)
 
     @property
     def total(self) -> int:
@@ -94,15 +95,14 @@ class Aggregate:
         self.cache_hits += 1 if rec.get("cached") else 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"total": self.total, "outcomes": dict(self.outcomes),
+        return {"total": self.total, "outcomes": dict(self.outcomes), "duplicates_ignored": self.duplicates,
                 "tokens": {"input": self.input_tokens, "output": self.output_tokens, "cached": self.cached_tokens},
                 "cost_usd": self.cost_usd, "cache_hits": self.cache_hits,
                 "questions": {q: g.to_dict() for q, g in sorted(self.questions.items())},
                 "candidates": {c: g.to_dict() for c, g in sorted(self.candidates.items())}}
 
 
-def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(byte offset, record) for each complete, valid line; a partial last line is ignored."""
+def _all_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     offset = 0
     with path.open("rb") as fh:
         for line in fh:
@@ -111,16 +111,42 @@ def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 continue
             try:
                 rec = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(rec, dict) and "outcome" in rec:
                 yield start, rec
 
 
+def latest_offsets(path: Path) -> tuple[list[int], int]:
+    """Byte offsets of the last result per id, in file order, and how many older duplicates were
+    left out (two runs on one file before locking existed, or a hand-merged file). Keeps 64-bit
+    id hashes, not the records."""
+    from .output import id_key
+
+    last: dict[int, int] = {}
+    total = 0
+    for off, rec in _all_records(path):
+        total += 1
+        last[id_key(str(rec.get("id")))] = off
+    return sorted(last.values()), total - len(last)
+
+
+def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(byte offset, record) of the last valid result per id; a partial last line is ignored."""
+    offsets, _ = latest_offsets(path)
+    with path.open("rb") as fh:
+        for off in offsets:
+            fh.seek(off)
+            yield off, json.loads(fh.readline())
+
+
 def aggregate_file(path: str | Path) -> Aggregate:
     agg = Aggregate()
-    for _, rec in iter_records(Path(path)):
-        agg.add(rec)
+    offsets, agg.duplicates = latest_offsets(Path(path))
+    with Path(path).open("rb") as fh:
+        for off in offsets:
+            fh.seek(off)
+            agg.add(json.loads(fh.readline()))
     return agg
 
 
@@ -196,7 +222,7 @@ def render_markdown(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
             for s in rec.get("improvements") or []:
                 yield f"- → {s}\n"
         else:
-            yield f"{head} — {rec.get('outcome')}: {rec.get('error') or ''} (from {rec.get('source')})\n"
+            yield f"{head} — {rec.get('outcome')}: {redact(rec.get('error')) or ''} (from {rec.get('source')})\n"
 
 
 # --------------------------------------------------------------------------- HTML
@@ -279,6 +305,17 @@ CSV_COLUMNS = ("id", "candidate", "question_id", "outcome", "score", "band", "co
                "missed_key_points", "misconceptions", "error", "source")
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
+    apostrophe; numbers stay numbers. Only for CSV: JSONL keeps the raw text."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def render_csv(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -286,12 +323,13 @@ def render_csv(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
     for _, rec in iter_records(path):
         js = rec.get("judgments") or []
         status = Counter(j.get("status") for j in js)
-        w.writerow([rec.get("id"), rec.get("candidate") or "", rec.get("question_id"), rec.get("outcome"),
-                    "" if rec.get("score") is None else rec["score"], rec.get("band") or "",
-                    status["covered"], status["partial"], status["missing"],
-                    ";".join(j.get("key_point", "") for j in js if j.get("status") != "covered"),
-                    ";".join(m.get("id", "") for m in rec.get("misconceptions") or []),
-                    rec.get("error") or "", rec.get("source") or ""])
+        w.writerow([csv_safe(v) for v in (
+            rec.get("id"), rec.get("candidate") or "", rec.get("question_id"), rec.get("outcome"),
+            "" if rec.get("score") is None else rec["score"], rec.get("band") or "",
+            status["covered"], status["partial"], status["missing"],
+            ";".join(j.get("key_point", "") for j in js if j.get("status") != "covered"),
+            ";".join(m.get("id", "") for m in rec.get("misconceptions") or []),
+            redact(rec.get("error")) or "", rec.get("source") or "")])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
@@ -301,9 +339,10 @@ RENDERERS = {"md": render_markdown, "html": render_html, "csv": render_csv}
 
 
 def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = None,
-                 title: str | None = None) -> Path | str:
+                 title: str | None = None, *, warn: Any = None) -> Path | str:
     """Render a report of a batch results file. Writes to `out` and returns its path, or
-    returns the text when `out` is None."""
+    returns the text when `out` is None. The last result per id counts; `warn(message)` is
+    told how many older duplicates were left out."""
     path = Path(results)
     if fmt not in RENDERERS:
         raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -312,6 +351,8 @@ def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = 
     agg = aggregate_file(path)
     if agg.total == 0:
         raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
+    if agg.duplicates and warn is not None:
+        warn(f"{agg.duplicates:,} duplicate result(s) ignored: the last result per id counts")
     chunks = RENDERERS[fmt](path, agg, title or f"mlgrade report: {path.name}")
     if out is None:
         return "".join(chunks)

@@ -244,7 +244,8 @@ def report(
 
     from ..batch.report import write_report
 
-    result = write_report(results, fmt.lower(), out, title)
+    result = write_report(results, fmt.lower(), out, title,
+                          warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
     if out is None:
         sys.stdout.write(str(result))
     else:
