@@ -397,11 +397,9 @@ async def _grade_spooled(spool: _Spool, bank: RubricBank, settings: Settings, gr
             if grader.fatal is not None:
                 break
             key = cache_key(rubric, prompt_hash, grader, item.answer) if cache is not None else None
-            hit = cache.cache_get(key) if key is not None else None
+            hit = _cached_grade(cache.cache_get(key)) if key is not None else None
             if hit is not None:
-                cached = Grade.model_validate(hit).model_copy(
-                    update={"usage": Usage(), "latency_ms": 0, "cost_usd": 0.0 if hit.get("cost_usd") is not None else None})
-                run.record(item, cached, cached=True)
+                run.record(item, hit, cached=True)
                 continue
             await limiter.acquire()
             run.tick()
@@ -416,6 +414,21 @@ async def _grade_spooled(spool: _Spool, bank: RubricBank, settings: Settings, gr
         await asyncio.gather(*tasks, return_exceptions=True)
     if crashed:
         raise crashed[0]
+
+
+def _cached_grade(hit: dict[str, Any] | None) -> Grade | None:
+    """A cached grade, or None (a miss) when the row is not a valid graded Grade: it is regraded
+    and the row replaced."""
+    if hit is None:
+        return None
+    try:
+        grade = Grade.model_validate(hit)
+    except ValueError:
+        return None
+    if grade.outcome != "graded":
+        return None
+    return grade.model_copy(update={"usage": Usage(), "latency_ms": 0,
+                                    "cost_usd": 0.0 if hit.get("cost_usd") is not None else None})
 
 
 def grade_many(inputs: Iterable[Any], out: str | Path, **kwargs: Any) -> BatchSummary:

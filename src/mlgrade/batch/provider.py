@@ -39,6 +39,9 @@ TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 
 def jobs_dir(settings: Settings) -> Path:
+    from ..store import ensure_folder, home_label
+
+    ensure_folder(settings.home, home_label(settings))  # one line naming MLGRADE_HOME, not a traceback
     return settings.home / "batches"
 
 
