@@ -124,8 +124,20 @@ def sniff(path: Path) -> None:
     except OSError as exc:
         raise UsageError(f"--out {path}: cannot read it ({exc.strerror})") from None
     head = head.lstrip(b" \t\r\n")
-    if head and not head.startswith(RESULT_LINE_START):
+    if not head:
+        return
+    if not head.startswith(RESULT_LINE_START):
         raise _not_ours(path, "its first line is not a result line")
+    end = head.find(b"\n")
+    if end >= 0 and _parse(head[: end + 1]) is None:
+        raise _not_ours(path, "its first line is not a result line")
+
+
+def check_results_path(path: Path) -> None:
+    """The up-front checks of an --out file, for a command to run before showing progress:
+    usable (see `check_out`) and, when it exists, written by mlgrade (see `sniff`)."""
+    check_out(path)
+    sniff(path)
 
 
 def recover(path: Path, *, retry_errors: bool = False, dry_run: bool = False) -> Recovery:
@@ -165,7 +177,7 @@ def recover(path: Path, *, retry_errors: bool = False, dry_run: bool = False) ->
                 continue  # a duplicate from an older, interrupted rewrite: the first one wins
             rec.done.add(key)
             rec.outcomes[data["outcome"]] += 1
-    if rec.corrupt_lines > max(2, rec.kept // 10):
+    if rec.corrupt_lines and (not rec.kept or rec.corrupt_lines > max(2, rec.kept // 10)):
         raise _not_ours(path, f"{rec.corrupt_lines:,} of its lines are not result lines")
     if rec.truncated_bytes and not rec.kept and not rec.corrupt_lines:
         with path.open("rb") as fh:

@@ -147,8 +147,13 @@ def batch(
     if out is None:
         raise UsageError("--out RESULTS.jsonl is required (it is also what makes a rerun resume)")
     from ..batch.inputs import check_inputs
+    from ..batch.output import ResultsLock, check_results_path
 
     check_inputs(inputs)  # a missing file fails now, before any progress bar or request
+    if not provider_batch:  # --out: a directory, device, read-only or full place, not ours, or in use: refused now
+        check_results_path(out)
+        if not dry_run:
+            ResultsLock(out).acquire().release()  # the run takes it again for good
     settings = settings_from(grader=grader, model=model, rubrics_dir=rubrics)
     bank = bank_from(rubrics, settings)
     if provider_batch:
