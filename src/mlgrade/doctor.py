@@ -12,6 +12,7 @@ import asyncio
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -91,8 +92,6 @@ def store_info(settings: Settings) -> dict[str, Any]:
     """Where the store is and its schema version. A store that does not exist yet is reported,
     not created (it is made on first use); a data folder that cannot be made, or a damaged
     database, is reported with the same line the other commands print."""
-    import os
-
     from .store import SCHEMA_VERSION, DamagedStoreError, Store, home_label
 
     path = settings.db_path
@@ -103,10 +102,9 @@ def store_info(settings: Settings) -> dict[str, Any]:
         info.update(ok=False, problem=f"{label} is a file, not a folder: point it at a folder mlgrade can create")
         return info
     if not home.exists():
-        parent = next((p for p in home.parents if p.exists()), None)
-        if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK):
-            info.update(ok=False, problem=f"{label} cannot be created (no writable parent folder): "
-                                          "point it at a folder mlgrade can write")
+        problem = _creatable(home)
+        if problem is not None:
+            info.update(ok=False, problem=f"{label} cannot be created ({problem}): point it at a folder mlgrade can write")
         return info
     if path.exists() and not path.is_file():
         info.update(ok=False, problem=f"the history database at {path} is not a file: move it away")
@@ -129,6 +127,22 @@ def store_info(settings: Settings) -> dict[str, Any]:
         info.update(ok=False, problem=f"the store's schema version {info['schema_version']} is newer than this "
                                       f"mlgrade knows ({SCHEMA_VERSION}): upgrade mlgrade")
     return info
+
+
+def _creatable(folder: Path) -> str | None:
+    """None when `folder` (missing) could be made; else why not. It is made and removed again,
+    the only sure test (permissions, read-only or pseudo filesystems like /proc)."""
+    missing = [folder, *(p for p in folder.parents if not p.exists())]
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    for made in missing:  # deepest first
+        try:
+            made.rmdir()
+        except OSError:
+            break
+    return None
 
 
 def reset_damaged_store(settings: Settings) -> str | None:

@@ -311,9 +311,12 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def csv_safe(value: Any) -> Any:
     """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
     apostrophe; numbers stay numbers. Only for CSV: JSONL keeps the raw text."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_START):
+        value = "'" + value
+    # a bare CR is not quoted by the csv module (our line end is LF) and would split the row
+    return value.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def render_csv(path: Path, agg: Aggregate, title: str) -> Iterator[str]:

@@ -82,11 +82,11 @@ def doctor(
 
       mlgrade doctor --reset-damaged-store   # after "the history database … is damaged"
     """
-    from ..doctor import reset_damaged_store, run_doctor
+    from ..doctor import reset_damaged_store as move_damaged_store, run_doctor
 
     settings = settings_from(base_url=base_url, model=model, grader=grader)
     if reset_damaged_store:
-        moved = reset_damaged_store(settings)
+        moved = move_damaged_store(settings)
         if moved is not None:
             console(stderr=True).print(f"moved the damaged history database to {moved}; a fresh one starts on next use")
         elif not json_out:
