@@ -110,9 +110,13 @@ def read_jsonl(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
     """Each line decoded and parsed on its own: bad bytes, bad JSON or absurd nesting make that
     line a skipped row and never stop the file."""
     with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
+        for line_no, (raw, size) in enumerate(_bounded_lines(fh, 4 * MAX_ROW_CHARS), start=1):
             if line_no == 1 and raw.startswith(codecs_bom):
                 raw = raw[len(codecs_bom):]
+            if size > len(raw):  # never held whole: a 50 MB line costs its first 16 MB at most
+                yield _bad_line(path, line_no, f"{line_no}:{size}",
+                                f"line is {size:,} bytes, far over the answer limit (not read)")
+                continue
             if not raw.strip():
                 continue
             problem = _utf8_problem(raw)
@@ -132,6 +136,25 @@ def read_jsonl(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
 
 
 codecs_bom = b"\xef\xbb\xbf"
+
+
+def _bounded_lines(fh: Any, limit: int) -> Iterator[tuple[bytes, int]]:
+    """(line, its full size) for each line; a line longer than `limit` bytes is returned cut
+    short (the rest is read and dropped in chunks), so one hostile line cannot exhaust memory."""
+    while True:
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line, len(line)
+            continue
+        size = len(line)
+        while True:
+            chunk = fh.readline(1 << 20)
+            size += len(chunk)
+            if not chunk or chunk.endswith(b"\n"):
+                break
+        yield line[:0], size
 
 
 class _Lines:
