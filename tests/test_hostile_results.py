@@ -317,3 +317,17 @@ def test_sidecar_lock_is_hidden_next_to_the_results(tmp_path, bank):
     grade_many([inp], tmp_path / "out.jsonl", grader=SlowGrader(), bank=bank)
     assert (tmp_path / ".out.jsonl.lock").is_file()
     assert Path(tmp_path / "out.jsonl").is_file()
+
+
+def test_duplicate_detection_is_exact_even_when_the_filter_collides(tmp_path, monkeypatch):
+    from mlgrade.batch import report
+
+    monkeypatch.setattr(report, "_BLOOM_BITS", 64)  # nearly every id is a false candidate
+    out = tmp_path / "out.jsonl"
+    recs = [{"id": f"r{i}", "question_id": "q01", "outcome": "skipped", "error": f"v{i}"} for i in range(300)]
+    recs += [{"id": "r5", "question_id": "q01", "outcome": "skipped", "error": "newer"}]
+    out.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in recs))
+    agg = report.aggregate_file(out)
+    assert agg.total == 300 and agg.duplicates == 1
+    errors = {rec["id"]: rec["error"] for _, rec in report.iter_records(out)}
+    assert errors["r5"] == "newer" and len(errors) == 300
