@@ -249,3 +249,26 @@ def test_csv_report_neutralises_formulas_and_jsonl_keeps_the_raw_text(tmp_path, 
     assert [r["candidate"] for r in table] == ["'=HYPERLINK(\"http://x\",\"y\")", "'+cmd", "'-2+3", "'@me", "alice"]
     assert [r["error"] for r in table] == ["'=1+1", "'@SUM(A1)", "'\tTAB", "'\nCR", "plain"]
     assert read_out(out)[0]["candidate"].startswith("=HYPERLINK")  # the results file keeps the raw text
+
+
+def test_llm_batch_without_cache_and_a_broken_home_is_one_line_not_per_item_errors(tmp_path, cli, monkeypatch):
+    from fake_openai_server import FakeOpenAIServer
+
+    bad = tmp_path / "a-file"
+    bad.write_text("x")
+    monkeypatch.setenv("MLGRADE_HOME", str(bad))
+    inp = write_jsonl(tmp_path / "in.jsonl", answers(3))
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer() as srv:
+        res = cli(["batch", inp, "--out", out, "--no-cache"], env={"OPENAI_BASE_URL": srv.base_url})
+    err = one_line_exit_2(res)
+    assert f"MLGRADE_HOME={bad}" in err
+    assert not out.exists() or "grader_error" not in out.read_text()
+
+
+def test_garbage_store_is_reported_before_the_batch_progress_starts(tmp_path, home, cli):
+    db = _fill_store(home, 3)
+    _damage(db, "garbage")
+    inp = write_jsonl(tmp_path / "in.jsonl", answers(2))
+    res = cli(["batch", inp, "--out", tmp_path / "out.jsonl", "--grader", "offline"])
+    assert res.exit_code == 2 and res.stderr.startswith("error: the history database at ")

@@ -25,7 +25,7 @@ from .inputs import BatchItem, iter_items, iter_rows
 from .limiter import AdaptiveLimiter
 from .output import OutputWriter, Recovery, id_key, open_results, result_record
 from ..config import Settings, load_settings
-from ..errors import GraderFailure, MlgradeError, UsageError
+from ..errors import ConfigError, GraderFailure, MlgradeError, UsageError
 from ..grading import Grader, agrade_rubric, error_grade, make_grader, skip_reason, skipped_grade
 from ..models import Grade, Rubric, Usage
 from ..rubrics import RubricBank, load_rubrics, rubric_hash
@@ -380,6 +380,8 @@ async def _grade_spooled(spool: _Spool, bank: RubricBank, settings: Settings, gr
         run.progress.calls += 1
         try:
             grade = await agrade_rubric(rubric, item.answer, settings=settings, grader=grader)  # type: ignore[arg-type]
+        except ConfigError:
+            raise  # the data folder or the store is unusable: every answer would fail the same way
         except Exception as exc:  # a bug or an unwrapped error: one grader_error, not a dead batch
             grade = error_grade(rubric, GraderFailure(f"unexpected {type(exc).__name__}: {exc}"), grader=grader)  # type: ignore[arg-type]
         limiter.release(ok=grade.outcome == "graded")

@@ -168,6 +168,11 @@ def batch(
 
     from ..batch.engine import grade_many
 
+    if not dry_run and (not no_cache or settings.grader_kind == "llm"):
+        from ..store import Store
+
+        Store.for_settings(settings).close()  # an unusable MLGRADE_HOME or damaged store: one line before any progress
+
     if settings.offline_notice and not json_out:
         console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
     kwargs: dict[str, Any] = dict(settings=settings, bank=bank, concurrency=concurrency, retry_errors=retry_errors,
