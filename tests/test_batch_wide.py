@@ -13,7 +13,7 @@ import pytest
 from batch_helpers import read_out, write_xlsx_shared_strings
 
 from mlgrade.batch.engine import grade_many
-from mlgrade.batch.gradebook import spreadsheet_safe, write_gradebook
+from mlgrade.batch.gradebook import write_gradebook
 from mlgrade.batch.inputs import iter_items
 from mlgrade.batch.wide import WideOptions, inspect_wide, normalise_text, plan_columns
 from mlgrade.errors import UsageError
@@ -332,7 +332,9 @@ def test_gradebook_blanks_notes_and_formula_safety(tmp_path):
             _rec("bob", "q01", "f.csv:3:4", score=0.0, band="poor"),
             _rec("bob", "q07", "f.csv:3:5", "skipped", error="no answer"),
             _rec("c\x00\x07l", "q07", "f.csv:4:5", score=50.0, band="adequate"),
-            _rec("c\x00\x07l", "q07", "f.csv:5:5", score=90.0, band="strong")]
+            _rec("c\x00\x07l", "q07", "f.csv:5:5", score=90.0, band="strong"),  # same id again: the last counts
+            {**_rec("c\x00\x07l", "q07", "g.csv:2", score=10.0, band="poor"), "id": "other"},  # a second answer
+            _rec("dan", "q01", "f.csv:6:4", "grader_error", error="401 for key sk-abcdefghijklmnopqrstuvwx")]
     p = tmp_path / "r.jsonl"
     p.write_text("".join(json.dumps(r) + "\n" for r in recs))
     rows = list(csv.reader(io.StringIO(write_gradebook(p))))
@@ -340,16 +342,15 @@ def test_gradebook_blanks_notes_and_formula_safety(tmp_path):
     assert rows[1] == ["'=HYPERLINK(\"http://x\")", "", "", "80.0", "strong", "80.0", "1",
                        "q01: grader error (reply failed validation)"]
     assert rows[2] == ["bob", "0.0", "poor", "", "", "0.0", "1", "q07: no answer"]  # a real 0 stays 0
-    assert rows[3][3:] == ["50.0", "adequate", "50.0", "1", "q01: no result; q07: 2 answers, the first graded one is shown"]
-    assert [spreadsheet_safe(v) for v in ("+1", "-2", "@a", "\tx", "\rx", "ok", 3.5)] == \
-        ["'+1", "'-2", "'@a", "'\tx", "'\rx", "ok", 3.5]
+    assert rows[3][3:] == ["90.0", "strong", "90.0", "1", "q01: no result; q07: 2 answers, the first graded one is shown"]
+    assert "sk-abc" not in rows[4][-1] and "REDACTED" in rows[4][-1] and rows[4][5] == ""  # nothing graded: no total
 
     from openpyxl import load_workbook
 
     out = write_gradebook(p, tmp_path / "gb.xlsx")
     ws = load_workbook(out).active
     got = list(ws.iter_rows(values_only=True))
-    assert len(got) == 4 and got[1][0] == "=HYPERLINK(\"http://x\")" and ws["A2"].data_type == "s"
+    assert len(got) == 5 and got[1][0] == "=HYPERLINK(\"http://x\")" and ws["A2"].data_type == "s"
     assert got[3][0] == "c\ufffd\ufffdl"  # control characters would make the workbook unreadable
     assert got[1][3] == 80.0 and got[1][1] is None and got[2][1] == 0.0
 
@@ -385,3 +386,21 @@ def test_ten_thousand_row_wide_file_is_read_and_graded_whole(tmp_path, bank):
     s = grade_many([p], out, grader=grader, bank=bank, use_cache=False, concurrency=16)
     assert s.results.outcomes == {"graded": 9_000, "skipped": 1_000}
     assert s.results.candidates["c9999@example.com"].graded == 1
+
+
+def test_hostile_cells_are_skipped_answers_and_later_rows_still_read(tmp_path, bank):
+    from mlgrade.batch.sheets import MAX_ROW_CHARS
+
+    p = tmp_path / "w.csv"
+    with p.open("wb") as fh:
+        fh.write(b'Email,q07,q01\nann@x,"Rolling origin.",Few labels.\n')
+        fh.write(b'bob@x,"' + b"x" * (MAX_ROW_CHARS + 10) + b'",ok\n')
+        fh.write(b"cat@x,caf\xe9 latin-1,Fine answer.\n")
+        fh.write(b"dan@x,Walk forward.,Labels plus unlabelled.\n")
+    items = list(iter_items([p], bank))
+    assert [(i.candidate, i.question_id, i.skip_reason) for i in items] == [
+        ("ann@x", "q07", None), ("ann@x", "q01", None),
+        (None, "", f"row is over {MAX_ROW_CHARS:,} characters (far over the answer limit)"),
+        ("cat@x", "q07", "not valid UTF-8"), ("cat@x", "q01", None),
+        ("dan@x", "q07", None), ("dan@x", "q01", None)]
+    assert items[2].source == f"{p}:3" and items[5].source == f"{p}:5:2"

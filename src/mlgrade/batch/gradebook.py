@@ -15,18 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .report import NO_CANDIDATE, iter_records
+from ..errors import redact
+from .report import NO_CANDIDATE, csv_safe, iter_records
 
 _SOURCE = re.compile(r"^(?P<file>.*?):(?P<line>\d+)(?::(?P<col>\d+))?$")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """A text cell a spreadsheet will not run as a formula: one starting with = + - @ tab or CR
-    gets a leading apostrophe (OWASP's CSV-injection advice). Numbers pass through."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 @dataclass
@@ -35,6 +27,7 @@ class _Cell:
     score: float | None
     band: str
     error: str
+    id: str = ""
     count: int = 1  # answers to this question by this candidate (a repeat is noted, not added)
 
 
@@ -88,11 +81,15 @@ def build_gradebook(path: Path) -> Gradebook:
         col = int(m.group("col")) if m and m.group("col") else 10**9  # long inputs: after the columns, by id
         q_order[q] = min(q_order.get(q, (rank, col, q)), (rank, col, q))
         c_order[cand] = min(c_order.get(cand, (rank, line)), (rank, line))
-        cell = _Cell(str(rec.get("outcome")), rec.get("score"), rec.get("band") or "", str(rec.get("error") or ""))
+        cell = _Cell(str(rec.get("outcome")), rec.get("score"), rec.get("band") or "",
+                     str(redact(rec.get("error")) or ""), str(rec.get("id")))
         have = cells.setdefault(cand, {})
         if q not in have:
             have[q] = cell
-        else:  # a repeated answer: the first graded one counts
+        elif have[q].id == cell.id:  # the same answer written again: the last result counts, as in report
+            cell.count = have[q].count
+            have[q] = cell
+        else:  # a second answer to the same question: the first graded one counts
             cell.count = have[q].count + 1
             if have[q].outcome != "graded" and cell.outcome == "graded":
                 have[q] = cell
@@ -107,7 +104,7 @@ def render_gradebook_csv(path: Path, agg: Any = None, title: str = "") -> Iterat
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     for row in build_gradebook(path).table():
-        w.writerow(["" if v is None else spreadsheet_safe(v) for v in row])
+        w.writerow(["" if v is None else csv_safe(v) for v in row])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ from typing import Any
 from ..errors import UsageError
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
+# A row or answer file longer than this is skipped unread (the answer limit is far lower; this
+# bounds what one hostile row can cost in memory while still reporting it)
+MAX_ROW_CHARS = 4_000_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -34,6 +39,33 @@ class Row:
 class Sheet:
     header: list[str]
     rows: Iterator[Row]
+
+
+class _Lines:
+    """Physical lines for csv.reader, counted, with the quote characters of the current record
+    summed, so after a field over the size limit the reader can be moved past that record."""
+
+    def __init__(self, fh: Any):
+        self.fh = fh
+        self.line_no = 0
+        self.quotes = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.fh)
+        self.line_no += 1
+        self.quotes += line.count('"')
+        return line
+
+    def skip_rest_of_record(self) -> None:
+        """Inside a quoted field (odd number of quotes so far): read on to the line that closes it."""
+        while self.quotes % 2 == 1:
+            try:
+                next(self)
+            except StopIteration:
+                return
 
 
 def cell_text(value: Any) -> str:
@@ -51,18 +83,22 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def _csv_rows(reader: Any, width: int, start: int) -> Iterator[Row]:
-    rows = iter(reader)
+def _csv_rows(reader: Any, lines: _Lines, width: int) -> Iterator[Row]:
     while True:
+        line = lines.line_no + 1  # a quoted cell may span several lines: report the first
+        lines.quotes = 0
         try:
-            cells = next(rows)
+            cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                lines.skip_rest_of_record()
+                yield Row(line, [], f"row is over {MAX_ROW_CHARS:,} characters (far over the answer limit)")
+                continue
             # the reader cannot resynchronise after a broken quote: report the row, stop this file
-            yield Row(start + 1, [], f"malformed CSV from this line on: {exc}")
+            yield Row(line, [], f"malformed CSV from this line on: {exc}")
             return
-        line, start = start + 1, reader.line_num  # a quoted cell may span several physical lines
         if not any(c.strip() for c in cells):
             continue
         if len(cells) > width and any(c.strip() for c in cells[width:]):
@@ -105,14 +141,20 @@ def open_sheet(path: Path) -> Iterator[Sheet]:
             yield sheet
         return
     with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        reader = csv.reader(fh, strict=True)
+        lines = _Lines(fh)
+        reader = csv.reader(lines, strict=True)
+        old_limit = csv.field_size_limit()
+        csv.field_size_limit(MAX_ROW_CHARS)  # our own bound; restored below (the limit is process-wide)
         try:
-            header = _trim([c.strip() for c in next(reader, [])])
-        except csv.Error as exc:
-            raise UsageError(f"{path}: malformed CSV header: {exc}") from None
-        if not header:
-            raise UsageError(f"{path}: empty file (expected a header row)")
-        yield Sheet(header, _csv_rows(reader, len(header), reader.line_num))
+            try:
+                header = _trim([c.strip() for c in next(reader, [])])
+            except csv.Error as exc:
+                raise UsageError(f"{path}: unreadable CSV header ({exc})") from None
+            if not header:
+                raise UsageError(f"{path}: empty file (expected a header row)")
+            yield Sheet(header, _csv_rows(reader, lines, len(header)))
+        finally:
+            csv.field_size_limit(old_limit)
 
 
 class SpooledStrings:

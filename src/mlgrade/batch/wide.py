@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..rubrics import RubricBank, normalise_id
-from .sheets import XLSX_SUFFIXES, open_sheet, read_header
+from .sheets import _SURROGATE, XLSX_SUFFIXES, open_sheet, read_header
 
 DEFAULT_THRESHOLD = 85.0  # fuzzy score (0-100) a header needs to match a question's text
 TIE_MARGIN = 1.0  # two questions scoring within this of each other: ambiguous, refused
@@ -360,10 +360,15 @@ def wide_answers(path: Path, bank: RubricBank, options: WideOptions | None = Non
                 yield WideAnswer(f"{path.name}:{row.line}", "", "", None, row.line, 0, row.error)
                 continue
             candidate = m.candidate(row.cells, row.line)
+            bad_name = _SURROGATE.search(candidate) is not None
+            if bad_name:
+                candidate = f"row-{row.line}"
             for c in qcols:
                 text = row.cells[c.index]
-                yield WideAnswer(f"{candidate}/{c.question_id}", c.question_id or "", text, candidate, row.line,
-                                 c.index + 1, None if text.strip() else "no answer")
+                reason = ("candidate name is not valid UTF-8" if bad_name else "not valid UTF-8"
+                          if _SURROGATE.search(text) else None if text.strip() else "no answer")
+                yield WideAnswer(f"{candidate}/{c.question_id}", c.question_id or "", "" if reason else text,
+                                 candidate, row.line, c.index + 1, reason)
 
 
 def inspect_wide(path: str | Path, bank: RubricBank, options: WideOptions | None = None) -> WideMapping:
