@@ -404,3 +404,19 @@ def test_hostile_cells_are_skipped_answers_and_later_rows_still_read(tmp_path, b
         ("cat@x", "q07", "not valid UTF-8"), ("cat@x", "q01", None),
         ("dan@x", "q07", None), ("dan@x", "q01", None)]
     assert items[2].source == f"{p}:3" and items[5].source == f"{p}:5:2"
+
+
+def test_map_file_on_the_command_line_and_map_overrides_it(tmp_path, cli):
+    path, _, _ = lms_csv(tmp_path / "lms.csv")
+    mf = tmp_path / "map.yaml"
+    mf.write_text("Response 1: q25\nResponse 2: q07\nResponse 3: q05\n")
+    res = cli(["batch", path, "--out", tmp_path / "o.jsonl", "--dry-run", "--json", "--map-file", mf,
+               "--map", "Response 3=q01"])
+    assert res.exit_code == 0, res.output
+    (m,) = json.loads(res.stdout)["wide"]
+    assert [(q["header"], q["question_id"], q["how"]) for q in m["questions"]] == [
+        ("Response 1", "q25", "map"), ("Response 2", "q07", "map"), ("Response 3", "q01", "map")]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just a list\n")
+    res = cli(["batch", path, "--out", tmp_path / "o.jsonl", "--map-file", bad])
+    assert res.exit_code == 2 and "expected a YAML mapping" in res.stderr
