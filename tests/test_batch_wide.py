@@ -15,7 +15,8 @@ from batch_helpers import read_out, write_xlsx_shared_strings
 from mlgrade.batch.engine import grade_many
 from mlgrade.batch.gradebook import write_gradebook
 from mlgrade.batch.inputs import iter_items
-from mlgrade.batch.wide import WideOptions, inspect_wide, normalise_text, plan_columns
+from mlgrade.batch.columns import WideOptions, normalise_text, plan_columns
+from mlgrade.batch.wide import inspect_wide
 from mlgrade.errors import UsageError
 from mlgrade.graders.fake import FakeGrader
 from mlgrade.rubrics import RubricBank
@@ -205,7 +206,7 @@ def test_map_file_and_candidate_column(tmp_path, bank):
     path, rows, cols = lms_csv(tmp_path / "lms.csv")
     mf = tmp_path / "map.yaml"
     mf.write_text("Response 1: q25\nResponse 2: 7\n'Response 3': Q1\n")
-    from mlgrade.batch.wide import load_map_file
+    from mlgrade.batch.columns import load_map_file
 
     opts = WideOptions(mapping=load_map_file(mf), candidate_column="surname")
     items = list(iter_items([path], bank, opts))

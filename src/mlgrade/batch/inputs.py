@@ -29,7 +29,7 @@ from ..rubrics import RubricBank, normalise_id
 from .sheets import _SURROGATE, MAX_ROW_CHARS, XLSX_SUFFIXES, _Lines
 
 if TYPE_CHECKING:
-    from .wide import WideOptions
+    from .columns import WideOptions
 
 ANSWER_FILE_SUFFIXES = (".md", ".txt")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

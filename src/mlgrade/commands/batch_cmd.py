@@ -13,7 +13,7 @@ from ._common import JsonOpt, RubricsOpt, bank_from, console, print_json, settin
 
 if TYPE_CHECKING:
     from ..batch.engine import BatchProgress, BatchSummary
-    from ..batch.wide import WideMapping, WideOptions
+    from ..batch.columns import WideMapping, WideOptions
 
 GraderOpt = Annotated[Optional[str], typer.Option("--grader", help="auto, llm or offline (default: MLGRADE_GRADER or auto).",
                                                   show_default=False)]
@@ -125,7 +125,7 @@ def _print_mapping(m: WideMapping, stream: Any) -> None:
 
 def _wide_options(maps: list[str] | None, map_file: Path | None, candidate_column: str | None, strict: bool,
                   threshold: float) -> WideOptions:
-    from ..batch.wide import WideOptions, load_map_file, parse_map_args
+    from ..batch.columns import WideOptions, load_map_file, parse_map_args
 
     mapping = load_map_file(map_file) if map_file is not None else {}
     mapping.update(parse_map_args(maps))  # --map on the command line wins over the file
