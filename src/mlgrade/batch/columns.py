@@ -283,7 +283,10 @@ def plan_columns(header: list[str], bank: RubricBank, options: WideOptions | Non
         if c.header.strip().lower() in bank.rubrics:
             c.role, c.question_id, c.how = "question", c.header.strip().lower(), "id"
             continue
-        hit = _text_match(norm, questions, opts.threshold, c.header)
+        try:
+            hit = _text_match(norm, questions, opts.threshold, c.header)
+        except UsageError as exc:
+            raise UsageError(f"{path}: {exc}") from None
         if hit:
             c.role, (c.question_id, c.how, c.score) = "question", hit
             continue
