@@ -177,6 +177,21 @@ class Assessment(BaseModel):
     raw_reply: str | None = None
 
 
+ReviewReason = Literal["graders_disagree", "unstable", "unverified_evidence", "code_conflict", "injection_attempt",
+                       "near_boundary"]
+
+
+class Review(BaseModel):
+    """Whether a person should check this grade, and why (thresholds in mlgrade.review).
+    Older results lines have no `review`: they load as not needing one."""
+
+    needed: bool = False
+    reasons: list[ReviewReason] = Field(default_factory=list)
+    details: dict[str, str] = Field(default_factory=dict)  # reason -> one line a reviewer can act on
+    # the independent offline grader's verdict when another grader graded (graders_disagree)
+    second_opinion: dict[str, Any] | None = None
+
+
 class Grade(BaseModel):
     """The JSON contract of `mlgrade grade --json` and of every batch output line."""
 
@@ -201,6 +216,7 @@ class Grade(BaseModel):
     attempts: int = 0
     code_tests: list[CodeTestResult] = Field(default_factory=list)
     samples: dict[str, Any] | None = None  # --samples N: scores, median, spread, majority
+    review: Review = Field(default_factory=Review)
 
     @model_validator(mode="after")
     def _failure_is_not_a_score(self) -> Grade:
@@ -208,6 +224,8 @@ class Grade(BaseModel):
             raise ValueError(f"a {self.outcome} grade cannot carry a score")
         if self.outcome == "graded" and self.score is None:
             raise ValueError("a graded grade needs a score")
+        if self.outcome != "graded" and self.review.needed:
+            raise ValueError(f"a {self.outcome} result has its own outcome; it cannot need review")
         return self
 
     @property

@@ -26,7 +26,8 @@ from .limiter import AdaptiveLimiter
 from .output import OutputWriter, Recovery, id_key, recover, result_record
 from ..config import Settings, load_settings
 from ..errors import GraderFailure, MlgradeError, UsageError
-from ..grading import Grader, agrade_rubric, error_grade, make_grader, skip_reason, skipped_grade
+from ..grading import (Grader, agrade_rubric, error_grade, make_grader, second_opinion, skip_reason, skipped_grade,
+                       with_review)
 from ..models import Grade, Rubric, Usage
 from ..rubrics import RubricBank, load_rubrics, rubric_hash
 
@@ -392,6 +393,9 @@ async def _grade_spooled(spool: _Spool, bank: RubricBank, settings: Settings, gr
             if hit is not None:
                 cached = Grade.model_validate(hit).model_copy(
                     update={"usage": Usage(), "latency_ms": 0, "cost_usd": 0.0 if hit.get("cost_usd") is not None else None})
+                if "review" not in hit and cached.ok:  # cached before review flags existed
+                    second = second_opinion(rubric, item.answer, cached.code_tests) if cached.grader != "offline" else None
+                    cached = with_review(cached, rubric, item.answer, second=second)
                 run.record(item, cached, cached=True)
                 continue
             await limiter.acquire()
