@@ -35,7 +35,7 @@ _ROLE = r"(?:system|assistant|developer|grader|evaluator|assessor|instructor)"
 _GRADER = (r"(?:ai|a\.i\.|llm|language model|(?:automated|automatic|ai)\s+(?:grader|grading|evaluator|marker|assessor|"
            r"system|scorer|reviewer)s?|grading (?:model|system|assistant|bot|ai|llm)|grader|evaluator|assessor|scorer)")
 _TOP = r"(?:full|maximum|max|perfect|top|highest)\s+(?:marks?|scores?|grades?|points|credit|band|rating)"
-_HIGH = r"(?:100|9\d)(?:\s*/\s*100)?(?![\d.%])"
+_HIGH = r"(?:100|9\d)(?:\s*/\s*100)?(?![\d%]|\.\d)"
 
 # (kind, pattern, how far the span reaches: "match" | "sentence" | "line")
 _PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
