@@ -216,7 +216,7 @@ class _Run:
         p = self.progress
         if self.writer is not None:
             self.writer.write(result_record(item.id, grade.model_dump(mode="json"), candidate=item.candidate,
-                                            source=item.source, cached=cached))
+                                            source=item.source, cached=cached, answer=item.answer))
         p.done += 1
         if grade.outcome == "graded":
             p.graded += 1
