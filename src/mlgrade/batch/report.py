@@ -77,6 +77,8 @@ class Aggregate:
     cost_usd: float = 0.0
     cache_hits: int = 0
     bad_lines: int = 0
+    needs_review: int = 0
+    review_reasons: Counter[str] = field(default_factory=Counter)
 
     @property
     def total(self) -> int:
@@ -92,13 +94,23 @@ class Aggregate:
         self.cached_tokens += int(usage.get("cached_tokens") or 0)
         self.cost_usd = round(self.cost_usd + float(rec.get("cost_usd") or 0.0), 8)
         self.cache_hits += 1 if rec.get("cached") else 0
+        if needs_review(rec):
+            self.needs_review += 1
+            self.review_reasons.update(rec["review"].get("reasons") or [])
 
     def to_dict(self) -> dict[str, Any]:
         return {"total": self.total, "outcomes": dict(self.outcomes),
                 "tokens": {"input": self.input_tokens, "output": self.output_tokens, "cached": self.cached_tokens},
                 "cost_usd": self.cost_usd, "cache_hits": self.cache_hits,
+                "needs_review": self.needs_review, "review_reasons": dict(self.review_reasons),
                 "questions": {q: g.to_dict() for q, g in sorted(self.questions.items())},
                 "candidates": {c: g.to_dict() for c, g in sorted(self.candidates.items())}}
+
+
+def needs_review(rec: dict[str, Any]) -> bool:
+    """A graded line whose review flags say a person should check it (older lines have none)."""
+    review = rec.get("review")
+    return rec.get("outcome") == "graded" and isinstance(review, dict) and bool(review.get("needed"))
 
 
 def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -117,25 +129,72 @@ def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield start, rec
 
 
-def aggregate_file(path: str | Path) -> Aggregate:
+def aggregate_file(path: str | Path, *, only_needs_review: bool = False) -> Aggregate:
     agg = Aggregate()
     for _, rec in iter_records(Path(path)):
-        agg.add(rec)
+        if not only_needs_review or needs_review(rec):
+            agg.add(rec)
     return agg
 
 
-def _ordered_offsets(path: Path) -> list[int]:
-    keyed = [((rec.get("candidate") or NO_CANDIDATE), rec.get("question_id") or "", str(rec.get("id")), off)
-             for off, rec in iter_records(path)]
+@dataclass
+class View:
+    """What a report shows: all lines or only those needing review, and the reviewer's
+    decisions (id -> Decision) when a reviews file is there."""
+
+    only_needs_review: bool = False
+    decisions: dict[str, Any] = field(default_factory=dict)
+
+    def keep(self, rec: dict[str, Any]) -> bool:
+        return not self.only_needs_review or needs_review(rec)
+
+    def reviewed_flagged(self, path: Path) -> int:
+        if not self.decisions:
+            return 0
+        return sum(1 for _, rec in iter_records(path) if needs_review(rec) and str(rec.get("id")) in self.decisions)
+
+    def reviewer(self, rec: dict[str, Any]) -> str:
+        """The reviewer's verdict in a few words, '' when there is none."""
+        d = self.decisions.get(str(rec.get("id")))
+        if d is None:
+            return ""
+        if d.decision == "accept":
+            return "accepted"
+        return (f"{d.score:g} " if d.score is not None else "") + f"{d.band}" + (f": {d.note}" if d.note else "")
+
+
+def _ordered_offsets(path: Path, view: View, *, flagged_first: bool = False) -> list[int]:
+    keyed = [((not needs_review(rec)) if flagged_first else False, (rec.get("candidate") or NO_CANDIDATE),
+              rec.get("question_id") or "", str(rec.get("id")), off)
+             for off, rec in iter_records(path) if view.keep(rec)]
     keyed.sort()
     return [k[-1] for k in keyed]
 
 
-def _records_in_order(path: Path) -> Iterator[dict[str, Any]]:
+def _records_in_order(path: Path, view: View) -> Iterator[dict[str, Any]]:
     with path.open("rb") as fh:
-        for off in _ordered_offsets(path):
+        for off in _ordered_offsets(path, view):
             fh.seek(off)
             yield json.loads(fh.readline())
+
+
+def _flagged_in_order(path: Path) -> Iterator[dict[str, Any]]:
+    """The lines needing review, most serious reason first (the order `mlgrade review` uses)."""
+    from ..review import REASONS
+
+    def severity(rec: dict[str, Any]) -> int:
+        return min((REASONS.index(r) for r in _reasons(rec) if r in REASONS), default=len(REASONS))
+
+    keyed = sorted((severity(rec), -len(_reasons(rec)), rec.get("candidate") or NO_CANDIDATE, rec.get("question_id") or "",
+                    str(rec.get("id")), off) for off, rec in iter_records(path) if needs_review(rec))
+    with path.open("rb") as fh:
+        for *_, off in keyed:
+            fh.seek(off)
+            yield json.loads(fh.readline())
+
+
+def _reasons(rec: dict[str, Any]) -> list[str]:
+    return list((rec.get("review") or {}).get("reasons") or [])
 
 
 def _kp_texts() -> dict[str, dict[str, str]]:
@@ -163,12 +222,32 @@ def _md_cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
+def _md_needs_review(path: Path, agg: Aggregate, view: View) -> Iterator[str]:
+    yield "## Needs review\n\n"
+    if not agg.needs_review:
+        yield "No grade is flagged for review.\n\n"
+        return
+    counts = ", ".join(f"{r} {n}" for r, n in agg.review_reasons.most_common())
+    yield (f"{agg.needs_review:,} grades flagged ({counts}), {view.reviewed_flagged(path)} of them reviewed; "
+           f"check them with `mlgrade review {path.name}`.\n\n")
+    yield "| id | candidate | question | mlgrade | reviewer | reasons |\n|---|---|---|---:|---|---|\n"
+    for rec in _flagged_in_order(path):
+        yield (f"| `{_md_cell(rec.get('id'))}` | {_md_cell(rec.get('candidate') or '')} | {rec.get('question_id')} | "
+               f"{rec.get('score'):g} {rec.get('band')} | {_md_cell(view.reviewer(rec))} | {', '.join(_reasons(rec))} |\n")
+    yield "\n"
+
+
+def render_markdown(path: Path, agg: Aggregate, title: str, view: View | None = None) -> Iterator[str]:
+    view = view or View()
     kp = _kp_texts()
     yield f"# {title}\n\n"
     yield (f"{agg.total:,} answers: {agg.outcomes.get('graded', 0):,} graded, {agg.outcomes.get('grader_error', 0):,} "
            f"errors, {agg.outcomes.get('skipped', 0):,} skipped. Tokens {agg.input_tokens:,} in "
            f"({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out; cost ≈ ${agg.cost_usd:.4f}.\n\n")
+    yield from _md_needs_review(path, agg, view)
+    if view.only_needs_review:
+        yield from _md_answers(path, view, kp)
+        return
     yield "## By question\n\n| question | answers | mean | bands | errors | skipped | most missed |\n|---|---:|---:|---|---:|---:|---|\n"
     for q, g in sorted(agg.questions.items()):
         missed = "; ".join(f"{_md_cell(kp.get(q, {}).get(k, k))} ({c:g})" for k, c in g.most_missed())
@@ -176,9 +255,14 @@ def render_markdown(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
     yield "\n## By candidate\n\n| candidate | answers | mean | bands | errors | skipped |\n|---|---:|---:|---|---:|---:|\n"
     for c, g in sorted(agg.candidates.items()):
         yield f"| {_md_cell(c)} | {g.count} | {_fmt_mean(g)} | {_bands_text(g)} | {g.errors} | {g.skipped} |\n"
-    yield "\n## Answers\n"
+    yield "\n"
+    yield from _md_answers(path, view, kp)
+
+
+def _md_answers(path: Path, view: View, kp: dict[str, dict[str, str]]) -> Iterator[str]:
+    yield "## Answers\n"
     current = None
-    for rec in _records_in_order(path):
+    for rec in _records_in_order(path, view):
         cand = rec.get("candidate") or NO_CANDIDATE
         if cand != current:
             current = cand
@@ -186,7 +270,10 @@ def render_markdown(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
         q = rec.get("question_id") or "?"
         head = f"\n#### {q} · `{rec.get('id')}`"
         if rec.get("outcome") == "graded":
-            yield f"{head} — {rec.get('score'):g}/100 ({rec.get('band')})\n\n"
+            mine = view.reviewer(rec)
+            yield f"{head} — {rec.get('score'):g}/100 ({rec.get('band')})" + (f" · reviewer: {_md_cell(mine)}" if mine else "") + "\n\n"
+            if needs_review(rec):
+                yield f"- ⚑ needs review: {', '.join(_reasons(rec))}\n"
             for j in rec.get("judgments") or []:
                 mark = {"covered": "✓", "partial": "½", "missing": "✗"}.get(j.get("status"), "?")
                 text = kp.get(q, {}).get(j.get("key_point"), j.get("key_point"))
@@ -227,13 +314,39 @@ def _bar(g: Group) -> str:
     return f'<div class="bar">{parts}</div>'
 
 
-def render_html(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
+def _html_needs_review(path: Path, agg: Aggregate, view: View) -> Iterator[str]:
+    e = html.escape
+    yield "<h2>Needs review</h2>"
+    if not agg.needs_review:
+        yield "<p class='meta'>No grade is flagged for review.</p>"
+        return
+    counts = ", ".join(f"{e(r)} {n}" for r, n in agg.review_reasons.most_common())
+    yield (f"<p>{agg.needs_review:,} grades flagged ({counts}), {view.reviewed_flagged(path)} of them reviewed; check them with <code>mlgrade review {e(path.name)}</code>.</p>"
+           "<table><tr><th>id</th><th>candidate</th><th>question</th><th>mlgrade</th><th>reviewer</th><th>reasons</th></tr>")
+    for rec in _flagged_in_order(path):
+        yield (f"<tr><td>{e(str(rec.get('id')))}</td><td>{e(rec.get('candidate') or '')}</td><td>{e(str(rec.get('question_id')))}</td>"
+               f"<td class='n'>{rec.get('score'):g} {e(str(rec.get('band')))}</td><td>{e(view.reviewer(rec))}</td>"
+               f"<td>{e(', '.join(_reasons(rec)))}</td></tr>")
+    yield "</table>"
+
+
+def render_html(path: Path, agg: Aggregate, title: str, view: View | None = None) -> Iterator[str]:
+    view = view or View()
     e = html.escape
     kp = _kp_texts()
     yield f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(title)}</title><style>{_CSS}</style></head><body>'
     yield (f"<h1>{e(title)}</h1><p class='meta'>{agg.total:,} answers · {agg.outcomes.get('graded', 0):,} graded · "
            f"{agg.outcomes.get('grader_error', 0):,} errors · {agg.outcomes.get('skipped', 0):,} skipped · tokens "
            f"{agg.input_tokens:,} in ({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out · cost ≈ ${agg.cost_usd:.4f}</p>")
+    yield from _html_needs_review(path, agg, view)
+    if not view.only_needs_review:
+        yield from _html_tables(agg, kp)
+    yield from _html_answers(path, view, kp)
+    yield "</body></html>\n"
+
+
+def _html_tables(agg: Aggregate, kp: dict[str, dict[str, str]]) -> Iterator[str]:
+    e = html.escape
     yield "<h2>By question</h2><table><tr><th>question</th><th>answers</th><th>mean</th><th>bands</th><th>errors</th><th>skipped</th><th>most missed key points</th></tr>"
     for q, g in sorted(agg.questions.items()):
         missed = "<br>".join(f"{e(kp.get(q, {}).get(k, k))} <span class='meta'>({c:g})</span>" for k, c in g.most_missed())
@@ -243,9 +356,14 @@ def render_html(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
     for c, g in sorted(agg.candidates.items()):
         yield (f"<tr><td>{e(c)}</td><td class='n'>{g.count}</td><td class='n'>{_fmt_mean(g)}</td><td>{_bar(g)}</td>"
                f"<td class='n'>{g.errors}</td><td class='n'>{g.skipped}</td></tr>")
-    yield "</table><h2>Answers</h2>"
+    yield "</table>"
+
+
+def _html_answers(path: Path, view: View, kp: dict[str, dict[str, str]]) -> Iterator[str]:
+    e = html.escape
+    yield "<h2>Answers</h2>"
     current = None
-    for rec in _records_in_order(path):
+    for rec in _records_in_order(path, view):
         cand = rec.get("candidate") or NO_CANDIDATE
         if cand != current:
             current = cand
@@ -253,8 +371,11 @@ def render_html(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
         q = rec.get("question_id") or "?"
         if rec.get("outcome") == "graded":
             band = rec.get("band") or ""
+            mine = view.reviewer(rec)
+            flag = f" <span class='err'>⚑ {e(', '.join(_reasons(rec)))}</span>" if needs_review(rec) else ""
             yield (f"<details><summary>{e(q)} · <span class='pill {e(band)}'>{rec.get('score'):g} {e(band)}</span> "
-                   f"<span class='meta'>{e(str(rec.get('id')))}</span></summary><ul>")
+                   + (f"reviewer: <b>{e(mine)}</b> " if mine else "")
+                   + f"<span class='meta'>{e(str(rec.get('id')))}</span>{flag}</summary><ul>")
             for j in rec.get("judgments") or []:
                 ev = f" <span class='ev'>“{e(j['evidence'])}”</span>" if j.get("evidence") else ""
                 yield f"<li class='{e(j.get('status', ''))}'>{e(kp.get(q, {}).get(j.get('key_point'), j.get('key_point', '')))}{ev}</li>"
@@ -270,20 +391,24 @@ def render_html(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
             yield (f"<details><summary>{e(q)} · <span class='err'>{e(str(rec.get('outcome')))}</span> "
                    f"<span class='meta'>{e(str(rec.get('id')))}</span></summary><p>{e(rec.get('error') or '')}"
                    f" <span class='meta'>(from {e(str(rec.get('source')))})</span></p></details>")
-    yield "</body></html>\n"
 
 
 # --------------------------------------------------------------------------- CSV
 
 CSV_COLUMNS = ("id", "candidate", "question_id", "outcome", "score", "band", "covered", "partial", "missing",
-               "missed_key_points", "misconceptions", "error", "source")
+               "missed_key_points", "misconceptions", "error", "source", "review_needed", "review_reasons",
+               "reviewer_decision", "reviewer_score", "reviewer_band", "reviewer_note")
 
 
-def render_csv(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
+def render_csv(path: Path, agg: Aggregate, title: str, view: View | None = None) -> Iterator[str]:
+    view = view or View()
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for _, rec in iter_records(path):
+        if not view.keep(rec):
+            continue
+        d = view.decisions.get(str(rec.get("id")))
         js = rec.get("judgments") or []
         status = Counter(j.get("status") for j in js)
         w.writerow([rec.get("id"), rec.get("candidate") or "", rec.get("question_id"), rec.get("outcome"),
@@ -291,7 +416,10 @@ def render_csv(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
                     status["covered"], status["partial"], status["missing"],
                     ";".join(j.get("key_point", "") for j in js if j.get("status") != "covered"),
                     ";".join(m.get("id", "") for m in rec.get("misconceptions") or []),
-                    rec.get("error") or "", rec.get("source") or ""])
+                    rec.get("error") or "", rec.get("source") or "",
+                    "true" if needs_review(rec) else "false", ";".join(_reasons(rec)),
+                    d.decision if d else "", "" if d is None or d.score is None else d.score, d.band if d else "",
+                    d.note if d else ""])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
@@ -301,18 +429,29 @@ RENDERERS = {"md": render_markdown, "html": render_html, "csv": render_csv}
 
 
 def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = None,
-                 title: str | None = None) -> Path | str:
+                 title: str | None = None, *, needs_review_only: bool = False,
+                 reviews: str | Path | None = None) -> Path | str:
     """Render a report of a batch results file. Writes to `out` and returns its path, or
-    returns the text when `out` is None."""
+    returns the text when `out` is None. The grades flagged for review come first; with
+    `needs_review_only` they are all it lists. The reviewer's decisions are read from `reviews`,
+    or from RESULTS.reviews.jsonl beside the results when that exists."""
+    from .decisions import load_decisions, reviews_path
+
     path = Path(results)
     if fmt not in RENDERERS:
         raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if not path.is_file():
         raise UsageError(f"{path}: no such results file")
+    if reviews is not None and not Path(reviews).is_file():
+        raise UsageError(f"{reviews}: no such reviews file")
     agg = aggregate_file(path)
     if agg.total == 0:
         raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
-    chunks = RENDERERS[fmt](path, agg, title or f"mlgrade report: {path.name}")
+    view = View(only_needs_review=needs_review_only,
+                decisions=load_decisions(reviews if reviews is not None else reviews_path(path)))
+    if needs_review_only:
+        agg = aggregate_file(path, only_needs_review=True)
+    chunks = RENDERERS[fmt](path, agg, title or f"mlgrade report: {path.name}", view)
     if out is None:
         return "".join(chunks)
     target = Path(out)
