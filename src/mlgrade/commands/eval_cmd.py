@@ -30,6 +30,12 @@ def eval_command(
     label_threshold: Annotated[float, typer.Option("--label-threshold",
                                                    help="Scores (0-100) at or above this count as 'correct' for labelled data.")] = 50.0,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write per-row predictions (.csv, else JSON lines).")] = None,
+    fit_calibration: Annotated[Optional[Path], typer.Option(
+        "--fit-calibration", help="Learn a monotone (isotonic) map from the 0-100 score to this dataset's scale "
+                                  "and write it to this JSON file.", show_default=False)] = None,
+    calibration: Annotated[Optional[Path], typer.Option(
+        "--calibration", help="Apply a map written by --fit-calibration before computing agreement "
+                              "(fit it on other data).", show_default=False)] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Grade every row of a human-graded CSV and report agreement with the humans: Pearson,
@@ -50,6 +56,10 @@ def eval_command(
       mlgrade eval ../shared/data/scientsbank-dev.csv --grader offline --json
 
       mlgrade eval data.csv --scale 0-5 --sample 100 --seed 1 --out predictions.csv
+
+      mlgrade eval half-a.csv --scale 0-5 --grader offline --fit-calibration cal.json
+
+      mlgrade eval half-b.csv --scale 0-5 --grader offline --calibration cal.json
     """
     from ..errors import UsageError
     from ..evaluation.evaluate import aevaluate, parse_scale, read_dataset, select_rows, write_predictions
@@ -57,11 +67,13 @@ def eval_command(
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     settings = settings_from(grader=grader)
+    from ..evaluation.calibration import load_calibration
     from ..evaluation.expert import is_expert_set
 
+    cal = load_calibration(calibration) if calibration is not None else None
     if is_expert_set(dataset):
         _expert(dataset, settings, limit=limit, sample=sample, seed=seed, concurrency=concurrency, out=out,
-                json_out=json_out)
+                json_out=json_out, calibration=cal, fit_to=fit_calibration)
         return
     scale_t = parse_scale(scale) if scale is not None else None
     rows = select_rows(read_dataset(dataset, scale=scale_t), limit=limit, sample=sample, seed=seed)
@@ -79,23 +91,36 @@ def eval_command(
                   console=console(stderr=True), transient=True) as bar:
         task = bar.add_task("grading", total=len(rows))
         result = asyncio.run(aevaluate(rows, settings=settings, scale=scale_t, label_threshold=label_threshold,
-                                       concurrency=concurrency, dataset=str(dataset),
+                                       concurrency=concurrency, dataset=str(dataset), calibration=cal,
                                        progress=lambda done, total: bar.update(task, completed=done)))
     if out is not None:
         try:
             write_predictions(result, out)
         except OSError as exc:
             raise UsageError(f"{out}: cannot write ({exc.strerror})") from None
+    fitted = None
+    if fit_calibration is not None:
+        from ..evaluation.calibration import save_calibration
+        from ..evaluation.evaluate import fit_result_calibration
+
+        fitted = fit_result_calibration(result, source=dataset.name)
+        save_calibration(fitted, fit_calibration)
     if json_out:
-        print_json(result.to_dict())
+        d = result.to_dict()
+        if fitted is not None:
+            d["fitted_calibration"] = {"path": str(fit_calibration), **fitted.to_dict()}
+        print_json(d)
     else:
         _render(result, dataset)
+        if fitted is not None:
+            console().print(f"[dim]calibration fitted on {fitted.n} rows ({len(fitted.xs)} knots) written to "
+                            f"{fit_calibration}; measure it on other data with --calibration.[/]")
     if result.errors:
         raise typer.Exit(1)
 
 
 def _expert(dataset: Path, settings, *, limit: int | None, sample: int | None, seed: int, concurrency: int,
-            out: Path | None, json_out: bool) -> None:
+            out: Path | None, json_out: bool, calibration=None, fit_to: Path | None = None) -> None:
     import asyncio
     import random
 
@@ -121,18 +146,32 @@ def _expert(dataset: Path, settings, *, limit: int | None, sample: int | None, s
     with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console(stderr=True), transient=True) as bar:
         task = bar.add_task("grading", total=len(rows))
-        result = asyncio.run(aevaluate_expert(rows, settings=settings, bank=bank, concurrency=concurrency,
-                                              dataset=str(dataset),
-                                              progress=lambda done, total: bar.update(task, completed=done)))
+        result = asyncio.run(aevaluate_expert(
+            rows, settings=settings, bank=bank, concurrency=concurrency, dataset=str(dataset),
+            score_map=calibration, calibration=calibration.source if calibration is not None else None,
+            progress=lambda done, total: bar.update(task, completed=done)))
     if out is not None:
         try:
             write_expert_predictions(result, out)
         except OSError as exc:
             raise UsageError(f"{out}: cannot write ({exc.strerror})") from None
+    fitted = None
+    if fit_to is not None:
+        from ..evaluation.calibration import save_calibration
+        from ..evaluation.expert import fit_expert_calibration
+
+        fitted = fit_expert_calibration(result, source=dataset.name)
+        save_calibration(fitted, fit_to)
     if json_out:
-        print_json(result.to_dict())
+        d = result.to_dict()
+        if fitted is not None:
+            d["fitted_calibration"] = {"path": str(fit_to), **fitted.to_dict()}
+        print_json(d)
     else:
         _render_expert(result, dataset)
+        if fitted is not None:
+            console().print(f"[dim]calibration fitted on {fitted.n} answers ({len(fitted.xs)} knots) written to "
+                            f"{fit_to}; measure it on other data with --calibration.[/]")
     if result.errors:
         raise typer.Exit(1)
 
@@ -210,8 +249,9 @@ def _render(result: EvalResult, dataset: Path) -> None:
     if labelled:
         con.print(f"[dim]labels: 'correct' vs everything else; a score ≥ {result.label_threshold:g} predicts 'correct'.[/]")
     else:
-        con.print(f"[dim]scores mapped linearly from 0-100 onto {result.scale[0]:g}-{result.scale[1]:g}; "
-                  "kappa on the scale's integer points.[/]")
+        con.print(f"[dim]scores mapped linearly from 0-100 onto {result.scale[0]:g}-{result.scale[1]:g}"
+                  + (f" (and by the calibration from {result.calibration} on the 'calibrated' line)"
+                     if result.calibration else "") + "; kappa on the scale's integer points.[/]")
     for key, note in HUMAN_HUMAN_NOTE.items():
         if key in dataset.name.lower():
             con.print(f"[dim]{note}.[/]")

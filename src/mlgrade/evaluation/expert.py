@@ -275,6 +275,15 @@ def evaluate_expert(path: str | Path, *, settings: Settings | None = None, **kwa
     return asyncio.run(aevaluate_expert(rows, settings=settings, bank=bank, dataset=str(path), **kwargs))
 
 
+def fit_expert_calibration(result: ExpertResult, *, source: str = "") -> Any:
+    """An isotonic map from the raw 0-100 scores of a run to the experts' scores (graded rows only)."""
+    from .calibration import fit_isotonic
+
+    done = [(r, g) for r, g in result.pairs if g.ok and g.score is not None]
+    return fit_isotonic([g.score for _, g in done], [r.expert_score for r, _ in done],  # type: ignore[misc]
+                        source=source or result.dataset)
+
+
 def write_expert_predictions(result: ExpertResult, path: str | Path) -> None:
     """Per-row predictions: CSV when the name ends in .csv, else JSON lines."""
     import csv
