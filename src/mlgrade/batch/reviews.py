@@ -195,7 +195,7 @@ def reviewed_pairs(results: str | Path, reviews: str | Path | None = None) -> li
         if d is None or rec.get("outcome") != "graded":
             continue
         pairs.append({"id": d.id, "question_id": rec.get("question_id"), "candidate": rec.get("candidate"),
-                      "mlgrade_score": rec.get("score"), "mlgrade_band": rec.get("band"),
+                      "grader": rec.get("grader") or "", "mlgrade_score": rec.get("score"), "mlgrade_band": rec.get("band"),
                       "reviewer_score": d.score, "reviewer_band": d.band, "decision": d.decision,
                       "needed": bool((rec.get("review") or {}).get("needed")),
                       "stale": (d.rubric_hash, d.prompt_hash) != (rec.get("rubric_hash") or "", rec.get("prompt_hash") or "")})
