@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from test_practice_tmux import Tmux, tmux  # noqa: F401  (the fixture)
+from test_practice_tmux import tmux  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.skipif(__import__("shutil").which("tmux") is None,
                                 reason="tmux is not installed: the real-terminal test of `mlgrade review` needs it")

@@ -74,6 +74,8 @@ def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
         s = grade.samples
         headline += f"   [dim]median of {s['n']} samples, spread {s.get('min', 0):g}–{s.get('max', 0):g}[/]"
     console.print(Panel(headline, title=f"[bold]{grade.question_id}[/] score", expand=True, border_style=style.split()[-1]))
+    for reason in grade.review.reasons:  # why a person should check this grade
+        console.print(f"[bold yellow]⚑ {reason}[/]: {escape(grade.review.details.get(reason, ''))}")
 
     kp_text = {kp.id: kp.point for kp in rubric.key_points} if rubric else {}
     table = Table(header_style="bold", expand=True, show_lines=True)

@@ -67,7 +67,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("score_demand", rf"\b(?:give|award|assign|grant|deserves?|receive|get|return|output|rate|mark|grade|score)s?\b"
                          rf"[^.\n]{{0,40}}?\b{_TOP}\b", "sentence"),
         ("score_demand", rf"\b(?:give|award|assign|grant|deserves?|receive|return|output|set|must get|should get)\b[^.\n]{{0,30}}?"
-                         rf"\b(?:score|grade|marks?|rating)\s*(?:of|=|:|to|is|as)?\s*{_HIGH}", "sentence"),
+                         rf"\b(?:[a-z]+_)?(?:score|grade|marks?|rating)\s*(?:of|=|:|to|is|as)?\s*{_HIGH}", "sentence"),
         ("score_demand", rf"\b(?:give|award|assign|grade|rate|mark|score)\s+(?:this|the|my|it|me)(?:\s+(?:answer|response|"
                          rf"submission|candidate))?\s+(?:an?\s+|as\s+)?(?:{_HIGH}|10\s*/\s*10|a\+|strong|excellent|perfect)",
          "sentence"),
@@ -87,7 +87,7 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
 class InjectionHit:
     kind: str
     start: int
-    end: int  # the span whose evidence earns nothing (the match, its sentence or its line)
+    end: int  # the span whose evidence earns nothing (the match, its sentence, or the rest of its line)
     text: str  # the matched text itself, shortened for display
 
 
@@ -96,8 +96,8 @@ def _reach(answer: str, m: re.Match[str], reach: str) -> tuple[int, int]:
     if reach == "match":
         return start, end
     if reach == "line":
-        stop = answer.find("\n", end)
-        return answer.rfind("\n", 0, start) + 1, stop if stop >= 0 else len(answer)
+        stop = answer.find("\n", end)  # a fake turn runs from its label to the end of its line
+        return start, stop if stop >= 0 else len(answer)
     before = [x.end() for x in _SENTENCE_END.finditer(answer, 0, start)]
     after = _SENTENCE_END.search(answer, end)
     return (before[-1] if before else 0), (after.end() if after else len(answer))

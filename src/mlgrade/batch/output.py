@@ -15,6 +15,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import IO, Any
 
 FINAL_OUTCOMES = ("graded", "skipped")  # grader_error is final too, unless --retry-errors
@@ -147,3 +148,25 @@ def result_record(item_id: str, grade: dict[str, Any], *, candidate: str | None,
     if answer is not None and grade.get("outcome") != "skipped":  # a skipped answer is empty or oversize
         record["answer"] = answer
     return record
+
+
+def needs_review(rec: dict[str, Any]) -> bool:
+    """A graded line whose review flags say a person should check it (older lines have none)."""
+    review = rec.get("review")
+    return rec.get("outcome") == "graded" and isinstance(review, dict) and bool(review.get("needed"))
+
+
+def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(byte offset, record) for each complete, valid line; a partial last line is ignored."""
+    offset = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            start, offset = offset, offset + len(line)
+            if not line.endswith(b"\n") or not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and "outcome" in rec:
+                yield start, rec

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .output import iter_records, needs_review
+from .report_review import NO_CANDIDATE, View, html_needs_review, md_cell as _md_cell, md_needs_review, reasons_of as _reasons
 
 BANDS = ("strong", "adequate", "weak", "poor")
 FORMATS = ("md", "html", "csv")
-NO_CANDIDATE = "(no candidate)"
 
 
 @dataclass
@@ -107,28 +108,6 @@ class Aggregate:
                 "candidates": {c: g.to_dict() for c, g in sorted(self.candidates.items())}}
 
 
-def needs_review(rec: dict[str, Any]) -> bool:
-    """A graded line whose review flags say a person should check it (older lines have none)."""
-    review = rec.get("review")
-    return rec.get("outcome") == "graded" and isinstance(review, dict) and bool(review.get("needed"))
-
-
-def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(byte offset, record) for each complete, valid line; a partial last line is ignored."""
-    offset = 0
-    with path.open("rb") as fh:
-        for line in fh:
-            start, offset = offset, offset + len(line)
-            if not line.endswith(b"\n") or not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict) and "outcome" in rec:
-                yield start, rec
-
-
 def aggregate_file(path: str | Path, *, only_needs_review: bool = False) -> Aggregate:
     agg = Aggregate()
     for _, rec in iter_records(Path(path)):
@@ -137,35 +116,8 @@ def aggregate_file(path: str | Path, *, only_needs_review: bool = False) -> Aggr
     return agg
 
 
-@dataclass
-class View:
-    """What a report shows: all lines or only those needing review, and the reviewer's
-    decisions (id -> Decision) when a reviews file is there."""
-
-    only_needs_review: bool = False
-    decisions: dict[str, Any] = field(default_factory=dict)
-
-    def keep(self, rec: dict[str, Any]) -> bool:
-        return not self.only_needs_review or needs_review(rec)
-
-    def reviewed_flagged(self, path: Path) -> int:
-        if not self.decisions:
-            return 0
-        return sum(1 for _, rec in iter_records(path) if needs_review(rec) and str(rec.get("id")) in self.decisions)
-
-    def reviewer(self, rec: dict[str, Any]) -> str:
-        """The reviewer's verdict in a few words, '' when there is none."""
-        d = self.decisions.get(str(rec.get("id")))
-        if d is None:
-            return ""
-        if d.decision == "accept":
-            return "accepted"
-        return (f"{d.score:g} " if d.score is not None else "") + f"{d.band}" + (f": {d.note}" if d.note else "")
-
-
-def _ordered_offsets(path: Path, view: View, *, flagged_first: bool = False) -> list[int]:
-    keyed = [((not needs_review(rec)) if flagged_first else False, (rec.get("candidate") or NO_CANDIDATE),
-              rec.get("question_id") or "", str(rec.get("id")), off)
+def _ordered_offsets(path: Path, view: View) -> list[int]:
+    keyed = [((rec.get("candidate") or NO_CANDIDATE), rec.get("question_id") or "", str(rec.get("id")), off)
              for off, rec in iter_records(path) if view.keep(rec)]
     keyed.sort()
     return [k[-1] for k in keyed]
@@ -176,25 +128,6 @@ def _records_in_order(path: Path, view: View) -> Iterator[dict[str, Any]]:
         for off in _ordered_offsets(path, view):
             fh.seek(off)
             yield json.loads(fh.readline())
-
-
-def _flagged_in_order(path: Path) -> Iterator[dict[str, Any]]:
-    """The lines needing review, most serious reason first (the order `mlgrade review` uses)."""
-    from ..review import REASONS
-
-    def severity(rec: dict[str, Any]) -> int:
-        return min((REASONS.index(r) for r in _reasons(rec) if r in REASONS), default=len(REASONS))
-
-    keyed = sorted((severity(rec), -len(_reasons(rec)), rec.get("candidate") or NO_CANDIDATE, rec.get("question_id") or "",
-                    str(rec.get("id")), off) for off, rec in iter_records(path) if needs_review(rec))
-    with path.open("rb") as fh:
-        for *_, off in keyed:
-            fh.seek(off)
-            yield json.loads(fh.readline())
-
-
-def _reasons(rec: dict[str, Any]) -> list[str]:
-    return list((rec.get("review") or {}).get("reasons") or [])
 
 
 def _kp_texts() -> dict[str, dict[str, str]]:
@@ -218,25 +151,6 @@ def _bands_text(g: Group) -> str:
 # --------------------------------------------------------------------------- Markdown
 
 
-def _md_cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _md_needs_review(path: Path, agg: Aggregate, view: View) -> Iterator[str]:
-    yield "## Needs review\n\n"
-    if not agg.needs_review:
-        yield "No grade is flagged for review.\n\n"
-        return
-    counts = ", ".join(f"{r} {n}" for r, n in agg.review_reasons.most_common())
-    yield (f"{agg.needs_review:,} grades flagged ({counts}), {view.reviewed_flagged(path)} of them reviewed; "
-           f"check them with `mlgrade review {path.name}`.\n\n")
-    yield "| id | candidate | question | mlgrade | reviewer | reasons |\n|---|---|---|---:|---|---|\n"
-    for rec in _flagged_in_order(path):
-        yield (f"| `{_md_cell(rec.get('id'))}` | {_md_cell(rec.get('candidate') or '')} | {rec.get('question_id')} | "
-               f"{rec.get('score'):g} {rec.get('band')} | {_md_cell(view.reviewer(rec))} | {', '.join(_reasons(rec))} |\n")
-    yield "\n"
-
-
 def render_markdown(path: Path, agg: Aggregate, title: str, view: View | None = None) -> Iterator[str]:
     view = view or View()
     kp = _kp_texts()
@@ -244,7 +158,7 @@ def render_markdown(path: Path, agg: Aggregate, title: str, view: View | None = 
     yield (f"{agg.total:,} answers: {agg.outcomes.get('graded', 0):,} graded, {agg.outcomes.get('grader_error', 0):,} "
            f"errors, {agg.outcomes.get('skipped', 0):,} skipped. Tokens {agg.input_tokens:,} in "
            f"({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out; cost ≈ ${agg.cost_usd:.4f}.\n\n")
-    yield from _md_needs_review(path, agg, view)
+    yield from md_needs_review(path, agg, view)
     if view.only_needs_review:
         yield from _md_answers(path, view, kp)
         return
@@ -314,22 +228,6 @@ def _bar(g: Group) -> str:
     return f'<div class="bar">{parts}</div>'
 
 
-def _html_needs_review(path: Path, agg: Aggregate, view: View) -> Iterator[str]:
-    e = html.escape
-    yield "<h2>Needs review</h2>"
-    if not agg.needs_review:
-        yield "<p class='meta'>No grade is flagged for review.</p>"
-        return
-    counts = ", ".join(f"{e(r)} {n}" for r, n in agg.review_reasons.most_common())
-    yield (f"<p>{agg.needs_review:,} grades flagged ({counts}), {view.reviewed_flagged(path)} of them reviewed; check them with <code>mlgrade review {e(path.name)}</code>.</p>"
-           "<table><tr><th>id</th><th>candidate</th><th>question</th><th>mlgrade</th><th>reviewer</th><th>reasons</th></tr>")
-    for rec in _flagged_in_order(path):
-        yield (f"<tr><td>{e(str(rec.get('id')))}</td><td>{e(rec.get('candidate') or '')}</td><td>{e(str(rec.get('question_id')))}</td>"
-               f"<td class='n'>{rec.get('score'):g} {e(str(rec.get('band')))}</td><td>{e(view.reviewer(rec))}</td>"
-               f"<td>{e(', '.join(_reasons(rec)))}</td></tr>")
-    yield "</table>"
-
-
 def render_html(path: Path, agg: Aggregate, title: str, view: View | None = None) -> Iterator[str]:
     view = view or View()
     e = html.escape
@@ -338,7 +236,7 @@ def render_html(path: Path, agg: Aggregate, title: str, view: View | None = None
     yield (f"<h1>{e(title)}</h1><p class='meta'>{agg.total:,} answers · {agg.outcomes.get('graded', 0):,} graded · "
            f"{agg.outcomes.get('grader_error', 0):,} errors · {agg.outcomes.get('skipped', 0):,} skipped · tokens "
            f"{agg.input_tokens:,} in ({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out · cost ≈ ${agg.cost_usd:.4f}</p>")
-    yield from _html_needs_review(path, agg, view)
+    yield from html_needs_review(path, agg, view)
     if not view.only_needs_review:
         yield from _html_tables(agg, kp)
     yield from _html_answers(path, view, kp)
