@@ -176,8 +176,10 @@ def assess(grade: Grade, answer: str, *, rubric: Rubric | None = None, second_op
                                            f"grader {second_opinion.get('score', 0):g} ({second_opinion['band']}): {apart} bands apart")
     conflicts = []
     if grade.code_tests:
+        by_tests = set(rubric.correctness_points) if rubric is not None else \
+            {j.key_point for j in grade.judgments if j.comment.startswith("Verified by running the code")}
         for j in grade.judgments:
-            if j.claimed_status and j.comment.startswith("Verified by running the code") and \
+            if j.key_point in by_tests and j.claimed_status and \
                     abs(_STEP[j.claimed_status] - _STEP[j.status]) >= CODE_CONFLICT_STEPS:
                 conflicts.append(f"{j.key_point}: grader said {j.claimed_status}, the tests say {j.status}")
     if conflicts:

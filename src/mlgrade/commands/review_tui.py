@@ -85,12 +85,20 @@ def render_item(item: ReviewItem, session: ReviewSession, console: Console) -> N
     else:
         console.print(Panel(highlighted_answer(item), title="answer", subtitle="[black on green] covered [/] "
                             "[black on yellow] partial [/] [white on red] aimed at the grader [/]", expand=True))
+    from rich.table import Table
+
     kp_text = {kp.id: kp.point for kp in item.rubric.key_points} if item.rubric else {}
+    table = Table.grid(expand=True, padding=(0, 1))
+    table.add_column(width=1)
+    table.add_column(ratio=2)
+    table.add_column(ratio=3)
     for j in g.judgments:
-        ev = f" [italic]“{escape(j.evidence[:70])}{'…' if len(j.evidence) > 70 else ''}”[/]" if j.evidence else ""
-        unverified = " [red](quote not found)[/]" if j.evidence and not j.verified else ""
+        ev = f"[italic]“{escape(j.evidence)}”[/]" if j.evidence else ""
+        if j.evidence and not j.verified:
+            ev += " [red](quote not found)[/]" if "text aimed at the grader" not in j.comment else " [red](inside text aimed at the grader)[/]"
         point = kp_text.get(j.key_point, "")
-        console.print(f" {MARK.get(j.status, '?')} [bold]{escape(j.key_point)}[/] [dim]{escape(point[:60])}[/]{ev}{unverified}")
+        table.add_row(MARK.get(j.status, "?"), f"[bold]{escape(j.key_point)}[/] [dim]{escape(point)}[/]", ev)
+    console.print(table)
     for m in g.misconceptions:
         console.print(f" [red]⚠ misconception[/]: {escape(m.claim or m.id)}")
 
