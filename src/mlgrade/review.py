@@ -54,10 +54,15 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("role_turn", rf"(?:^|(?<=[.!?>\]}}])\s*)[\s#*>\[(<|]{{0,6}}{_ROLE}(?:\s+(?:message|prompt|note|override|instruction|turn))?"
                       r"\s*[\]>|)*]{0,3}\s*[:>\]-]", "line"),
         # instructions to drop the rubric or earlier instructions
-        ("ignore_instructions", r"\b(?:ignore|disregard|forget|override|bypass|do not (?:apply|use|follow))\b[^.\n]{0,30}?"
+        ("ignore_instructions", r"\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,30}?"
                                 r"\b(?:(?:previous|prior|above|earlier|all|any|your|these|those|the|grading|original|system)\s+)+"
                                 r"(?:instructions?|rubrics?|guidelines|rules|criteria|prompts?|directions)\b", "sentence"),
+        ("ignore_instructions", r"\b(?:do not|don't|never)\s+(?:apply|use|follow|consult)\s+(?:the\s+|your\s+|any\s+)?"
+                                r"(?:grading\s+)?(?:rubrics?|(?:grading|system|original)\s+(?:instructions|criteria|prompt)|instructions)\b",
+         "sentence"),
         ("ignore_instructions", r"\bignore (?:everything|all) (?:above|before|else)\b", "sentence"),
+        ("ignore_instructions", r"\b(?:ignore|disregard|forget)\s+(?:everything\s+|all\s+|anything\s+)?(?:the\s+)?(?:above|preceding)"
+                                r"(?:\s+(?:text|instructions?|content|messages?|prompt))?\s*(?:[.,;:!]|and\b|$)", "sentence"),
         # a note addressed to an automated grader
         ("grader_address", rf"\b(?:note|message|instructions?|attention|memo|reminder|dear|hello|hi)\b[^.\n]{{0,25}}?\b(?:to|for)\s+"
                            rf"(?:the\s+|any\s+|all\s+)?{_GRADER}\b", "sentence"),
@@ -73,6 +78,12 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
          "sentence"),
         ("score_demand", r"\b(?:mark|grade|rate|classify|label|score)\s+(?:this|the|my)\s+(?:answer|response|submission)\s+as\s+"
                          r"(?:strong|excellent|correct|perfect|complete|covered)\b", "sentence"),
+        ("score_demand", rf"\b(?:this|the|my)\s+(?:answer|response|submission)\s+(?:deserves|earns|merits|is worth|should (?:get|receive|"
+                         rf"score|be (?:given|graded|rated|scored))|must (?:get|receive|score|be (?:given|graded|rated|scored)))\s+"
+                         rf"(?:an?\s+|the\s+)?(?:{_HIGH}|{_TOP}|10\s*/\s*10|a\+|strong|excellent|perfect)", "sentence"),
+        ("score_demand", rf"\b(?:correct|final|right|true|appropriate|expected)\s+(?:score|grade|mark|band|rating)\s+"
+                         rf"(?:for\s+(?:this|the|my)\s+(?:answer|response|submission)\s+)?(?:is|=|:|should be|must be)\s*"
+                         rf"(?:{_HIGH}|strong|excellent|a\+)", "sentence"),
         ("score_demand", r"\b(?:all|every)\s+key[ _-]?points?\s+(?:are|is|should be|must be)\s+(?:marked\s+)?(?:as\s+)?covered\b",
          "sentence"),
         # a JSON object that looks like a grade
