@@ -247,3 +247,48 @@ def test_a_cached_grade_from_before_review_flags_gets_them(tmp_path, bank, setti
     rec = json.loads((tmp_path / "two.jsonl").read_text())
     assert second.calls == [] and rec["cached"]
     assert rec["review"]["needed"] and "injection_attempt" in rec["review"]["reasons"]
+
+
+# --------------------------------------------------------------------------- the screen, driven by a script
+
+
+def _scripted(keys, lines):
+    from mlgrade.commands.review_tui import Inputs
+    from mlgrade.practice.terminal_input import Abandoned
+
+    keys, lines = list(keys), list(lines)
+
+    def key(prompt, choices, default=None):
+        k = keys.pop(0)
+        assert k in choices
+        return k
+
+    def line(prompt, **kw):
+        value = lines.pop(0)
+        if value is Abandoned:
+            raise Abandoned()
+        return value
+
+    return Inputs(key=key, line=line), keys, lines
+
+
+def test_screen_loop_cancel_reask_back_and_quit(results, bank):
+    from rich.console import Console
+
+    from mlgrade.commands.review_tui import run_review
+    from mlgrade.practice.terminal_input import Abandoned
+
+    out = io.StringIO()
+    inputs, keys, lines = _scripted(
+        ["o", "o", "a", "b", "s", "s", "q"],
+        [Abandoned,              # first override cancelled with Ctrl-C: nothing written
+         "great", "61", "close call"])  # a bad verdict is asked again, then 61 with a note
+    session = ReviewSession(results, bank=bank)
+    run_review(session, Console(file=out, width=100, force_terminal=False), inputs=inputs)
+    assert keys == [] and lines == []
+    decisions = [json.loads(x) for x in reviews_path(results).read_text().splitlines()]
+    assert [(d["id"], d["decision"], d["score"]) for d in decisions] == [("inj", "override", 61.0), ("two", "accept", 78.0)]
+    screen = out.getvalue()
+    assert "neither a score" in screen  # the bad verdict was explained
+    assert "injection_attempt" in screen and "We train on the past" in screen
+    assert "2 decisions this session (1 accepted, 1 overridden)" in screen
