@@ -131,14 +131,21 @@ def test_partial_point_without_a_real_quote_is_flagged(q07):
 
 
 def _code_results(rubric, status: str) -> list[CodeTestResult]:
+    if status == "some":  # the first test fails, the rest pass
+        return [CodeTestResult(call=t.call, status="failed" if i == 0 else "passed", expected=str(t.expected), got="")
+                for i, t in enumerate(rubric.tests)]
     return [CodeTestResult(call=t.call, status=status, expected=str(t.expected), got="") for t in rubric.tests]
 
 
 @pytest.mark.parametrize("claimed, tests, flagged", [
     ("covered", "failed", True),    # the grader calls the code correct; no test passes
+    ("partial", "error", True),     # the grader thinks it partly works; nothing could run
     ("missing", "passed", True),    # the grader calls it wrong; every test passes
+    ("missing", "some", True),      # ... or some pass
     ("covered", "passed", False),
     ("missing", "failed", False),
+    ("covered", "some", False),     # both say it works, to a degree: the tests' verdict scores it
+    ("partial", "passed", False),
 ])
 def test_code_conflict(bank, claimed, tests, flagged):
     rubric = bank.get("q24")

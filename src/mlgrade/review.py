@@ -22,13 +22,13 @@ from .scoring import BANDS, ESSENTIAL_CAP
 BAND_DISTANCE = 2  # graders_disagree: the offline grader's band is this many bands away, or more
 UNSTABLE_SPREAD = 20.0  # unstable: max − min of the --samples scores, in points
 NEAR_BOUNDARY = 3.0  # near_boundary: the score is within this many points of a band edge
-CODE_CONFLICT_STEPS = 2  # code_conflict: grader's claim vs the tests' verdict, in steps of missing/partial/covered
+# code_conflict: the grader and the tests disagree on whether the code works at all — one says
+# missing (nothing passes, or nothing could run), the other covered or partial. Covered vs partial
+# (both say it works, to a degree) is not a conflict: the tests' verdict scores it either way.
 BAND_EDGES: tuple[float, ...] = tuple(t for t, _ in BANDS if t > 0)  # 80, 60, 30
 BAND_ORDER: tuple[str, ...] = tuple(name for _, name in BANDS)  # strong … poor
 REASONS: tuple[str, ...] = ("injection_attempt", "graders_disagree", "code_conflict", "unverified_evidence", "unstable",
                             "near_boundary")  # also the order of severity used to sort the review queue
-
-_STEP = {"missing": 0, "partial": 1, "covered": 2}
 
 # ---------------------------------------------------------------------------------- injection
 _ROLE = r"(?:system|assistant|developer|grader|evaluator|assessor|instructor)"
@@ -190,8 +190,7 @@ def assess(grade: Grade, answer: str, *, rubric: Rubric | None = None, second_op
         by_tests = set(rubric.correctness_points) if rubric is not None else \
             {j.key_point for j in grade.judgments if j.comment.startswith("Verified by running the code")}
         for j in grade.judgments:
-            if j.key_point in by_tests and j.claimed_status and \
-                    abs(_STEP[j.claimed_status] - _STEP[j.status]) >= CODE_CONFLICT_STEPS:
+            if j.key_point in by_tests and j.claimed_status and (j.claimed_status == "missing") != (j.status == "missing"):
                 conflicts.append(f"{j.key_point}: grader said {j.claimed_status}, the tests say {j.status}")
     if conflicts:
         details["code_conflict"] = "; ".join(conflicts)
