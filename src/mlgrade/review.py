@@ -193,7 +193,9 @@ def assess(grade: Grade, answer: str, *, rubric: Rubric | None = None, second_op
             if j.key_point in by_tests and j.claimed_status and (j.claimed_status == "missing") != (j.status == "missing"):
                 conflicts.append(f"{j.key_point}: grader said {j.claimed_status}, the tests say {j.status}")
     if conflicts:
-        details["code_conflict"] = "; ".join(conflicts)
+        failing = next((t for t in grade.code_tests if t.status != "passed"), None)
+        why = (failing.error or f"{failing.call}: {failing.status}") if failing else ""
+        details["code_conflict"] = "; ".join(conflicts) + (f" ({why[:100]})" if why else "")
     unverified = [j.key_point for j in grade.judgments
                   if (j.claimed_status or j.status) in ("covered", "partial") and not j.verified
                   and not (j.evidence.strip() and quote_found(j.evidence, answer))]
