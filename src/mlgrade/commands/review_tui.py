@@ -90,14 +90,15 @@ def render_item(item: ReviewItem, session: ReviewSession, console: Console) -> N
     kp_text = {kp.id: kp.point for kp in item.rubric.key_points} if item.rubric else {}
     table = Table.grid(expand=True, padding=(0, 1))
     table.add_column(width=1)
-    table.add_column(ratio=2)
-    table.add_column(ratio=3)
+    table.add_column(ratio=1)
     for j in g.judgments:
-        ev = f"[italic]“{escape(j.evidence)}”[/]" if j.evidence else ""
-        if j.evidence and not j.verified:
-            ev += " [red](quote not found)[/]" if "text aimed at the grader" not in j.comment else " [red](inside text aimed at the grader)[/]"
-        point = kp_text.get(j.key_point, "")
-        table.add_row(MARK.get(j.status, "?"), f"[bold]{escape(j.key_point)}[/] [dim]{escape(point)}[/]", ev)
+        cell = f"[bold]{escape(j.key_point)}[/] [dim]{escape(kp_text.get(j.key_point, ''))}[/]"
+        if j.evidence:
+            cell += f"\n[italic]“{escape(j.evidence)}”[/]"
+            if not j.verified:
+                cell += (" [red](inside text aimed at the grader)[/]" if "text aimed at the grader" in j.comment
+                         else " [red](quote not found)[/]")
+        table.add_row(MARK.get(j.status, "?"), cell)
     console.print(table)
     for m in g.misconceptions:
         console.print(f" [red]⚠ misconception[/]: {escape(m.claim or m.id)}")
