@@ -349,7 +349,8 @@ def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = 
                 decisions=load_decisions(reviews if reviews is not None else reviews_path(path)))
     if needs_review_only:
         agg = aggregate_file(path, only_needs_review=True)
-    chunks = RENDERERS[fmt](path, agg, title or f"mlgrade report: {path.name}", view)
+    default = f"mlgrade report: {path.name}" + (" (only the grades needing review)" if needs_review_only else "")
+    chunks = RENDERERS[fmt](path, agg, title or default, view)
     if out is None:
         return "".join(chunks)
     target = Path(out)

@@ -206,7 +206,7 @@ def _reviewed(results: Path, reviews: Path, *, json_out: bool) -> None:
     con = console()
     m = result.metrics
     scored = m.get("n", 0)
-    summary = Table(title=f"{results.name} against {reviews.name}: {m['decisions']} decisions "
+    summary = Table(title=f"{results.name} against {reviews.name}: {m['decisions']} decision{'s' if m['decisions'] != 1 else ''} "
                           f"({scored} with a score), grader {result.grader}", header_style="bold")
     summary.add_column("measure")
     summary.add_column("value", justify="right")
