@@ -52,7 +52,7 @@ _JUDGED = frozenset({"true", "correct", "right", "accurate", "case", "valid"})
 # ...and in a short comment clause on its own ("Not quite.", "Not really.").
 _JUDGED_SHORT = _JUDGED | {"quite", "really", "so", "exactly"}
 # "not only", "not just": emphasis, not denial.
-_EMPHASIS = frozenset({"only", "just", "merely", "necessarily", "simply", "always"})
+_EMPHASIS = frozenset({"only", "just", "merely", "simply"})
 # How many words may sit between two words of a claim cue ("q-learning is [an] on-policy [method]").
 CLAIM_GAP = 2
 # How far back a negation reaches to deny a key-point cue ("does not [use a] vote").
@@ -168,6 +168,11 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     if _has_attribution(toks, i):
         return True
     after = toks[j + 1:]
+    for n, t in enumerate(after[:CLAIM_GAP]):
+        if text[toks[j + n].end:t.start].strip(" -'\"’“”()"):
+            break
+        if is_negator(t) and (n + 1 >= len(after) or after[n + 1].text not in _EMPHASIS):
+            return True  # "the most complex model is not …", "knn learns nothing"
     for n, t in enumerate(after[:-1]):
         if is_negator(t) and any(a.text in _JUDGED for a in after[n + 1:n + 3]):
             return True  # "… is not true", "… isn't the case"
