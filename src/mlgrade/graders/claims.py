@@ -31,7 +31,11 @@ from .textmatch import Clause, Token, squash, stem, tokenize, word_matches
 NEGATORS = frozenset({"not", "no", "never", "cannot", "none", "nor", "neither", "without", "nothing", "nobody",
                       "hardly", "barely"})
 # Words that put what follows in contrast with the speaker's own view.
-CONTRAST = frozenset({"unlike", "instead", "rather", "contrary", "opposed", "versus", "vs", "whereas"})
+CONTRAST = frozenset({"unlike", "instead", "rather", "contrary", "opposed", "versus", "vs", "whereas", "avoid",
+                      "avoiding", "beware", "resist", "stop"})
+# After the claim, these warn about it ("adding more layers makes it worse").
+WARNING = frozenset({"worse", "worsen", "worsens", "backfire", "backfires", "aggravate", "aggravates", "exacerbate",
+                     "exacerbates", "mistake", "dangerous", "harmful", "counterproductive"})
 # Words that label a statement as wrong wherever they sit in its clause.
 VERDICT = frozenset({"myth", "myths", "misconception", "misconceptions", "mistake", "mistaken", "mistakenly",
                      "wrongly", "falsely", "incorrectly", "untrue", "fallacy", "erroneous", "erroneously",
@@ -173,6 +177,8 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
             break
         if is_negator(t) and (n + 1 >= len(after) or after[n + 1].text not in _EMPHASIS):
             return True  # "the most complex model is not …", "knn learns nothing"
+    if any(t.text in WARNING for t in after):
+        return True
     for n, t in enumerate(after[:-1]):
         if is_negator(t) and any(a.text in _JUDGED for a in after[n + 1:n + 3]):
             return True  # "… is not true", "… isn't the case"
