@@ -32,6 +32,10 @@ from .models import Judgment, MisconceptionFound, Rubric
 
 CREDIT = {"covered": 1.0, "partial": 0.5, "missing": 0.0}
 CORE_SHARE = 35.0
+# What the core is: "all" = the essential points together (by weight); "best" = the best-stated
+# essential point, the other essential points joining the depth; "best-only" = the best-stated
+# essential point, the others counting only through ESSENTIAL_CAP.
+CORE_MODE = "best"
 ESSENTIAL_CAP = 59.0
 CENTRAL_PENALTY = 15.0
 CENTRAL_CAP = 25.0
@@ -74,12 +78,23 @@ def _share(points: list, status: dict[str, str]) -> float:
     return sum(kp.weight * CREDIT[status.get(kp.id, "missing")] for kp in points) / total if total else 0.0
 
 
+def _core_and_depth(rubric: Rubric, status: dict[str, str]) -> tuple[float, float, bool]:
+    """(core credit 0-1, depth credit 0-1, whether there is any depth to earn)."""
+    essential = [kp for kp in rubric.key_points if kp.essential]
+    if CORE_MODE == "all":
+        core_points = essential
+    else:  # the best-stated essential point (the heaviest among equals) is the core
+        core_points = [max(essential, key=lambda kp: (CREDIT[status.get(kp.id, "missing")], kp.weight))]
+    others = [kp for kp in rubric.key_points if kp not in core_points
+              and not (CORE_MODE == "best-only" and kp.essential)]
+    return _share(core_points, status), _share(others, status), bool(others)
+
+
 def compute_score(rubric: Rubric, judgments: list[Judgment], misconceptions: list[MisconceptionFound]) -> ScoreBreakdown:
     status = {j.key_point: j.status for j in judgments}
     essential = [kp for kp in rubric.key_points if kp.essential]
-    others = [kp for kp in rubric.key_points if not kp.essential]
-    core, depth = _share(essential, status), _share(others, status)
-    coverage = 100.0 * (CORE_SHARE / 100.0 * core + (1 - CORE_SHARE / 100.0) * depth) if others else 100.0 * core
+    core, depth, has_depth = _core_and_depth(rubric, status)
+    coverage = 100.0 * (CORE_SHARE / 100.0 * core + (1 - CORE_SHARE / 100.0) * depth) if has_depth else 100.0 * core
 
     seen: set[str] = set()
     penalty = 0.0
