@@ -18,6 +18,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from ..models import Assessment, CodeTestResult, Judgment, KeyPoint, MisconceptionFound, Rubric
+from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
 from .claims import ClaimCue, asserted_claims, compile_claim, cue_has_negation, negated_cue
 from .textmatch import (
     STOPWORDS, Clause, Phrase, Token, clauses, compile_phrase, find_phrase, is_prose, list_items, squash, stem,
@@ -254,6 +255,8 @@ class OfflineGrader:
         # A clause asserting one of the rubric's misconceptions is no evidence for any key point:
         # "prediction is fast" must not count toward "prediction is expensive".
         wrong = [(spans[k].start, spans[k].end) for _, k in claims]
+        directives = find_directives(answer)  # text addressed to the grader earns nothing either
+        wrong += [(d.start, d.end) for d in directives]
         units = [u for u in _units(answer) if not any(u.start < e and s < u.end for s, e in wrong)]
         code = _working_code(answer, facts)
         for u in units:
@@ -296,6 +299,9 @@ class OfflineGrader:
 
         found = [MisconceptionFound(id=mid, claim=m.claim if (m := rubric.misconception(mid)) else "",
                                     evidence=spans[k].span(answer)) for mid, k in claims]
+        if directives:
+            found.append(MisconceptionFound(id=INJECTION_ID, claim=INJECTION_CLAIM,
+                                            evidence=directives[0].quote(answer)))
         return Assessment(
             judgments=judgments, misconceptions=found,
             strengths=_strengths(rubric, judgments), improvements=_improvements(rubric, judgments, found),

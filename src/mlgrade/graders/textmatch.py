@@ -153,13 +153,16 @@ def clauses(text: str, tokens: list[Token] | None = None) -> list[Clause]:
     return out
 
 
+PROSE_MIN_TOKENS = 5
+
+
 def is_prose(clause: Clause) -> bool:
     """True when a clause reads as a statement rather than a list of terms: it has a verb-like
     word and a share of function words that real sentences have and keyword lists lack."""
     toks = clause.tokens
     n = len(toks)
-    if n < 3:
-        return False
+    if n < PROSE_MIN_TOKENS:
+        return False  # "depends on the algorithm" as a bullet is a term, not a statement
     stops = sum(t.stop for t in toks)
     verb = any(t.text in _VERBISH or (len(t.text) > 3 and not t.stop and t.text.endswith(("s", "ed", "ing", "es")))
                for t in toks)
