@@ -165,7 +165,7 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     before = toks[:i]
     for n, t in enumerate(before):
         nxt = toks[n + 1].text if n + 1 < len(toks) else ""
-        if is_negator(t) and nxt not in _EMPHASIS:
+        if is_negator(t) and (nxt not in _EMPHASIS or n + 1 == i):  # "not only" denies a claim that starts "only"
             return True
         if t.text in CONTRAST:
             return True
