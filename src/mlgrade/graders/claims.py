@@ -35,7 +35,8 @@ CONTRAST = frozenset({"unlike", "instead", "rather", "contrary", "opposed", "ver
                       "avoiding", "beware", "resist", "stop"})
 # After the claim, these warn about it ("adding more layers makes it worse").
 WARNING = frozenset({"worse", "worsen", "worsens", "backfire", "backfires", "aggravate", "aggravates", "exacerbate",
-                     "exacerbates", "mistake", "dangerous", "harmful", "counterproductive"})
+                     "exacerbates", "mistake", "dangerous", "harmful", "counterproductive", "overfits", "destroy",
+                     "destroys", "wreck", "wrecks", "ruin", "ruins", "fails", "useless"})
 # Words that label a statement as wrong wherever they sit in its clause.
 VERDICT = frozenset({"myth", "myths", "misconception", "misconceptions", "mistake", "mistaken", "mistakenly",
                      "wrongly", "falsely", "incorrectly", "untrue", "fallacy", "erroneous", "erroneously",
