@@ -36,7 +36,8 @@ CONTRAST = frozenset({"unlike", "instead", "rather", "contrary", "opposed", "ver
 # After the claim, these warn about it ("adding more layers makes it worse").
 WARNING = frozenset({"worse", "worsen", "worsens", "backfire", "backfires", "aggravate", "aggravates", "exacerbate",
                      "exacerbates", "mistake", "dangerous", "harmful", "counterproductive", "overfits", "destroy",
-                     "destroys", "wreck", "wrecks", "ruin", "ruins", "fails", "useless"})
+                     "destroys", "wreck", "wrecks", "ruin", "ruins", "fails", "useless", "leak", "leaks", "leakage",
+                     "leaking", "optimistic", "inflates", "contaminates", "cheating"})
 # Words that label a statement as wrong wherever they sit in its clause.
 VERDICT = frozenset({"myth", "myths", "misconception", "misconceptions", "mistake", "mistaken", "mistakenly",
                      "wrongly", "falsely", "incorrectly", "untrue", "fallacy", "erroneous", "erroneously",
@@ -45,6 +46,9 @@ VERDICT = frozenset({"myth", "myths", "misconception", "misconceptions", "mistak
 VERDICT_PREDICATE = frozenset({"wrong", "false", "incorrect", "misleading", "inaccurate", "nonsense", "bogus"})
 _COPULA = frozenset({"is", "are", "was", "were", "be", "been", "it's", "that's", "this's", "thats", "its", "sounds",
                      "seems", "quite", "plain", "simply", "totally", "completely", "flat"})
+# Hedges between the words of a claim weaken it into something true ("without losing much information").
+HEDGES = frozenset({"much", "little", "significant", "significantly", "important", "essential", "useful", "most",
+                    "too", "many", "relevant", "meaningful", "key", "critical", "major"})
 # "some people think …", "it is tempting to …": the claim is reported, not made.
 _ATTRIBUTION = [tuple(p.split()) for p in (
     "some people", "many people", "people often", "people think", "people believe", "some think", "some say",
@@ -117,7 +121,7 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str) -> tuple[int, int] | No
                 if word_matches(w, s, toks[k].text, toks[k].stem):
                     found = k
                     break
-                if is_negator(toks[k]) or toks[k].text in CONTRAST or toks[k].text == "but":
+                if is_negator(toks[k]) or toks[k].text in CONTRAST or toks[k].text in HEDGES or toks[k].text == "but":
                     break  # "reduces variance but not bias" does not say "reduces bias"
             if found is None:
                 ok = False
