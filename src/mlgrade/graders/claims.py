@@ -60,6 +60,8 @@ _ATTRIBUTION = [tuple(p.split()) for p in (
 _JUDGED = frozenset({"true", "correct", "right", "accurate", "case", "valid"})
 # ...and in a short comment clause on its own ("Not quite.", "Not really.").
 _JUDGED_SHORT = _JUDGED | {"quite", "really", "so", "exactly"}
+# A condition right after a claim limits it to where it holds.
+_CONDITION = frozenset({"unless", "if", "when", "only", "provided", "assuming"})
 # "not only", "not just": emphasis, not denial.
 _EMPHASIS = frozenset({"only", "just", "merely", "simply"})
 # How many words may sit between two words of a claim cue ("q-learning is [an] on-policy [method]").
@@ -182,6 +184,8 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
             break
         if is_negator(t) and (n + 1 >= len(after) or after[n + 1].text not in _EMPHASIS):
             return True  # "the most complex model is not …", "knn learns nothing"
+        if t.text in _CONDITION:
+            return True  # "0.5 is right only when costs are equal": a claim with its condition is not the claim
     if any(t.text in WARNING for t in after):
         return True
     for n, t in enumerate(after[:-1]):
