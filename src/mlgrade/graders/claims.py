@@ -37,7 +37,8 @@ CONTRAST = frozenset({"unlike", "instead", "rather", "contrary", "opposed", "ver
 WARNING = frozenset({"worse", "worsen", "worsens", "backfire", "backfires", "aggravate", "aggravates", "exacerbate",
                      "exacerbates", "mistake", "dangerous", "harmful", "counterproductive", "overfits", "destroy",
                      "destroys", "wreck", "wrecks", "ruin", "ruins", "fails", "useless", "leak", "leaks", "leakage",
-                     "leaking", "optimistic", "inflates", "contaminates", "cheating"})
+                     "leaking", "optimistic", "inflates", "contaminates", "cheating", "breaks", "bug", "buggy",
+                     "fragile", "empty", "crash", "crashes"})
 # Words that label a statement as wrong wherever they sit in its clause.
 VERDICT = frozenset({"myth", "myths", "misconception", "misconceptions", "mistake", "mistaken", "mistakenly",
                      "wrongly", "falsely", "incorrectly", "untrue", "fallacy", "erroneous", "erroneously",
