@@ -49,7 +49,8 @@ _COPULA = frozenset({"is", "are", "was", "were", "be", "been", "it's", "that's",
                      "seems", "quite", "plain", "simply", "totally", "completely", "flat"})
 # Hedges between the words of a claim weaken it into something true ("without losing much information").
 HEDGES = frozenset({"much", "little", "significant", "significantly", "important", "essential", "useful", "most",
-                    "too", "many", "relevant", "meaningful", "key", "critical", "major"})
+                    "too", "many", "relevant", "meaningful", "key", "critical", "major", "piecewise", "locally",
+                    "partly", "partially", "approximately", "roughly", "nearly", "almost"})
 # "some people think …", "it is tempting to …": the claim is reported, not made.
 _ATTRIBUTION = [tuple(p.split()) for p in (
     "some people", "many people", "people often", "people think", "people believe", "some think", "some say",
