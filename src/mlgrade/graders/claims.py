@@ -36,7 +36,7 @@ CONTRAST = frozenset({"unlike", "instead", "rather", "contrary", "opposed", "ver
 # After the claim, these warn about it ("adding more layers makes it worse").
 WARNING = frozenset({"worse", "worsen", "worsens", "backfire", "backfires", "aggravate", "aggravates", "exacerbate",
                      "exacerbates", "mistake", "dangerous", "harmful", "counterproductive", "overfits", "destroy",
-                     "destroys", "wreck", "wrecks", "ruin", "ruins", "fails", "useless", "leak", "leaks", "leakage",
+                     "destroys", "wreck", "wrecks", "ruin", "ruins", "fails", "leak", "leaks", "leakage",
                      "leaking", "optimistic", "inflates", "contaminates", "cheating", "breaks", "bug", "buggy",
                      "fragile", "empty", "crash", "crashes"})
 # Words that label a statement as wrong wherever they sit in its clause.
