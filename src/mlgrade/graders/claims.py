@@ -35,7 +35,10 @@ CONTRAST = frozenset({"unlike", "instead", "rather", "contrary", "opposed", "ver
                       "avoiding", "beware", "resist", "stop"})
 # After the claim, these warn about it ("adding more layers makes it worse").
 WARNING = frozenset({"worse", "worsen", "worsens", "backfire", "backfires", "aggravate", "aggravates", "exacerbate",
-                     "exacerbates", "mistake", "dangerous", "harmful", "counterproductive"})
+                     "exacerbates", "mistake", "dangerous", "harmful", "counterproductive", "overfits", "destroy",
+                     "destroys", "wreck", "wrecks", "ruin", "ruins", "fails", "leak", "leaks", "leakage",
+                     "leaking", "optimistic", "inflates", "contaminates", "cheating", "breaks", "bug", "buggy",
+                     "fragile", "empty", "crash", "crashes"})
 # Words that label a statement as wrong wherever they sit in its clause.
 VERDICT = frozenset({"myth", "myths", "misconception", "misconceptions", "mistake", "mistaken", "mistakenly",
                      "wrongly", "falsely", "incorrectly", "untrue", "fallacy", "erroneous", "erroneously",
@@ -44,6 +47,10 @@ VERDICT = frozenset({"myth", "myths", "misconception", "misconceptions", "mistak
 VERDICT_PREDICATE = frozenset({"wrong", "false", "incorrect", "misleading", "inaccurate", "nonsense", "bogus"})
 _COPULA = frozenset({"is", "are", "was", "were", "be", "been", "it's", "that's", "this's", "thats", "its", "sounds",
                      "seems", "quite", "plain", "simply", "totally", "completely", "flat"})
+# Hedges between the words of a claim weaken it into something true ("without losing much information").
+HEDGES = frozenset({"much", "little", "significant", "significantly", "important", "essential", "useful", "most",
+                    "too", "many", "relevant", "meaningful", "key", "critical", "major", "piecewise", "locally",
+                    "partly", "partially", "approximately", "roughly", "nearly", "almost"})
 # "some people think …", "it is tempting to …": the claim is reported, not made.
 _ATTRIBUTION = [tuple(p.split()) for p in (
     "some people", "many people", "people often", "people think", "people believe", "some think", "some say",
@@ -55,6 +62,8 @@ _ATTRIBUTION = [tuple(p.split()) for p in (
 _JUDGED = frozenset({"true", "correct", "right", "accurate", "case", "valid"})
 # ...and in a short comment clause on its own ("Not quite.", "Not really.").
 _JUDGED_SHORT = _JUDGED | {"quite", "really", "so", "exactly"}
+# A condition right after a claim limits it to where it holds.
+_CONDITION = frozenset({"unless", "if", "when", "only", "provided", "assuming"})
 # "not only", "not just": emphasis, not denial.
 _EMPHASIS = frozenset({"only", "just", "merely", "simply"})
 # How many words may sit between two words of a claim cue ("q-learning is [an] on-policy [method]").
@@ -116,7 +125,7 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str) -> tuple[int, int] | No
                 if word_matches(w, s, toks[k].text, toks[k].stem):
                     found = k
                     break
-                if is_negator(toks[k]) or toks[k].text in CONTRAST or toks[k].text == "but":
+                if is_negator(toks[k]) or toks[k].text in CONTRAST or toks[k].text in HEDGES or toks[k].text == "but":
                     break  # "reduces variance but not bias" does not say "reduces bias"
             if found is None:
                 ok = False
@@ -165,7 +174,7 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     before = toks[:i]
     for n, t in enumerate(before):
         nxt = toks[n + 1].text if n + 1 < len(toks) else ""
-        if is_negator(t) and nxt not in _EMPHASIS:
+        if is_negator(t) and (nxt not in _EMPHASIS or n + 1 == i):  # "not only" denies a claim that starts "only"
             return True
         if t.text in CONTRAST:
             return True
@@ -177,6 +186,8 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
             break
         if is_negator(t) and (n + 1 >= len(after) or after[n + 1].text not in _EMPHASIS):
             return True  # "the most complex model is not …", "knn learns nothing"
+        if t.text in _CONDITION:
+            return True  # "0.5 is right only when costs are equal": a claim with its condition is not the claim
     if any(t.text in WARNING for t in after):
         return True
     for n, t in enumerate(after[:-1]):
