@@ -18,6 +18,8 @@ import hashlib
 from dataclasses import dataclass, field
 
 from ..models import Assessment, CodeTestResult, Judgment, KeyPoint, MisconceptionFound, Rubric
+from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
+from .claims import ClaimCue, asserted_claims, compile_claim, cue_has_negation, negated_cue
 from .textmatch import (
     STOPWORDS, Clause, Phrase, Token, clauses, compile_phrase, find_phrase, is_prose, list_items, squash, stem,
     tokenize, tokenize_words, word_matches,
@@ -38,10 +40,6 @@ STUFFED_MIN_POINTS = 3
 STUFFED_MAX_FREE_SHARE = 0.35
 # ...unless it has at least this many distinct function words besides the list glue "and"/"or".
 STRUCTURED_MIN_GLUE = 4
-# Words that show a clause is refuting or warning about a claim rather than making it.
-_REFUTING = frozenset({"not", "no", "never", "cannot", "none", "nor", "without", "neither", "false", "wrong", "myth",
-                       "instead", "rather", "mistake", "misconception", "incorrect", "avoid", "leak", "leaks",
-                       "pitfall", "fallacy", "unlike", "except", "only", "just", "merely"})
 # A fragment answer this short with this few items is a direct answer ("the main function"), not a list.
 DIRECT_MAX_TOKENS = 12
 DIRECT_MAX_ITEMS = 2
@@ -98,7 +96,7 @@ def _concept(text: str, cues: list[str], question_stems: set[str]) -> _Concept:
 @dataclass
 class _CompiledRubric:
     points: list[tuple[KeyPoint, _Concept]]
-    misconceptions: list[tuple[str, _Concept]]
+    misconceptions: list[tuple[str, list[ClaimCue]]]
     cue_words: list[tuple[str, str]]  # every (word, stem) of every key-point cue
 
     def is_cue_word(self, t: Token) -> bool:
@@ -109,8 +107,8 @@ def _compile(rubric: Rubric) -> _CompiledRubric:
     q = {t.stem for t in tokenize(rubric.question) if not t.stop}
     points = [(kp, _concept(kp.point, kp.cues, q)) for kp in rubric.key_points]
     # A misconception is found by its cues only: matching the words of a false claim would
-    # also fire on an answer that quotes the claim to refute it.
-    miscs = [(m.id, _concept("", m.cues, q)) for m in rubric.misconceptions]
+    # also fire on an answer that quotes the claim to refute it. See claims.py for polarity.
+    miscs = [(m.id, [c for c in map(compile_claim, m.cues) if c is not None]) for m in rubric.misconceptions]
     cue_words = sorted({(w, stem(w)) for kp in rubric.key_points for cue in kp.cues
                         for w in tokenize_words(cue) if w not in STOPWORDS and len(w) >= 3})
     return _CompiledRubric(points, miscs, cue_words)
@@ -138,18 +136,14 @@ def _pair(answer: str, a: _Unit, b: _Unit) -> _Unit:
     return _Unit(a.start, b.end, a.tokens + b.tokens, a.squashed + b.squashed, True, a.stems | b.stems)
 
 
-def _refuting(tokens: list[Token]) -> bool:
-    return any(t.text in _REFUTING or t.text.endswith(("n't", "n’t")) for t in tokens)
-
-
 def _cue_hits(concept: _Concept, unit: _Unit, *, strict: bool = False) -> tuple[list[str], set[int]]:
     """Distinct cues found in the unit, and the token indices they used."""
     hits: list[str] = []
     used: set[int] = set()
     for p in concept.phrases:
         at = find_phrase(p, unit.tokens, strict=strict)
-        if at is None:
-            continue
+        if at is None or negated_cue(unit.tokens, at[0], cue_has_negation(p.source)):
+            continue  # "does not use a vote" is no evidence of a vote
         hits.append(p.source)
         used.update(range(at[0], at[1] + 1))
     hits.extend(lit for lit in concept.literals if lit in unit.squashed)
@@ -256,7 +250,14 @@ class OfflineGrader:
 
     def judge(self, rubric: Rubric, answer: str, *, facts: list[CodeTestResult] | None = None) -> Assessment:
         compiled = self._rubric(rubric)
-        units = _units(answer)
+        spans = clauses(answer)
+        claims = asserted_claims(compiled.misconceptions, spans, answer)
+        # A clause asserting one of the rubric's misconceptions is no evidence for any key point:
+        # "prediction is fast" must not count toward "prediction is expensive".
+        wrong = [(spans[k].start, spans[k].end) for _, k in claims]
+        directives = find_directives(answer)  # text addressed to the grader earns nothing either
+        wrong += [(d.start, d.end) for d in directives]
+        units = [u for u in _units(answer) if not any(u.start < e and s < u.end for s, e in wrong)]
         code = _working_code(answer, facts)
         for u in units:
             if code and u.squashed and u.squashed in code:
@@ -296,28 +297,16 @@ class OfflineGrader:
             judgments.append(Judgment(key_point=kp.id, status=ev.status, evidence=answer[ev.unit.start:ev.unit.end],
                                       comment=f"{ev.note} ({where})"))
 
-        found = self._misconceptions(rubric, compiled, answer, units)
+        found = [MisconceptionFound(id=mid, claim=m.claim if (m := rubric.misconception(mid)) else "",
+                                    evidence=spans[k].span(answer)) for mid, k in claims]
+        if directives:
+            found.append(MisconceptionFound(id=INJECTION_ID, claim=INJECTION_CLAIM,
+                                            evidence=directives[0].quote(answer)))
         return Assessment(
             judgments=judgments, misconceptions=found,
             strengths=_strengths(rubric, judgments), improvements=_improvements(rubric, judgments, found),
             follow_up=_follow_up(rubric, judgments), model=OFFLINE_VERSION, prompt_hash=self.prompt_hash(rubric),
         )
-
-    def _misconceptions(self, rubric: Rubric, compiled: _CompiledRubric, answer: str,
-                        units: list[_Unit]) -> list[MisconceptionFound]:
-        found = []
-        # Conservative on purpose: a penalty for a claim the answer refutes is worse than a miss.
-        for mid, concept in compiled.misconceptions:
-            for u in units:
-                if _refuting(u.tokens):
-                    continue
-                hits, _ = _cue_hits(concept, u, strict=True)
-                if hits:
-                    m = rubric.misconception(mid)
-                    found.append(MisconceptionFound(id=mid, claim=m.claim if m else "",
-                                                    evidence=answer[u.start:u.end]))
-                    break
-        return found
 
 
 # --------------------------------------------------------------------------- feedback from rubric text

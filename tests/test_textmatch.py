@@ -1,0 +1,24 @@
+"""Clause splitting keeps abbreviations inside their sentence, so an evidence quote is not cut at
+"e.g." and the cut-off half does not count as a fragment."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlgrade.graders.textmatch import clauses
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Validate on later data, e.g. a walk-forward split. Then report.",
+     ["Validate on later data, e.g. a walk-forward split", "Then report"]),
+    ("It runs in linear time, i.e. O(n). Done.", ["It runs in linear time, i.e. O(n)", "Done"]),
+    ("Scale inputs for distance models (SVM, kNN, etc.) before fitting. Trees need none.",
+     ["Scale inputs for distance models (SVM, kNN, etc.) before fitting", "Trees need none"]),
+    ("Distance models need scaling, kNN etc. Trees are fine.",
+     ["Distance models need scaling, kNN etc", "Trees are fine"]),
+    ("Compare model A vs. model B on the same folds.", ["Compare model A vs. model B on the same folds"]),
+    ("It overfits. Use more data.", ["It overfits", "Use more data"]),
+    ("E.g.\nthe next line", ["E.g", "the next line"]),
+])
+def test_abbreviations_do_not_end_a_clause(text, expected):
+    assert [c.span(text) for c in clauses(text)] == expected
