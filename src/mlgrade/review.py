@@ -86,9 +86,14 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
                          rf"(?:{_HIGH}|strong|excellent|a\+)", "sentence"),
         ("score_demand", r"\b(?:all|every)\s+key[ _-]?points?\s+(?:are|is|should be|must be)\s+(?:marked\s+)?(?:as\s+)?covered\b",
          "sentence"),
+        # a bare JSON field that sets a grade: "final_score": 97, 'band': 'strong', "grader_override": true
+        ("json_score", r"[\"'](?:[a-z]+_)*(?:score|grade|band|rating|marks?)[\"']\s*[:=]\s*"
+                       r"(?:[5-9]\d|100)(?![\d.])|[\"'](?:[a-z]+_)*(?:score|grade|band|rating)[\"']\s*[:=]\s*[\"']"
+                       r"(?:strong|adequate|excellent|pass|a\+?)[\"']|[\"']?(?:[a-z]+_)?override[\"']?\s*[:=]\s*[\"']?(?:true|yes|1)\b",
+         "match"),
         # a JSON object that looks like a grade
         ("json_score", r"\{[^{}]{0,300}?[\"']?(?:score|final_score|grade|band|rating|marks?|status)[\"']?\s*:\s*"
-                       r"(?:[\"']?\d|[\"'](?:strong|adequate|covered|pass|a\+?)[\"'])[^{}]{0,300}\}?", "match"),
+                       r"(?:[\"']?(?:[5-9]\d|100)(?![\d.])|[\"'](?:strong|adequate|covered|pass|a\+?)[\"'])[^{}]{0,300}\}?", "match"),
     ))
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
