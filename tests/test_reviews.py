@@ -57,7 +57,7 @@ def test_decided_items_go_to_the_back(results, bank):
 
 
 def test_decisions_are_appended_with_the_grade_hashes(results, bank):
-    s = ReviewSession(results, bank=bank)
+    s = ReviewSession(results, bank=bank, reviewer="alice")
     assert s.current().record["id"] == "inj" and s.current().answer.startswith("We train")
     s.override(score=35, note="genuine part is thin")
     s.skip()  # two: nothing written
@@ -67,7 +67,7 @@ def test_decisions_are_appended_with_the_grade_hashes(results, bank):
         ("inj", "override", 35.0, "weak"), ("edge", "override", None, "strong")]
     assert lines[0]["rubric_hash"] == "r-inj" and lines[0]["prompt_hash"] == "p-inj"
     assert lines[0]["mlgrade_score"] == 20.0 and lines[0]["reasons"] == ["injection_attempt"]
-    assert lines[0]["note"] == "genuine part is thin" and lines[0]["decided_at"]
+    assert lines[0]["note"] == "genuine part is thin" and lines[0]["decided_at"] and lines[0]["reviewer"] == "alice"
 
 
 def test_back_and_decide_again_the_last_decision_stands(results, bank):

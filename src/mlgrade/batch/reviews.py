@@ -117,7 +117,9 @@ class ReviewItem:
 class ReviewSession:
     """Walk the queue: accept, override, skip, back. Decisions are on disk as soon as they are made."""
 
-    def __init__(self, results: str | Path, *, reviews: str | Path | None = None, bank: RubricBank | None = None):
+    def __init__(self, results: str | Path, *, reviews: str | Path | None = None, bank: RubricBank | None = None,
+                 reviewer: str | None = None):
+        self.reviewer = reviewer  # None: the login name
         self.results = Path(results)
         if not self.results.is_file():
             raise UsageError(f"{self.results}: no such results file")
@@ -154,7 +156,7 @@ class ReviewSession:
 
     def _decide(self, action: str, **kwargs: Any) -> Decision:
         item = self.current()
-        decision = make_decision(item.record, action, **kwargs)
+        decision = make_decision(item.record, action, reviewer=self.reviewer, **kwargs)
         append_decision(self.reviews, decision)
         self.decisions[decision.id] = decision
         self.made.append(decision)

@@ -18,6 +18,8 @@ ReviewsOpt = Annotated[Optional[Path], typer.Option(
 def review_command(
     results: Annotated[Path, typer.Argument(help="A results file written by `mlgrade batch`.", show_default=False)],
     reviews: ReviewsOpt = None,
+    reviewer: Annotated[Optional[str], typer.Option("--reviewer", help="Name recorded with each decision (default: your login name).",
+                                                    show_default=False)] = None,
     rubrics: RubricsOpt = None,
 ) -> None:
     """Review batch grades in the terminal, flagged ones first (see `review.reasons` in the results).
@@ -33,7 +35,7 @@ def review_command(
 
       mlgrade review results.jsonl
 
-      mlgrade review results.jsonl --reviews team/alice.reviews.jsonl
+      mlgrade review results.jsonl --reviews team/alice.reviews.jsonl --reviewer alice
     """
     from ..errors import UsageError
 
@@ -43,7 +45,7 @@ def review_command(
     from ..batch.reviews import ReviewSession
     from .review_tui import run_review
 
-    session = ReviewSession(results, reviews=reviews, bank=bank_from(rubrics))
+    session = ReviewSession(results, reviews=reviews, bank=bank_from(rubrics), reviewer=reviewer)
     run_review(session, console())
 
 
