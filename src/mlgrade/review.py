@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .models import Grade, Review, Rubric
 from .scoring import BANDS, ESSENTIAL_CAP
@@ -96,6 +97,32 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
                        r"(?:[\"']?(?:[5-9]\d|100)(?![\d.])|[\"'](?:strong|adequate|covered|pass|a\+?)[\"'])[^{}]{0,300}\}?", "match"),
     ))
 
+# Words each pattern cannot match without (every group needs one, in the casefolded answer): a
+# substring test skips a pattern for the many answers that cannot contain it. None: always run.
+_GATES: tuple[tuple[tuple[str, ...], ...] | None, ...] = (
+    (("<",),),  # closing/opening tags
+    (("<|", "[inst", "[/inst", "<<sys", "<</sys"),),
+    None,  # end-of-answer marker lines
+    (("<!--",),),
+    (("system", "assistant", "developer", "grader", "evaluator", "assessor", "instructor"),),
+    (("ignore", "disregard", "forget", "override", "bypass"),
+     ("instruction", "rubric", "guideline", "rule", "criteria", "prompt", "direction")),
+    (("do not", "don't", "never"), ("rubric", "instruction", "criteria", "prompt")),
+    (("ignore",),),
+    (("ignore", "disregard", "forget"), ("above", "preceding")),
+    None, None, None,  # notes to the grader: "ai" is too common a substring to gate on
+    (("full", "max", "perfect", "top", "highest"),),
+    (("score", "grade", "mark", "rating"),),
+    (("give", "award", "assign", "grade", "rate", "mark", "score"), ("10", "9", "a+", "strong", "excellent", "perfect")),
+    (("answer", "response", "submission"),),
+    (("answer", "response", "submission"), ("deserv", "earn", "merit", "worth", "should", "must")),
+    (("score", "grade", "mark", "band", "rating"), ("correct", "final", "right", "true", "appropriate", "expected")),
+    (("key",), ("covered",)),
+    (("score", "grade", "band", "rating", "mark", "override"), (":", "=")),
+    (("{",),),
+)
+assert len(_GATES) == len(_PATTERNS), "one gate (or None) per pattern"
+
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
 
 
@@ -121,15 +148,23 @@ def _reach(answer: str, m: re.Match[str], reach: str) -> tuple[int, int]:
 
 def find_injections(answer: str) -> list[InjectionHit]:
     """Every stretch of the answer that addresses the grader rather than the question."""
+    return list(_find_injections(answer))
+
+
+@lru_cache(maxsize=64)  # the offline grader and finalize both ask, for the same answer
+def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
+    low = answer.casefold()
     hits: list[InjectionHit] = []
-    for kind, rx, reach in _PATTERNS:
+    for (kind, rx, reach), gate in zip(_PATTERNS, _GATES):
+        if gate is not None and not all(any(word in low for word in group) for group in gate):
+            continue
         for m in rx.finditer(answer):
             if not m.group(0).strip():
                 continue
             start, end = _reach(answer, m, reach)
             text = " ".join(m.group(0).split())
             hits.append(InjectionHit(kind, start, end, text if len(text) <= 80 else text[:77] + "…"))
-    return sorted(hits, key=lambda h: (h.start, h.end))
+    return tuple(sorted(hits, key=lambda h: (h.start, h.end)))
 
 
 def mask_injections(answer: str, hits: list[InjectionHit] | None = None) -> str:
