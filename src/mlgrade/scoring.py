@@ -92,7 +92,8 @@ def _core_and_depth(rubric: Rubric, status: dict[str, str]) -> tuple[float, floa
         core_points = essential
     else:  # the best-stated essential point (the heaviest among equals) is the core
         core_points = [max(essential, key=lambda kp: (CREDIT[status.get(kp.id, "missing")], kp.weight))]
-    others = [kp for kp in rubric.key_points if kp not in core_points
+    core_ids = {kp.id for kp in core_points}
+    others = [kp for kp in rubric.key_points if kp.id not in core_ids
               and not (CORE_MODE == "best-only" and kp.essential)]
     return _share(core_points, status), _share(others, status), bool(others)
 

@@ -114,11 +114,10 @@ def _compile(rubric: Rubric) -> _CompiledRubric:
     return _CompiledRubric(points, miscs, cue_words)
 
 
-def _units(answer: str) -> list[_Unit]:
-    tokens = tokenize(answer)
+def _units(answer: str, spans: list[Clause] | None = None) -> list[_Unit]:
     singles: list[_Unit] = []
     seen: set[tuple[str, ...]] = set()
-    for c in clauses(answer, tokens):
+    for c in spans if spans is not None else clauses(answer):
         key = tuple(t.stem for t in c.content)
         if not key or key in seen:
             continue  # repeated clauses count once
@@ -257,7 +256,7 @@ class OfflineGrader:
         wrong = [(spans[k].start, spans[k].end) for _, k in claims]
         directives = find_directives(answer)  # text addressed to the grader earns nothing either
         wrong += [(d.start, d.end) for d in directives]
-        units = [u for u in _units(answer) if not any(u.start < e and s < u.end for s, e in wrong)]
+        units = [u for u in _units(answer, spans) if not any(u.start < e and s < u.end for s, e in wrong)]
         code = _working_code(answer, facts)
         for u in units:
             if code and u.squashed and u.squashed in code:
@@ -335,6 +334,9 @@ def _improvements(rubric: Rubric, judgments: list[Judgment], found: list[Misconc
     return out[:4]
 
 
+_STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
+
+
 def _follow_up(rubric: Rubric, judgments: list[Judgment]) -> str:
     """The follow-up question closest to the most important point the answer missed."""
     if not rubric.follow_ups:
@@ -343,5 +345,5 @@ def _follow_up(rubric: Rubric, judgments: list[Judgment]) -> str:
     missed = sorted((kp for kp in rubric.key_points if status[kp.id] != "covered"), key=lambda k: -k.weight)
     if not missed:
         return rubric.follow_ups[0]
-    target = {stem(w) for w in missed[0].point.split()} - {stem(w) for w in STOPWORDS}
+    target = {stem(w) for w in missed[0].point.split()} - _STOP_STEMS
     return max(rubric.follow_ups, key=lambda f: len(target & {stem(w.strip("?,.")) for w in f.split()}))
