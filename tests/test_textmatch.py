@@ -22,3 +22,13 @@ from mlgrade.graders.textmatch import clauses
 ])
 def test_abbreviations_do_not_end_a_clause(text, expected):
     assert [c.span(text) for c in clauses(text)] == expected
+
+
+def test_a_colon_joins_a_statement_to_its_elaboration(bank):
+    """The clause after a colon is a fragment; with its lead-in it states the point in full."""
+    from mlgrade.graders.offline import OfflineGrader
+
+    rubric = bank.get("q06")
+    answer = "This pattern is classic overfitting: almost zero training error, much higher validation error."
+    status = {j.key_point: (j.status, j.evidence) for j in OfflineGrader().judge(rubric, answer).judgments}
+    assert status["diagnose-overfitting"] == ("covered", answer.rstrip("."))

@@ -40,6 +40,8 @@ STUFFED_MIN_POINTS = 3
 STUFFED_MAX_FREE_SHARE = 0.35
 # ...unless it has at least this many distinct function words besides the list glue "and"/"or".
 STRUCTURED_MIN_GLUE = 4
+# Pair a prose clause with the fragment its colon introduces.
+COLON_PAIRS = True
 # A fragment answer this short with this few items is a direct answer ("the main function"), not a list.
 DIRECT_MAX_TOKENS = 12
 DIRECT_MAX_ITEMS = 2
@@ -123,7 +125,10 @@ def _units(answer: str, spans: list[Clause] | None = None) -> list[_Unit]:
             continue  # repeated clauses count once
         seen.add(key)
         singles.append(_make_unit(answer, c, is_prose(c)))
-    pairs = [_pair(answer, a, b) for a, b in zip(singles, singles[1:]) if a.prose and b.prose]
+    # Two adjacent prose clauses may state one point together; so may a statement and the
+    # elaboration its colon introduces ("X is overfitting: near-perfect training fit, worse validation").
+    pairs = [_pair(answer, a, b) for a, b in zip(singles, singles[1:])
+             if a.prose and (b.prose or (COLON_PAIRS and answer[a.end:b.start].strip().startswith(":")))]
     return singles + pairs
 
 
