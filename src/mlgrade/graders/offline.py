@@ -125,10 +125,12 @@ def _units(answer: str, spans: list[Clause] | None = None) -> list[_Unit]:
             continue  # repeated clauses count once
         seen.add(key)
         singles.append(_make_unit(answer, c, is_prose(c)))
-    # Two adjacent prose clauses may state one point together; so may a statement and the
-    # elaboration its colon introduces ("X is overfitting: near-perfect training fit, worse validation").
+    # Two adjacent prose clauses may state one point together; so may the two sides of a colon
+    # when either is prose ("X is overfitting: near-zero training error, far worse validation";
+    # "Walk-forward validation: train on earlier periods, validate on the next").
     pairs = [_pair(answer, a, b) for a, b in zip(singles, singles[1:])
-             if a.prose and (b.prose or (COLON_PAIRS and answer[a.end:b.start].strip().startswith(":")))]
+             if (a.prose and b.prose) or (COLON_PAIRS and (a.prose or b.prose)
+                                          and answer[a.end:b.start].strip().startswith(":"))]
     return singles + pairs
 
 
