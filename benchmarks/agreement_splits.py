@@ -12,6 +12,12 @@ mean (a constant that has seen the answers).
 
     python benchmarks/agreement_splits.py [--data-dir ../shared/data] [--json]
     python benchmarks/agreement_splits.py --no-tune      # shipped constants only (fast)
+    python benchmarks/agreement_splits.py --tune-grader  # also the offline grader's overlap thresholds
+
+--tune-grader chooses the offline grader's word-overlap thresholds the same way: those for points
+with cues (the bank's rubrics) on seed-dev question halves, those for points without cues (rubrics
+derived from a reference answer) on Mohler assignment halves (by Pearson), each measured on the
+other half.
 """
 
 from __future__ import annotations
@@ -153,6 +159,48 @@ def mohler_report(path: Path) -> dict[str, Any]:
     return out
 
 
+GRADER_GRID = {
+    "cues": {"COVERED_OVERLAP": [0.5, 0.6, 0.7], "PARTIAL_OVERLAP": [0.2, 0.3, 0.4]},
+    "no_cues": {"COVERED_OVERLAP_NO_CUES": [0.4, 0.5, 0.6, 0.7], "PARTIAL_OVERLAP_NO_CUES": [0.1, 0.2, 0.3]},
+}
+
+
+def grader_report(data: Path) -> dict[str, Any]:
+    import mlgrade.graders.offline as offline
+    from mlgrade.evaluation import metrics
+    from mlgrade.evaluation.expert import expert_metrics
+
+    out: dict[str, Any] = {"shipped": {k: getattr(offline, k) for g in GRADER_GRID.values() for k in g}}
+    # points with cues: seed-dev halves
+    seed: dict[tuple, dict[str, Any]] = {}
+    for combo in itertools.product(*GRADER_GRID["cues"].values()):
+        values = dict(zip(GRADER_GRID["cues"], combo))
+        with constants(offline, values):
+            pairs, _ = seed_pairs(data / "seed-dev.jsonl")
+        seed[combo] = {h: expert_metrics([p for p in pairs if int(p[0].question_id[1:]) % 2 == (h == "odd")])
+                       for h in ("odd", "even")}
+    for train, test in (("odd", "even"), ("even", "odd")):
+        best = max(seed, key=lambda c: (seed[c][train]["band_accuracy"], seed[c][train]["spearman"] or 0))
+        out[f"cues: tuned on {train}, measured on {test}"] = {
+            "values": dict(zip(GRADER_GRID["cues"], best)),
+            "train": summary(seed[best][train]), "test": summary(seed[best][test])}
+    # points without cues: Mohler halves
+    moh: dict[tuple, dict[str, Any]] = {}
+    for combo in itertools.product(*GRADER_GRID["no_cues"].values()):
+        values = dict(zip(GRADER_GRID["no_cues"], combo))
+        with constants(offline, values):
+            moh[combo] = mohler_report(data / "mohler-dev.csv")
+    for train, test in (("A", "B"), ("B", "A")):
+        key_train, key_test = f"fit on {test}, measured on {train}", f"fit on {train}, measured on {test}"
+        best = max(moh, key=lambda c: moh[c][key_train]["pearson_raw"] or 0)
+        out[f"no cues: tuned on Mohler {train}, measured on {test}"] = {
+            "values": dict(zip(GRADER_GRID["no_cues"], best)),
+            "train_pearson": moh[best][key_train]["pearson_raw"], "test_pearson": moh[best][key_test]["pearson_raw"],
+            "test_rmse_calibrated": moh[best][key_test]["rmse_calibrated"]}
+    del metrics
+    return out
+
+
 def _fmt(v: Any) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
@@ -161,11 +209,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--no-tune", action="store_true", help="skip the grid search on seed-dev")
+    ap.add_argument("--tune-grader", action="store_true", help="also choose the grader's overlap thresholds")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     data = Path(args.data_dir)
     report = {"seed-dev": seed_report(data / "seed-dev.jsonl", tune=not args.no_tune),
               "mohler-dev": mohler_report(data / "mohler-dev.csv")}
+    if args.tune_grader:
+        report["grader"] = grader_report(data)
     if args.json:
         json.dump(report, sys.stdout, indent=1, default=str)
         print()
@@ -181,6 +232,8 @@ def main() -> None:
     print("mohler-dev (offline grader, split by assignment)")
     for name, m in report["mohler-dev"].items():
         print(f"  {name}:", "  ".join(f"{k}={_fmt(v)}" for k, v in m.items()))
+    for name, m in report.get("grader", {}).items():
+        print(f"grader thresholds, {name}:", json.dumps(m, default=_fmt))
 
 
 if __name__ == "__main__":

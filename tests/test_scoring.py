@@ -58,6 +58,8 @@ TWO_CORE = Rubric.model_validate({
         {"id": "d", "point": "depth two", "weight": 1},
     ],
 })
+# a rubric derived from a reference answer: weighted coverage, no authored core
+DERIVED = RUBRIC.model_copy(update={"id": "t5", "score_rule": "coverage"})
 C, P, M = "covered", "partial", "missing"
 
 
@@ -104,6 +106,9 @@ CASES = [
     ("clamped at zero, central", RUBRIC, (M, P, M), found("big"), 0.0, "poor", False),
     ("rounded to one decimal", RUBRIC, (M, M, C), [], 23.3, "poor", False),
     ("only essential points: full scale", ONLY_CORE, (C, P), [], 83.3, "strong", False),
+    ("derived rubric: weighted coverage", DERIVED, (C, P, M), [], 66.7, "adequate", False),
+    ("derived rubric: heaviest point missing, below the cap", DERIVED, (M, C, C), [], 50.0, "weak", False),
+    ("derived rubric: central claim still poor", DERIVED, (C, C, C), found("big"), CENTRAL_CAP, "poor", False),
     ("only essential points, one missing", ONLY_CORE, (C, M), [], 59.0, "weak", True),
 ]
 

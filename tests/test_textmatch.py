@@ -22,3 +22,32 @@ from mlgrade.graders.textmatch import clauses
 ])
 def test_abbreviations_do_not_end_a_clause(text, expected):
     assert [c.span(text) for c in clauses(text)] == expected
+
+
+def test_a_colon_joins_a_statement_to_its_elaboration(bank):
+    """The clause after a colon is a fragment; with its lead-in it states the point in full."""
+    from mlgrade.graders.offline import OfflineGrader
+
+    rubric = bank.get("q06")
+    answer = "This pattern is classic overfitting: almost zero training error, much higher validation error."
+    status = {j.key_point: (j.status, j.evidence) for j in OfflineGrader().judge(rubric, answer).judgments}
+    assert status["diagnose-overfitting"] == ("covered", answer.rstrip("."))
+
+
+def test_a_label_before_a_colon_joins_the_sentence_it_introduces(bank):
+    from mlgrade.graders.offline import OfflineGrader
+
+    rubric = bank.get("q07")
+    answer = "Walk-forward evaluation: each fold trains on older weeks and is scored on the week that follows it."
+    status = {j.key_point: (j.status, j.evidence) for j in OfflineGrader().judge(rubric, answer).judgments}
+    assert status["forward-chaining"] == ("covered", answer.rstrip("."))
+
+
+def test_a_colon_between_two_fragments_makes_no_sentence(bank):
+    """Keyword lists stay lists: 'Terms: a, b, c' is not prose on either side."""
+    from mlgrade.graders.offline import OfflineGrader
+
+    rubric = bank.get("q06")
+    answer = "Fixes: regularization, dropout, bagging, more data, early stopping, pruning."
+    judgments = OfflineGrader().judge(rubric, answer).judgments
+    assert sum(j.status != "missing" for j in judgments) <= 1

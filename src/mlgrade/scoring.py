@@ -18,6 +18,10 @@ this module decides what that is worth. The scale follows how interviewers grade
    and an answer built on one is poor whatever else it lists: capped at ``CENTRAL_CAP`` (25).
    Instructions addressed to the grader (``PROMPT_INJECTION``) count as such a claim.
    Unverified evidence costs nothing.
+Rubrics derived from a reference answer (`score_rule: coverage`) have no authored core: their
+"essential" point is the longest claim. They are scored by weighted coverage instead (every point
+by its weight, partial = half), with the same cap, penalties and central-claim rule.
+
 5. The result is clamped to 0–100 and rounded to one decimal; bands: strong ≥ 80, adequate ≥ 60,
    weak ≥ 30, poor below.
 
@@ -88,11 +92,14 @@ def _share(points: list, status: dict[str, str]) -> float:
 def _core_and_depth(rubric: Rubric, status: dict[str, str]) -> tuple[float, float, bool]:
     """(core credit 0-1, depth credit 0-1, whether there is any depth to earn)."""
     essential = [kp for kp in rubric.key_points if kp.essential]
+    if rubric.score_rule == "coverage":
+        return _share(rubric.key_points, status), 0.0, False
     if CORE_MODE == "all" or len(essential) == len(rubric.key_points):
         core_points = essential
     else:  # the best-stated essential point (the heaviest among equals) is the core
         core_points = [max(essential, key=lambda kp: (CREDIT[status.get(kp.id, "missing")], kp.weight))]
-    others = [kp for kp in rubric.key_points if kp not in core_points
+    core_ids = {kp.id for kp in core_points}
+    others = [kp for kp in rubric.key_points if kp.id not in core_ids
               and not (CORE_MODE == "best-only" and kp.essential)]
     return _share(core_points, status), _share(others, status), bool(others)
 
