@@ -292,3 +292,10 @@ def test_screen_loop_cancel_reask_back_and_quit(results, bank):
     assert "neither a score" in screen  # the bad verdict was explained
     assert "injection_attempt" in screen and "We train on the past" in screen
     assert "2 decisions this session (1 accepted, 1 overridden)" in screen
+
+
+def test_a_reviewer_note_cannot_become_a_spreadsheet_formula(results, bank):
+    ReviewSession(results, bank=bank).override(score=10, note="=HYPERLINK(\"http://x\")")
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(write_report(results, "csv")))}
+    assert rows["inj"]["reviewer_note"].startswith("'=")
+    assert load_decisions(reviews_path(results))["inj"].note.startswith("=")  # the decisions file keeps the raw text

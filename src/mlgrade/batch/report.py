@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-from .output import iter_records, needs_review
+from ..errors import UsageError, redact
+from .lines import iter_records, needs_review, superseded
 from .report_review import NO_CANDIDATE, View, html_needs_review, md_cell as _md_cell, md_needs_review, reasons_of as _reasons
 
 BANDS = ("strong", "adequate", "weak", "poor")
@@ -78,6 +78,7 @@ class Aggregate:
     cost_usd: float = 0.0
     cache_hits: int = 0
     bad_lines: int = 0
+    duplicates: int = 0  # older results for an id that appears again later (only the last one counts)
     needs_review: int = 0
     review_reasons: Counter[str] = field(default_factory=Counter)
 
@@ -100,7 +101,7 @@ class Aggregate:
             self.review_reasons.update(rec["review"].get("reasons") or [])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"total": self.total, "outcomes": dict(self.outcomes),
+        return {"total": self.total, "outcomes": dict(self.outcomes), "duplicates_ignored": self.duplicates,
                 "tokens": {"input": self.input_tokens, "output": self.output_tokens, "cached": self.cached_tokens},
                 "cost_usd": self.cost_usd, "cache_hits": self.cache_hits,
                 "needs_review": self.needs_review, "review_reasons": dict(self.review_reasons),
@@ -110,7 +111,9 @@ class Aggregate:
 
 def aggregate_file(path: str | Path, *, only_needs_review: bool = False) -> Aggregate:
     agg = Aggregate()
-    for _, rec in iter_records(Path(path)):
+    path = Path(path)
+    dups, agg.duplicates = superseded(path)
+    for _, rec in iter_records(path, dups):
         if not only_needs_review or needs_review(rec):
             agg.add(rec)
     return agg
@@ -197,7 +200,7 @@ def _md_answers(path: Path, view: View, kp: dict[str, dict[str, str]]) -> Iterat
             for s in rec.get("improvements") or []:
                 yield f"- → {s}\n"
         else:
-            yield f"{head} — {rec.get('outcome')}: {rec.get('error') or ''} (from {rec.get('source')})\n"
+            yield f"{head} — {rec.get('outcome')}: {redact(rec.get('error')) or ''} (from {rec.get('source')})\n"
 
 
 # --------------------------------------------------------------------------- HTML
@@ -298,6 +301,20 @@ CSV_COLUMNS = ("id", "candidate", "question_id", "outcome", "score", "band", "co
                "reviewer_decision", "reviewer_score", "reviewer_band", "reviewer_note")
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
+    apostrophe; numbers stay numbers. Only for CSV: JSONL keeps the raw text."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_START):
+        value = "'" + value
+    # a bare CR is not quoted by the csv module (our line end is LF) and would split the row
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def render_csv(path: Path, agg: Aggregate, title: str, view: View | None = None) -> Iterator[str]:
     view = view or View()
     buf = io.StringIO()
@@ -309,15 +326,16 @@ def render_csv(path: Path, agg: Aggregate, title: str, view: View | None = None)
         d = view.decisions.get(str(rec.get("id")))
         js = rec.get("judgments") or []
         status = Counter(j.get("status") for j in js)
-        w.writerow([rec.get("id"), rec.get("candidate") or "", rec.get("question_id"), rec.get("outcome"),
-                    "" if rec.get("score") is None else rec["score"], rec.get("band") or "",
-                    status["covered"], status["partial"], status["missing"],
-                    ";".join(j.get("key_point", "") for j in js if j.get("status") != "covered"),
-                    ";".join(m.get("id", "") for m in rec.get("misconceptions") or []),
-                    rec.get("error") or "", rec.get("source") or "",
-                    "true" if needs_review(rec) else "false", ";".join(_reasons(rec)),
-                    d.decision if d else "", "" if d is None or d.score is None else d.score, d.band if d else "",
-                    d.note if d else ""])
+        w.writerow([csv_safe(v) for v in (
+            rec.get("id"), rec.get("candidate") or "", rec.get("question_id"), rec.get("outcome"),
+            "" if rec.get("score") is None else rec["score"], rec.get("band") or "",
+            status["covered"], status["partial"], status["missing"],
+            ";".join(j.get("key_point", "") for j in js if j.get("status") != "covered"),
+            ";".join(m.get("id", "") for m in rec.get("misconceptions") or []),
+            redact(rec.get("error")) or "", rec.get("source") or "",
+            "true" if needs_review(rec) else "false", ";".join(_reasons(rec)),
+            d.decision if d else "", "" if d is None or d.score is None else d.score, d.band if d else "",
+            d.note if d else "")])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
@@ -327,12 +345,13 @@ RENDERERS = {"md": render_markdown, "html": render_html, "csv": render_csv}
 
 
 def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = None,
-                 title: str | None = None, *, needs_review_only: bool = False,
+                 title: str | None = None, *, warn: Any = None, needs_review_only: bool = False,
                  reviews: str | Path | None = None) -> Path | str:
     """Render a report of a batch results file. Writes to `out` and returns its path, or
-    returns the text when `out` is None. The grades flagged for review come first; with
-    `needs_review_only` they are all it lists. The reviewer's decisions are read from `reviews`,
-    or from RESULTS.reviews.jsonl beside the results when that exists."""
+    returns the text when `out` is None. The last result per id counts; `warn(message)` is
+    told how many older duplicates were left out. The grades flagged for review come first;
+    with `needs_review_only` they are all it lists. The reviewer's decisions are read from
+    `reviews`, or from RESULTS.reviews.jsonl beside the results when that exists."""
     from .decisions import load_decisions, reviews_path
 
     path = Path(results)
@@ -345,6 +364,8 @@ def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = 
     agg = aggregate_file(path)
     if agg.total == 0:
         raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
+    if agg.duplicates and warn is not None:
+        warn(f"{agg.duplicates:,} duplicate result(s) ignored: the last result per id counts")
     view = View(only_needs_review=needs_review_only,
                 decisions=load_decisions(reviews if reviews is not None else reviews_path(path)))
     if needs_review_only:

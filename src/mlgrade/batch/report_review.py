@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..review import REASONS
-from .output import iter_records, needs_review
+from .lines import iter_records, needs_review
 
 if TYPE_CHECKING:
     from .report import Aggregate

@@ -24,7 +24,7 @@ from ..review import REASONS
 from ..rubrics import RubricBank, rubric_hash
 from .decisions import (Decision, check_ours, append_decision, iter_decisions, load_decisions, make_decision,
                         parse_verdict, reviews_path)
-from .output import iter_records
+from .lines import iter_records
 
 __all__ = ["Decision", "QueueEntry", "ReviewItem", "ReviewSession", "append_decision", "build_queue", "iter_decisions",
            "load_decisions", "make_decision", "parse_verdict", "read_record", "reviewed_pairs", "reviews_path"]
