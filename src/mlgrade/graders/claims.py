@@ -66,6 +66,8 @@ _JUDGED_SHORT = _JUDGED | {"quite", "really", "so", "exactly"}
 _CONDITION = frozenset({"unless", "if", "when", "only", "provided", "assuming"})
 # "not only", "not just": emphasis, not denial.
 _EMPHASIS = frozenset({"only", "just", "merely", "simply"})
+# Articles of a cue may be missing or differ in the answer.
+_ARTICLES = frozenset({"a", "an", "the"})
 # How many words may sit between two words of a claim cue ("q-learning is [an] on-policy [method]").
 CLAIM_GAP = 2
 # How far back a negation reaches to deny a key-point cue ("does not [use a] vote").
@@ -128,6 +130,8 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str) -> tuple[int, int] | No
                 if is_negator(toks[k]) or toks[k].text in CONTRAST or toks[k].text in HEDGES or toks[k].text == "but":
                     break  # "reduces variance but not bias" does not say "reduces bias"
             if found is None:
+                if w in _ARTICLES:
+                    continue  # "knn is a clustering" ~ "knn is an unsupervised clustering"
                 ok = False
                 break
             pos = found
