@@ -18,13 +18,14 @@ import hashlib
 from dataclasses import dataclass, field
 
 from ..models import Assessment, CodeTestResult, Judgment, KeyPoint, MisconceptionFound, Rubric
+from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
 from .claims import ClaimCue, asserted_claims, compile_claim, cue_has_negation, negated_cue
 from .textmatch import (
     STOPWORDS, Clause, Phrase, Token, clauses, compile_phrase, find_phrase, is_prose, list_items, squash, stem,
     tokenize, tokenize_words, word_matches,
 )
 
-OFFLINE_VERSION = "offline-v1"
+OFFLINE_VERSION = "offline-v2"
 # Words of the question say little about the answer ("what is a prototype?" → "a prototype is…").
 QUESTION_WORD_WEIGHT = 0.3
 # Thresholds on the share of a key point's own words found in one clause (or two adjacent ones).
@@ -39,6 +40,8 @@ STUFFED_MIN_POINTS = 3
 STUFFED_MAX_FREE_SHARE = 0.35
 # ...unless it has at least this many distinct function words besides the list glue "and"/"or".
 STRUCTURED_MIN_GLUE = 4
+# Pair a prose clause with the fragment its colon introduces.
+COLON_PAIRS = True
 # A fragment answer this short with this few items is a direct answer ("the main function"), not a list.
 DIRECT_MAX_TOKENS = 12
 DIRECT_MAX_ITEMS = 2
@@ -113,17 +116,21 @@ def _compile(rubric: Rubric) -> _CompiledRubric:
     return _CompiledRubric(points, miscs, cue_words)
 
 
-def _units(answer: str) -> list[_Unit]:
-    tokens = tokenize(answer)
+def _units(answer: str, spans: list[Clause] | None = None) -> list[_Unit]:
     singles: list[_Unit] = []
     seen: set[tuple[str, ...]] = set()
-    for c in clauses(answer, tokens):
+    for c in spans if spans is not None else clauses(answer):
         key = tuple(t.stem for t in c.content)
         if not key or key in seen:
             continue  # repeated clauses count once
         seen.add(key)
         singles.append(_make_unit(answer, c, is_prose(c)))
-    pairs = [_pair(answer, a, b) for a, b in zip(singles, singles[1:]) if a.prose and b.prose]
+    # Two adjacent prose clauses may state one point together; so may the two sides of a colon
+    # when either is prose ("X is overfitting: near-zero training error, far worse validation";
+    # "Walk-forward validation: train on earlier periods, validate on the next").
+    pairs = [_pair(answer, a, b) for a, b in zip(singles, singles[1:])
+             if (a.prose and b.prose) or (COLON_PAIRS and (a.prose or b.prose)
+                                          and answer[a.end:b.start].strip().startswith(":"))]
     return singles + pairs
 
 
@@ -254,7 +261,9 @@ class OfflineGrader:
         # A clause asserting one of the rubric's misconceptions is no evidence for any key point:
         # "prediction is fast" must not count toward "prediction is expensive".
         wrong = [(spans[k].start, spans[k].end) for _, k in claims]
-        units = [u for u in _units(answer) if not any(u.start < e and s < u.end for s, e in wrong)]
+        directives = find_directives(answer)  # text addressed to the grader earns nothing either
+        wrong += [(d.start, d.end) for d in directives]
+        units = [u for u in _units(answer, spans) if not any(u.start < e and s < u.end for s, e in wrong)]
         code = _working_code(answer, facts)
         for u in units:
             if code and u.squashed and u.squashed in code:
@@ -296,6 +305,9 @@ class OfflineGrader:
 
         found = [MisconceptionFound(id=mid, claim=m.claim if (m := rubric.misconception(mid)) else "",
                                     evidence=spans[k].span(answer)) for mid, k in claims]
+        if directives:
+            found.append(MisconceptionFound(id=INJECTION_ID, claim=INJECTION_CLAIM,
+                                            evidence=directives[0].quote(answer)))
         return Assessment(
             judgments=judgments, misconceptions=found,
             strengths=_strengths(rubric, judgments), improvements=_improvements(rubric, judgments, found),
@@ -329,6 +341,9 @@ def _improvements(rubric: Rubric, judgments: list[Judgment], found: list[Misconc
     return out[:4]
 
 
+_STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
+
+
 def _follow_up(rubric: Rubric, judgments: list[Judgment]) -> str:
     """The follow-up question closest to the most important point the answer missed."""
     if not rubric.follow_ups:
@@ -337,5 +352,5 @@ def _follow_up(rubric: Rubric, judgments: list[Judgment]) -> str:
     missed = sorted((kp for kp in rubric.key_points if status[kp.id] != "covered"), key=lambda k: -k.weight)
     if not missed:
         return rubric.follow_ups[0]
-    target = {stem(w) for w in missed[0].point.split()} - {stem(w) for w in STOPWORDS}
+    target = {stem(w) for w in missed[0].point.split()} - _STOP_STEMS
     return max(rubric.follow_ups, key=lambda f: len(target & {stem(w.strip("?,.")) for w in f.split()}))
