@@ -83,3 +83,13 @@ def test_the_opposite_of_a_key_point_earns_nothing(qid, point, texts):
 def test_correct_statements_draw_no_penalty(qid, _, texts):
     for text in texts:
         assert _flags(qid, text) == [], text
+
+
+def test_every_misconception_cue_can_fire():
+    """No dead cues: each cue, said plainly as a sentence of its own, is an assertion of its claim."""
+    dead = []
+    for rubric in BANK:
+        for m in rubric.misconceptions:
+            dead += [f"{rubric.id} {m.id}: {cue!r}" for cue in m.cues
+                     if m.id not in _flags(rubric.id, f"In my view {cue}.")]
+    assert dead == []
