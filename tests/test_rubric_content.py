@@ -98,11 +98,13 @@ def test_every_misconception_cue_can_fire():
 def test_flagged_misconceptions_survive_evidence_checks_and_cost_points():
     """Through the whole pipeline (evidence verified, score computed), each plain wrong claim
     keeps its verified evidence and its penalty."""
-    from mlgrade import grade
+    from mlgrade.grading import finalize
 
     lost = []
     for qid, mid, probe in _cases("misconceptions"):
-        found = {m.id: m for m in grade(qid, probe["wrong"]).misconceptions}
+        rubric = BANK.get(qid)
+        grade = finalize(rubric, probe["wrong"], GRADER.judge(rubric, probe["wrong"]), grader="offline")
+        found = {m.id: m for m in grade.misconceptions}
         if mid not in found or not found[mid].verified or found[mid].penalty <= 0:
             lost.append(f"{qid} {mid}")
     assert lost == []
