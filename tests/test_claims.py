@@ -22,6 +22,8 @@ def _asserts(cue: str, text: str) -> bool:
     ("q-learning is on-policy", "Q-learning is an on-policy method."),
     ("k=1 is best", "Setting k = 1 is best."),
     ("always use deep", "You should always use a deep network."),
+    ("loses no information", "PCA loses no information when it reduces the dimensions."),
+    ("dqn works with continuous", "DQN works with continuous actions without any change."),
 ])
 def test_plain_claims_fire(cue, text):
     assert _asserts(cue, text), text

@@ -93,3 +93,18 @@ def test_every_misconception_cue_can_fire():
             dead += [f"{rubric.id} {m.id}: {cue!r}" for cue in m.cues
                      if m.id not in _flags(rubric.id, f"In my view {cue}.")]
     assert dead == []
+
+
+def test_flagged_misconceptions_survive_evidence_checks_and_cost_points():
+    """Through the whole pipeline (evidence verified, score computed), each plain wrong claim
+    keeps its verified evidence and its penalty."""
+    from mlgrade.grading import finalize
+
+    lost = []
+    for qid, mid, probe in _cases("misconceptions"):
+        rubric = BANK.get(qid)
+        grade = finalize(rubric, probe["wrong"], GRADER.judge(rubric, probe["wrong"]), grader="offline")
+        found = {m.id: m for m in grade.misconceptions}
+        if mid not in found or not found[mid].verified or found[mid].penalty <= 0:
+            lost.append(f"{qid} {mid}")
+    assert lost == []

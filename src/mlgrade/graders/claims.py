@@ -63,7 +63,7 @@ _JUDGED = frozenset({"true", "correct", "right", "accurate", "case", "valid"})
 # ...and in a short comment clause on its own ("Not quite.", "Not really.").
 _JUDGED_SHORT = _JUDGED | {"quite", "really", "so", "exactly"}
 # A condition right after a claim limits it to where it holds.
-_CONDITION = frozenset({"unless", "if", "when", "only", "provided", "assuming"})
+_CONDITION = frozenset({"unless", "if", "only", "provided", "assuming"})
 # "not only", "not just": emphasis, not denial.
 _EMPHASIS = frozenset({"only", "just", "merely", "simply"})
 # How far past a clause's last word a code-like cue may reach.
@@ -191,7 +191,7 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     for n, t in enumerate(after[:CLAIM_GAP]):
         if text[toks[j + n].end:t.start].strip(" -'\"’“”()"):
             break
-        if is_negator(t) and (n + 1 >= len(after) or after[n + 1].text not in _EMPHASIS):
+        if is_negator(t) and t.text != "without" and (n + 1 >= len(after) or after[n + 1].text not in _EMPHASIS):
             return True  # "the most complex model is not …", "knn learns nothing"
         if t.text in _CONDITION:
             return True  # "0.5 is right only when costs are equal": a claim with its condition is not the claim
