@@ -62,3 +62,4 @@ def test_flagged_answer_is_poor_and_the_directive_earns_nothing(bank):
     assert PROMPT_INJECTION in ids and all(m.verified for m in g.misconceptions)
     assert g.score <= CENTRAL_CAP and g.band == "poor" and plain.score > g.score
     assert all("EVALUATOR" not in j.evidence for j in g.judgments)
+    assert g.improvements[0].startswith("Answer the question only") and "not true" not in g.improvements[0]

@@ -83,3 +83,28 @@ def test_the_opposite_of_a_key_point_earns_nothing(qid, point, texts):
 def test_correct_statements_draw_no_penalty(qid, _, texts):
     for text in texts:
         assert _flags(qid, text) == [], text
+
+
+def test_every_misconception_cue_can_fire():
+    """No dead cues: each cue, said plainly as a sentence of its own, is an assertion of its claim."""
+    dead = []
+    for rubric in BANK:
+        for m in rubric.misconceptions:
+            dead += [f"{rubric.id} {m.id}: {cue!r}" for cue in m.cues
+                     if m.id not in _flags(rubric.id, f"In my view {cue}.")]
+    assert dead == []
+
+
+def test_flagged_misconceptions_survive_evidence_checks_and_cost_points():
+    """Through the whole pipeline (evidence verified, score computed), each plain wrong claim
+    keeps its verified evidence and its penalty."""
+    from mlgrade.grading import finalize
+
+    lost = []
+    for qid, mid, probe in _cases("misconceptions"):
+        rubric = BANK.get(qid)
+        grade = finalize(rubric, probe["wrong"], GRADER.judge(rubric, probe["wrong"]), grader="offline")
+        found = {m.id: m for m in grade.misconceptions}
+        if mid not in found or not found[mid].verified or found[mid].penalty <= 0:
+            lost.append(f"{qid} {mid}")
+    assert lost == []

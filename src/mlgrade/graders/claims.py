@@ -63,9 +63,13 @@ _JUDGED = frozenset({"true", "correct", "right", "accurate", "case", "valid"})
 # ...and in a short comment clause on its own ("Not quite.", "Not really.").
 _JUDGED_SHORT = _JUDGED | {"quite", "really", "so", "exactly"}
 # A condition right after a claim limits it to where it holds.
-_CONDITION = frozenset({"unless", "if", "when", "only", "provided", "assuming"})
+_CONDITION = frozenset({"unless", "if", "only", "provided", "assuming"})
 # "not only", "not just": emphasis, not denial.
 _EMPHASIS = frozenset({"only", "just", "merely", "simply"})
+# How far past a clause's last word a code-like cue may reach.
+CODE_TAIL = 40
+# Articles of a cue may be missing or differ in the answer.
+_ARTICLES = frozenset({"a", "an", "the"})
 # How many words may sit between two words of a claim cue ("q-learning is [an] on-policy [method]").
 CLAIM_GAP = 2
 # How far back a negation reaches to deny a key-point cue ("does not [use a] vote").
@@ -106,8 +110,9 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str) -> tuple[int, int] | No
     cue itself has one there. Code-like cues match their characters, ignoring spaces."""
     toks = clause.tokens
     if cue.pattern is not None:
-        m = cue.pattern.search(text, clause.start, clause.end)
-        if m is None:
+        # code may run a little past the clause's last word: "split(' ')"
+        m = cue.pattern.search(text, clause.start, clause.end + CODE_TAIL)
+        if m is None or m.start() >= clause.end:
             return None
         inside = [k for k, t in enumerate(toks) if t.start < m.end() and t.end > m.start()]
         return (inside[0], inside[-1]) if inside else (0, 0)
@@ -120,7 +125,7 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str) -> tuple[int, int] | No
         for w, s in zip(cue.words[1:], cue.stems[1:]):
             found = None
             for k in range(pos + 1, min(n, pos + 2 + CLAIM_GAP)):
-                if text[toks[k - 1].end:toks[k].start].strip(" -'\"’“”()"):
+                if text[toks[k - 1].end:toks[k].start].strip(" -'\"’“”()_./"):
                     break  # a comma or other punctuation ends the claim
                 if word_matches(w, s, toks[k].text, toks[k].stem):
                     found = k
@@ -128,6 +133,8 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str) -> tuple[int, int] | No
                 if is_negator(toks[k]) or toks[k].text in CONTRAST or toks[k].text in HEDGES or toks[k].text == "but":
                     break  # "reduces variance but not bias" does not say "reduces bias"
             if found is None:
+                if w in _ARTICLES:
+                    continue  # "knn is a clustering" ~ "knn is an unsupervised clustering"
                 ok = False
                 break
             pos = found
@@ -184,7 +191,7 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     for n, t in enumerate(after[:CLAIM_GAP]):
         if text[toks[j + n].end:t.start].strip(" -'\"’“”()"):
             break
-        if is_negator(t) and (n + 1 >= len(after) or after[n + 1].text not in _EMPHASIS):
+        if is_negator(t) and t.text != "without" and (n + 1 >= len(after) or after[n + 1].text not in _EMPHASIS):
             return True  # "the most complex model is not …", "knn learns nothing"
         if t.text in _CONDITION:
             return True  # "0.5 is right only when costs are equal": a claim with its condition is not the claim
