@@ -22,12 +22,12 @@ import ast
 import hashlib
 import json
 import math
-import re
 import secrets
-import textwrap
+from pathlib import Path
 from typing import Any
 
 from ..models import CodeTestResult, Judgment, Rubric
+from .extract import extract_code  # noqa: F401 - re-exported: graders import it from here
 from .hidden import HiddenCase, generate
 from .sandbox import DEFAULT_TIMEOUT, Guest, GuestResult, Limits, SandboxUnavailable, run_guests
 
@@ -37,159 +37,9 @@ MAX_RELAUNCH = 2  # fresh instances started after a call times out, for the call
 WHOLE_ANSWER = "(answer)"  # the `call` of a result that concerns the whole answer, not one test
 NO_SANDBOX = "code not run: no sandbox available"
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
-_INLINE_DEF = re.compile(r"`(def [^`\n]+)`")
-_DEF_LINE = re.compile(r"^([ \t]*)(async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.M)
-_CODE_LANGS = {"", "python", "py", "python3", "py3", "ipython", "pycon"}
 
-# Runs inside the wasm instance (python -I -S -c). Reads its job from stdin, loads the code, finds
-# the function, calls it once per case and writes one line per result to fd 1, each prefixed
-# with the run's tag. The tag only keeps the code's ordinary prints from being read as results
-# (they go to a sink anyway); it is not a secret: the code shares this interpreter.
-_HARNESS = r'''
-import sys, os, json, types, itertools
-_write = os.write
-_job = json.loads(sys.stdin.read())
-_tag = _job.pop("tag")
-def _emit(obj):
-    _write(1, (_tag + " " + json.dumps(obj) + "\n").encode("utf-8", "backslashreplace"))
-class _Sink:
-    def write(self, s):
-        return len(s)
-    def flush(self):
-        pass
-sys.stdout = sys.stderr = _Sink()
-try:
-    os.chdir("/tmp")
-except OSError:
-    pass
+_HARNESS = (Path(__file__).with_name("guest_harness.py")).read_text(encoding="utf-8")
 
-def _plain(v, depth=0):
-    if depth > 50:
-        raise ValueError("value nested too deeply")
-    if isinstance(v, (tuple, list)):
-        return [_plain(x, depth + 1) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _plain(x, depth + 1) for k, x in v.items()}
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    if hasattr(v, "__next__") and iter(v) is v:
-        return [_plain(x, depth + 1) for x in itertools.islice(v, 100000)]
-    raise TypeError("not a plain value")
-
-def _describe(e):
-    try:
-        msg = str(e)[:200]
-    except BaseException:
-        msg = ""
-    return {"type": type(e).__name__[:80], "message": msg}
-
-_ns = {"__name__": "__candidate__", "__builtins__": __builtins__}
-try:
-    exec(compile(_job["code"], "<answer>", "exec"), _ns)
-except BaseException as e:
-    _emit({"load": "error", **_describe(e)})
-    raise SystemExit(0)
-
-_name = _job["function"]
-_target = _ns.get(_name) if callable(_ns.get(_name)) else None
-_alias = None
-if _target is None:
-    _funcs = [k for k, v in _ns.items() if isinstance(v, types.FunctionType) and not k.startswith("_")
-              and v.__code__.co_filename == "<answer>"]
-    _methods = [(k, v) for k, v in _ns.items() if isinstance(v, type) and callable(getattr(v, _name, None))]
-    if len(_funcs) == 1:
-        _alias = _funcs[0]
-        _target = _ns[_alias]
-    elif len(_methods) == 1:
-        try:
-            _target = getattr(_methods[0][1](), _name)
-            _alias = _methods[0][0] + "()." + _name
-        except BaseException as e:
-            _emit({"load": "error", **_describe(e)})
-            raise SystemExit(0)
-    else:
-        _emit({"load": "no-function", "defined": _funcs[:20]})
-        raise SystemExit(0)
-    _ns[_name] = _target
-_emit({"load": "ok", "alias": _alias})
-
-for _i, _call in _job["calls"]:
-    _emit({"begin": _i})
-    try:
-        if "expr" in _call:
-            _value = eval(_call["expr"], _ns)
-        else:
-            _value = _target(*_call["args"])
-        try:
-            _out = {"i": _i, "value": json.dumps(_plain(_value))}
-        except (TypeError, ValueError, RecursionError):
-            _out = {"i": _i, "repr": repr(_value)[:2000]}
-    except BaseException as e:
-        _out = {"i": _i, "error": _describe(e)}
-    if len(_out.get("value", "")) > 200000:
-        _out = {"i": _i, "repr": _out["value"][:2000] + "... (value too large)"}
-    _emit(_out)
-'''
-
-
-# --------------------------------------------------------------------------- extraction
-
-
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
-
-
-def _defines_something(code: str) -> bool:
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)) for n in ast.walk(tree))
-
-
-def _def_region(answer: str) -> str | None:
-    """Unfenced code inside prose: from the first `def` line, the lines that are indented under it
-    or look like code at its level. Returned even when it does not parse, so the error is shown."""
-    m = _DEF_LINE.search(answer)
-    if not m:
-        return None
-    lines = answer[m.start():].splitlines()
-    base = len(m.group(1).expandtabs())
-    kept = [lines[0]]
-    codeish = re.compile(r"(def|async def|class|return|import|from|if|for|while|with|try|except|else|elif|@|print\(|\w+\s*=)")
-    for line in lines[1:]:
-        indent = len(line) - len(line.lstrip())
-        if not line.strip() or indent > base or codeish.match(line.strip()) and indent == base:
-            kept.append(line)
-        else:
-            break
-    return textwrap.dedent("\n".join(kept)).strip() + "\n"
-
-
-def extract_code(answer: str) -> str | None:
-    """The Python code of an answer: its fenced blocks (joined), else the whole answer when it parses
-    and defines something, else inline `def ...` code or a def-led region of prose. None if no code."""
-    blocks = [body for lang, body in _FENCE.findall(answer) if lang.lower() in _CODE_LANGS]
-    if blocks:
-        good = [b for b in blocks if _parses(b)]
-        if good:
-            return "\n\n".join(textwrap.dedent(b) for b in good)
-        return textwrap.dedent(blocks[0])  # none parses: run the first so its syntax error is reported
-    text = answer.strip("\n")
-    if _defines_something(text):
-        return text + "\n"
-    dedented = textwrap.dedent(text)
-    if dedented != text and _defines_something(dedented):
-        return dedented + "\n"
-    inline = [c for c in _INLINE_DEF.findall(answer) if _parses(c)]
-    if inline:
-        return "\n\n".join(inline) + "\n"
-    return _def_region(answer)
 
 
 # --------------------------------------------------------------------------- running

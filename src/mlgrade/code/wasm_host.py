@@ -130,7 +130,7 @@ def _run_one(wasmtime, module_path: str, stdlib_dir: str, spec: dict, limits: di
     guard = threading.Thread(target=watchdog, daemon=True)
     guard.start()
     exit_code: int | None = None
-    trap = ""
+    trap = trap_kind = ""
     try:
         instance = linker.instantiate(store, module)
         instance.exports(store)["_start"](store)
@@ -138,12 +138,15 @@ def _run_one(wasmtime, module_path: str, stdlib_dir: str, spec: dict, limits: di
     except ExitTrap as e:
         exit_code = e.code
     except Exception as e:  # a Trap (fuel, epoch, stack, unreachable) or a wasmtime error
-        trap = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        full = str(e).strip()
+        trap_lines = [line.strip() for line in full.splitlines() if line.strip()]
+        trap = (trap_lines[-1] if trap_lines else type(e).__name__)[:300]
+        trap_kind = full.lower()
     finally:
         state["done"] = True
     interrupted = state["reason"]
     if interrupted is None and trap:
-        low = trap.lower()
+        low = trap_kind
         if "fuel" in low:
             interrupted = "fuel"
         elif "stack" in low:

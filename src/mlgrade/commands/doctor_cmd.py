@@ -45,6 +45,9 @@ def _render(report: DoctorReport) -> None:
     state = (f"schema version {version} (this mlgrade: {store['expected_schema_version']})" if store.get("exists")
              else "not created yet (made on first use)")
     out.print(f"store: {escape(store['path'])} · {state}")
+    if report.sandbox:
+        colour = "" if report.sandbox.get("available") else "[yellow]"
+        out.print(f"{colour}sandbox: {escape(report.sandbox.get('summary', ''))}{'[/]' if colour else ''}")
     style = "bold green" if report.ok else "bold red"
     out.print(f"[{style}]verdict:[/] {escape(report.verdict)}")
 
