@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import marshal
 import math
 import secrets
 from pathlib import Path
@@ -107,7 +108,7 @@ def answer_seed(rubric: Rubric, code: str) -> int:
 
 def _guest(tag: str, code: str, function: str, calls: list[tuple[int, dict]], call_timeout: float) -> Guest:
     job = {"tag": tag, "code": code, "function": function, "calls": [[i, c] for i, c in calls]}
-    return Guest(program=_HARNESS, stdin=json.dumps(job), step_marker=tag, step_timeout=call_timeout)
+    return Guest(program=_HARNESS, stdin=marshal.dumps(job, 4), step_marker=tag, step_timeout=call_timeout)
 
 
 def _records(run: GuestResult, tag: str) -> tuple[dict | None, dict[int, dict], int | None]:
@@ -221,8 +222,8 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
     hidden = _hidden_cases(rubric, code, seed)
     calls = [_call_spec(t.call, function) for t in rubric.tests] + [{"args": list(h.args)} for h in hidden]
     reference = None
+    ref_tag = "mlgrade-ref-" + secrets.token_hex(8)
     if hidden:
-        ref_tag = "mlgrade-ref-" + secrets.token_hex(8)
         reference = _guest(ref_tag, rubric.reference_solution or "", function,
                            [(i, {"args": list(h.args)}) for i, h in enumerate(hidden)], call_timeout)
     try:
@@ -242,7 +243,7 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
         return _whole("error", f"code error: the code failed while loading: {load.get('type')}: {load.get('message')}")
     out = [_result(t.call, _plain_expected(t.expected), results.get(i), failures.get(i), edge=t.edge)
            for i, t in enumerate(rubric.tests)]
-    expected = _reference_values(ref_run, reference)
+    expected = _reference_values(ref_run, ref_tag)
     base = len(rubric.tests)
     for j, h in enumerate(hidden):
         if j not in expected:
@@ -252,10 +253,9 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
     return out
 
 
-def _reference_values(run: GuestResult | None, reference: Guest | None) -> dict[int, Any]:
-    if run is None or reference is None:
+def _reference_values(run: GuestResult | None, tag: str) -> dict[int, Any]:
+    if run is None:
         return {}
-    tag = json.loads(reference.stdin)["tag"]
     _, results, _ = _records(run, tag)
     values = {}
     for i, r in results.items():

@@ -5,35 +5,52 @@ run's tag. The tag only keeps the code's ordinary prints from being read as resu
 sink anyway); it is not a secret: the code shares this interpreter. Nothing here decides whether
 a test passed: the parent compares the values with expectations this instance never sees.
 """
-import sys, os, json, types, itertools
-_write, _dumps, _repr, _str, _type = os.write, json.dumps, repr, str, type  # survive casual monkeypatching
-_job = json.loads(sys.stdin.read())
+import sys, os, marshal, itertools
+from _json import encode_basestring_ascii as _quote
+# `json` is not imported: it pulls in `re`, which costs more than starting the interpreter.
+# The job comes as marshal data (from mlgrade, trusted); results go out as JSON built here.
+_write, _repr, _str, _type, _isinstance = os.write, repr, str, type, isinstance  # survive casual monkeypatching
+_job = marshal.loads(sys.stdin.buffer.read())
 _tag = _job.pop("tag")
+_FUNCTION = _type(lambda: 0)
+
+def _enc(v, depth=0):
+    """JSON text of a plain value: tuples and iterators become lists; anything else is TypeError."""
+    if depth > 50:
+        raise ValueError("value nested too deeply")
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if _type(v) is int or (_isinstance(v, int) and not _isinstance(v, bool)):
+        return _str(int(v))
+    if _isinstance(v, float):
+        if v != v:
+            return "NaN"
+        if v in (float("inf"), float("-inf")):
+            return "Infinity" if v > 0 else "-Infinity"
+        return float.__repr__(v)
+    if _isinstance(v, str):
+        return _quote(str.__str__(v))
+    if _isinstance(v, (tuple, list)):
+        return "[" + ", ".join(_enc(x, depth + 1) for x in v) + "]"
+    if _isinstance(v, dict):
+        return "{" + ", ".join(_quote(_str(k)) + ": " + _enc(x, depth + 1) for k, x in v.items()) + "}"
+    if hasattr(v, "__next__") and iter(v) is v:
+        return "[" + ", ".join(_enc(x, depth + 1) for x in itertools.islice(v, 100000)) + "]"
+    raise TypeError("not a plain value")
+
 def _emit(obj):
-    _write(1, (_tag + " " + _dumps(obj) + "\n").encode("utf-8", "backslashreplace"))
+    _write(1, (_tag + " " + _enc(obj) + "\n").encode("utf-8", "backslashreplace"))
+
 class _Sink:
     def write(self, s):
         return len(s)
     def flush(self):
         pass
 sys.stdout = sys.stderr = _Sink()
-try:
-    os.chdir("/tmp")
-except OSError:
-    pass
-
-def _plain(v, depth=0):
-    if depth > 50:
-        raise ValueError("value nested too deeply")
-    if isinstance(v, (tuple, list)):
-        return [_plain(x, depth + 1) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _plain(x, depth + 1) for k, x in v.items()}
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    if hasattr(v, "__next__") and iter(v) is v:
-        return [_plain(x, depth + 1) for x in itertools.islice(v, 100000)]
-    raise TypeError("not a plain value")
 
 def _describe(e):
     try:
@@ -53,7 +70,7 @@ _name = _job["function"]
 _target = _ns.get(_name) if callable(_ns.get(_name)) else None
 _alias = None
 if _target is None:
-    _funcs = [k for k, v in _ns.items() if isinstance(v, types.FunctionType) and not k.startswith("_")
+    _funcs = [k for k, v in _ns.items() if isinstance(v, _FUNCTION) and not k.startswith("_")
               and v.__code__.co_filename == "<answer>"]
     _methods = [(k, v) for k, v in _ns.items() if isinstance(v, type) and callable(getattr(v, _name, None))]
     if len(_funcs) == 1:
@@ -80,7 +97,7 @@ for _i, _call in _job["calls"]:
         else:
             _value = _target(*_call["args"])
         try:
-            _out = {"i": _i, "value": _dumps(_plain(_value))}
+            _out = {"i": _i, "value": _enc(_value)}
         except (TypeError, ValueError, RecursionError):
             _out = {"i": _i, "repr": _repr(_value)[:2000]}
     except BaseException as e:

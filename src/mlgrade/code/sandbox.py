@@ -23,6 +23,7 @@ MLGRADE_SANDBOX=none) nothing is run: `sandbox_status()` says why, and callers r
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -70,7 +71,7 @@ class Guest:
     """One program run in its own fresh wasm instance (own memory, own work directory)."""
 
     program: str
-    stdin: str = ""
+    stdin: str | bytes = ""
     step_marker: str | None = None  # a stdout line containing it restarts the step timer
     step_timeout: float | None = None
     env: tuple[tuple[str, str], ...] = ()
@@ -273,14 +274,21 @@ def ensure_compiled(runtime: _Runtime | None = None) -> float | None:
             raise SandboxUnavailable(why)
     if runtime.module_path.is_file():
         return None
+    import fcntl
+
     runtime.module_path.parent.mkdir(parents=True, exist_ok=True)
-    job = {"wasmtime_path": str(runtime.wasmtime_path), "limits": {"cpu_seconds": int(COMPILE_TIMEOUT)},
-           "compile": {"wasm": str(runtime.wasm), "out": str(runtime.module_path)}}
-    answer = _spawn_host(job, COMPILE_TIMEOUT, 4096)
-    seconds = answer.get("seconds")
-    tmp = runtime.meta_path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"seconds": seconds, "bytes": answer.get("bytes"), "at": time.time()}), encoding="utf-8")
-    os.replace(tmp, runtime.meta_path)
+    # one compile at a time (a batch grades many answers at once): the others wait, then reuse it
+    with open(runtime.module_path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if runtime.module_path.is_file():
+            return None
+        job = {"wasmtime_path": str(runtime.wasmtime_path), "limits": {"cpu_seconds": int(COMPILE_TIMEOUT)},
+               "compile": {"wasm": str(runtime.wasm), "out": str(runtime.module_path)}}
+        answer = _spawn_host(job, COMPILE_TIMEOUT, 4096)
+        seconds = answer.get("seconds")
+        tmp = runtime.meta_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"seconds": seconds, "bytes": answer.get("bytes"), "at": time.time()}), encoding="utf-8")
+        os.replace(tmp, runtime.meta_path)
     return seconds
 
 
@@ -299,7 +307,9 @@ def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str |
             work, io = os.path.join(root, f"work{i}"), os.path.join(root, f"io{i}")
             os.mkdir(work, 0o700)
             os.mkdir(io, 0o700)
-            specs.append({"program": g.program, "stdin": g.stdin, "step_marker": g.step_marker,
+            data = g.stdin.encode("utf-8") if isinstance(g.stdin, str) else g.stdin
+            specs.append({"program": g.program, "stdin_b64": base64.b64encode(data).decode("ascii"),
+                          "step_marker": g.step_marker,
                           "step_timeout": g.step_timeout, "env": [list(kv) for kv in g.env],
                           "workdir": work, "iodir": io})
         job = {
@@ -326,7 +336,7 @@ def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str |
     return out
 
 
-def run_python(program: str, *, stdin: str = "", limits: Limits | None = None, mode: str | None = None) -> GuestResult:
+def run_python(program: str, *, stdin: str | bytes = "", limits: Limits | None = None, mode: str | None = None) -> GuestResult:
     """Run one Python program in the sandbox; its stdout, stderr and exit status."""
     return run_guests([Guest(program=program, stdin=stdin)], limits=limits, mode=mode)[0]
 

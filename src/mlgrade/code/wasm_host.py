@@ -17,6 +17,7 @@ guest sees only what is pre-opened: a fresh work directory at /tmp and the stand
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import resource
@@ -68,8 +69,8 @@ def _run_one(wasmtime, module_path: str, stdlib_dir: str, spec: dict, limits: di
     started = time.monotonic()
     workdir = spec["workdir"]
     stdin_path = os.path.join(spec["iodir"], "stdin")
-    with open(stdin_path, "w", encoding="utf-8") as f:
-        f.write(spec.get("stdin", ""))
+    with open(stdin_path, "wb") as f:
+        f.write(base64.b64decode(spec.get("stdin_b64", "")))
 
     cfg = Config()
     cfg.consume_fuel = True
