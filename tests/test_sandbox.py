@@ -264,3 +264,35 @@ def test_doctor_reports_the_sandbox(monkeypatch):
     monkeypatch.setenv("MLGRADE_SANDBOX", "none")
     info = sandbox_info()
     assert info["mode"] == "none" and "code not run: no sandbox available" in info["summary"]
+
+
+def test_parent_kills_the_host_process_group_at_its_deadline():
+    # second layer: even if the in-process deadline did not fire, the parent's does
+    runtime, _ = sandbox._locate("auto")
+    sandbox.ensure_compiled(runtime)
+    work = tempfile.mkdtemp()
+    try:
+        job = {"wasmtime_path": str(runtime.wasmtime_path), "module": str(runtime.module_path),
+               "stdlib_dir": str(runtime.stdlib_dir),
+               "guests": [{"program": "while True:\n    pass\n", "stdin_b64": "", "workdir": work, "iodir": work}],
+               "limits": {"timeout": 600, "memory_bytes": 2**26, "fuel": 10**15, "disk_bytes": 2**20,
+                          "file_bytes": 2**20, "max_output": 1000, "cpu_seconds": 600}}
+        started = time.monotonic()
+        with pytest.raises(sandbox.SandboxError, match="did not finish in time"):
+            sandbox._spawn_host(job, 1.5, 1000)
+        assert time.monotonic() - started < 10
+    finally:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_a_host_failure_during_a_run_is_a_code_error_not_an_unrun_answer(monkeypatch, bank):
+    from mlgrade.code import codegrade
+
+    def broken(*args, **kwargs):
+        raise sandbox.SandboxError("the sandbox host failed: killed")
+
+    monkeypatch.setattr(codegrade, "run_guests", broken)
+    results = codegrade.run_rubric_tests(bank.get("q24"), "def can_shift(a, b):\n    return True\n")
+    assert [r.status for r in results] == ["error"] and results[0].error.startswith("code error")

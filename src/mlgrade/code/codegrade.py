@@ -30,7 +30,7 @@ from typing import Any
 from ..models import CodeTestResult, Judgment, Rubric
 from .extract import extract_code  # noqa: F401 - re-exported: graders import it from here
 from .hidden import HiddenCase, generate
-from .sandbox import DEFAULT_TIMEOUT, Guest, GuestResult, Limits, SandboxUnavailable, run_guests
+from .sandbox import DEFAULT_TIMEOUT, Guest, GuestResult, Limits, SandboxError, SandboxUnavailable, run_guests
 
 CALL_TIMEOUT = 1.0  # per test call; the rubric tests are tiny, so a correct answer needs milliseconds
 MAX_SHOWN = 300  # characters of a value shown in a result
@@ -231,6 +231,8 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
                                                           timeout=timeout, call_timeout=min(call_timeout, timeout))
     except SandboxUnavailable as exc:
         return _whole("not-run", f"{NO_SANDBOX} ({exc})")
+    except SandboxError as exc:  # it failed while the candidate's code was running: the code's result
+        return _whole("error", f"code error: {exc}")
     if load is None or load.get("load") != "ok":
         if load is None:
             status, message = failures.get(-1, ("error", "code error: the sandbox ended before running the code"))

@@ -52,7 +52,12 @@ _HOST_MARGIN = 3.0  # seconds the parent waits past the guests' own deadline bef
 
 
 class SandboxUnavailable(RuntimeError):
-    """No sandbox can run code here; the message says why."""
+    """No sandbox can run code here; the message says why. Raised before any code runs."""
+
+
+class SandboxError(RuntimeError):
+    """The sandbox host failed during a run (killed at its deadline, crashed): a result of the
+    code that was running, never a reason to judge it unrun."""
 
 
 @dataclass(frozen=True)
@@ -229,8 +234,8 @@ def _read_meta(runtime: _Runtime) -> dict:
 # --------------------------------------------------------------------------- the child process
 
 
-def _spawn_host(job: dict, timeout: float, max_output: int) -> dict:
-    """Run wasm_host.py with `job`; its JSON answer, or SandboxUnavailable with the reason."""
+def _spawn_host(job: dict, timeout: float, max_output: int, failure: type[RuntimeError] = SandboxError) -> dict:
+    """Run wasm_host.py with `job`; its JSON answer, or `failure` with the reason."""
     workdir = tempfile.mkdtemp(prefix="mlgrade-host-")
     try:
         proc = subprocess.Popen([sys.executable, "-I", "-S", str(_HOST)], stdin=subprocess.PIPE,
@@ -238,7 +243,7 @@ def _spawn_host(job: dict, timeout: float, max_output: int) -> dict:
                                 start_new_session=True)
     except OSError as exc:
         shutil.rmtree(workdir, ignore_errors=True)
-        raise SandboxUnavailable(f"cannot start the sandbox host: {exc}") from exc
+        raise SandboxUnavailable(f"cannot start the sandbox host: {exc}") from exc  # nothing ran
     try:
         out, err = proc.communicate(json.dumps(job).encode("utf-8"), timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -249,11 +254,11 @@ def _spawn_host(job: dict, timeout: float, max_output: int) -> dict:
         shutil.rmtree(workdir, ignore_errors=True)
     try:
         answer = json.loads(out[: max_output * 64].decode("utf-8", "replace"))
-    except ValueError:
+    except (ValueError, RecursionError):
         tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
-        raise SandboxUnavailable(f"the sandbox host failed: {tail[0][:300]}") from None
+        raise failure(f"the sandbox host failed: {tail[0][:300]}") from None
     if "host_error" in answer:
-        raise SandboxUnavailable(f"the sandbox host failed: {answer['host_error']}")
+        raise failure(f"the sandbox host failed: {answer['host_error']}")
     return answer
 
 
@@ -284,7 +289,7 @@ def ensure_compiled(runtime: _Runtime | None = None) -> float | None:
             return None
         job = {"wasmtime_path": str(runtime.wasmtime_path), "limits": {"cpu_seconds": int(COMPILE_TIMEOUT)},
                "compile": {"wasm": str(runtime.wasm), "out": str(runtime.module_path)}}
-        answer = _spawn_host(job, COMPILE_TIMEOUT, 4096)
+        answer = _spawn_host(job, COMPILE_TIMEOUT, 4096, failure=SandboxUnavailable)
         seconds = answer.get("seconds")
         tmp = runtime.meta_path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"seconds": seconds, "bytes": answer.get("bytes"), "at": time.time()}), encoding="utf-8")
@@ -294,7 +299,8 @@ def ensure_compiled(runtime: _Runtime | None = None) -> float | None:
 
 def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str | None = None) -> list[GuestResult]:
     """Run each guest program in its own fresh wasm instance (in parallel, in one host process).
-    Raises SandboxUnavailable when no sandbox can run code: the caller must then not run it."""
+    Raises SandboxUnavailable when no sandbox can run code (nothing ran), SandboxError when the
+    host failed during the run."""
     limits = limits or Limits()
     runtime, why = _locate(_mode_from_env(mode))
     if runtime is None:
@@ -332,7 +338,7 @@ def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str |
             stdout_truncated=bool(r.get("stdout_dropped")), stderr_truncated=bool(r.get("stderr_dropped")),
             duration=r.get("duration", 0.0), fuel_used=r.get("fuel_used"), disk_bytes=r.get("disk_bytes", 0)))
     if len(out) != len(guests):
-        raise SandboxUnavailable("the sandbox host returned an incomplete answer")
+        raise SandboxError("the sandbox host returned an incomplete answer")
     return out
 
 
@@ -341,5 +347,5 @@ def run_python(program: str, *, stdin: str | bytes = "", limits: Limits | None =
     return run_guests([Guest(program=program, stdin=stdin)], limits=limits, mode=mode)[0]
 
 
-__all__ = ["DEFAULT_TIMEOUT", "Guest", "GuestResult", "Limits", "SandboxStatus", "SandboxUnavailable",
+__all__ = ["DEFAULT_TIMEOUT", "Guest", "GuestResult", "Limits", "SandboxError", "SandboxStatus", "SandboxUnavailable",
            "cache_dir", "ensure_compiled", "run_guests", "run_python", "sandbox_status"]
