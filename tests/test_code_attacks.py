@@ -273,6 +273,8 @@ def test_disk_fill_is_capped_and_leaves_nothing():
     "import sys\nsys.setrecursionlimit(10**6)\ndef can_shift(a, b):\n    return can_shift(a, b)\n",
     "import os\ndef can_shift(a, b):\n    os._exit(3)\n",
     "import sys\nsys.stdin = None\nimport os\nos.close(1)\ndef can_shift(a, b):\n    return True\n",
+    "import os\nos.write(1, b'x' * (3 << 20))\ndef can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n",
+    "def can_shift(a, b):\n    return [a * 1000] * 1000\n",
 ])
 def test_a_crashing_answer_is_a_grade_with_code_error(answer):
     g = offline("q24", answer)

@@ -150,6 +150,8 @@ def _crash_reason(run: GuestResult, timeout: float) -> tuple[str, str]:
         return "error", "code error: the interpreter's stack overflowed (unbounded recursion?)"
     if kind:
         return "error", f"code error: the interpreter stopped ({run.trap or kind})"[:300]
+    if run.stdout_truncated:
+        return "error", "code error: the code wrote more output than the sandbox keeps, and results were lost"
     return "error", f"code error: the program exited (status {run.exit_code}) before returning"
 
 
@@ -157,7 +159,7 @@ def _run_candidate(code: str, function: str, calls: list[dict], *, reference: Gu
                    call_timeout: float) -> tuple[dict | None, dict[int, dict], dict[int, tuple[str, str]], GuestResult | None]:
     """Run the calls (restarting after a call that hangs); the reference guest rides along in the
     first host process. Returns (load record, results by index, failures by index, reference run)."""
-    limits = Limits(timeout=timeout)
+    limits = Limits(timeout=timeout, max_output=1 << 20)
     todo = list(enumerate(calls))
     load: dict | None = None
     results: dict[int, dict] = {}

@@ -102,6 +102,6 @@ for _i, _call in _job["calls"]:
             _out = {"i": _i, "repr": _repr(_value)[:2000]}
     except BaseException as e:
         _out = {"i": _i, "error": _describe(e)}
-    if len(_out.get("value", "")) > 200000:
+    if len(_out.get("value", "")) > 16000:  # keeps every result within the sandbox's output cap
         _out = {"i": _i, "repr": _out["value"][:2000] + "... (value too large)"}
     _emit(_out)
