@@ -194,6 +194,8 @@ def _locate(mode: str) -> tuple[_Runtime | None, str]:
         return None, f"MLGRADE_SANDBOX={mode!r} is not one of {', '.join(SANDBOX_MODES)}"
     if mode == "none":
         return None, "MLGRADE_SANDBOX=none: running candidates' code is switched off"
+    if os.name != "posix":
+        return None, "the sandbox's outer layer (rlimits, process groups) needs Linux or macOS"
     wasmtime_dir = _package_dir("wasmtime")
     if wasmtime_dir is None:
         return None, "the wasmtime package is not installed (pip install wasmtime)"
