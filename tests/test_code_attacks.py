@@ -319,3 +319,10 @@ def test_candidate_output_stays_out_of_the_trusted_facts(bank):
     user = user_prompt(answer.replace(injection, "x"), nonce="0123456789abcdef", facts=facts)
     trusted, untrusted = user.split("<run-output-0123456789abcdef>", 1)
     assert injection not in trusted and injection in untrusted.split("</run-output-0123456789abcdef>")[0]
+
+
+def test_sandbox_none_from_dotenv_is_honoured(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("MLGRADE_SANDBOX=none\n")
+    monkeypatch.chdir(tmp_path)
+    g = offline("q24", RIGHT_SHIFT)
+    assert [t.status for t in g.code_tests] == ["not-run"]

@@ -106,12 +106,12 @@ def store_info(settings: Settings) -> dict[str, Any]:
     return info
 
 
-def sandbox_info() -> dict[str, Any]:
+def sandbox_info(settings: Settings | None = None) -> dict[str, Any]:
     """Which sandbox runs candidates' code and why, or why none can (then code is not run), with
     a one-line `summary`. Cheap: it never compiles the module."""
     from .code.sandbox import sandbox_status
 
-    info = sandbox_status().to_dict()
+    info = sandbox_status(settings.sandbox if settings is not None else None).to_dict()
     if not info["available"]:
         info["summary"] = (f"none: {info['reason']}; answers to coding questions are graded from their text only "
                            "(code not run: no sandbox available)")
@@ -270,7 +270,7 @@ async def arun_doctor(settings: Settings, *, live: bool = True, refresh: bool = 
     report = DoctorReport(mode=settings.grader_kind, config=config_rows(settings), key_set=bool(settings.api_key),
                           base_url=endpoint_url(settings), model=settings.model)
     report.store = store_info(settings)
-    report.sandbox = sandbox_info()
+    report.sandbox = sandbox_info(settings)
     configured = bool(settings.api_key or settings.base_url)
     if live and report.mode == "llm" and configured and report.store["ok"]:
         await _live(report, settings, refresh, store)

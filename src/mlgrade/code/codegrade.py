@@ -156,7 +156,7 @@ def _crash_reason(run: GuestResult, timeout: float) -> tuple[str, str]:
 
 
 def _run_candidate(code: str, function: str, calls: list[dict], *, reference: Guest | None, timeout: float,
-                   call_timeout: float) -> tuple[dict | None, dict[int, dict], dict[int, tuple[str, str]], GuestResult | None]:
+                   call_timeout: float, mode: str | None = None) -> tuple[dict | None, dict[int, dict], dict[int, tuple[str, str]], GuestResult | None]:
     """Run the calls (restarting after a call that hangs); the reference guest rides along in the
     first host process. Returns (load record, results by index, failures by index, reference run)."""
     limits = Limits(timeout=timeout, max_output=1 << 20)
@@ -170,7 +170,7 @@ def _run_candidate(code: str, function: str, calls: list[dict], *, reference: Gu
         guests = [_guest(tag, code, function, todo, call_timeout)]
         if reference is not None and attempt == 0:
             guests.append(reference)
-        runs = run_guests(guests, limits=limits)
+        runs = run_guests(guests, limits=limits, mode=mode)
         run = runs[0]
         if len(runs) > 1:
             reference_run = runs[1]
@@ -208,7 +208,8 @@ def _hidden_cases(rubric: Rubric, code: str, seed: int | None) -> list[HiddenCas
 
 
 def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TIMEOUT,
-                     call_timeout: float = CALL_TIMEOUT, seed: int | None = None) -> list[CodeTestResult]:
+                     call_timeout: float = CALL_TIMEOUT, seed: int | None = None,
+                     sandbox: str | None = None) -> list[CodeTestResult]:
     """Run the rubric's tests and its hidden cases against the function in the answer, in the
     sandbox. One result per case; a single `(answer)` result when there is no code, a syntax
     error, no function to call, or no sandbox (then nothing is run)."""
@@ -229,8 +230,8 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
         reference = _guest(ref_tag, rubric.reference_solution or "", function,
                            [(i, {"args": list(h.args)}) for i, h in enumerate(hidden)], call_timeout)
     try:
-        load, results, failures, ref_run = _run_candidate(code, function, calls, reference=reference,
-                                                          timeout=timeout, call_timeout=min(call_timeout, timeout))
+        load, results, failures, ref_run = _run_candidate(code, function, calls, reference=reference, timeout=timeout,
+                                                          call_timeout=min(call_timeout, timeout), mode=sandbox)
     except SandboxUnavailable as exc:
         return _whole("not-run", f"{NO_SANDBOX} ({exc})")
     except SandboxError as exc:  # it failed while the candidate's code was running: the code's result

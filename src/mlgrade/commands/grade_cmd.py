@@ -118,7 +118,7 @@ def grade_command(
     if not json_out and rubric.kind == "coding" and rubric.tests and settings.exec_code and text.strip():
         from ..code.sandbox import sandbox_status
 
-        sandbox = sandbox_status()
+        sandbox = sandbox_status(settings.sandbox)
         if sandbox.available and not sandbox.compiled:
             err.print("[dim]First run of the code sandbox: compiling its Python to native code once "
                       "(10–40 s); later runs take well under a second.[/]")
