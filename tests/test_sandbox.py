@@ -126,6 +126,12 @@ print('wrote', i)
     assert not list(Path(tempfile.gettempdir()).glob("mlgrade-sandbox-*/work0/fill*"))
 
 
+def test_many_empty_files_count_against_the_disk_cap():
+    r = run_python("import os\nfor i in range(1_000_000):\n    open('/tmp/e%d' % i, 'w').close()\nprint('made them all')",
+                   limits=Limits(timeout=10.0))
+    assert r.interrupted == "disk" and "made them all" not in r.stdout
+
+
 def test_single_file_size_is_capped():
     r = run_python("f = open('/tmp/big', 'wb')\ntry:\n    f.write(b'x' * (6 * 2**20)); f.flush(); print('wrote')\n"
                    "except OSError as e:\n    print('refused', e.errno)\n",

@@ -34,9 +34,16 @@ def _limit(which: int, soft: int, hard: int | None = None) -> None:
         pass
 
 
+MAX_ENTRIES = 2000  # files and directories in a work dir: empty files cost inodes, not blocks
+
+
 def _dir_bytes(path: str) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
+    """Disk used under `path`; past MAX_ENTRIES entries, "infinitely much"."""
+    total, entries = 0, 0
+    for root, dirs, files in os.walk(path):
+        entries += len(dirs) + len(files)
+        if entries > MAX_ENTRIES:
+            return 1 << 62
         for name in files:
             try:
                 total += os.lstat(os.path.join(root, name)).st_blocks * 512
