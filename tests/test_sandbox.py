@@ -302,3 +302,84 @@ def test_a_host_failure_during_a_run_is_a_code_error_not_an_unrun_answer(monkeyp
     monkeypatch.setattr(codegrade, "run_guests", broken)
     results = codegrade.run_rubric_tests(bank.get("q24"), "def can_shift(a, b):\n    return True\n")
     assert [r.status for r in results] == ["error"] and results[0].error.startswith("code error")
+
+
+# --------------------------------------------------------------------------- the optional bwrap mode
+
+
+@pytest.fixture
+def bwrap_mode(monkeypatch):
+    monkeypatch.setenv("MLGRADE_SANDBOX", "bwrap")
+    status = sandbox_status()
+    if not status.available:
+        pytest.skip(status.reason)
+    return status
+
+
+def test_bwrap_hides_the_host_and_its_environment(bwrap_mode, monkeypatch, home):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-bwrap-canary")
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "mlgrade.db").write_text("secret rows")
+    targets = ["/etc/passwd", f"/proc/{os.getpid()}/environ", str(home / "mlgrade.db"), os.getcwd(), "/work"]
+    program = f"""
+import os
+out = []
+for p in {targets!r}:
+    try:
+        os.listdir(p) if os.path.isdir(p) else open(p).read()
+        out.append('READ ' + p)
+    except OSError:
+        out.append('denied')
+print(out, sorted(os.environ))
+"""
+    r = run_python(program, limits=FAST)
+    assert r.ok and "READ" not in r.stdout and "sk-bwrap-canary" not in r.stdout, r
+    assert "OPENAI_API_KEY" not in r.stdout
+
+
+def test_bwrap_no_network_and_no_surviving_children(bwrap_mode, listener):
+    port, hits = listener
+    program = f"""
+import os, socket
+try:
+    socket.create_connection(('127.0.0.1', {port}), timeout=1)
+    print('connected')
+except OSError:
+    print('refused')
+if os.fork() == 0:
+    os.setsid()
+    os.execv('/usr/bin/sleep', ['sleep', '31.17'])
+print('parent done')
+"""
+    r = run_python(program, limits=FAST)
+    assert r.stdout.startswith("refused") and hits == []
+    time.sleep(0.3)
+    survivors = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and b"31.17" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                survivors.append(pid)
+        except OSError:
+            pass
+    assert survivors == []
+
+
+def test_bwrap_limits_time_memory_and_disk(bwrap_mode):
+    assert run_python("while True:\n    pass\n", limits=Limits(timeout=1.0)).interrupted == "timeout"
+    assert "MemoryError" in run_python("x = bytearray(2 * 1024 ** 3)", limits=FAST).stderr
+    r = run_python("try:\n    open('/tmp/big', 'wb').write(b'x' * (64 * 2**20))\nexcept OSError as e:\n    print('refused', e.errno)\n",
+                   limits=Limits(timeout=5.0, disk_bytes=8 * 2**20, file_bytes=128 * 2**20))
+    assert "refused" in r.stdout
+    r = run_python("for p in ('/x', '/root/x', '/usr/x', '/dev/shm/x'):\n    try:\n"
+                   "        open(p, 'w').write('y' * 2000000); print('WROTE', p)\n    except OSError:\n        print('refused')\n",
+                   limits=FAST)
+    assert "WROTE" not in r.stdout and r.stdout.count("refused") == 4
+
+
+def test_bwrap_grades_code_like_wasm(bwrap_mode, bank):
+    from mlgrade.code.codegrade import run_rubric_tests
+
+    right = run_rubric_tests(bank.get("q24"), "def can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n")
+    assert {r.status for r in right} == {"passed"} and sum(r.hidden for r in right) == 8
+    wrong = run_rubric_tests(bank.get("q24"), "def can_shift(a, b):\n    return sorted(a) == sorted(b)\n")
+    assert any(r.status == "failed" and not r.edge for r in wrong)

@@ -16,7 +16,7 @@ from .errors import ConfigError
 DEFAULT_MODEL = "gpt-4.1-mini"
 DEFAULT_MAX_ANSWER_CHARS = 20_000
 GRADERS = ("auto", "llm", "offline")
-SANDBOXES = ("auto", "wasm", "none")
+SANDBOXES = ("auto", "wasm", "bwrap", "none")
 
 # setting name -> (environment variable, default)
 _ENV: dict[str, tuple[str, Any]] = {

@@ -115,6 +115,8 @@ def sandbox_info(settings: Settings | None = None) -> dict[str, Any]:
     if not info["available"]:
         info["summary"] = (f"none: {info['reason']}; answers to coding questions are graded from their text only "
                            "(code not run: no sandbox available)")
+    elif info["mode"] != "wasm":
+        info["summary"] = f"{info['mode']}: {info['reason']}"
     elif info["compiled"]:
         cost = f" (the first-run compile took {info['compile_seconds']:.1f} s)" if info.get("compile_seconds") else ""
         info["summary"] = f"wasm: {info['reason']}; compiled module cached at {info['cache_path']}{cost}"

