@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .sandbox import Guest, GuestResult, Limits
+    from .sandbox import Guest, Limits
 
 _PRELUDE = """import resource as _r
 for _k, _v in ((_r.RLIMIT_AS, {memory}), (_r.RLIMIT_CPU, {cpu}), (_r.RLIMIT_FSIZE, {fsize}),
@@ -91,9 +91,7 @@ def probe(bwrap: str) -> str:
     return ""
 
 
-def _run_one(bwrap: str, guest: Guest, limits: Limits) -> GuestResult:
-    from .sandbox import GuestResult
-
+def _run_one(bwrap: str, guest: Guest, limits: Limits) -> dict:
     cpu = limits.cpu_seconds or int(limits.timeout) + 1
     prelude = _PRELUDE.format(memory=limits.memory_bytes + _INTERPRETER_OVERHEAD, cpu=cpu, fsize=limits.file_bytes)
     data = guest.stdin.encode("utf-8") if isinstance(guest.stdin, str) else guest.stdin
@@ -149,7 +147,7 @@ def _run_one(bwrap: str, guest: Guest, limits: Limits) -> GuestResult:
         proc.stdout.close()
         proc.stderr.close()
     out_fd, err_fd = list(kept)
-    return GuestResult(
+    return dict(
         exit_code=None if interrupted else proc.returncode, interrupted=interrupted,
         stdout=kept[out_fd].decode("utf-8", "replace"), stderr=kept[err_fd].decode("utf-8", "replace"),
         stdout_truncated=bool(dropped[out_fd]), stderr_truncated=bool(dropped[err_fd]),
@@ -157,17 +155,16 @@ def _run_one(bwrap: str, guest: Guest, limits: Limits) -> GuestResult:
     )
 
 
-def run_bwrap_guests(bwrap: str, guests: list[Guest], limits: Limits) -> list[GuestResult]:
-    """Each guest in its own bwrap sandbox, in parallel."""
-    from .sandbox import GuestResult
-
-    results: list[GuestResult | None] = [None] * len(guests)
+def run_bwrap_guests(bwrap: str, guests: list[Guest], limits: Limits) -> list[dict]:
+    """Each guest in its own bwrap sandbox, in parallel; one dict of GuestResult fields each
+    (plain dicts: sandbox.py imports this module, not the other way round)."""
+    results: list[dict | None] = [None] * len(guests)
 
     def go(i: int) -> None:
         try:
             results[i] = _run_one(bwrap, guests[i], limits)
         except OSError as exc:
-            results[i] = GuestResult(exit_code=None, interrupted="host-error", trap=str(exc)[:300])
+            results[i] = {"exit_code": None, "interrupted": "host-error", "trap": str(exc)[:300]}
 
     threads = [threading.Thread(target=go, args=(i,)) for i in range(len(guests))]
     for t in threads:

@@ -367,7 +367,7 @@ def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str |
             raise SandboxUnavailable(why)
         from .bwrap import run_bwrap_guests
 
-        return run_bwrap_guests(found, guests, limits)
+        return [GuestResult(**r) for r in run_bwrap_guests(found, guests, limits)]
     runtime, why = _locate(_mode_from_env(mode))
     if runtime is None:
         raise SandboxUnavailable(why)
