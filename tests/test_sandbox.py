@@ -75,13 +75,14 @@ print(results)
     assert sandbox_status().available  # the pinned hashes still match
 
 
-def test_work_dir_is_fresh_for_every_run_and_removed_afterwards():
-    before = {p.name for p in Path(tempfile.gettempdir()).glob("mlgrade-sandbox-*")}
+def test_work_dir_is_fresh_for_every_run_and_removed_afterwards(tmp_path, monkeypatch):
+    private = tmp_path / "tmp"  # our own temp root: other processes on the machine make sandboxes too
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     first = run_python("import os; open('/tmp/f.txt', 'w').write('x'); print(os.listdir('/tmp'))", limits=FAST)
     second = run_python("import os; print(os.listdir('/tmp'))", limits=FAST)
     assert first.stdout.strip() == "['f.txt']" and second.stdout.strip() == "[]"
-    after = {p.name for p in Path(tempfile.gettempdir()).glob("mlgrade-sandbox-*")}
-    assert after <= before
+    assert list(private.iterdir()) == []
 
 
 def test_infinite_loop_is_interrupted_at_the_deadline():
@@ -107,7 +108,10 @@ def test_big_allocation_fails_inside():
     assert "MemoryError" in r.stderr and "allocated" not in r.stdout
 
 
-def test_disk_fill_is_capped_and_nothing_is_left(tmp_path):
+def test_disk_fill_is_capped_and_nothing_is_left(tmp_path, monkeypatch):
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     program = """
 import os
 chunk = b'x' * 2**20
@@ -123,7 +127,7 @@ print('wrote', i)
 """
     r = run_python(program, limits=Limits(timeout=10.0, disk_bytes=8 * 2**20))
     assert r.interrupted == "disk" or "refused" in r.stdout, r
-    assert not list(Path(tempfile.gettempdir()).glob("mlgrade-sandbox-*/work0/fill*"))
+    assert list(private.iterdir()) == []
 
 
 def test_many_empty_files_count_against_the_disk_cap():
