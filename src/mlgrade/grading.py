@@ -162,7 +162,7 @@ async def code_facts(rubric: Rubric, answer: str, settings: Settings) -> list[Co
         return []
     from .code.codegrade import run_rubric_tests
 
-    return await asyncio.to_thread(run_rubric_tests, rubric, answer)
+    return await asyncio.to_thread(lambda: run_rubric_tests(rubric, answer, sandbox=settings.sandbox))
 
 
 async def _assess_once(rubric: Rubric, answer: str, grader: Grader, facts: list[CodeTestResult]) -> Grade:

@@ -99,10 +99,11 @@ def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
         tests.add_column("call")
         tests.add_column("result", no_wrap=True)
         tests.add_column("detail")
-        colour = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow"}
+        colour = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow", "not-run": "yellow"}
         for t in grade.code_tests:
             detail = t.error or (f"expected {t.expected}, got {t.got}" if t.status == "failed" else "")
-            tests.add_row(escape(t.call), f"[{colour[t.status]}]{t.status}[/]", escape(detail))
+            call = escape(t.call) + (" [dim](hidden case)[/]" if t.hidden else "")
+            tests.add_row(call, f"[{colour.get(t.status, 'red')}]{t.status}[/]", escape(detail))
         console.print(tests)
 
     for m in grade.misconceptions:
