@@ -421,3 +421,21 @@ def test_map_file_on_the_command_line_and_map_overrides_it(tmp_path, cli):
     bad.write_text("- just a list\n")
     res = cli(["batch", path, "--out", tmp_path / "o.jsonl", "--map-file", bad])
     assert res.exit_code == 2 and "expected a YAML mapping" in res.stderr
+
+
+def test_gradebook_applies_reviewer_overrides_and_notes_unreviewed_flags(tmp_path, cli):
+    recs = [_rec("ann", "q07", "f.csv:2:2", score=40.0, band="weak"),
+            {**_rec("ann", "q01", "f.csv:2:3", score=90.0, band="strong"), "review": {"needed": True}},
+            _rec("bob", "q07", "f.csv:3:2", score=70.0, band="adequate")]
+    p = tmp_path / "r.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    (tmp_path / "r.reviews.jsonl").write_text(json.dumps(
+        {"id": "ann/q07", "decision": "override", "score": 65.0, "band": "adequate"}) + "\n")
+    res = cli(["report", p, "--format", "gradebook"])
+    assert res.exit_code == 0, res.output
+    book = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert (book[0]["q07 score"], book[0]["q07 band"], book[0]["total"]) == ("65.0", "adequate", "155.0")
+    assert book[0]["note"] == "q07: reviewer set 65 (mlgrade 40); q01: needs review"
+    assert book[1]["note"] == "q01: no result" and book[1]["q07 score"] == "70.0"
+    res = cli(["report", p, "--format", "gradebook", "--reviews", tmp_path / "none.jsonl"])
+    assert res.exit_code == 2 and "no such reviews file" in res.stderr

@@ -26,7 +26,8 @@ from .limiter import AdaptiveLimiter
 from .output import OutputWriter, Recovery, id_key, open_results, result_record
 from ..config import Settings, load_settings
 from ..errors import ConfigError, GraderFailure, MlgradeError, UsageError
-from ..grading import Grader, agrade_rubric, error_grade, make_grader, skip_reason, skipped_grade
+from ..grading import (Grader, agrade_rubric, error_grade, make_grader, second_opinion, skip_reason, skipped_grade,
+                       with_review)
 from ..models import Grade, Rubric, Usage
 from ..rubrics import RubricBank, load_rubrics, rubric_hash
 
@@ -215,7 +216,7 @@ class _Run:
         p = self.progress
         if self.writer is not None:
             self.writer.write(result_record(item.id, grade.model_dump(mode="json"), candidate=item.candidate,
-                                            source=item.source, cached=cached))
+                                            source=item.source, cached=cached, answer=item.answer))
         p.done += 1
         if grade.outcome == "graded":
             p.graded += 1
@@ -400,8 +401,12 @@ async def _grade_spooled(spool: _Spool, bank: RubricBank, settings: Settings, gr
             if grader.fatal is not None:
                 break
             key = cache_key(rubric, prompt_hash, grader, item.answer) if cache is not None else None
-            hit = _cached_grade(cache.cache_get(key)) if key is not None else None
+            raw = cache.cache_get(key) if key is not None else None
+            hit = _cached_grade(raw)
             if hit is not None:
+                if "review" not in raw:  # cached before review flags existed
+                    second = second_opinion(rubric, item.answer, hit.code_tests) if hit.grader != "offline" else None
+                    hit = with_review(hit, rubric, item.answer, second=second)
                 run.record(item, hit, cached=True)
                 continue
             await limiter.acquire()

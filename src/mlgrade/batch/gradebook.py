@@ -3,6 +3,8 @@
 Questions come in the order of the input's columns (a wide file's source is `file:line:column`),
 candidates in the order of the input's rows. A skipped or errored answer is a blank cell
 with the reason in the `note` column, never a 0: a missing score must not read as a bad one.
+A reviewer's override (`mlgrade review`) replaces mlgrade's score and is noted; a grade flagged
+for review that nobody has reviewed yet is noted too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import redact
-from .report import NO_CANDIDATE, csv_safe, iter_records
+from .decisions import Decision, load_decisions, reviews_path
+from .lines import iter_records, needs_review
+from .report import csv_safe
+from .report_review import NO_CANDIDATE
 
 _SOURCE = re.compile(r"^(?P<file>.*?):(?P<line>\d+)(?::(?P<col>\d+))?$")
 
@@ -29,6 +34,7 @@ class _Cell:
     error: str
     id: str = ""
     count: int = 1  # answers to this question by this candidate (a repeat is noted, not added)
+    review: str = ""  # "needs review", or what a reviewer changed
 
 
 @dataclass
@@ -49,6 +55,8 @@ class Gradebook:
                 cell = cells.get(q)
                 if cell is not None and cell.count > 1:
                     notes.append(f"{q}: {cell.count} answers, the first graded one is shown")
+                if cell is not None and cell.review:
+                    notes.append(f"{q}: {cell.review}")
                 if cell is not None and cell.outcome == "graded" and cell.score is not None:
                     row += [cell.score, cell.band]
                     scores.append(cell.score)
@@ -64,8 +72,22 @@ class Gradebook:
             yield row
 
 
-def build_gradebook(path: Path) -> Gradebook:
-    """Read a results file once; keep one small cell per (candidate, question)."""
+def _reviewed(cell: _Cell, rec: dict[str, Any], decision: Decision | None) -> _Cell:
+    """The reviewer's score stands where there is one; a flagged grade nobody reviewed is noted."""
+    if cell.outcome != "graded":
+        return cell
+    if decision is None:
+        cell.review = "needs review" if needs_review(rec) else ""
+    elif decision.decision == "override" and decision.score is not None:
+        was = f"{cell.score:g}" if cell.score is not None else "none"
+        cell.score, cell.band = decision.score, decision.band or cell.band
+        cell.review = f"reviewer set {decision.score:g} (mlgrade {was})"
+    return cell
+
+
+def build_gradebook(path: Path, decisions: dict[str, Decision] | None = None) -> Gradebook:
+    """Read a results file once; keep one small cell per (candidate, question). `decisions`:
+    reviewer decisions by result id (mlgrade review), applied over mlgrade's grades."""
     files: dict[str, int] = {}
     q_order: dict[str, tuple[int, int, str]] = {}
     c_order: dict[str, tuple[int, int]] = {}
@@ -81,8 +103,9 @@ def build_gradebook(path: Path) -> Gradebook:
         col = int(m.group("col")) if m and m.group("col") else 10**9  # long inputs: after the columns, by id
         q_order[q] = min(q_order.get(q, (rank, col, q)), (rank, col, q))
         c_order[cand] = min(c_order.get(cand, (rank, line)), (rank, line))
-        cell = _Cell(str(rec.get("outcome")), rec.get("score"), rec.get("band") or "",
-                     str(redact(rec.get("error")) or ""), str(rec.get("id")))
+        cell = _reviewed(_Cell(str(rec.get("outcome")), rec.get("score"), rec.get("band") or "",
+                               str(redact(rec.get("error")) or ""), str(rec.get("id"))),
+                         rec, (decisions or {}).get(str(rec.get("id"))))
         have = cells.setdefault(cand, {})
         if q not in have:
             have[q] = cell
@@ -100,17 +123,17 @@ def build_gradebook(path: Path) -> Gradebook:
     return Gradebook(questions, rows)
 
 
-def render_gradebook_csv(path: Path, agg: Any = None, title: str = "") -> Iterator[str]:
+def render_gradebook_csv(path: Path, decisions: dict[str, Decision] | None = None) -> Iterator[str]:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    for row in build_gradebook(path).table():
+    for row in build_gradebook(path, decisions).table():
         w.writerow(["" if v is None else csv_safe(v) for v in row])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
 
 
-def write_gradebook_xlsx(path: Path, target: Path) -> Path:
+def write_gradebook_xlsx(path: Path, target: Path, decisions: dict[str, Decision] | None = None) -> Path:
     """The gradebook as a workbook: scores as numbers, text cells always stored as text."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -118,7 +141,7 @@ def write_gradebook_xlsx(path: Path, target: Path) -> Path:
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("gradebook")
-    for values in build_gradebook(path).table():
+    for values in build_gradebook(path, decisions).table():
         row = []
         for v in values:
             if isinstance(v, str):
@@ -132,22 +155,27 @@ def write_gradebook_xlsx(path: Path, target: Path) -> Path:
     return target
 
 
-def write_gradebook(results: str | Path, out: str | Path | None = None) -> Path | str:
+def write_gradebook(results: str | Path, out: str | Path | None = None, *,
+                    reviews: str | Path | None = None) -> Path | str:
     """Write the gradebook of a results file to `out` (XLSX when it ends in .xlsx, else CSV) and
-    return its path, or return the CSV text when `out` is None."""
+    return its path, or return the CSV text when `out` is None. Reviewer decisions come from
+    `reviews`, or RESULTS.reviews.jsonl beside the results when that exists."""
     from ..errors import UsageError
 
     path = Path(results)
     if not path.is_file():
         raise UsageError(f"{path}: no such results file")
+    if reviews is not None and not Path(reviews).is_file():
+        raise UsageError(f"{reviews}: no such reviews file")
     if next(iter_records(path), None) is None:
         raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
+    decisions = load_decisions(reviews if reviews is not None else reviews_path(path))
     if out is None:
-        return "".join(render_gradebook_csv(path))
+        return "".join(render_gradebook_csv(path, decisions))
     target = Path(out)
     if target.suffix.lower() == ".xlsx":
-        return write_gradebook_xlsx(path, target)
+        return write_gradebook_xlsx(path, target, decisions)
     with target.open("w", encoding="utf-8", newline="") as fh:
-        for chunk in render_gradebook_csv(path):
+        for chunk in render_gradebook_csv(path, decisions):
             fh.write(chunk)
     return target

@@ -183,7 +183,8 @@ def _save(job: Path, meta: dict[str, Any]) -> None:
 
 
 def _line(item: BatchItem, grade: Any) -> dict[str, Any]:
-    return result_record(item.id, grade.model_dump(mode="json"), candidate=item.candidate, source=item.source)
+    return result_record(item.id, grade.model_dump(mode="json"), candidate=item.candidate, source=item.source,
+                         answer=item.answer)
 
 
 # --------------------------------------------------------------------------- status
@@ -301,7 +302,7 @@ async def _collect(job_id: str, *, settings: Settings, client: Any, bank: Rubric
 
 
 def _record(row: tuple[Any, ...], grade: Any) -> dict[str, Any]:
-    return result_record(row[1], grade.model_dump(mode="json"), candidate=row[4], source=row[5])
+    return result_record(row[1], grade.model_dump(mode="json"), candidate=row[4], source=row[5], answer=row[3])
 
 
 def _grade_result(row: tuple[Any, ...], res: dict[str, Any], grader: Any, bank: RubricBank) -> Any:

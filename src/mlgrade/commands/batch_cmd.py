@@ -95,6 +95,10 @@ def _print_summary(summary: BatchSummary) -> None:
         out.print(f"rate limited {r.rate_limits:,}× (429): concurrency lowered to {summary.min_concurrency} at worst")
     out.print(f"all results: {res.total:,} answers · tokens {res.input_tokens:,} in ({res.cached_tokens:,} cached) / "
               f"{res.output_tokens:,} out · cost ≈ ${res.cost_usd:.4f}")
+    if res.needs_review:
+        reasons = ", ".join(f"{r} {n}" for r, n in res.review_reasons.most_common())
+        out.print(f"[yellow]{res.needs_review:,} grades need review[/] ({reasons}): `mlgrade review {summary.out}` "
+                  f"or `mlgrade report {summary.out} --needs-review`")
 
 
 def _short(text: str, width: int = 60) -> str:
@@ -322,13 +326,20 @@ def report(
                                                              "per candidate; XLSX when --out ends in .xlsx).")] = "md",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout.", show_default=False)] = None,
     title: Annotated[Optional[str], typer.Option("--title", help="Report title.", show_default=False)] = None,
+    needs_review: Annotated[bool, typer.Option("--needs-review", help="List only the grades flagged for review.")] = False,
+    reviews: Annotated[Optional[Path], typer.Option(
+        "--reviews", help="Reviewer decisions to show beside mlgrade's grades (default: RESULTS.reviews.jsonl if present).",
+        show_default=False)] = None,
 ) -> None:
-    """Render a report of batch results: per question and per candidate (mean, band
-    distribution, most-missed key points) and each answer's feedback.
+    """Render a report of batch results: the grades flagged for review first (with the reviewer's
+    score beside mlgrade's once `mlgrade review` has been run), then per question and per
+    candidate (mean, band distribution, most-missed key points) and each answer's feedback.
 
     Examples:
 
       mlgrade report results.jsonl > report.md
+
+      mlgrade report results.jsonl --needs-review
 
       mlgrade report results.jsonl --format html --out report.html
 
@@ -341,11 +352,11 @@ def report(
     if fmt.lower() == "gradebook":
         from ..batch.gradebook import write_gradebook
 
-        result = write_gradebook(results, out)
+        result = write_gradebook(results, out, reviews=reviews)
     else:
         from ..batch.report import write_report
 
-        result = write_report(results, fmt.lower(), out, title,
+        result = write_report(results, fmt.lower(), out, title, needs_review_only=needs_review, reviews=reviews,
                               warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
     if out is None:
         sys.stdout.write(str(result))
