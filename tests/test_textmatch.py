@@ -51,3 +51,12 @@ def test_a_colon_between_two_fragments_makes_no_sentence(bank):
     answer = "Fixes: regularization, dropout, bagging, more data, early stopping, pruning."
     judgments = OfflineGrader().judge(rubric, answer).judgments
     assert sum(j.status != "missing" for j in judgments) <= 1
+
+
+def test_an_instruction_is_a_sentence():
+    """Imperatives ("train on…, validate on…") are statements, not keyword lists."""
+    from mlgrade.graders.textmatch import is_prose
+
+    text = "train on the past and validate on the period right after it"
+    assert is_prose(clauses(text)[0])
+    assert not is_prose(clauses("train, validate, test, shuffle, split")[0])

@@ -71,14 +71,14 @@ class Rubric(_Strict):
     misconceptions: list[Misconception] = Field(default_factory=list)
     errata: list[Erratum] = Field(default_factory=list)
     follow_ups: list[str] = Field(default_factory=list)
-    function: str | None = None
-    tests: list[CodeTest] = Field(default_factory=list)
-    # Key points whose status is decided by running the candidate's code (coding kind).
-    correctness_points: list[str] = Field(default_factory=list)
     # How scoring.py turns judgments into a score: "core" (the interviewers' scale: the central
     # idea is worth 30, depth the rest) for authored rubrics; "coverage" (weighted share of the
     # points) for rubrics derived from a reference answer, whose "essential" point is a guess.
     score_rule: Literal["core", "coverage"] = "core"
+    function: str | None = None
+    tests: list[CodeTest] = Field(default_factory=list)
+    # Key points whose status is decided by running the candidate's code (coding kind).
+    correctness_points: list[str] = Field(default_factory=list)
 
     @field_validator("key_points")
     @classmethod

@@ -28,6 +28,15 @@ _STRUCTURAL = [
     re.compile(r"\[\s*(?:end|begin|start)\s+of\s+[^\]]{0,40}\]|\[\s*(?:rubric|system)[^\]]{0,20}\]", _I),
     re.compile(r"[\"']?(?:expert_score|expected_band|grader_override|score_override)[\"']?\s*[:=]", _I),
     re.compile(r"\{\s*\"(?:score|grade|band|mark)\"\s*:\s*\d{2,3}\b", _I),
+    re.compile(r"<\|im_(?:start|end)\|>|\[/?INST\]|<<\s*/?SYS\s*>>|<\|(?:system|user|assistant)\|>", _I),
+    # the answer grading itself: "this answer deserves full marks", "give this response 100"
+    re.compile(r"\b(?:this|the\s+above|my|the\s+candidate'?s?)\s+(?:answer|response|submission|solution)\s+"
+               r"(?:deserves|merits|earns|should\s+(?:get|receive|be\s+(?:given|graded|scored|marked|rated))|"
+               r"is\s+worth|must\s+(?:get|receive|be\s+(?:given|graded|scored|marked)))\b", _I),
+    re.compile(r"\b(?:give|award|assign|grant|rate|mark|score)\s+(?:this|the\s+above|my)\s+"
+               r"(?:answer|response|submission|solution)\b[^.\n]{0,30}(?:\d{2,3}|full|maximum|perfect|strong|top)", _I),
+    re.compile(r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+|your\s+)*(?:previous|prior|above|earlier|"
+               r"grading|system)\s+(?:instructions?|prompts?|rules|guidelines|rubric)", _I),
     re.compile(r"<!--.*?-->", _I | re.DOTALL),
 ]
 _ADDRESSEE = re.compile(
@@ -65,7 +74,8 @@ def find_directives(answer: str) -> list[Directive]:
     """Lines of the answer that try to instruct the grader (empty for ordinary answers)."""
     lowered = answer.lower()
     if not any(w in lowered for w in ("grad", "evaluat", "system", "score", "assistant", "rubric", "<", "[", "{",
-                                       "ignore", "marks", "assess", "examin", "instruction")):
+                                       "ignore", "disregard", "forget", "marks", "assess", "examin", "instruction",
+                                       "deserve", "merit", "worth", "answer", "response", "submission")):
         return []  # cheap exit: the common case
     found: list[Directive] = []
     spans = _lines(answer)

@@ -331,7 +331,9 @@ def _strengths(rubric: Rubric, judgments: list[Judgment]) -> list[str]:
 
 def _improvements(rubric: Rubric, judgments: list[Judgment], found: list[MisconceptionFound]) -> list[str]:
     status = {j.key_point: j.status for j in judgments}
-    out = [f"Correct this: it is not true that {_lower_first(m.claim)}." for m in found if m.claim]
+    out = ["Answer the question only: text addressed to the grader earns nothing and makes the answer poor."
+           if m.id == INJECTION_ID else f"Correct this: it is not true that {_lower_first(m.claim)}."
+           for m in found if m.claim]
     todo = sorted((kp for kp in rubric.key_points if status[kp.id] != "covered"),
                   key=lambda k: (status[k.id] != "missing", not k.essential, -k.weight))
     for kp in todo:

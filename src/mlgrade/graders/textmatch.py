@@ -33,10 +33,16 @@ though through thus to too under until up upon us very via was we well were what
 whereas whether which while who whom whose why will with within without would yet you your yours
 """.split())
 
-# Words that carry the verb of a clause in short technical prose (besides anything ending -s/-ed/-ing).
+# Words that carry the verb of a clause in short technical prose (besides anything ending -s/-ed/-ing),
+# including the base-form verbs of instructions ("train on the past, validate on the next block").
 _VERBISH = frozenset("""
 is are was were be been being am has have had do does did can cannot could will would should may might must
 make makes use uses need needs help helps let lets keep keeps give gives take takes get gets mean means
+""".split()) | frozenset("""
+train fit validate test split shuffle compute evaluate tune pick choose select apply add remove drop scale
+normalize standardize sort check compare measure try avoid prefer freeze start report monitor retrain sample
+average combine predict learn estimate plot count return store find build reduce increase set run stop fix
+map replace encode decode tokenize embed weight penalize prune stack vote bag boost clip cap ensure hold
 """.split())
 
 # British -ise/-isation spellings folded to -ize so "normalise" and "normalize" share a stem.
