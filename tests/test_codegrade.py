@@ -165,6 +165,14 @@ def test_extracts_plain_py_file_inline_code_and_main_guard():
     assert extract_code("Yes.") is None and extract_code("It is O(n).") is None
 
 
+def test_unfenced_code_in_prose_keeps_its_imports():
+    answer = ("First I check the spec, then:\n\nimport re\nfrom itertools import pairwise as pw\n\n"
+              "def find_words(text):\n    return re.findall(r'[a-z]+', text)\n\nIt is linear. I would import nothing else.\n")
+    code = extract_code(answer)
+    assert code.splitlines()[:2] == ["import re", "from itertools import pairwise as pw"]
+    assert "def find_words(text):" in code and "linear" not in code and "import nothing" not in code
+
+
 def test_method_of_a_single_class_is_found():
     code = "class Solution:\n    def can_shift(self, a, b):\n        return len(a) == len(b) and b in a + a\n"
     assert statuses(run_rubric_tests(SHIFT, code, **FAST)) == ["passed"] * 6

@@ -141,10 +141,10 @@ def _code_results(rubric, status: str) -> list[CodeTestResult]:
     ("covered", "failed", True),    # the grader calls the code correct; no test passes
     ("partial", "error", True),     # the grader thinks it partly works; nothing could run
     ("missing", "passed", True),    # the grader calls it wrong; every test passes
-    ("missing", "some", True),      # ... or some pass
+    ("missing", "some", False),     # a main case fails: the tests call it wrong too
     ("covered", "passed", False),
     ("missing", "failed", False),
-    ("covered", "some", False),     # both say it works, to a degree: the tests' verdict scores it
+    ("covered", "some", True),      # the grader calls it correct; a main case fails
     ("partial", "passed", False),
 ])
 def test_code_conflict(bank, claimed, tests, flagged):

@@ -23,9 +23,9 @@ from .scoring import BANDS, ESSENTIAL_CAP
 BAND_DISTANCE = 2  # graders_disagree: the offline grader's band is this many bands away, or more
 UNSTABLE_SPREAD = 20.0  # unstable: max − min of the --samples scores, in points
 NEAR_BOUNDARY = 3.0  # near_boundary: the score is within this many points of a band edge
-# code_conflict: the grader and the tests disagree on whether the code works at all — one says
-# missing (nothing passes, or nothing could run), the other covered or partial. Covered vs partial
-# (both say it works, to a degree) is not a conflict: the tests' verdict scores it either way.
+# code_conflict: the grader and the tests disagree on whether the code is correct — one says
+# missing (a main case fails, or nothing could run), the other covered or partial. Covered vs partial
+# (only an edge case fails) is not a conflict: the tests' verdict scores it either way.
 BAND_EDGES: tuple[float, ...] = tuple(t for t, _ in BANDS if t > 0)  # 80, 60, 30
 BAND_ORDER: tuple[str, ...] = tuple(name for _, name in BANDS)  # strong … poor
 REASONS: tuple[str, ...] = ("injection_attempt", "graders_disagree", "code_conflict", "unverified_evidence", "unstable",

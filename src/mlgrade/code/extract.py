@@ -11,8 +11,9 @@ _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
 _INLINE_DEF = re.compile(r"`(def [^`\n]+)`")
 _DEF_LINE = re.compile(r"^([ \t]*)(async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.M)
 _CODE_LANGS = {"", "python", "py", "python3", "py3", "ipython", "pycon"}
-
-
+# An import on a line of its own above the def ("import re", blank line, "def f…") belongs to the code.
+_IMPORT_LINE = re.compile(r"^[ \t]*(?:import[ \t]+[\w.]+(?:[ \t]+as[ \t]+\w+)?(?:[ \t]*,[ \t]*[\w.]+(?:[ \t]+as[ \t]+\w+)?)*"
+                          r"|from[ \t]+[\w.]+[ \t]+import[ \t]+[\w., \t()]+)[ \t]*$")
 
 def _parses(code: str) -> bool:
     try:
@@ -31,8 +32,9 @@ def _defines_something(code: str) -> bool:
 
 
 def _def_region(answer: str) -> str | None:
-    """Unfenced code inside prose: from the first `def` line, the lines that are indented under it
-    or look like code at its level. Returned even when it does not parse, so the error is shown."""
+    """Unfenced code inside prose: the import lines above the first `def`, then from that line on the
+    lines that are indented under it or look like code at its level. Returned even when it does not
+    parse, so the error is shown."""
     m = _DEF_LINE.search(answer)
     if not m:
         return None
@@ -46,7 +48,8 @@ def _def_region(answer: str) -> str | None:
             kept.append(line)
         else:
             break
-    return textwrap.dedent("\n".join(kept)).strip() + "\n"
+    imports = [line.strip() for line in answer[:m.start()].splitlines() if _IMPORT_LINE.match(line) and _parses(line.strip())]
+    return "\n".join(imports + [textwrap.dedent("\n".join(kept)).strip()]) + "\n"
 
 
 def extract_code(answer: str) -> str | None:
