@@ -439,3 +439,13 @@ def test_gradebook_applies_reviewer_overrides_and_notes_unreviewed_flags(tmp_pat
     assert book[1]["note"] == "q01: no result" and book[1]["q07 score"] == "70.0"
     res = cli(["report", p, "--format", "gradebook", "--reviews", tmp_path / "none.jsonl"])
     assert res.exit_code == 2 and "no such reviews file" in res.stderr
+
+
+def test_an_anonymous_export_suggests_a_unique_identity_column(tmp_path, bank):
+    p = tmp_path / "anon.csv"
+    p.write_text("ID,Email,Name,q07\n1,anonymous,,Rolling origin.\n2,anonymous,,Walk forward.\n3,anonymous,,Blocks.\n")
+    m = inspect_wide(p, bank)
+    assert m.candidate_label == "Email" and m.duplicate_candidates == 2
+    assert any("use --candidate-column 'ID' (unique in every row)" in w for w in m.warnings)
+    fixed = inspect_wide(p, bank, WideOptions(candidate_column="ID"))
+    assert fixed.duplicate_candidates == 0 and not any("repeat" in w for w in fixed.warnings)

@@ -80,6 +80,8 @@ def inspect_wide(path: str | Path, bank: RubricBank, options: WideOptions | None
     with open_sheet(p) as sheet:
         m = plan_columns(sheet.header, bank, opts, str(p))
         watch = [c for c in m.columns if c.role != "identity"]
+        # other identity columns, to suggest one whose values are all present and distinct
+        others = {c.index: set() for c in m.columns if c.role == "identity" and c.index not in m.candidate_columns}
         for row in sheet.rows:
             if row.error:
                 m.bad_rows += 1
@@ -89,6 +91,12 @@ def inspect_wide(path: str | Path, bank: RubricBank, options: WideOptions | None
             if key in seen:
                 m.duplicate_candidates += 1
             seen.add(key)
+            for i, values in list(others.items()):
+                value = row.cells[i].strip()
+                if not value or hash(value) in values:
+                    del others[i]  # empty or repeated: no use as the candidate
+                else:
+                    values.add(hash(value))
             for c in watch:
                 text = row.cells[c.index].strip()
                 if not text:
@@ -104,7 +112,8 @@ def inspect_wide(path: str | Path, bank: RubricBank, options: WideOptions | None
     if m.duplicate_candidates:
         m.warnings.append(f"{m.duplicate_candidates} row(s) repeat a candidate already seen in column "
                           f"{m.candidate_label!r}: their answers get the same ids and are skipped as duplicates; "
-                          "name a unique column with --candidate-column")
+                          + (f"use --candidate-column {m.columns[min(others)].header!r} (unique in every row)"
+                             if others else "name a unique column with --candidate-column"))
     suspicious = [c for c in m.columns if c.role == "unmatched" and c.looks_like_answers]
     for c in suspicious:
         m.warnings.append(f"column {c.header!r} matches no question but looks like free-text answers "
