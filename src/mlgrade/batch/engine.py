@@ -23,7 +23,7 @@ from typing import Any
 
 from .inputs import BatchItem, iter_items, iter_rows
 from .limiter import AdaptiveLimiter
-from .output import OutputWriter, Recovery, id_key, open_results, result_record
+from .output import SKIPPED, UNKNOWN, OutputWriter, Recovery, answer_digest, id_key, open_results, result_record
 from ..config import Settings, load_settings
 from ..errors import ConfigError, GraderFailure, MlgradeError, UsageError
 from ..grading import (Grader, agrade_rubric, error_grade, make_grader, second_opinion, skip_reason, skipped_grade,
@@ -65,7 +65,12 @@ class BatchSummary:
     inputs: int = 0  # items read from the inputs
     already_done: int = 0  # ids found finished in the output before this run
     run: BatchProgress = field(default_factory=BatchProgress)
-    recovery: dict[str, int] = field(default_factory=dict)
+    recovery: dict[str, Any] = field(default_factory=dict)
+    corrupt: list[str] = field(default_factory=list)  # "file:line: reason" of lines left out, first few
+    regraded_changed: int = 0  # results regraded because the input's answer differs from the stored one
+    regraded_skipped: int = 0  # skipped results regraded because the input now has a gradable answer
+    stale_rubric: int = 0  # results graded on an older version of their rubric (regraded with regrade_stale)
+    regraded_stale: int = 0
     skipped_examples: list[str] = field(default_factory=list)  # "file:line: reason"
     min_concurrency: int = 0
     peak_in_flight: int = 0
@@ -85,7 +90,8 @@ class BatchSummary:
         run = {k: getattr(self.run, k) for k in ("total", "done", "graded", "errors", "skipped", "cache_hits", "calls",
                                                   "rate_limits", "cost_usd")}
         run["usage"] = self.run.usage.model_dump()
-        data = {k: getattr(self, k) for k in ("out", "inputs", "already_done", "recovery", "skipped_examples",
+        data = {k: getattr(self, k) for k in ("out", "inputs", "already_done", "recovery", "skipped_examples", "corrupt",
+                                              "regraded_changed", "regraded_skipped", "stale_rubric", "regraded_stale",
                                               "min_concurrency", "peak_in_flight", "wall_s", "dry_run", "estimate")}
         data["run"] = run
         data["exit_code"] = self.exit_code
@@ -245,9 +251,13 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
                       grader: Grader | None = None, bank: RubricBank | None = None,
                       concurrency: int = DEFAULT_CONCURRENCY, retry_errors: bool = False, use_cache: bool = True,
                       dry_run: bool = False, progress: Callable[[BatchProgress], None] | None = None,
-                      store: Any = None, wide: Any = None) -> BatchSummary:
+                      store: Any = None, wide: Any = None, regrade_stale: bool = False) -> BatchSummary:
     """Grade every answer in `inputs` into the JSONL file `out` (resuming it if it exists).
-    `wide`: a batch.wide.WideOptions for form/quiz exports (column mapping, candidate column)."""
+    `wide`: a batch.wide.WideOptions for form/quiz exports (column mapping, candidate column).
+
+    On a rerun an id already in `out` is graded again (a new line; the last line per id counts)
+    when its input's answer differs from the one stored, or when it was skipped and the input
+    now has a gradable answer; with `regrade_stale` also when it was graded on an older rubric."""
     from .report import aggregate_file
 
     if concurrency < 1:
@@ -264,9 +274,10 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
     try:
         # `out` is checked (directory, device, read-only, full disk, not ours), locked against a
         # second run and recovered before any grading; the lock is held until the last line is written
-        with open_results(out, retry_errors=retry_errors, dry_run=dry_run) as (rec, writer):
+        hashes = {r.id: rubric_hash(r) for r in bank}
+        with open_results(out, retry_errors=retry_errors, dry_run=dry_run, rubric_hashes=hashes) as (rec, writer):
             await _plan_and_grade(first, items, rec, writer, spool, limiter, summary, bank, settings, grader,
-                                  store, use_cache, dry_run, progress)
+                                  store, use_cache, dry_run, progress, regrade_stale)
     finally:
         spool.close()
         summary.min_concurrency = int(limiter.min_limit)
@@ -275,33 +286,45 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
     if dry_run:
         return summary
     summary.results = aggregate_file(out) if out.exists() else None
+    if summary.results is not None and summary.results.problems.count and not summary.corrupt:
+        summary.corrupt = summary.results.problems.lines()
     return summary
 
 
 async def _plan_and_grade(first: BatchItem | None, items: Iterator[BatchItem], rec: Recovery,
                           writer: OutputWriter | None, spool: _Spool, limiter: AdaptiveLimiter, summary: BatchSummary,
                           bank: RubricBank, settings: Settings, grader: Grader | None, store: Any, use_cache: bool,
-                          dry_run: bool, progress: Callable[[BatchProgress], None] | None) -> None:
+                          dry_run: bool, progress: Callable[[BatchProgress], None] | None,
+                          regrade_stale: bool = False) -> None:
     summary.already_done = len(rec.done)
     summary.recovery = {"truncated_bytes": rec.truncated_bytes, "dropped_errors": rec.dropped_errors,
-                        "corrupt_lines": rec.corrupt_lines}
+                        "corrupt_lines": rec.corrupt_lines, "dropped_duplicates": rec.dropped_duplicates,
+                        "dropped_lines": rec.dropped if rec.backup or dry_run else 0, "backup": rec.backup}
+    summary.corrupt = rec.problems.lines() if rec.problems is not None else []
+    summary.stale_rubric = len(rec.stale)
     run = _Run(writer, summary.run, limiter, progress, summary)
     # ---- plan: stream the inputs once; bad rows are written now, the rest spooled by question
     seen: set[int] = set()
     for item in _chain(first, items) if first is not None else ():
         summary.inputs += 1
         key = id_key(item.id)
-        if key in rec.done:
-            continue
         if key in seen:
             item = BatchItem(id=f"{item.id}@{item.source}", question_id=item.question_id, answer="",
                              source=item.source, candidate=item.candidate,
                              skip_reason=f"duplicate id {item.id!r} (it appears earlier in the inputs)")
             key = id_key(item.id)
-            if key in rec.done:
-                continue
         seen.add(key)
         reason = item.skip_reason or skip_reason(item.answer, settings)
+        before = rec.done.get(key)
+        if before is not None:
+            if before == SKIPPED and reason is None:
+                summary.regraded_skipped += 1  # the input was fixed: grade it now
+            elif before not in (SKIPPED, UNKNOWN) and reason is None and before != _digest_of(item.answer):
+                summary.regraded_changed += 1  # the answer changed under the same id
+            elif regrade_stale and key in rec.stale and reason is None:
+                summary.regraded_stale += 1
+            else:
+                continue
         if reason is not None:
             summary.run.total += 1
             rubric = bank.rubrics.get(item.question_id)
@@ -337,6 +360,10 @@ async def _plan_and_grade(first: BatchItem | None, items: Iterator[BatchItem], r
         left = summary.run.total - summary.run.done
         raise MlgradeError(f"batch stopped: {watched.fatal.reason} ({left:,} answers not graded; "
                            "fix the configuration and rerun the same command to resume)")
+
+
+def _digest_of(answer: str) -> int:
+    return int(answer_digest(answer), 16) or 1  # as output.Recovery.done stores it
 
 
 def _chain(first: BatchItem, rest: Iterator[BatchItem]) -> Iterator[BatchItem]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import redact
 from .decisions import Decision, load_decisions, reviews_path
-from .lines import iter_records, needs_review
+from .lines import Problems, iter_records, needs_review
 from .report import csv_safe
 from .report_review import NO_CANDIDATE
 
@@ -85,14 +85,16 @@ def _reviewed(cell: _Cell, rec: dict[str, Any], decision: Decision | None) -> _C
     return cell
 
 
-def build_gradebook(path: Path, decisions: dict[str, Decision] | None = None) -> Gradebook:
+def build_gradebook(path: Path, decisions: dict[str, Decision] | None = None,
+                    problems: Problems | None = None) -> Gradebook:
     """Read a results file once; keep one small cell per (candidate, question). `decisions`:
-    reviewer decisions by result id (mlgrade review), applied over mlgrade's grades."""
+    reviewer decisions by result id (mlgrade review), applied over mlgrade's grades; corrupt
+    lines are left out and told to `problems`."""
     files: dict[str, int] = {}
     q_order: dict[str, tuple[int, int, str]] = {}
     c_order: dict[str, tuple[int, int]] = {}
     cells: dict[str, dict[str, _Cell]] = {}
-    for n, (_, rec) in enumerate(iter_records(path)):
+    for n, (_, rec) in enumerate(iter_records(path, problems=problems)):
         q = rec.get("question_id") or ""
         if not q:
             continue  # a row that never named a question has no column to go in
@@ -123,17 +125,19 @@ def build_gradebook(path: Path, decisions: dict[str, Decision] | None = None) ->
     return Gradebook(questions, rows)
 
 
-def render_gradebook_csv(path: Path, decisions: dict[str, Decision] | None = None) -> Iterator[str]:
+def render_gradebook_csv(path: Path, decisions: dict[str, Decision] | None = None,
+                         problems: Problems | None = None) -> Iterator[str]:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    for row in build_gradebook(path, decisions).table():
+    for row in build_gradebook(path, decisions, problems).table():
         w.writerow(["" if v is None else csv_safe(v) for v in row])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
 
 
-def write_gradebook_xlsx(path: Path, target: Path, decisions: dict[str, Decision] | None = None) -> Path:
+def write_gradebook_xlsx(path: Path, target: Path, decisions: dict[str, Decision] | None = None,
+                         problems: Problems | None = None) -> Path:
     """The gradebook as a workbook: scores as numbers, text cells always stored as text."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -141,7 +145,7 @@ def write_gradebook_xlsx(path: Path, target: Path, decisions: dict[str, Decision
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("gradebook")
-    for values in build_gradebook(path, decisions).table():
+    for values in build_gradebook(path, decisions, problems).table():
         row = []
         for v in values:
             if isinstance(v, str):
@@ -156,13 +160,21 @@ def write_gradebook_xlsx(path: Path, target: Path, decisions: dict[str, Decision
 
 
 def write_gradebook(results: str | Path, out: str | Path | None = None, *,
-                    reviews: str | Path | None = None) -> Path | str:
+                    reviews: str | Path | None = None, warn: Any = None) -> Path | str:
     """Write the gradebook of a results file to `out` (XLSX when it ends in .xlsx, else CSV) and
     return its path, or return the CSV text when `out` is None. Reviewer decisions come from
-    `reviews`, or RESULTS.reviews.jsonl beside the results when that exists."""
+    `reviews`, or RESULTS.reviews.jsonl beside the results when that exists. `warn(message)` is
+    told of each corrupt line left out (`FILE:LINE: reason`)."""
+    result = _write_gradebook(Path(results), out, reviews, problems := Problems(Path(results)))
+    if warn is not None:
+        for line in problems.lines():
+            warn(f"{line} (line left out)")
+    return result
+
+
+def _write_gradebook(path: Path, out: str | Path | None, reviews: str | Path | None, problems: Problems) -> Path | str:
     from ..errors import UsageError
 
-    path = Path(results)
     if not path.is_file():
         raise UsageError(f"{path}: no such results file")
     if reviews is not None and not Path(reviews).is_file():
@@ -171,11 +183,11 @@ def write_gradebook(results: str | Path, out: str | Path | None = None, *,
         raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
     decisions = load_decisions(reviews if reviews is not None else reviews_path(path))
     if out is None:
-        return "".join(render_gradebook_csv(path, decisions))
+        return "".join(render_gradebook_csv(path, decisions, problems))
     target = Path(out)
     if target.suffix.lower() == ".xlsx":
-        return write_gradebook_xlsx(path, target, decisions)
+        return write_gradebook_xlsx(path, target, decisions, problems)
     with target.open("w", encoding="utf-8", newline="") as fh:
-        for chunk in render_gradebook_csv(path, decisions):
+        for chunk in render_gradebook_csv(path, decisions, problems):
             fh.write(chunk)
     return target

@@ -18,54 +18,76 @@ already written stays, and rerunning resumes.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import stat
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import MlgradeError, UsageError
+from .lines import OUTCOMES, Problems, answer_digest, id_key, parse_line, superseded
+
+__all__ = ["OUTCOMES", "FINAL_OUTCOMES", "Recovery", "ResultsLock", "OutputWriter", "answer_digest", "check_out",
+           "check_results_path", "id_key", "open_results", "recover", "result_record", "sniff"]
 
 FINAL_OUTCOMES = ("graded", "skipped")  # grader_error is final too, unless --retry-errors
-OUTCOMES = ("graded", "grader_error", "skipped")
 RESULT_LINE_START = b'{"id":'  # how every line mlgrade writes begins (json.dumps of result_record)
 MIN_FREE_BYTES = 1 << 20  # refuse to start on a disk with less free space than this
 SNIFF_BYTES = 1 << 16
 
 
-def id_key(item_id: str) -> int:
-    """A 64-bit hash of an id: a set of these costs a fraction of a set of strings."""
-    return int.from_bytes(hashlib.blake2b(item_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+# what a rerun knows of an id's last result (the values of Recovery.done)
+SKIPPED = -1  # skipped: regraded once the input yields an answer that is not skipped
+UNKNOWN = 0  # no answer stored (an older line): kept as it is
+
+
+def _digest_int(answer_sha: str) -> int:
+    try:
+        return int(answer_sha, 16) or 1
+    except ValueError:
+        return UNKNOWN
 
 
 @dataclass
 class Recovery:
-    done: set[int] = field(default_factory=set)
+    # id hash -> what its last result was graded on: an int form of the answer's hash, SKIPPED or UNKNOWN
+    done: dict[int, int] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)  # of the lines kept
     truncated_bytes: int = 0  # a partial last line cut off (a crash mid-write)
     dropped_errors: int = 0  # grader_error lines removed for --retry-errors
-    corrupt_lines: int = 0  # complete lines that are not valid result JSON (removed)
+    corrupt_lines: int = 0  # complete lines that are not valid result lines (removed by a rewrite)
+    dropped_duplicates: int = 0  # older results for an id that appears again later (removed by a rewrite)
+    backup: str | None = None  # where the original was kept before a rewrite dropped lines
+    stale: set[int] = field(default_factory=set)  # ids whose last result was graded on another rubric version
+    problems: Problems | None = None
 
     @property
     def kept(self) -> int:
         return sum(self.outcomes.values())
 
+    @property
+    def dropped(self) -> int:
+        return self.corrupt_lines + self.dropped_errors + self.dropped_duplicates
+
 
 def _parse(line: bytes) -> dict[str, Any] | None:
     """The result in one line written by mlgrade, or None when the line is not one."""
-    try:
-        data = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    if (not isinstance(data, dict) or not isinstance(data.get("id"), str) or data.get("outcome") not in OUTCOMES
-            or "question_id" not in data):
-        return None
-    return data
+    return parse_line(line)[0]
+
+
+def _answer_state(data: dict[str, Any]) -> int:
+    if data["outcome"] == "skipped":
+        return SKIPPED
+    if data.get("answer_sha"):
+        return _digest_int(data["answer_sha"])
+    if isinstance(data.get("answer"), str):
+        return _digest_int(answer_digest(data["answer"]))
+    return UNKNOWN
 
 
 def _not_ours(path: Path, why: str) -> UsageError:
@@ -140,21 +162,26 @@ def check_results_path(path: Path) -> None:
     sniff(path)
 
 
-def recover(path: Path, *, retry_errors: bool = False, dry_run: bool = False) -> Recovery:
-    """Read an existing output file: which ids are finished, and repair it for appending.
+def recover(path: Path, *, retry_errors: bool = False, dry_run: bool = False,
+            rubric_hashes: Mapping[str, str] | None = None) -> Recovery:
+    """Read an existing output file: which ids are finished (the last line per id counts, as in
+    `report`), and repair it for appending.
 
-    Repairs (skipped when `dry_run`): a partial last line is truncated away; with
-    `retry_errors`, grader_error lines (and any corrupt line) are removed by rewriting the
-    file through a temporary copy and an atomic rename, so every id stays in it exactly once.
+    Repairs (skipped when `dry_run`): a partial last line is truncated away; corrupt lines and,
+    with `retry_errors`, grader_error lines are removed by rewriting the file through a temporary
+    copy and an atomic rename, keeping the last line per id; the original is kept beside it as
+    `<name>.bak-<time>` (`Recovery.backup`). `rubric_hashes` (question id -> current rubric hash)
+    marks the ids graded on an older rubric (`Recovery.stale`).
     """
-    rec = Recovery()
+    rec = Recovery(problems=Problems(path))
     if not path.exists():
         return rec
     sniff(path)
     rewrite = False
     good_end = 0  # byte offset just past the last complete line
+    last_outcome: dict[int, str] = {}
     with path.open("rb") as fh:
-        for line in fh:
+        for lineno, line in enumerate(fh, 1):
             if not line.endswith(b"\n"):
                 if not line.lstrip().startswith(RESULT_LINE_START[:2]) and line.strip():
                     raise _not_ours(path, "its last line is not a result line")
@@ -163,20 +190,36 @@ def recover(path: Path, *, retry_errors: bool = False, dry_run: bool = False) ->
             good_end += len(line)
             if not line.strip():
                 continue
-            data = _parse(line)
+            data, why = parse_line(line)
             if data is None:
                 rec.corrupt_lines += 1
-                rewrite = True
-                continue
-            if retry_errors and data["outcome"] == "grader_error":
-                rec.dropped_errors += 1
+                rec.problems.add(lineno, why or "unreadable")  # type: ignore[union-attr]
                 rewrite = True
                 continue
             key = id_key(data["id"])
-            if key in rec.done:
-                continue  # a duplicate from an older, interrupted rewrite: the first one wins
-            rec.done.add(key)
+            before = last_outcome.get(key)
+            if before is not None:
+                rec.dropped_duplicates += 1
+                rec.outcomes[before] -= 1
+            if retry_errors and data["outcome"] == "grader_error":
+                rec.dropped_errors += 1
+                rewrite = True
+                rec.done.pop(key, None)
+                rec.stale.discard(key)
+                last_outcome.pop(key, None)
+                continue
+            last_outcome[key] = data["outcome"]
             rec.outcomes[data["outcome"]] += 1
+            rec.done[key] = _answer_state(data)
+            current = rubric_hashes.get(data["question_id"]) if rubric_hashes else None
+            if data["outcome"] == "graded" and current and data.get("rubric_hash") and data["rubric_hash"] != current:
+                rec.stale.add(key)
+            else:
+                rec.stale.discard(key)
+    del last_outcome
+    rec.outcomes = +rec.outcomes
+    if not rewrite:
+        rec.dropped_duplicates = 0  # nothing is removed: report and resume both take the last line
     if rec.corrupt_lines and (not rec.kept or rec.corrupt_lines > max(2, rec.kept // 10)):
         raise _not_ours(path, f"{rec.corrupt_lines:,} of its lines are not result lines")
     if rec.truncated_bytes and not rec.kept and not rec.corrupt_lines:
@@ -188,26 +231,48 @@ def recover(path: Path, *, retry_errors: bool = False, dry_run: bool = False) ->
     if rec.truncated_bytes:
         os.truncate(path, good_end)
     if rewrite:
-        _rewrite_without(path, retry_errors=retry_errors)
+        rec.backup = str(_rewrite_without(path, retry_errors=retry_errors))
     return rec
 
 
-def _rewrite_without(path: Path, *, retry_errors: bool) -> None:
+def _backup_path(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.bak-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.bak-{stamp}-{n}")
+    return target
+
+
+def _rewrite_without(path: Path, *, retry_errors: bool) -> Path:
+    """Rewrite `path` without corrupt lines, older duplicates and (with `retry_errors`) grader_error
+    lines; the original stays as a backup (a hard link to it when the file system allows, so it
+    costs no copy). Returns the backup's path."""
+    dups, _ = superseded(path)
     tmp = path.with_name(path.name + ".rewrite.tmp")
-    seen: set[int] = set()
     with path.open("rb") as src, tmp.open("wb") as dst:
+        offset = 0
         for line in src:
+            start, offset = offset, offset + len(line)
             data = _parse(line) if line.strip() else None
             if data is None or (retry_errors and data["outcome"] == "grader_error"):
                 continue
-            key = id_key(data["id"])
-            if key in seen:
-                continue
-            seen.add(key)
+            last = dups.get(id_key(data["id"])) if dups else None
+            if last is not None and last != start:
+                continue  # an older result for an id that appears again later: the last one counts
             dst.write(line)
         dst.flush()
         os.fsync(dst.fileno())
+    backup = _backup_path(path)
+    try:
+        os.link(path, backup)
+    except OSError:
+        import shutil
+
+        shutil.copy2(path, backup)
     os.replace(tmp, path)
+    return backup
 
 
 class ResultsLock:
@@ -309,19 +374,19 @@ class OutputWriter:
 
 
 @contextmanager
-def open_results(path: Path, *, retry_errors: bool = False, dry_run: bool = False
-                 ) -> Iterator[tuple[Recovery, OutputWriter | None]]:
+def open_results(path: Path, *, retry_errors: bool = False, dry_run: bool = False,
+                 rubric_hashes: Mapping[str, str] | None = None) -> Iterator[tuple[Recovery, OutputWriter | None]]:
     """Check `path`, lock it, recover it (repairs, --retry-errors rewrite) and open it for
     appending; the lock is held until the block ends. With `dry_run` nothing is locked or
     written, but a file mlgrade did not write is still refused."""
     if dry_run:
         if path.exists():
             check_out(path)
-        yield recover(path, retry_errors=retry_errors, dry_run=True), None
+        yield recover(path, retry_errors=retry_errors, dry_run=True, rubric_hashes=rubric_hashes), None
         return
     check_out(path)
     with ResultsLock(path):
-        rec = recover(path, retry_errors=retry_errors)
+        rec = recover(path, retry_errors=retry_errors, rubric_hashes=rubric_hashes)
         writer = OutputWriter(path)
         try:
             yield rec, writer
@@ -337,6 +402,8 @@ def result_record(item_id: str, grade: dict[str, Any], *, candidate: str | None,
     record.update(grade)
     if cached:
         record["cached"] = True
-    if answer is not None and grade.get("outcome") != "skipped":  # a skipped answer is empty or oversize
-        record["answer"] = answer
+    if answer is not None:
+        record["answer_sha"] = answer_digest(answer)  # a rerun regrades the id when its answer changes
+        if grade.get("outcome") != "skipped":  # a skipped answer is empty or oversize
+            record["answer"] = answer
     return record

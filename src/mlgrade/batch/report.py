@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, redact
-from .lines import iter_records, needs_review, superseded
+from .lines import Problems, iter_records, needs_review, superseded
 from .report_review import NO_CANDIDATE, View, html_needs_review, md_cell as _md_cell, md_needs_review, reasons_of as _reasons
 
 BANDS = ("strong", "adequate", "weak", "poor")
@@ -83,6 +83,7 @@ class Aggregate:
     duplicates: int = 0  # older results for an id that appears again later (only the last one counts)
     needs_review: int = 0
     review_reasons: Counter[str] = field(default_factory=Counter)
+    problems: Problems = field(default_factory=lambda: Problems(Path("?")))  # corrupt lines left out
 
     @property
     def total(self) -> int:
@@ -104,6 +105,7 @@ class Aggregate:
 
     def to_dict(self) -> dict[str, Any]:
         return {"total": self.total, "outcomes": dict(self.outcomes), "duplicates_ignored": self.duplicates,
+                "corrupt_lines": self.problems.count,
                 "tokens": {"input": self.input_tokens, "output": self.output_tokens, "cached": self.cached_tokens},
                 "cost_usd": self.cost_usd, "cache_hits": self.cache_hits,
                 "needs_review": self.needs_review, "review_reasons": dict(self.review_reasons),
@@ -112,10 +114,10 @@ class Aggregate:
 
 
 def aggregate_file(path: str | Path, *, only_needs_review: bool = False) -> Aggregate:
-    agg = Aggregate()
     path = Path(path)
+    agg = Aggregate(problems=Problems(path))
     dups, agg.duplicates = superseded(path)
-    for _, rec in iter_records(path, dups):
+    for _, rec in iter_records(path, dups, agg.problems):
         if not only_needs_review or needs_review(rec):
             agg.add(rec)
     return agg
@@ -364,6 +366,9 @@ def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = 
     if reviews is not None and not Path(reviews).is_file():
         raise UsageError(f"{reviews}: no such reviews file")
     agg = aggregate_file(path)
+    if warn is not None:
+        for line in agg.problems.lines():
+            warn(f"{line} (line left out)")
     if agg.total == 0:
         raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
     if agg.duplicates and warn is not None:

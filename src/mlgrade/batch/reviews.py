@@ -24,7 +24,7 @@ from ..review import REASONS
 from ..rubrics import RubricBank, rubric_hash
 from .decisions import (Decision, check_ours, append_decision, iter_decisions, load_decisions, make_decision,
                         parse_verdict, reviews_path)
-from .lines import iter_records
+from .lines import Problems, iter_records
 
 __all__ = ["Decision", "QueueEntry", "ReviewItem", "ReviewSession", "append_decision", "build_queue", "iter_decisions",
            "load_decisions", "make_decision", "parse_verdict", "read_record", "reviewed_pairs", "reviews_path"]
@@ -52,13 +52,14 @@ def _severity(reasons: tuple[str, ...]) -> int:
     return min((REASONS.index(r) for r in reasons if r in REASONS), default=len(REASONS))
 
 
-def build_queue(results: str | Path, decisions: dict[str, Decision] | None = None) -> list[QueueEntry]:
+def build_queue(results: str | Path, decisions: dict[str, Decision] | None = None,
+                problems: Problems | None = None) -> list[QueueEntry]:
     """The graded results in review order: flagged and undecided first (most serious reason first,
     then most reasons), then the unflagged, then everything already decided. Skipped and
     grader_error lines are not in it: they have their own outcome and no score to check."""
     decisions = decisions or {}
     entries = []
-    for offset, rec in iter_records(Path(results)):
+    for offset, rec in iter_records(Path(results), problems=problems):
         if rec.get("outcome") != "graded":
             continue
         review = rec.get("review") or {}
@@ -131,11 +132,16 @@ class ReviewSession:
             bank = load_rubrics()
         self.bank = bank
         self.decisions = load_decisions(self.reviews)
-        self.queue = build_queue(self.results, self.decisions)
+        self.problems = Problems(self.results)  # corrupt lines left out of the queue: `warnings()`
+        self.queue = build_queue(self.results, self.decisions, self.problems)
         if not self.queue:
             raise UsageError(f"{self.results}: no graded results to review")
         self.position = 0
         self.made: list[Decision] = []  # this session's decisions, in order
+
+    def warnings(self) -> list[str]:
+        """One line per corrupt results line left out (`FILE:LINE: reason`), the first few and a count."""
+        return [f"{line} (left out of the review)" for line in self.problems.lines()]
 
     @property
     def flagged(self) -> int:
@@ -150,8 +156,18 @@ class ReviewSession:
             raise IndexError("the review queue is finished")
         entry = self.queue[self.position]
         record = read_record(self.results, entry.offset)
+        try:
+            grade = Grade.model_validate(record)
+        except ValueError as exc:  # passed the line check but not the Grade model (an unknown reason…)
+            self.problems.count += 1
+            self.problems.shown.append(f"{self.results}: result {entry.id!r} left out of the review "
+                                       f"({str(exc).splitlines()[0]})")
+            del self.queue[self.position]
+            if not self.queue:
+                raise UsageError(f"{self.results}: no valid graded results to review") from None
+            return self.current()
         rubric = self.bank.rubrics.get(entry.question_id) if self.bank else None
-        return ReviewItem(self.position, len(self.queue), record, Grade.model_validate(record),
+        return ReviewItem(self.position, len(self.queue), record, grade,
                           answer_of(record, self.bank), rubric, self.decisions.get(entry.id))
 
     def _decide(self, action: str, **kwargs: Any) -> Decision:

@@ -75,6 +75,7 @@ def _print_summary(summary: BatchSummary) -> None:
         err.print(f"[yellow]… and {hidden:,} more skipped (see the output file)[/]")
     if summary.recovery.get("truncated_bytes"):
         err.print("[dim]resume: dropped a partial last line left by an interrupted run[/]")
+    _print_resume_notes(summary)
     res = summary.results
     if res is None:
         return
@@ -99,6 +100,27 @@ def _print_summary(summary: BatchSummary) -> None:
         reasons = ", ".join(f"{r} {n}" for r, n in res.review_reasons.most_common())
         out.print(f"[yellow]{res.needs_review:,} grades need review[/] ({reasons}): `mlgrade review {summary.out}` "
                   f"or `mlgrade report {summary.out} --needs-review`")
+
+
+def _print_resume_notes(summary: BatchSummary) -> None:
+    """What a rerun changed in or noticed about the results file: plain stderr lines (greppable)."""
+    w = sys.stderr.write
+    for line in summary.corrupt:
+        w(f"warning: {line}\n")
+    rec = summary.recovery
+    if rec.get("backup"):
+        parts = [f"{rec[k]:,} {what}" for k, what in (("corrupt_lines", "corrupt"), ("dropped_errors", "grader_error"),
+                                                      ("dropped_duplicates", "superseded")) if rec.get(k)]
+        w(f"rewrote {summary.out}: dropped {rec.get('dropped_lines', 0):,} line(s) ({', '.join(parts)}); "
+          f"the original is kept as {rec['backup']}\n")
+    if summary.regraded_changed:
+        w(f"regraded {summary.regraded_changed:,} result(s) because the answer changed (the new line counts)\n")
+    if summary.regraded_skipped:
+        w(f"graded {summary.regraded_skipped:,} previously skipped answer(s) now that the input has one\n")
+    if summary.stale_rubric:
+        done = (f"{summary.regraded_stale:,} regraded" if summary.regraded_stale
+                else "kept; rerun with --regrade-stale to regrade them")
+        w(f"warning: {summary.stale_rubric:,} result(s) were graded on an older version of their rubric ({done})\n")
 
 
 def _short(text: str, width: int = 60) -> str:
@@ -159,6 +181,7 @@ def batch(
                                                 show_default=False)] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Most requests in flight at once.")] = 8,
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Regrade the rows of --out that ended in grader_error.")] = False,
+    regrade_stale: Annotated[bool, typer.Option("--regrade-stale", help="Regrade the rows of --out graded on an older version of their rubric.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not reuse cached results for identical answers.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count answers, estimate tokens and cost; make no call.")] = False,
     provider_batch: Annotated[bool, typer.Option("--provider-batch", help="Submit to the OpenAI Batch API (half price, results within 24 h).")] = False,
@@ -193,6 +216,8 @@ def batch(
       mlgrade batch answers.csv submissions/ --out results.jsonl --concurrency 16
 
       mlgrade batch answers.jsonl --out results.jsonl --retry-errors   # regrade failed rows
+
+      mlgrade batch answers.jsonl --out results.jsonl --regrade-stale  # regrade rows graded on an older rubric
 
       mlgrade batch answers.jsonl --out results.jsonl --dry-run        # count and estimate cost
 
@@ -248,7 +273,7 @@ def batch(
     if settings.offline_notice and not json_out:
         console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
     kwargs: dict[str, Any] = dict(settings=settings, bank=bank, concurrency=concurrency, retry_errors=retry_errors,
-                                  use_cache=not no_cache, dry_run=dry_run, wide=wide)
+                                  use_cache=not no_cache, dry_run=dry_run, wide=wide, regrade_stale=regrade_stale)
     if dry_run:
         summary = grade_many(inputs, out, **kwargs)
     else:
@@ -352,7 +377,8 @@ def report(
     if fmt.lower() == "gradebook":
         from ..batch.gradebook import write_gradebook
 
-        result = write_gradebook(results, out, reviews=reviews)
+        result = write_gradebook(results, out, reviews=reviews,
+                                 warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
     else:
         from ..batch.report import write_report
 
