@@ -179,7 +179,6 @@ def recover(path: Path, *, retry_errors: bool = False, dry_run: bool = False,
     sniff(path)
     rewrite = False
     good_end = 0  # byte offset just past the last complete line
-    last_outcome: dict[int, str] = {}
     with path.open("rb") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.endswith(b"\n"):
@@ -197,27 +196,23 @@ def recover(path: Path, *, retry_errors: bool = False, dry_run: bool = False,
                 rewrite = True
                 continue
             key = id_key(data["id"])
-            before = last_outcome.get(key)
-            if before is not None:
-                rec.dropped_duplicates += 1
-                rec.outcomes[before] -= 1
+            dup = key in rec.done
+            if dup:
+                rec.dropped_duplicates += 1  # an older line for this id: this one counts, as in report
             if retry_errors and data["outcome"] == "grader_error":
                 rec.dropped_errors += 1
                 rewrite = True
                 rec.done.pop(key, None)
                 rec.stale.discard(key)
-                last_outcome.pop(key, None)
                 continue
-            last_outcome[key] = data["outcome"]
-            rec.outcomes[data["outcome"]] += 1
+            if not dup:
+                rec.outcomes[data["outcome"]] += 1
             rec.done[key] = _answer_state(data)
             current = rubric_hashes.get(data["question_id"]) if rubric_hashes else None
             if data["outcome"] == "graded" and current and data.get("rubric_hash") and data["rubric_hash"] != current:
                 rec.stale.add(key)
             else:
                 rec.stale.discard(key)
-    del last_outcome
-    rec.outcomes = +rec.outcomes
     if not rewrite:
         rec.dropped_duplicates = 0  # nothing is removed: report and resume both take the last line
     if rec.corrupt_lines and (not rec.kept or rec.corrupt_lines > max(2, rec.kept // 10)):
