@@ -24,6 +24,7 @@ def _asserts(cue: str, text: str) -> bool:
     ("always use deep", "You should always use a deep network."),
     ("loses no information", "PCA loses no information when it reduces the dimensions."),
     ("dqn works with continuous", "DQN works with continuous actions without any change."),
+    ("add more layers", "If the model does not generalise, add more layers."),
 ])
 def test_plain_claims_fire(cue, text):
     assert _asserts(cue, text), text
@@ -45,6 +46,8 @@ def test_plain_claims_fire(cue, text):
     ("add more layers", "Adding more layers would make the variance worse."),
     ("fit pca on the whole dataset", "Fitting PCA on the whole dataset before splitting leaks information."),
     ("q-learning is on-policy", "Q-learning is off-policy, while SARSA is on-policy."),
+    ("use a bigger model", "Rather than use a bigger model, collect more data."),
+    ("knn is a clustering", "It is not true, as some claim, that KNN is a clustering method."),
 ])
 def test_denied_reported_or_corrected_claims_stay_silent(cue, text):
     assert not _asserts(cue, text), text

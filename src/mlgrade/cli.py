@@ -11,7 +11,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from .commands import batch_cmd, doctor_cmd, eval_cmd, grade_cmd, practice_cmd, questions_cmd, rubrics_cmd
+from .commands import batch_cmd, doctor_cmd, eval_cmd, grade_cmd, practice_cmd, questions_cmd, review_cmd, rubrics_cmd
 
 class _Group(TyperGroup):
     """Turns mlgrade's own errors into one line on stderr and the contract's exit code, for
@@ -45,7 +45,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (practice_cmd, grade_cmd, batch_cmd, questions_cmd, rubrics_cmd, eval_cmd, doctor_cmd):
+for module in (practice_cmd, grade_cmd, batch_cmd, review_cmd, questions_cmd, rubrics_cmd, eval_cmd, doctor_cmd):
     module.register(app)
 
 

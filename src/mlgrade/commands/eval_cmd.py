@@ -36,6 +36,9 @@ def eval_command(
     calibration: Annotated[Optional[Path], typer.Option(
         "--calibration", help="Apply a map written by --fit-calibration before computing agreement "
                               "(fit it on other data).", show_default=False)] = None,
+    reviews: Annotated[Optional[Path], typer.Option(
+        "--reviews", help="Measure a batch results file (the DATASET argument) against a reviewer's decisions "
+                          "written by `mlgrade review`; nothing is graded again.", show_default=False)] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Grade every row of a human-graded CSV and report agreement with the humans: Pearson,
@@ -60,10 +63,14 @@ def eval_command(
       mlgrade eval half-a.csv --scale 0-5 --grader offline --fit-calibration cal.json
 
       mlgrade eval half-b.csv --scale 0-5 --grader offline --calibration cal.json
+
+      mlgrade eval results.jsonl --reviews results.reviews.jsonl   # mlgrade vs your review decisions
     """
     from ..errors import UsageError
     from ..evaluation.evaluate import aevaluate, parse_scale, read_dataset, select_rows, write_predictions
 
+    if reviews is not None:
+        return _reviewed(dataset, reviews, json_out=json_out)
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     settings = settings_from(grader=grader)
@@ -174,6 +181,58 @@ def _expert(dataset: Path, settings, *, limit: int | None, sample: int | None, s
                             f"{fit_to}; measure it on other data with --calibration.[/]")
     if result.errors:
         raise typer.Exit(1)
+
+
+def _reviewed(results: Path, reviews: Path, *, json_out: bool) -> None:
+    """`eval RESULTS --reviews R`: the reviewer is the expert; the metrics are the expert set's."""
+    from ..batch.reviews import reviewed_pairs
+    from ..errors import UsageError
+    from ..evaluation.reviewed import review_agreement
+
+    if not results.is_file():
+        raise UsageError(f"{results}: no such results file")
+    pairs = reviewed_pairs(results, reviews)
+    if not pairs:
+        raise UsageError(f"{reviews}: no decision matches a graded line of {results}")
+    result = review_agreement(pairs, dataset=str(results))
+    if json_out:
+        d = result.to_dict()
+        d["kind"] = "reviews"
+        d["reviews"] = str(reviews)
+        print_json(d)
+        return
+    from rich.table import Table
+
+    con = console()
+    m = result.metrics
+    scored = m.get("n", 0)
+    summary = Table(title=f"{results.name} against {reviews.name}: {m['decisions']} decision{'s' if m['decisions'] != 1 else ''} "
+                          f"({scored} with a score), grader {result.grader}", header_style="bold")
+    summary.add_column("measure")
+    summary.add_column("value", justify="right")
+    if scored:
+        for name, value in (("band accuracy", f"{m['band_accuracy']:.0%}"), ("within one band", f"{m['within_one_band']:.0%}"),
+                            ("Spearman", _fmt(m["spearman"])), ("Pearson", _fmt(m["pearson"])),
+                            ("MAE (0-100)", f"{m['mae']:.1f}")):
+            summary.add_row(name, value)
+    if m["band_only"]["n"]:
+        summary.add_row(f"band accuracy, {m['band_only']['n']} band-only decisions", f"{m['band_only']['band_accuracy']:.0%}")
+    for label, o in m["overridden"].items():
+        if o["n"]:
+            summary.add_row(f"band changed by the reviewer, {label}", f"{o['rate']:.0%} ({o['band_changed']}/{o['n']})")
+    con.print(summary)
+    if scored:
+        conf = Table(title="bands: rows the reviewer's, columns mlgrade's", header_style="bold")
+        conf.add_column("reviewer")
+        labels = m["confusion"]["labels"]
+        for label in labels:
+            conf.add_column(label, justify="right")
+        for label, counts in zip(labels, m["confusion"]["matrix"]):
+            conf.add_row(label, *(str(c) for c in counts))
+        con.print(conf)
+    if m["stale"]:
+        con.print(f"[dim]{m['stale']} decision(s) were made on an earlier grading of their line (rubric or prompt "
+                  "changed since); they are measured against the current grade.[/]")
 
 
 def _render_expert(result: ExpertResult, dataset: Path) -> None:

@@ -54,7 +54,7 @@ HEDGES = frozenset({"much", "little", "significant", "significantly", "important
 # "some people think …", "it is tempting to …": the claim is reported, not made.
 _ATTRIBUTION = [tuple(p.split()) for p in (
     "some people", "many people", "people often", "people think", "people believe", "some think", "some say",
-    "some believe", "commonly believed", "often believed", "often claimed", "is tempting", "it's tempting",
+    "some believe", "some claim", "commonly believed", "often believed", "often claimed", "is tempting", "it's tempting",
     "naively", "one might think", "you might think", "it is often said", "a common belief", "beginners",
     "do not confuse", "don't confuse", "not to be confused", "often confused", "is confused with",
 )]
@@ -180,6 +180,8 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
         return True
     before = toks[:i]
     for n, t in enumerate(before):
+        if "," in text[t.end:toks[i].start]:
+            continue  # "if it does not generalise, add more layers": the negation is in another phrase
         nxt = toks[n + 1].text if n + 1 < len(toks) else ""
         if is_negator(t) and (nxt not in _EMPHASIS or n + 1 == i):  # "not only" denies a claim that starts "only"
             return True
