@@ -22,7 +22,7 @@ from .textmatch import Token, stem, tokenize
 # points; MIN_WORDS 1 caught one more stuffed answer but demoted a strong answer's plain English
 # ("it suffers from…": no general-English list here). Even questions: unchanged (notes/fix-f4.md).
 OFF_TOPIC_MIN_WORDS = 2
-OFF_TOPIC_SHARE = 0.67
+OFF_TOPIC_SHARE = 2 / 3  # two thirds (0.67 let 2 of 3 words through by rounding)
 # An answer where this share of its matched points (and at least this many) rest on suspect clauses
 # (even one off-domain word each) is stuffing as a whole: every point it earns is partial at most
 # (so 50 at most, weak), each is marked, and review.py raises off_topic.
