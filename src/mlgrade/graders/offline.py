@@ -195,6 +195,8 @@ def _topical(ev: _Evidence, concept: _Concept, unit: _Unit, compiled: _CompiledR
     judged by its clauses (the on-topic one still counts alone)."""
     off: list[str] = []
     for part in unit.parts or (unit,):
+        if all(t.stop or t.stem in compiled.domain for t in part.tokens):
+            continue  # the common case, and cheap: every word is the field's
         _, used = _cue_hits(concept, part)
         off += topicality.off_topic_words(part.tokens, used, set(concept.words), compiled.domain)
     if not off:
