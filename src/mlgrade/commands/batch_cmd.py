@@ -9,15 +9,26 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ._common import JsonOpt, RubricsOpt, bank_from, console, print_json, settings_from
+from ._common import (
+    BaseUrlOpt,
+    GraderOpt,
+    JsonOpt,
+    ModelOpt,
+    RefreshOpt,
+    RubricsOpt,
+    bank_from,
+    concurrency_opt,
+    console,
+    option,
+    out_opt,
+    print_json,
+    refresh_flag,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from ..batch.engine import BatchProgress, BatchSummary
 
-GraderOpt = Annotated[Optional[str], typer.Option("--grader", help="auto, llm or offline (default: MLGRADE_GRADER or auto).",
-                                                  show_default=False)]
-ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Model for the llm grader (default: MLGRADE_MODEL).",
-                                                 show_default=False)]
 _PROVIDER_ACTIONS = ("status", "collect")
 
 
@@ -101,16 +112,17 @@ def _print_estimate(summary: BatchSummary) -> None:
 
 def batch(
     inputs: Annotated[list[Path], typer.Argument(help="Answer files (.jsonl, .csv, .yaml) or folders of qNN-name.md/.txt files.",
-                                                 show_default=False)],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results file (JSON Lines). Rerunning the same command resumes it.",
-                                                show_default=False)] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Most requests in flight at once.")] = 8,
-    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Regrade the rows of --out that ended in grader_error.")] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not reuse cached results for identical answers.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count answers, estimate tokens and cost; make no call.")] = False,
-    provider_batch: Annotated[bool, typer.Option("--provider-batch", help="Submit to the OpenAI Batch API (half price, results within 24 h).")] = False,
+                                                 metavar="INPUTS...", show_default=False)],
+    out: Annotated[Optional[Path], out_opt("Results file (JSON Lines). Rerunning the same command resumes it.")] = None,
+    concurrency: Annotated[int, concurrency_opt()] = 8,
+    retry_errors: Annotated[bool, option("--retry-errors", help="Regrade the rows of --out that ended in grader_error.")] = False,
+    no_cache: Annotated[bool, option("--no-cache", help="Do not reuse cached results for identical answers.")] = False,
+    dry_run: Annotated[bool, option("--dry-run", help="Count answers, estimate tokens and cost; make no call.")] = False,
+    provider_batch: Annotated[bool, option("--provider-batch", help="Submit to the OpenAI Batch API (half price, results within 24 h).")] = False,
     grader: GraderOpt = None,
     model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    refresh: RefreshOpt = False,
     rubrics: RubricsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -149,7 +161,8 @@ def batch(
     from ..batch.inputs import check_inputs
 
     check_inputs(inputs)  # a missing file fails now, before any progress bar or request
-    settings = settings_from(grader=grader, model=model, rubrics_dir=rubrics)
+    settings = settings_from(grader=grader, model=model, base_url=base_url, rubrics_dir=rubrics,
+                             cache_capabilities=refresh_flag(refresh))
     bank = bank_from(rubrics, settings)
     if provider_batch:
         from ..batch.provider import submit
@@ -181,7 +194,11 @@ def batch(
     raise typer.Exit(summary.exit_code)
 
 
-def batch_status(batch_id: Annotated[str, typer.Argument(help="The job id printed by `batch --provider-batch` (mlg-…).")],
+JobIdArg = Annotated[str, typer.Argument(help="The job id printed by `batch --provider-batch` (mlg-…).", metavar="JOB",
+                                         show_default=False)]
+
+
+def batch_status(batch_id: JobIdArg,
                  json_out: JsonOpt = False) -> None:
     """Show the state of a Batch API job submitted with `mlgrade batch --provider-batch`.
 
@@ -200,7 +217,7 @@ def batch_status(batch_id: Annotated[str, typer.Argument(help="The job id printe
     console().print(info["message"])
 
 
-def batch_collect(batch_id: Annotated[str, typer.Argument(help="The job id printed by `batch --provider-batch` (mlg-…).")],
+def batch_collect(batch_id: JobIdArg,
                   json_out: JsonOpt = False) -> None:
     """Download a finished Batch API job's results into its --out file (same lines as online grading).
 
@@ -224,10 +241,12 @@ def batch_collect(batch_id: Annotated[str, typer.Argument(help="The job id print
 
 
 def report(
-    results: Annotated[Path, typer.Argument(help="A results file written by `mlgrade batch`.", show_default=False)],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html or csv.")] = "md",
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout.", show_default=False)] = None,
-    title: Annotated[Optional[str], typer.Option("--title", help="Report title.", show_default=False)] = None,
+    results: Annotated[Path, typer.Argument(help="A results file written by `mlgrade batch`.", metavar="RESULTS",
+                                            show_default=False)],
+    # no short letter: -f is --file on every command
+    fmt: Annotated[str, option("--format", metavar="FORMAT", help="md, html or csv.", show_default=True)] = "md",
+    out: Annotated[Optional[Path], out_opt("Write here instead of stdout.")] = None,
+    title: Annotated[Optional[str], option("--title", metavar="TEXT", help="Report title.")] = None,
 ) -> None:
     """Render a report of batch results: per question and per candidate (mean, band
     distribution, most-missed key points) and each answer's feedback.

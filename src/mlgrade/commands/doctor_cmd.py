@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._common import JsonOpt, console, print_json, settings_from
+from ._common import (
+    BaseUrlOpt,
+    GraderOpt,
+    JsonOpt,
+    LegacyRefreshOpt,
+    ModelOpt,
+    RefreshOpt,
+    console,
+    option,
+    print_json,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from ..doctor import DoctorReport
@@ -51,13 +62,12 @@ def _render(report: DoctorReport) -> None:
 
 def doctor(
     json_out: JsonOpt = False,
-    offline: Annotated[bool, typer.Option("--offline", help="Only show the configuration and the store; make no request.")] = False,
-    refresh: Annotated[bool, typer.Option("--refresh", help="Re-detect what the endpoint accepts instead of using the cached record.")] = False,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL.",
-                                                    show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model name. Env: MLGRADE_MODEL.", show_default=False)] = None,
-    grader: Annotated[Optional[str], typer.Option("--grader", "-g", help="auto, llm or offline. Env: MLGRADE_GRADER.",
-                                                  show_default=False)] = None,
+    offline: Annotated[bool, option("--offline", help="Only show the configuration and the store; make no request.")] = False,
+    refresh: RefreshOpt = False,
+    no_cache_capabilities: LegacyRefreshOpt = False,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
+    grader: GraderOpt = None,
 ) -> None:
     """Show the configuration in effect (and where each value came from), check the endpoint
     live, and say in one line what to do next.
@@ -78,6 +88,7 @@ def doctor(
     from ..doctor import run_doctor
 
     settings = settings_from(base_url=base_url, model=model, grader=grader)
+    refresh = refresh or no_cache_capabilities
     if not json_out and not offline and settings.grader_kind == "llm":
         err = console(stderr=True)
         if err.is_terminal:

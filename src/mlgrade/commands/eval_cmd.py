@@ -7,7 +7,21 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ._common import JsonOpt, console, print_json, settings_from
+from ._common import (
+    BaseUrlOpt,
+    GraderOpt,
+    JsonOpt,
+    ModelOpt,
+    RefreshOpt,
+    concurrency_opt,
+    console,
+    limit_opt,
+    option,
+    out_opt,
+    print_json,
+    refresh_flag,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from ..evaluation.evaluate import EvalResult
@@ -17,16 +31,19 @@ HUMAN_HUMAN_NOTE = {"mohler": "published human–human agreement on the Mohler d
 
 def eval_command(
     dataset: Annotated[Path, typer.Argument(help="CSV with question, reference_answer, student_answer and score or label.",
-                                            show_default=False)],
-    scale: Annotated[Optional[str], typer.Option("--scale", help="Range of the human `score` column, e.g. 0-5.")] = None,
-    grader: Annotated[Optional[str], typer.Option("--grader", help="auto, llm or offline (default: MLGRADE_GRADER).")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N rows (after --sample).")] = None,
-    sample: Annotated[Optional[int], typer.Option("--sample", help="A random sample of N rows.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for --sample.")] = 0,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Answers graded at once (LLM grader).")] = 8,
-    label_threshold: Annotated[float, typer.Option("--label-threshold",
-                                                   help="Scores (0-100) at or above this count as 'correct' for labelled data.")] = 50.0,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write per-row predictions (.csv, else JSON lines).")] = None,
+                                            metavar="DATASET", show_default=False)],
+    scale: Annotated[Optional[str], option("--scale", metavar="LOW-HIGH", help="Range of the human `score` column, e.g. 0-5.")] = None,
+    grader: GraderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    refresh: RefreshOpt = False,
+    limit: Annotated[Optional[int], limit_opt("Only the first N rows (after --sample).")] = None,
+    sample: Annotated[Optional[int], option("--sample", metavar="N", help="A random sample of N rows.")] = None,
+    seed: Annotated[int, option("--seed", metavar="N", help="Seed for --sample.", show_default=True)] = 0,
+    concurrency: Annotated[int, concurrency_opt("Answers graded at once (LLM grader).")] = 8,
+    label_threshold: Annotated[float, option("--label-threshold", metavar="SCORE", show_default=True,
+                                             help="Scores (0-100) at or above this count as 'correct' for labelled data.")] = 50.0,
+    out: Annotated[Optional[Path], out_opt("Write per-row predictions (.csv, else JSON lines).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Grade every row of a human-graded CSV and report agreement with the humans: Pearson,
@@ -47,7 +64,7 @@ def eval_command(
 
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    settings = settings_from(grader=grader)
+    settings = settings_from(grader=grader, model=model, base_url=base_url, cache_capabilities=refresh_flag(refresh))
     scale_t = parse_scale(scale) if scale is not None else None
     rows = select_rows(read_dataset(dataset, scale=scale_t), limit=limit, sample=sample, seed=seed)
     if rows[0].label is None and scale_t is None:
