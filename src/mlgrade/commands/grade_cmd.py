@@ -54,6 +54,8 @@ def read_answer(answer: str | None, file: Path | None, settings: Settings) -> st
 def _notify_retry(event) -> None:  # type: ignore[no-untyped-def]
     what = {"rate_limit": "rate limited", "server": "server error", "timeout": "timed out",
             "connection": "connection failed", "invalid_reply": "reply did not validate"}.get(event.kind, event.kind)
+    if event.kind == "connection" and "connection refused" in event.message:
+        what = "connection refused"
     action = "asking again" if event.kind == "invalid_reply" else f"retrying in {event.wait_s:.1f}s"
     sys.stderr.write(f"note: {what}; {action}\n")
 
