@@ -51,6 +51,19 @@ def _footer(grade: Grade) -> str:
     return " · ".join(parts)
 
 
+def _bullets(console: Console, mark: str, items: list[str]) -> None:
+    """`  + text` lines whose wrapped continuation lines stay indented under the text."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(ratio=1)
+    for item in items:
+        grid.add_row(f"  {mark}", escape(item))
+    console.print(grid)
+
+
 def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
     """The full feedback view shared by `grade`, `practice` and reports."""
     from rich.markup import escape
@@ -107,12 +120,10 @@ def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
                       + (f"\n   [italic]“{escape(m.evidence)}”[/]" if m.evidence else ""))
     if grade.strengths:
         console.print("[bold green]Strengths[/]")
-        for s in grade.strengths:
-            console.print(f"  + {escape(s)}")
+        _bullets(console, "+", grade.strengths)
     if grade.improvements:
         console.print("[bold yellow]To improve[/]")
-        for s in grade.improvements:
-            console.print(f"  → {escape(s)}")
+        _bullets(console, "→", grade.improvements)
     if grade.follow_up:
         console.print(f"[bold]Follow-up:[/] {escape(grade.follow_up)}")
     console.print(f"[dim]{_footer(grade)}[/]")
