@@ -173,3 +173,14 @@ def test_parse_scale():
     assert parse_scale("0-5") == (0, 5) and parse_scale("1..10") == (1, 10)
     with pytest.raises(UsageError):
         parse_scale("5-0")
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_cli_title_never_wraps_mid_phrase(dataset, cli, tmp_path, width):
+    named = dataset.rename(tmp_path / "mohler-dev-with-a-longer-name.csv")
+    res = cli(["eval", named, "--scale", "0-5", "--grader", "offline"], env={"COLUMNS": str(width)})
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    for phrase in ("rows graded", "derived rubrics"):
+        assert any(phrase in line for line in lines), f"{phrase!r} is split across lines:\n{res.stdout}"
+    assert all(len(line) <= width for line in lines)

@@ -41,7 +41,7 @@ class _ProgressBar:
         self.progress = Progress(
             TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
             TextColumn("[red]{task.fields[errors]} err[/] · {task.fields[skipped]} skip · {task.fields[flight]} in flight · "
-                       "{task.fields[rate]}/s · {task.fields[cached]} cached tok"),
+                       "{task.fields[rate]} answers/s · {task.fields[cached]} cached tok"),
             TimeRemainingColumn(), console=console(stderr=True), transient=False, refresh_per_second=8)
         self.task = self.progress.add_task("grading", total=None, errors=0, skipped=0, flight="0", rate="0.0", cached=0)
 
@@ -53,7 +53,7 @@ class _ProgressBar:
         self.progress.stop()
 
     def __call__(self, p: BatchProgress) -> None:
-        rate = p.done / p.elapsed if p.elapsed > 0 else 0.0
+        rate = p.rate
         flight = f"{p.in_flight}/{p.limit}" + (f" ({p.rate_limits}×429)" if p.rate_limits else "")
         self.progress.update(self.task, total=p.total or None, completed=p.done, errors=p.errors, skipped=p.skipped,
                              flight=flight, rate=f"{rate:.1f}", cached=f"{p.usage.cached_tokens:,}")
@@ -85,13 +85,30 @@ def _print_summary(summary: BatchSummary) -> None:
         table.add_row(q, str(g.count), "–" if g.mean is None else f"{g.mean:g}",
                       *(str(g.bands.get(b, 0)) for b in ("strong", "adequate", "weak", "poor")), str(g.errors), str(g.skipped))
     out.print(table)
-    rate = f"{r.calls / summary.wall_s:.1f} calls/s" if summary.wall_s else ""
     out.print(f"this run: {r.done:,} written ({r.graded:,} graded, {r.errors:,} errors, {r.skipped:,} skipped, "
-              f"{r.cache_hits:,} from cache) in {summary.wall_s:.1f}s {rate}; {summary.already_done:,} already done")
+              f"{r.cache_hits:,} from cache) in {r.elapsed:.1f}s, {r.rate:.1f} answers/s; "
+              f"{summary.already_done:,} already done")
     if r.rate_limits:
         out.print(f"rate limited {r.rate_limits:,}× (429): concurrency lowered to {summary.min_concurrency} at worst")
     out.print(f"all results: {res.total:,} answers · tokens {res.input_tokens:,} in ({res.cached_tokens:,} cached) / "
               f"{res.output_tokens:,} out · cost ≈ ${res.cost_usd:.4f}")
+
+
+def _interrupted(inputs: list[Path], out: Path, flags: dict[str, Any]) -> None:
+    """Ctrl-C: every finished result is already a flushed line in --out; say how many, and the
+    command that carries on from there. Exit 130, as for any interrupted command."""
+    import shlex
+
+    from ..batch.engine import results_in
+
+    args = ["mlgrade", "batch", *map(str, inputs), "--out", str(out)]
+    for name, value in flags.items():
+        if value is not None:
+            args += [f"--{name.replace('_', '-')}", str(value)]
+    kept = results_in(out)
+    sys.stderr.write(f"\ninterrupted: {kept:,} result{'s' if kept != 1 else ''} safe in {out}; "
+                     f"resume with: {shlex.join(args)}\n")
+    raise typer.Exit(130)
 
 
 def _print_estimate(summary: BatchSummary) -> None:
@@ -183,8 +200,12 @@ def batch(
     if dry_run:
         summary = grade_many(inputs, out, **kwargs)
     else:
-        with _ProgressBar() as bar:
-            summary = grade_many(inputs, out, progress=bar, **kwargs)
+        try:
+            with _ProgressBar() as bar:
+                summary = grade_many(inputs, out, progress=bar, **kwargs)
+        except KeyboardInterrupt:
+            _interrupted(inputs, out, dict(grader=grader, model=model, base_url=base_url, rubrics=rubrics,
+                                           concurrency=None if concurrency == 8 else concurrency))
     if json_out:
         print_json(summary.to_dict())
     elif dry_run:

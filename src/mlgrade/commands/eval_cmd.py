@@ -100,15 +100,31 @@ def _fmt(v: float | None) -> str:
     return "—" if v is None else f"{v:.3f}"
 
 
+def _fit(parts: list[str], width: int) -> str:
+    """Join phrases with ` · `, breaking lines only between phrases, never inside one."""
+    from rich.text import Text
+
+    lines: list[str] = []
+    for part in parts:
+        if lines and Text.from_markup(lines[-1] + " · " + part).cell_len <= width:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
+
+
 def _render(result: EvalResult, dataset: Path) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     con = console()
     labelled = result.scale is None
     cols = ["accuracy", "macro_f1", "pearson", "spearman"] if labelled else ["pearson", "spearman", "qwk", "rmse"]
-    title = (f"{dataset.name}: {result.graded}/{result.rows} rows graded, {result.rubrics} derived rubrics, "
-             f"{result.seconds:.1f}s")
-    table = Table(title=title, header_style="bold")
+    # a line of its own rather than the table's title: a title wraps at the table's width, mid-phrase
+    parts = [f"[bold]{escape(dataset.name)}[/]", f"{result.graded:,}/{result.rows:,} rows graded",
+             f"{result.rubrics} derived rubrics", f"{result.seconds:.1f}s"]
+    con.print(_fit(parts, con.width))
+    table = Table(header_style="bold")
     table.add_column("predictor")
     for c in cols:
         table.add_column(c, justify="right")
