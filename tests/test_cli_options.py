@@ -147,5 +147,9 @@ def test_derive_refuses_both_spellings_at_once(cli):
 
 
 def test_report_format_has_no_short_letter(cli, tmp_path):
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text('{"id": "1", "question_id": "q05", "answer": "Scale for k-NN; trees do not care."}\n')
+    assert cli(["batch", answers, "--out", tmp_path / "results.jsonl", "--grader", "offline"]).exit_code == 0
+    assert cli(["report", tmp_path / "results.jsonl", "--format", "md"]).exit_code == 0
     result = cli(["report", tmp_path / "results.jsonl", "-f", "md"])
     assert result.exit_code == 2  # -f is --file, which report does not take

@@ -102,7 +102,7 @@ def _root(version: bool = typer.Option(False, "--version", "-V", help="Print the
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="mlgrade")  # also under `python -m mlgrade`
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         sys.exit(130)
