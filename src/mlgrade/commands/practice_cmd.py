@@ -47,7 +47,8 @@ def practice(
     Without options it asks what is most worth practising: questions due for review (weakest
     first), then ones you have never answered. Answers are stored in your history.
 
-    Keys while answering: Enter = new line, Ctrl-D = submit, Ctrl-C = abandon the question.
+    Keys while answering: Enter = new line, Ctrl-D = submit, Ctrl-C = abandon the answer (back to
+    the menu; Ctrl-C there quits).
     After the feedback: n next, r retry, m model answer, f answer the follow-up, q quit.
 
     Examples:

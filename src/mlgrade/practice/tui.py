@@ -50,7 +50,7 @@ def _get_answer(console: Console, inputs: Inputs, *, use_editor: bool, default: 
             text = inputs.answer(default=default)
         if text.strip():
             return text
-        console.print("[yellow]Empty answer: nothing to grade. Type something, or Ctrl-C to stop.[/]")
+        console.print("[yellow]Empty answer: nothing to grade. Type something, or Ctrl-C to leave it.[/]")
 
 
 def _grade(session: PracticeSession, console: Console, rubric: Rubric, answer: str,
