@@ -123,7 +123,8 @@ def mask(text: str) -> str:
 def _run(command: str, *, stderr: bool = False) -> str:
     with tempfile.TemporaryDirectory(prefix="mlgrade-readme-") as tmp:
         work, env = make_workspace(Path(tmp))
-        done = subprocess.run(["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=300,
+                              stdin=subprocess.DEVNULL)
     return mask(done.stdout + (done.stderr if stderr else ""))
 
 

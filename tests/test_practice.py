@@ -367,3 +367,9 @@ def test_wrapped_strengths_and_improvements_stay_indented(bank):
     for mark in ("+", "→"):
         first = next(i for i, line in enumerate(lines) if line.startswith(f"  {mark} Add:"))
         assert lines[first + 1].startswith("    ") and lines[first + 1].strip(), lines[first:first + 3]
+    grade = grade.model_copy(update={"follow_up": long})
+    buf = io.StringIO()
+    render_grade(grade, bank.get("q05"), Console(file=buf, width=80, force_terminal=False))
+    lines = buf.getvalue().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("Follow-up: Add:"))
+    assert lines[first + 1].startswith(" " * len("Follow-up: ")), lines[first:first + 3]
