@@ -33,8 +33,9 @@ _ROWS = [
      "answer": "It depends on the model: k-NN and SVM use distances, so a feature with a large range dominates. "
                "Trees split on thresholds and do not need scaling. Fit the scaler on the training data only."},
     {"id": "2", "candidate": "bob", "question_id": "q05", "answer": "Always scale everything to 0-1."},
-    {"id": "3", "candidate": "alice", "question_id": "q24",
-     "answer": "def can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n"},
+    # no coding question here: its score would depend on the machine's sandbox, and cog --check must not
+    {"id": "3", "candidate": "alice", "question_id": "q07",
+     "answer": Q07_GOOD},
     {"id": "4", "candidate": "bob", "question_id": "q17", "answer": ""},
 ]
 _MOHLER = [  # a few rows in the shape of the shared data sets, so eval examples run on a clean clone
