@@ -68,7 +68,7 @@ def test_store_location_and_schema_version(cli, home):
     Store(home / "mlgrade.db").close()
     report = json.loads(cli(["doctor", "--json", "--offline"]).stdout)
     assert report["store"] == {"path": str(home / "mlgrade.db"), "exists": True, "schema_version": SCHEMA_VERSION,
-                               "expected_schema_version": SCHEMA_VERSION, "ok": True, "problem": None}
+                               "expected_schema_version": SCHEMA_VERSION, "ok": True, "problem": None, "damaged": False}
 
 
 def test_a_store_from_a_newer_mlgrade_is_a_config_error(cli, home):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, register_secret
 
 DEFAULT_MODEL = "gpt-4.1-mini"
 DEFAULT_MAX_ANSWER_CHARS = 20_000
@@ -117,4 +117,5 @@ def load_settings(dotenv_path: Path | None = None, **overrides: Any) -> Settings
     if values["grader"] not in GRADERS:
         raise ConfigError(f"unknown grader {values['grader']!r}: choose one of {', '.join(GRADERS)}")
     values["home"] = Path(values["home"]).expanduser() if values["home"] else _default_home()
+    register_secret(values["api_key"])  # so every error text shown or stored is redacted of it
     return Settings(**values, sources=sources)

@@ -12,9 +12,12 @@ import asyncio
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+
+from .errors import redact, redact_url
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -77,6 +80,8 @@ def config_rows(settings: Settings) -> list[dict[str, Any]]:
         value = getattr(settings, name, None)
         if name in SECRET_SETTINGS:
             value = "set" if value else "not set"
+        elif isinstance(value, str):
+            value = redact(value)
         elif value is not None and not isinstance(value, (bool, int, float, str)):
             value = str(value)
         rows.append({"name": name, "value": value, "source": source})
@@ -85,24 +90,71 @@ def config_rows(settings: Settings) -> list[dict[str, Any]]:
 
 def store_info(settings: Settings) -> dict[str, Any]:
     """Where the store is and its schema version. A store that does not exist yet is reported,
-    not created (it is made on first use)."""
-    from .store import SCHEMA_VERSION, Store
+    not created (it is made on first use); a data folder that cannot be made, or a damaged
+    database, is reported with the same line the other commands print."""
+    from .store import SCHEMA_VERSION, DamagedStoreError, Store, home_label
 
     path = settings.db_path
     info: dict[str, Any] = {"path": str(path), "exists": path.is_file(), "schema_version": None,
-                            "expected_schema_version": SCHEMA_VERSION, "ok": True, "problem": None}
+                            "expected_schema_version": SCHEMA_VERSION, "ok": True, "problem": None, "damaged": False}
+    home, label = settings.home, home_label(settings)
+    if home.exists() and not home.is_dir():
+        info.update(ok=False, problem=f"{label} is a file, not a folder: point it at a folder mlgrade can create")
+        return info
+    if not home.exists():
+        problem = _creatable(home)
+        if problem is not None:
+            info.update(ok=False, problem=f"{label} cannot be created ({problem}): point it at a folder mlgrade can write")
+        return info
+    if path.exists() and not path.is_file():
+        info.update(ok=False, problem=f"the history database at {path} is not a file: move it away")
+        return info
     if not info["exists"]:
         return info
     try:
         with Store(path) as store:
             info["schema_version"] = store.schema_version()
-    except Exception as exc:  # sqlite3.DatabaseError, PermissionError…: report, do not crash
+            row = store.db.execute("PRAGMA quick_check(1)").fetchone()  # doctor may take the time to read every page
+            if row is not None and row[0] != "ok":
+                raise DamagedStoreError(path, str(row[0]))
+    except DamagedStoreError as exc:
+        info.update(ok=False, damaged=True, problem=str(exc))
+        return info
+    except Exception as exc:  # sqlite3.Error, PermissionError…: report, do not crash
         info.update(ok=False, problem=f"cannot open the store: {exc}")
         return info
     if info["schema_version"] > SCHEMA_VERSION:
         info.update(ok=False, problem=f"the store's schema version {info['schema_version']} is newer than this "
                                       f"mlgrade knows ({SCHEMA_VERSION}): upgrade mlgrade")
     return info
+
+
+def _creatable(folder: Path) -> str | None:
+    """None when `folder` (missing) could be made; else why not. It is made and removed again,
+    the only sure test (permissions, read-only or pseudo filesystems like /proc)."""
+    missing = [folder, *(p for p in folder.parents if not p.exists())]
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    for made in missing:  # deepest first
+        try:
+            made.rmdir()
+        except OSError:
+            break
+    return None
+
+
+def reset_damaged_store(settings: Settings) -> str | None:
+    """Move a damaged store aside (`mlgrade.db.damaged-<time>`, with its -wal/-shm) so a fresh
+    one starts on next use. Returns the new path, or None when the store is not damaged
+    (a healthy store is never moved)."""
+    from .store import move_aside
+
+    info = store_info(settings)
+    if not info.get("damaged"):
+        return None
+    return str(move_aside(settings.db_path))
 
 
 # --------------------------------------------------------------------------- live checks
@@ -264,13 +316,17 @@ async def arun_doctor(settings: Settings, *, live: bool = True, refresh: bool = 
     from .graders.client import endpoint_url
 
     report = DoctorReport(mode=settings.grader_kind, config=config_rows(settings), key_set=bool(settings.api_key),
-                          base_url=endpoint_url(settings), model=settings.model)
+                          base_url=redact_url(endpoint_url(settings)) or "", model=settings.model)
     report.store = store_info(settings)
     configured = bool(settings.api_key or settings.base_url)
     if live and report.mode == "llm" and configured and report.store["ok"]:
         await _live(report, settings, refresh, store)
         report.store = store_info(settings)  # the capability cache may have just created it
     report.verdict, report.ok, report.exit_code = verdict_for(report, settings)
+    # a base URL with user:pass@ or ?token= and an error echoing the key are shown without them
+    report.verdict = redact(report.verdict) or ""
+    for check in report.checks:
+        check.detail = redact(check.detail) or ""
     return report
 
 

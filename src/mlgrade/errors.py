@@ -41,9 +41,66 @@ class GraderFailure(MlgradeError):
     exit_code = 1
 
     def __init__(self, reason: str, raw_reply: str | None = None, attempts: int = 1, fatal: bool = False):
+        # redacted here, once: the reason and reply go to panels, --json, results files and reports
+        reason = redact(reason) or ""
         super().__init__(reason)
         self.reason = reason
-        self.raw_reply = raw_reply
+        self.raw_reply = redact(raw_reply)
         self.attempts = attempts
         # fatal: the endpoint or configuration is wrong (401, 404…): retrying other items is pointless
         self.fatal = fatal
+
+
+# --------------------------------------------------------------------------- secret redaction
+# One function for every error text before it is shown or stored: an endpoint that echoes the
+# Authorization header back must not put the key in a panel, a results file or a report.
+
+REDACTED = "[REDACTED]"
+_known_secrets: set[str] = set()
+_SECRET_PATTERNS = None
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a configured secret (the API key) so `redact` removes it wherever it appears."""
+    if value and len(value) >= 4:
+        _known_secrets.add(value)
+
+
+def _patterns():  # type: ignore[no-untyped-def]
+    global _SECRET_PATTERNS
+    if _SECRET_PATTERNS is None:
+        import re
+
+        _SECRET_PATTERNS = [
+            # Authorization: Bearer <token> / Basic <token>
+            (re.compile(r"(?i)\b(bearer)(\s+|%20)[A-Za-z0-9._~+/=\-]{4,}"), r"\1\2" + REDACTED),
+            (re.compile(r"\b(Basic)(\s+|%20)[A-Za-z0-9+/=]{8,}"), r"\1\2" + REDACTED),
+            # OpenAI-style keys: sk-…, sk-proj-…
+            (re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"), REDACTED),
+            # credentials in a URL: scheme://user:pass@host
+            (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s:@]*:[^/\s@]*@"), r"\1" + REDACTED + "@"),
+            (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s:@]+@"), r"\1" + REDACTED + "@"),
+            # token-like query or form parameters: ?token=…, &api_key=…, access_token=…
+            (re.compile(r"(?i)([?&;](?:[a-z_\-]*token|api[_\-]?key|key|secret|password|passwd|pwd|sig|signature|auth)=)"
+                        r"[^&#\s\"']+"), r"\1" + REDACTED),
+        ]
+    return _SECRET_PATTERNS
+
+
+def redact(text: str | None, *, secrets: tuple[str, ...] = ()) -> str | None:
+    """`text` with the configured key (and `secrets`), Bearer/Basic tokens, `sk-…` keys, URL
+    credentials and token query parameters replaced by [REDACTED]. None stays None."""
+    if not text:
+        return text
+    for secret in sorted({*(_known_secrets), *(s for s in secrets if s and len(s) >= 4)}, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    for pattern, replacement in _patterns():
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_url(url: str | None) -> str | None:
+    """A URL without its credentials (user:password@) or token-like query parameters, for
+    display and for use as a storage key."""
+    return redact(url)

@@ -1,32 +1,59 @@
 """Check that a quoted piece of evidence really occurs in the answer.
 
-Normalisation is deliberately mild (case, whitespace, typographic quotes and dashes) so a
-model cannot pass off a paraphrase as a quote. A quote made of pieces joined by an ellipsis
-passes when every piece occurs, in order.
+Both sides are normalised the same way (Unicode NFKC, zero-width characters removed, quotes
+and dashes unified, case and whitespace folded) so a genuine quote is not rejected over
+typography, while a paraphrase or a look-alike letter (Cyrillic "а" for Latin "a") still fails.
+A quote must also be meaningful: at least MIN_QUOTE_WORDS words or MIN_QUOTE_CHARS characters
+(unless the whole answer is shorter), so quoting "a" cannot verify a point. A quote made of
+pieces joined by an ellipsis passes when every piece occurs, in order, and each piece is more
+than a stray word.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from .models import Judgment, MisconceptionFound
 
-_TRANSLATE = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-", "\u00a0": " "})
+MIN_QUOTE_WORDS = 3
+MIN_QUOTE_CHARS = 15
+_MIN_PIECE_WORDS, _MIN_PIECE_CHARS = 2, 8  # each piece of an ellipsis quote
+
+_QUOTES = "\u2018\u2019\u201a\u201b\u2032\u0060\u00b4"
+_DQUOTES = "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb"
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+_TRANSLATE = str.maketrans({**{c: "'" for c in _QUOTES}, **{c: '"' for c in _DQUOTES}, **{c: "-" for c in _DASHES}})
+# zero-width and invisible formatting characters (ZWSP, ZWNJ, ZWJ, word joiner, BOM, soft hyphen…)
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _WS = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
 _ELLIPSIS = re.compile(r"\s*(?:\.\.\.|\u2026)\s*")
 _STEP_DOWN = {"covered": "partial", "partial": "missing", "missing": "missing"}
 
 
 def normalise(text: str) -> str:
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
     return _WS.sub(" ", text.translate(_TRANSLATE)).strip().casefold()
 
 
+def _meaningful(text: str, words: int, chars: int) -> bool:
+    return len(_WORD.findall(text)) >= words or len(text) >= chars
+
+
 def quote_found(quote: str, answer: str, *, normalised_answer: str | None = None) -> bool:
-    """True when the quote (non-empty) occurs in the answer after normalisation."""
+    """True when the quote occurs in the answer after normalisation and is meaningful: at least
+    MIN_QUOTE_WORDS words or MIN_QUOTE_CHARS characters, unless the whole answer is shorter."""
     haystack = normalised_answer if normalised_answer is not None else normalise(answer)
-    pieces = [normalise(p).strip(" \"'") for p in _ELLIPSIS.split(quote)]
+    pieces = [normalise(p).strip(" \"'") for p in _ELLIPSIS.split(normalise(quote))]
     pieces = [p for p in pieces if p]
     if not pieces:
+        return False
+    if not _meaningful(" ".join(pieces), MIN_QUOTE_WORDS, MIN_QUOTE_CHARS):
+        # a short answer can only be quoted shortly: then the quote must be most of it
+        if _meaningful(haystack, MIN_QUOTE_WORDS, MIN_QUOTE_CHARS) or sum(map(len, pieces)) * 2 < len(haystack):
+            return False
+    if len(pieces) > 1 and not all(_meaningful(p, _MIN_PIECE_WORDS, _MIN_PIECE_CHARS) for p in pieces):
         return False
     pos = 0
     for piece in pieces:

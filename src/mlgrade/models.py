@@ -202,6 +202,14 @@ class Grade(BaseModel):
     code_tests: list[CodeTestResult] = Field(default_factory=list)
     samples: dict[str, Any] | None = None  # --samples N: scores, median, spread, majority
 
+    @field_validator("error", "raw_reply")
+    @classmethod
+    def _no_secrets(cls, value: str | None) -> str | None:
+        # every Grade is shown or stored somewhere: an endpoint echoing the key must not leak it
+        from .errors import redact
+
+        return redact(value)
+
     @model_validator(mode="after")
     def _failure_is_not_a_score(self) -> Grade:
         if self.outcome != "graded" and (self.score is not None or self.band is not None):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .errors import redact
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -72,10 +74,10 @@ def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
     from rich.table import Table
 
     if grade.outcome == "skipped":
-        console.print(Panel(f"Not graded: {escape(grade.error or 'skipped')}", title=grade.question_id, border_style="yellow"))
+        console.print(Panel(f"Not graded: {escape(redact(grade.error) or 'skipped')}", title=grade.question_id, border_style="yellow"))
         return
     if grade.outcome == "grader_error":
-        body = f"[bold red]Grading failed[/] after {grade.attempts} attempt(s): {escape(grade.error or '')}"
+        body = f"[bold red]Grading failed[/] after {grade.attempts} attempt(s): {escape(redact(grade.error) or '')}"
         if grade.raw_reply:
             body += f"\n\n[dim]raw reply (first 500 chars):[/]\n{escape(grade.raw_reply[:500])}"
         console.print(Panel(body, title=grade.question_id, border_style="red"))

@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import RubricError, UnknownQuestionError, UsageError
 from .models import SECTIONS, Rubric
+from .textfiles import load_yaml
 
 RUBRIC_SUFFIXES = (".yaml", ".yml")
 # The writing guide's range (README, "Writing a rubric"). A warning, not an error: rubrics derived
@@ -89,7 +90,7 @@ def load_rubric_file(path: Path) -> Rubric:
     except UnicodeDecodeError:
         raise RubricError([f"{path}: not valid UTF-8"]) from None
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = load_yaml(text)  # aliases refused: a "billion laughs" rubric cannot expand
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -3,6 +3,11 @@ capabilities and derived rubrics.
 
 Schema changes are registered migrations, applied in order inside one transaction each, and
 recorded in `schema_version`. Add a migration at the end of MIGRATIONS; never edit a shipped one.
+
+A damaged database file (cut short, overwritten) raises DamagedStoreError, one line naming the
+file and the fix: `mlgrade doctor --reset-damaged-store` moves it aside to
+`mlgrade.db.damaged-<time>` (nothing is deleted) and a fresh store starts on next use. A cache
+row that does not parse is a miss. Base URLs are stored without credentials.
 """
 
 from __future__ import annotations
@@ -14,6 +19,106 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from .errors import ConfigError, redact_url
+
+DAMAGED_HINT = "run `mlgrade doctor --reset-damaged-store` to move it aside and start a fresh one (nothing is deleted)"
+
+
+class DamagedStoreError(ConfigError):
+    """The SQLite file is not a usable database. `path` is the file."""
+
+    def __init__(self, path: Path, detail: str):
+        self.path = path
+        super().__init__(f"the history database at {path} is damaged ({detail}): {DAMAGED_HINT}")
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    # "file is not a database", "database disk image is malformed"; not "locked" or a constraint
+    text = str(exc).lower()
+    return type(exc) is sqlite3.DatabaseError or "malformed" in text or "not a database" in text
+
+
+class _Cursor(sqlite3.Cursor):
+    """Reads that hit a damaged page become DamagedStoreError (a page is read as rows are fetched)."""
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> Exception:
+        return DamagedStoreError(self.connection.store_path, str(exc)) if _is_damage(exc) else exc  # type: ignore[attr-defined]
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        try:
+            return super().fetchmany(size) if size is not None else super().fetchmany()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+
+
+class _Connection(sqlite3.Connection):
+    store_path: Path
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+        cur = self.cursor(_Cursor)
+        try:
+            return cur.execute(sql, parameters)
+        except sqlite3.DatabaseError as exc:
+            if _is_damage(exc):
+                raise DamagedStoreError(self.store_path, str(exc)) from None
+            raise
+
+
+def ensure_folder(folder: Path, what: str) -> None:
+    """Create the store's folder or raise ConfigError naming it (`what`, e.g. MLGRADE_HOME=…)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"{what} is a file, not a folder: point it at a folder mlgrade can create") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} cannot be created ({exc.strerror}): point it at a folder mlgrade can write") from None
+    if not folder.is_dir():
+        raise ConfigError(f"{what} is not a folder: point it at a folder mlgrade can create")
+
+
+def home_label(settings: Any) -> str:
+    """How to name the data folder in a message: the variable when it came from one."""
+    source = settings.sources.get("home", "default") if hasattr(settings, "sources") else "default"
+    if "MLGRADE_HOME" in source:
+        return f"MLGRADE_HOME={settings.home}"
+    return f"the data folder {settings.home}"
+
+
+def move_aside(path: str | Path) -> Path:
+    """Rename a (damaged) database and its -wal/-shm files to `<name>.damaged-<UTC time>`;
+    returns the new path. The next Store(path) starts a fresh database."""
+    path = Path(path)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+    path.rename(target)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    return target
 
 
 def _m1_initial(db: sqlite3.Connection) -> None:
@@ -77,20 +182,31 @@ def now_iso() -> str:
 class Store:
     """One SQLite file. Open with `Store(path)`; every public method is its own transaction."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, folder_label: str | None = None):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(self.path.parent, folder_label or f"the store folder {self.path.parent}")
+        if self.path.exists() and not self.path.is_file():
+            raise ConfigError(f"the history database at {self.path} is not a file: move it away")
         # isolation_level=None: we issue BEGIN/COMMIT ourselves so each write is one explicit transaction
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False,
+                                      factory=_Connection)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open the history database at {self.path} ({exc})") from None
+        self.db.store_path = self.path  # type: ignore[attr-defined]
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=30000")
-        self.migrate()
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            self.migrate()
+        except BaseException:
+            self.db.close()
+            raise
 
     @classmethod
     def for_settings(cls, settings: Any) -> Store:
-        return cls(settings.db_path)
+        return cls(settings.db_path, folder_label=home_label(settings))
 
     def close(self) -> None:
         self.db.close()
@@ -108,7 +224,10 @@ class Store:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            try:
+                self.db.execute("ROLLBACK")
+            except (sqlite3.Error, ConfigError):
+                pass  # a damaged file may refuse the rollback too: the first error is the one to report
             raise
         else:
             self.db.execute("COMMIT")
@@ -139,7 +258,13 @@ class Store:
 
     def cache_get(self, key: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT grade_json FROM response_cache WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        if not row:
+            return None
+        try:
+            data = json.loads(row[0])
+        except (ValueError, TypeError, RecursionError):
+            return None  # a damaged row is a miss: the answer is regraded and the row replaced
+        return data if isinstance(data, dict) else None
 
     def cache_put(self, key: str, grade: dict[str, Any]) -> None:
         with self.transaction() as db:
@@ -147,20 +272,30 @@ class Store:
 
     # ------------------------------------------------------------------ capabilities
 
+    # keyed by the base URL without credentials (user:pass@, ?token=): a secret is never stored
+
     def capabilities_get(self, base_url: str, model: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT data_json FROM capabilities WHERE base_url = ? AND model = ?", (base_url, model)).fetchone()
-        return json.loads(row[0]) if row else None
+        row = self.db.execute("SELECT data_json FROM capabilities WHERE base_url = ? AND model = ?",
+                              (redact_url(base_url), model)).fetchone()
+        if not row:
+            return None
+        try:
+            data = json.loads(row[0])
+        except (ValueError, TypeError):
+            return None  # re-detected and replaced
+        return data if isinstance(data, dict) else None
 
     def capabilities_put(self, base_url: str, model: str, data: dict[str, Any]) -> None:
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO capabilities VALUES (?, ?, ?, ?)", (base_url, model, json.dumps(data), now_iso()))
+            db.execute("INSERT OR REPLACE INTO capabilities VALUES (?, ?, ?, ?)",
+                       (redact_url(base_url), model, json.dumps(data), now_iso()))
 
     def capabilities_clear(self, base_url: str | None = None) -> None:
         with self.transaction() as db:
             if base_url is None:
                 db.execute("DELETE FROM capabilities")
             else:
-                db.execute("DELETE FROM capabilities WHERE base_url = ?", (base_url,))
+                db.execute("DELETE FROM capabilities WHERE base_url = ?", (redact_url(base_url),))
 
     # ------------------------------------------------------------------ derived rubrics
 

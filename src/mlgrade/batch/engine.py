@@ -23,9 +23,9 @@ from typing import Any
 
 from .inputs import BatchItem, iter_items, iter_rows
 from .limiter import AdaptiveLimiter
-from .output import OutputWriter, Recovery, id_key, recover, result_record
+from .output import OutputWriter, Recovery, id_key, open_results, result_record
 from ..config import Settings, load_settings
-from ..errors import GraderFailure, MlgradeError, UsageError
+from ..errors import ConfigError, GraderFailure, MlgradeError, UsageError
 from ..grading import Grader, agrade_rubric, error_grade, make_grader, skip_reason, skipped_grade
 from ..models import Grade, Rubric, Usage
 from ..rubrics import RubricBank, load_rubrics, rubric_hash
@@ -266,74 +266,22 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
     summary = BatchSummary(out=str(out), dry_run=dry_run)
     items = _input_items(inputs, bank)  # validates paths lazily: pull the first item before touching `out`
     first = next(items, None)
-    rec: Recovery = recover(out, retry_errors=retry_errors, dry_run=dry_run)
-    summary.already_done = len(rec.done)
-    summary.recovery = {"truncated_bytes": rec.truncated_bytes, "dropped_errors": rec.dropped_errors,
-                        "corrupt_lines": rec.corrupt_lines}
     limiter = AdaptiveLimiter(concurrency)
-    writer = None if dry_run else OutputWriter(out)
-    run = _Run(writer, summary.run, limiter, progress, summary)
     spool = _Spool()
     try:
-        # ---- plan: stream the inputs once; bad rows are written now, the rest spooled by question
-        seen: set[int] = set()
-        for item in _chain(first, items) if first is not None else ():
-            summary.inputs += 1
-            key = id_key(item.id)
-            if key in rec.done:
-                continue
-            if key in seen:
-                item = BatchItem(id=f"{item.id}@{item.source}", question_id=item.question_id, answer="",
-                                 source=item.source, candidate=item.candidate,
-                                 skip_reason=f"duplicate id {item.id!r} (it appears earlier in the inputs)")
-                key = id_key(item.id)
-                if key in rec.done:
-                    continue
-            seen.add(key)
-            reason = item.skip_reason or skip_reason(item.answer, settings)
-            if reason is not None:
-                summary.run.total += 1
-                rubric = bank.rubrics.get(item.question_id)
-                if not dry_run:
-                    run.record(item, skipped_grade(item.question_id, reason, rubric=rubric))
-                elif len(summary.skipped_examples) < MAX_REPORTED_SKIPS:
-                    summary.skipped_examples.append(f"{item.source}: {reason}")
-                continue
-            spool.add(item)
-        del seen
-        summary.run.total += sum(spool.counts.values())
-        kind = getattr(grader, "name", None) or settings.grader_kind
-        if dry_run:
-            summary.estimate = _estimate(spool, bank, settings, "llm" if kind == "llm" else kind)
-            return summary
-
-        # ---- grade, question by question
-        run.tick()
-        watched = _FatalWatch(grader or build_grader(settings, store=store, on_retry=_retry_hook(limiter, run)))
-        if grader is not None and (hasattr(grader, "on_retry") or hasattr(grader, "endpoint")):
-            _chain_retry_hook(grader, limiter, run)
-        cache = None
-        if use_cache:
-            from ..store import Store
-
-            cache = store or Store.for_settings(settings)
-        try:
-            await _grade_spooled(spool, bank, settings, watched, cache, limiter, run)
-        finally:
-            if grader is None and hasattr(watched.inner, "aclose"):
-                await watched.inner.aclose()  # close the HTTP client on the loop that made it
-        if watched.fatal is not None:
-            left = summary.run.total - summary.run.done
-            raise MlgradeError(f"batch stopped: {watched.fatal.reason} ({left:,} answers not graded; "
-                               "fix the configuration and rerun the same command to resume)")
+        # `out` is checked (directory, device, read-only, full disk, not ours), locked against a
+        # second run and recovered before any grading; the lock is held until the last line is written
+        with open_results(out, retry_errors=retry_errors, dry_run=dry_run) as (rec, writer):
+            await _plan_and_grade(first, items, rec, writer, spool, limiter, summary, bank, settings, grader,
+                                  store, use_cache, dry_run, progress)
     finally:
         spool.close()
-        if writer is not None:
-            writer.close()
         summary.min_concurrency = int(limiter.min_limit)
         summary.peak_in_flight = limiter.peak_in_flight
         summary.run.finished = time.monotonic()
         summary.wall_s = round(summary.run.finished - started, 3)
+    if dry_run:
+        return summary
     summary.results = aggregate_file(out) if out.exists() else None
     return summary
 
@@ -349,6 +297,67 @@ def results_in(out: str | Path) -> int:
             if line.endswith(b"\n") and line.strip():
                 count += 1
     return count
+
+
+async def _plan_and_grade(first: BatchItem | None, items: Iterator[BatchItem], rec: Recovery,
+                          writer: OutputWriter | None, spool: _Spool, limiter: AdaptiveLimiter, summary: BatchSummary,
+                          bank: RubricBank, settings: Settings, grader: Grader | None, store: Any, use_cache: bool,
+                          dry_run: bool, progress: Callable[[BatchProgress], None] | None) -> None:
+    summary.already_done = len(rec.done)
+    summary.recovery = {"truncated_bytes": rec.truncated_bytes, "dropped_errors": rec.dropped_errors,
+                        "corrupt_lines": rec.corrupt_lines}
+    run = _Run(writer, summary.run, limiter, progress, summary)
+    # ---- plan: stream the inputs once; bad rows are written now, the rest spooled by question
+    seen: set[int] = set()
+    for item in _chain(first, items) if first is not None else ():
+        summary.inputs += 1
+        key = id_key(item.id)
+        if key in rec.done:
+            continue
+        if key in seen:
+            item = BatchItem(id=f"{item.id}@{item.source}", question_id=item.question_id, answer="",
+                             source=item.source, candidate=item.candidate,
+                             skip_reason=f"duplicate id {item.id!r} (it appears earlier in the inputs)")
+            key = id_key(item.id)
+            if key in rec.done:
+                continue
+        seen.add(key)
+        reason = item.skip_reason or skip_reason(item.answer, settings)
+        if reason is not None:
+            summary.run.total += 1
+            rubric = bank.rubrics.get(item.question_id)
+            if not dry_run:
+                run.record(item, skipped_grade(item.question_id, reason, rubric=rubric))
+            elif len(summary.skipped_examples) < MAX_REPORTED_SKIPS:
+                summary.skipped_examples.append(f"{item.source}: {reason}")
+            continue
+        spool.add(item)
+    del seen
+    summary.run.total += sum(spool.counts.values())
+    kind = getattr(grader, "name", None) or settings.grader_kind
+    if dry_run:
+        summary.estimate = _estimate(spool, bank, settings, "llm" if kind == "llm" else kind)
+        return
+
+    # ---- grade, question by question
+    run.tick()
+    watched = _FatalWatch(grader or build_grader(settings, store=store, on_retry=_retry_hook(limiter, run)))
+    if grader is not None and (hasattr(grader, "on_retry") or hasattr(grader, "endpoint")):
+        _chain_retry_hook(grader, limiter, run)
+    cache = None
+    if use_cache:
+        from ..store import Store
+
+        cache = store or Store.for_settings(settings)
+    try:
+        await _grade_spooled(spool, bank, settings, watched, cache, limiter, run)
+    finally:
+        if grader is None and hasattr(watched.inner, "aclose"):
+            await watched.inner.aclose()  # close the HTTP client on the loop that made it
+    if watched.fatal is not None:
+        left = summary.run.total - summary.run.done
+        raise MlgradeError(f"batch stopped: {watched.fatal.reason} ({left:,} answers not graded; "
+                           "fix the configuration and rerun the same command to resume)")
 
 
 def _chain(first: BatchItem, rest: Iterator[BatchItem]) -> Iterator[BatchItem]:
@@ -394,6 +403,8 @@ async def _grade_spooled(spool: _Spool, bank: RubricBank, settings: Settings, gr
         run.progress.calls += 1
         try:
             grade = await agrade_rubric(rubric, item.answer, settings=settings, grader=grader)  # type: ignore[arg-type]
+        except ConfigError:
+            raise  # the data folder or the store is unusable: every answer would fail the same way
         except Exception as exc:  # a bug or an unwrapped error: one grader_error, not a dead batch
             grade = error_grade(rubric, GraderFailure(f"unexpected {type(exc).__name__}: {exc}"), grader=grader)  # type: ignore[arg-type]
         limiter.release(ok=grade.outcome == "graded")
@@ -411,11 +422,9 @@ async def _grade_spooled(spool: _Spool, bank: RubricBank, settings: Settings, gr
             if grader.fatal is not None:
                 break
             key = cache_key(rubric, prompt_hash, grader, item.answer) if cache is not None else None
-            hit = cache.cache_get(key) if key is not None else None
+            hit = _cached_grade(cache.cache_get(key)) if key is not None else None
             if hit is not None:
-                cached = Grade.model_validate(hit).model_copy(
-                    update={"usage": Usage(), "latency_ms": 0, "cost_usd": 0.0 if hit.get("cost_usd") is not None else None})
-                run.record(item, cached, cached=True)
+                run.record(item, hit, cached=True)
                 continue
             await limiter.acquire()
             run.tick()
@@ -430,6 +439,21 @@ async def _grade_spooled(spool: _Spool, bank: RubricBank, settings: Settings, gr
         await asyncio.gather(*tasks, return_exceptions=True)
     if crashed:
         raise crashed[0]
+
+
+def _cached_grade(hit: dict[str, Any] | None) -> Grade | None:
+    """A cached grade, or None (a miss) when the row is not a valid graded Grade: it is regraded
+    and the row replaced."""
+    if hit is None:
+        return None
+    try:
+        grade = Grade.model_validate(hit)
+    except ValueError:
+        return None
+    if grade.outcome != "graded":
+        return None
+    return grade.model_copy(update={"usage": Usage(), "latency_ms": 0,
+                                    "cost_usd": 0.0 if hit.get("cost_usd") is not None else None})
 
 
 def grade_many(inputs: Iterable[Any], out: str | Path, **kwargs: Any) -> BatchSummary:

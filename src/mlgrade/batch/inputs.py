@@ -11,9 +11,12 @@ source, so rerunning the same command gives the same ids (that is what makes res
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import json
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,10 @@ ANSWER_FILE_SUFFIXES = (".md", ".txt")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)
 YAML_SUFFIXES = (".yaml", ".yml")
+# A row or answer file longer than this is skipped unread (the answer limit is far lower; this
+# bounds what one hostile row can cost in memory while still reporting it)
+MAX_ROW_CHARS = 4_000_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # q07-alice.md, Q7_bob.txt, q07.md: the question id, then an optional separator and candidate name
 _ANSWER_FILE_NAME = re.compile(r"^(q?\d{1,3})(?:[-_. ](.*))?$", re.IGNORECASE)
 
@@ -91,102 +98,258 @@ def _bad_line(path: Path, line_no: int, text: str, reason: str) -> BatchItem:
                      skip_reason=reason)
 
 
+def _utf8_problem(raw: bytes) -> str | None:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+    return None
+
+
 def read_jsonl(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
-    with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            text = line.strip()
-            if not text:
+    """Each line decoded and parsed on its own: bad bytes, bad JSON or absurd nesting make that
+    line a skipped row and never stop the file."""
+    with path.open("rb") as fh:
+        for line_no, (raw, size) in enumerate(_bounded_lines(fh, 4 * MAX_ROW_CHARS), start=1):
+            if line_no == 1 and raw.startswith(codecs_bom):
+                raw = raw[len(codecs_bom):]
+            if size > len(raw):  # never held whole: a 50 MB line costs its first 16 MB at most
+                yield _bad_line(path, line_no, f"{line_no}:{size}",
+                                f"line is {size:,} bytes, far over the answer limit (not read)")
                 continue
+            if not raw.strip():
+                continue
+            problem = _utf8_problem(raw)
+            if problem is not None:
+                yield _bad_line(path, line_no, raw.hex()[:200], problem)
+                continue
+            text = raw.decode("utf-8").strip()
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
                 yield _bad_line(path, line_no, text, f"invalid JSON: {exc.msg} (column {exc.colno})")
                 continue
-            yield item_from_row(row, f"{path}:{line_no}", f"{path.name}:{line_no}", bank)
-
-
-def read_csv(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
-    with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        # strict: an unterminated quote is an error, not an answer that silently swallows the file's tail
-        reader = csv.DictReader(fh, strict=True)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in ("question_id", "answer") if c not in columns]
-        if missing:
-            raise UsageError(f"{path}: CSV header lacks column(s) {', '.join(missing)} "
-                             f"(found: {', '.join(columns) or 'none'})")
-        reader.fieldnames = columns
-        start = reader.line_num
-        rows = iter(reader)
-        while True:
-            try:
-                row = next(rows)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                # the reader cannot resynchronise after a broken quote: report the row, stop this file
-                yield _bad_line(path, start + 1, "", f"malformed CSV from this line on: {exc}")
-                return
-            # line_num is the *last* physical line read; a quoted answer may span several lines
-            line_no = start + 1
-            start = reader.line_num
-            if None in row:  # more cells than header columns
-                yield _bad_line(path, line_no, json.dumps(row, default=str),
-                                f"row has {len(columns) + len(row[None])} cells but the header has {len(columns)}")
+            except RecursionError:
+                yield _bad_line(path, line_no, text[:1000], "JSON nested too deeply")
                 continue
             yield item_from_row(row, f"{path}:{line_no}", f"{path.name}:{line_no}", bank)
 
 
+codecs_bom = b"\xef\xbb\xbf"
+
+
+def _bounded_lines(fh: Any, limit: int) -> Iterator[tuple[bytes, int]]:
+    """(line, its full size) for each line; a line longer than `limit` bytes is returned cut
+    short (the rest is read and dropped in chunks), so one hostile line cannot exhaust memory."""
+    while True:
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line, len(line)
+            continue
+        size = len(line)
+        while True:
+            chunk = fh.readline(1 << 20)
+            size += len(chunk)
+            if not chunk or chunk.endswith(b"\n"):
+                break
+        yield line[:0], size
+
+
+class _Lines:
+    """Physical lines for csv.reader, counted, with the quote characters of the current record
+    summed, so after a field over the size limit the reader can be moved past that record."""
+
+    def __init__(self, fh: Any):
+        self.fh = fh
+        self.line_no = 0
+        self.quotes = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.fh)
+        self.line_no += 1
+        self.quotes += line.count('"')
+        return line
+
+    def skip_rest_of_record(self) -> None:
+        """Inside a quoted field (odd number of quotes so far): read on to the line that closes it."""
+        while self.quotes % 2 == 1:
+            try:
+                next(self)
+            except StopIteration:
+                return
+
+
+def read_csv(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
+    with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        lines = _Lines(fh)
+        # strict: an unterminated quote is an error, not an answer that silently swallows the file's tail
+        reader = csv.reader(lines, strict=True)
+        old_limit = csv.field_size_limit()
+        csv.field_size_limit(MAX_ROW_CHARS)  # our own bound; restored below (the limit is process-wide)
+        try:
+            try:
+                header = next(reader)
+            except StopIteration:
+                header = []
+            except csv.Error as exc:
+                raise UsageError(f"{path}: unreadable CSV header ({exc})") from None
+            columns = [c.strip() for c in header]
+            missing = [c for c in ("question_id", "answer") if c not in columns]
+            if missing:
+                raise UsageError(f"{path}: CSV header lacks column(s) {', '.join(missing)} "
+                                 f"(found: {', '.join(columns) or 'none'})")
+            while True:
+                line_no = lines.line_no + 1  # a quoted answer may span several lines: report the first
+                lines.quotes = 0
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    if "field larger than field limit" in str(exc):
+                        lines.skip_rest_of_record()
+                        yield _bad_line(path, line_no, str(lines.line_no),
+                                        f"row is over {MAX_ROW_CHARS:,} characters (far over the answer limit)")
+                        continue
+                    # the reader cannot resynchronise after a broken quote: report the row, stop this file
+                    yield _bad_line(path, line_no, "", f"malformed CSV from this line on: {exc}")
+                    return
+                if not cells:
+                    continue
+                if len(cells) > len(columns):  # more cells than header columns
+                    yield _bad_line(path, line_no, json.dumps(cells)[:1000],
+                                    f"row has {len(cells)} cells but the header has {len(columns)}")
+                    continue
+                row = dict(zip(columns, cells))
+                if any(_SURROGATE.search(c) for c in cells):
+                    yield _bad_line(path, line_no, repr(cells)[:1000], "not valid UTF-8")
+                    continue
+                yield item_from_row(row, f"{path}:{line_no}", f"{path.name}:{line_no}", bank)
+        finally:
+            csv.field_size_limit(old_limit)
+
+
 def read_yaml(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
-    """A YAML list of rows, composed one item at a time so a huge file is never held whole."""
+    """A YAML list of rows, composed one item at a time so a huge file is never held whole.
+    Aliases are never expanded: an item holding one is skipped (an alias bomb costs nothing)."""
     import yaml
 
-    with path.open("r", encoding="utf-8") as fh:
-        loader = yaml.SafeLoader(fh)
-        try:
-            loader.get_event()  # StreamStart
-            if loader.check_event(yaml.StreamEndEvent):
-                return
-            loader.get_event()  # DocumentStart
-            if not loader.check_event(yaml.SequenceStartEvent):
-                raise UsageError(f"{path}: expected a YAML list of answers (each with question_id and answer)")
-            loader.get_event()
-            index = 0
-            while not loader.check_event(yaml.SequenceEndEvent):
-                node = loader.compose_node(None, index)  # type: ignore[arg-type]
-                line_no = node.start_mark.line + 1
+    from ..textfiles import ALIAS_PROBLEM, no_alias_loader
+
+    try:
+        fh = path.open("r", encoding="utf-8")
+        loader = no_alias_loader(fh)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        loader.get_event()  # StreamStart
+        if loader.check_event(yaml.StreamEndEvent):
+            return
+        loader.get_event()  # DocumentStart
+        if not loader.check_event(yaml.SequenceStartEvent):
+            raise UsageError(f"{path}: expected a YAML list of answers (each with question_id and answer)")
+        loader.get_event()
+        index = 0
+        while not loader.check_event(yaml.SequenceEndEvent):
+            loader.alias_mark = None
+            node = loader.compose_node(None, index)  # type: ignore[arg-type]
+            line_no = node.start_mark.line + 1
+            if loader.alias_mark is not None:
+                yield _bad_line(path, line_no, str(index), f"{ALIAS_PROBLEM} (line {loader.alias_mark.line + 1})")
+            else:
                 try:
                     row = loader.construct_document(node)
                 except yaml.YAMLError as exc:
                     yield _bad_line(path, line_no, str(index), f"invalid YAML item: {exc}")
                 else:
                     yield item_from_row(row, f"{path}:{line_no}", f"{path.name}:{line_no}", bank)
-                loader.anchors = {}
-                index += 1
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark else ""
-            raise UsageError(f"{path}{where}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
-        finally:
-            loader.dispose()
+            loader.anchors = {}
+            index += 1
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not valid UTF-8 text (byte offset {exc.start} of a chunk); save it as UTF-8") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise UsageError(f"{path}{where}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
+    finally:
+        loader.dispose()
+        fh.close()
+
+
+_KIND = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+         stat.S_IFSOCK: "a socket"}
+
+
+def _entry_problem(entry: os.DirEntry[str]) -> tuple[str | None, os.stat_result | None]:
+    """Why a folder entry cannot be an answer file (None when it is a regular file), and its stat.
+    Uses stat only: a FIFO or device is never opened."""
+    try:
+        st = entry.stat(follow_symlinks=True)
+    except OSError as exc:
+        if entry.is_symlink():
+            if exc.errno == errno.ELOOP:
+                return "symbolic link loop", None
+            if exc.errno == errno.ENOENT:
+                return "dangling symbolic link (its target does not exist)", None
+        return f"cannot read ({exc.strerror})", None
+    if stat.S_ISDIR(st.st_mode):
+        return "a directory, not an answer file", st
+    if not stat.S_ISREG(st.st_mode):
+        return f"{_KIND.get(stat.S_IFMT(st.st_mode), 'not a regular file')}, not an answer file (not opened)", st
+    return None, st
 
 
 def read_answer_dir(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
-    """One answer per file, named `<question id>[-candidate].md|.txt` (q07-alice.md)."""
-    for file in sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in ANSWER_FILE_SUFFIXES):
+    """One answer per file, named `<question id>[-candidate].md|.txt` (q07-alice.md). Links that
+    lead nowhere, FIFOs, devices, sockets and folders named like answer files are skipped rows."""
+    with os.scandir(path) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        file = Path(entry.path)
+        answer_like = file.suffix.lower() in ANSWER_FILE_SUFFIXES
+        problem, st = _entry_problem(entry)
+        if problem is not None:
+            special = st is None or not stat.S_ISDIR(st.st_mode)  # loops, dangling links, FIFOs, devices
+            if answer_like or special:
+                yield BatchItem(id=stable_id("", entry.name, entry.name), question_id="", answer="",
+                                source=str(file), skip_reason=problem)
+            continue
+        if not answer_like:
+            continue
         m = _ANSWER_FILE_NAME.match(file.stem)
         source = str(file)
         if not m:
             yield BatchItem(id=stable_id("", file.name, file.name), question_id="", answer="", source=source,
                             skip_reason="file name does not start with a question id (expected e.g. q07-alice.md)")
             continue
+        if st is not None and st.st_size > MAX_ROW_CHARS:
+            yield BatchItem(id=file.stem, question_id=normalise_id(m.group(1)), answer="", source=source,
+                            skip_reason=f"file is {st.st_size:,} bytes, far over the answer limit (not read)")
+            continue
         try:
-            answer = file.read_text(encoding="utf-8")
+            # O_NONBLOCK: should the file have been swapped for a FIFO since stat, open returns at once
+            fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            with os.fdopen(fd, "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    raise IsADirectoryError(errno.EINVAL, "not a regular file")
+                data = fh.read(MAX_ROW_CHARS + 1)
+        except OSError as exc:
+            yield BatchItem(id=stable_id("", file.name, file.name), question_id=normalise_id(m.group(1)), answer="",
+                            source=source, skip_reason=f"cannot read ({exc.strerror})")
+            continue
+        try:
+            answer = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             yield BatchItem(id=stable_id("", file.name, file.name), question_id=normalise_id(m.group(1)), answer="",
                             source=source, skip_reason="file is not valid UTF-8")
             continue
-        row = {"question_id": m.group(1), "answer": answer, "candidate": (m.group(2) or "").strip() or None,
-               "id": file.stem}
+        row = {"question_id": m.group(1), "answer": answer.replace("\r\n", "\n"),
+               "candidate": (m.group(2) or "").strip() or None, "id": file.stem}
         yield item_from_row(row, source, file.name, bank)
 
 
@@ -215,6 +378,8 @@ def check_inputs(inputs: Iterable[str | Path]) -> list[Path]:
             raise UsageError("batch reads files, not stdin: save the answers to a .jsonl file first")
         if not path.exists():
             raise UsageError(f"{path}: no such file or directory")
+        if not path.is_dir() and not path.is_file():  # a FIFO or device would block or never end: not opened
+            raise UsageError(f"{path}: not a regular file or folder (a FIFO, device or socket)")
         reader_for(path)
         paths.append(path)
     if not paths:

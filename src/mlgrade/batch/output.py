@@ -5,19 +5,37 @@ Each finished result is written as one complete line and flushed, so after a cra
 detects and cuts off. Rerunning then skips every id already present.
 
 To stay memory-flat on huge files, recovery keeps only 64-bit hashes of the ids it has seen.
+
+The file is only ever written by mlgrade: `check_out` refuses a directory, a device or FIFO, a
+read-only place or a full disk before any grading, and `recover` refuses an existing file that
+is not an mlgrade results file (its lines are not result lines) so nobody's answers or notes
+are overwritten. While a run uses the file it holds an exclusive lock (`flock` on a hidden
+`.<name>.lock` next to it, holding the pid), so a second run, or a --retry-errors rewrite,
+cannot interleave with it. A write that fails mid-run (ENOSPC) stops the run: every line
+already written stays, and rerunning resumes.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from ..errors import MlgradeError, UsageError
 
 FINAL_OUTCOMES = ("graded", "skipped")  # grader_error is final too, unless --retry-errors
+OUTCOMES = ("graded", "grader_error", "skipped")
+RESULT_LINE_START = b'{"id":'  # how every line mlgrade writes begins (json.dumps of result_record)
+MIN_FREE_BYTES = 1 << 20  # refuse to start on a disk with less free space than this
+SNIFF_BYTES = 1 << 16
 
 
 def id_key(item_id: str) -> int:
@@ -39,13 +57,87 @@ class Recovery:
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:
+    """The result in one line written by mlgrade, or None when the line is not one."""
     try:
         data = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or "outcome" not in data:
+    if (not isinstance(data, dict) or not isinstance(data.get("id"), str) or data.get("outcome") not in OUTCOMES
+            or "question_id" not in data):
         return None
     return data
+
+
+def _not_ours(path: Path, why: str) -> UsageError:
+    return UsageError(f"{path} exists and is not an mlgrade results file ({why}); refusing to write over it: "
+                      "choose another --out")
+
+
+def check_out(path: Path) -> None:
+    """Refuse an --out that cannot work, before any grading: a directory, a device or FIFO
+    (never opened), a folder that cannot be created or written, a full disk."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UsageError(f"--out {path}: cannot use it ({exc.strerror})") from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"--out {path} is a directory: give a results file path such as {path}/results.jsonl")
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"--out {path} is not a regular file (a device, FIFO or socket): give a results file path")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {path}: cannot create the folder {folder} ({exc.strerror})") from None
+    if not folder.is_dir():
+        raise UsageError(f"--out {path}: {folder} is not a folder")
+    target = path if st is not None else folder
+    if not os.access(target, os.W_OK):
+        what = "the file is read-only" if st is not None else f"the folder {folder} is not writable"
+        try:  # tell a read-only filesystem apart from permissions
+            ro = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        except OSError:
+            ro = False
+        raise UsageError(f"--out {path}: cannot write there ({'read-only file system' if ro else what})")
+    try:
+        vfs = os.statvfs(folder)
+    except OSError:
+        return
+    if vfs.f_flag & os.ST_RDONLY:
+        raise UsageError(f"--out {path}: cannot write there (read-only file system)")
+    free = vfs.f_bavail * vfs.f_frsize
+    if free < MIN_FREE_BYTES:
+        raise UsageError(f"--out {path}: no space left on the device ({free:,} bytes free); free some space and rerun")
+
+
+def sniff(path: Path) -> None:
+    """Raise UsageError unless `path` is empty, missing or starts like an mlgrade results file.
+    Reads at most SNIFF_BYTES, so a huge or endless file is not read whole."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"--out {path}: cannot read it ({exc.strerror})") from None
+    head = head.lstrip(b" \t\r\n")
+    if not head:
+        return
+    if not head.startswith(RESULT_LINE_START):
+        raise _not_ours(path, "its first line is not a result line")
+    end = head.find(b"\n")
+    if end >= 0 and _parse(head[: end + 1]) is None:
+        raise _not_ours(path, "its first line is not a result line")
+
+
+def check_results_path(path: Path) -> None:
+    """The up-front checks of an --out file, for a command to run before showing progress:
+    usable (see `check_out`) and, when it exists, written by mlgrade (see `sniff`)."""
+    check_out(path)
+    sniff(path)
 
 
 def recover(path: Path, *, retry_errors: bool = False, dry_run: bool = False) -> Recovery:
@@ -58,11 +150,14 @@ def recover(path: Path, *, retry_errors: bool = False, dry_run: bool = False) ->
     rec = Recovery()
     if not path.exists():
         return rec
+    sniff(path)
     rewrite = False
     good_end = 0  # byte offset just past the last complete line
     with path.open("rb") as fh:
         for line in fh:
             if not line.endswith(b"\n"):
+                if not line.lstrip().startswith(RESULT_LINE_START[:2]) and line.strip():
+                    raise _not_ours(path, "its last line is not a result line")
                 rec.truncated_bytes = len(line)
                 break
             good_end += len(line)
@@ -82,6 +177,12 @@ def recover(path: Path, *, retry_errors: bool = False, dry_run: bool = False) ->
                 continue  # a duplicate from an older, interrupted rewrite: the first one wins
             rec.done.add(key)
             rec.outcomes[data["outcome"]] += 1
+    if rec.corrupt_lines and (not rec.kept or rec.corrupt_lines > max(2, rec.kept // 10)):
+        raise _not_ours(path, f"{rec.corrupt_lines:,} of its lines are not result lines")
+    if rec.truncated_bytes and not rec.kept and not rec.corrupt_lines:
+        with path.open("rb") as fh:
+            if not fh.read(len(RESULT_LINE_START)).startswith(RESULT_LINE_START):
+                raise _not_ours(path, "it holds no result line")
     if dry_run:
         return rec
     if rec.truncated_bytes:
@@ -109,31 +210,123 @@ def _rewrite_without(path: Path, *, retry_errors: bool) -> None:
     os.replace(tmp, path)
 
 
+class ResultsLock:
+    """An exclusive lock on a results file for one run: `flock` on a hidden sidecar file (a lock on
+    the results file itself would be lost by the atomic rename of --retry-errors). The sidecar
+    holds the pid of the run, named when a second run is refused. It is left in place: deleting
+    it would let two runs lock two different files."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lock_path = path.with_name(f".{path.name}.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> ResultsLock:
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system: no advisory locks to take
+            return self
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UsageError(f"--out {self.path}: cannot create its lock file {self.lock_path} ({exc.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise UsageError(f"{self.path} is in use by another mlgrade run (pid {holder}); wait for it to finish "
+                             "or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __enter__(self) -> ResultsLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class OutputWriter:
-    """Appends one result per line and flushes it: a crash loses at most the line being written."""
+    """Appends one result per line, each in one write() to the file: a crash loses at most the
+    line being written. A failed write (disk full…) raises a one-line MlgradeError, and every
+    later write raises it again without touching the file, so the run stops cleanly."""
 
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] = path.open("a", encoding="utf-8", newline="\n")
+        try:
+            self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UsageError(f"--out {path}: cannot open it for writing ({exc.strerror})") from None
         self.lines = 0
+        self.failed: MlgradeError | None = None
 
     def write(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._fh.flush()
+        if self.failed is not None:
+            raise self.failed
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (undecodable input) gets escaped, not a crash
+            data = (json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self._fd, view)  # type: ignore[arg-type]
+                view = view[written:]
+        except OSError as exc:
+            self.failed = self._failure(exc)
+            raise self.failed from None
         self.lines += 1
 
+    def _failure(self, exc: OSError) -> MlgradeError:
+        why = "no space left on the device" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
+        return MlgradeError(f"cannot write to {self.path} ({why}): stopped; the {self.lines:,} result(s) written "
+                            "by this run are kept: free some space and rerun the same command to resume")
+
     def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+        if self._fd is not None:
+            try:
+                os.fsync(self._fd)
+            except OSError:
+                pass  # the failure was reported by write(); closing must not raise a second one
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> OutputWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextmanager
+def open_results(path: Path, *, retry_errors: bool = False, dry_run: bool = False
+                 ) -> Iterator[tuple[Recovery, OutputWriter | None]]:
+    """Check `path`, lock it, recover it (repairs, --retry-errors rewrite) and open it for
+    appending; the lock is held until the block ends. With `dry_run` nothing is locked or
+    written, but a file mlgrade did not write is still refused."""
+    if dry_run:
+        if path.exists():
+            check_out(path)
+        yield recover(path, retry_errors=retry_errors, dry_run=True), None
+        return
+    check_out(path)
+    with ResultsLock(path):
+        rec = recover(path, retry_errors=retry_errors)
+        writer = OutputWriter(path)
+        try:
+            yield rec, writer
+        finally:
+            writer.close()
 
 
 def result_record(item_id: str, grade: dict[str, Any], *, candidate: str | None, source: str,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .inputs import BatchItem, iter_items
-from .output import OutputWriter, id_key, recover, result_record
+from .output import id_key, open_results, result_record
 from ..config import Settings
 from ..errors import GraderFailure, UsageError
 from ..grading import code_facts, error_grade, finalize, skip_reason, skipped_grade
@@ -39,6 +39,9 @@ TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 
 def jobs_dir(settings: Settings) -> Path:
+    from ..store import ensure_folder, home_label
+
+    ensure_folder(settings.home, home_label(settings))  # one line naming MLGRADE_HOME, not a traceback
     return settings.home / "batches"
 
 
@@ -100,8 +103,8 @@ async def _submit(inputs: Iterable[str | Path], out: Path, *, settings: Settings
     job = jobs_dir(settings) / job_id
     job.mkdir(parents=True)
     db = _manifest(job)
-    rec = recover(out, retry_errors=False, dry_run=dry_run)
-    writer = None if dry_run else OutputWriter(out)
+    results = open_results(out, dry_run=dry_run)  # checked, locked and recovered like an online run
+    rec, writer = results.__enter__()
     chunks: list[dict[str, Any]] = []
     fh = None
     skipped = 0
@@ -142,8 +145,7 @@ async def _submit(inputs: Iterable[str | Path], out: Path, *, settings: Settings
     finally:
         if fh is not None:
             fh.close()
-        if writer is not None:
-            writer.close()
+        results.__exit__(None, None, None)
         db.close()
 
     total = sum(c["requests"] for c in chunks)
@@ -251,39 +253,40 @@ async def _collect(job_id: str, *, settings: Settings, client: Any, bank: Rubric
     grader.model = meta["model"]
     db = _manifest(job)
     api = _client(settings, client)
-    rec = recover(out)
+    results = open_results(out)  # held while collecting: no other run appends meanwhile
+    rec, writer = results.__enter__()
     written = errors = 0
     pending = []
     try:
         batches = await _refresh(job, meta, api)
-        with OutputWriter(out) as writer:
-            for index, (chunk, b) in enumerate(zip(meta["chunks"], batches)):
-                if b is None or b.status not in TERMINAL:
-                    pending.append(chunk.get("batch_id"))
-                    continue
-                for file_id in (getattr(b, "output_file_id", None), getattr(b, "error_file_id", None)):
-                    async for res in _lines(api, file_id):
-                        row = db.execute("SELECT * FROM items WHERE custom_id = ? AND collected = 0",
-                                         (res.get("custom_id"),)).fetchone()
-                        if row is None:
-                            continue
-                        grade = _grade_result(row, res, grader, bank)
-                        if id_key(row[1]) not in rec.done:
-                            writer.write(_record(row, grade))
-                            written += 1
-                            errors += grade.outcome != "graded"
-                        db.execute("UPDATE items SET collected = 1 WHERE custom_id = ?", (row[0],))
-                # what a finished batch never answered (expired, cancelled, failed) is an error, not a gap
-                for row in db.execute("SELECT * FROM items WHERE chunk = ? AND collected = 0", (index,)).fetchall():
-                    rubric = bank.get(row[2])
-                    grade = error_grade(rubric, GraderFailure(f"no result from the Batch API (batch {b.status})"),
-                                        grader=grader)
+        for index, (chunk, b) in enumerate(zip(meta["chunks"], batches)):
+            if b is None or b.status not in TERMINAL:
+                pending.append(chunk.get("batch_id"))
+                continue
+            for file_id in (getattr(b, "output_file_id", None), getattr(b, "error_file_id", None)):
+                async for res in _lines(api, file_id):
+                    row = db.execute("SELECT * FROM items WHERE custom_id = ? AND collected = 0",
+                                     (res.get("custom_id"),)).fetchone()
+                    if row is None:
+                        continue
+                    grade = _grade_result(row, res, grader, bank)
                     if id_key(row[1]) not in rec.done:
                         writer.write(_record(row, grade))
                         written += 1
-                        errors += 1
+                        errors += grade.outcome != "graded"
                     db.execute("UPDATE items SET collected = 1 WHERE custom_id = ?", (row[0],))
+            # what a finished batch never answered (expired, cancelled, failed) is an error, not a gap
+            for row in db.execute("SELECT * FROM items WHERE chunk = ? AND collected = 0", (index,)).fetchall():
+                rubric = bank.get(row[2])
+                grade = error_grade(rubric, GraderFailure(f"no result from the Batch API (batch {b.status})"),
+                                    grader=grader)
+                if id_key(row[1]) not in rec.done:
+                    writer.write(_record(row, grade))
+                    written += 1
+                    errors += 1
+                db.execute("UPDATE items SET collected = 1 WHERE custom_id = ?", (row[0],))
     finally:
+        results.__exit__(None, None, None)
         db.close()
         if client is None and hasattr(api, "close"):
             await api.close()

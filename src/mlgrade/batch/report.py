@@ -11,13 +11,14 @@ import csv
 import html
 import io
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, redact
 
 BANDS = ("strong", "adequate", "weak", "poor")
 FORMATS = ("md", "html", "csv")
@@ -77,6 +78,7 @@ class Aggregate:
     cost_usd: float = 0.0
     cache_hits: int = 0
     bad_lines: int = 0
+    duplicates: int = 0  # older results for an id that appears again later (only the last one counts)
 
     @property
     def total(self) -> int:
@@ -94,15 +96,14 @@ class Aggregate:
         self.cache_hits += 1 if rec.get("cached") else 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"total": self.total, "outcomes": dict(self.outcomes),
+        return {"total": self.total, "outcomes": dict(self.outcomes), "duplicates_ignored": self.duplicates,
                 "tokens": {"input": self.input_tokens, "output": self.output_tokens, "cached": self.cached_tokens},
                 "cost_usd": self.cost_usd, "cache_hits": self.cache_hits,
                 "questions": {q: g.to_dict() for q, g in sorted(self.questions.items())},
                 "candidates": {c: g.to_dict() for c, g in sorted(self.candidates.items())}}
 
 
-def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(byte offset, record) for each complete, valid line; a partial last line is ignored."""
+def _all_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     offset = 0
     with path.open("rb") as fh:
         for line in fh:
@@ -111,15 +112,83 @@ def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 continue
             try:
                 rec = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(rec, dict) and "outcome" in rec:
                 yield start, rec
 
 
+_ID_PREFIX = re.compile(rb'^\{"id":\s*("(?:[^"\\]|\\.)*")')
+_BLOOM_BITS = 1 << 23  # 1 MiB: ~1 % false candidates at 100k ids, each settled exactly in a second pass
+
+
+def _line_ids(path: Path) -> Iterator[tuple[int, int]]:
+    """(byte offset, id hash) of every complete result line, reading the id without parsing the
+    whole line where it comes first (as mlgrade writes it)."""
+    from .output import id_key
+
+    offset = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            start, offset = offset, offset + len(line)
+            if not line.endswith(b"\n") or not line.strip():
+                continue
+            m = _ID_PREFIX.match(line)
+            try:
+                if m is not None and b'"outcome"' in line:
+                    yield start, id_key(str(json.loads(m.group(1))))
+                    continue
+                rec = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(rec, dict) and "outcome" in rec:
+                yield start, id_key(str(rec.get("id")))
+
+
+def superseded(path: Path) -> tuple[dict[int, int], int]:
+    """For ids with more than one result: id hash -> offset of the last one; and how many older
+    results they hide. Memory stays small: a 1 MiB bit filter finds the candidates, and only
+    those are counted exactly."""
+    bits = bytearray(_BLOOM_BITS // 8)
+    candidates: set[int] = set()
+    for _, key in _line_ids(path):
+        slot = key % _BLOOM_BITS
+        if bits[slot >> 3] & (1 << (slot & 7)):
+            candidates.add(key)
+        else:
+            bits[slot >> 3] |= 1 << (slot & 7)
+    if not candidates:
+        return {}, 0
+    seen: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for off, key in _line_ids(path):
+        if key in candidates:
+            seen[key] = seen.get(key, 0) + 1
+            last[key] = off
+    dups = {k: last[k] for k, n in seen.items() if n > 1}
+    return dups, sum(n - 1 for n in seen.values() if n > 1)
+
+
+def iter_records(path: Path, dups: dict[int, int] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(byte offset, record) of the last valid result per id, in file order; a partial last line
+    is ignored, and so is an older result for an id that appears again later."""
+    from .output import id_key
+
+    if dups is None:
+        dups, _ = superseded(path)
+    for off, rec in _all_records(path):
+        if dups:
+            last = dups.get(id_key(str(rec.get("id"))))
+            if last is not None and last != off:
+                continue
+        yield off, rec
+
+
 def aggregate_file(path: str | Path) -> Aggregate:
     agg = Aggregate()
-    for _, rec in iter_records(Path(path)):
+    path = Path(path)
+    dups, agg.duplicates = superseded(path)
+    for _, rec in iter_records(path, dups):
         agg.add(rec)
     return agg
 
@@ -196,7 +265,7 @@ def render_markdown(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
             for s in rec.get("improvements") or []:
                 yield f"- → {s}\n"
         else:
-            yield f"{head} — {rec.get('outcome')}: {rec.get('error') or ''} (from {rec.get('source')})\n"
+            yield f"{head} — {rec.get('outcome')}: {redact(rec.get('error')) or ''} (from {rec.get('source')})\n"
 
 
 # --------------------------------------------------------------------------- HTML
@@ -279,6 +348,20 @@ CSV_COLUMNS = ("id", "candidate", "question_id", "outcome", "score", "band", "co
                "missed_key_points", "misconceptions", "error", "source")
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
+    apostrophe; numbers stay numbers. Only for CSV: JSONL keeps the raw text."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_START):
+        value = "'" + value
+    # a bare CR is not quoted by the csv module (our line end is LF) and would split the row
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def render_csv(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -286,12 +369,13 @@ def render_csv(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
     for _, rec in iter_records(path):
         js = rec.get("judgments") or []
         status = Counter(j.get("status") for j in js)
-        w.writerow([rec.get("id"), rec.get("candidate") or "", rec.get("question_id"), rec.get("outcome"),
-                    "" if rec.get("score") is None else rec["score"], rec.get("band") or "",
-                    status["covered"], status["partial"], status["missing"],
-                    ";".join(j.get("key_point", "") for j in js if j.get("status") != "covered"),
-                    ";".join(m.get("id", "") for m in rec.get("misconceptions") or []),
-                    rec.get("error") or "", rec.get("source") or ""])
+        w.writerow([csv_safe(v) for v in (
+            rec.get("id"), rec.get("candidate") or "", rec.get("question_id"), rec.get("outcome"),
+            "" if rec.get("score") is None else rec["score"], rec.get("band") or "",
+            status["covered"], status["partial"], status["missing"],
+            ";".join(j.get("key_point", "") for j in js if j.get("status") != "covered"),
+            ";".join(m.get("id", "") for m in rec.get("misconceptions") or []),
+            redact(rec.get("error")) or "", rec.get("source") or "")])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
@@ -301,9 +385,10 @@ RENDERERS = {"md": render_markdown, "html": render_html, "csv": render_csv}
 
 
 def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = None,
-                 title: str | None = None) -> Path | str:
+                 title: str | None = None, *, warn: Any = None) -> Path | str:
     """Render a report of a batch results file. Writes to `out` and returns its path, or
-    returns the text when `out` is None."""
+    returns the text when `out` is None. The last result per id counts; `warn(message)` is
+    told how many older duplicates were left out."""
     path = Path(results)
     if fmt not in RENDERERS:
         raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -312,6 +397,8 @@ def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = 
     agg = aggregate_file(path)
     if agg.total == 0:
         raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
+    if agg.duplicates and warn is not None:
+        warn(f"{agg.duplicates:,} duplicate result(s) ignored: the last result per id counts")
     chunks = RENDERERS[fmt](path, agg, title or f"mlgrade report: {path.name}")
     if out is None:
         return "".join(chunks)

@@ -123,6 +123,9 @@ def console(stderr: bool = False) -> Console:
 
 def print_error(message: str) -> None:
     """One line on stderr, prefixed `error:`; never a traceback."""
+    from ..errors import redact
+
+    message = redact(message) or ""
     first = message.strip().splitlines()[0] if message.strip() else "unknown error"
     sys.stderr.write(f"error: {first}\n")
 

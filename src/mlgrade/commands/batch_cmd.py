@@ -176,8 +176,13 @@ def batch(
     if out is None:
         raise UsageError("--out RESULTS.jsonl is required (it is also what makes a rerun resume)")
     from ..batch.inputs import check_inputs
+    from ..batch.output import ResultsLock, check_results_path
 
     check_inputs(inputs)  # a missing file fails now, before any progress bar or request
+    if not provider_batch:  # --out: a directory, device, read-only or full place, not ours, or in use: refused now
+        check_results_path(out)
+        if not dry_run:
+            ResultsLock(out).acquire().release()  # the run takes it again for good
     settings = settings_from(grader=grader, model=model, base_url=base_url, rubrics_dir=rubrics,
                              cache_capabilities=refresh_flag(refresh))
     bank = bank_from(rubrics, settings)
@@ -192,6 +197,11 @@ def batch(
         raise typer.Exit(0)
 
     from ..batch.engine import grade_many
+
+    if not dry_run and (not no_cache or settings.grader_kind == "llm"):
+        from ..store import Store
+
+        Store.for_settings(settings).close()  # an unusable MLGRADE_HOME or damaged store: one line before any progress
 
     if settings.offline_notice and not json_out:
         console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
@@ -284,7 +294,8 @@ def report(
 
     from ..batch.report import write_report
 
-    result = write_report(results, fmt.lower(), out, title)
+    result = write_report(results, fmt.lower(), out, title,
+                          warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
     if out is None:
         sys.stdout.write(str(result))
     else:

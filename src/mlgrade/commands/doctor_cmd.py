@@ -55,6 +55,8 @@ def _render(report: DoctorReport) -> None:
     version = store.get("schema_version")
     state = (f"schema version {version} (this mlgrade: {store['expected_schema_version']})" if store.get("exists")
              else "not created yet (made on first use)")
+    if store.get("problem"):
+        state = f"[red]{escape(store['problem'])}[/]"
     out.print(f"store: {escape(store['path'])} · {state}")
     style = "bold green" if report.ok else "bold red"
     out.print(f"[{style}]verdict:[/] {escape(report.verdict)}")
@@ -68,6 +70,9 @@ def doctor(
     base_url: BaseUrlOpt = None,
     model: ModelOpt = None,
     grader: GraderOpt = None,
+    reset_damaged_store: Annotated[bool, option(
+        "--reset-damaged-store", help="If the history database is damaged, move it aside to mlgrade.db.damaged-<time> "
+                                      "(nothing is deleted) so a fresh one starts. A healthy store is never touched.")] = False,
 ) -> None:
     """Show the configuration in effect (and where each value came from), check the endpoint
     live, and say in one line what to do next.
@@ -84,11 +89,19 @@ def doctor(
       OPENAI_BASE_URL=http://127.0.0.1:8080/v1 MLGRADE_MODEL=smollm2 mlgrade doctor --refresh
 
       mlgrade doctor --offline --json
+
+      mlgrade doctor --reset-damaged-store   # after "the history database … is damaged"
     """
-    from ..doctor import run_doctor
+    from ..doctor import reset_damaged_store as move_damaged_store, run_doctor
 
     settings = settings_from(base_url=base_url, model=model, grader=grader)
     refresh = refresh or no_cache_capabilities
+    if reset_damaged_store:
+        moved = move_damaged_store(settings)
+        if moved is not None:
+            console(stderr=True).print(f"moved the damaged history database to {moved}; a fresh one starts on next use")
+        elif not json_out:
+            console(stderr=True).print("the history database is not damaged: nothing moved")
     if not json_out and not offline and settings.grader_kind == "llm":
         err = console(stderr=True)
         if err.is_terminal:

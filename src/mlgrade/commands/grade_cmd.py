@@ -41,10 +41,11 @@ def read_answer(answer: str | None, file: Path | None, settings: Settings) -> st
 
     if answer is not None and file is not None:
         raise UsageError("give the answer either as an argument or with --file, not both")
+    # bounded reads: `--file /dev/zero` or `yes | mlgrade grade q05 -` stop at the limit + 1 character
     if file is not None:
-        text = read_text(file)
+        text = read_text(file, max_chars=settings.max_answer_chars)
     elif answer is not None:
-        text = read_text(STDIN) if answer == STDIN else answer
+        text = read_text(STDIN, max_chars=settings.max_answer_chars) if answer == STDIN else answer
     else:
         raise UsageError("no answer given: pass it as an argument, with --file F, or `-` to read standard input")
     check_answer(text, settings)  # raises for an oversize answer; an empty one is reported as skipped later
