@@ -52,16 +52,21 @@ def main() -> None:
     best = min([first] + [grade_all() for _ in range(max(0, args.repeat - 1))])
 
     pairs = [(a, r.model_answer) for r, a in items]
-    start = time.perf_counter()
-    tfidf_cosines(pairs)
-    tfidf = time.perf_counter() - start
+
+    def tfidf_once() -> float:
+        start = time.perf_counter()
+        tfidf_cosines(pairs)
+        return time.perf_counter() - start
+
+    # best of several, like the grader: one short burst is at the mercy of other processes
+    tfidf = min(tfidf_once() for _ in range(max(3, args.repeat * 3)))
 
     n = len(items)
     print(f"data: {args.data} ({n} answers, {len(rubrics)} questions)")
     print(f"setup (import, derive + compile rubrics): {setup * 1000:.0f} ms")
     print(f"offline grading, first pass (cold caches): {n / first:,.0f} answers/s")
     print(f"offline grading, best of {args.repeat}:            {n / best:,.0f} answers/s")
-    print(f"tf-idf cosine baseline (same answers):     {n / tfidf:,.0f} answers/s")
+    print(f"tf-idf cosine baseline (same answers, best of {max(3, args.repeat * 3)}): {n / tfidf:,.0f} answers/s")
     print(f"ratio offline/tf-idf: {tfidf / best:.2f}  (goal: offline >= 1,000 answers/s: "
           f"{'met' if n / first >= 1000 else 'NOT met'})")
 

@@ -46,6 +46,16 @@ _MOHLER = [  # a few rows in the shape of the shared data sets, so eval examples
     ("What is a loop?", "A construct that repeats a block of code while a condition holds.", "A kind of variable.", 0.5),
     ("What is a loop?", "A construct that repeats code while a condition is true.", "Code repeated until a condition fails.", 5),
 ]
+_EXPERT = [  # the shape of ../shared/data/seed-dev.jsonl (an expert-graded set), a few rows
+    {"question_number": 5, "answer_id": "q05-a", "kind": "strong", "expert_score": 85, "expected_band": "strong",
+     "answer": "It depends on the model: k-NN, SVM and k-means use distances, so a large-range feature dominates; "
+               "gradient descent converges faster on scaled inputs; trees do not care. Fit the scaler on the "
+               "training data only, inside the pipeline."},
+    {"question_number": 5, "answer_id": "q05-b", "kind": "wrong", "expert_score": 10, "expected_band": "poor",
+     "answer": "Always scale every feature to 0-1 before any model, trees included."},
+    {"question_number": 7, "answer_id": "q07-a", "kind": "partial", "expert_score": 55, "expected_band": "weak",
+     "answer": Q07_GOOD},
+]
 _LABELS = [(q, ref, ans, "correct" if score >= 3 else "incorrect") for q, ref, ans, score in _MOHLER]
 
 
@@ -71,7 +81,19 @@ WORKSPACE: dict[str, str] = {
     "ref.txt": "Dropout zeroes random units during training so the network cannot rely on any one of them.\n",
     "../shared/data/mohler-dev.csv": _csv(("question", "reference_answer", "student_answer", "score"), _MOHLER),
     "../shared/data/scientsbank-dev.csv": _csv(("question", "reference_answer", "student_answer", "label"), _LABELS),
+    "../shared/data/seed-dev.jsonl": "".join(json.dumps(r) + "\n" for r in _EXPERT),
+    # two halves of a scored set, for the calibration example (fit on one, apply to the other)
+    "half-a.csv": _csv(("question", "reference_answer", "student_answer", "score"), _MOHLER[::2] + _MOHLER[1::2][:1]),
+    "half-b.csv": _csv(("question", "reference_answer", "student_answer", "score"), _MOHLER[1::2]),
 }
+# after the first batch run: a reviewer's decisions on results.jsonl, as `mlgrade review` writes them
+_REVIEW = """
+from mlgrade.batch.reviews import ReviewSession
+s = ReviewSession("results.jsonl", reviewer="readme")
+s.override(score=55, note="a README example")
+while not s.done:
+    s.accept()
+"""
 
 
 def env_for(home: Path, shim_dir: Path | None = None) -> dict[str, str]:
@@ -86,8 +108,9 @@ def env_for(home: Path, shim_dir: Path | None = None) -> dict[str, str]:
 
 
 def make_workspace(root: Path) -> tuple[Path, dict[str, str]]:
-    """<root>/work with the WORKSPACE files, a `mlgrade` on PATH that is this interpreter's, and
-    results.jsonl from a first batch run (so `report results.jsonl` has something to read).
+    """<root>/work with the WORKSPACE files, a `mlgrade` on PATH that is this interpreter's,
+    results.jsonl from a first batch run (so `report results.jsonl` has something to read) and
+    results.reviews.jsonl with a reviewer's decisions on it (for `eval --reviews`).
     Returns the working directory and the environment to run commands with."""
     work = root / "work"
     for rel, text in WORKSPACE.items():
@@ -103,6 +126,7 @@ def make_workspace(root: Path) -> tuple[Path, dict[str, str]]:
     # --no-cache: leaves no cached grades behind, so the README's own batch runs grade afresh
     subprocess.run([sys.executable, "-m", "mlgrade", "batch", "answers.jsonl", "--out", "results.jsonl", "--no-cache"],
                    cwd=work, env=env, capture_output=True, timeout=120)
+    subprocess.run([sys.executable, "-c", _REVIEW], cwd=work, env=env, capture_output=True, timeout=120)
     return work, env
 
 

@@ -106,9 +106,9 @@ def test_check_inputs_rejects_missing_and_unsupported(tmp_path):
     (tmp_path / "a.json").write_text("[]")
     with pytest.raises(UsageError, match="JSON Lines"):
         check_inputs([tmp_path / "a.json"])
-    (tmp_path / "a.xlsx").write_text("")
+    (tmp_path / "a.pdf").write_text("")
     with pytest.raises(UsageError, match="unsupported"):
-        check_inputs([tmp_path / "a.xlsx"])
+        check_inputs([tmp_path / "a.pdf"])
 
 
 def test_reading_is_lazy(tmp_path, bank):

@@ -320,9 +320,9 @@ def test_sidecar_lock_is_hidden_next_to_the_results(tmp_path, bank):
 
 
 def test_duplicate_detection_is_exact_even_when_the_filter_collides(tmp_path, monkeypatch):
-    from mlgrade.batch import report
+    from mlgrade.batch import lines, report
 
-    monkeypatch.setattr(report, "_BLOOM_BITS", 64)  # nearly every id is a false candidate
+    monkeypatch.setattr(lines, "_BLOOM_BITS", 64)  # nearly every id is a false candidate
     out = tmp_path / "out.jsonl"
     recs = [{"id": f"r{i}", "question_id": "q01", "outcome": "skipped", "error": f"v{i}"} for i in range(300)]
     recs += [{"id": "r5", "question_id": "q01", "outcome": "skipped", "error": "newer"}]

@@ -1,12 +1,16 @@
-"""Score arithmetic, table-driven: weighted coverage (partial = half), misconception penalties,
-the essential-point cap, clamping to 0–100 and the bands."""
+"""Score arithmetic, table-driven: the core (best-stated essential point) worth 30 whatever its
+weight, the non-essential points sharing 70 (partial = half), misconception penalties, a central
+misconception or prompt injection making the answer poor, the essential-point cap, clamping to
+0–100 and the bands."""
 
 from __future__ import annotations
 
 import pytest
 
 from mlgrade.models import Judgment, MisconceptionFound, Rubric
-from mlgrade.scoring import ESSENTIAL_CAP, NEW_MISCONCEPTION_PENALTY, band_for, compute_score
+from mlgrade.scoring import (
+    CENTRAL_CAP, ESSENTIAL_CAP, NEW_MISCONCEPTION_PENALTY, PROMPT_INJECTION, band_for, compute_score,
+)
 
 # key points: core (weight 3, essential), detail (2), extra (1); total weight 6
 RUBRIC = Rubric.model_validate({
@@ -20,6 +24,8 @@ RUBRIC = Rubric.model_validate({
     "misconceptions": [
         {"id": "small", "claim": "a small error", "penalty": 10},
         {"id": "big", "claim": "a big error", "penalty": 30},
+        {"id": "central", "claim": "a wrong central claim", "penalty": 15},
+        {"id": "just-below", "claim": "a serious but not central error", "penalty": 14.9},
     ],
 })
 # an essential point of low weight, so the cap is what decides the score
@@ -32,6 +38,28 @@ CAPPED = Rubric.model_validate({
     ],
     "misconceptions": [{"id": "small", "claim": "a small error", "penalty": 10}],
 })
+# only essential points: the core is scored on the full 0-100
+ONLY_CORE = Rubric.model_validate({
+    "id": "t3", "number": 0, "section": "basic", "kind": "concept", "difficulty": "easy",
+    "question": "q?", "model_answer": "a.",
+    "key_points": [
+        {"id": "a", "point": "first half of the core", "weight": 2, "essential": True},
+        {"id": "b", "point": "second half of the core", "weight": 1, "essential": True},
+    ],
+})
+# two essential points: the better-stated one is the core, the other is required (cap) but no extra credit
+TWO_CORE = Rubric.model_validate({
+    "id": "t4", "number": 0, "section": "basic", "kind": "concept", "difficulty": "easy",
+    "question": "q?", "model_answer": "a.",
+    "key_points": [
+        {"id": "a", "point": "the central idea", "weight": 2, "essential": True},
+        {"id": "b", "point": "a required second idea", "weight": 1, "essential": True},
+        {"id": "c", "point": "depth one", "weight": 1},
+        {"id": "d", "point": "depth two", "weight": 1},
+    ],
+})
+# a rubric derived from a reference answer: weighted coverage, no authored core
+DERIVED = RUBRIC.model_copy(update={"id": "t5", "score_rule": "coverage"})
 C, P, M = "covered", "partial", "missing"
 
 
@@ -48,20 +76,40 @@ CASES = [
     ("all covered", RUBRIC, (C, C, C), [], 100.0, "strong", False),
     ("all missing", RUBRIC, (M, M, M), [], 0.0, "poor", False),
     ("partial is half", RUBRIC, (P, P, P), [], 50.0, "weak", False),
-    ("weighted mix", RUBRIC, (C, P, M), [], 66.7, "adequate", False),
-    ("essential partial is not capped", RUBRIC, (P, C, C), [], 75.0, "adequate", False),
-    ("essential missing below the cap", RUBRIC, (M, C, C), [], 50.0, "weak", False),
-    ("essential missing caps", CAPPED, (M, C), [], ESSENTIAL_CAP, "weak", True),
-    ("cap after penalty still caps", CAPPED, (M, C), found("small"), ESSENTIAL_CAP, "weak", True),
-    ("essential covered, no cap", CAPPED, (C, P), [], 55.0, "weak", False),
+    ("the core alone is borderline", RUBRIC, (C, M, M), [], 30.0, "weak", False),
+    ("core plus some depth", RUBRIC, (C, P, M), [], 53.3, "weak", False),
+    ("core plus most depth", RUBRIC, (C, C, M), [], 76.7, "adequate", False),
+    ("essential partial is not capped", RUBRIC, (P, C, C), [], 85.0, "strong", False),
+    ("essential missing caps", RUBRIC, (M, C, C), [], ESSENTIAL_CAP, "weak", True),
+    ("essential missing below the cap", RUBRIC, (M, P, M), [], 23.3, "poor", False),
+    ("light core weighs as much as a heavy one", CAPPED, (C, M), [], 30.0, "weak", False),
+    ("cap on a light essential point", CAPPED, (M, C), [], ESSENTIAL_CAP, "weak", True),
+    ("penalty first, then the cap", CAPPED, (M, C), found("small"), ESSENTIAL_CAP, "weak", True),
+    ("penalty takes it under the cap", CAPPED, (M, P), found("small"), 25.0, "poor", False),
+    ("essential covered, no cap", CAPPED, (C, P), [], 65.0, "adequate", False),
+    ("second essential point: no extra credit", TWO_CORE, (C, P, M, M), [], 30.0, "weak", False),
+    ("the better-stated essential point is the core", TWO_CORE, (P, C, M, M), [], 30.0, "weak", False),
+    ("second essential point missing caps", TWO_CORE, (C, M, C, C), [], ESSENTIAL_CAP, "weak", True),
+    ("both essential points and half the depth", TWO_CORE, (C, C, C, M), [], 65.0, "adequate", False),
     ("one penalty", RUBRIC, (C, C, C), found("small"), 90.0, "strong", False),
-    ("two penalties", RUBRIC, (C, C, C), found("small", "big"), 60.0, "adequate", False),
-    ("same misconception twice counts once", RUBRIC, (C, C, C), found("big", "big"), 70.0, "adequate", False),
+    ("a penalty below the central line only subtracts", RUBRIC, (C, C, C), found("just-below"), 85.1, "strong", False),
+    ("a central misconception makes it poor", RUBRIC, (C, C, C), found("central"), CENTRAL_CAP, "poor", False),
+    ("two penalties, one central", RUBRIC, (C, C, C), found("small", "big"), CENTRAL_CAP, "poor", False),
+    ("central and still above its cap", RUBRIC, (C, P, M), found("central"), CENTRAL_CAP, "poor", False),
+    ("central below its cap keeps the lower score", RUBRIC, (C, M, M), found("central"), 15.0, "poor", False),
+    ("prompt injection is a central error", RUBRIC, (C, C, C), found(PROMPT_INJECTION), CENTRAL_CAP, "poor", False),
+    ("same misconception twice counts once", RUBRIC, (C, C, C), found("small", "small"), 90.0, "strong", False),
     ("unverified misconception costs nothing", RUBRIC, (C, C, C), found("big", verified=False), 100.0, "strong", False),
     ("new misconception costs the default", RUBRIC, (C, C, C), found("new-thing"), 100.0 - NEW_MISCONCEPTION_PENALTY,
      "strong", False),
-    ("clamped at zero", RUBRIC, (M, P, M), found("big"), 0.0, "poor", False),
-    ("rounded to one decimal", RUBRIC, (M, M, C), [], 16.7, "poor", False),
+    ("a new misconception adds to a known one", RUBRIC, (M, P, M), found("small", "small-2"), 8.3, "poor", False),
+    ("clamped at zero, central", RUBRIC, (M, P, M), found("big"), 0.0, "poor", False),
+    ("rounded to one decimal", RUBRIC, (M, M, C), [], 23.3, "poor", False),
+    ("only essential points: full scale", ONLY_CORE, (C, P), [], 83.3, "strong", False),
+    ("derived rubric: weighted coverage", DERIVED, (C, P, M), [], 66.7, "adequate", False),
+    ("derived rubric: heaviest point missing, below the cap", DERIVED, (M, C, C), [], 50.0, "weak", False),
+    ("derived rubric: central claim still poor", DERIVED, (C, C, C), found("big"), CENTRAL_CAP, "poor", False),
+    ("only essential points, one missing", ONLY_CORE, (C, M), [], 59.0, "weak", True),
 ]
 
 
@@ -73,12 +121,13 @@ def test_score_table(name, rubric, statuses, miscs, score, band, capped):
 
 def test_absent_judgment_counts_as_missing():
     only_core = [Judgment(key_point="core", status="covered")]
-    assert compute_score(RUBRIC, only_core, []).score == 50.0
+    assert compute_score(RUBRIC, only_core, []).score == 30.0
 
 
 def test_penalty_and_coverage_are_reported():
     result = compute_score(RUBRIC, judge(RUBRIC, (C, P, M)), found("small"))
-    assert result.coverage == 66.7 and result.penalty == 10 and result.score == 56.7
+    assert (result.coverage, result.penalty, result.score) == (53.3, 10, 43.3)
+    assert (result.core, result.depth, result.central) == (1.0, 0.333, False)
 
 
 @pytest.mark.parametrize("score, band", [(100, "strong"), (80, "strong"), (79.9, "adequate"), (60, "adequate"),

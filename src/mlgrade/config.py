@@ -16,6 +16,7 @@ from .errors import ConfigError, register_secret
 DEFAULT_MODEL = "gpt-4.1-mini"
 DEFAULT_MAX_ANSWER_CHARS = 20_000
 GRADERS = ("auto", "llm", "offline")
+SANDBOXES = ("auto", "wasm", "bwrap", "none")
 
 # setting name -> (environment variable, default)
 _ENV: dict[str, tuple[str, Any]] = {
@@ -29,6 +30,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "timeout": ("MLGRADE_TIMEOUT", 60.0),
     "max_tokens": ("MLGRADE_MAX_TOKENS", 2000),
     "exec_code": ("MLGRADE_EXEC", True),
+    "sandbox": ("MLGRADE_SANDBOX", "auto"),
     "cache_capabilities": ("MLGRADE_CACHE_CAPABILITIES", True),
 }
 
@@ -69,6 +71,7 @@ class Settings:
     timeout: float = 60.0
     max_tokens: int = 2000  # cap on each reply's length
     exec_code: bool = True
+    sandbox: str = "auto"  # auto | wasm | none (never run candidates' code)
     cache_capabilities: bool = True
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -116,6 +119,9 @@ def load_settings(dotenv_path: Path | None = None, **overrides: Any) -> Settings
             values[name], sources[name] = default, "default"
     if values["grader"] not in GRADERS:
         raise ConfigError(f"unknown grader {values['grader']!r}: choose one of {', '.join(GRADERS)}")
+    values["sandbox"] = str(values["sandbox"] or "auto").strip().lower()
+    if values["sandbox"] not in SANDBOXES:
+        raise ConfigError(f"MLGRADE_SANDBOX={values['sandbox']!r}: choose one of {', '.join(SANDBOXES)}")
     values["home"] = Path(values["home"]).expanduser() if values["home"] else _default_home()
     register_secret(values["api_key"])  # so every error text shown or stored is redacted of it
     return Settings(**values, sources=sources)

@@ -49,6 +49,7 @@ class DoctorReport:
     capabilities: dict[str, Any] | None = None
     capabilities_source: str | None = None     # cached | detected
     store: dict[str, Any] = field(default_factory=dict)
+    sandbox: dict[str, Any] = field(default_factory=dict)  # how candidates' code runs (or why it cannot)
     verdict: str = ""
     ok: bool = True
     exit_code: int = 0                          # 0 ready, 1 the endpoint fails, 2 configuration error
@@ -126,6 +127,26 @@ def store_info(settings: Settings) -> dict[str, Any]:
     if info["schema_version"] > SCHEMA_VERSION:
         info.update(ok=False, problem=f"the store's schema version {info['schema_version']} is newer than this "
                                       f"mlgrade knows ({SCHEMA_VERSION}): upgrade mlgrade")
+    return info
+
+
+def sandbox_info(settings: Settings | None = None) -> dict[str, Any]:
+    """Which sandbox runs candidates' code and why, or why none can (then code is not run), with
+    a one-line `summary`. Cheap: it never compiles the module."""
+    from .code.sandbox import sandbox_status
+
+    info = sandbox_status(settings.sandbox if settings is not None else None).to_dict()
+    if not info["available"]:
+        info["summary"] = (f"none: {info['reason']}; answers to coding questions are graded from their text only "
+                           "(code not run: no sandbox available)")
+    elif info["mode"] != "wasm":
+        info["summary"] = f"{info['mode']}: {info['reason']}"
+    elif info["compiled"]:
+        cost = f" (the first-run compile took {info['compile_seconds']:.1f} s)" if info.get("compile_seconds") else ""
+        info["summary"] = f"wasm: {info['reason']}; compiled module cached at {info['cache_path']}{cost}"
+    else:
+        info["summary"] = (f"wasm: {info['reason']}; not compiled yet: the first coding-question grade compiles "
+                           "CPython to native code once (several seconds) and caches it")
     return info
 
 
@@ -318,6 +339,7 @@ async def arun_doctor(settings: Settings, *, live: bool = True, refresh: bool = 
     report = DoctorReport(mode=settings.grader_kind, config=config_rows(settings), key_set=bool(settings.api_key),
                           base_url=redact_url(endpoint_url(settings)) or "", model=settings.model)
     report.store = store_info(settings)
+    report.sandbox = sandbox_info(settings)
     configured = bool(settings.api_key or settings.base_url)
     if live and report.mode == "llm" and configured and report.store["ok"]:
         await _live(report, settings, refresh, store)

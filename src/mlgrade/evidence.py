@@ -88,3 +88,37 @@ def verify_misconceptions(found: list[MisconceptionFound], answer: str) -> list[
     hay = normalise(answer)
     return [m.model_copy(update={"verified": bool(m.evidence.strip()) and quote_found(m.evidence, answer, normalised_answer=hay)})
             for m in found]
+
+
+def quote_spans(quote: str, answer: str) -> list[tuple[int, int]]:
+    """Where a quote occurs in the answer, as (start, end) offsets into the original text, under
+    the same normalisation and ellipsis rule as quote_found; [] when it is not found. Used to
+    highlight evidence in the answer for a reviewer."""
+    norm: list[str] = []
+    where: list[int] = []  # index in `answer` of each normalised character
+    pending_space = False
+    for i, raw in enumerate(answer):
+        if _INVISIBLE.match(raw):
+            continue
+        for ch in unicodedata.normalize("NFKC", raw).translate(_TRANSLATE):  # as normalise(), per character
+            if ch.isspace():
+                pending_space = bool(norm)
+                continue
+            if pending_space:
+                norm.append(" ")
+                where.append(i - 1)
+                pending_space = False
+            for c in ch.casefold():
+                norm.append(c)
+                where.append(i)
+    hay = "".join(norm)
+    pieces = [p for p in (normalise(p).strip(" \"'") for p in _ELLIPSIS.split(quote)) if p]
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for piece in pieces:
+        at = hay.find(piece, pos)
+        if at < 0:
+            return []
+        spans.append((where[at], where[at + len(piece) - 1] + 1))
+        pos = at + len(piece)
+    return spans

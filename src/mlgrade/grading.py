@@ -15,9 +15,10 @@ from typing import Protocol
 
 from .config import Settings, load_settings
 from .errors import GraderFailure, UsageError
-from .evidence import verify_judgments, verify_misconceptions
+from .evidence import quote_found, verify_judgments, verify_misconceptions
 from .models import Assessment, CodeTestResult, Grade, Judgment, Rubric
 from .pricing import estimate_cost
+from .review import InjectionHit, assess, find_injections, mask_injections
 from .rubrics import RubricBank, load_rubrics, rubric_hash
 from .scoring import band_for, compute_score, misconception_penalty
 
@@ -76,10 +77,51 @@ def _complete_judgments(rubric: Rubric, judgments: list[Judgment]) -> list[Judgm
             for kp in rubric.key_points]
 
 
+def _discount_injected(judgments: list[Judgment], answer: str, hits: list[InjectionHit]) -> list[Judgment]:
+    """A point whose quote occurs only inside text aimed at the grader earns nothing: such text
+    can report itself, never raise the score."""
+    masked = mask_injections(answer, hits)
+    out = []
+    for j in judgments:
+        if j.status != "missing" and j.verified and j.evidence.strip() and not quote_found(j.evidence, masked):
+            j = j.model_copy(update={"status": "missing", "verified": False,
+                                     "comment": "evidence quoted from text aimed at the grader: not credited"})
+        out.append(j)
+    return out
+
+
+_offline: Grader | None = None
+
+
+def second_opinion(rubric: Rubric, answer: str, code_tests: list[CodeTestResult] | None = None) -> dict | None:
+    """The offline grader's score and band for the same answer (about a millisecond): the
+    independent verdict behind the graders_disagree flag. None if it could not grade."""
+    global _offline
+    from .graders.offline import OfflineGrader
+
+    if _offline is None:
+        _offline = OfflineGrader()
+    try:
+        assessment = _offline.judge(rubric, answer, facts=code_tests or None)  # type: ignore[attr-defined]
+        grade = finalize(rubric, answer, assessment, grader="offline", code_tests=code_tests)
+    except Exception:  # a second opinion that fails must never fail the grade it checks
+        return None
+    return {"grader": "offline", "score": grade.score, "band": grade.band}
+
+
+def with_review(grade: Grade, rubric: Rubric, answer: str, *, second: dict | None = None) -> Grade:
+    """The grade with its review flags (re)computed, e.g. after samples were combined."""
+    return grade.model_copy(update={"review": assess(grade, answer, rubric=rubric, second_opinion=second)})
+
+
 def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str, latency_ms: int = 0,
              code_tests: list[CodeTestResult] | None = None) -> Grade:
-    """Turn a grader's assessment into a scored Grade: evidence checked, arithmetic ours."""
+    """Turn a grader's assessment into a scored Grade: evidence checked, arithmetic ours, review
+    flags set (with the offline grader's second opinion when another grader judged)."""
+    hits = find_injections(answer)
     judgments = verify_judgments(_complete_judgments(rubric, assessment.judgments), answer)
+    if hits:
+        judgments = _discount_injected(judgments, answer, hits)
     if code_tests:
         from .code.codegrade import apply_code_results
 
@@ -88,7 +130,7 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
     found = [m.model_copy(update={"claim": m.claim or (rubric.misconception(m.id).claim if rubric.misconception(m.id) else ""),
                                   "penalty": misconception_penalty(rubric, m)}) for m in found]
     breakdown = compute_score(rubric, judgments, found)
-    return Grade(
+    grade = Grade(
         question_id=rubric.id, outcome="graded", score=breakdown.score, band=breakdown.band,
         judgments=judgments, misconceptions=found, strengths=assessment.strengths,
         improvements=assessment.improvements, follow_up=assessment.follow_up, grader=grader,
@@ -97,6 +139,9 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
         rubric_hash=rubric_hash(rubric), prompt_hash=assessment.prompt_hash, attempts=assessment.attempts,
         code_tests=code_tests or [],
     )
+    second = second_opinion(rubric, answer, code_tests) if grader != "offline" else None
+    return grade.model_copy(update={"review": assess(grade, answer, rubric=rubric, second_opinion=second,
+                                                     injections=hits)})
 
 
 def error_grade(rubric: Rubric, failure: GraderFailure, *, grader: Grader, latency_ms: int = 0,
@@ -117,7 +162,7 @@ async def code_facts(rubric: Rubric, answer: str, settings: Settings) -> list[Co
         return []
     from .code.codegrade import run_rubric_tests
 
-    return await asyncio.to_thread(run_rubric_tests, rubric, answer)
+    return await asyncio.to_thread(lambda: run_rubric_tests(rubric, answer, sandbox=settings.sandbox))
 
 
 async def _assess_once(rubric: Rubric, answer: str, grader: Grader, facts: list[CodeTestResult]) -> Grade:
@@ -168,7 +213,8 @@ async def agrade_rubric(rubric: Rubric, answer: str, *, settings: Settings | Non
     if samples <= 1:
         return await _assess_once(rubric, answer, grader, facts)
     results = await asyncio.gather(*(_assess_once(rubric, answer, grader, facts) for _ in range(samples)))
-    return combine_samples(list(results))
+    combined = combine_samples(list(results))
+    return with_review(combined, rubric, answer, second=combined.review.second_opinion) if combined.ok else combined
 
 
 async def agrade(question_id: str, answer: str, *, settings: Settings | None = None, grader: Grader | None = None,

@@ -54,6 +54,17 @@ class CodeTest(_Strict):
     call: str = Field(min_length=1)
     expected: Any = None
     note: str = ""
+    # An edge case (empty input, lengths that differ, odd whitespace): these decide the rubric's
+    # edge_case_points, and failing only these still earns partial correctness.
+    edge: bool = False
+
+
+class HiddenTests(_Strict):
+    """Cases generated afresh for every answer (from a seed) by a named generator in
+    mlgrade.code.hidden, their expected values computed by running `reference_solution`."""
+
+    generator: Literal["rotations", "sentences"]
+    count: int = Field(default=8, ge=1, le=40)
 
 
 class Rubric(_Strict):
@@ -71,10 +82,18 @@ class Rubric(_Strict):
     misconceptions: list[Misconception] = Field(default_factory=list)
     errata: list[Erratum] = Field(default_factory=list)
     follow_ups: list[str] = Field(default_factory=list)
+    # How scoring.py turns judgments into a score: "core" (the interviewers' scale: the central
+    # idea is worth 30, depth the rest) for authored rubrics; "coverage" (weighted share of the
+    # points) for rubrics derived from a reference answer, whose "essential" point is a guess.
+    score_rule: Literal["core", "coverage"] = "core"
     function: str | None = None
     tests: list[CodeTest] = Field(default_factory=list)
     # Key points whose status is decided by running the candidate's code (coding kind).
     correctness_points: list[str] = Field(default_factory=list)
+    # Key points decided by the `edge: true` tests when the code passes its other tests.
+    edge_case_points: list[str] = Field(default_factory=list)
+    reference_solution: str | None = None  # Python defining `function`; run in the sandbox only
+    hidden_tests: HiddenTests | None = None
 
     @field_validator("key_points")
     @classmethod
@@ -108,6 +127,11 @@ class Rubric(_Strict):
         for cp in self.correctness_points:
             if cp not in kp_ids:
                 raise ValueError(f"correctness_points names unknown key point {cp!r}")
+        for ep in self.edge_case_points:
+            if ep not in kp_ids:
+                raise ValueError(f"edge_case_points names unknown key point {ep!r}")
+        if self.hidden_tests and not (self.function and self.reference_solution):
+            raise ValueError("hidden_tests need a `function` and a `reference_solution`")
         if self.kind == "coding" and self.tests and not self.function:
             raise ValueError("a coding rubric with tests must name its `function`")
         return self
@@ -142,11 +166,17 @@ class MisconceptionFound(BaseModel):
 
 
 class CodeTestResult(BaseModel):
+    """One call of the candidate's function. `call` and `expected` are mlgrade's (from the rubric,
+    or generated and computed by the reference solution when `hidden`); `got` and `error` come
+    from the candidate's code and are untrusted text."""
+
     call: str
-    status: Literal["passed", "failed", "error", "timeout"]
+    status: Literal["passed", "failed", "error", "timeout", "not-run"]
     expected: str = ""
     got: str = ""
     error: str = ""
+    hidden: bool = False
+    edge: bool = False
 
 
 class Usage(BaseModel):
@@ -177,6 +207,21 @@ class Assessment(BaseModel):
     raw_reply: str | None = None
 
 
+ReviewReason = Literal["graders_disagree", "unstable", "unverified_evidence", "code_conflict", "injection_attempt",
+                       "near_boundary"]
+
+
+class Review(BaseModel):
+    """Whether a person should check this grade, and why (thresholds in mlgrade.review).
+    Older results lines have no `review`: they load as not needing one."""
+
+    needed: bool = False
+    reasons: list[ReviewReason] = Field(default_factory=list)
+    details: dict[str, str] = Field(default_factory=dict)  # reason -> one line a reviewer can act on
+    # the independent offline grader's verdict when another grader graded (graders_disagree)
+    second_opinion: dict[str, Any] | None = None
+
+
 class Grade(BaseModel):
     """The JSON contract of `mlgrade grade --json` and of every batch output line."""
 
@@ -201,6 +246,7 @@ class Grade(BaseModel):
     attempts: int = 0
     code_tests: list[CodeTestResult] = Field(default_factory=list)
     samples: dict[str, Any] | None = None  # --samples N: scores, median, spread, majority
+    review: Review = Field(default_factory=Review)
 
     @field_validator("error", "raw_reply")
     @classmethod
@@ -216,6 +262,8 @@ class Grade(BaseModel):
             raise ValueError(f"a {self.outcome} grade cannot carry a score")
         if self.outcome == "graded" and self.score is None:
             raise ValueError("a graded grade needs a score")
+        if self.outcome != "graded" and self.review.needed:
+            raise ValueError(f"a {self.outcome} result has its own outcome; it cannot need review")
         return self
 
     @property

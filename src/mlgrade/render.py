@@ -90,6 +90,8 @@ def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
         s = grade.samples
         headline += f"   [dim]median of {s['n']} samples, spread {s.get('min', 0):g}–{s.get('max', 0):g}[/]"
     console.print(Panel(headline, title=f"[bold]{grade.question_id}[/] score", expand=True, border_style=style.split()[-1]))
+    for reason in grade.review.reasons:  # why a person should check this grade
+        console.print(f"[bold yellow]⚑ {reason}[/]: {escape(grade.review.details.get(reason, ''))}")
 
     kp_text = {kp.id: kp.point for kp in rubric.key_points} if rubric else {}
     table = Table(header_style="bold", expand=True, show_lines=True)
@@ -111,10 +113,11 @@ def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
         tests.add_column("call")
         tests.add_column("result", no_wrap=True)
         tests.add_column("detail")
-        colour = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow"}
+        colour = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow", "not-run": "yellow"}
         for t in grade.code_tests:
             detail = t.error or (f"expected {t.expected}, got {t.got}" if t.status == "failed" else "")
-            tests.add_row(escape(t.call), f"[{colour[t.status]}]{t.status}[/]", escape(detail))
+            call = escape(t.call) + (" [dim](hidden case)[/]" if t.hidden else "")
+            tests.add_row(call, f"[{colour.get(t.status, 'red')}]{t.status}[/]", escape(detail))
         console.print(tests)
 
     for m in grade.misconceptions:

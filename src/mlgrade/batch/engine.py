@@ -26,7 +26,8 @@ from .limiter import AdaptiveLimiter
 from .output import OutputWriter, Recovery, id_key, open_results, result_record
 from ..config import Settings, load_settings
 from ..errors import ConfigError, GraderFailure, MlgradeError, UsageError
-from ..grading import Grader, agrade_rubric, error_grade, make_grader, skip_reason, skipped_grade
+from ..grading import (Grader, agrade_rubric, error_grade, make_grader, second_opinion, skip_reason, skipped_grade,
+                       with_review)
 from ..models import Grade, Rubric, Usage
 from ..rubrics import RubricBank, load_rubrics, rubric_hash
 
@@ -179,13 +180,13 @@ class _Spool:
         self._dir.cleanup()
 
 
-def _input_items(inputs: Iterable[Any], bank: RubricBank) -> Iterator[BatchItem]:
+def _input_items(inputs: Iterable[Any], bank: RubricBank, wide: Any = None) -> Iterator[BatchItem]:
     """Paths are read by format; mappings (Python callers) are taken as rows."""
     inputs = list(inputs) if not isinstance(inputs, (str, Path)) else [inputs]
     rows = [x for x in inputs if isinstance(x, Mapping)]
     paths = [x for x in inputs if not isinstance(x, Mapping)]
     if paths:
-        yield from iter_items(paths, bank)
+        yield from iter_items(paths, bank, wide)
     if rows:
         yield from iter_rows(rows, bank)
 
@@ -224,7 +225,7 @@ class _Run:
         p = self.progress
         if self.writer is not None:
             self.writer.write(result_record(item.id, grade.model_dump(mode="json"), candidate=item.candidate,
-                                            source=item.source, cached=cached))
+                                            source=item.source, cached=cached, answer=item.answer))
         p.done += 1
         if grade.outcome == "graded":
             p.graded += 1
@@ -253,8 +254,9 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
                       grader: Grader | None = None, bank: RubricBank | None = None,
                       concurrency: int = DEFAULT_CONCURRENCY, retry_errors: bool = False, use_cache: bool = True,
                       dry_run: bool = False, progress: Callable[[BatchProgress], None] | None = None,
-                      store: Any = None) -> BatchSummary:
-    """Grade every answer in `inputs` into the JSONL file `out` (resuming it if it exists)."""
+                      store: Any = None, wide: Any = None) -> BatchSummary:
+    """Grade every answer in `inputs` into the JSONL file `out` (resuming it if it exists).
+    `wide`: a batch.wide.WideOptions for form/quiz exports (column mapping, candidate column)."""
     from .report import aggregate_file
 
     if concurrency < 1:
@@ -264,7 +266,7 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
     out = Path(out)
     started = time.monotonic()
     summary = BatchSummary(out=str(out), dry_run=dry_run)
-    items = _input_items(inputs, bank)  # validates paths lazily: pull the first item before touching `out`
+    items = _input_items(inputs, bank, wide)  # validates paths lazily: pull the first item before touching `out`
     first = next(items, None)
     limiter = AdaptiveLimiter(concurrency)
     spool = _Spool()
@@ -422,8 +424,12 @@ async def _grade_spooled(spool: _Spool, bank: RubricBank, settings: Settings, gr
             if grader.fatal is not None:
                 break
             key = cache_key(rubric, prompt_hash, grader, item.answer) if cache is not None else None
-            hit = _cached_grade(cache.cache_get(key)) if key is not None else None
+            raw = cache.cache_get(key) if key is not None else None
+            hit = _cached_grade(raw)
             if hit is not None:
+                if "review" not in raw:  # cached before review flags existed
+                    second = second_opinion(rubric, item.answer, hit.code_tests) if hit.grader != "offline" else None
+                    hit = with_review(hit, rubric, item.answer, second=second)
                 run.record(item, hit, cached=True)
                 continue
             await limiter.acquire()

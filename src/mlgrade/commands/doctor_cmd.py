@@ -58,6 +58,9 @@ def _render(report: DoctorReport) -> None:
     if store.get("problem"):
         state = f"[red]{escape(store['problem'])}[/]"
     out.print(f"store: {escape(store['path'])} · {state}")
+    if report.sandbox:
+        colour = "" if report.sandbox.get("available") else "[yellow]"
+        out.print(f"{colour}sandbox: {escape(report.sandbox.get('summary', ''))}{'[/]' if colour else ''}")
     style = "bold green" if report.ok else "bold red"
     out.print(f"[{style}]verdict:[/] {escape(report.verdict)}")
 
@@ -79,8 +82,10 @@ def doctor(
 
     The live check: GET /models, the endpoint's capabilities (response_format json_schema /
     json_object / plain, seed, temperature; cached per endpoint and model), and one tiny
-    structured request, each with its latency. The API key is never printed. Exit status:
-    0 ready (or offline mode), 1 the endpoint fails, 2 configuration error.
+    structured request, each with its latency. The API key is never printed. It also says which
+    sandbox runs candidates' code (and what its first-run compile cost), or why none can, in
+    which case coding answers are graded from their text only. Exit status: 0 ready (or offline
+    mode), 1 the endpoint fails, 2 configuration error.
 
     Examples:
 

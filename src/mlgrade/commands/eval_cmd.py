@@ -1,4 +1,5 @@
-"""`mlgrade eval DATASET.csv`: agreement with human graders, next to two baselines."""
+"""`mlgrade eval DATASET`: agreement with human graders (CSV, next to two baselines) or with
+expert-graded answers to the bank's questions (JSON lines)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,14 @@ from ._common import (
 
 if TYPE_CHECKING:
     from ..evaluation.evaluate import EvalResult
+    from ..evaluation.expert import ExpertResult
 
 HUMAN_HUMAN_NOTE = {"mohler": "published human–human agreement on the Mohler data: Pearson ≈ 0.59"}
 
 
 def eval_command(
-    dataset: Annotated[Path, typer.Argument(help="CSV with question, reference_answer, student_answer and score or label.",
+    dataset: Annotated[Path, typer.Argument(help="CSV with question, reference_answer, student_answer and score or label; "
+                                                 "or an expert set (.jsonl) with question_number, answer, expert_score.",
                                             metavar="DATASET", show_default=False)],
     scale: Annotated[Optional[str], option("--scale", metavar="LOW-HIGH", help="Range of the human `score` column, e.g. 0-5.")] = None,
     grader: GraderOpt = None,
@@ -44,6 +47,15 @@ def eval_command(
     label_threshold: Annotated[float, option("--label-threshold", metavar="SCORE", show_default=True,
                                              help="Scores (0-100) at or above this count as 'correct' for labelled data.")] = 50.0,
     out: Annotated[Optional[Path], out_opt("Write per-row predictions (.csv, else JSON lines).")] = None,
+    fit_calibration: Annotated[Optional[Path], option(
+        "--fit-calibration", metavar="FILE", help="Learn a monotone (isotonic) map from the 0-100 score to this "
+                                                  "dataset's scale and write it to this JSON file.")] = None,
+    calibration: Annotated[Optional[Path], option(
+        "--calibration", metavar="FILE", help="Apply a map written by --fit-calibration before computing agreement "
+                                              "(fit it on other data).")] = None,
+    reviews: Annotated[Optional[Path], option(
+        "--reviews", metavar="FILE", help="Measure a batch results file (the DATASET argument) against a reviewer's "
+                                          "decisions written by `mlgrade review`; nothing is graded again.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Grade every row of a human-graded CSV and report agreement with the humans: Pearson,
@@ -51,20 +63,42 @@ def eval_command(
     A mean (or majority) baseline and a TF-IDF cosine baseline are computed on the same rows.
     Rows the grader could not grade are listed and left out of the statistics.
 
+    An expert set (.jsonl: question_number or question_id, answer, expert_score 0-100, expected_band,
+    kind, must_flag) is graded against the bank's rubrics and reports band accuracy, the band
+    confusion matrix, Spearman, MAE, mean score by kind and misconception recall.
+
     Examples:
+
+      mlgrade eval ../shared/data/seed-dev.jsonl --grader offline --out predictions.jsonl
 
       mlgrade eval ../shared/data/mohler-dev.csv --scale 0-5 --grader offline
 
       mlgrade eval ../shared/data/scientsbank-dev.csv --grader offline --json
 
       mlgrade eval data.csv --scale 0-5 --sample 100 --seed 1 --out predictions.csv
+
+      mlgrade eval half-a.csv --scale 0-5 --grader offline --fit-calibration cal.json
+
+      mlgrade eval half-b.csv --scale 0-5 --grader offline --calibration cal.json
+
+      mlgrade eval results.jsonl --reviews results.reviews.jsonl   # mlgrade vs your review decisions
     """
     from ..errors import UsageError
     from ..evaluation.evaluate import aevaluate, parse_scale, read_dataset, select_rows, write_predictions
 
+    if reviews is not None:
+        return _reviewed(dataset, reviews, json_out=json_out)
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     settings = settings_from(grader=grader, model=model, base_url=base_url, cache_capabilities=refresh_flag(refresh))
+    from ..evaluation.calibration import load_calibration
+    from ..evaluation.expert import is_expert_set
+
+    cal = load_calibration(calibration) if calibration is not None else None
+    if is_expert_set(dataset):
+        _expert(dataset, settings, limit=limit, sample=sample, seed=seed, concurrency=concurrency, out=out,
+                json_out=json_out, calibration=cal, fit_to=fit_calibration)
+        return
     scale_t = parse_scale(scale) if scale is not None else None
     rows = select_rows(read_dataset(dataset, scale=scale_t), limit=limit, sample=sample, seed=seed)
     if rows[0].label is None and scale_t is None:
@@ -81,19 +115,191 @@ def eval_command(
                   console=console(stderr=True), transient=True) as bar:
         task = bar.add_task("grading", total=len(rows))
         result = asyncio.run(aevaluate(rows, settings=settings, scale=scale_t, label_threshold=label_threshold,
-                                       concurrency=concurrency, dataset=str(dataset),
+                                       concurrency=concurrency, dataset=str(dataset), calibration=cal,
                                        progress=lambda done, total: bar.update(task, completed=done)))
     if out is not None:
         try:
             write_predictions(result, out)
         except OSError as exc:
             raise UsageError(f"{out}: cannot write ({exc.strerror})") from None
+    fitted = None
+    if fit_calibration is not None:
+        from ..evaluation.calibration import save_calibration
+        from ..evaluation.evaluate import fit_result_calibration
+
+        fitted = fit_result_calibration(result, source=dataset.name)
+        save_calibration(fitted, fit_calibration)
     if json_out:
-        print_json(result.to_dict())
+        d = result.to_dict()
+        if fitted is not None:
+            d["fitted_calibration"] = {"path": str(fit_calibration), **fitted.to_dict()}
+        print_json(d)
     else:
         _render(result, dataset)
+        if fitted is not None:
+            console().print(f"[dim]calibration fitted on {fitted.n} rows ({len(fitted.xs)} knots) written to "
+                            f"{fit_calibration}; measure it on other data with --calibration.[/]")
     if result.errors:
         raise typer.Exit(1)
+
+
+def _expert(dataset: Path, settings, *, limit: int | None, sample: int | None, seed: int, concurrency: int,
+            out: Path | None, json_out: bool, calibration=None, fit_to: Path | None = None) -> None:
+    import asyncio
+    import random
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..errors import UsageError
+    from ..evaluation.expert import aevaluate_expert, read_expert_set, write_expert_predictions
+    from ..rubrics import load_rubrics
+
+    bank = load_rubrics(settings.rubrics_dir)
+    rows = read_expert_set(dataset, bank)
+    if sample is not None:
+        if sample < 1:
+            raise UsageError("--sample must be at least 1")
+        rows = sorted(random.Random(seed).sample(rows, min(sample, len(rows))), key=lambda r: r.line)
+    if limit is not None:
+        if limit < 1:
+            raise UsageError("--limit must be at least 1")
+        rows = rows[:limit]
+    notice = settings.offline_notice
+    if notice and not json_out:
+        console(stderr=True).print(f"[dim]{notice}[/]")
+    with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task("grading", total=len(rows))
+        result = asyncio.run(aevaluate_expert(
+            rows, settings=settings, bank=bank, concurrency=concurrency, dataset=str(dataset),
+            score_map=calibration, calibration=calibration.source if calibration is not None else None,
+            progress=lambda done, total: bar.update(task, completed=done)))
+    if out is not None:
+        try:
+            write_expert_predictions(result, out)
+        except OSError as exc:
+            raise UsageError(f"{out}: cannot write ({exc.strerror})") from None
+    fitted = None
+    if fit_to is not None:
+        from ..evaluation.calibration import save_calibration
+        from ..evaluation.expert import fit_expert_calibration
+
+        fitted = fit_expert_calibration(result, source=dataset.name)
+        save_calibration(fitted, fit_to)
+    if json_out:
+        d = result.to_dict()
+        if fitted is not None:
+            d["fitted_calibration"] = {"path": str(fit_to), **fitted.to_dict()}
+        print_json(d)
+    else:
+        _render_expert(result, dataset)
+        if fitted is not None:
+            console().print(f"[dim]calibration fitted on {fitted.n} answers ({len(fitted.xs)} knots) written to "
+                            f"{fit_to}; measure it on other data with --calibration.[/]")
+    if result.errors:
+        raise typer.Exit(1)
+
+
+def _reviewed(results: Path, reviews: Path, *, json_out: bool) -> None:
+    """`eval RESULTS --reviews R`: the reviewer is the expert; the metrics are the expert set's."""
+    from ..batch.reviews import reviewed_pairs
+    from ..errors import UsageError
+    from ..evaluation.reviewed import review_agreement
+
+    if not results.is_file():
+        raise UsageError(f"{results}: no such results file")
+    pairs = reviewed_pairs(results, reviews)
+    if not pairs:
+        raise UsageError(f"{reviews}: no decision matches a graded line of {results}")
+    result = review_agreement(pairs, dataset=str(results))
+    if json_out:
+        d = result.to_dict()
+        d["kind"] = "reviews"
+        d["reviews"] = str(reviews)
+        print_json(d)
+        return
+    from rich.table import Table
+
+    con = console()
+    m = result.metrics
+    scored = m.get("n", 0)
+    summary = Table(title=f"{results.name} against {reviews.name}: {m['decisions']} decision{'s' if m['decisions'] != 1 else ''} "
+                          f"({scored} with a score), grader {result.grader}", header_style="bold")
+    summary.add_column("measure")
+    summary.add_column("value", justify="right")
+    if scored:
+        for name, value in (("band accuracy", f"{m['band_accuracy']:.0%}"), ("within one band", f"{m['within_one_band']:.0%}"),
+                            ("Spearman", _fmt(m["spearman"])), ("Pearson", _fmt(m["pearson"])),
+                            ("MAE (0-100)", f"{m['mae']:.1f}")):
+            summary.add_row(name, value)
+    if m["band_only"]["n"]:
+        summary.add_row(f"band accuracy, {m['band_only']['n']} band-only decisions", f"{m['band_only']['band_accuracy']:.0%}")
+    for label, o in m["overridden"].items():
+        if o["n"]:
+            summary.add_row(f"band changed by the reviewer, {label}", f"{o['rate']:.0%} ({o['band_changed']}/{o['n']})")
+    con.print(summary)
+    if scored:
+        conf = Table(title="bands: rows the reviewer's, columns mlgrade's", header_style="bold")
+        conf.add_column("reviewer")
+        labels = m["confusion"]["labels"]
+        for label in labels:
+            conf.add_column(label, justify="right")
+        for label, counts in zip(labels, m["confusion"]["matrix"]):
+            conf.add_row(label, *(str(c) for c in counts))
+        con.print(conf)
+    if m["stale"]:
+        con.print(f"[dim]{m['stale']} decision(s) were made on an earlier grading of their line (rubric or prompt "
+                  "changed since); they are measured against the current grade.[/]")
+
+
+def _render_expert(result: ExpertResult, dataset: Path) -> None:
+    from rich.table import Table
+
+    con = console()
+    m = result.metrics
+    title = f"{dataset.name}: {result.graded}/{result.rows} answers graded, {result.grader}, {result.seconds:.1f}s"
+    if result.calibration:
+        title += f", calibrated by {result.calibration}"
+    if not m.get("n"):
+        con.print(f"{title}: nothing graded")
+    else:
+        rec, inj = m["misconception_recall"], m["injection"]
+        summary = Table(title=title, header_style="bold")
+        summary.add_column("measure")
+        summary.add_column("value", justify="right")
+        for name, value in (
+            ("band accuracy", f"{m['band_accuracy']:.0%}"),
+            ("within one band", f"{m['within_one_band']:.0%}"),
+            ("Spearman", _fmt(m["spearman"])), ("Pearson", _fmt(m["pearson"])),
+            ("MAE (0-100)", f"{m['mae']:.1f}"),
+            ("misconception recall", "—" if rec["recall"] is None else f"{rec['recall']:.0%} ({rec['flagged']}/{rec['n']})"),
+            ("injection answers: max score", "—" if inj["max_score"] is None
+             else f"{inj['max_score']:g} ({inj['n']} answers, {inj['above_ceiling']} above {inj['ceiling']:g})"),
+        ):
+            summary.add_row(name, value)
+        con.print(summary)
+        conf = Table(title="bands: rows expected, columns given", header_style="bold")
+        conf.add_column("expected")
+        labels = m["confusion"]["labels"]
+        for label in labels:
+            conf.add_column(label, justify="right")
+        for label, counts in zip(labels, m["confusion"]["matrix"]):
+            conf.add_row(label, *(str(c) for c in counts))
+        con.print(conf)
+        kinds = Table(title="mean score by kind", header_style="bold")
+        for c in ("kind", "n", "grader", "experts", "min", "max"):
+            kinds.add_column(c, justify="right" if c != "kind" else "left")
+        for kind, k in m["by_kind"].items():
+            kinds.add_row(kind, str(k["n"]), f"{k['mean_score']:.1f}", f"{k['mean_expert']:.1f}",
+                          f"{k['min_score']:g}", f"{k['max_score']:g}")
+        con.print(kinds)
+        ff = m["false_flags"]
+        if ff["n"]:
+            con.print(f"[dim]misconceptions flagged on {ff['flagged']} of {ff['n']} answers the experts did not flag.[/]")
+    if result.errors:
+        con.print(f"[bold red]{len(result.errors)} answer(s) not graded[/] (left out of every statistic):")
+        for e in result.errors[:20]:
+            con.print(f"  line {e['line']}: {e['outcome']}: {e['error']}")
 
 
 def _fmt(v: float | None) -> str:
@@ -135,8 +341,9 @@ def _render(result: EvalResult, dataset: Path) -> None:
     if labelled:
         con.print(f"[dim]labels: 'correct' vs everything else; a score ≥ {result.label_threshold:g} predicts 'correct'.[/]")
     else:
-        con.print(f"[dim]scores mapped linearly from 0-100 onto {result.scale[0]:g}-{result.scale[1]:g}; "
-                  "kappa on the scale's integer points.[/]")
+        con.print(f"[dim]scores mapped linearly from 0-100 onto {result.scale[0]:g}-{result.scale[1]:g}"
+                  + (f" (and by the calibration from {result.calibration} on the 'calibrated' line)"
+                     if result.calibration else "") + "; kappa on the scale's integer points.[/]")
     for key, note in HUMAN_HUMAN_NOTE.items():
         if key in dataset.name.lower():
             con.print(f"[dim]{note}.[/]")

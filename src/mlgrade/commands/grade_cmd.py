@@ -128,6 +128,13 @@ def grade_command(
     if settings.offline_notice and not json_out and text.strip():
         console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
     err = console(stderr=True)
+    if not json_out and rubric.kind == "coding" and rubric.tests and settings.exec_code and text.strip():
+        from ..code.sandbox import sandbox_status
+
+        sandbox = sandbox_status(settings.sandbox)
+        if sandbox.available and not sandbox.compiled:
+            err.print("[dim]First run of the code sandbox: compiling its Python to native code once "
+                      "(10–40 s); later runs take well under a second.[/]")
     if not json_out and err.is_terminal and text.strip():
         with err.status(f"grading {rubric.id} with {settings.grader_kind}…"):
             result = asyncio.run(_run(rubric, text, settings, samples, quiet=False))

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..store import Store
 
-DERIVE_VERSION = "derive-v1"
+DERIVE_VERSION = "derive-v2"
 MAX_POINTS = 8
 QUESTION_WORD_WEIGHT = 0.3
 _SPLIT = re.compile(r"[,;:()\[\]]|\s(?:and|or|but|because|so|which|while|whereas|then|since|thus|hence|i\.e\.|e\.g\.)\s",
@@ -103,6 +103,7 @@ def derive_offline(question: str, reference_answer: str) -> Rubric:
     key = derive_key(question, reference_answer, "offline")
     return Rubric(id=f"d-{key[:8]}", number=0, section="technical", kind="concept", difficulty="medium",
                   question=question.strip(), model_answer=reference_answer.strip(), key_points=points,
+                  score_rule="coverage",
                   follow_ups=[f"Can you explain in more detail why {_lower(claims[heaviest])}?",
                               "Can you give a concrete example that illustrates your answer?"])
 
@@ -174,7 +175,8 @@ async def derive_llm(question: str, reference_answer: str, settings: Settings) -
     key = derive_key(question, reference_answer, "llm", settings.model)
     data = {"id": f"d-{key[:8]}", "number": 0, "section": "technical", "kind": "concept", "difficulty": "medium",
             "question": question.strip(), "model_answer": reference_answer.strip(), "key_points": points,
-            "misconceptions": miscs, "follow_ups": [f for f in d.follow_ups if f.strip()][:3]}
+            "misconceptions": miscs, "follow_ups": [f for f in d.follow_ups if f.strip()][:3],
+            "score_rule": "coverage"}
     return parse_rubric(data, "derived rubric (llm)")
 
 

@@ -29,6 +29,7 @@ from ..errors import UsageError
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from .calibration import Calibration
 
 REQUIRED = ("question", "reference_answer", "student_answer")
 DEFAULT_LABEL_THRESHOLD = 50.0
@@ -59,10 +60,11 @@ class EvalResult:
     metrics: dict[str, dict[str, float | None]]
     errors: list[dict[str, Any]] = field(default_factory=list)
     predictions: list[dict[str, Any]] = field(default_factory=list)
+    calibration: str | None = None
 
     def to_dict(self, with_predictions: bool = False) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("dataset", "rows", "graded", "grader", "model", "rubrics", "seconds",
-                                           "label_threshold", "metrics", "errors")}
+                                           "label_threshold", "calibration", "metrics", "errors")}
         d["scale"] = list(self.scale) if self.scale else None
         d["grader_errors"] = len(self.errors)
         if with_predictions:
@@ -210,7 +212,7 @@ def _two_way(label: str) -> str:
 async def aevaluate(rows: list[EvalRow], *, settings: Settings, grader_kind: str | None = None,
                     derive_kind: str | None = None, scale: tuple[float, float] | None = None,
                     label_threshold: float = DEFAULT_LABEL_THRESHOLD, concurrency: int = 8,
-                    grader: Any = None, dataset: str = "",
+                    grader: Any = None, dataset: str = "", calibration: Calibration | None = None,
                     progress: Callable[[int, int], None] | None = None) -> EvalResult:
     from .derive import aderive_rubric
     from ..grading import agrade_rubric, make_grader
@@ -219,6 +221,8 @@ async def aevaluate(rows: list[EvalRow], *, settings: Settings, grader_kind: str
     labelled = rows[0].label is not None
     if not labelled and scale is None:
         raise UsageError("a dataset with a 'score' column needs --scale, e.g. --scale 0-5")
+    if labelled and calibration is not None:
+        raise UsageError("calibration maps scores onto a numeric scale: this dataset has labels, not scores")
     kind = grader_kind or settings.grader_kind
     grader = grader or make_grader(settings, kind)
     derive_kind = derive_kind or ("llm" if kind == "llm" else "offline")
@@ -266,6 +270,8 @@ async def aevaluate(rows: list[EvalRow], *, settings: Settings, grader_kind: str
             pred.update(outcome="graded", score=g.score, band=g.band,
                         predicted=round(_on_scale(g.score, scale), 3) if scale and not labelled else
                         ("correct" if g.score >= label_threshold else "incorrect"))
+            if calibration is not None:
+                pred["calibrated"] = round(calibration(g.score), 3)
         predictions.append(pred)
 
     stats: dict[str, dict[str, float | None]] = {}
@@ -274,6 +280,8 @@ async def aevaluate(rows: list[EvalRow], *, settings: Settings, grader_kind: str
         human = [r.human for r, _, _ in ok]  # type: ignore[misc]
         mean = sum(human) / len(human)
         stats[kind] = score_stats(human, [_on_scale(s, scale) for _, s, _ in ok], scale)
+        if calibration is not None:
+            stats[f"{kind}, calibrated"] = score_stats(human, [calibration(s) for _, s, _ in ok], scale)
         stats["mean baseline"] = score_stats(human, [mean] * len(human), scale)
         stats["tf-idf baseline"] = score_stats(human, [_on_scale(100 * c, scale) for _, _, c in ok], scale)
     elif ok:
@@ -287,7 +295,17 @@ async def aevaluate(rows: list[EvalRow], *, settings: Settings, grader_kind: str
     return EvalResult(dataset=dataset, rows=len(rows), graded=len(ok), grader=kind, model=getattr(grader, "model", ""),
                       scale=scale if not labelled else None, label_threshold=label_threshold, rubrics=len(rubrics),
                       seconds=round(time.perf_counter() - started, 3), metrics=stats, errors=errors,
-                      predictions=predictions)
+                      predictions=predictions, calibration=calibration.source if calibration is not None else None)
+
+
+def fit_result_calibration(result: EvalResult, *, source: str = "") -> Calibration:
+    """An isotonic map from the run's 0-100 scores to its human scores (graded rows only)."""
+    from .calibration import fit_isotonic
+
+    if result.scale is None:
+        raise UsageError("calibration maps scores onto a numeric scale: this dataset has labels, not scores")
+    done = [p for p in result.predictions if p.get("outcome") == "graded"]
+    return fit_isotonic([p["score"] for p in done], [p["human"] for p in done], source=source or result.dataset)
 
 
 def evaluate(path: str | Path, *, settings: Settings | None = None, scale: str | tuple[float, float] | None = None,
@@ -311,7 +329,7 @@ def write_predictions(result: EvalResult, path: str | Path) -> None:
 
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        fields = ["row", "id", "outcome", "human", "score", "band", "predicted", "tfidf_cosine", "error"]
+        fields = ["row", "id", "outcome", "human", "score", "band", "predicted", "calibrated", "tfidf_cosine", "error"]
         with path.open("w", encoding="utf-8", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
             w.writeheader()

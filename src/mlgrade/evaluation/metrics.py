@@ -111,3 +111,22 @@ def macro_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float | None:
 def to_scale(value: float, lo: int, hi: int) -> int:
     """Round half up onto the integer points of a scale, clamped (for kappa)."""
     return max(lo, min(hi, int(math.floor(value + 0.5))))
+
+
+def mae(x: Sequence[float], y: Sequence[float]) -> float | None:
+    _check(x, y)
+    if not x:
+        return None
+    return sum(abs(a - b) for a, b in zip(x, y)) / len(x)
+
+
+def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> list[list[int]]:
+    """Counts with rows = true label, columns = predicted label, in the order of `labels`
+    (labels outside the list are not counted)."""
+    _check(y_true, y_pred)
+    index = {label: i for i, label in enumerate(labels)}
+    out = [[0] * len(labels) for _ in labels]
+    for t, p in zip(y_true, y_pred):
+        if t in index and p in index:
+            out[index[t]][index[p]] += 1
+    return out

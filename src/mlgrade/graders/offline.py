@@ -18,12 +18,14 @@ import hashlib
 from dataclasses import dataclass, field
 
 from ..models import Assessment, CodeTestResult, Judgment, KeyPoint, MisconceptionFound, Rubric
+from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
+from .claims import ClaimCue, asserted_claims, compile_claim, cue_has_negation, negated_cue
 from .textmatch import (
     STOPWORDS, Clause, Phrase, Token, clauses, compile_phrase, find_phrase, is_prose, list_items, squash, stem,
     tokenize, tokenize_words, word_matches,
 )
 
-OFFLINE_VERSION = "offline-v1"
+OFFLINE_VERSION = "offline-v2"
 # Words of the question say little about the answer ("what is a prototype?" → "a prototype is…").
 QUESTION_WORD_WEIGHT = 0.3
 # Thresholds on the share of a key point's own words found in one clause (or two adjacent ones).
@@ -38,10 +40,8 @@ STUFFED_MIN_POINTS = 3
 STUFFED_MAX_FREE_SHARE = 0.35
 # ...unless it has at least this many distinct function words besides the list glue "and"/"or".
 STRUCTURED_MIN_GLUE = 4
-# Words that show a clause is refuting or warning about a claim rather than making it.
-_REFUTING = frozenset({"not", "no", "never", "cannot", "none", "nor", "without", "neither", "false", "wrong", "myth",
-                       "instead", "rather", "mistake", "misconception", "incorrect", "avoid", "leak", "leaks",
-                       "pitfall", "fallacy", "unlike", "except", "only", "just", "merely"})
+# Pair a prose clause with the fragment its colon introduces.
+COLON_PAIRS = True
 # A fragment answer this short with this few items is a direct answer ("the main function"), not a list.
 DIRECT_MAX_TOKENS = 12
 DIRECT_MAX_ITEMS = 2
@@ -98,7 +98,7 @@ def _concept(text: str, cues: list[str], question_stems: set[str]) -> _Concept:
 @dataclass
 class _CompiledRubric:
     points: list[tuple[KeyPoint, _Concept]]
-    misconceptions: list[tuple[str, _Concept]]
+    misconceptions: list[tuple[str, list[ClaimCue]]]
     cue_words: list[tuple[str, str]]  # every (word, stem) of every key-point cue
 
     def is_cue_word(self, t: Token) -> bool:
@@ -109,24 +109,28 @@ def _compile(rubric: Rubric) -> _CompiledRubric:
     q = {t.stem for t in tokenize(rubric.question) if not t.stop}
     points = [(kp, _concept(kp.point, kp.cues, q)) for kp in rubric.key_points]
     # A misconception is found by its cues only: matching the words of a false claim would
-    # also fire on an answer that quotes the claim to refute it.
-    miscs = [(m.id, _concept("", m.cues, q)) for m in rubric.misconceptions]
+    # also fire on an answer that quotes the claim to refute it. See claims.py for polarity.
+    miscs = [(m.id, [c for c in map(compile_claim, m.cues) if c is not None]) for m in rubric.misconceptions]
     cue_words = sorted({(w, stem(w)) for kp in rubric.key_points for cue in kp.cues
                         for w in tokenize_words(cue) if w not in STOPWORDS and len(w) >= 3})
     return _CompiledRubric(points, miscs, cue_words)
 
 
-def _units(answer: str) -> list[_Unit]:
-    tokens = tokenize(answer)
+def _units(answer: str, spans: list[Clause] | None = None) -> list[_Unit]:
     singles: list[_Unit] = []
     seen: set[tuple[str, ...]] = set()
-    for c in clauses(answer, tokens):
+    for c in spans if spans is not None else clauses(answer):
         key = tuple(t.stem for t in c.content)
         if not key or key in seen:
             continue  # repeated clauses count once
         seen.add(key)
         singles.append(_make_unit(answer, c, is_prose(c)))
-    pairs = [_pair(answer, a, b) for a, b in zip(singles, singles[1:]) if a.prose and b.prose]
+    # Two adjacent prose clauses may state one point together; so may the two sides of a colon
+    # when either is prose ("X is overfitting: near-zero training error, far worse validation";
+    # "Walk-forward validation: train on earlier periods, validate on the next").
+    pairs = [_pair(answer, a, b) for a, b in zip(singles, singles[1:])
+             if (a.prose and b.prose) or (COLON_PAIRS and (a.prose or b.prose)
+                                          and answer[a.end:b.start].strip().startswith(":"))]
     return singles + pairs
 
 
@@ -138,18 +142,14 @@ def _pair(answer: str, a: _Unit, b: _Unit) -> _Unit:
     return _Unit(a.start, b.end, a.tokens + b.tokens, a.squashed + b.squashed, True, a.stems | b.stems)
 
 
-def _refuting(tokens: list[Token]) -> bool:
-    return any(t.text in _REFUTING or t.text.endswith(("n't", "n’t")) for t in tokens)
-
-
 def _cue_hits(concept: _Concept, unit: _Unit, *, strict: bool = False) -> tuple[list[str], set[int]]:
     """Distinct cues found in the unit, and the token indices they used."""
     hits: list[str] = []
     used: set[int] = set()
     for p in concept.phrases:
         at = find_phrase(p, unit.tokens, strict=strict)
-        if at is None:
-            continue
+        if at is None or negated_cue(unit.tokens, at[0], cue_has_negation(p.source)):
+            continue  # "does not use a vote" is no evidence of a vote
         hits.append(p.source)
         used.update(range(at[0], at[1] + 1))
     hits.extend(lit for lit in concept.literals if lit in unit.squashed)
@@ -256,7 +256,14 @@ class OfflineGrader:
 
     def judge(self, rubric: Rubric, answer: str, *, facts: list[CodeTestResult] | None = None) -> Assessment:
         compiled = self._rubric(rubric)
-        units = _units(answer)
+        spans = clauses(answer)
+        claims = asserted_claims(compiled.misconceptions, spans, answer)
+        # A clause asserting one of the rubric's misconceptions is no evidence for any key point:
+        # "prediction is fast" must not count toward "prediction is expensive".
+        wrong = [(spans[k].start, spans[k].end) for _, k in claims]
+        directives = find_directives(answer)  # text addressed to the grader earns nothing either
+        wrong += [(d.start, d.end) for d in directives]
+        units = [u for u in _units(answer, spans) if not any(u.start < e and s < u.end for s, e in wrong)]
         code = _working_code(answer, facts)
         for u in units:
             if code and u.squashed and u.squashed in code:
@@ -296,28 +303,16 @@ class OfflineGrader:
             judgments.append(Judgment(key_point=kp.id, status=ev.status, evidence=answer[ev.unit.start:ev.unit.end],
                                       comment=f"{ev.note} ({where})"))
 
-        found = self._misconceptions(rubric, compiled, answer, units)
+        found = [MisconceptionFound(id=mid, claim=m.claim if (m := rubric.misconception(mid)) else "",
+                                    evidence=spans[k].span(answer)) for mid, k in claims]
+        if directives:
+            found.append(MisconceptionFound(id=INJECTION_ID, claim=INJECTION_CLAIM,
+                                            evidence=directives[0].quote(answer)))
         return Assessment(
             judgments=judgments, misconceptions=found,
             strengths=_strengths(rubric, judgments), improvements=_improvements(rubric, judgments, found),
             follow_up=_follow_up(rubric, judgments), model=OFFLINE_VERSION, prompt_hash=self.prompt_hash(rubric),
         )
-
-    def _misconceptions(self, rubric: Rubric, compiled: _CompiledRubric, answer: str,
-                        units: list[_Unit]) -> list[MisconceptionFound]:
-        found = []
-        # Conservative on purpose: a penalty for a claim the answer refutes is worse than a miss.
-        for mid, concept in compiled.misconceptions:
-            for u in units:
-                if _refuting(u.tokens):
-                    continue
-                hits, _ = _cue_hits(concept, u, strict=True)
-                if hits:
-                    m = rubric.misconception(mid)
-                    found.append(MisconceptionFound(id=mid, claim=m.claim if m else "",
-                                                    evidence=answer[u.start:u.end]))
-                    break
-        return found
 
 
 # --------------------------------------------------------------------------- feedback from rubric text
@@ -336,7 +331,9 @@ def _strengths(rubric: Rubric, judgments: list[Judgment]) -> list[str]:
 
 def _improvements(rubric: Rubric, judgments: list[Judgment], found: list[MisconceptionFound]) -> list[str]:
     status = {j.key_point: j.status for j in judgments}
-    out = [f"Correct this: it is not true that {_lower_first(m.claim)}." for m in found if m.claim]
+    out = ["Answer the question only: text addressed to the grader earns nothing and makes the answer poor."
+           if m.id == INJECTION_ID else f"Correct this: it is not true that {_lower_first(m.claim)}."
+           for m in found if m.claim]
     todo = sorted((kp for kp in rubric.key_points if status[kp.id] != "covered"),
                   key=lambda k: (status[k.id] != "missing", not k.essential, -k.weight))
     for kp in todo:
@@ -344,6 +341,9 @@ def _improvements(rubric: Rubric, judgments: list[Judgment], found: list[Misconc
         tag = " (essential)" if kp.essential and status[kp.id] == "missing" else ""
         out.append(f"{verb}{tag}: {kp.point.strip()}")
     return out[:4]
+
+
+_STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
 
 
 def _follow_up(rubric: Rubric, judgments: list[Judgment]) -> str:
@@ -354,5 +354,5 @@ def _follow_up(rubric: Rubric, judgments: list[Judgment]) -> str:
     missed = sorted((kp for kp in rubric.key_points if status[kp.id] != "covered"), key=lambda k: -k.weight)
     if not missed:
         return rubric.follow_ups[0]
-    target = {stem(w) for w in missed[0].point.split()} - {stem(w) for w in STOPWORDS}
+    target = {stem(w) for w in missed[0].point.split()} - _STOP_STEMS
     return max(rubric.follow_ups, key=lambda f: len(target & {stem(w.strip("?,.")) for w in f.split()}))

@@ -19,9 +19,10 @@ if TYPE_CHECKING:
     from ..models import CodeTestResult, Rubric
 
 _SLOT = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
-# Anything that could pass for our answer markers: <answer-…>, </answer…>, with stray spaces.
-_MARKER_LOOKALIKE = re.compile(r"<(\s*/?\s*answer\b[^<>\n]{0,80})>", re.IGNORECASE)
+# Anything that could pass for our markers: <answer-…>, </run-output…>, with stray spaces.
+_MARKER_LOOKALIKE = re.compile(r"<(\s*/?\s*(?:answer|run-output)\b[^<>\n]{0,80})>", re.IGNORECASE)
 FACT_VALUE_CHARS = 200
+MAX_FAILING_SHOWN = 10  # failing cases listed in the prompt; the counts cover all of them
 
 
 class TemplateError(ValueError):
@@ -88,22 +89,46 @@ def _short(text: str) -> str:
     return text if len(text) <= FACT_VALUE_CHARS else text[:FACT_VALUE_CHARS] + "…"
 
 
-def facts_block(facts: list[CodeTestResult] | None) -> str:
-    """Results of running the candidate's code, as facts for the model (empty when none).
-    Values printed by candidate code are untrusted too: neutralised and truncated."""
+def facts_block(facts: list[CodeTestResult] | None, nonce: str = "") -> str:
+    """Results of running the candidate's code (empty when none), in two parts. The facts part
+    holds only what mlgrade itself made: counts, each failing case's call (from the rubric, or
+    generated) and its expected value (from the rubric, or the reference solution). What the
+    candidate's code produced (return values, exception messages) goes in a separate block
+    delimited with the answer's nonce, as untrusted data like the answer itself."""
     if not facts:
         return ""
+    if len(facts) == 1 and facts[0].call == "(answer)":
+        f = facts[0]
+        if f.status == "not-run":
+            return ("Facts: the answer's code was not run (no sandbox is available on this machine). "
+                    "Judge its correctness from reading it.\n\n")
+        return (f"Facts: mlgrade could not run the answer's code against the tests (status: {f.status}). "
+                "The reason, which may quote the candidate's code, is in the run-output block below.\n\n"
+                + _run_output([f"the whole answer: {_short(f.error)}"], nonce))
     passed = sum(f.status == "passed" for f in facts)
-    lines = [f"Facts: mlgrade ran the function in the answer against the rubric's tests ({passed}/{len(facts)} passed). "
-             "Treat these results as reliable; judge correctness from them, not from how the code looks."]
-    for f in facts:
-        detail = ""
-        if f.status == "failed":
-            detail = f": expected {_short(f.expected)}, got {_short(f.got)}"
-        elif f.error:
-            detail = f": {_short(f.error)}"
-        lines.append(f"- `{_short(f.call)}` {f.status}{detail}")
-    return "\n".join(lines) + "\n\n"
+    hidden = sum(f.hidden for f in facts)
+    failing = [(i, f) for i, f in enumerate(facts, 1) if f.status != "passed"]
+    lines = [f"Facts: mlgrade ran the function in the answer against {len(facts)} test cases ({len(facts) - hidden} from "
+             f"the rubric, {hidden} generated at random and checked with the reference solution): {passed} passed, "
+             f"{len(failing)} did not. These counts, calls and expected values are reliable; judge correctness from "
+             "them, not from how the code looks."]
+    untrusted = []
+    for i, f in failing[:MAX_FAILING_SHOWN]:
+        kind = "edge case" if f.edge else "case"
+        expected = f", expected {_short(f.expected)}" if f.expected else ""
+        lines.append(f"- {kind} {i}: `{_short(f.call)}`{expected}: {f.status}")
+        what = f"returned {_short(f.got)}" if f.status == "failed" else _short(f.error or f.status)
+        untrusted.append(f"case {i}: {what}")
+    if len(failing) > MAX_FAILING_SHOWN:
+        lines.append(f"- … and {len(failing) - MAX_FAILING_SHOWN} more failing cases")
+    if untrusted:
+        lines.append("What the candidate's code returned or raised in those cases is in the run-output block below.")
+    return "\n".join(lines) + "\n\n" + (_run_output(untrusted, nonce) if untrusted else "")
+
+
+def _run_output(lines: list[str], nonce: str) -> str:
+    """Output of the candidate's code: data, never instructions; delimited like the answer."""
+    return f"<run-output-{nonce}>\n" + "\n".join(lines) + f"\n</run-output-{nonce}>\n\n"
 
 
 def system_prompt(rubric: Rubric) -> str:
@@ -124,7 +149,7 @@ _SYSTEM_PROMPTS: dict[str, str] = {}
 
 
 def user_prompt(answer: str, *, nonce: str, facts: list[CodeTestResult] | None = None) -> str:
-    return render(load_template("grade.user.md"), facts=facts_block(facts), nonce=nonce, answer=neutralise(answer))
+    return render(load_template("grade.user.md"), facts=facts_block(facts, nonce), nonce=nonce, answer=neutralise(answer))
 
 
 def grading_messages(rubric: Rubric, answer: str, *, nonce: str | None = None,

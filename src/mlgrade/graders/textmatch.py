@@ -33,10 +33,16 @@ though through thus to too under until up upon us very via was we well were what
 whereas whether which while who whom whose why will with within without would yet you your yours
 """.split())
 
-# Words that carry the verb of a clause in short technical prose (besides anything ending -s/-ed/-ing).
+# Words that carry the verb of a clause in short technical prose (besides anything ending -s/-ed/-ing),
+# including the base-form verbs of instructions ("train on the past, validate on the next block").
 _VERBISH = frozenset("""
 is are was were be been being am has have had do does did can cannot could will would should may might must
 make makes use uses need needs help helps let lets keep keeps give gives take takes get gets mean means
+""".split()) | frozenset("""
+train fit validate test split shuffle compute evaluate tune pick choose select apply add remove drop scale
+normalize standardize sort check compare measure try avoid prefer freeze start report monitor retrain sample
+average combine predict learn estimate plot count return store find build reduce increase set run stop fix
+map replace encode decode tokenize embed weight penalize prune stack vote bag boost clip cap ensure hold
 """.split())
 
 # British -ise/-isation spellings folded to -ize so "normalise" and "normalize" share a stem.
@@ -105,12 +111,35 @@ class Clause:
         return [t for t in self.tokens if not t.stop and len(t.text) > 1]
 
 
+# Abbreviations whose full stop does not end a sentence ("rolling-origin evaluation, e.g. a
+# walk-forward split"). "etc." and "al." end one only when a capital letter follows.
+_ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|cf|vs|viz|approx|resp|incl|esp|w\.r\.t|a\.k\.a|no|fig|eq|sec|ch)|"
+                     r"\b(?:etc|al)|\b[A-Za-z])\.$", re.IGNORECASE)
+_ABBREV_OPEN = re.compile(r"\b(?:e\.g|i\.e|cf|vs|viz|approx|w\.r\.t|a\.k\.a)\.$", re.IGNORECASE)
+
+
+def _abbreviation_before(text: str, start: int, end: int) -> bool:
+    """True when the punctuation at text[start:end] is just an abbreviation's full stop."""
+    if text[start:end].strip() != "." or "\n" in text[start:end]:
+        return False
+    head = text[max(0, start - 8):start + 1]
+    if not _ABBREV.search(head):
+        return False
+    if _ABBREV_OPEN.search(head):
+        return True  # "e.g." and "i.e." always continue the sentence
+    nxt = text[end:end + 40].lstrip()
+    # "etc." / "et al." / an initial: a sentence end only if a capitalised word follows
+    return not nxt or not nxt[0].isupper()
+
+
 def clauses(text: str, tokens: list[Token] | None = None) -> list[Clause]:
     """Split into clauses at sentence punctuation and line breaks, trimming whitespace and
     punctuation from each end so a clause is a clean, quotable substring."""
     tokens = tokens if tokens is not None else tokenize(text)
     bounds = [0]
     for m in _CLAUSE_END.finditer(text):
+        if _abbreviation_before(text, m.start(), m.end()):
+            continue
         bounds.append(m.end())
     bounds.append(len(text))
     out: list[Clause] = []
@@ -130,13 +159,16 @@ def clauses(text: str, tokens: list[Token] | None = None) -> list[Clause]:
     return out
 
 
+PROSE_MIN_TOKENS = 5
+
+
 def is_prose(clause: Clause) -> bool:
     """True when a clause reads as a statement rather than a list of terms: it has a verb-like
     word and a share of function words that real sentences have and keyword lists lack."""
     toks = clause.tokens
     n = len(toks)
-    if n < 3:
-        return False
+    if n < PROSE_MIN_TOKENS:
+        return False  # "depends on the algorithm" as a bullet is a term, not a statement
     stops = sum(t.stop for t in toks)
     verb = any(t.text in _VERBISH or (len(t.text) > 3 and not t.stop and t.text.endswith(("s", "ed", "ing", "es")))
                for t in toks)

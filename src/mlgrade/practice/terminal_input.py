@@ -1,5 +1,5 @@
 """Reading from a person at a terminal: a multi-line answer (prompt_toolkit), a single key
-from a menu, and an answer written in $EDITOR.
+from a menu, one line of text, and an answer written in $EDITOR.
 
 Keys for the answer box: Enter = new line, Ctrl-D = submit, Ctrl-C = abandon. Typing just `e`
 and submitting opens $EDITOR instead. prompt_toolkit is imported lazily so the CLI starts fast.
@@ -78,6 +78,17 @@ def read_key(prompt: str, keys: str, *, default: str | None = None) -> str:
 
     session: PromptSession[str] = PromptSession(key_bindings=bindings)
     return session.prompt(prompt)
+
+
+def read_line(prompt: str, *, default: str = "", hint: str | None = None) -> str:
+    """One line of text (Enter submits). Raises Abandoned on Ctrl-C or Ctrl-D."""
+    from prompt_toolkit import PromptSession
+
+    session: PromptSession[str] = PromptSession(bottom_toolbar=hint)
+    try:
+        return session.prompt(prompt, default=default)
+    except (KeyboardInterrupt, EOFError):
+        raise Abandoned() from None
 
 
 def editor_command() -> list[str]:

@@ -1,0 +1,181 @@
+"""The gradebook: one row per candidate, a score and a band column per question, and a total.
+
+Questions come in the order of the input's columns (a wide file's source is `file:line:column`),
+candidates in the order of the input's rows. A skipped or errored answer is a blank cell
+with the reason in the `note` column, never a 0: a missing score must not read as a bad one.
+A reviewer's override (`mlgrade review`) replaces mlgrade's score and is noted; a grade flagged
+for review that nobody has reviewed yet is noted too.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import redact
+from .decisions import Decision, load_decisions, reviews_path
+from .lines import iter_records, needs_review
+from .report import csv_safe
+from .report_review import NO_CANDIDATE
+
+_SOURCE = re.compile(r"^(?P<file>.*?):(?P<line>\d+)(?::(?P<col>\d+))?$")
+
+
+@dataclass
+class _Cell:
+    outcome: str
+    score: float | None
+    band: str
+    error: str
+    id: str = ""
+    count: int = 1  # answers to this question by this candidate (a repeat is noted, not added)
+    review: str = ""  # "needs review", or what a reviewer changed
+
+
+@dataclass
+class Gradebook:
+    questions: list[str]
+    rows: list[tuple[str, dict[str, _Cell]]]  # (candidate, question -> cell), in input order
+    header: list[str] = field(default_factory=list)
+
+    def table(self) -> Iterator[list[Any]]:
+        """The header, then one list of cells per candidate (numbers as numbers, blanks as None)."""
+        yield ["candidate", *(f"{q} {part}" for q in self.questions for part in ("score", "band")),
+               "total", "graded", "note"]
+        for candidate, cells in self.rows:
+            row: list[Any] = [candidate]
+            notes = []
+            scores = []
+            for q in self.questions:
+                cell = cells.get(q)
+                if cell is not None and cell.count > 1:
+                    notes.append(f"{q}: {cell.count} answers, the first graded one is shown")
+                if cell is not None and cell.review:
+                    notes.append(f"{q}: {cell.review}")
+                if cell is not None and cell.outcome == "graded" and cell.score is not None:
+                    row += [cell.score, cell.band]
+                    scores.append(cell.score)
+                    continue
+                row += [None, None]
+                if cell is None:
+                    notes.append(f"{q}: no result")
+                elif cell.outcome == "skipped":
+                    notes.append(f"{q}: {cell.error or 'skipped'}")
+                else:
+                    notes.append(f"{q}: grader error ({cell.error or 'no reason given'})")
+            row += [round(sum(scores), 1) if scores else None, len(scores), "; ".join(notes)]
+            yield row
+
+
+def _reviewed(cell: _Cell, rec: dict[str, Any], decision: Decision | None) -> _Cell:
+    """The reviewer's score stands where there is one; a flagged grade nobody reviewed is noted."""
+    if cell.outcome != "graded":
+        return cell
+    if decision is None:
+        cell.review = "needs review" if needs_review(rec) else ""
+    elif decision.decision == "override" and decision.score is not None:
+        was = f"{cell.score:g}" if cell.score is not None else "none"
+        cell.score, cell.band = decision.score, decision.band or cell.band
+        cell.review = f"reviewer set {decision.score:g} (mlgrade {was})"
+    return cell
+
+
+def build_gradebook(path: Path, decisions: dict[str, Decision] | None = None) -> Gradebook:
+    """Read a results file once; keep one small cell per (candidate, question). `decisions`:
+    reviewer decisions by result id (mlgrade review), applied over mlgrade's grades."""
+    files: dict[str, int] = {}
+    q_order: dict[str, tuple[int, int, str]] = {}
+    c_order: dict[str, tuple[int, int]] = {}
+    cells: dict[str, dict[str, _Cell]] = {}
+    for n, (_, rec) in enumerate(iter_records(path)):
+        q = rec.get("question_id") or ""
+        if not q:
+            continue  # a row that never named a question has no column to go in
+        cand = rec.get("candidate") or NO_CANDIDATE
+        m = _SOURCE.match(str(rec.get("source") or ""))
+        rank = files.setdefault(m.group("file"), len(files)) if m else len(files)
+        line = int(m.group("line")) if m else n
+        col = int(m.group("col")) if m and m.group("col") else 10**9  # long inputs: after the columns, by id
+        q_order[q] = min(q_order.get(q, (rank, col, q)), (rank, col, q))
+        c_order[cand] = min(c_order.get(cand, (rank, line)), (rank, line))
+        cell = _reviewed(_Cell(str(rec.get("outcome")), rec.get("score"), rec.get("band") or "",
+                               str(redact(rec.get("error")) or ""), str(rec.get("id"))),
+                         rec, (decisions or {}).get(str(rec.get("id"))))
+        have = cells.setdefault(cand, {})
+        if q not in have:
+            have[q] = cell
+        elif have[q].id == cell.id:  # the same answer written again: the last result counts, as in report
+            cell.count = have[q].count
+            have[q] = cell
+        else:  # a second answer to the same question: the first graded one counts
+            cell.count = have[q].count + 1
+            if have[q].outcome != "graded" and cell.outcome == "graded":
+                have[q] = cell
+            else:
+                have[q].count = cell.count
+    questions = sorted(q_order, key=lambda q: q_order[q])
+    rows = [(c, cells[c]) for c in sorted(cells, key=lambda c: c_order[c])]
+    return Gradebook(questions, rows)
+
+
+def render_gradebook_csv(path: Path, decisions: dict[str, Decision] | None = None) -> Iterator[str]:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    for row in build_gradebook(path, decisions).table():
+        w.writerow(["" if v is None else csv_safe(v) for v in row])
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+
+
+def write_gradebook_xlsx(path: Path, target: Path, decisions: dict[str, Decision] | None = None) -> Path:
+    """The gradebook as a workbook: scores as numbers, text cells always stored as text."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("gradebook")
+    for values in build_gradebook(path, decisions).table():
+        row = []
+        for v in values:
+            if isinstance(v, str):
+                v = ILLEGAL_CHARACTERS_RE.sub("\ufffd", v)  # control characters are not allowed in XLSX text
+            cell = WriteOnlyCell(ws, value=v)
+            if isinstance(v, str):
+                cell.data_type = "s"  # openpyxl would store "=…" as a formula otherwise
+            row.append(cell)
+        ws.append(row)
+    wb.save(target)
+    return target
+
+
+def write_gradebook(results: str | Path, out: str | Path | None = None, *,
+                    reviews: str | Path | None = None) -> Path | str:
+    """Write the gradebook of a results file to `out` (XLSX when it ends in .xlsx, else CSV) and
+    return its path, or return the CSV text when `out` is None. Reviewer decisions come from
+    `reviews`, or RESULTS.reviews.jsonl beside the results when that exists."""
+    from ..errors import UsageError
+
+    path = Path(results)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such results file")
+    if reviews is not None and not Path(reviews).is_file():
+        raise UsageError(f"{reviews}: no such reviews file")
+    if next(iter_records(path), None) is None:
+        raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
+    decisions = load_decisions(reviews if reviews is not None else reviews_path(path))
+    if out is None:
+        return "".join(render_gradebook_csv(path, decisions))
+    target = Path(out)
+    if target.suffix.lower() == ".xlsx":
+        return write_gradebook_xlsx(path, target, decisions)
+    with target.open("w", encoding="utf-8", newline="") as fh:
+        for chunk in render_gradebook_csv(path, decisions):
+            fh.write(chunk)
+    return target

@@ -1,0 +1,98 @@
+"""The "Needs review" part of reports: which lines a person should check, in the order
+`mlgrade review` uses, with the reviewer's verdict beside mlgrade's grade."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..review import REASONS
+from .lines import iter_records, needs_review
+
+if TYPE_CHECKING:
+    from .report import Aggregate
+
+NO_CANDIDATE = "(no candidate)"
+
+
+def reasons_of(rec: dict[str, Any]) -> list[str]:
+    return list((rec.get("review") or {}).get("reasons") or [])
+
+
+def md_cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+@dataclass
+class View:
+    """What a report shows: all lines or only those needing review, and the reviewer's
+    decisions (id -> Decision) when a reviews file is there."""
+
+    only_needs_review: bool = False
+    decisions: dict[str, Any] = field(default_factory=dict)
+
+    def keep(self, rec: dict[str, Any]) -> bool:
+        return not self.only_needs_review or needs_review(rec)
+
+    def reviewed_flagged(self, path: Path) -> int:
+        if not self.decisions:
+            return 0
+        return sum(1 for _, rec in iter_records(path) if needs_review(rec) and str(rec.get("id")) in self.decisions)
+
+    def reviewer(self, rec: dict[str, Any]) -> str:
+        """The reviewer's verdict in a few words, '' when there is none."""
+        d = self.decisions.get(str(rec.get("id")))
+        if d is None:
+            return ""
+        if d.decision == "accept":
+            return "accepted"
+        return (f"{d.score:g} " if d.score is not None else "") + f"{d.band}" + (f": {d.note}" if d.note else "")
+
+
+def _flagged_in_order(path: Path) -> Iterator[dict[str, Any]]:
+    """The lines needing review, most serious reason first (the order `mlgrade review` uses)."""
+
+    def severity(rec: dict[str, Any]) -> int:
+        return min((REASONS.index(r) for r in reasons_of(rec) if r in REASONS), default=len(REASONS))
+
+    keyed = sorted((severity(rec), -len(reasons_of(rec)), rec.get("candidate") or NO_CANDIDATE, rec.get("question_id") or "",
+                    str(rec.get("id")), off) for off, rec in iter_records(path) if needs_review(rec))
+    with path.open("rb") as fh:
+        for *_, off in keyed:
+            fh.seek(off)
+            yield json.loads(fh.readline())
+
+
+def md_needs_review(path: Path, agg: Aggregate, view: View) -> Iterator[str]:
+    yield "## Needs review\n\n"
+    if not agg.needs_review:
+        yield "No grade is flagged for review.\n\n"
+        return
+    counts = ", ".join(f"{r} {n}" for r, n in agg.review_reasons.most_common())
+    yield (f"{agg.needs_review:,} grades flagged ({counts}), {view.reviewed_flagged(path)} of them reviewed; "
+           f"check them with `mlgrade review {path.name}`.\n\n")
+    yield "| id | candidate | question | mlgrade | reviewer | reasons |\n|---|---|---|---:|---|---|\n"
+    for rec in _flagged_in_order(path):
+        yield (f"| `{md_cell(rec.get('id'))}` | {md_cell(rec.get('candidate') or '')} | {rec.get('question_id')} | "
+               f"{rec.get('score'):g} {rec.get('band')} | {md_cell(view.reviewer(rec))} | {', '.join(reasons_of(rec))} |\n")
+    yield "\n"
+
+
+def html_needs_review(path: Path, agg: Aggregate, view: View) -> Iterator[str]:
+    e = html.escape
+    yield "<h2>Needs review</h2>"
+    if not agg.needs_review:
+        yield "<p class='meta'>No grade is flagged for review.</p>"
+        return
+    counts = ", ".join(f"{e(r)} {n}" for r, n in agg.review_reasons.most_common())
+    yield (f"<p>{agg.needs_review:,} grades flagged ({counts}), {view.reviewed_flagged(path)} of them reviewed; check them with <code>mlgrade review {e(path.name)}</code>.</p>"
+           "<table><tr><th>id</th><th>candidate</th><th>question</th><th>mlgrade</th><th>reviewer</th><th>reasons</th></tr>")
+    for rec in _flagged_in_order(path):
+        yield (f"<tr><td>{e(str(rec.get('id')))}</td><td>{e(rec.get('candidate') or '')}</td><td>{e(str(rec.get('question_id')))}</td>"
+               f"<td class='n'>{rec.get('score'):g} {e(str(rec.get('band')))}</td><td>{e(view.reviewer(rec))}</td>"
+               f"<td>{e(', '.join(reasons_of(rec)))}</td></tr>")
+    yield "</table>"

@@ -1,0 +1,236 @@
+"""The child process that hosts CPython-on-WASI under wasmtime (run as a script, never imported
+by mlgrade itself: it needs only the standard library and `wasmtime`).
+
+sandbox.py starts it as `python -I -S wasm_host.py` in its own session with an empty
+environment and sends one JSON job on stdin; it answers one JSON object on stdout and exits
+with os._exit (wasmtime's runtime threads can panic during a normal interpreter shutdown).
+
+Layers, outside in: this process has rlimits (CPU seconds, file size, open files, no core
+dump) and its parent kills its whole process group at the deadline. Inside it, each guest
+program runs in its own wasmtime Store on its own Engine: fuel bounds its instructions, store
+limits bound its memory, and a watchdog thread bumps the engine's epoch (which traps the
+guest) on the wall-clock deadline, on the per-step deadline (reset whenever the guest writes a
+line starting with its step marker) and when its work directory grows past the disk cap. The
+guest sees only what is pre-opened: a fresh work directory at /tmp and the standard library at
+/usr read-only; its environment is exactly what the job gives.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import resource
+import signal
+import sys
+import threading
+import time
+
+
+def _limit(which: int, soft: int, hard: int | None = None) -> None:
+    try:
+        resource.setrlimit(which, (soft, soft if hard is None else hard))
+    except (ValueError, OSError):
+        pass
+
+
+MAX_ENTRIES = 2000  # files and directories in a work dir: empty files cost inodes, not blocks
+
+
+def _dir_bytes(path: str) -> int:
+    """Disk used under `path`; past MAX_ENTRIES entries, "infinitely much"."""
+    total, entries = 0, 0
+    for root, dirs, files in os.walk(path):
+        entries += len(dirs) + len(files)
+        if entries > MAX_ENTRIES:
+            return 1 << 62
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+class _Capped:
+    """Keeps the first `cap` bytes written; counts the rest."""
+
+    def __init__(self, cap: int, marker: bytes | None = None, on_marker=None) -> None:
+        self.cap, self.buf, self.dropped = cap, bytearray(), 0
+        self.marker, self.on_marker = marker, on_marker
+        self._line_start = True
+
+    def __call__(self, data) -> None:
+        data = bytes(data)
+        if self.marker and self.on_marker and self.marker in data:
+            self.on_marker()
+        room = self.cap - len(self.buf)
+        if room > 0:
+            self.buf += data[:room]
+        self.dropped += max(0, len(data) - max(room, 0))
+
+
+def _run_one(wasmtime, module_path: str, stdlib_dir: str, spec: dict, limits: dict) -> dict:
+    from wasmtime import Config, Engine, ExitTrap, Linker, Module, Store, WasiConfig
+
+    started = time.monotonic()
+    workdir = spec["workdir"]
+    stdin_path = os.path.join(spec["iodir"], "stdin")
+    with open(stdin_path, "wb") as f:
+        f.write(base64.b64decode(spec.get("stdin_b64", "")))
+
+    cfg = Config()
+    cfg.consume_fuel = True
+    cfg.epoch_interruption = True
+    engine = Engine(cfg)
+    module = Module.deserialize_file(engine, module_path)
+    linker = Linker(engine)
+    linker.define_wasi()
+
+    # the step timer starts at the first marker: interpreter start-up and loading the code are
+    # bounded by the whole run's deadline only
+    state = {"step_at": None, "reason": None, "done": False}
+
+    def step() -> None:
+        state["step_at"] = time.monotonic()
+
+    marker = spec.get("step_marker")
+    out = _Capped(limits["max_output"], marker.encode() if marker else None, step)
+    err = _Capped(limits["max_output"])
+
+    wasi = WasiConfig()
+    wasi.argv = ["python", "-I", "-S", "-c", spec["program"]]
+    wasi.env = [list(kv) for kv in spec.get("env", [])]
+    wasi.stdin_file = stdin_path
+    wasi.stdout_custom = out
+    wasi.stderr_custom = err
+    wasi.preopen_dir(stdlib_dir, "/usr", False)
+    wasi.preopen_dir(workdir, "/tmp", True)
+
+    store = Store(engine)
+    store.set_fuel(int(limits["fuel"]))
+    store.set_epoch_deadline(1)
+    store.set_limits(memory_size=int(limits["memory_bytes"]))
+    store.set_wasi(wasi)
+
+    deadline = started + float(limits["timeout"])
+    step_timeout = spec.get("step_timeout")
+
+    def watchdog() -> None:
+        last_disk = 0.0
+        while not state["done"]:
+            now = time.monotonic()
+            reason = None
+            if now >= deadline:
+                reason = "timeout"
+            elif step_timeout and state["step_at"] is not None and now - state["step_at"] > step_timeout:
+                reason = "step-timeout"
+            elif now - last_disk >= 0.05:
+                last_disk = now
+                if _dir_bytes(workdir) > limits["disk_bytes"]:
+                    reason = "disk"
+            if reason:
+                state["reason"] = reason
+                engine.increment_epoch()
+                return
+            time.sleep(0.005)
+
+    guard = threading.Thread(target=watchdog, daemon=True)
+    guard.start()
+    exit_code: int | None = None
+    trap = trap_kind = ""
+    try:
+        instance = linker.instantiate(store, module)
+        instance.exports(store)["_start"](store)
+        exit_code = 0
+    except ExitTrap as e:
+        exit_code = e.code
+    except Exception as e:  # a Trap (fuel, epoch, stack, unreachable) or a wasmtime error
+        full = str(e).strip()
+        trap_lines = [line.strip() for line in full.splitlines() if line.strip()]
+        trap = (trap_lines[-1] if trap_lines else type(e).__name__)[:300]
+        trap_kind = full.lower()
+    finally:
+        state["done"] = True
+    interrupted = state["reason"]
+    if interrupted is None and trap:
+        low = trap_kind
+        if "fuel" in low:
+            interrupted = "fuel"
+        elif "stack" in low:
+            interrupted = "stack"
+        else:
+            interrupted = "trap"
+    try:
+        fuel_used = int(limits["fuel"]) - store.get_fuel()
+    except Exception:
+        fuel_used = None
+    return {
+        "exit_code": exit_code, "interrupted": interrupted, "trap": trap,
+        "stdout": out.buf.decode("utf-8", "replace"), "stdout_dropped": out.dropped,
+        "stderr": err.buf.decode("utf-8", "replace"), "stderr_dropped": err.dropped,
+        "fuel_used": fuel_used, "duration": round(time.monotonic() - started, 4),
+        "disk_bytes": _dir_bytes(workdir),
+    }
+
+
+def _compile(wasmtime, wasm: str, out: str) -> dict:
+    from wasmtime import Config, Engine, Module
+
+    cfg = Config()
+    cfg.consume_fuel = True
+    cfg.epoch_interruption = True
+    started = time.monotonic()
+    module = Module.from_file(Engine(cfg), wasm)
+    data = module.serialize()
+    tmp = f"{out}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, out)
+    return {"compiled": out, "seconds": round(time.monotonic() - started, 3), "bytes": len(data)}
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past RLIMIT_FSIZE fails (EFBIG) instead of killing us
+    limits = job.get("limits", {})
+    _limit(resource.RLIMIT_CORE, 0)
+    if "cpu_seconds" in limits:
+        _limit(resource.RLIMIT_CPU, int(limits["cpu_seconds"]), int(limits["cpu_seconds"]) + 1)
+    if "file_bytes" in limits:
+        _limit(resource.RLIMIT_FSIZE, int(limits["file_bytes"]))
+    _limit(resource.RLIMIT_NOFILE, 256)
+    sys.path.insert(0, job["wasmtime_path"])
+    import wasmtime
+
+    if "compile" in job:
+        result = _compile(wasmtime, job["compile"]["wasm"], job["compile"]["out"])
+    else:
+        runs: list[dict | None] = [None] * len(job["guests"])
+
+        def go(i: int) -> None:
+            try:
+                runs[i] = _run_one(wasmtime, job["module"], job["stdlib_dir"], job["guests"][i], limits)
+            except Exception as e:  # never let one guest's host-side failure hide the others
+                runs[i] = {"exit_code": None, "interrupted": "host-error", "trap": f"{type(e).__name__}: {e}"[:300],
+                           "stdout": "", "stderr": "", "stdout_dropped": 0, "stderr_dropped": 0,
+                           "fuel_used": None, "duration": 0.0, "disk_bytes": 0}
+
+        threads = [threading.Thread(target=go, args=(i,)) for i in range(len(runs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        result = {"guests": runs}
+    sys.stdout.write(json.dumps(result))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BaseException as e:  # noqa: BLE001 - the parent reads this line, a traceback helps nobody
+        sys.stdout.write(json.dumps({"host_error": f"{type(e).__name__}: {e}"[:500]}))
+        sys.stdout.flush()
+        os._exit(3)
+    os._exit(0)

@@ -1,0 +1,134 @@
+"""A monotone map from mlgrade's 0–100 score to a data set's own scale (isotonic regression).
+
+mlgrade's score says how much of a rubric an answer covers; a data set's graders use their own
+scale and leniency (Mohler's graders give 5/5 to half the answers). Agreement statistics that
+compare values (RMSE, kappa) are only meaningful once the score is put on the graders' scale.
+Isotonic regression is the least-assuming such map: non-decreasing, so it never reorders
+answers (Pearson may move, Spearman cannot fall), and fitted by pool-adjacent-violators.
+
+Between fitted points the map interpolates linearly; outside them it is flat (as scikit-learn's
+`IsotonicRegression(out_of_bounds="clip")`). Fit on data held apart from what you measure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+FORMAT = "mlgrade-calibration/1"
+
+
+def pool_adjacent_violators(y: Sequence[float], w: Sequence[float] | None = None) -> list[float]:
+    """The non-decreasing sequence closest to `y` in weighted least squares (`y` already ordered by x)."""
+    w = list(w) if w is not None else [1.0] * len(y)
+    # Each block: (weighted mean, total weight, number of points)
+    blocks: list[list[float]] = []
+    for value, weight in zip(y, w):
+        blocks.append([float(value), float(weight), 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            m2, w2, n2 = blocks.pop()
+            m1, w1, n1 = blocks[-1]
+            total = w1 + w2
+            blocks[-1] = [(m1 * w1 + m2 * w2) / total, total, n1 + n2]
+    out: list[float] = []
+    for mean, _, n in blocks:
+        out.extend([mean] * int(n))
+    return out
+
+
+@dataclass(frozen=True)
+class Calibration:
+    xs: tuple[float, ...]  # increasing knots on mlgrade's 0-100 scale
+    ys: tuple[float, ...]  # non-decreasing values on the data set's scale
+    n: int = 0
+    source: str = ""
+
+    def __call__(self, score: float) -> float:
+        xs, ys = self.xs, self.ys
+        if score <= xs[0]:
+            return ys[0]
+        if score >= xs[-1]:
+            return ys[-1]
+        i = bisect_right(xs, score)
+        x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+        return y0 if x1 == x0 else y0 + (y1 - y0) * (score - x0) / (x1 - x0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "method": "isotonic", "n": self.n, "source": self.source,
+                "x": [round(v, 4) for v in self.xs], "y": [round(v, 4) for v in self.ys]}
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+
+
+def fit_isotonic(scores: Sequence[float], targets: Sequence[float], *, source: str = "") -> Calibration:
+    """Fit the map from (score, target) pairs. Tied scores are pooled first (their mean target),
+    so the map is a function of the score."""
+    if len(scores) != len(targets):
+        raise ValueError("scores and targets differ in length")
+    pairs = [(float(s), float(t)) for s, t in zip(scores, targets) if math.isfinite(s) and math.isfinite(t)]
+    if len(pairs) < 2:
+        raise UsageError("calibration needs at least two graded rows")
+    pairs.sort()
+    xs: list[float] = []
+    sums: list[float] = []
+    counts: list[float] = []
+    for s, t in pairs:
+        if xs and xs[-1] == s:
+            sums[-1] += t
+            counts[-1] += 1
+        else:
+            xs.append(s)
+            sums.append(t)
+            counts.append(1)
+    fitted = pool_adjacent_violators([a / c for a, c in zip(sums, counts)], counts)
+    # Keep only the ends of each flat run: the same function with fewer knots.
+    kx, ky = [], []
+    for i, (x, y) in enumerate(zip(xs, fitted)):
+        prev_same = i > 0 and fitted[i - 1] == y
+        next_same = i + 1 < len(xs) and fitted[i + 1] == y
+        if not (prev_same and next_same):
+            kx.append(x)
+            ky.append(y)
+    return Calibration(tuple(kx), tuple(ky), n=len(pairs), source=source)
+
+
+def load_calibration(path: str | Path) -> Calibration:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: not a calibration file ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UsageError(f"{path}: not a calibration file (expected \"format\": \"{FORMAT}\")")
+    xs, ys = data.get("x"), data.get("y")
+    ok = (isinstance(xs, list) and isinstance(ys, list) and len(xs) == len(ys) and xs
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in xs + ys)
+          and all(a <= b for a, b in zip(xs, xs[1:])) and all(a <= b for a, b in zip(ys, ys[1:])))
+    if not ok:
+        raise UsageError(f"{path}: calibration points must be two equally long, non-decreasing number lists")
+    return Calibration(tuple(float(v) for v in xs), tuple(float(v) for v in ys), n=int(data.get("n") or 0),
+                       source=str(data.get("source") or ""))
+
+
+def save_calibration(calibration: Calibration, path: str | Path) -> None:
+    """Write the map; an existing file is replaced only if it is itself a calibration file."""
+    path = Path(path)
+    if path.exists():
+        try:
+            load_calibration(path)
+        except UsageError:
+            raise UsageError(f"{path}: exists and is not a calibration file; refusing to overwrite it") from None
+    try:
+        calibration.save(path)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write ({exc.strerror})") from None

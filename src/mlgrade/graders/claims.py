@@ -1,0 +1,256 @@
+"""Polarity for the offline grader: is a clause asserting a claim, or denying, quoting or
+correcting it?
+
+Misconception cues are claims ("knn is a clustering", "no information is lost"). A cue fires when
+its words appear in order in one clause, with at most a couple of words between them, and the
+clause is not refuting it. Refutation is judged by where a negation sits, not by its mere presence:
+- a negation inside the cue is part of the claim ("scaling is not needed" is the wrong claim);
+- a negation or contrast word before the cue, or between its words, denies it ("it is not true
+  that…", "unlike what some think…", "q-learning is not on-policy");
+- a negation after the cue usually belongs to another statement ("knn is a clustering method that
+  doesn't need labels" still makes the claim), unless it judges the claim ("… is not correct");
+- words that label a statement as wrong ("myth", "misconception", "mistake", "wrong") anywhere
+  in the clause, or a short framing/verdict clause just before or after it, refute it;
+- a question ("is pca supervised?") asserts nothing.
+
+Key points use the same notion the other way round: a cue right after a negation ("does not use a
+vote") is no evidence for the point, and a clause that asserts one of the rubric's misconceptions
+(the rubric's own list of opposites, e.g. "prediction is fast" for "prediction is expensive") is
+no evidence for any point.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .textmatch import Clause, Token, squash, stem, tokenize, word_matches
+
+# Words that deny what follows them in the clause.
+NEGATORS = frozenset({"not", "no", "never", "cannot", "none", "nor", "neither", "without", "nothing", "nobody",
+                      "hardly", "barely"})
+# Words that put what follows in contrast with the speaker's own view.
+CONTRAST = frozenset({"unlike", "instead", "rather", "contrary", "opposed", "versus", "vs", "whereas", "avoid",
+                      "avoiding", "beware", "resist", "stop"})
+# After the claim, these warn about it ("adding more layers makes it worse").
+WARNING = frozenset({"worse", "worsen", "worsens", "backfire", "backfires", "aggravate", "aggravates", "exacerbate",
+                     "exacerbates", "mistake", "dangerous", "harmful", "counterproductive", "overfits", "destroy",
+                     "destroys", "wreck", "wrecks", "ruin", "ruins", "fails", "leak", "leaks", "leakage",
+                     "leaking", "optimistic", "inflates", "contaminates", "cheating", "breaks", "bug", "buggy",
+                     "fragile", "empty", "crash", "crashes"})
+# Words that label a statement as wrong wherever they sit in its clause.
+VERDICT = frozenset({"myth", "myths", "misconception", "misconceptions", "mistake", "mistaken", "mistakenly",
+                     "wrongly", "falsely", "incorrectly", "untrue", "fallacy", "erroneous", "erroneously",
+                     "misbelief", "misconceived"})
+# ...and these when they are predicated ("that is wrong"), not attributive ("the wrong k").
+VERDICT_PREDICATE = frozenset({"wrong", "false", "incorrect", "misleading", "inaccurate", "nonsense", "bogus"})
+_COPULA = frozenset({"is", "are", "was", "were", "be", "been", "it's", "that's", "this's", "thats", "its", "sounds",
+                     "seems", "quite", "plain", "simply", "totally", "completely", "flat"})
+# Hedges between the words of a claim weaken it into something true ("without losing much information").
+HEDGES = frozenset({"much", "little", "significant", "significantly", "important", "essential", "useful", "most",
+                    "too", "many", "relevant", "meaningful", "key", "critical", "major", "piecewise", "locally",
+                    "partly", "partially", "approximately", "roughly", "nearly", "almost"})
+# "some people think …", "it is tempting to …": the claim is reported, not made.
+_ATTRIBUTION = [tuple(p.split()) for p in (
+    "some people", "many people", "people often", "people think", "people believe", "some think", "some say",
+    "some believe", "some claim", "commonly believed", "often believed", "often claimed", "is tempting", "it's tempting",
+    "naively", "one might think", "you might think", "it is often said", "a common belief", "beginners",
+    "do not confuse", "don't confuse", "not to be confused", "often confused", "is confused with",
+)]
+# After the cue, these words turn a negation into a verdict on the claim ("… is not true").
+_JUDGED = frozenset({"true", "correct", "right", "accurate", "case", "valid"})
+# ...and in a short comment clause on its own ("Not quite.", "Not really.").
+_JUDGED_SHORT = _JUDGED | {"quite", "really", "so", "exactly"}
+# A condition right after a claim limits it to where it holds.
+_CONDITION = frozenset({"unless", "if", "only", "provided", "assuming"})
+# "not only", "not just": emphasis, not denial.
+_EMPHASIS = frozenset({"only", "just", "merely", "simply"})
+# How far past a clause's last word a code-like cue may reach.
+CODE_TAIL = 40
+# Articles of a cue may be missing or differ in the answer.
+_ARTICLES = frozenset({"a", "an", "the"})
+# How many words may sit between two words of a claim cue ("q-learning is [an] on-policy [method]").
+CLAIM_GAP = 2
+# How far back a negation reaches to deny a key-point cue ("does not [use a] vote").
+NEGATION_REACH = 3
+# A neighbouring clause this short that holds a verdict or negation is a comment on the claim
+# ("That is wrong." / "A common misconception:").
+VERDICT_CLAUSE_MAX = 6
+
+
+def is_negator(t: Token) -> bool:
+    return t.text in NEGATORS or t.text.endswith(("n't", "n’t"))
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimCue:
+    source: str
+    words: tuple[str, ...]
+    stems: tuple[str, ...]
+    pattern: re.Pattern[str] | None  # code-like cues ("k=1 is best", "sorted(a) == sorted(b)")
+
+
+@lru_cache(maxsize=20_000)
+def compile_claim(cue: str) -> ClaimCue | None:
+    words = tuple(t.text for t in tokenize(cue))
+    if not words:
+        return None
+    symbolic = bool(re.search(r"[^\w\s'’-]", cue))
+    pattern = None
+    if symbolic:
+        chars = [re.escape(c) for c in squash(cue)]
+        pattern = re.compile(r"\s*".join(chars), re.IGNORECASE)
+    return ClaimCue(cue, words, tuple(stem(w) for w in words), pattern)
+
+
+def find_claim(cue: ClaimCue, clause: Clause, text: str) -> tuple[int, int] | None:
+    """Token index range [i, j] where the cue's words occur in order in the clause, each within
+    CLAIM_GAP words of the previous one, with no negation or contrast word in the gaps unless the
+    cue itself has one there. Code-like cues match their characters, ignoring spaces."""
+    toks = clause.tokens
+    if cue.pattern is not None:
+        # code may run a little past the clause's last word: "split(' ')"
+        m = cue.pattern.search(text, clause.start, clause.end + CODE_TAIL)
+        if m is None or m.start() >= clause.end:
+            return None
+        inside = [k for k, t in enumerate(toks) if t.start < m.end() and t.end > m.start()]
+        return (inside[0], inside[-1]) if inside else (0, 0)
+    n = len(toks)
+    first_w, first_s = cue.words[0], cue.stems[0]
+    for i in range(n):
+        if not word_matches(first_w, first_s, toks[i].text, toks[i].stem):
+            continue
+        pos, ok = i, True
+        for w, s in zip(cue.words[1:], cue.stems[1:]):
+            found = None
+            for k in range(pos + 1, min(n, pos + 2 + CLAIM_GAP)):
+                if text[toks[k - 1].end:toks[k].start].strip(" -'\"’“”()_./"):
+                    break  # a comma or other punctuation ends the claim
+                if word_matches(w, s, toks[k].text, toks[k].stem):
+                    found = k
+                    break
+                if is_negator(toks[k]) or toks[k].text in CONTRAST or toks[k].text in HEDGES or toks[k].text == "but":
+                    break  # "reduces variance but not bias" does not say "reduces bias"
+            if found is None:
+                if w in _ARTICLES:
+                    continue  # "knn is a clustering" ~ "knn is an unsupervised clustering"
+                ok = False
+                break
+            pos = found
+        if ok:
+            return i, pos
+    return None
+
+
+def _has_attribution(toks: list[Token], end: int) -> bool:
+    words = [t.text for t in toks[:end]]
+    for phrase in _ATTRIBUTION:
+        n = len(phrase)
+        if any(tuple(words[k:k + n]) == phrase for k in range(len(words) - n + 1)):
+            return True
+    return False
+
+
+def _has_verdict(toks: list[Token]) -> bool:
+    return any(t.text in VERDICT or (t.text in VERDICT_PREDICATE and n and toks[n - 1].text in _COPULA)
+               for n, t in enumerate(toks))
+
+
+def _verdict_clause(c: Clause | None) -> bool:
+    """A short comment clause: "That is wrong.", "Not true.", "No.", "A common misconception"."""
+    if c is None or len(c.tokens) > VERDICT_CLAUSE_MAX:
+        return False
+    toks = c.tokens
+    if _has_verdict(toks) or any(t.text in VERDICT_PREDICATE for t in toks[:1]):
+        return True
+    if len(toks) <= 4 and any(is_negator(t) for t in toks):
+        return len(toks) == 1 or any(t.text in _JUDGED_SHORT for t in toks)
+    return False
+
+
+def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> bool:
+    """Whether clause k denies, reports or corrects the claim found at token range `span`."""
+    c = clauses[k]
+    toks = c.tokens
+    i, j = span
+    if text[c.end:c.end + 3].lstrip(" )\"'’”").startswith("?"):
+        return True  # a question asserts nothing
+    if _has_verdict(toks):
+        return True
+    before = toks[:i]
+    for n, t in enumerate(before):
+        if "," in text[t.end:toks[i].start]:
+            continue  # "if it does not generalise, add more layers": the negation is in another phrase
+        nxt = toks[n + 1].text if n + 1 < len(toks) else ""
+        if is_negator(t) and (nxt not in _EMPHASIS or n + 1 == i):  # "not only" denies a claim that starts "only"
+            return True
+        if t.text in CONTRAST:
+            return True
+    if _has_attribution(toks, i):
+        return True
+    after = toks[j + 1:]
+    for n, t in enumerate(after[:CLAIM_GAP]):
+        if text[toks[j + n].end:t.start].strip(" -'\"’“”()"):
+            break
+        if is_negator(t) and t.text != "without" and (n + 1 >= len(after) or after[n + 1].text not in _EMPHASIS):
+            return True  # "the most complex model is not …", "knn learns nothing"
+        if t.text in _CONDITION:
+            return True  # "0.5 is right only when costs are equal": a claim with its condition is not the claim
+    if any(t.text in WARNING for t in after):
+        return True
+    for n, t in enumerate(after[:-1]):
+        if is_negator(t) and any(a.text in _JUDGED for a in after[n + 1:n + 3]):
+            return True  # "… is not true", "… isn't the case"
+    prev = clauses[k - 1] if k > 0 else None
+    nxt = clauses[k + 1] if k + 1 < len(clauses) else None
+    if prev is not None and _verdict_clause(prev) and not any(is_negator(t) for t in prev.tokens):
+        return True  # "A common misconception: …", "Wrong: …"
+    return _verdict_clause(nxt)  # "… That is wrong.", "… Not true."
+
+
+def negated_cue(tokens: list[Token], start: int, cue_has_negation: bool) -> bool:
+    """A key-point cue at token `start` right after a negation ("does not use a vote") shows the
+    opposite of the point. "Not only" and "not just" are emphasis; a cue that holds its own
+    negation ("no training") is judged as written."""
+    if cue_has_negation:
+        return False
+    for k in range(start - 1, max(-1, start - 1 - NEGATION_REACH), -1):
+        t = tokens[k]
+        if tokens[k + 1].start - t.end > 1:
+            break  # punctuation between: the negation belongs to another phrase
+        if t.text == "without":
+            continue  # "without scaling, distances are dominated": the cue is the consequence
+        if is_negator(t):
+            nxt = tokens[k + 1].text if k + 1 < len(tokens) else ""
+            if nxt in _EMPHASIS:
+                continue
+            return True
+    return False
+
+
+@lru_cache(maxsize=20_000)
+def cue_has_negation(cue: str) -> bool:
+    return any(is_negator(t) for t in tokenize(cue))
+
+
+def asserted_claims(claims: list[tuple[str, list[ClaimCue]]], clauses: list[Clause],
+                    text: str) -> list[tuple[str, int]]:
+    """(claim id, clause index) for every claim some clause asserts: its first asserting clause."""
+    found = []
+    for cid, cues in claims:
+        hit = None
+        for k, c in enumerate(clauses):
+            for cue in cues:
+                span = find_claim(cue, c, text)
+                if span is not None and not refuted(clauses, k, span, text):
+                    hit = k
+                    break
+            if hit is not None:
+                break
+        if hit is not None:
+            found.append((cid, hit))
+    return found
+
+
+__all__ = ["ClaimCue", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]

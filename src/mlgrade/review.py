@@ -1,0 +1,253 @@
+"""Which grades a person should check, and why: the review flags and their thresholds.
+
+Every threshold is here and nowhere else (README "Review flags" documents them). The checks
+are pure functions over a finished Grade and the answer text; grading.py runs the second
+(offline) grader and hands its verdict in.
+
+Text aimed at the grader (`injection_attempt`) is found by generic patterns — fake delimiters
+and chat-role turns, "ignore the rubric", notes to an AI grader, score demands, a JSON score
+object — never by matching known answers. Found spans are reported, and evidence quoted only
+from inside them earns nothing (grading.finalize), so such text can never raise a score.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .models import Grade, Review, Rubric
+from .scoring import BANDS, ESSENTIAL_CAP
+
+# ---------------------------------------------------------------------------------- thresholds
+BAND_DISTANCE = 2  # graders_disagree: the offline grader's band is this many bands away, or more
+UNSTABLE_SPREAD = 20.0  # unstable: max − min of the --samples scores, in points
+NEAR_BOUNDARY = 3.0  # near_boundary: the score is within this many points of a band edge
+# code_conflict: the grader and the tests disagree on whether the code is correct — one says
+# missing (a main case fails, or nothing could run), the other covered or partial. Covered vs partial
+# (only an edge case fails) is not a conflict: the tests' verdict scores it either way.
+BAND_EDGES: tuple[float, ...] = tuple(t for t, _ in BANDS if t > 0)  # 80, 60, 30
+BAND_ORDER: tuple[str, ...] = tuple(name for _, name in BANDS)  # strong … poor
+REASONS: tuple[str, ...] = ("injection_attempt", "graders_disagree", "code_conflict", "unverified_evidence", "unstable",
+                            "near_boundary")  # also the order of severity used to sort the review queue
+
+# ---------------------------------------------------------------------------------- injection
+_ROLE = r"(?:system|assistant|developer|grader|evaluator|assessor|instructor)"
+_GRADER = (r"(?:ai|a\.i\.|llm|language model|(?:automated|automatic|ai)\s+(?:grader|grading|evaluator|marker|assessor|"
+           r"system|scorer|reviewer)s?|grading (?:model|system|assistant|bot|ai|llm)|grader|evaluator|assessor|scorer)")
+_TOP = r"(?:full|maximum|max|perfect|top|highest)\s+(?:marks?|scores?|grades?|points|credit|band|rating)"
+_HIGH = r"(?:100|9\d)(?:\s*/\s*100)?(?![\d%]|\.\d)"
+
+# (kind, pattern, how far the span reaches: "match" | "sentence" | "line")
+_PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (kind, re.compile(rx, re.IGNORECASE | re.MULTILINE), reach) for kind, rx, reach in (
+        # fake delimiters: closing/opening tags of the prompt's parts, chat-template tokens, end-of-answer markers
+        ("fake_delimiter", r"</?\s*(?:candidate|student|user|system|assistant|grader|grading|end)?[_\- ]?"
+                           r"(?:answer|response|submission|input|instructions?|rubric|system|assistant|prompt|context|"
+                           r"data|note|eval(?:uation)?|grader)(?:[_\- ][a-z]+)?\s*/?>", "match"),
+        ("fake_delimiter", r"<\|[a-z_ ]{2,30}\|>|\[/?inst\]|<</?sys>>", "match"),
+        ("fake_delimiter", r"^[\s\W]{0,6}(?:end|begin|start|close)\s+(?:of\s+)?(?:the\s+)?(?:candidate'?s?\s+|student'?s?\s+|user\s+)?"
+                           r"(?:answer|response|submission|input|text|data)\b[\s\W]{0,6}$", "line"),
+        # a hidden comment that talks to the grader
+        ("hidden_comment", r"<!--(?:(?!-->)[\s\S]){0,400}?\b(?:grader|grading|evaluator|score|marks?|rubric|ignore|instructions?|"
+                           r"ai|llm|model)\b(?:(?!-->)[\s\S]){0,400}?(?:-->|\Z)", "match"),
+        # a fake chat turn: "SYSTEM:", "### Assistant:", "[system]", at a line start or right after a sentence/tag
+        ("role_turn", rf"(?:^|(?<=[.!?>\]}}])\s*)[\s#*>\[(<|]{{0,6}}{_ROLE}(?:\s+(?:message|prompt|note|override|instruction|turn))?"
+                      r"\s*[\]>|)*]{0,3}\s*[:>\]-]", "line"),
+        # instructions to drop the rubric or earlier instructions
+        ("ignore_instructions", r"\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,30}?"
+                                r"\b(?:(?:previous|prior|above|earlier|all|any|your|these|those|the|grading|original|system)\s+)+"
+                                r"(?:instructions?|rubrics?|guidelines|rules|criteria|prompts?|directions)\b", "sentence"),
+        ("ignore_instructions", r"\b(?:do not|don't|never)\s+(?:apply|use|follow|consult)\s+(?:the\s+|your\s+|any\s+)?"
+                                r"(?:grading\s+)?(?:rubrics?|(?:grading|system|original)\s+(?:instructions|criteria|prompt)|instructions)\b",
+         "sentence"),
+        ("ignore_instructions", r"\bignore (?:everything|all) (?:above|before|else)\b", "sentence"),
+        ("ignore_instructions", r"\b(?:ignore|disregard|forget)\s+(?:everything\s+|all\s+|anything\s+)?(?:the\s+)?(?:above|preceding)"
+                                r"(?:\s+(?:text|instructions?|content|messages?|prompt))?\s*(?:[.,;:!]|and\b|$)", "sentence"),
+        # a note addressed to an automated grader
+        ("grader_address", rf"\b(?:note|message|instructions?|attention|memo|reminder|dear|hello|hi)\b[^.\n]{{0,25}}?\b(?:to|for)\s+"
+                           rf"(?:the\s+|any\s+|all\s+)?{_GRADER}\b", "sentence"),
+        ("grader_address", rf"\bif you are (?:an?\s+|the\s+)?{_GRADER}\b", "sentence"),
+        ("grader_address", rf"^[\s\W]{{0,6}}(?:dear|attention|to)\s+(?:the\s+)?{_GRADER}\b", "sentence"),
+        # demands for a score
+        ("score_demand", rf"\b(?:give|award|assign|grant|deserves?|receive|get|return|output|rate|mark|grade|score)s?\b"
+                         rf"[^.\n]{{0,40}}?\b{_TOP}\b", "sentence"),
+        ("score_demand", rf"\b(?:give|award|assign|grant|deserves?|receive|return|output|set|must get|should get)\b[^.\n]{{0,30}}?"
+                         rf"\b(?:[a-z]+_)?(?:score|grade|marks?|rating)\s*(?:of|=|:|to|is|as)?\s*{_HIGH}", "sentence"),
+        ("score_demand", rf"\b(?:give|award|assign|grade|rate|mark|score)\s+(?:this|the|my|it|me)(?:\s+(?:answer|response|"
+                         rf"submission|candidate))?\s+(?:an?\s+|as\s+)?(?:{_HIGH}|10\s*/\s*10|a\+|strong|excellent|perfect)",
+         "sentence"),
+        ("score_demand", r"\b(?:mark|grade|rate|classify|label|score)\s+(?:this|the|my)\s+(?:answer|response|submission)\s+as\s+"
+                         r"(?:strong|excellent|correct|perfect|complete|covered)\b", "sentence"),
+        ("score_demand", rf"\b(?:this|the|my)\s+(?:answer|response|submission)\s+(?:deserves|earns|merits|is worth|should (?:get|receive|"
+                         rf"score|be (?:given|graded|rated|scored))|must (?:get|receive|score|be (?:given|graded|rated|scored)))\s+"
+                         rf"(?:an?\s+|the\s+)?(?:{_HIGH}|{_TOP}|10\s*/\s*10|a\+|strong|excellent|perfect)", "sentence"),
+        ("score_demand", rf"\b(?:correct|final|right|true|appropriate|expected)\s+(?:score|grade|mark|band|rating)\s+"
+                         rf"(?:for\s+(?:this|the|my)\s+(?:answer|response|submission)\s+)?(?:is|=|:|should be|must be)\s*"
+                         rf"(?:{_HIGH}|strong|excellent|a\+)", "sentence"),
+        ("score_demand", r"\b(?:all|every)\s+key[ _-]?points?\s+(?:are|is|should be|must be)\s+(?:marked\s+)?(?:as\s+)?covered\b",
+         "sentence"),
+        # a bare JSON field that sets a grade: "final_score": 97, 'band': 'strong', "grader_override": true
+        ("json_score", r"[\"'](?:[a-z]+_)*(?:score|grade|band|rating|marks?)[\"']\s*[:=]\s*"
+                       r"(?:[5-9]\d|100)(?![\d.])|[\"'](?:[a-z]+_)*(?:score|grade|band|rating)[\"']\s*[:=]\s*[\"']"
+                       r"(?:strong|adequate|excellent|pass|a\+?)[\"']|[\"']?(?:[a-z]+_)?override[\"']?\s*[:=]\s*[\"']?(?:true|yes|1)\b",
+         "match"),
+        # a JSON object that looks like a grade
+        ("json_score", r"\{[^{}]{0,300}?[\"']?(?:score|final_score|grade|band|rating|marks?|status)[\"']?\s*:\s*"
+                       r"(?:[\"']?(?:[5-9]\d|100)(?![\d.])|[\"'](?:strong|adequate|covered|pass|a\+?)[\"'])[^{}]{0,300}\}?", "match"),
+    ))
+
+# Words each pattern cannot match without (every group needs one, in the casefolded answer): a
+# substring test skips a pattern for the many answers that cannot contain it. None: always run.
+_GATES: tuple[tuple[tuple[str, ...], ...] | None, ...] = (
+    (("<",),),  # closing/opening tags
+    (("<|", "[inst", "[/inst", "<<sys", "<</sys"),),
+    None,  # end-of-answer marker lines
+    (("<!--",),),
+    (("system", "assistant", "developer", "grader", "evaluator", "assessor", "instructor"),),
+    (("ignore", "disregard", "forget", "override", "bypass"),
+     ("instruction", "rubric", "guideline", "rule", "criteria", "prompt", "direction")),
+    (("do not", "don't", "never"), ("rubric", "instruction", "criteria", "prompt")),
+    (("ignore",),),
+    (("ignore", "disregard", "forget"), ("above", "preceding")),
+    None, None, None,  # notes to the grader: "ai" is too common a substring to gate on
+    (("full", "max", "perfect", "top", "highest"),),
+    (("score", "grade", "mark", "rating"),),
+    (("give", "award", "assign", "grade", "rate", "mark", "score"), ("10", "9", "a+", "strong", "excellent", "perfect")),
+    (("answer", "response", "submission"),),
+    (("answer", "response", "submission"), ("deserv", "earn", "merit", "worth", "should", "must")),
+    (("score", "grade", "mark", "band", "rating"), ("correct", "final", "right", "true", "appropriate", "expected")),
+    (("key",), ("covered",)),
+    (("score", "grade", "band", "rating", "mark", "override"), (":", "=")),
+    (("{",),),
+)
+assert len(_GATES) == len(_PATTERNS), "one gate (or None) per pattern"
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
+
+
+@dataclass(frozen=True)
+class InjectionHit:
+    kind: str
+    start: int
+    end: int  # the span whose evidence earns nothing (the match, its sentence, or the rest of its line)
+    text: str  # the matched text itself, shortened for display
+
+
+def _reach(answer: str, m: re.Match[str], reach: str) -> tuple[int, int]:
+    start, end = m.start(), m.end()
+    if reach == "match":
+        return start, end
+    if reach == "line":
+        stop = answer.find("\n", end)  # a fake turn runs from its label to the end of its line
+        return start, stop if stop >= 0 else len(answer)
+    before = [x.end() for x in _SENTENCE_END.finditer(answer, 0, start)]
+    after = _SENTENCE_END.search(answer, end)
+    return (before[-1] if before else 0), (after.end() if after else len(answer))
+
+
+def find_injections(answer: str) -> list[InjectionHit]:
+    """Every stretch of the answer that addresses the grader rather than the question."""
+    return list(_find_injections(answer))
+
+
+@lru_cache(maxsize=64)  # the offline grader and finalize both ask, for the same answer
+def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
+    low = answer.casefold()
+    hits: list[InjectionHit] = []
+    for (kind, rx, reach), gate in zip(_PATTERNS, _GATES):
+        if gate is not None and not all(any(word in low for word in group) for group in gate):
+            continue
+        for m in rx.finditer(answer):
+            if not m.group(0).strip():
+                continue
+            start, end = _reach(answer, m, reach)
+            text = " ".join(m.group(0).split())
+            hits.append(InjectionHit(kind, start, end, text if len(text) <= 80 else text[:77] + "…"))
+    return tuple(sorted(hits, key=lambda h: (h.start, h.end)))
+
+
+def mask_injections(answer: str, hits: list[InjectionHit] | None = None) -> str:
+    """The answer with every injection span blanked out (same length, so offsets still line up);
+    a quote that only occurs in a blanked span is no longer found in it."""
+    hits = find_injections(answer) if hits is None else hits
+    if not hits:
+        return answer
+    chars = list(answer)
+    for h in hits:
+        for i in range(h.start, h.end):
+            if chars[i] != "\n":
+                chars[i] = "\x00"
+    return "".join(chars)
+
+
+# ---------------------------------------------------------------------------------- the flags
+
+
+def band_distance(a: str | None, b: str | None) -> int:
+    if a not in BAND_ORDER or b not in BAND_ORDER:
+        return 0
+    return abs(BAND_ORDER.index(a) - BAND_ORDER.index(b))
+
+
+def nearest_edge(score: float) -> tuple[float, float]:
+    """(edge, distance) of the band edge closest to the score."""
+    edge = min(BAND_EDGES, key=lambda e: abs(score - e))
+    return edge, abs(score - edge)
+
+
+def held_at_cap(grade: Grade, rubric: Rubric | None) -> bool:
+    """The score is the essential-point cap because an essential point is missing: its closeness
+    to the 60 edge is then the cap's doing, not a close call between two bands."""
+    if rubric is None or grade.score != ESSENTIAL_CAP:
+        return False
+    status = {j.key_point: j.status for j in grade.judgments}
+    return any(kp.essential and status.get(kp.id, "missing") == "missing" for kp in rubric.key_points)
+
+
+def assess(grade: Grade, answer: str, *, rubric: Rubric | None = None, second_opinion: dict | None = None,
+           injections: list[InjectionHit] | None = None) -> Review:
+    """The review flags of a graded result. `second_opinion` is the offline grader's
+    {"grader", "score", "band"} when another grader graded."""
+    if grade.outcome != "graded" or grade.score is None:
+        return Review()  # skipped and grader_error have their own outcome
+    from .evidence import quote_found
+
+    details: dict[str, str] = {}
+    hits = find_injections(answer) if injections is None else injections
+    if hits:
+        kinds = sorted({h.kind.replace("_", " ") for h in hits})
+        details["injection_attempt"] = (f"text aimed at the grader ({', '.join(kinds)}): “{hits[0].text}”"
+                                        + (f" and {len(hits) - 1} more" if len(hits) > 1 else "")
+                                        + "; evidence quoted from it earned nothing")
+    if second_opinion and second_opinion.get("band"):
+        apart = band_distance(grade.band, second_opinion["band"])
+        if apart >= BAND_DISTANCE:
+            details["graders_disagree"] = (f"{grade.grader} says {grade.score:g} ({grade.band}), the {second_opinion.get('grader', 'offline')} "
+                                           f"grader {second_opinion.get('score', 0):g} ({second_opinion['band']}): {apart} bands apart")
+    conflicts = []
+    if grade.code_tests:
+        by_tests = set(rubric.correctness_points) if rubric is not None else \
+            {j.key_point for j in grade.judgments if j.comment.startswith("Verified by running the code")}
+        for j in grade.judgments:
+            if j.key_point in by_tests and j.claimed_status and (j.claimed_status == "missing") != (j.status == "missing"):
+                conflicts.append(f"{j.key_point}: grader said {j.claimed_status}, the tests say {j.status}")
+    if conflicts:
+        failing = next((t for t in grade.code_tests if t.status != "passed"), None)
+        why = (failing.error or f"{failing.call}: {failing.status}") if failing else ""
+        details["code_conflict"] = "; ".join(conflicts) + (f" ({why[:100]})" if why else "")
+    unverified = [j.key_point for j in grade.judgments
+                  if (j.claimed_status or j.status) in ("covered", "partial") and not j.verified
+                  and not (j.evidence.strip() and quote_found(j.evidence, answer))]
+    if unverified:
+        details["unverified_evidence"] = "quote not found in the answer for " + ", ".join(unverified)
+    spread = (grade.samples or {}).get("spread")
+    if spread is not None and spread >= UNSTABLE_SPREAD:
+        s = grade.samples or {}
+        details["unstable"] = f"{s.get('n')} samples ranged {s.get('min', 0):g}–{s.get('max', 0):g} (spread {spread:g})"
+    edge, distance = nearest_edge(grade.score)
+    if distance <= NEAR_BOUNDARY and not held_at_cap(grade, rubric):
+        details["near_boundary"] = f"{grade.score:g} is {distance:g} point{'s' if distance != 1 else ''} from the {edge:g} band edge"
+    reasons = [r for r in REASONS if r in details]
+    return Review(needed=bool(reasons), reasons=reasons, details={r: details[r] for r in reasons},  # type: ignore[arg-type]
+                  second_opinion=second_opinion)
