@@ -82,6 +82,23 @@ WORKSPACE: dict[str, str] = {
     "../shared/data/mohler-dev.csv": _csv(("question", "reference_answer", "student_answer", "score"), _MOHLER),
     "../shared/data/scientsbank-dev.csv": _csv(("question", "reference_answer", "student_answer", "label"), _LABELS),
     "../shared/data/seed-dev.jsonl": "".join(json.dumps(r) + "\n" for r in _EXPERT),
+    # wide exports (one row per candidate), as Google Forms and an LMS quiz write them
+    "form-export.csv": _csv(
+        ("Timestamp", "Email Address", "Your name",
+         "For a time-series dataset, which cross-validation technique would you suggest, and why?",
+         "2. What is semi-supervised machine learning? (2 points)", "Any comments?"),
+        [("2024/05/01 10:00:00", "ann@example.com", "Ann", "Rolling origin: train on the past, test on the next block; "
+          "never shuffled k-fold, it leaks the future.", "Few labels plus many unlabelled points, used together.", ""),
+         ("2024/05/01 10:05:00", "bob@example.com", "Bob", "Forward chaining over time blocks.", "",
+          "The time was short, I would have liked a few more minutes")]),
+    "quiz-export.csv": _csv(
+        ("Surname", "First name", "Email address", "State", "Started on", "Completed", "Time taken", "Grade/10.00",
+         "Response 1", "Response 2"),
+        [("Lee", "Gus", "gus@example.com", "Finished", "1 May 2024 9:00", "1 May 2024 9:30", "30 mins", "7.00",
+          "Several models combined: bagging averages many trees to lower variance, boosting fits errors in turn.",
+          "On-policy learns the value of the policy it follows (SARSA); off-policy learns another (Q-learning)."),
+         ("Moe", "Hal", "hal@example.com", "Finished", "1 May 2024 9:00", "1 May 2024 9:40", "40 mins", "5.00",
+          "Averaging many models.", "")]),
     # two halves of a scored set, for the calibration example (fit on one, apply to the other)
     "half-a.csv": _csv(("question", "reference_answer", "student_answer", "score"), _MOHLER[::2] + _MOHLER[1::2][:1]),
     "half-b.csv": _csv(("question", "reference_answer", "student_answer", "score"), _MOHLER[1::2]),
@@ -168,6 +185,25 @@ def output(command: str, *, lines: tuple[int, int] | None = None, stderr: bool =
         all_lines = text.splitlines()
         text = "\n".join(all_lines[lines[0]:lines[1]]) + ("\n…" if lines[1] < len(all_lines) else "")
     _emit(text)
+
+
+def transcript(*commands: str, env: dict[str, str] | None = None, hide: tuple[int, ...] = (),
+               setup: str = "") -> None:
+    """A terminal transcript: `$ command` and what it printed (stdout and stderr, in order), for
+    each command in turn in one workspace. `hide`: indexes of commands shown without their output.
+    `env`: extra variables for every command, `setup`: a shell line run first (neither is shown)."""
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="mlgrade-readme-") as tmp:
+        work, base = make_workspace(Path(tmp))
+        if setup:
+            subprocess.run(["bash", "-c", setup], cwd=work, env=base, capture_output=True, timeout=60)
+        for i, command in enumerate(commands):
+            done = subprocess.run(["bash", "-c", command + " 2>&1"], cwd=work, env={**base, **(env or {})},
+                                  capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+            lines.append(f"$ {command}")
+            if i not in hide and done.stdout.strip():
+                lines.append(mask(done.stdout).rstrip("\n"))
+    _emit("\n".join(lines))
 
 
 def help_text(command: str) -> None:

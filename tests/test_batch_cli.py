@@ -130,13 +130,10 @@ def test_progress_bar_and_summary_show_the_same_rate(tmp_path):
     bar(p)
     assert bar.progress.tasks[0].fields["rate"] == "2.5"
 
-    class Results:
-        questions: dict = {}
-        total = 10
-        input_tokens = output_tokens = cached_tokens = 0
-        cost_usd = 0.0
+    from mlgrade.batch.report import aggregate_file
 
-    summary = BatchSummary(out=str(tmp_path / "r.jsonl"), run=p, wall_s=4.0, results=Results())
+    (tmp_path / "r.jsonl").write_text("")
+    summary = BatchSummary(out=str(tmp_path / "r.jsonl"), run=p, wall_s=4.0, results=aggregate_file(tmp_path / "r.jsonl"))
     buf = io.StringIO()
     real = batch_cmd.console
     batch_cmd.console = lambda stderr=False: Console(file=buf, width=200)
