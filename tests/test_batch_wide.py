@@ -449,3 +449,27 @@ def test_an_anonymous_export_suggests_a_unique_identity_column(tmp_path, bank):
     assert any("use --candidate-column 'ID' (unique in every row)" in w for w in m.warnings)
     fixed = inspect_wide(p, bank, WideOptions(candidate_column="ID"))
     assert fixed.duplicate_candidates == 0 and not any("repeat" in w for w in fixed.warnings)
+
+
+def test_gradebook_refuses_results_without_candidates_and_leaves_out_unknown_questions(tmp_path, cli):
+    # long-file results: no candidate field; summing them would add up different people's scores
+    recs = [{**_rec(None, "q24", f"long.jsonl:{i}", score=50.0, band="adequate"), "id": f"a{i}"} for i in range(1, 5)]
+    p = tmp_path / "r.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    target = tmp_path / "gb.csv"
+    res = cli(["report", p, "--format", "gradebook", "--out", target])
+    assert res.exit_code == 2 and not target.exists()
+    line = res.stderr.strip()
+    assert "\n" not in line and "4 of 4 answers have no candidate" in line
+    assert "`candidate` field" in line and "wide export" in line
+    with pytest.raises(UsageError, match="no candidate"):
+        write_gradebook(p)
+    # an id that is not a question of the bank gets no column, and a warning says so
+    recs = [_rec("ann", "q07", "f.csv:2:2", score=40.0, band="weak"),
+            _rec("ann", "q99", "f.csv:2:3", score=90.0, band="strong")]
+    p.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    res = cli(["report", p, "--format", "gradebook"])
+    assert res.exit_code == 0, res.output
+    book = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert "q99 score" not in book[0] and book[0]["total"] == "40.0" and book[0]["note"] == ""
+    assert "warning: left out of the gradebook, not a question in the bank: 'q99' (1 answer)" in res.stderr
