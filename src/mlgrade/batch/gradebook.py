@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ from ..errors import redact
 from .decisions import Decision, load_decisions, reviews_path
 from .lines import Problems, iter_records, needs_review
 from .report import csv_safe
-from .report_review import NO_CANDIDATE
 
 _SOURCE = re.compile(r"^(?P<file>.*?):(?P<line>\d+)(?::(?P<col>\d+))?$")
 
@@ -85,20 +84,42 @@ def _reviewed(cell: _Cell, rec: dict[str, Any], decision: Decision | None) -> _C
     return cell
 
 
-def build_gradebook(path: Path, decisions: dict[str, Decision] | None = None,
-                    problems: Problems | None = None) -> Gradebook:
+NO_CANDIDATE_REFUSAL = ("a gradebook needs a candidate per answer: give long inputs a `candidate` field "
+                        "(JSONL/CSV/YAML) or grade a wide export (one row per candidate), then run `mlgrade batch` again")
+
+
+def build_gradebook(path: Path, decisions: dict[str, Decision] | None = None, *,
+                    known: Collection[str] | None = None,
+                    warn: Callable[[str], None] | None = None, problems: Problems | None = None) -> Gradebook:
     """Read a results file once; keep one small cell per (candidate, question). `decisions`:
-    reviewer decisions by result id (mlgrade review), applied over mlgrade's grades; corrupt
-    lines are left out and told to `problems`."""
+    reviewer decisions by result id (mlgrade review), applied over mlgrade's grades. `known`:
+    the bank's question ids; a result for any other id gets no column (and a warning).
+    Raises UsageError when an answer has no candidate: rows would otherwise add up different
+    people's scores."""
+    from ..errors import UsageError
+
+    unknown: dict[str, int] = {}
+    nameless = total = 0
     files: dict[str, int] = {}
     q_order: dict[str, tuple[int, int, str]] = {}
     c_order: dict[str, tuple[int, int]] = {}
     cells: dict[str, dict[str, _Cell]] = {}
+    # a corrupt line (wrong types) is left out; when nobody collects them, `warn` hears of each
+    own = problems is None and warn is not None
+    if own:
+        problems = Problems(path)
     for n, (_, rec) in enumerate(iter_records(path, problems=problems)):
         q = rec.get("question_id") or ""
         if not q:
             continue  # a row that never named a question has no column to go in
-        cand = rec.get("candidate") or NO_CANDIDATE
+        total += 1
+        if not rec.get("candidate"):
+            nameless += 1
+            continue
+        if known is not None and q not in known:
+            unknown[q] = unknown.get(q, 0) + 1
+            continue
+        cand = rec["candidate"]
         m = _SOURCE.match(str(rec.get("source") or ""))
         rank = files.setdefault(m.group("file"), len(files)) if m else len(files)
         line = int(m.group("line")) if m else n
@@ -120,24 +141,30 @@ def build_gradebook(path: Path, decisions: dict[str, Decision] | None = None,
                 have[q] = cell
             else:
                 have[q].count = cell.count
+    if nameless:
+        raise UsageError(f"{path}: {nameless:,} of {total:,} answers have no candidate; {NO_CANDIDATE_REFUSAL}")
+    if own and problems is not None and warn is not None:
+        for line in problems.lines():
+            warn(f"{line} (line left out)")
+    if unknown and warn is not None:
+        warn("left out of the gradebook, not a question in the bank: "
+             + ", ".join(f"{q!r} ({n:,} answer{'s' if n > 1 else ''})" for q, n in sorted(unknown.items())))
     questions = sorted(q_order, key=lambda q: q_order[q])
     rows = [(c, cells[c]) for c in sorted(cells, key=lambda c: c_order[c])]
     return Gradebook(questions, rows)
 
 
-def render_gradebook_csv(path: Path, decisions: dict[str, Decision] | None = None,
-                         problems: Problems | None = None) -> Iterator[str]:
+def render_gradebook_csv(book: Gradebook) -> Iterator[str]:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    for row in build_gradebook(path, decisions, problems).table():
+    for row in book.table():
         w.writerow(["" if v is None else csv_safe(v) for v in row])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
 
 
-def write_gradebook_xlsx(path: Path, target: Path, decisions: dict[str, Decision] | None = None,
-                         problems: Problems | None = None) -> Path:
+def write_gradebook_xlsx(book: Gradebook, target: Path) -> Path:
     """The gradebook as a workbook: scores as numbers, text cells always stored as text."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -145,7 +172,7 @@ def write_gradebook_xlsx(path: Path, target: Path, decisions: dict[str, Decision
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("gradebook")
-    for values in build_gradebook(path, decisions, problems).table():
+    for values in book.table():
         row = []
         for v in values:
             if isinstance(v, str):
@@ -160,21 +187,16 @@ def write_gradebook_xlsx(path: Path, target: Path, decisions: dict[str, Decision
 
 
 def write_gradebook(results: str | Path, out: str | Path | None = None, *,
-                    reviews: str | Path | None = None, warn: Any = None) -> Path | str:
+                    reviews: str | Path | None = None, known: Collection[str] | None = None,
+                    warn: Callable[[str], None] | None = None) -> Path | str:
     """Write the gradebook of a results file to `out` (XLSX when it ends in .xlsx, else CSV) and
     return its path, or return the CSV text when `out` is None. Reviewer decisions come from
-    `reviews`, or RESULTS.reviews.jsonl beside the results when that exists. `warn(message)` is
-    told of each corrupt line left out (`FILE:LINE: reason`)."""
-    result = _write_gradebook(Path(results), out, reviews, problems := Problems(Path(results)))
-    if warn is not None:
-        for line in problems.lines():
-            warn(f"{line} (line left out)")
-    return result
-
-
-def _write_gradebook(path: Path, out: str | Path | None, reviews: str | Path | None, problems: Problems) -> Path | str:
+    `reviews`, or RESULTS.reviews.jsonl beside the results when that exists. `known`: the
+    question ids of the bank (others are left out with a warning). Nothing is written when the
+    results cannot make a gradebook (an answer without a candidate)."""
     from ..errors import UsageError
 
+    path = Path(results)
     if not path.is_file():
         raise UsageError(f"{path}: no such results file")
     if reviews is not None and not Path(reviews).is_file():
@@ -182,12 +204,13 @@ def _write_gradebook(path: Path, out: str | Path | None, reviews: str | Path | N
     if next(iter_records(path), None) is None:
         raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
     decisions = load_decisions(reviews if reviews is not None else reviews_path(path))
+    book = build_gradebook(path, decisions, known=known, warn=warn)  # refuses before anything is written
     if out is None:
-        return "".join(render_gradebook_csv(path, decisions, problems))
+        return "".join(render_gradebook_csv(book))
     target = Path(out)
     if target.suffix.lower() == ".xlsx":
-        return write_gradebook_xlsx(path, target, decisions, problems)
+        return write_gradebook_xlsx(book, target)
     with target.open("w", encoding="utf-8", newline="") as fh:
-        for chunk in render_gradebook_csv(path, decisions, problems):
+        for chunk in render_gradebook_csv(book):
             fh.write(chunk)
     return target
