@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import redact
+from ..textfiles import XLSX_CREATOR
 from .decisions import Decision, load_decisions, reviews_path
 from .lines import iter_records, needs_review
 from .report import csv_safe
@@ -151,8 +152,17 @@ def write_gradebook_xlsx(path: Path, target: Path, decisions: dict[str, Decision
                 cell.data_type = "s"  # openpyxl would store "=…" as a formula otherwise
             row.append(cell)
         ws.append(row)
+    wb.properties.creator = XLSX_CREATOR  # how a later run knows it may replace this file
     wb.save(target)
     return target
+
+
+def _gradebook_header(head: bytes) -> bool:
+    """A gradebook CSV's first line: candidate, `<question> score,<question> band` pairs, total,graded,note."""
+    first = head.decode("utf-8-sig", "replace").split("\n", 1)[0].rstrip("\r").split(",")
+    pairs = first[1:-3]
+    return (first[:1] == ["candidate"] and first[-3:] == ["total", "graded", "note"] and len(pairs) % 2 == 0
+            and all(a.endswith(" score") and b == a[:-6] + " band" for a, b in zip(pairs[::2], pairs[1::2])))
 
 
 def write_gradebook(results: str | Path, out: str | Path | None = None, *,
@@ -172,10 +182,10 @@ def write_gradebook(results: str | Path, out: str | Path | None = None, *,
     decisions = load_decisions(reviews if reviews is not None else reviews_path(path))
     if out is None:
         return "".join(render_gradebook_csv(path, decisions))
+    from ..textfiles import write_output
+
     target = Path(out)
+    inputs = (path, reviews if reviews is not None else reviews_path(path))
     if target.suffix.lower() == ".xlsx":
-        return write_gradebook_xlsx(path, target, decisions)
-    with target.open("w", encoding="utf-8", newline="") as fh:
-        for chunk in render_gradebook_csv(path, decisions):
-            fh.write(chunk)
-    return target
+        return write_output(target, lambda tmp: write_gradebook_xlsx(path, tmp, decisions), inputs=inputs)
+    return write_output(target, render_gradebook_csv(path, decisions), inputs=inputs, ours=_gradebook_header)

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MlgradeError, UsageError
+from ..textfiles import RESULT_LINE_START, RESULT_OUTCOMES, looks_like_results, parse_result_line
 
 FINAL_OUTCOMES = ("graded", "skipped")  # grader_error is final too, unless --retry-errors
-OUTCOMES = ("graded", "grader_error", "skipped")
-RESULT_LINE_START = b'{"id":'  # how every line mlgrade writes begins (json.dumps of result_record)
+OUTCOMES = RESULT_OUTCOMES
 MIN_FREE_BYTES = 1 << 20  # refuse to start on a disk with less free space than this
 SNIFF_BYTES = 1 << 16
 
@@ -56,16 +56,7 @@ class Recovery:
         return sum(self.outcomes.values())
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
-    """The result in one line written by mlgrade, or None when the line is not one."""
-    try:
-        data = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    if (not isinstance(data, dict) or not isinstance(data.get("id"), str) or data.get("outcome") not in OUTCOMES
-            or "question_id" not in data):
-        return None
-    return data
+_parse = parse_result_line  # the recognition is shared with every other file mlgrade writes
 
 
 def _not_ours(path: Path, why: str) -> UsageError:
@@ -123,13 +114,7 @@ def sniff(path: Path) -> None:
         return
     except OSError as exc:
         raise UsageError(f"--out {path}: cannot read it ({exc.strerror})") from None
-    head = head.lstrip(b" \t\r\n")
-    if not head:
-        return
-    if not head.startswith(RESULT_LINE_START):
-        raise _not_ours(path, "its first line is not a result line")
-    end = head.find(b"\n")
-    if end >= 0 and _parse(head[: end + 1]) is None:
+    if head.strip() and not looks_like_results(head):
         raise _not_ours(path, "its first line is not a result line")
 
 

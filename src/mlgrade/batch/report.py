@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import itertools
 import json
 import sys
 from collections import Counter, defaultdict
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, redact
+from ..textfiles import MARK_HTML, MARK_MD
 from .lines import iter_records, needs_review, superseded
 from .report_review import NO_CANDIDATE, View, html_needs_review, md_cell as _md_cell, md_needs_review, reasons_of as _reasons
 
@@ -237,7 +239,7 @@ def render_html(path: Path, agg: Aggregate, title: str, view: View | None = None
     view = view or View()
     e = html.escape
     kp = _kp_texts()
-    yield f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(title)}</title><style>{_CSS}</style></head><body>'
+    yield f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">{MARK_HTML}<title>{e(title)}</title><style>{_CSS}</style></head><body>'
     yield (f"<h1>{e(title)}</h1><p class='meta'>{agg.total:,} answers · {agg.outcomes.get('graded', 0):,} graded · "
            f"{agg.outcomes.get('grader_error', 0):,} errors · {agg.outcomes.get('skipped', 0):,} skipped · tokens "
            f"{agg.input_tokens:,} in ({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out · cost ≈ ${agg.cost_usd:.4f}</p>")
@@ -376,8 +378,9 @@ def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = 
     chunks = RENDERERS[fmt](path, agg, title or default, view)
     if out is None:
         return "".join(chunks)
-    target = Path(out)
-    with target.open("w", encoding="utf-8", newline="") as fh:
-        for chunk in chunks:
-            fh.write(chunk)
-    return target
+    from ..textfiles import first_line_is, write_output
+
+    inputs = (path, reviews if reviews is not None else reviews_path(path))
+    if fmt == "md":  # marked in a file (not on stdout) so a later run knows it may replace it
+        chunks = itertools.chain([MARK_MD + "\n"], chunks)
+    return write_output(out, chunks, inputs=inputs, ours=first_line_is(",".join(CSV_COLUMNS)))

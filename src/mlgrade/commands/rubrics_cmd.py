@@ -58,11 +58,13 @@ def derive(
     """
     from ..evaluation.derive import derive_rubric, rubric_yaml
     from ..errors import UsageError
-    from ..textfiles import read_text
+    from ..textfiles import MARK_YAML, check_output, read_text, write_output
     from ._common import settings_from
 
     if (answer is None) == (answer_file is None):
         raise UsageError("give the reference answer with --answer or --answer-file (one of them)")
+    if out is not None:  # refused before deriving (an LLM call costs money)
+        check_output(out, inputs=(answer_file,))
     if answer_file is not None:
         answer = read_text(answer_file)
     settings = settings_from(grader=grader)  # an unknown grader name is a ConfigError there
@@ -71,10 +73,7 @@ def derive(
     if out is None:
         typer.echo(text, nl=False)
         return
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{out}: cannot write ({exc.strerror})") from None
+    write_output(out, f"{MARK_YAML}\n{text}", inputs=(answer_file,), option="--out")
     typer.echo(f"wrote {rubric.id} ({len(rubric.key_points)} key points) to {out}", err=True)
 
 

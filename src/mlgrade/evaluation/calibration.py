@@ -122,13 +122,16 @@ def load_calibration(path: str | Path) -> Calibration:
 
 def save_calibration(calibration: Calibration, path: str | Path) -> None:
     """Write the map; an existing file is replaced only if it is itself a calibration file."""
+    from ..textfiles import write_output
+
     path = Path(path)
-    if path.exists():
+
+    def is_calibration(head: bytes) -> bool:
         try:
             load_calibration(path)
         except UsageError:
-            raise UsageError(f"{path}: exists and is not a calibration file; refusing to overwrite it") from None
-    try:
-        calibration.save(path)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
+            return False
+        return True
+
+    write_output(path, json.dumps(calibration.to_dict(), indent=1) + "\n", ours=is_calibration,
+                 option="--fit-calibration")
