@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import redact
+from .textfiles import safe_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -54,8 +55,13 @@ def _footer(grade: Grade) -> str:
 
 
 def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
-    """The full feedback view shared by `grade`, `practice` and reports."""
-    from rich.markup import escape
+    """The full feedback view shared by `grade`, `practice` and reports. Every string that can
+    carry candidate text (quotes, claims, comments, errors, code values) is shown through
+    `safe_text`, so control codes in an answer cannot drive the terminal."""
+    from rich.markup import escape as _escape
+
+    def escape(text: object) -> str:
+        return _escape(safe_text(text))
     from rich.panel import Panel
     from rich.table import Table
 

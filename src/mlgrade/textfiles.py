@@ -288,3 +288,30 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# --------------------------------------------------------------------------- candidate text on screen
+# Candidate text (answers, quotes, names, ids, code values) and anything echoing it must not reach a
+# terminal raw: an ESC sequence can wipe or fake the screen, a bidi override can reorder what is
+# shown. Every such string goes through `safe_text` before it is printed; JSONL keeps it raw.
+
+_UNSAFE_RE = None
+
+
+def safe_text(text: Any) -> str:
+    """`text` with C0/C1 control characters (except newline and tab) and bidi controls shown as
+    visible escapes (`\\x1b`, `\\u202e`); a CRLF becomes a newline."""
+    import re
+
+    global _UNSAFE_RE
+    s = "" if text is None else str(text)
+    if _UNSAFE_RE is None:
+        _UNSAFE_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+    s = s.replace("\r\n", "\n")
+    return _UNSAFE_RE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", s)
+
+
+def md_text(text: Any) -> str:
+    """Candidate text for a Markdown report: `safe_text`, with raw HTML (`<`, `>`, `&`) escaped so a
+    viewer never runs or renders a candidate's markup."""
+    return safe_text(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

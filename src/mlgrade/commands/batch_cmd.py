@@ -108,7 +108,11 @@ def _short(text: str, width: int = 60) -> str:
 
 def _print_mapping(m: WideMapping, stream: Any) -> None:
     """The column → question mapping of a wide file, one plain line each (greppable, never wrapped)."""
-    w = stream.write
+    from ..textfiles import safe_text
+
+    def w(text: str) -> None:  # headers and warnings quote the file's own text: no control codes out
+        stream.write(safe_text(text))
+
     w(f"{m.path}: wide file (one row per candidate): {m.rows:,} rows, {len(m.questions)} question columns, "
       f"{m.answers:,} answers" + (f", {m.empty:,} empty (skipped: no answer)" if m.empty else "")
       + (f", {m.bad_rows:,} unreadable rows" if m.bad_rows else "") + "\n")
@@ -359,6 +363,10 @@ def report(
         result = write_report(results, fmt.lower(), out, title, needs_review_only=needs_review, reviews=reviews,
                               warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
     if out is None:
+        if sys.stdout.isatty():  # a CSV shown on a terminal must not carry a candidate's control codes
+            from ..textfiles import safe_text
+
+            result = safe_text(result)
         sys.stdout.write(str(result))
     else:
         console(stderr=True).print(f"wrote {result}")
