@@ -65,11 +65,13 @@ class _ProgressBar:
 def _print_summary(summary: BatchSummary) -> None:
     from rich.table import Table
 
+    from ..textfiles import safe_text
+
     out = console()
     err = console(stderr=True)
     r = summary.run
     for line in summary.skipped_examples:  # plain lines, never wrapped: file:line must stay greppable
-        sys.stderr.write(f"skipped {line}\n")
+        sys.stderr.write(f"skipped {safe_text(line)}\n")
     hidden = r.skipped - len(summary.skipped_examples)
     if hidden > 0:
         err.print(f"[yellow]… and {hidden:,} more skipped (see the output file)[/]")
@@ -141,10 +143,12 @@ def _wide_options(maps: list[str] | None, map_file: Path | None, candidate_colum
 
 
 def _print_estimate(summary: BatchSummary) -> None:
+    from ..textfiles import safe_text
+
     est = summary.estimate or {}
     out = console()
     for line in summary.skipped_examples:
-        sys.stderr.write(f"would skip {line}\n")
+        sys.stderr.write(f"would skip {safe_text(line)}\n")
     out.print(f"dry run: {est.get('items', 0):,} answers to grade ({summary.already_done:,} already in {summary.out}, "
               f"{summary.run.total - est.get('items', 0):,} to skip) with the {est.get('grader')} grader")
     if est.get("grader") == "llm":

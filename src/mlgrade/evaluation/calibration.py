@@ -65,7 +65,7 @@ class Calibration:
                 "x": [round(v, 4) for v in self.xs], "y": [round(v, 4) for v in self.ys]}
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        save_calibration(self, path)
 
 
 def fit_isotonic(scores: Sequence[float], targets: Sequence[float], *, source: str = "") -> Calibration:
