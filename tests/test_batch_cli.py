@@ -64,3 +64,82 @@ def test_report_command_formats(tmp_path, cli):
     assert res.exit_code == 0 and (tmp_path / "r.html").read_text().startswith("<!doctype html>")
     bad = cli(["report", tmp_path / "out.jsonl", "--format", "pdf"])
     assert bad.exit_code == 2 and "unknown report format" in bad.stderr
+
+
+# --------------------------------------------------------------------------- issue 17: Ctrl-C and one rate
+
+
+def test_ctrl_c_says_how_many_results_are_safe_and_how_to_resume(tmp_path, cli, monkeypatch):
+    from mlgrade.batch import engine
+
+    src = tmp_path / "answers.jsonl"
+    write_jsonl(src, answers(5))
+    out = tmp_path / "results.jsonl"
+
+    def interrupted(inputs, out_path, **kwargs):
+        with open(out_path, "w", encoding="utf-8") as fh:
+            fh.write('{"id": "1"}\n{"id": "2"}\n{"id": "3"}\n{"id": "4", "partial')  # the last line is torn
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "grade_many", interrupted)
+    result = cli(["batch", src, "--out", out, "--grader", "offline", "-c", "4"])
+    assert result.exit_code == 130
+    assert f"interrupted: 3 results safe in {out}" in result.stderr
+    assert f"resume with: mlgrade batch {src} --out {out} --grader offline --concurrency 4" in result.stderr
+
+
+def test_sigint_during_a_real_batch_keeps_results_and_names_the_resume_command(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = tmp_path / "answers.jsonl"
+    write_jsonl(src, answers(200))
+    out = tmp_path / "results.jsonl"
+    with FakeOpenAIServer(latency=0.05) as srv:
+        env = {**os.environ, "OPENAI_BASE_URL": srv.base_url, "MLGRADE_GRADER": "llm"}
+        proc = subprocess.Popen([sys.executable, "-m", "mlgrade", "batch", str(src), "--out", str(out), "-c", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 3):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    kept = sum(1 for line in out.read_text().splitlines(keepends=True) if line.endswith("\n"))
+    assert 3 <= kept < 200
+    assert f"interrupted: {kept} results safe in {out}" in err and "Traceback" not in err
+    assert f"resume with: mlgrade batch {src} --out {out}" in err
+
+
+def test_progress_bar_and_summary_show_the_same_rate(tmp_path):
+    import io
+    import time
+
+    from rich.console import Console
+
+    from mlgrade.batch.engine import BatchProgress, BatchSummary
+    from mlgrade.commands import batch_cmd
+
+    now = time.monotonic()
+    p = BatchProgress(total=10, done=10, graded=9, skipped=1, calls=4, started=now - 4.0, finished=now)
+    assert p.rate == 2.5
+    bar = batch_cmd._ProgressBar()
+    bar(p)
+    assert bar.progress.tasks[0].fields["rate"] == "2.5"
+
+    from mlgrade.batch.report import aggregate_file
+
+    (tmp_path / "r.jsonl").write_text("")
+    summary = BatchSummary(out=str(tmp_path / "r.jsonl"), run=p, wall_s=4.0, results=aggregate_file(tmp_path / "r.jsonl"))
+    buf = io.StringIO()
+    real = batch_cmd.console
+    batch_cmd.console = lambda stderr=False: Console(file=buf, width=200)
+    try:
+        batch_cmd._print_summary(summary)
+    finally:
+        batch_cmd.console = real
+    assert "in 4.0s, 2.5 answers/s" in buf.getvalue() and "calls/s" not in buf.getvalue()
+    assert BatchSummary(out="r.jsonl", run=p).to_dict()["run"]["rate"] == 2.5

@@ -102,3 +102,82 @@ def test_fast_commands_do_not_import_openai(args):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"heavy modules imported by `mlgrade {' '.join(args)}`: {out}"
+
+
+# --------------------------------------------------------------------------- issue 17: small truths
+
+
+@pytest.mark.parametrize("args", [
+    ["grade", "q07", "--file", "answer.md"],
+    ["grade", "q07", "--file", "answer.md", "--json"],
+    ["questions", "show", "q15", "--answer"],
+    ["questions", "list", "--json"],
+])
+def test_a_closed_pipe_is_a_quiet_exit_0(tmp_path, args):
+    """`mlgrade … | head -1`: the reader leaves early. Closing our end of the pipe before the
+    command writes makes every write fail with EPIPE, the worst case of that race."""
+    import os
+
+    (tmp_path / "answer.md").write_text("Shuffled k-fold leaks future information into training.\n", encoding="utf-8")
+    env = {**os.environ, "MLGRADE_GRADER": "offline"}
+    proc = subprocess.Popen([sys.executable, "-m", "mlgrade", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=tmp_path, env=env)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "Broken pipe" not in err and "Exception ignored" not in err
+
+
+def test_a_closed_pipe_in_process_is_exit_0(cli, monkeypatch):
+    from mlgrade.commands import questions_cmd
+
+    def closed(_data):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(questions_cmd, "print_json", closed)
+    result = cli(["questions", "list", "--json"])
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_rich_output_to_a_closed_pipe_exits_0(cli, monkeypatch):
+    from rich.console import Console
+
+    def closed(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(Console, "_write_buffer", closed)
+    result = cli(["questions", "show", "q15", "--answer"])
+    assert result.exit_code == 0
+
+
+def test_rubrics_validate_missing_folder_is_exit_2(cli, tmp_path):
+    result = cli(["rubrics", "validate", tmp_path / "nonexistent"])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {tmp_path / 'nonexistent'}: no such folder\n"
+
+
+def test_rubrics_validate_warns_outside_the_guides_key_point_range(cli, bank, tmp_path):
+    import yaml
+
+    data = bank.get("q05").model_dump(mode="json", exclude_none=True)
+    data["key_points"] = data["key_points"][:1]
+    data["key_points"][0]["essential"] = True
+    data["correctness_points"] = []
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "q05.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    result = cli(["rubrics", "validate", folder])
+    assert result.exit_code == 0, result.output  # valid: a warning, not an error
+    assert "warning:" in result.stderr and "q05: 1 key point" in result.stderr and "4–8" in result.stderr
+
+
+def test_built_in_rubrics_follow_the_key_point_guide(bank):
+    from mlgrade.rubrics import rubric_warnings
+
+    assert rubric_warnings(bank) == []
+
+
+def test_unknown_id_message_has_no_stray_period(cli):
+    result = cli(["grade", "abc", "hi"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: unknown question id 'abc' (see `mlgrade questions list`)\n"

@@ -154,8 +154,28 @@ def test_connection_refused(monkeypatch):
         port = s.getsockname()[1]
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
     report = run_doctor(load_settings())
-    assert report.exit_code == 1 and report.verdict.startswith("cannot connect to http://127.0.0.1:")
+    assert report.exit_code == 1 and report.verdict.startswith("nothing answers at http://127.0.0.1:")
+    assert "start the local server" in report.verdict
     assert [c.name for c in report.checks] == ["models"]
+
+
+@respx.mock
+def test_no_network_with_an_openai_key_points_at_the_network_not_a_server(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    respx.route(host="api.openai.com").mock(side_effect=httpx.ConnectError("[Errno -3] Temporary failure in name resolution"))
+    report = run_doctor(load_settings())
+    assert report.exit_code == 1
+    assert "OpenAI API" in report.verdict and "network" in report.verdict and "proxy" in report.verdict
+    assert "start" not in report.verdict and "server" not in report.verdict
+
+
+@respx.mock
+def test_unreachable_remote_endpoint_points_at_the_address_and_network(monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://llm.example.net/v1")
+    respx.route(host="llm.example.net").mock(side_effect=httpx.ConnectError("connection refused"))
+    report = run_doctor(load_settings())
+    assert report.exit_code == 1 and "OPENAI_BASE_URL" in report.verdict and "network" in report.verdict
+    assert "start the local server" not in report.verdict
 
 
 def test_llm_grader_without_key_or_url_is_a_config_error(cli):

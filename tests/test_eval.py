@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import re
 import json
 
 import pytest
@@ -173,3 +174,16 @@ def test_parse_scale():
     assert parse_scale("0-5") == (0, 5) and parse_scale("1..10") == (1, 10)
     with pytest.raises(UsageError):
         parse_scale("5-0")
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_cli_title_never_wraps_mid_phrase(dataset, cli, tmp_path, width):
+    named = dataset.rename(tmp_path / "mohler-dev-with-a-longer-name.csv")
+    res = cli(["eval", named, "--scale", "0-5", "--grader", "offline"], env={"COLUMNS": str(width)})
+    assert res.exit_code == 0, res.output
+    lines = [line.strip() for line in res.stdout.splitlines()]
+    assert all(len(line) <= width for line in lines)
+    if width >= 80:  # room for it all: one line
+        assert any(re.search(r"\d+/\d+ rows graded\W+\d+ derived rubrics\W+[\d.]+s$", line) for line in lines), res.stdout
+    for phrase in (r"\d+/\d+ rows graded", r"\d+ derived rubrics", r"(^|\W)[\d.]+s$"):  # never cut inside a phrase
+        assert any(re.search(phrase, line) for line in lines), f"{phrase!r} is split across lines:\n{res.stdout}"

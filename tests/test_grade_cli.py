@@ -127,7 +127,7 @@ def test_samples_report_median_and_spread(cli, server):
     assert data["samples"]["n"] == 3 and len(data["samples"]["scores"]) == 3
     assert data["score"] == data["samples"]["median"] and set(data["samples"]["majority"]) >= {"forward-chaining"}
     assert len(server.requests) == 3
-    assert "median of 3 samples" in cli(["grade", "q07", GOOD, "-n", "3"]).stdout
+    assert "median of 3 samples" in cli(["grade", "q07", GOOD, "--samples", "3"]).stdout  # -n is --limit elsewhere
 
 
 def test_capability_fallback_through_the_cli(cli, server):

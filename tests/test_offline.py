@@ -234,3 +234,78 @@ def test_code_shaped_keywords_that_do_not_run_get_no_exemption(bank, settings):
     stuffed = "```python\nlen(a) == len(b) a + a O(n) substring rotation concatenate\n```"
     g = asyncio.run(agrade_rubric(bank.get("q24"), stuffed, settings=settings, grader=OfflineGrader()))
     assert g.band == "poor", g.score
+
+
+# --------------------------------------------------------------------------- topicality
+
+# Written for these tests: a rubric's cue words reused in sentences about something else.
+SILLY = {
+    "q05": ("My cat depends on the model of her knn toy and svm distance to the sofa. A random forest is invariant to "
+            "my mood. A large range of cookies will dominate the table. Gradient descent on a ski slope will converge "
+            "faster. Ridge and lasso penal codes are strict. Use standardisation or min-max for bread. Fit on train "
+            "only inside a pipeline at the plumber."),
+    "q07": ("Use forward chaining when I walk my dog in the park, training on past walks. Leave a gap or embargo "
+            "between meals so the lunch does not leak into dinner. Never shuffle the socks in the drawer; k-fold "
+            "cross-validation of the laundry uses future information. Expanding window of my garden grows over time."),
+    "q03": ("My grandmother is a lazy learner who stores every biscuit in the cupboard. Her knitting votes among the k "
+            "nearest neighbours at the bingo hall. The distance to the bakery is measured in Euclidean slippers. With "
+            "the curse of dimensionality her cardigan gets itchy. Scale the teapot before brewing because large "
+            "kettles dominate."),
+    "q25": ("Bagging my groceries reduces variance at the supermarket checkout. Boosting the volume of my stereo fixes "
+            "bias in the neighbours' garden. A random forest of umbrellas averages the raindrops. Stacking pancakes "
+            "with a meta-learner syrup on top combines breakfast. Weak learners at the gym are trained sequentially "
+            "by the coach."),
+    "q17": ("The ROC curve of my sandwich plots the true positive rate of mustard against the false positive rate of "
+            "ketchup. An AUC of one means the pickles are perfectly ranked in the jar. A threshold on the doorstep "
+            "decides whether the postman rings. The diagonal of my chessboard is a random guess of the knight."),
+}
+
+
+@pytest.mark.parametrize("qid", sorted(SILLY))
+def test_cue_words_in_sentences_about_something_else_earn_little(bank, qid):
+    rubric = bank.get(qid)
+    g = finalize(rubric, SILLY[qid], OfflineGrader().judge(rubric, SILLY[qid]), grader="offline")
+    assert g.band in ("poor", "weak") and g.score <= 50.0
+    assert "off_topic" in g.review.reasons and g.review.needed
+    assert all(j.status != "covered" for j in g.judgments)
+    assert any("off-topic words:" in j.comment for j in g.judgments)
+
+
+def test_the_off_topic_rule_is_what_stops_them(bank, monkeypatch):
+    from mlgrade.graders import topicality
+
+    monkeypatch.setattr(topicality, "OFF_TOPIC_SHARE", 2.0)  # rule off: no clause is ever off-topic
+    rubric = bank.get("q05")
+    g = finalize(rubric, SILLY["q05"], OfflineGrader().judge(rubric, SILLY["q05"]), grader="offline")
+    assert g.band == "strong" and "off_topic" not in g.review.reasons
+
+
+@pytest.mark.parametrize("qid", sorted(STRONG))
+def test_on_topic_answers_are_not_marked_off_topic(bank, qid):
+    rubric = bank.get(qid)
+    g = finalize(rubric, STRONG[qid], OfflineGrader().judge(rubric, STRONG[qid]), grader="offline")
+    assert not any("off-topic words:" in j.comment for j in g.judgments)
+    assert "off_topic" not in g.review.reasons and g.band == "strong"
+
+
+def test_worked_examples_from_everyday_data_stay_on_topic(bank):
+    """Answers illustrate with house prices, customers, patients: the common-example list keeps them in the field."""
+    rubric = bank.get("q05")
+    answer = ("Distance-based models like knn are sensitive to scale: house price in dollars has a large range and "
+              "dominates the distance next to the customer's age in years. Fit the scaler on the training data only, "
+              "inside the pipeline.")
+    a = OfflineGrader().judge(rubric, answer)
+    assert not any("off-topic words:" in j.comment for j in a.judgments)
+    assert sum(j.status == "covered" for j in a.judgments) >= 2
+
+
+def test_domain_vocabulary_is_built_once_per_rubric(bank, monkeypatch):
+    from mlgrade.graders import topicality
+
+    calls = []
+    real = topicality.domain_stems
+    monkeypatch.setattr(topicality, "domain_stems", lambda r: calls.append(r.id) or real(r))
+    g, rubric = OfflineGrader(), bank.get("q07")
+    for answer in ("Use forward chaining.", "Never shuffle time series.", "Leave a gap between folds."):
+        g.judge(rubric, answer)
+    assert calls == ["q07"]

@@ -274,7 +274,7 @@ def test_loop_ctrl_c_abandons_without_storing(store, bank, settings):
     from mlgrade.practice.terminal_input import Abandoned
 
     session = _session(store, bank, settings, questions=["q05"])
-    summary, out = _run(session, Script(answers=[Abandoned()], keys=[]))
+    summary, out = _run(session, Script(answers=[Abandoned()], keys=["q"]))
     assert "abandoned" in out and all_attempts(store) == [] and summary.questions == []
 
 
@@ -318,3 +318,58 @@ def test_practice_refuses_without_a_terminal(cli):
 def test_practice_help_has_examples(cli):
     result = cli(["practice", "--help"])
     assert result.exit_code == 0 and "Examples" in result.output and "Ctrl-D" in result.output
+
+
+# --------------------------------------------------------------------------- issue 17: Ctrl-C and a small screen
+
+
+def test_ctrl_c_while_answering_returns_to_the_menu_then_retry_works(store, bank, settings):
+    from mlgrade.practice.terminal_input import Abandoned
+
+    q05 = bank.get("q05")
+    session = _session(store, bank, settings, grader=_all_covered(q05), questions=["q05"])
+    script = Script(answers=[Abandoned(), "Scaling depends on the model."], keys=["r", "q"])
+    summary, out = _run(session, script)
+    assert "abandoned" in out and "Ctrl-C again quits" in out
+    assert script.prompts[0] == "nrmq"  # the menu, without a follow-up to answer
+    assert summary.questions[0].scores == [100] and len(all_attempts(store)) == 1
+
+
+def test_second_ctrl_c_at_the_menu_quits(store, bank, settings):
+    from mlgrade.practice.terminal_input import Abandoned
+
+    session = _session(store, bank, settings, questions=["q05"])
+    script = Script(answers=[Abandoned()], keys=["q"])  # read_key maps Ctrl-C to q
+    summary, out = _run(session, script)
+    assert script.keys == [] and all_attempts(store) == [] and summary.questions == []
+
+
+def test_score_line_sits_right_above_the_menu(store, bank, settings):
+    q05 = bank.get("q05")
+    session = _session(store, bank, settings, grader=_all_covered(q05), questions=["q05"])
+    summary, out = _run(session, Script(answers=["Scaling depends on the model."], keys=["q"]))
+    lines = out.splitlines()
+    menu = next(i for i, line in enumerate(lines) if "q quit" in line)
+    assert lines[menu - 1].startswith("q05 · 100/100 strong · ") and "key points covered" in lines[menu - 1]
+
+
+def test_wrapped_strengths_and_improvements_stay_indented(bank):
+    from mlgrade.models import Grade
+    from mlgrade.render import render_grade
+
+    long = ("Add: with gradient descent, scaling improves the conditioning of the loss surface and speeds up "
+            "convergence, which matters most for badly scaled inputs")
+    grade = Grade(question_id="q05", outcome="graded", score=50, band="weak", improvements=[long], strengths=[long],
+                  grader="offline")
+    buf = io.StringIO()
+    render_grade(grade, bank.get("q05"), Console(file=buf, width=80, force_terminal=False))
+    lines = buf.getvalue().splitlines()
+    for mark in ("+", "→"):
+        first = next(i for i, line in enumerate(lines) if line.startswith(f"  {mark} Add:"))
+        assert lines[first + 1].startswith("    ") and lines[first + 1].strip(), lines[first:first + 3]
+    grade = grade.model_copy(update={"follow_up": long})
+    buf = io.StringIO()
+    render_grade(grade, bank.get("q05"), Console(file=buf, width=80, force_terminal=False))
+    lines = buf.getvalue().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("Follow-up: Add:"))
+    assert lines[first + 1].startswith(" " * len("Follow-up: ")), lines[first:first + 3]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -37,6 +38,10 @@ class Tmux:
 
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-J", "-S", "-300", "-t", "practice")
+
+    def visible(self) -> str:
+        """Only what is on screen now (no scrollback), as a person sees it."""
+        return self.run("capture-pane", "-p", "-t", "practice")
 
     def wait_for(self, *texts: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
@@ -99,8 +104,33 @@ def test_ctrl_c_abandons_cleanly_and_stores_nothing(tmux, home):
     tmux.wait_for(TOOLBAR)
     tmux.run("send-keys", "-t", "practice", "-l", "half an answer")
     tmux.run("send-keys", "-t", "practice", "C-c")
+    screen = tmux.wait_for("abandoned", "q quit")  # back at the menu, the session goes on
+    assert "EXIT=" not in screen
+    tmux.run("send-keys", "-t", "practice", "C-c")  # the second Ctrl-C quits
     screen = tmux.wait_for("EXIT=")
     assert "abandoned" in screen and "EXIT=0" in screen and "Traceback" not in screen
     done = subprocess.run([sys.executable, "-m", "mlgrade", "history", "--json"], env=env, capture_output=True,
                           text=True, timeout=60)
     assert json.loads(done.stdout) == []
+
+
+def test_on_80x24_the_score_stays_in_sight_of_the_menu(tmux, home, tmp_path):
+    env = {**os.environ, "MLGRADE_GRADER": "offline", "TERM": "xterm-256color"}
+    command = f"{shlex.quote(sys.executable)} -m mlgrade practice --question q05; echo EXIT=$?; sleep 60"
+    subprocess.run(["tmux", "-L", tmux.socket, "-f", "/dev/null", "new-session", "-d", "-s", "practice",
+                    "-x", "80", "-y", "24", command], env=env, check=True, timeout=20)
+    tmux.wait_for(TOOLBAR)
+    tmux.run("send-keys", "-t", "practice", "-l", LINE1)
+    tmux.run("send-keys", "-t", "practice", "Enter")
+    tmux.run("send-keys", "-t", "practice", "-l", LINE2)
+    tmux.run("send-keys", "-t", "practice", "C-d")
+    tmux.wait_for("q quit")
+    visible = tmux.visible()
+    (tmp_path / "practice-80x24.txt").write_text(visible, encoding="utf-8")  # kept for a look when it fails
+    assert len(visible.splitlines()) <= 24
+    lines = [line.rstrip() for line in visible.splitlines()]
+    menu = next(i for i, line in enumerate(lines) if "q quit" in line)
+    assert re.match(r"q05 · [\d.]+/100 (strong|adequate|weak|poor) · \d/\d key points covered", lines[menu - 1]), visible
+    assert all(len(line) <= 80 for line in lines)
+    tmux.run("send-keys", "-t", "practice", "q")
+    assert "EXIT=0" in tmux.wait_for("EXIT=")

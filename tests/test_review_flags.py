@@ -370,3 +370,62 @@ def test_llm_grade_far_from_the_offline_grader_is_flagged(llm_settings, q07):
                               grader=LLMGrader(llm_settings, policy=RetryPolicy(sleep=FakeSleep()))))
     assert g.band == "strong" and g.review.second_opinion["band"] == "poor"
     assert g.review.reasons[:1] == ["graders_disagree"] and g.review.needed
+
+
+# --------------------------------------------------------------------------- near_boundary on code held by its tests
+
+CORRECT_Q24 = "def can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n"
+
+
+def _all_passed(rubric) -> list[CodeTestResult]:
+    return [CodeTestResult(call=t.call, status="passed", expected=str(t.expected), got=str(t.expected), edge=t.edge)
+            for t in rubric.tests]
+
+
+def test_correct_code_alone_is_not_a_close_call(bank):
+    """A correct function with nothing else lands at 60 because the tests put it there (core + edge
+    cases): every correct submission used to be flagged near_boundary."""
+    rubric = bank.get("q24")
+    assessment = OfflineGrader().judge(rubric, CORRECT_Q24)
+    g = finalize(rubric, CORRECT_Q24, assessment, grader="offline", code_tests=_all_passed(rubric))
+    assert 60.0 <= g.score <= 60.0 + review.NEAR_BOUNDARY and g.band == "adequate"
+    assert "near_boundary" not in g.review.reasons
+
+
+def test_the_same_score_without_passing_tests_is_still_a_close_call(bank):
+    rubric = bank.get("q24")
+    passed = finalize(rubric, CORRECT_Q24, OfflineGrader().judge(rubric, CORRECT_Q24), grader="offline",
+                      code_tests=_all_passed(rubric))
+    assert 60.0 <= passed.score <= 60.0 + review.NEAR_BOUNDARY
+    # same judgments and score, but the correctness point was the grader's reading, not the tests'
+    untested = passed.model_copy(update={"code_tests": [], "judgments": [
+        j.model_copy(update={"comment": "read from the text"}) for j in passed.judgments]})
+    assert "near_boundary" in review.assess(untested, CORRECT_Q24, rubric=rubric).reasons
+    # passing code just below the edge is a close call: the rule only explains scores at 60-63
+    below = passed.model_copy(update={"score": 58.0, "band": "weak"})
+    assert "near_boundary" in review.assess(below, CORRECT_Q24, rubric=rubric).reasons
+
+
+# --------------------------------------------------------------------------- off_topic
+
+
+def _marked(rubric, off: int, earned: int):
+    js = []
+    for i, kp in enumerate(rubric.key_points):
+        status = "partial" if i < earned else "missing"
+        comment = "cues: 'x'; off-topic words: sofa" if i < off else "cues: 'x'"
+        js.append(Judgment(key_point=kp.id, status=status, comment=comment))
+    return Grade(question_id=rubric.id, outcome="graded", score=40.0, band="weak", judgments=js)
+
+
+@pytest.mark.parametrize("off, earned, flagged", [(2, 4, True), (3, 4, True), (1, 2, False), (1, 4, False), (2, 5, False)])
+def test_off_topic_threshold(q07, off, earned, flagged):
+    g = _marked(q07, off, earned)
+    assert ("off_topic" in review.assess(g, "x", rubric=q07).reasons) is flagged
+    assert review.OFF_TOPIC_MARK in g.judgments[0].comment  # the mark the offline grader writes
+
+
+def test_off_topic_mark_is_the_graders():
+    from mlgrade.graders.topicality import MARKER
+
+    assert MARKER == review.OFF_TOPIC_MARK

@@ -7,15 +7,47 @@ heavy modules only inside its functions, so `mlgrade --help` starts fast.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
 from .commands import batch_cmd, doctor_cmd, eval_cmd, grade_cmd, practice_cmd, questions_cmd, review_cmd, rubrics_cmd
 
+
+def _plain_type_labels(command: Any, ctx: Any) -> None:
+    """Help shows `--file FILE`, `--limit N`, `--json`, never typer's raw `<str>` / `<bool>`:
+    a flag gets no label, a value option its metavar (else the type's name in capitals, as
+    click writes it), an argument only its name."""
+    helper = command.get_help_option(ctx) if hasattr(command, "get_help_option") else None  # made once, cached
+    for param in [*getattr(command, "params", ()), *([helper] if helper is not None else [])]:
+        if getattr(param, "_mlgrade_labels", False):
+            continue
+        if param.param_type_name == "argument":
+            label = None
+            if param.metavar is None:
+                param.metavar = param.name.upper()
+        elif getattr(param, "is_flag", False) or getattr(param, "count", False):
+            label = None
+        elif param.metavar:
+            label = param.metavar
+        else:
+            bare = param.bare_type().lower()
+            label = {"str": "TEXT", "int": "N", "float": "NUMBER", "path": "PATH"}.get(bare, bare.upper())
+        param.display_type_rich = lambda ctx, label=label: label  # shadows the method for this one parameter
+        param._mlgrade_labels = True
+    for sub in getattr(command, "commands", {}).values():
+        _plain_type_labels(sub, ctx)
+
+
 class _Group(TyperGroup):
-    """Turns mlgrade's own errors into one line on stderr and the contract's exit code, for
-    the real CLI and for in-process test runners alike."""
+    """Turns mlgrade's own errors into one line on stderr and the contract's exit code, and a
+    closed stdout pipe (`mlgrade … | head -1`) into a quiet exit 0, for the real CLI and for
+    in-process test runners alike."""
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        _plain_type_labels(self, ctx)  # before --help can be printed, for every command below too
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
         from .errors import MlgradeError
@@ -27,6 +59,19 @@ class _Group(TyperGroup):
 
             print_error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            from .commands._common import pipe_closed
+
+            pipe_closed()
+
+
+def _print_version(value: bool) -> None:
+    # eager, with its own callback: runs while parsing, before "Missing command" can be raised
+    if value:
+        from . import __version__
+
+        typer.echo(f"mlgrade {__version__}")
+        raise typer.Exit()
 
 
 app = typer.Typer(
@@ -50,19 +95,19 @@ for module in (practice_cmd, grade_cmd, batch_cmd, review_cmd, questions_cmd, ru
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True)) -> None:
-    if version:
-        from . import __version__
-
-        typer.echo(f"mlgrade {__version__}")
-        raise typer.Exit()
+def _root(version: bool = typer.Option(False, "--version", "-V", help="Print the version and exit.", is_eager=True,
+                                       callback=_print_version, expose_value=True)) -> None:
+    """Practise and grade machine-learning interview answers against rubrics."""
 
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="mlgrade")  # also under `python -m mlgrade`
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         sys.exit(130)
     except BrokenPipeError:
+        from .commands._common import _silence_stdout
+
+        _silence_stdout()
         sys.exit(0)

@@ -280,10 +280,25 @@ def _failure_verdict(check: Check, settings: Settings) -> str:
     if "timed out" in detail:
         return f"{where} did not answer in time: check the server is up, or raise MLGRADE_TIMEOUT (now {settings.timeout:g}s)"
     if "connect" in detail:
-        return f"cannot connect to {where}: start the server, or fix OPENAI_BASE_URL"
+        return _connect_verdict(settings)
     if status is not None and status >= 500:
         return f"the endpoint failed with HTTP {status} on a request mlgrade needs: {one_line(detail, 160)}"
     return f"{check.name} failed: {one_line(detail) if detail else 'no detail'}"
+
+
+def _connect_verdict(settings: Settings) -> str:
+    """What to do when nothing answered depends on what was asked: a local server is probably not
+    running; the OpenAI API (or another remote endpoint) is probably out of reach from here."""
+    from urllib.parse import urlsplit
+
+    if not settings.base_url:
+        return ("cannot reach the OpenAI API (api.openai.com): check the network connection and any proxy "
+                "(HTTPS_PROXY); once it is reachable, OPENAI_API_KEY is checked; or use --grader offline")
+    host = (urlsplit(settings.base_url).hostname or "").lower()
+    if host in ("localhost", "::1", "0.0.0.0") or host.startswith("127."):
+        return f"nothing answers at {settings.base_url}: start the local server, or fix OPENAI_BASE_URL"
+    return (f"cannot connect to {settings.base_url}: check the address in OPENAI_BASE_URL, the network and any "
+            "proxy (HTTPS_PROXY)")
 
 
 def _invalid_json_verdict(settings: Settings) -> str:

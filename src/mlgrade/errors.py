@@ -22,8 +22,8 @@ class UnknownQuestionError(UsageError):
     def __init__(self, qid: str, suggestions: list[str] | None = None):
         self.qid = qid
         self.suggestions = suggestions or []
-        hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
-        super().__init__(f"unknown question id {qid!r}.{hint} (see `mlgrade questions list`)")
+        hint = f". Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(f"unknown question id {qid!r}{hint} (see `mlgrade questions list`)")
 
 
 class RubricError(MlgradeError):

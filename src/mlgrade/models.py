@@ -208,7 +208,7 @@ class Assessment(BaseModel):
 
 
 ReviewReason = Literal["graders_disagree", "unstable", "unverified_evidence", "code_conflict", "injection_attempt",
-                       "near_boundary"]
+                       "off_topic", "near_boundary"]
 
 
 class Review(BaseModel):

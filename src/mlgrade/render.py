@@ -54,6 +54,20 @@ def _footer(grade: Grade) -> str:
     return " · ".join(parts)
 
 
+def _hanging(console: Console, rows: list[tuple[str, str]]) -> None:
+    """`label text` lines whose wrapped continuation lines stay indented under the text (a
+    two-column grid), so a long point stays readable on an 80-column terminal. `text` is escaped."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(ratio=1)
+    for label, text in rows:
+        grid.add_row(label, escape(text))
+    console.print(grid)
+
+
 def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
     """The full feedback view shared by `grade`, `practice` and reports. Every string that can
     carry candidate text (quotes, claims, comments, errors, code values) is shown through
@@ -118,12 +132,10 @@ def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
                       + (f"\n   [italic]“{escape(m.evidence)}”[/]" if m.evidence else ""))
     if grade.strengths:
         console.print("[bold green]Strengths[/]")
-        for s in grade.strengths:
-            console.print(f"  + {escape(s)}")
+        _hanging(console, [("  +", item) for item in grade.strengths])
     if grade.improvements:
         console.print("[bold yellow]To improve[/]")
-        for s in grade.improvements:
-            console.print(f"  → {escape(s)}")
+        _hanging(console, [("  →", item) for item in grade.improvements])
     if grade.follow_up:
-        console.print(f"[bold]Follow-up:[/] {escape(grade.follow_up)}")
+        _hanging(console, [("[bold]Follow-up:[/]", grade.follow_up)])
     console.print(f"[dim]{_footer(grade)}[/]")

@@ -26,10 +26,16 @@ NEAR_BOUNDARY = 3.0  # near_boundary: the score is within this many points of a 
 # code_conflict: the grader and the tests disagree on whether the code is correct — one says
 # missing (a main case fails, or nothing could run), the other covered or partial. Covered vs partial
 # (only an edge case fails) is not a conflict: the tests' verdict scores it either way.
+# off_topic: at least this share of the key points the answer earned (and at least OFF_TOPIC_MIN of
+# them) rest on clauses whose other words are outside the field (the offline grader marks them;
+# graders/topicality.py) — cue words reused in sentences about something else.
+OFF_TOPIC_SHARE = 0.5
+OFF_TOPIC_MIN = 2
+OFF_TOPIC_MARK = "off-topic words:"  # = graders.topicality.MARKER (core may not import graders)
 BAND_EDGES: tuple[float, ...] = tuple(t for t, _ in BANDS if t > 0)  # 80, 60, 30
 BAND_ORDER: tuple[str, ...] = tuple(name for _, name in BANDS)  # strong … poor
-REASONS: tuple[str, ...] = ("injection_attempt", "graders_disagree", "code_conflict", "unverified_evidence", "unstable",
-                            "near_boundary")  # also the order of severity used to sort the review queue
+REASONS: tuple[str, ...] = ("injection_attempt", "graders_disagree", "code_conflict", "off_topic", "unverified_evidence",
+                            "unstable", "near_boundary")  # also the order of severity used to sort the review queue
 
 # ---------------------------------------------------------------------------------- injection
 _ROLE = r"(?:system|assistant|developer|grader|evaluator|assessor|instructor)"
@@ -205,6 +211,20 @@ def held_at_cap(grade: Grade, rubric: Rubric | None) -> bool:
     return any(kp.essential and status.get(kp.id, "missing") == "missing" for kp in rubric.key_points)
 
 
+def held_by_rule(grade: Grade, rubric: Rubric | None) -> bool:
+    """Passing code sits on the adequate edge by rule, not by a close call: when running the code
+    decided every correctness point as covered (all tests passed), the answer is at least adequate
+    because of the tests, and a score just above the 60 edge (a correct function alone is
+    CORE_SHARE + the edge-case points + a little) is that rule's floor, like held_at_cap for 59."""
+    if rubric is None or not grade.code_tests or not rubric.correctness_points or grade.score is None:
+        return False
+    if not 60.0 <= grade.score <= 60.0 + NEAR_BOUNDARY:
+        return False
+    status = {j.key_point: j for j in grade.judgments}
+    return all((j := status.get(kp)) is not None and j.status == "covered" and j.verified
+               and j.comment.startswith("Verified by running the code") for kp in rubric.correctness_points)
+
+
 def assess(grade: Grade, answer: str, *, rubric: Rubric | None = None, second_opinion: dict | None = None,
            injections: list[InjectionHit] | None = None) -> Review:
     """The review flags of a graded result. `second_opinion` is the offline grader's
@@ -245,8 +265,13 @@ def assess(grade: Grade, answer: str, *, rubric: Rubric | None = None, second_op
     if spread is not None and spread >= UNSTABLE_SPREAD:
         s = grade.samples or {}
         details["unstable"] = f"{s.get('n')} samples ranged {s.get('min', 0):g}–{s.get('max', 0):g} (spread {spread:g})"
+    earned = [j for j in grade.judgments if j.status in ("covered", "partial")]
+    off = [j.key_point for j in earned if OFF_TOPIC_MARK in j.comment]
+    if len(off) >= OFF_TOPIC_MIN and len(off) >= OFF_TOPIC_SHARE * len(earned):
+        details["off_topic"] = (f"{len(off)} of the {len(earned)} points earned rest on sentences about something else "
+                                f"({', '.join(off[:3])}{'…' if len(off) > 3 else ''}); each earned partial at most")
     edge, distance = nearest_edge(grade.score)
-    if distance <= NEAR_BOUNDARY and not held_at_cap(grade, rubric):
+    if distance <= NEAR_BOUNDARY and not held_at_cap(grade, rubric) and not held_by_rule(grade, rubric):
         details["near_boundary"] = f"{grade.score:g} is {distance:g} point{'s' if distance != 1 else ''} from the {edge:g} band edge"
     reasons = [r for r in REASONS if r in details]
     return Review(needed=bool(reasons), reasons=reasons, details={r: details[r] for r in reasons},  # type: ignore[arg-type]

@@ -22,6 +22,9 @@ from .models import SECTIONS, Rubric
 from .textfiles import load_yaml
 
 RUBRIC_SUFFIXES = (".yaml", ".yml")
+# The writing guide's range (README, "Writing a rubric"). A warning, not an error: rubrics derived
+# from a short reference answer (`rubrics derive`, `eval`) can honestly have fewer points.
+RECOMMENDED_KEY_POINTS = (4, 8)
 
 
 def _resource_dir(name: str) -> Path:
@@ -128,6 +131,19 @@ def validate_dir(directory: Path | None = None) -> list[str]:
     if not rubrics and not problems:
         problems.append(f"{directory}: no rubric files (*.yaml) found")
     return problems
+
+
+def rubric_warnings(rubrics: Iterable[Rubric], directory: Path | None = None) -> list[str]:
+    """Valid but outside the writing guide: one line per rubric whose key-point count is not 4–8."""
+    low, high = RECOMMENDED_KEY_POINTS
+    where = f"{directory}: " if directory is not None else ""
+    lines = []
+    for r in rubrics:
+        n = len(r.key_points)
+        if not low <= n <= high:
+            lines.append(f"{where}{r.id}: {n} key point{'s' if n != 1 else ''} (the guide recommends {low}–{high}: "
+                         f"{'fewer make the score coarse' if n < low else 'more make each one count for little'})")
+    return lines
 
 
 def check_section(section: str | None) -> None:

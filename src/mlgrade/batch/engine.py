@@ -53,10 +53,18 @@ class BatchProgress:
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     started: float = field(default_factory=time.monotonic)
+    finished: float | None = None  # set when the run ends: elapsed and rate stop moving
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return (self.finished if self.finished is not None else time.monotonic()) - self.started
+
+    @property
+    def rate(self) -> float:
+        """Answers written per second since the run started: the one rate the progress bar and
+        the summary both show (cache hits and skipped rows count: they are written too)."""
+        elapsed = self.elapsed
+        return self.done / elapsed if elapsed > 0 else 0.0
 
 
 @dataclass
@@ -84,6 +92,7 @@ class BatchSummary:
     def to_dict(self) -> dict[str, Any]:
         run = {k: getattr(self.run, k) for k in ("total", "done", "graded", "errors", "skipped", "cache_hits", "calls",
                                                   "rate_limits", "cost_usd")}
+        run["rate"] = round(self.run.rate, 3)
         run["usage"] = self.run.usage.model_dump()
         data = {k: getattr(self, k) for k in ("out", "inputs", "already_done", "recovery", "skipped_examples",
                                               "min_concurrency", "peak_in_flight", "wall_s", "dry_run", "estimate")}
@@ -271,11 +280,25 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
         spool.close()
         summary.min_concurrency = int(limiter.min_limit)
         summary.peak_in_flight = limiter.peak_in_flight
-        summary.wall_s = round(time.monotonic() - started, 3)
+        summary.run.finished = time.monotonic()
+        summary.wall_s = round(summary.run.finished - started, 3)
     if dry_run:
         return summary
     summary.results = aggregate_file(out) if out.exists() else None
     return summary
+
+
+def results_in(out: str | Path) -> int:
+    """How many complete result lines the output file holds (what an interrupted run kept)."""
+    path = Path(out)
+    if not path.exists():
+        return 0
+    count = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            if line.endswith(b"\n") and line.strip():
+                count += 1
+    return count
 
 
 async def _plan_and_grade(first: BatchItem | None, items: Iterator[BatchItem], rec: Recovery,

@@ -9,16 +9,27 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ._common import JsonOpt, RubricsOpt, bank_from, console, print_json, settings_from
+from ._common import (
+    BaseUrlOpt,
+    GraderOpt,
+    JsonOpt,
+    ModelOpt,
+    RefreshOpt,
+    RubricsOpt,
+    bank_from,
+    concurrency_opt,
+    console,
+    option,
+    out_opt,
+    print_json,
+    refresh_flag,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from ..batch.engine import BatchProgress, BatchSummary
     from ..batch.columns import WideMapping, WideOptions
 
-GraderOpt = Annotated[Optional[str], typer.Option("--grader", help="auto, llm or offline (default: MLGRADE_GRADER or auto).",
-                                                  show_default=False)]
-ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Model for the llm grader (default: MLGRADE_MODEL).",
-                                                 show_default=False)]
 _PROVIDER_ACTIONS = ("status", "collect")
 MapOpt = Annotated[Optional[list[str]], typer.Option(
     "--map", help="Wide files: map a column to a question, COLUMN=QUESTION_ID (repeatable; COLUMN=- ignores it).",
@@ -44,7 +55,7 @@ class _ProgressBar:
         self.progress = Progress(
             TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
             TextColumn("[red]{task.fields[errors]} err[/] · {task.fields[skipped]} skip · {task.fields[flight]} in flight · "
-                       "{task.fields[rate]}/s · {task.fields[cached]} cached tok"),
+                       "{task.fields[rate]} answers/s · {task.fields[cached]} cached tok"),
             TimeRemainingColumn(), console=console(stderr=True), transient=False, refresh_per_second=8)
         self.task = self.progress.add_task("grading", total=None, errors=0, skipped=0, flight="0", rate="0.0", cached=0)
 
@@ -56,7 +67,7 @@ class _ProgressBar:
         self.progress.stop()
 
     def __call__(self, p: BatchProgress) -> None:
-        rate = p.done / p.elapsed if p.elapsed > 0 else 0.0
+        rate = p.rate
         flight = f"{p.in_flight}/{p.limit}" + (f" ({p.rate_limits}×429)" if p.rate_limits else "")
         self.progress.update(self.task, total=p.total or None, completed=p.done, errors=p.errors, skipped=p.skipped,
                              flight=flight, rate=f"{rate:.1f}", cached=f"{p.usage.cached_tokens:,}")
@@ -90,9 +101,9 @@ def _print_summary(summary: BatchSummary) -> None:
         table.add_row(q, str(g.count), "–" if g.mean is None else f"{g.mean:g}",
                       *(str(g.bands.get(b, 0)) for b in ("strong", "adequate", "weak", "poor")), str(g.errors), str(g.skipped))
     out.print(table)
-    rate = f"{r.calls / summary.wall_s:.1f} calls/s" if summary.wall_s else ""
     out.print(f"this run: {r.done:,} written ({r.graded:,} graded, {r.errors:,} errors, {r.skipped:,} skipped, "
-              f"{r.cache_hits:,} from cache) in {summary.wall_s:.1f}s {rate}; {summary.already_done:,} already done")
+              f"{r.cache_hits:,} from cache) in {r.elapsed:.1f}s, {r.rate:.1f} answers/s; "
+              f"{summary.already_done:,} already done")
     if r.rate_limits:
         out.print(f"rate limited {r.rate_limits:,}× (429): concurrency lowered to {summary.min_concurrency} at worst")
     out.print(f"all results: {res.total:,} answers · tokens {res.input_tokens:,} in ({res.cached_tokens:,} cached) / "
@@ -142,6 +153,23 @@ def _wide_options(maps: list[str] | None, map_file: Path | None, candidate_colum
     return WideOptions(mapping=mapping, candidate_column=candidate_column, strict=strict, threshold=threshold)
 
 
+def _interrupted(inputs: list[Path], out: Path, flags: dict[str, Any]) -> None:
+    """Ctrl-C: every finished result is already a flushed line in --out; say how many, and the
+    command that carries on from there. Exit 130, as for any interrupted command."""
+    import shlex
+
+    from ..batch.engine import results_in
+
+    args = ["mlgrade", "batch", *map(str, inputs), "--out", str(out)]
+    for name, value in flags.items():
+        if value is not None:
+            args += [f"--{name.replace('_', '-')}", str(value)]
+    kept = results_in(out)
+    sys.stderr.write(f"\ninterrupted: {kept:,} result{'s' if kept != 1 else ''} safe in {out}; "
+                     f"resume with: {shlex.join(args)}\n")
+    raise typer.Exit(130)
+
+
 def _print_estimate(summary: BatchSummary) -> None:
     from ..textfiles import safe_text
 
@@ -161,15 +189,15 @@ def _print_estimate(summary: BatchSummary) -> None:
 
 
 def batch(
-    inputs: Annotated[list[Path], typer.Argument(help="Answer files (.jsonl, .csv, .yaml; wide form/quiz exports as .csv or .xlsx) or folders of qNN-name.md/.txt files.",
-                                                 show_default=False)],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results file (JSON Lines). Rerunning the same command resumes it.",
-                                                show_default=False)] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Most requests in flight at once.")] = 8,
-    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Regrade the rows of --out that ended in grader_error.")] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not reuse cached results for identical answers.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count answers, estimate tokens and cost; make no call.")] = False,
-    provider_batch: Annotated[bool, typer.Option("--provider-batch", help="Submit to the OpenAI Batch API (half price, results within 24 h).")] = False,
+    inputs: Annotated[list[Path], typer.Argument(help="Answer files (.jsonl, .csv, .yaml; wide form/quiz exports as .csv or .xlsx) "
+                                                      "or folders of qNN-name.md/.txt files.",
+                                                 metavar="INPUTS...", show_default=False)],
+    out: Annotated[Optional[Path], out_opt("Results file (JSON Lines). Rerunning the same command resumes it.")] = None,
+    concurrency: Annotated[int, concurrency_opt()] = 8,
+    retry_errors: Annotated[bool, option("--retry-errors", help="Regrade the rows of --out that ended in grader_error.")] = False,
+    no_cache: Annotated[bool, option("--no-cache", help="Do not reuse cached results for identical answers.")] = False,
+    dry_run: Annotated[bool, option("--dry-run", help="Count answers, estimate tokens and cost; make no call.")] = False,
+    provider_batch: Annotated[bool, option("--provider-batch", help="Submit to the OpenAI Batch API (half price, results within 24 h).")] = False,
     maps: MapOpt = None,
     map_file: MapFileOpt = None,
     candidate_column: CandidateColOpt = None,
@@ -177,6 +205,8 @@ def batch(
     match_threshold: ThresholdOpt = 85.0,
     grader: GraderOpt = None,
     model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    refresh: RefreshOpt = False,
     rubrics: RubricsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -231,7 +261,8 @@ def batch(
         check_results_path(out)
         if not dry_run:
             ResultsLock(out).acquire().release()  # the run takes it again for good
-    settings = settings_from(grader=grader, model=model, rubrics_dir=rubrics)
+    settings = settings_from(grader=grader, model=model, base_url=base_url, rubrics_dir=rubrics,
+                             cache_capabilities=refresh_flag(refresh))
     bank = bank_from(rubrics, settings)
     wide = _wide_options(maps, map_file, candidate_column, strict, match_threshold)
     wide.check(bank)  # a --map to an unknown question fails before anything is read
@@ -260,8 +291,12 @@ def batch(
     if dry_run:
         summary = grade_many(inputs, out, **kwargs)
     else:
-        with _ProgressBar() as bar:
-            summary = grade_many(inputs, out, progress=bar, **kwargs)
+        try:
+            with _ProgressBar() as bar:
+                summary = grade_many(inputs, out, progress=bar, **kwargs)
+        except KeyboardInterrupt:
+            _interrupted(inputs, out, dict(grader=grader, model=model, base_url=base_url, rubrics=rubrics,
+                                           concurrency=None if concurrency == 8 else concurrency))
     if json_out:
         data = summary.to_dict()
         if mappings:
@@ -286,7 +321,11 @@ def _inspect_wide(paths: list[Path], bank: Any, wide: WideOptions, *, show: bool
     return mappings
 
 
-def batch_status(batch_id: Annotated[str, typer.Argument(help="The job id printed by `batch --provider-batch` (mlg-…).")],
+JobIdArg = Annotated[str, typer.Argument(help="The job id printed by `batch --provider-batch` (mlg-…).", metavar="JOB",
+                                         show_default=False)]
+
+
+def batch_status(batch_id: JobIdArg,
                  json_out: JsonOpt = False) -> None:
     """Show the state of a Batch API job submitted with `mlgrade batch --provider-batch`.
 
@@ -305,7 +344,7 @@ def batch_status(batch_id: Annotated[str, typer.Argument(help="The job id printe
     console().print(info["message"])
 
 
-def batch_collect(batch_id: Annotated[str, typer.Argument(help="The job id printed by `batch --provider-batch` (mlg-…).")],
+def batch_collect(batch_id: JobIdArg,
                   json_out: JsonOpt = False) -> None:
     """Download a finished Batch API job's results into its --out file (same lines as online grading).
 
@@ -329,15 +368,18 @@ def batch_collect(batch_id: Annotated[str, typer.Argument(help="The job id print
 
 
 def report(
-    results: Annotated[Path, typer.Argument(help="A results file written by `mlgrade batch`.", show_default=False)],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html, csv (one row per answer) or gradebook (one row "
-                                                             "per candidate; XLSX when --out ends in .xlsx).")] = "md",
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout.", show_default=False)] = None,
-    title: Annotated[Optional[str], typer.Option("--title", help="Report title.", show_default=False)] = None,
-    needs_review: Annotated[bool, typer.Option("--needs-review", help="List only the grades flagged for review.")] = False,
-    reviews: Annotated[Optional[Path], typer.Option(
-        "--reviews", help="Reviewer decisions to show beside mlgrade's grades (default: RESULTS.reviews.jsonl if present).",
-        show_default=False)] = None,
+    results: Annotated[Path, typer.Argument(help="A results file written by `mlgrade batch`.", metavar="RESULTS",
+                                            show_default=False)],
+    # no short letter: -f is --file on every command
+    fmt: Annotated[str, option("--format", metavar="FORMAT", show_default=True,
+                               help="md, html, csv (one row per answer) or gradebook (one row per candidate; XLSX "
+                                    "when --out ends in .xlsx).")] = "md",
+    out: Annotated[Optional[Path], out_opt("Write here instead of stdout.")] = None,
+    title: Annotated[Optional[str], option("--title", metavar="TEXT", help="Report title.")] = None,
+    needs_review: Annotated[bool, option("--needs-review", help="List only the grades flagged for review.")] = False,
+    reviews: Annotated[Optional[Path], option(
+        "--reviews", metavar="FILE",
+        help="Reviewer decisions to show beside mlgrade's grades (default: RESULTS.reviews.jsonl if present).")] = None,
 ) -> None:
     """Render a report of batch results: the grades flagged for review first (with the reviewer's
     score beside mlgrade's once `mlgrade review` has been run), then per question and per

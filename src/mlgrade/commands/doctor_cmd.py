@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._common import JsonOpt, console, print_json, settings_from
+from ._common import (
+    BaseUrlOpt,
+    GraderOpt,
+    JsonOpt,
+    LegacyRefreshOpt,
+    ModelOpt,
+    RefreshOpt,
+    console,
+    option,
+    print_json,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from ..doctor import DoctorReport
@@ -56,14 +67,13 @@ def _render(report: DoctorReport) -> None:
 
 def doctor(
     json_out: JsonOpt = False,
-    offline: Annotated[bool, typer.Option("--offline", help="Only show the configuration and the store; make no request.")] = False,
-    refresh: Annotated[bool, typer.Option("--refresh", help="Re-detect what the endpoint accepts instead of using the cached record.")] = False,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL.",
-                                                    show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model name. Env: MLGRADE_MODEL.", show_default=False)] = None,
-    grader: Annotated[Optional[str], typer.Option("--grader", "-g", help="auto, llm or offline. Env: MLGRADE_GRADER.",
-                                                  show_default=False)] = None,
-    reset_damaged_store: Annotated[bool, typer.Option(
+    offline: Annotated[bool, option("--offline", help="Only show the configuration and the store; make no request.")] = False,
+    refresh: RefreshOpt = False,
+    no_cache_capabilities: LegacyRefreshOpt = False,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
+    grader: GraderOpt = None,
+    reset_damaged_store: Annotated[bool, option(
         "--reset-damaged-store", help="If the history database is damaged, move it aside to mlgrade.db.damaged-<time> "
                                       "(nothing is deleted) so a fresh one starts. A healthy store is never touched.")] = False,
 ) -> None:
@@ -90,6 +100,7 @@ def doctor(
     from ..doctor import reset_damaged_store as move_damaged_store, run_doctor
 
     settings = settings_from(base_url=base_url, model=model, grader=grader)
+    refresh = refresh or no_cache_capabilities
     if reset_damaged_store:
         moved = move_damaged_store(settings)
         if moved is not None:

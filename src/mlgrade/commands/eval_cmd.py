@@ -8,7 +8,21 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ._common import JsonOpt, console, print_json, settings_from
+from ._common import (
+    BaseUrlOpt,
+    GraderOpt,
+    JsonOpt,
+    ModelOpt,
+    RefreshOpt,
+    concurrency_opt,
+    console,
+    limit_opt,
+    option,
+    out_opt,
+    print_json,
+    refresh_flag,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from ..evaluation.evaluate import EvalResult
@@ -20,25 +34,28 @@ HUMAN_HUMAN_NOTE = {"mohler": "published human–human agreement on the Mohler d
 def eval_command(
     dataset: Annotated[Path, typer.Argument(help="CSV with question, reference_answer, student_answer and score or label; "
                                                  "or an expert set (.jsonl) with question_number, answer, expert_score.",
-                                            show_default=False)],
-    scale: Annotated[Optional[str], typer.Option("--scale", help="Range of the human `score` column, e.g. 0-5.")] = None,
-    grader: Annotated[Optional[str], typer.Option("--grader", help="auto, llm or offline (default: MLGRADE_GRADER).")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N rows (after --sample).")] = None,
-    sample: Annotated[Optional[int], typer.Option("--sample", help="A random sample of N rows.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for --sample.")] = 0,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Answers graded at once (LLM grader).")] = 8,
-    label_threshold: Annotated[float, typer.Option("--label-threshold",
-                                                   help="Scores (0-100) at or above this count as 'correct' for labelled data.")] = 50.0,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write per-row predictions (.csv, else JSON lines).")] = None,
-    fit_calibration: Annotated[Optional[Path], typer.Option(
-        "--fit-calibration", help="Learn a monotone (isotonic) map from the 0-100 score to this dataset's scale "
-                                  "and write it to this JSON file.", show_default=False)] = None,
-    calibration: Annotated[Optional[Path], typer.Option(
-        "--calibration", help="Apply a map written by --fit-calibration before computing agreement "
-                              "(fit it on other data).", show_default=False)] = None,
-    reviews: Annotated[Optional[Path], typer.Option(
-        "--reviews", help="Measure a batch results file (the DATASET argument) against a reviewer's decisions "
-                          "written by `mlgrade review`; nothing is graded again.", show_default=False)] = None,
+                                            metavar="DATASET", show_default=False)],
+    scale: Annotated[Optional[str], option("--scale", metavar="LOW-HIGH", help="Range of the human `score` column, e.g. 0-5.")] = None,
+    grader: GraderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    refresh: RefreshOpt = False,
+    limit: Annotated[Optional[int], limit_opt("Only the first N rows (after --sample).")] = None,
+    sample: Annotated[Optional[int], option("--sample", metavar="N", help="A random sample of N rows.")] = None,
+    seed: Annotated[int, option("--seed", metavar="N", help="Seed for --sample.", show_default=True)] = 0,
+    concurrency: Annotated[int, concurrency_opt("Answers graded at once (LLM grader).")] = 8,
+    label_threshold: Annotated[float, option("--label-threshold", metavar="SCORE", show_default=True,
+                                             help="Scores (0-100) at or above this count as 'correct' for labelled data.")] = 50.0,
+    out: Annotated[Optional[Path], out_opt("Write per-row predictions (.csv, else JSON lines).")] = None,
+    fit_calibration: Annotated[Optional[Path], option(
+        "--fit-calibration", metavar="FILE", help="Learn a monotone (isotonic) map from the 0-100 score to this "
+                                                  "dataset's scale and write it to this JSON file.")] = None,
+    calibration: Annotated[Optional[Path], option(
+        "--calibration", metavar="FILE", help="Apply a map written by --fit-calibration before computing agreement "
+                                              "(fit it on other data).")] = None,
+    reviews: Annotated[Optional[Path], option(
+        "--reviews", metavar="FILE", help="Measure a batch results file (the DATASET argument) against a reviewer's "
+                                          "decisions written by `mlgrade review`; nothing is graded again.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Grade every row of a human-graded CSV and report agreement with the humans: Pearson,
@@ -73,7 +90,7 @@ def eval_command(
         return _reviewed(dataset, reviews, json_out=json_out)
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    settings = settings_from(grader=grader)
+    settings = settings_from(grader=grader, model=model, base_url=base_url, cache_capabilities=refresh_flag(refresh))
     from ..evaluation.calibration import load_calibration
     from ..evaluation.expert import is_expert_set
 
@@ -289,15 +306,31 @@ def _fmt(v: float | None) -> str:
     return "—" if v is None else f"{v:.3f}"
 
 
+def _fit(parts: list[str], width: int) -> str:
+    """Join phrases with ` · `, breaking lines only between phrases, never inside one."""
+    from rich.text import Text
+
+    lines: list[str] = []
+    for part in parts:
+        if lines and Text.from_markup(lines[-1] + " · " + part).cell_len <= width:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
+
+
 def _render(result: EvalResult, dataset: Path) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     con = console()
     labelled = result.scale is None
     cols = ["accuracy", "macro_f1", "pearson", "spearman"] if labelled else ["pearson", "spearman", "qwk", "rmse"]
-    title = (f"{dataset.name}: {result.graded}/{result.rows} rows graded, {result.rubrics} derived rubrics, "
-             f"{result.seconds:.1f}s")
-    table = Table(title=title, header_style="bold")
+    # a line of its own rather than the table's title: a title wraps at the table's width, mid-phrase
+    parts = [f"[bold]{escape(dataset.name)}[/]", f"{result.graded:,}/{result.rows:,} rows graded",
+             f"{result.rubrics} derived rubrics", f"{result.seconds:.1f}s"]
+    con.print(_fit(parts, con.width))
+    table = Table(header_style="bold")
     table.add_column("predictor")
     for c in cols:
         table.add_column(c, justify="right")

@@ -8,7 +8,22 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ._common import JsonOpt, RubricsOpt, bank_from, console, print_json, settings_from
+from ._common import (
+    BaseUrlOpt,
+    GraderOpt,
+    JsonOpt,
+    LegacyRefreshOpt,
+    ModelOpt,
+    RefreshOpt,
+    RubricsOpt,
+    bank_from,
+    console,
+    file_opt,
+    option,
+    print_json,
+    refresh_flag,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -40,6 +55,8 @@ def read_answer(answer: str | None, file: Path | None, settings: Settings) -> st
 def _notify_retry(event) -> None:  # type: ignore[no-untyped-def]
     what = {"rate_limit": "rate limited", "server": "server error", "timeout": "timed out",
             "connection": "connection failed", "invalid_reply": "reply did not validate"}.get(event.kind, event.kind)
+    if event.kind == "connection" and "connection refused" in event.message:
+        what = "connection refused"
     action = "asking again" if event.kind == "invalid_reply" else f"retrying in {event.wait_s:.1f}s"
     sys.stderr.write(f"note: {what}; {action}\n")
 
@@ -69,26 +86,21 @@ async def _run(rubric: Rubric, answer: str, settings: Settings, samples: int, qu
 
 
 def grade_command(
-    question_id: Annotated[str, typer.Argument(help="Question id: q7, q07 or 7.", show_default=False)],
+    question_id: Annotated[str, typer.Argument(help="Question id: q7, q07 or 7.", metavar="ID", show_default=False)],
     answer: Annotated[Optional[str], typer.Argument(help="The answer text, or `-` to read standard input.",
-                                                    show_default=False)] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Read the answer from a UTF-8 text file.",
-                                                 show_default=False)] = None,
+                                                    metavar="ANSWER", show_default=False)] = None,
+    file: Annotated[Optional[Path], file_opt("Read the answer from a UTF-8 text file.")] = None,
     json_out: JsonOpt = False,
-    samples: Annotated[int, typer.Option("--samples", "-n", min=1, max=MAX_SAMPLES,
-                                         help="Grade N times in parallel; report the median score, the spread and "
-                                              "each key point's majority status.")] = 1,
-    grader: Annotated[Optional[str], typer.Option("--grader", "-g", help="auto, llm or offline. Env: MLGRADE_GRADER.",
-                                                  show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model name. Env: MLGRADE_MODEL.",
-                                                 show_default=False)] = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL.",
-                                                    show_default=False)] = None,
-    no_cache_capabilities: Annotated[bool, typer.Option(
-        "--no-cache-capabilities", help="Re-detect what the endpoint accepts (response format, seed, temperature) "
-                                        "instead of using the cached record; the fresh result is stored.")] = False,
+    samples: Annotated[int, option("--samples", min=1, max=MAX_SAMPLES, metavar="N", show_default=True,
+                                   help="Grade N times in parallel; report the median score, the spread and "
+                                        "each key point's majority status.")] = 1,
+    grader: GraderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    refresh: RefreshOpt = False,
+    no_cache_capabilities: LegacyRefreshOpt = False,
     rubrics: RubricsOpt = None,
-    no_exec: Annotated[bool, typer.Option("--no-exec", help="Do not run the code in answers to coding questions.")] = False,
+    no_exec: Annotated[bool, option("--no-exec", help="Do not run the code in answers to coding questions.")] = False,
 ) -> None:
     """Grade one answer against the question's rubric.
 
@@ -109,7 +121,7 @@ def grade_command(
     import asyncio
 
     settings = settings_from(grader=grader, model=model, base_url=base_url, rubrics_dir=rubrics,
-                             cache_capabilities=False if no_cache_capabilities else None,
+                             cache_capabilities=refresh_flag(refresh, no_cache_capabilities),
                              exec_code=False if no_exec else None)
     rubric = bank_from(rubrics, settings).get(question_id)
     text = read_answer(answer, file, settings)

@@ -8,22 +8,38 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import JsonOpt, RubricsOpt, bank_from, console, print_json, settings_from
+from ._common import (
+    BaseUrlOpt,
+    GraderOpt,
+    JsonOpt,
+    ModelOpt,
+    RefreshOpt,
+    RubricsOpt,
+    SectionOpt,
+    bank_from,
+    console,
+    limit_opt,
+    option,
+    print_json,
+    refresh_flag,
+    settings_from,
+)
 
-SectionOpt = Annotated[Optional[str], typer.Option(
-    "--section", "-s", help="Only this section (basic, technical, computer-vision, nlp, reinforcement-learning, company).",
-    show_default=False)]
+QuestionIdsOpt = Annotated[Optional[list[str]], option(
+    "--question", "-q", metavar="ID", help="Practise this question first (repeatable): q5, q05 or 5.")]
 
 
 def practice(
-    question: Annotated[Optional[list[str]], typer.Option("--question", "-q", help="Practise this question first (repeatable): q5, q05 or 5.", show_default=False)] = None,
+    question: QuestionIdsOpt = None,
     section: SectionOpt = None,
-    count: Annotated[Optional[int], typer.Option("--count", "-n", min=1, help="End the session after N questions.", show_default=False)] = None,
-    due: Annotated[bool, typer.Option("--due", help="Only questions due for review (spaced repetition).")] = False,
-    random_pick: Annotated[bool, typer.Option("--random", help="Pick questions at random instead of the most worth practising.")] = False,
-    editor: Annotated[bool, typer.Option("--editor", "-e", help="Write answers in $EDITOR instead of the terminal.")] = False,
-    grader: Annotated[Optional[str], typer.Option("--grader", help="auto, llm or offline (env MLGRADE_GRADER).", show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="LLM model name (env MLGRADE_MODEL).", show_default=False)] = None,
+    count: Annotated[Optional[int], limit_opt("End the session after N questions.", "--count")] = None,
+    due: Annotated[bool, option("--due", help="Only questions due for review (spaced repetition).")] = False,
+    random_pick: Annotated[bool, option("--random", help="Pick questions at random instead of the most worth practising.")] = False,
+    editor: Annotated[bool, option("--editor", "-e", help="Write answers in $EDITOR instead of the terminal.")] = False,
+    grader: GraderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    refresh: RefreshOpt = False,
     rubrics: RubricsOpt = None,
 ) -> None:
     """An interactive practice session: a question, your answer, graded feedback, then the next.
@@ -31,7 +47,8 @@ def practice(
     Without options it asks what is most worth practising: questions due for review (weakest
     first), then ones you have never answered. Answers are stored in your history.
 
-    Keys while answering: Enter = new line, Ctrl-D = submit, Ctrl-C = abandon the question.
+    Keys while answering: Enter = new line, Ctrl-D = submit, Ctrl-C = abandon the answer (back to
+    the menu; Ctrl-C there quits).
     After the feedback: n next, r retry, m model answer, f answer the follow-up, q quit.
 
     Examples:
@@ -40,7 +57,7 @@ def practice(
 
       mlgrade practice --question q05
 
-      mlgrade practice --section nlp --count 3
+      mlgrade practice --section nlp --limit 3
 
       mlgrade practice --due
     """
@@ -58,7 +75,8 @@ def practice(
     from ..practice.tui import render_summary, run_practice
     from ..store import Store
 
-    settings = settings_from(grader=grader, model=model, rubrics_dir=rubrics)
+    settings = settings_from(grader=grader, model=model, base_url=base_url, rubrics_dir=rubrics,
+                             cache_capabilities=refresh_flag(refresh))
     if settings.grader_kind == "llm" and not (settings.api_key or settings.base_url):
         from ..errors import ConfigError
 
@@ -111,10 +129,13 @@ def _score_cell(a) -> str:  # type: ignore[no-untyped-def]
 @history_app.callback()
 def history(
     ctx: typer.Context,
-    question: Annotated[Optional[str], typer.Option("--question", "-q", help="Only attempts at this question.", show_default=False)] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many recent attempts.")] = 20,
+    question: Annotated[Optional[str], option("--question", "-q", metavar="ID", help="Only attempts at this question.")] = None,
+    limit: Annotated[int, limit_opt("How many recent attempts.", show_default=True)] = 20,
     json_out: JsonOpt = False,
-    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Grade again every answer whose grading failed; results are stored as new attempts.")] = False,
+    retry_errors: Annotated[bool, option("--retry-errors", help="Grade again every answer whose grading failed; results are stored as new attempts.")] = False,
+    grader: GraderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
     rubrics: RubricsOpt = None,
 ) -> None:
     """Your recent attempts, newest first; `history show N` shows one in full.
@@ -134,7 +155,7 @@ def history(
     from ..practice import history as hist
     from ..store import Store
 
-    settings = settings_from(rubrics_dir=rubrics)
+    settings = settings_from(rubrics_dir=rubrics, grader=grader, model=model, base_url=base_url)
     with Store.for_settings(settings) as store:
         if retry_errors:
             _retry(store, settings, rubrics, json_out)
@@ -193,7 +214,8 @@ def _retry(store, settings, rubrics, json_out: bool) -> None:  # type: ignore[no
 
 @history_app.command("show")
 def show(
-    attempt_id: Annotated[int, typer.Argument(help="Attempt number (the # column of `mlgrade history`).", show_default=False)],
+    attempt_id: Annotated[int, typer.Argument(help="Attempt number (the # column of `mlgrade history`).", metavar="N",
+                                              show_default=False)],
     json_out: JsonOpt = False,
     rubrics: RubricsOpt = None,
 ) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from ._common import JsonOpt, RubricsOpt, bank_from, console, print_json
+from ._common import JsonOpt, RubricsOpt, SectionOpt, bank_from, console, option, print_json
 
 questions = typer.Typer(help="Browse the question bank.", no_args_is_help=True)
 
@@ -18,7 +18,7 @@ def _group() -> None:
 
 @questions.command("list")
 def list_questions(
-    section: Annotated[Optional[str], typer.Option("--section", "-s", help="Only this section (basic, technical, computer-vision, nlp, reinforcement-learning, company).")] = None,
+    section: SectionOpt = None,
     json_out: JsonOpt = False,
     rubrics: RubricsOpt = None,
 ) -> None:
@@ -48,8 +48,8 @@ def list_questions(
 
 @questions.command("show")
 def show_question(
-    question_id: Annotated[str, typer.Argument(help="Question id: q3, q03 or 3.", show_default=False)],
-    answer: Annotated[bool, typer.Option("--answer", "-a", help="Also print the model answer and key points.")] = False,
+    question_id: Annotated[str, typer.Argument(help="Question id: q3, q03 or 3.", metavar="ID", show_default=False)],
+    answer: Annotated[bool, option("--answer", "-a", help="Also print the model answer and key points.")] = False,
     json_out: JsonOpt = False,
     rubrics: RubricsOpt = None,
 ) -> None:

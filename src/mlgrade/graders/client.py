@@ -33,6 +33,9 @@ class EndpointError(Exception):
     status: int | None = None
     retry_after: float | None = None
     body: Any = None
+    # nothing listens at the address (ECONNREFUSED): a dead local server, not a transient fault,
+    # so the retry layer allows one quick retry at most instead of backing off for seconds
+    refused: bool = False
 
     def __str__(self) -> str:
         return self.message
@@ -118,6 +121,20 @@ def _request_validation_error(message: str) -> bool:
     return "validation error" in text and ("'body'" in text or '"body"' in text or "body." in text)
 
 
+def _refused(exc: BaseException) -> bool:
+    """True when the chain of causes says the connection was refused (nothing listening)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError) or getattr(current, "errno", None) == 111:
+            return True
+        if "connection refused" in str(current).lower() or str(current).strip().lower() == "refused":
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def translate_error(exc: BaseException) -> EndpointError | None:
     """The SDK exception as an EndpointError, or None when it is not an SDK error."""
     import openai
@@ -126,7 +143,11 @@ def translate_error(exc: BaseException) -> EndpointError | None:
         return EndpointError("timeout", "the request timed out")
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
-        return EndpointError("connection", f"could not connect to the endpoint ({cause or exc})")
+        request = getattr(exc, "_request", None) or getattr(exc, "request", None)
+        url = str(request.url) if request is not None else "the endpoint"
+        if _refused(exc):
+            return EndpointError("connection", f"could not connect to {url}: connection refused", refused=True)
+        return EndpointError("connection", f"could not connect to {url} ({cause or exc})")
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         message = _error_message(exc)

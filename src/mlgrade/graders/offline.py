@@ -18,6 +18,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from ..models import Assessment, CodeTestResult, Judgment, KeyPoint, MisconceptionFound, Rubric
+from . import topicality
 from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
 from .claims import ClaimCue, asserted_claims, compile_claim, cue_has_negation, negated_cue
 from .textmatch import (
@@ -25,7 +26,7 @@ from .textmatch import (
     tokenize, tokenize_words, word_matches,
 )
 
-OFFLINE_VERSION = "offline-v2"
+OFFLINE_VERSION = "offline-v3"
 # Words of the question say little about the answer ("what is a prototype?" → "a prototype is…").
 QUESTION_WORD_WEIGHT = 0.3
 # Thresholds on the share of a key point's own words found in one clause (or two adjacent ones).
@@ -67,6 +68,7 @@ class _Unit:
     squashed: str
     prose: bool
     stems: set[str] = field(default_factory=set)
+    parts: tuple[_Unit, ...] = ()  # the two clauses of a pair
 
 
 @dataclass
@@ -75,6 +77,8 @@ class _Evidence:
     strength: float
     unit: _Unit | None
     note: str
+    off_topic: bool = False  # the clause's other words are mostly outside the field
+    off_words: list[str] = field(default_factory=list)
 
 
 def _concept(text: str, cues: list[str], question_stems: set[str]) -> _Concept:
@@ -100,6 +104,7 @@ class _CompiledRubric:
     points: list[tuple[KeyPoint, _Concept]]
     misconceptions: list[tuple[str, list[ClaimCue]]]
     cue_words: list[tuple[str, str]]  # every (word, stem) of every key-point cue
+    domain: frozenset[str] = frozenset()  # stems of the field's vocabulary (topicality.py)
 
     def is_cue_word(self, t: Token) -> bool:
         return any(word_matches(w, s, t.text, t.stem) for w, s in self.cue_words)
@@ -113,7 +118,7 @@ def _compile(rubric: Rubric) -> _CompiledRubric:
     miscs = [(m.id, [c for c in map(compile_claim, m.cues) if c is not None]) for m in rubric.misconceptions]
     cue_words = sorted({(w, stem(w)) for kp in rubric.key_points for cue in kp.cues
                         for w in tokenize_words(cue) if w not in STOPWORDS and len(w) >= 3})
-    return _CompiledRubric(points, miscs, cue_words)
+    return _CompiledRubric(points, miscs, cue_words, topicality.domain_stems(rubric))
 
 
 def _units(answer: str, spans: list[Clause] | None = None) -> list[_Unit]:
@@ -139,7 +144,7 @@ def _make_unit(answer: str, c: Clause, prose: bool) -> _Unit:
 
 
 def _pair(answer: str, a: _Unit, b: _Unit) -> _Unit:
-    return _Unit(a.start, b.end, a.tokens + b.tokens, a.squashed + b.squashed, True, a.stems | b.stems)
+    return _Unit(a.start, b.end, a.tokens + b.tokens, a.squashed + b.squashed, True, a.stems | b.stems, (a, b))
 
 
 def _cue_hits(concept: _Concept, unit: _Unit, *, strict: bool = False) -> tuple[list[str], set[int]]:
@@ -182,6 +187,24 @@ def _judge_unit(concept: _Concept, unit: _Unit) -> _Evidence:
     strength = ov + 0.5 * min(distinct, 3)
     cue_note = f"cues: {', '.join(repr(h) for h in hits[:3])}; " if hits else ""
     return _Evidence(status, strength, unit, f"{cue_note}{ov:.0%} of the point's words")
+
+
+def _topical(ev: _Evidence, concept: _Concept, unit: _Unit, compiled: _CompiledRubric) -> _Evidence:
+    """Mark a clause whose other words come from outside the field (off_topic: a suspect); with
+    OFF_TOPIC_MIN_WORDS such words it earns partial at most on its own. A pair of clauses is
+    judged by its clauses (the on-topic one still counts alone)."""
+    off: list[str] = []
+    for part in unit.parts or (unit,):
+        if all(t.stop or t.stem in compiled.domain for t in part.tokens):
+            continue  # the common case, and cheap: every word is the field's
+        _, used = _cue_hits(concept, part)
+        off += topicality.off_topic_words(part.tokens, used, set(concept.words), compiled.domain)
+    if not off:
+        return ev
+    demote = len(off) >= topicality.OFF_TOPIC_MIN_WORDS
+    status = "partial" if demote and ev.status == "covered" else ev.status
+    note = f"{ev.note}; {topicality.MARKER} {', '.join(off[:3])}" if demote else ev.note
+    return _Evidence(status, ev.strength, ev.unit, note, True, off)
 
 
 def _stuffed(unit: _Unit, compiled: _CompiledRubric) -> bool:
@@ -276,6 +299,8 @@ class OfflineGrader:
             bp = bf = _Evidence("missing", 0.0, None, "")
             for u in units:
                 ev = _judge_unit(concept, u)
+                if ev.status != "missing":
+                    ev = _topical(ev, concept, u, compiled)
                 if u.prose and _better(ev, bp):
                     bp = ev
                 elif not u.prose and _better(ev, bf):
@@ -293,9 +318,19 @@ class OfflineGrader:
             # A list of terms shows recognition, not explanation: half credit at most.
             best_fragment[fragment_pick].status = "partial"
 
+        chosen = {kp.id: best_fragment[kp.id] if kp.id == fragment_pick else best_prose[kp.id]
+                  for kp, _ in compiled.points}
+        matched = [ev for ev in chosen.values() if ev.status != "missing"]
+        off = sum(ev.off_topic for ev in matched)
+        if off >= topicality.OFF_TOPIC_ANSWER_MIN and off >= topicality.OFF_TOPIC_ANSWER_SHARE * len(matched):
+            # Most of what matched sits in sentences about something else: stuffing, not an answer.
+            for ev in matched:
+                ev.status = "partial"
+                if ev.off_topic and topicality.MARKER not in ev.note:
+                    ev.note += f"; {topicality.MARKER} {', '.join(ev.off_words[:3])}"
         judgments: list[Judgment] = []
         for kp, _ in compiled.points:
-            ev = best_fragment[kp.id] if kp.id == fragment_pick else best_prose[kp.id]
+            ev = chosen[kp.id]
             if ev.status == "missing" or ev.unit is None:
                 judgments.append(Judgment(key_point=kp.id, status="missing", comment="not found in the answer"))
                 continue

@@ -56,6 +56,8 @@ class RetryPolicy:
     max_wait: float = 30.0         # cap on one backoff (a server's Retry-After may ask for more)
     max_total_wait: float = 120.0  # give up rather than wait longer than this in total
     jitter: float = 0.5            # uniform 0..jitter seconds added to computed backoffs
+    refused_attempts: int = 2      # a refused connection (nothing listening) is tried this often at most
+    refused_wait: float = 0.2      # and waited for this long in between, without backoff
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
@@ -206,7 +208,9 @@ class Endpoint:
             # stop and wait both need the wait; compute it once per attempt (order differs across tenacity versions)
             if rs.attempt_number not in chosen:
                 exc = rs.outcome.exception()
-                if isinstance(exc, EndpointError) and exc.retry_after is not None:
+                if isinstance(exc, EndpointError) and exc.refused:
+                    chosen[rs.attempt_number] = policy.refused_wait
+                elif isinstance(exc, EndpointError) and exc.retry_after is not None:
                     chosen[rs.attempt_number] = exc.retry_after
                 else:
                     backoff = min(policy.max_wait, policy.initial_wait * 2 ** (rs.attempt_number - 1))
@@ -215,6 +219,9 @@ class Endpoint:
 
         def stop(rs: Any) -> bool:
             choose_wait(rs)  # the total below includes the wait this retry would take
+            exc = rs.outcome.exception()
+            if isinstance(exc, EndpointError) and exc.refused and rs.attempt_number >= policy.refused_attempts:
+                return True
             return rs.attempt_number >= policy.max_attempts or sum(chosen.values()) > policy.max_total_wait
 
         def before_sleep(rs: Any) -> None:
@@ -301,7 +308,9 @@ def _failure(exc: EndpointError, attempts: int, raw: str | None) -> GraderFailur
     if exc.kind in hints:
         return GraderFailure(f"{hints[exc.kind]} ({exc.message})", raw_reply=raw, attempts=attempts,
                              fatal=exc.kind in ("auth", "not_found"))
-    return GraderFailure(f"gave up after {attempts} attempt(s): {exc.message}", raw_reply=raw, attempts=attempts)
+    # the attempt count travels in `attempts` (and is shown next to the message): said once
+    # a refused connection is fatal too: a batch stops at once instead of failing every answer
+    return GraderFailure(exc.message, raw_reply=raw, attempts=attempts, fatal=exc.refused)
 
 
 async def call_structured(endpoint: Endpoint | Any, messages: list[dict[str, str]], response_model: type[T], *,

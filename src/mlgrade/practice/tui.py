@@ -50,7 +50,7 @@ def _get_answer(console: Console, inputs: Inputs, *, use_editor: bool, default: 
             text = inputs.answer(default=default)
         if text.strip():
             return text
-        console.print("[yellow]Empty answer: nothing to grade. Type something, or Ctrl-C to stop.[/]")
+        console.print("[yellow]Empty answer: nothing to grade. Type something, or Ctrl-C to leave it.[/]")
 
 
 def _grade(session: PracticeSession, console: Console, rubric: Rubric, answer: str,
@@ -140,31 +140,33 @@ def run_practice(session: PracticeSession, console: Console, *, use_editor: bool
         render_question(rubric, console)
         answer: str | None = None
         graded: tuple[Grade, int | None] | None = None
+        grade: Grade | None = None  # stays None when the answer is abandoned
         started = now_iso()
         try:
             while graded is None:
                 answer = _get_answer(console, inputs, use_editor=use_editor, default=answer or "")
                 graded = _grade(session, console, rubric, answer, started)
         except (Abandoned, KeyboardInterrupt):
-            console.print("[yellow]Question abandoned; nothing stored.[/]")
-            break
-        grade = graded[0]
-        render_grade(grade, rubric, console)
-        if grade.outcome == "grader_error":
-            console.print("[dim]Stored as an error, not a score. Press r to try again, or retry later with "
-                          "`mlgrade history --retry-errors`.[/]")
+            # the answer is abandoned, not the session: back to the menu, where Ctrl-C again quits
+            console.print("[yellow]Answer abandoned; nothing stored.[/] [dim](Ctrl-C again quits)[/]")
+        if graded is not None:
+            grade = graded[0]
+            render_grade(grade, rubric, console)
+            if grade.outcome == "grader_error":
+                console.print("[dim]Stored as an error, not a score. Press r to try again, or retry later with "
+                              "`mlgrade history --retry-errors`.[/]")
 
         answered: set[str] = set()  # follow-ups already answered: not offered twice
-        choice = _menu(console, inputs, grade, answered)
+        choice = _menu(console, inputs, grade, answered, rubric)
         while choice in ("m", "f"):
             if choice == "m":
                 render_model_answer(rubric, console)
-            else:
+            elif grade is not None:  # f is only offered after a grade
                 follow = _answer_follow_up(session, console, inputs, rubric, answer or "", grade, use_editor)
                 if follow is not None:
                     answered.add(grade.follow_up)
                     grade, answer = follow
-            choice = _menu(console, inputs, grade, answered)
+            choice = _menu(console, inputs, grade, answered, rubric)
         if choice == "q":
             break
         if choice == "r":
@@ -177,8 +179,28 @@ def run_practice(session: PracticeSession, console: Console, *, use_editor: bool
     return session.summary()
 
 
-def _menu(console: Console, inputs: Inputs, grade: Grade, answered: set[str]) -> str:
-    keys = "nrm" + ("f" if grade.ok and grade.follow_up and grade.follow_up not in answered else "") + "q"
+def score_line(grade: Grade | None, rubric: Rubric) -> str:
+    """One line that keeps the result in sight next to the menu, however tall the feedback was
+    (on 80×24 the score panel has scrolled away by then)."""
+    from ..render import BAND_STYLE
+
+    if grade is None:
+        return f"[bold]{rubric.id}[/] · [yellow]answer abandoned[/] · nothing stored"
+    if grade.outcome == "grader_error":
+        return f"[bold]{rubric.id}[/] · [red]grading failed[/] · stored as an error, not a score"
+    if grade.outcome != "graded" or grade.score is None:
+        return f"[bold]{rubric.id}[/] · [yellow]not graded[/]"
+    covered = sum(1 for j in grade.judgments if j.status == "covered")
+    partial = sum(1 for j in grade.judgments if j.status == "partial")
+    style = BAND_STYLE.get(grade.band or "", "bold")
+    points = f"{covered}/{len(grade.judgments)} key points covered" + (f", {partial} partly" if partial else "")
+    return f"[bold]{rubric.id}[/] · [{style}]{grade.score:g}/100 {grade.band}[/] · {points}"
+
+
+def _menu(console: Console, inputs: Inputs, grade: Grade | None, answered: set[str], rubric: Rubric) -> str:
+    offer_follow_up = grade is not None and grade.ok and grade.follow_up and grade.follow_up not in answered
+    keys = "nrm" + ("f" if offer_follow_up else "") + "q"
+    console.print(score_line(grade, rubric))
     console.print("  ".join(MENU[k] for k in keys) + "   [dim](Enter = next)[/]")
     return inputs.key("› ", keys, default="n")
 
