@@ -64,7 +64,7 @@ def _hanging(console: Console, rows: list[tuple[str, str]]) -> None:
     grid.add_column(no_wrap=True)
     grid.add_column(ratio=1)
     for label, text in rows:
-        grid.add_row(label, escape(text))
+        grid.add_row(label, escape(safe_text(text)))  # candidate-derived text: no control codes
     console.print(grid)
 
 
