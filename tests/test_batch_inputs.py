@@ -84,8 +84,14 @@ def test_answer_folder(tmp_path, bank):
     (d / "Q7_bob.txt").write_text("Time split.")
     (d / "notes.md").write_text("not an answer")
     (d / "q07-ignored.pdf").write_bytes(b"%PDF")
+    (d / "week2").mkdir()
+    (d / "week2" / "q07-carl.md").write_text("Forward chaining.")
+    (d / ".DS_Store").write_bytes(b"\0")
     got = {i.source.rsplit("/", 1)[-1]: i for i in items([d], bank)}
-    assert set(got) == {"q07-alice.md", "Q7_bob.txt", "notes.md"}
+    assert set(got) == {"q07-alice.md", "Q7_bob.txt", "notes.md", "q07-ignored.pdf", "week2"}
+    # what is not read is said, one skipped row each: never silently left out
+    assert got["q07-ignored.pdf"].skip_reason == "unsupported file type .pdf: answer files in a folder are .md or .txt"
+    assert got["week2"].skip_reason.startswith("a subfolder: folders are not read recursively")
     assert got["q07-alice.md"].candidate == "alice" and got["q07-alice.md"].question_id == "q07"
     assert got["Q7_bob.txt"].candidate == "bob" and got["Q7_bob.txt"].ok
     assert "does not start with a question id" in got["notes.md"].skip_reason

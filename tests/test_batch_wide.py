@@ -441,11 +441,119 @@ def test_gradebook_applies_reviewer_overrides_and_notes_unreviewed_flags(tmp_pat
     assert res.exit_code == 2 and "no such reviews file" in res.stderr
 
 
-def test_an_anonymous_export_suggests_a_unique_identity_column(tmp_path, bank):
+def test_an_anonymous_export_falls_back_to_a_unique_identity_column(tmp_path, bank):
     p = tmp_path / "anon.csv"
     p.write_text("ID,Email,Name,q07\n1,anonymous,,Rolling origin.\n2,anonymous,,Walk forward.\n3,anonymous,,Blocks.\n")
     m = inspect_wide(p, bank)
-    assert m.candidate_label == "Email" and m.duplicate_candidates == 2
-    assert any("use --candidate-column 'ID' (unique in every row)" in w for w in m.warnings)
+    assert m.candidate_label == "ID" and m.duplicate_candidates == 0
+    assert any("column 'Email' has 1 distinct value(s) in 3 rows" in w and "named by column 'ID'" in w
+               for w in m.warnings)
     fixed = inspect_wide(p, bank, WideOptions(candidate_column="ID"))
-    assert fixed.duplicate_candidates == 0 and not any("repeat" in w for w in fixed.warnings)
+    assert fixed.duplicate_candidates == 0 and not fixed.warnings
+
+
+def test_anonymous_form_export_is_graded_whole_by_timestamp_or_row(tmp_path, cli, bank):
+    p = tmp_path / "anon.csv"
+    p.write_text("Timestamp,Name,q07\n2024-05-01 10:00,Anonymous,Rolling origin.\n"
+                 "2024-05-01 10:01,Anonymous,Walk forward.\n2024-05-01 10:02,Anonymous,Blocked splits.\n")
+    out = tmp_path / "o.jsonl"
+    res = cli(["batch", p, "--out", out, "--grader", "offline"])
+    assert res.exit_code == 0, res.output  # before: 2 of 3 answers skipped as duplicates, exit 1
+    assert "candidates are named by column 'Timestamp' (unique in every row)" in res.stderr
+    assert [r["candidate"] for r in read_out(out)] == ["2024-05-01 10:00", "2024-05-01 10:01", "2024-05-01 10:02"]
+    # no unique column at all: rows are numbered
+    p.write_text("Name,q07\nAnonymous,Rolling origin.\nAnonymous,Walk forward.\n")
+    assert [a.candidate for a in iter_items([p], bank)] == ["row-2", "row-3"]
+    # a name that repeats in a few rows (a resubmission) still means a person: warned, named
+    p.write_text("Email,Timestamp,q07\nann@x,1,A.\nbob@x,2,B.\nann@x,3,C.\n")
+    m = inspect_wide(p, bank)
+    assert m.candidate_label == "Email" and m.duplicate_candidates == 1
+    assert any("use --candidate-column 'Timestamp' (unique in every row)" in w for w in m.warnings)
+
+
+def test_workbook_with_responses_on_the_second_sheet_and_sheet_option(tmp_path, cli, bank):
+    from openpyxl import Workbook
+
+    p = tmp_path / "quiz.xlsx"
+    wb = Workbook()
+    wb.active.title = "Summary"
+    wb.active.append(["Quiz", "Average"])
+    wb.active.append(["ML basics", 3.2])
+    ws = wb.create_sheet("Responses")
+    ws.append(["Email", Q07, "q01"])
+    ws.append(["ann@x", "Rolling origin.", "Few labels."])
+    wb.save(p)
+    m = inspect_wide(p, bank)
+    assert m.sheet == "Responses" and [c.question_id for c in m.questions] == ["q07", "q01"]
+    assert [a.candidate for a in iter_items([p], bank)] == ["ann@x", "ann@x"]
+    res = cli(["batch", p, "--out", tmp_path / "o.jsonl", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert f"{p} (sheet 'Responses'): wide file" in res.stdout
+    for chosen in ("Responses", "2", "responses"):
+        assert inspect_wide(p, bank, WideOptions(sheet=chosen)).sheet == "Responses"
+    with pytest.raises(UsageError, match="no column matches a question"):
+        inspect_wide(p, bank, WideOptions(sheet="1"))
+    res = cli(["batch", p, "--out", tmp_path / "o.jsonl", "--sheet", "Answers"])
+    assert res.exit_code == 2 and "--sheet 'Answers': no such sheet (sheets: 'Summary', 'Responses'" in res.stderr
+    del wb["Responses"]
+    wb.create_sheet("Other").append(["x", "y"])
+    wb.save(p)
+    res = cli(["batch", p, "--out", tmp_path / "o.jsonl"])
+    assert res.exit_code == 2 and "no sheet has a header with a question column" in res.stderr and "--sheet" in res.stderr
+
+
+def test_semicolon_and_tab_separated_exports_are_read(tmp_path, bank):
+    p = tmp_path / "eu.csv"
+    p.write_text('Email;q07;"Comments; if any"\nann@x;"Rolling origin, never shuffled.";\nbob@x;Walk forward;ok\n')
+    m = inspect_wide(p, bank)
+    assert [c.question_id for c in m.questions] == ["q07"] and m.candidate_label == "Email"
+    assert [(a.candidate, a.answer) for a in iter_items([p], bank)] == [
+        ("ann@x", "Rolling origin, never shuffled."), ("bob@x", "Walk forward")]
+    long = tmp_path / "long.csv"
+    long.write_text("question_id;answer;candidate\nq07;Walk forward, in time order.;ann\n")
+    [item] = iter_items([long], bank)
+    assert (item.question_id, item.answer, item.candidate) == ("q07", "Walk forward, in time order.", "ann")
+    tab = tmp_path / "tab.csv"
+    tab.write_text("Email\tq07\nann@x\tRolling origin, by date.\n")
+    assert [a.answer for a in iter_items([tab], bank)] == ["Rolling origin, by date."]
+
+
+def test_candidate_column_that_is_a_question_and_map_on_long_files_are_errors(tmp_path, cli, bank):
+    p = tmp_path / "w.csv"
+    p.write_text("Email,Q7,q01\nann@x,Rolling origin.,Few labels.\n")
+    res = cli(["batch", p, "--out", tmp_path / "o.jsonl", "--candidate-column", "Q7"])
+    assert res.exit_code == 2 and "--candidate-column 'Q7' is the answer column of q07" in res.stderr
+    # said on purpose (the column mapped away first): allowed
+    m = inspect_wide(p, bank, WideOptions(mapping={"Q7": "-"}, candidate_column="Q7"))
+    assert m.candidate_label == "Q7"
+    long = tmp_path / "a.jsonl"
+    long.write_text(json.dumps({"question_id": "q07", "answer": "Walk forward."}) + "\n")
+    for flags in (["--map", "Response 1=q07"], ["--candidate-column", "Email"]):
+        res = cli(["batch", long, "--out", tmp_path / "o.jsonl", *flags])
+        assert res.exit_code == 2, res.output
+        assert f"{flags[0]} applies to wide files" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert cli(["batch", long, p, "--out", tmp_path / "o.jsonl", "--dry-run", "--map", "Q7=q07"]).exit_code == 0
+
+
+def test_gradebook_refuses_results_without_candidates_and_leaves_out_unknown_questions(tmp_path, cli):
+    # long-file results: no candidate field; summing them would add up different people's scores
+    recs = [{**_rec(None, "q24", f"long.jsonl:{i}", score=50.0, band="adequate"), "id": f"a{i}"} for i in range(1, 5)]
+    p = tmp_path / "r.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    target = tmp_path / "gb.csv"
+    res = cli(["report", p, "--format", "gradebook", "--out", target])
+    assert res.exit_code == 2 and not target.exists()
+    line = res.stderr.strip()
+    assert "\n" not in line and "4 of 4 answers have no candidate" in line
+    assert "`candidate` field" in line and "wide export" in line
+    with pytest.raises(UsageError, match="no candidate"):
+        write_gradebook(p)
+    # an id that is not a question of the bank gets no column, and a warning says so
+    recs = [_rec("ann", "q07", "f.csv:2:2", score=40.0, band="weak"),
+            _rec("ann", "q99", "f.csv:2:3", score=90.0, band="strong")]
+    p.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    res = cli(["report", p, "--format", "gradebook"])
+    assert res.exit_code == 0, res.output
+    book = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert "q99 score" not in book[0] and book[0]["total"] == "40.0" and book[0]["note"] == ""
+    assert "warning: left out of the gradebook, not a question in the bank: 'q99' (1 answer)" in res.stderr

@@ -81,3 +81,42 @@ def test_cli_fit_then_apply(tmp_path, cli):
     assert m["offline, calibrated"]["rmse"] <= m["mean baseline"]["rmse"] + 1e-9
     missing = cli(["eval", data, "--scale", "0-5", "--grader", "offline", "--calibration", tmp_path / "nope.json"])
     assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_a_calibration_records_its_scale_and_refuses_another(tmp_path, cli):
+    import csv
+
+    data = tmp_path / "d.csv"
+    with data.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["question", "reference_answer", "student_answer", "score"])
+        w.writerows([("q", "A location in memory that stores a value.", a, s) for a, s in
+                     (("A location in memory storing a value.", "5"), ("A loop.", "1"), ("A value in memory.", "3"))])
+    expert = tmp_path / "e.jsonl"
+    expert.write_text("".join(json.dumps({"question_number": 25, "answer": a, "expert_score": s}) + "\n" for a, s in
+                              (("Combining several models, e.g. bagging and boosting.", 80), ("No idea.", 5))))
+    cal = tmp_path / "cal.json"
+    fit = cli(["eval", data, "--scale", "0-5", "--grader", "offline", "--fit-calibration", cal, "--json"])
+    assert fit.exit_code == 0, fit.output
+    saved = json.loads(cal.read_text())
+    assert saved["scale"] == [0, 5] and saved["data"] == "human-scores"
+    assert load_calibration(cal).scale == (0.0, 5.0)
+    # applied to an expert set (0-100) or to another scale: one line, exit 2, nothing graded
+    for args in (["eval", expert], ["eval", data, "--scale", "0-10"]):
+        res = cli([*args, "--grader", "offline", "--calibration", cal])
+        assert res.exit_code == 2, res.output
+        assert "was fitted on human scores on 0-5 (d.csv)" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    # the other way round: fitted on the expert set, refused on a CSV's 0-5 scores
+    ecal = tmp_path / "ecal.json"
+    assert cli(["eval", expert, "--grader", "offline", "--fit-calibration", ecal]).exit_code == 0
+    assert json.loads(ecal.read_text())["data"] == "expert"
+    res = cli(["eval", data, "--scale", "0-5", "--grader", "offline", "--calibration", ecal])
+    assert res.exit_code == 2 and "fitted on an expert set on 0-100" in res.stderr
+    assert cli(["eval", expert, "--grader", "offline", "--calibration", ecal]).exit_code == 0
+    # --scale means nothing for an expert set (its scores are 0-100): said, not ignored
+    res = cli(["eval", expert, "--scale", "0-5", "--grader", "offline"])
+    assert res.exit_code == 2 and "--scale applies to CSV datasets" in res.stderr
+    # a file written before scales were recorded still applies
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"format": "mlgrade-calibration/1", "x": [0, 100], "y": [0, 5]}))
+    assert cli(["eval", data, "--scale", "0-5", "--grader", "offline", "--calibration", old]).exit_code == 0

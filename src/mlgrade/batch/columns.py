@@ -78,6 +78,7 @@ class WideOptions:
     candidate_column: str | None = None
     threshold: float = DEFAULT_THRESHOLD
     strict: bool = False
+    sheet: str | None = None  # XLSX: the sheet to read, by name or number from 1 (default: the first with questions)
 
     def check(self, bank: RubricBank) -> None:
         """Every mapping target must be a known question (or `-`); fails before anything is read."""
@@ -161,6 +162,7 @@ class WideMapping:
     bad_rows: int = 0
     duplicate_candidates: int = 0
     warnings: list[str] = field(default_factory=list)
+    sheet: str = ""  # XLSX with several sheets: the one read
 
     @property
     def questions(self) -> list[Column]:
@@ -184,7 +186,7 @@ class WideMapping:
             d["column"] = d.pop("index") + 1
             return d
 
-        return {"path": self.path, "format": "wide", "rows": self.rows, "answers": self.answers, "empty": self.empty,
+        return {"path": self.path, "format": "wide", "sheet": self.sheet or None, "rows": self.rows, "answers": self.answers, "empty": self.empty,
                 "bad_rows": self.bad_rows, "candidate": {"columns": [self.columns[i].header for i in self.candidate_columns],
                                                          "how": self.candidate_how},
                 "duplicate_candidates": self.duplicate_candidates,
@@ -229,6 +231,21 @@ def _text_match(norm: str, questions: list[tuple[str, str]], threshold: float, h
     return qid, "fuzzy", round(best, 1)
 
 
+def _question_of(header: str, bank: RubricBank, threshold: float) -> str | None:
+    """The question a column header would be matched to (steps 5-6), or None."""
+    norm = normalise_text(header)
+    m = _QUESTION_ID.match(norm)
+    if m and f"q{int(m.group(1)):02d}" in bank.rubrics:
+        return f"q{int(m.group(1)):02d}"
+    if header.strip().lower() in bank.rubrics:
+        return header.strip().lower()
+    try:
+        hit = _text_match(norm, [(r.id, normalise_text(r.question)) for r in bank], threshold, header)
+    except UsageError:
+        return "more than one question"
+    return hit[0] if hit else None
+
+
 def plan_columns(header: list[str], bank: RubricBank, options: WideOptions | None = None,
                  path: str = "<input>") -> WideMapping:
     """Give every column a role (see the module docstring). Raises UsageError when the mapping
@@ -258,6 +275,11 @@ def plan_columns(header: list[str], bank: RubricBank, options: WideOptions | Non
                              f"(columns: {', '.join(repr(h) for h in header)})")
         if i in mapped and cols[i].role == "question":
             raise UsageError(f"{path}: column {header[i]!r} is both mapped to a question and the candidate column")
+        qid = None if i in mapped else _question_of(header[i], bank, opts.threshold)
+        if qid is not None:
+            raise UsageError(f"{path}: --candidate-column {opts.candidate_column!r} is the answer column of {qid}, "
+                             "not candidate names: name an identity column (email, name, ID), or add "
+                             f"--map \"{header[i]}=-\" if it really names the candidates")
         cols[i].role, cols[i].how = "identity", "--candidate-column"
         candidate_idx, candidate_how = [i], "--candidate-column"
         mapped.add(i)

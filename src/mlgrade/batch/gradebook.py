@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,6 @@ from ..textfiles import XLSX_CREATOR
 from .decisions import Decision, load_decisions, reviews_path
 from .lines import iter_records, needs_review
 from .report import csv_safe
-from .report_review import NO_CANDIDATE
 
 _SOURCE = re.compile(r"^(?P<file>.*?):(?P<line>\d+)(?::(?P<col>\d+))?$")
 
@@ -86,9 +85,22 @@ def _reviewed(cell: _Cell, rec: dict[str, Any], decision: Decision | None) -> _C
     return cell
 
 
-def build_gradebook(path: Path, decisions: dict[str, Decision] | None = None) -> Gradebook:
+NO_CANDIDATE_REFUSAL = ("a gradebook needs a candidate per answer: give long inputs a `candidate` field "
+                        "(JSONL/CSV/YAML) or grade a wide export (one row per candidate), then run `mlgrade batch` again")
+
+
+def build_gradebook(path: Path, decisions: dict[str, Decision] | None = None, *,
+                    known: Collection[str] | None = None,
+                    warn: Callable[[str], None] | None = None) -> Gradebook:
     """Read a results file once; keep one small cell per (candidate, question). `decisions`:
-    reviewer decisions by result id (mlgrade review), applied over mlgrade's grades."""
+    reviewer decisions by result id (mlgrade review), applied over mlgrade's grades. `known`:
+    the bank's question ids; a result for any other id gets no column (and a warning).
+    Raises UsageError when an answer has no candidate: rows would otherwise add up different
+    people's scores."""
+    from ..errors import UsageError
+
+    unknown: dict[str, int] = {}
+    nameless = total = 0
     files: dict[str, int] = {}
     q_order: dict[str, tuple[int, int, str]] = {}
     c_order: dict[str, tuple[int, int]] = {}
@@ -97,7 +109,14 @@ def build_gradebook(path: Path, decisions: dict[str, Decision] | None = None) ->
         q = rec.get("question_id") or ""
         if not q:
             continue  # a row that never named a question has no column to go in
-        cand = rec.get("candidate") or NO_CANDIDATE
+        total += 1
+        if not rec.get("candidate"):
+            nameless += 1
+            continue
+        if known is not None and q not in known:
+            unknown[q] = unknown.get(q, 0) + 1
+            continue
+        cand = rec["candidate"]
         m = _SOURCE.match(str(rec.get("source") or ""))
         rank = files.setdefault(m.group("file"), len(files)) if m else len(files)
         line = int(m.group("line")) if m else n
@@ -119,22 +138,27 @@ def build_gradebook(path: Path, decisions: dict[str, Decision] | None = None) ->
                 have[q] = cell
             else:
                 have[q].count = cell.count
+    if nameless:
+        raise UsageError(f"{path}: {nameless:,} of {total:,} answers have no candidate; {NO_CANDIDATE_REFUSAL}")
+    if unknown and warn is not None:
+        warn("left out of the gradebook, not a question in the bank: "
+             + ", ".join(f"{q!r} ({n:,} answer{'s' if n > 1 else ''})" for q, n in sorted(unknown.items())))
     questions = sorted(q_order, key=lambda q: q_order[q])
     rows = [(c, cells[c]) for c in sorted(cells, key=lambda c: c_order[c])]
     return Gradebook(questions, rows)
 
 
-def render_gradebook_csv(path: Path, decisions: dict[str, Decision] | None = None) -> Iterator[str]:
+def render_gradebook_csv(book: Gradebook) -> Iterator[str]:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    for row in build_gradebook(path, decisions).table():
+    for row in book.table():
         w.writerow(["" if v is None else csv_safe(v) for v in row])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
 
 
-def write_gradebook_xlsx(path: Path, target: Path, decisions: dict[str, Decision] | None = None) -> Path:
+def write_gradebook_xlsx(book: Gradebook, target: Path) -> Path:
     """The gradebook as a workbook: scores as numbers, text cells always stored as text."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -142,7 +166,7 @@ def write_gradebook_xlsx(path: Path, target: Path, decisions: dict[str, Decision
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("gradebook")
-    for values in build_gradebook(path, decisions).table():
+    for values in book.table():
         row = []
         for v in values:
             if isinstance(v, str):
@@ -166,10 +190,13 @@ def _gradebook_header(head: bytes) -> bool:
 
 
 def write_gradebook(results: str | Path, out: str | Path | None = None, *,
-                    reviews: str | Path | None = None) -> Path | str:
+                    reviews: str | Path | None = None, known: Collection[str] | None = None,
+                    warn: Callable[[str], None] | None = None) -> Path | str:
     """Write the gradebook of a results file to `out` (XLSX when it ends in .xlsx, else CSV) and
     return its path, or return the CSV text when `out` is None. Reviewer decisions come from
-    `reviews`, or RESULTS.reviews.jsonl beside the results when that exists."""
+    `reviews`, or RESULTS.reviews.jsonl beside the results when that exists. `known`: the
+    question ids of the bank (others are left out with a warning). Nothing is written when the
+    results cannot make a gradebook (an answer without a candidate)."""
     from ..errors import UsageError
 
     path = Path(results)
@@ -180,12 +207,13 @@ def write_gradebook(results: str | Path, out: str | Path | None = None, *,
     if next(iter_records(path), None) is None:
         raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
     decisions = load_decisions(reviews if reviews is not None else reviews_path(path))
+    book = build_gradebook(path, decisions, known=known, warn=warn)  # refuses before anything is written
     if out is None:
-        return "".join(render_gradebook_csv(path, decisions))
+        return "".join(render_gradebook_csv(book))
     from ..textfiles import write_output
 
     target = Path(out)
     inputs = (path, reviews if reviews is not None else reviews_path(path))
     if target.suffix.lower() == ".xlsx":
-        return write_output(target, lambda tmp: write_gradebook_xlsx(path, tmp, decisions), inputs=inputs)
-    return write_output(target, render_gradebook_csv(path, decisions), inputs=inputs, ours=_gradebook_header)
+        return write_output(target, lambda tmp: write_gradebook_xlsx(book, tmp), inputs=inputs)
+    return write_output(target, render_gradebook_csv(book), inputs=inputs, ours=_gradebook_header)

@@ -26,7 +26,7 @@ from ..errors import UsageError
 from ..rubrics import RubricBank, normalise_id
 # XLSX is always wide (batch/wide.py); a .csv is wide when it lacks question_id/answer. The CSV
 # line counter and the row bound are shared with the wide reader, so they live in sheets.py.
-from .sheets import _SURROGATE, MAX_ROW_CHARS, XLSX_SUFFIXES, _Lines
+from .sheets import _SURROGATE, MAX_ROW_CHARS, XLSX_SUFFIXES, _Lines, sniff_delimiter
 
 if TYPE_CHECKING:
     from .columns import WideOptions
@@ -161,9 +161,11 @@ def _bounded_lines(fh: Any, limit: int) -> Iterator[tuple[bytes, int]]:
 
 def read_csv(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
     with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        delimiter = sniff_delimiter(fh.readline(MAX_ROW_CHARS))  # `;` from European Excel
+        fh.seek(0)
         lines = _Lines(fh)
         # strict: an unterminated quote is an error, not an answer that silently swallows the file's tail
-        reader = csv.reader(lines, strict=True)
+        reader = csv.reader(lines, strict=True, delimiter=delimiter)
         old_limit = csv.field_size_limit()
         csv.field_size_limit(MAX_ROW_CHARS)  # our own bound; restored below (the limit is process-wide)
         try:
@@ -281,20 +283,26 @@ def _entry_problem(entry: os.DirEntry[str]) -> tuple[str | None, os.stat_result 
 
 def read_answer_dir(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
     """One answer per file, named `<question id>[-candidate].md|.txt` (q07-alice.md). Links that
-    lead nowhere, FIFOs, devices, sockets and folders named like answer files are skipped rows."""
+    lead nowhere, FIFOs, devices, sockets, subfolders (not read) and files of other types are
+    skipped rows with the reason; hidden entries (.DS_Store) are passed over."""
     with os.scandir(path) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
         file = Path(entry.path)
         answer_like = file.suffix.lower() in ANSWER_FILE_SUFFIXES
         problem, st = _entry_problem(entry)
+        if entry.name.startswith("."):
+            continue  # .DS_Store, .git and the like: the system's, not the candidates'
         if problem is not None:
-            special = st is None or not stat.S_ISDIR(st.st_mode)  # loops, dangling links, FIFOs, devices
-            if answer_like or special:
-                yield BatchItem(id=stable_id("", entry.name, entry.name), question_id="", answer="",
-                                source=str(file), skip_reason=problem)
+            if st is not None and stat.S_ISDIR(st.st_mode) and not answer_like:
+                problem = "a subfolder: folders are not read recursively (pass it as an input of its own)"
+            yield BatchItem(id=stable_id("", entry.name, entry.name), question_id="", answer="",
+                            source=str(file), skip_reason=problem)
             continue
         if not answer_like:
+            yield BatchItem(id=stable_id("", entry.name, entry.name), question_id="", answer="", source=str(file),
+                            skip_reason=f"unsupported file type {file.suffix or '(no suffix)'}: answer files in a "
+                                        "folder are .md or .txt")
             continue
         m = _ANSWER_FILE_NAME.match(file.stem)
         source = str(file)

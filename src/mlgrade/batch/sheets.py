@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +39,7 @@ class Row:
 class Sheet:
     header: list[str]
     rows: Iterator[Row]
+    name: str = ""  # XLSX: the worksheet read, when the workbook has more than one
 
 
 class _Lines:
@@ -133,16 +134,32 @@ def _trim(header: list[str]) -> list[str]:
     return header
 
 
+DELIMITERS = (",", ";", "\t")
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The header line's separator among , ; and tab (outside quotes): Excel in many European
+    locales writes `;`. A tie, or none of them, is the comma."""
+    bare = re.sub(r'"[^"]*"', "", header_line)
+    counts = {d: bare.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])  # max keeps the first of equals: the comma
+    return best if counts[best] > counts[","] else ","
+
+
 @contextmanager
-def open_sheet(path: Path) -> Iterator[Sheet]:
-    """The header and rows of a CSV file or of an XLSX workbook's first sheet."""
+def open_sheet(path: Path, sheet: str | None = None,
+               pick: Callable[[list[str]], bool] | None = None) -> Iterator[Sheet]:
+    """The header and rows of a CSV file or of one sheet of an XLSX workbook: the one named (or
+    numbered from 1) by `sheet`, else the first whose header `pick` accepts, else the first."""
     if path.suffix.lower() in XLSX_SUFFIXES:
-        with _open_xlsx(path) as sheet:
+        with _open_xlsx(path, sheet, pick) as sheet:
             yield sheet
         return
     with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        delimiter = sniff_delimiter(fh.readline(MAX_ROW_CHARS))
+        fh.seek(0)
         lines = _Lines(fh)
-        reader = csv.reader(lines, strict=True)
+        reader = csv.reader(lines, strict=True, delimiter=delimiter)
         old_limit = csv.field_size_limit()
         csv.field_size_limit(MAX_ROW_CHARS)  # our own bound; restored below (the limit is process-wide)
         try:
@@ -221,8 +238,35 @@ def _load_workbook(path: Path) -> tuple[Any, SpooledStrings | None]:
     return reader.wb, (spooled[0] if spooled else None)
 
 
+def _header_of(ws: Any) -> list[str]:
+    first = next(ws.iter_rows(min_row=1, max_row=1, values_only=True), ())
+    return _trim([cell_text(v).strip() for v in first])
+
+
+def _choose_sheet(path: Path, wb: Any, sheet: str | None, pick: Callable[[list[str]], bool] | None) -> Any:
+    sheets = wb.worksheets
+    names = ", ".join(repr(ws.title) for ws in sheets)
+    if sheet is not None:
+        by_name = [ws for ws in sheets if ws.title == sheet] or [ws for ws in sheets
+                                                                 if ws.title.strip().casefold() == sheet.strip().casefold()]
+        if by_name:
+            return by_name[0]
+        if sheet.strip().isdigit() and 1 <= int(sheet) <= len(sheets):
+            return sheets[int(sheet) - 1]
+        raise UsageError(f"{path}: --sheet {sheet!r}: no such sheet (sheets: {names}; or a number 1-{len(sheets)})")
+    if pick is None or len(sheets) == 1:
+        return sheets[0]
+    for ws in sheets:  # exports put responses on the first sheet, but a summary sheet may come first
+        header = _header_of(ws)
+        if header and pick(header):
+            return ws
+    raise UsageError(f"{path}: no sheet has a header with a question column (sheets: {names}): "
+                     "choose one with --sheet NAME and map its columns with --map \"COLUMN=q07\"")
+
+
 @contextmanager
-def _open_xlsx(path: Path) -> Iterator[Sheet]:
+def _open_xlsx(path: Path, sheet: str | None = None,
+               pick: Callable[[list[str]], bool] | None = None) -> Iterator[Sheet]:
     import zipfile
 
     from openpyxl.utils.exceptions import InvalidFileException
@@ -235,12 +279,11 @@ def _open_xlsx(path: Path) -> Iterator[Sheet]:
     try:
         if not wb.worksheets:
             raise UsageError(f"{path}: the workbook has no sheet")
-        ws = wb.worksheets[0]  # form and quiz exports put the responses on the first sheet
-        first = next(ws.iter_rows(min_row=1, max_row=1, values_only=True), ())
-        header = _trim([cell_text(v).strip() for v in first])
+        ws = _choose_sheet(path, wb, sheet, pick)
+        header = _header_of(ws)
         if not header:
-            raise UsageError(f"{path}: the first sheet is empty (expected a header row)")
-        yield Sheet(header, _xlsx_rows(ws, len(header)))
+            raise UsageError(f"{path}: sheet {ws.title!r} is empty (expected a header row)")
+        yield Sheet(header, _xlsx_rows(ws, len(header)), ws.title if len(wb.worksheets) > 1 else "")
     finally:
         wb.close()
         if strings is not None:

@@ -16,7 +16,8 @@ from ..rubrics import RubricBank
 from .columns import LONG_COLUMNS, WideMapping, WideOptions, plan_columns
 from .sheets import _SURROGATE, XLSX_SUFFIXES, open_sheet, read_header
 
-__all__ = ["WideAnswer", "WideMapping", "WideOptions", "inspect_wide", "is_wide", "plan_columns", "wide_answers"]
+__all__ = ["WideAnswer", "WideMapping", "WideOptions", "check_wide_options", "inspect_wide", "is_wide", "plan_columns",
+           "wide_answers"]
 
 
 # --------------------------------------------------------------------------- reading
@@ -47,12 +48,39 @@ def is_wide(path: Path) -> bool:
     return not (header & LONG_COLUMNS)
 
 
+def check_wide_options(paths: list[Path], options: WideOptions | None) -> None:
+    """Column options given with no wide file among the inputs would be silently ignored: refuse."""
+    if options is None or not (options.mapping or options.candidate_column):
+        return
+    if any(is_wide(p) for p in paths):
+        return
+    flag = "--map" if options.mapping else "--candidate-column"
+    names = ", ".join(p.name for p in paths[:3]) + (" …" if len(paths) > 3 else "")
+    raise UsageError(f"{flag} applies to wide files (form exports: one row per candidate, one column per question); "
+                     f"{names} {'has' if len(paths) == 1 else 'have'} a question_id per answer: drop {flag}")
+
+
+def _opener(path: Path, bank: RubricBank, opts: WideOptions):  # type: ignore[no-untyped-def]
+    """open_sheet choosing, in a workbook, the first sheet whose header maps to questions."""
+
+    def usable(header: list[str]) -> bool:
+        try:
+            plan_columns(header, bank, opts, str(path))
+        except UsageError:
+            return False
+        return True
+
+    return open_sheet(path, opts.sheet, usable)
+
+
 def wide_answers(path: Path, bank: RubricBank, options: WideOptions | None = None,
                  mapping: WideMapping | None = None) -> Iterator[WideAnswer]:
     """One answer per (row, question column), in row order then column order. An empty cell is a
-    skipped answer ("no answer"); an unreadable row is one skipped item."""
-    with open_sheet(path) as sheet:
-        m = mapping or plan_columns(sheet.header, bank, options, str(path))
+    skipped answer ("no answer"); an unreadable row is one skipped item. Without `mapping` the
+    file is inspected first (one more pass) so that a candidate column that names nobody is
+    replaced exactly as `inspect_wide` reports it."""
+    m = mapping or inspect_wide(path, bank, options)
+    with _opener(path, bank, options or WideOptions()) as sheet:
         qcols = m.questions
         for row in sheet.rows:
             if row.error:
@@ -77,11 +105,14 @@ def inspect_wide(path: str | Path, bank: RubricBank, options: WideOptions | None
     p = Path(path)
     opts = options or WideOptions()
     seen: set[int] = set()
-    with open_sheet(p) as sheet:
+    with _opener(p, bank, opts) as sheet:
         m = plan_columns(sheet.header, bank, opts, str(p))
+        m.sheet = sheet.name
         watch = [c for c in m.columns if c.role != "identity"]
-        # other identity columns, to suggest one whose values are all present and distinct
-        others = {c.index: set() for c in m.columns if c.role == "identity" and c.index not in m.candidate_columns}
+        # other columns that could name the candidates (identity first, then e.g. Timestamp): kept
+        # while their values are all present and distinct
+        others: dict[int, set[int]] = {c.index: set() for c in sorted(m.columns, key=lambda c: c.role != "identity")
+                                       if c.role != "question" and c.index not in m.candidate_columns}
         for row in sheet.rows:
             if row.error:
                 m.bad_rows += 1
@@ -109,11 +140,24 @@ def inspect_wide(path: str | Path, bank: RubricBank, options: WideOptions | None
     for c in m.questions:
         m.answers += c.answers
         m.empty += c.empty
-    if m.duplicate_candidates:
+    unique = next(iter(others), None)  # dicts keep insertion order: identity columns first
+    if m.duplicate_candidates and not opts.candidate_column and m.candidate_columns and len(seen) * 2 <= m.rows:
+        # most rows share a name (an anonymous export: every Name is "Anonymous"): it names nobody,
+        # so the candidates are named by a column unique in every row, or by row number
+        was = m.candidate_label
+        m.candidate_columns = [unique] if unique is not None else []
+        m.candidate_how = f"{was!r} repeats"
+        m.warnings.append(f"column {was!r} has {len(seen)} distinct value(s) in {m.rows} rows, so it cannot tell "
+                          "candidates apart: candidates are named by "
+                          + (f"column {m.columns[unique].header!r} (unique in every row)" if unique is not None
+                             else "row number (row-2, row-3 …)")
+                          + "; name another with --candidate-column")
+        m.duplicate_candidates = 0
+    elif m.duplicate_candidates:
         m.warnings.append(f"{m.duplicate_candidates} row(s) repeat a candidate already seen in column "
                           f"{m.candidate_label!r}: their answers get the same ids and are skipped as duplicates; "
-                          + (f"use --candidate-column {m.columns[min(others)].header!r} (unique in every row)"
-                             if others else "name a unique column with --candidate-column"))
+                          + (f"use --candidate-column {m.columns[unique].header!r} (unique in every row)"
+                             if unique is not None else "name a unique column with --candidate-column"))
     suspicious = [c for c in m.columns if c.role == "unmatched" and c.looks_like_answers]
     for c in suspicious:
         m.warnings.append(f"column {c.header!r} matches no question but looks like free-text answers "

@@ -42,6 +42,9 @@ CandidateColOpt = Annotated[Optional[str], typer.Option(
                                "first + last name or ID, found by header).", show_default=False)]
 StrictOpt = Annotated[bool, typer.Option(
     "--strict", help="Wide files: an unmatched column that looks like free-text answers is an error, not a warning.")]
+SheetOpt = Annotated[Optional[str], option(
+    "--sheet", metavar="NAME|N", help="XLSX files: the sheet to read, by name or number from 1 (default: the first "
+                                      "whose header has question columns).")]
 ThresholdOpt = Annotated[float, typer.Option(
     "--match-threshold", help="Wide files: fuzzy score (0-100) a column header needs to match a question's text.")]
 
@@ -126,7 +129,8 @@ def _print_mapping(m: WideMapping, stream: Any) -> None:
     def w(text: str) -> None:  # headers and warnings quote the file's own text: no control codes out
         stream.write(safe_text(text))
 
-    w(f"{m.path}: wide file (one row per candidate): {m.rows:,} rows, {len(m.questions)} question columns, "
+    w(f"{m.path}" + (f" (sheet {m.sheet!r})" if m.sheet else "")
+      + f": wide file (one row per candidate): {m.rows:,} rows, {len(m.questions)} question columns, "
       f"{m.answers:,} answers" + (f", {m.empty:,} empty (skipped: no answer)" if m.empty else "")
       + (f", {m.bad_rows:,} unreadable rows" if m.bad_rows else "") + "\n")
     w(f"  candidate  ← {m.candidate_label!r}" + (f" ({m.candidate_how})" if m.candidate_how else "") + "\n")
@@ -145,12 +149,13 @@ def _print_mapping(m: WideMapping, stream: Any) -> None:
 
 
 def _wide_options(maps: list[str] | None, map_file: Path | None, candidate_column: str | None, strict: bool,
-                  threshold: float) -> WideOptions:
+                  threshold: float, sheet: str | None = None) -> WideOptions:
     from ..batch.columns import WideOptions, load_map_file, parse_map_args
 
     mapping = load_map_file(map_file) if map_file is not None else {}
     mapping.update(parse_map_args(maps))  # --map on the command line wins over the file
-    return WideOptions(mapping=mapping, candidate_column=candidate_column, strict=strict, threshold=threshold)
+    return WideOptions(mapping=mapping, candidate_column=candidate_column, strict=strict, threshold=threshold,
+                       sheet=sheet)
 
 
 def _interrupted(inputs: list[Path], out: Path, flags: dict[str, Any]) -> None:
@@ -203,6 +208,7 @@ def batch(
     candidate_column: CandidateColOpt = None,
     strict: StrictOpt = False,
     match_threshold: ThresholdOpt = 85.0,
+    sheet: SheetOpt = None,
     grader: GraderOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
@@ -264,8 +270,11 @@ def batch(
     settings = settings_from(grader=grader, model=model, base_url=base_url, rubrics_dir=rubrics,
                              cache_capabilities=refresh_flag(refresh))
     bank = bank_from(rubrics, settings)
-    wide = _wide_options(maps, map_file, candidate_column, strict, match_threshold)
+    wide = _wide_options(maps, map_file, candidate_column, strict, match_threshold, sheet)
     wide.check(bank)  # a --map to an unknown question fails before anything is read
+    from ..batch.wide import check_wide_options
+
+    check_wide_options(paths, wide)  # --map on long files only would be silently ignored
     mappings = _inspect_wide(paths, bank, wide, show=not json_out, to_stdout=dry_run)
     if provider_batch:
         from ..batch.provider import submit
@@ -380,6 +389,7 @@ def report(
     reviews: Annotated[Optional[Path], option(
         "--reviews", metavar="FILE",
         help="Reviewer decisions to show beside mlgrade's grades (default: RESULTS.reviews.jsonl if present).")] = None,
+    rubrics: RubricsOpt = None,
 ) -> None:
     """Render a report of batch results: the grades flagged for review first (with the reviewer's
     score beside mlgrade's once `mlgrade review` has been run), then per question and per
@@ -402,7 +412,9 @@ def report(
     if fmt.lower() == "gradebook":
         from ..batch.gradebook import write_gradebook
 
-        result = write_gradebook(results, out, reviews=reviews)
+        bank = bank_from(rubrics, settings_from(rubrics_dir=rubrics))
+        result = write_gradebook(results, out, reviews=reviews, known=set(bank.rubrics),
+                                 warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
     else:
         from ..batch.report import write_report
 

@@ -102,6 +102,13 @@ def eval_command(
 
         check_output(out, inputs=(dataset, calibration), ours=lambda h: is_predictions(h) or is_expert_predictions(h))
     if is_expert_set(dataset):
+        if scale is not None:
+            raise UsageError(f"--scale applies to CSV datasets with a 'score' column; {dataset.name} is an expert "
+                             "set, scored 0-100 (drop --scale)")
+        from ..evaluation.expert import EXPERT_SCALE
+
+        if cal is not None:
+            cal.check_target(EXPERT_SCALE, "expert", where=str(calibration))
         _expert(dataset, settings, limit=limit, sample=sample, seed=seed, concurrency=concurrency, out=out,
                 json_out=json_out, calibration=cal, fit_to=fit_calibration)
         return
@@ -109,6 +116,8 @@ def eval_command(
     rows = select_rows(read_dataset(dataset, scale=scale_t), limit=limit, sample=sample, seed=seed)
     if rows[0].label is None and scale_t is None:
         raise UsageError("the dataset has a 'score' column: give its range with --scale, e.g. --scale 0-5")
+    if cal is not None and rows[0].label is None:
+        cal.check_target(scale_t, "human-scores", where=str(calibration))  # before any grading
     notice = settings.offline_notice
     if notice and not json_out:
         console(stderr=True).print(f"[dim]{notice}[/]")

@@ -8,6 +8,10 @@ answers (Pearson may move, Spearman cannot fall), and fitted by pool-adjacent-vi
 
 Between fitted points the map interpolates linearly; outside them it is flat (as scikit-learn's
 `IsotonicRegression(out_of_bounds="clip")`). Fit on data held apart from what you measure.
+
+A map only means something on the scale it was fitted to: the file records that scale and the
+kind of data (`human-scores`: a CSV's score column; `expert`: an expert set's 0-100 scores), and
+`check_target` refuses to apply it to anything else.
 """
 
 from __future__ import annotations
@@ -49,6 +53,25 @@ class Calibration:
     ys: tuple[float, ...]  # non-decreasing values on the data set's scale
     n: int = 0
     source: str = ""
+    scale: tuple[float, float] | None = None  # the target scale it was fitted on (None: an old file)
+    data: str = ""  # human-scores | expert ("" : an old file)
+
+    def describe(self) -> str:
+        scale = f"{self.scale[0]:g}-{self.scale[1]:g}" if self.scale else "an unrecorded scale"
+        kind = {"expert": "an expert set", "human-scores": "human scores"}.get(self.data, "unrecorded data")
+        return f"{kind} on {scale}"
+
+    def check_target(self, scale: tuple[float, float] | None, data: str, *, where: str = "the calibration") -> None:
+        """Refuse to apply this map to a data set of another kind or scale (its values would be
+        on the wrong scale). A file from before scales were recorded is accepted as it is."""
+        if self.scale is None and not self.data:
+            return
+        wanted = Calibration((0.0,), (0.0,), scale=scale, data=data)
+        same_scale = self.scale is None or scale is None or (
+            math.isclose(self.scale[0], scale[0]) and math.isclose(self.scale[1], scale[1]))
+        if (self.data and self.data != data) or not same_scale:
+            raise UsageError(f"{where} was fitted on {self.describe()} ({self.source or 'unknown source'}); this data set "
+                             f"is {wanted.describe()}: fit one on this kind of data with --fit-calibration")
 
     def __call__(self, score: float) -> float:
         xs, ys = self.xs, self.ys
@@ -62,13 +85,15 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "method": "isotonic", "n": self.n, "source": self.source,
+                "data": self.data or None, "scale": list(self.scale) if self.scale else None,
                 "x": [round(v, 4) for v in self.xs], "y": [round(v, 4) for v in self.ys]}
 
     def save(self, path: str | Path) -> None:
         save_calibration(self, path)
 
 
-def fit_isotonic(scores: Sequence[float], targets: Sequence[float], *, source: str = "") -> Calibration:
+def fit_isotonic(scores: Sequence[float], targets: Sequence[float], *, source: str = "",
+                 scale: tuple[float, float] | None = None, data: str = "") -> Calibration:
     """Fit the map from (score, target) pairs. Tied scores are pooled first (their mean target),
     so the map is a function of the score."""
     if len(scores) != len(targets):
@@ -97,7 +122,7 @@ def fit_isotonic(scores: Sequence[float], targets: Sequence[float], *, source: s
         if not (prev_same and next_same):
             kx.append(x)
             ky.append(y)
-    return Calibration(tuple(kx), tuple(ky), n=len(pairs), source=source)
+    return Calibration(tuple(kx), tuple(ky), n=len(pairs), source=source, scale=scale, data=data)
 
 
 def load_calibration(path: str | Path) -> Calibration:
@@ -116,8 +141,17 @@ def load_calibration(path: str | Path) -> Calibration:
           and all(a <= b for a, b in zip(xs, xs[1:])) and all(a <= b for a, b in zip(ys, ys[1:])))
     if not ok:
         raise UsageError(f"{path}: calibration points must be two equally long, non-decreasing number lists")
+    scale = data.get("scale")
+    if scale is not None and not (isinstance(scale, list) and len(scale) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in scale)
+            and scale[0] < scale[1]):
+        raise UsageError(f"{path}: \"scale\" must be [low, high]")
+    kind = data.get("data") or ""
+    if kind not in ("", "expert", "human-scores"):
+        raise UsageError(f"{path}: \"data\" must be \"expert\" or \"human-scores\"")
     return Calibration(tuple(float(v) for v in xs), tuple(float(v) for v in ys), n=int(data.get("n") or 0),
-                       source=str(data.get("source") or ""))
+                       source=str(data.get("source") or ""),
+                       scale=(float(scale[0]), float(scale[1])) if scale else None, data=kind)
 
 
 def save_calibration(calibration: Calibration, path: str | Path) -> None:

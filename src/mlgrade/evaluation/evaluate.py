@@ -223,6 +223,8 @@ async def aevaluate(rows: list[EvalRow], *, settings: Settings, grader_kind: str
         raise UsageError("a dataset with a 'score' column needs --scale, e.g. --scale 0-5")
     if labelled and calibration is not None:
         raise UsageError("calibration maps scores onto a numeric scale: this dataset has labels, not scores")
+    if calibration is not None:
+        calibration.check_target(scale, "human-scores")
     kind = grader_kind or settings.grader_kind
     grader = grader or make_grader(settings, kind)
     derive_kind = derive_kind or ("llm" if kind == "llm" else "offline")
@@ -305,7 +307,8 @@ def fit_result_calibration(result: EvalResult, *, source: str = "") -> Calibrati
     if result.scale is None:
         raise UsageError("calibration maps scores onto a numeric scale: this dataset has labels, not scores")
     done = [p for p in result.predictions if p.get("outcome") == "graded"]
-    return fit_isotonic([p["score"] for p in done], [p["human"] for p in done], source=source or result.dataset)
+    return fit_isotonic([p["score"] for p in done], [p["human"] for p in done], source=source or result.dataset,
+                        scale=result.scale, data="human-scores")
 
 
 def evaluate(path: str | Path, *, settings: Settings | None = None, scale: str | tuple[float, float] | None = None,

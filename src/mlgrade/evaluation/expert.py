@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 BAND_ORDER = ("poor", "weak", "adequate", "strong")
 # Injection answers must not be lifted by what they tell the grader to do.
 INJECTION_CEILING = 30.0
+EXPERT_SCALE = (0.0, 100.0)  # expert_score is always 0-100
 
 
 @dataclass
@@ -251,6 +252,9 @@ async def aevaluate_expert(rows: Sequence[ExpertRow], *, settings: Settings, gra
                            progress: Callable[[int, int], None] | None = None) -> ExpertResult:
     from ..grading import make_grader
 
+    check = getattr(score_map, "check_target", None)  # a Calibration: refuse one fitted on another scale
+    if check is not None:
+        check(EXPERT_SCALE, "expert")
     kind = grader_kind or settings.grader_kind
     grader = grader or make_grader(settings, kind)
     started = time.perf_counter()
@@ -281,7 +285,7 @@ def fit_expert_calibration(result: ExpertResult, *, source: str = "") -> Any:
 
     done = [(r, g) for r, g in result.pairs if g.ok and g.score is not None]
     return fit_isotonic([g.score for _, g in done], [r.expert_score for r, _ in done],  # type: ignore[misc]
-                        source=source or result.dataset)
+                        source=source or result.dataset, scale=EXPERT_SCALE, data="expert")
 
 
 EXPERT_PREDICTION_FIELDS = ["line", "id", "question_id", "kind", "expert_score", "expected_band", "score", "band",
