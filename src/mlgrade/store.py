@@ -12,8 +12,10 @@ row that does not parse is a miss. Base URLs are stored without credentials.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -196,13 +198,26 @@ class Store:
         self.db.store_path = self.path  # type: ignore[attr-defined]
         self.db.row_factory = sqlite3.Row
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA busy_timeout=30000")
-            self.migrate()
+            self._set_up()
         except BaseException:
             self.db.close()
             raise
+
+    def _set_up(self) -> None:
+        # Two processes opening a new file at once: switching it to WAL can answer "database is
+        # locked" at once instead of waiting on the busy timeout, so that step is retried briefly.
+        deadline = time.monotonic() + 30
+        for attempt in itertools.count(1):
+            try:
+                self.db.execute("PRAGMA busy_timeout=30000")
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.migrate()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(min(0.5, 0.02 * attempt))
 
     @classmethod
     def for_settings(cls, settings: Any) -> Store:
