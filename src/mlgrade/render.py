@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import redact
+from .textfiles import safe_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -63,13 +64,18 @@ def _hanging(console: Console, rows: list[tuple[str, str]]) -> None:
     grid.add_column(no_wrap=True)
     grid.add_column(ratio=1)
     for label, text in rows:
-        grid.add_row(label, escape(text))
+        grid.add_row(label, escape(safe_text(text)))  # candidate-derived text: no control codes
     console.print(grid)
 
 
 def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
-    """The full feedback view shared by `grade`, `practice` and reports."""
-    from rich.markup import escape
+    """The full feedback view shared by `grade`, `practice` and reports. Every string that can
+    carry candidate text (quotes, claims, comments, errors, code values) is shown through
+    `safe_text`, so control codes in an answer cannot drive the terminal."""
+    from rich.markup import escape as _escape
+
+    def escape(text: object) -> str:
+        return _escape(safe_text(text))
     from rich.panel import Panel
     from rich.table import Table
 

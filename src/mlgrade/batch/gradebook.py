@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import redact
+from ..textfiles import XLSX_CREATOR
 from .decisions import Decision, load_decisions, reviews_path
 from .lines import Problems, iter_records, needs_review
 from .report import csv_safe
@@ -182,8 +183,17 @@ def write_gradebook_xlsx(book: Gradebook, target: Path) -> Path:
                 cell.data_type = "s"  # openpyxl would store "=…" as a formula otherwise
             row.append(cell)
         ws.append(row)
+    wb.properties.creator = XLSX_CREATOR  # how a later run knows it may replace this file
     wb.save(target)
     return target
+
+
+def _gradebook_header(head: bytes) -> bool:
+    """A gradebook CSV's first line: candidate, `<question> score,<question> band` pairs, total,graded,note."""
+    first = head.decode("utf-8-sig", "replace").split("\n", 1)[0].rstrip("\r").split(",")
+    pairs = first[1:-3]
+    return (first[:1] == ["candidate"] and first[-3:] == ["total", "graded", "note"] and len(pairs) % 2 == 0
+            and all(a.endswith(" score") and b == a[:-6] + " band" for a, b in zip(pairs[::2], pairs[1::2])))
 
 
 def write_gradebook(results: str | Path, out: str | Path | None = None, *,
@@ -207,10 +217,10 @@ def write_gradebook(results: str | Path, out: str | Path | None = None, *,
     book = build_gradebook(path, decisions, known=known, warn=warn)  # refuses before anything is written
     if out is None:
         return "".join(render_gradebook_csv(book))
+    from ..textfiles import write_output
+
     target = Path(out)
+    inputs = (path, reviews if reviews is not None else reviews_path(path))
     if target.suffix.lower() == ".xlsx":
-        return write_gradebook_xlsx(book, target)
-    with target.open("w", encoding="utf-8", newline="") as fh:
-        for chunk in render_gradebook_csv(book):
-            fh.write(chunk)
-    return target
+        return write_output(target, lambda tmp: write_gradebook_xlsx(book, tmp), inputs=inputs)
+    return write_output(target, render_gradebook_csv(book), inputs=inputs, ours=_gradebook_header)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MlgradeError, UsageError
+from ..textfiles import looks_like_results
 from .lines import OUTCOMES, Problems, answer_digest, id_key, parse_line, superseded
 
 __all__ = ["OUTCOMES", "FINAL_OUTCOMES", "Recovery", "ResultsLock", "OutputWriter", "answer_digest", "check_out",
@@ -145,13 +146,7 @@ def sniff(path: Path) -> None:
         return
     except OSError as exc:
         raise UsageError(f"--out {path}: cannot read it ({exc.strerror})") from None
-    head = head.lstrip(b" \t\r\n")
-    if not head:
-        return
-    if not head.startswith(RESULT_LINE_START):
-        raise _not_ours(path, "its first line is not a result line")
-    end = head.find(b"\n")
-    if end >= 0 and _parse(head[: end + 1]) is None:
+    if head.strip() and not looks_like_results(head):
         raise _not_ours(path, "its first line is not a result line")
 
 

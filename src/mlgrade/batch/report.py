@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import itertools
 import json
 import sys
 from collections import Counter, defaultdict
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, redact
+from ..textfiles import MARK_HTML, MARK_MD, md_text
 from .lines import Problems, iter_records, needs_review, superseded
 from .report_review import NO_CANDIDATE, View, html_needs_review, md_cell as _md_cell, md_needs_review, reasons_of as _reasons
 
@@ -172,10 +174,10 @@ def render_markdown(path: Path, agg: Aggregate, title: str, view: View | None = 
     yield "## By question\n\n| question | answers | mean | bands | errors | skipped | most missed |\n|---|---:|---:|---|---:|---:|---|\n"
     for q, g in sorted(agg.questions.items()):
         missed = "; ".join(f"{_md_cell(kp.get(q, {}).get(k, k))} ({c:g})" for k, c in g.most_missed())
-        yield f"| {q} | {g.count} | {_fmt_mean(g)} | {_bands_text(g)} | {g.errors} | {g.skipped} | {missed} |\n"
+        yield f"| {_md_cell(q)} | {g.count} | {_fmt_mean(g)} | {_md_cell(_bands_text(g))} | {g.errors} | {g.skipped} | {missed} |\n"
     yield "\n## By candidate\n\n| candidate | answers | mean | bands | errors | skipped |\n|---|---:|---:|---|---:|---:|\n"
     for c, g in sorted(agg.candidates.items()):
-        yield f"| {_md_cell(c)} | {g.count} | {_fmt_mean(g)} | {_bands_text(g)} | {g.errors} | {g.skipped} |\n"
+        yield f"| {_md_cell(c)} | {g.count} | {_fmt_mean(g)} | {_md_cell(_bands_text(g))} | {g.errors} | {g.skipped} |\n"
     yield "\n"
     yield from _md_answers(path, view, kp)
 
@@ -189,22 +191,23 @@ def _md_answers(path: Path, view: View, kp: dict[str, dict[str, str]]) -> Iterat
             current = cand
             yield f"\n### {_md_cell(cand)}\n"
         q = rec.get("question_id") or "?"
-        head = f"\n#### {q} · `{rec.get('id')}`"
+        head = f"\n#### {_md_cell(q)} · `{_md_cell(rec.get('id')).replace('`', chr(39))}`"
         if rec.get("outcome") == "graded":
             mine = view.reviewer(rec)
             yield f"{head} — {rec.get('score'):g}/100 ({rec.get('band')})" + (f" · reviewer: {_md_cell(mine)}" if mine else "") + "\n\n"
             if needs_review(rec):
-                yield f"- ⚑ needs review: {', '.join(_reasons(rec))}\n"
+                yield f"- ⚑ needs review: {md_text(', '.join(_reasons(rec)))}\n"
             for j in rec.get("judgments") or []:
                 mark = {"covered": "✓", "partial": "½", "missing": "✗"}.get(j.get("status"), "?")
                 text = kp.get(q, {}).get(j.get("key_point"), j.get("key_point"))
-                yield f"- {mark} {text}" + (f" — “{j['evidence']}”" if j.get("evidence") else "") + "\n"
+                yield f"- {mark} {md_text(text)}" + (f" — “{_md_cell(j['evidence'])}”" if j.get("evidence") else "") + "\n"
             for m in rec.get("misconceptions") or []:
-                yield f"- ⚠ misconception: {m.get('claim') or m.get('id')}\n"
+                yield f"- ⚠ misconception: {_md_cell(m.get('claim') or m.get('id'))}\n"
             for s in rec.get("improvements") or []:
-                yield f"- → {s}\n"
+                yield f"- → {_md_cell(s)}\n"
         else:
-            yield f"{head} — {rec.get('outcome')}: {redact(rec.get('error')) or ''} (from {rec.get('source')})\n"
+            yield (f"{head} — {_md_cell(rec.get('outcome'))}: {_md_cell(redact(rec.get('error')) or '')} "
+                   f"(from {_md_cell(rec.get('source'))})\n")
 
 
 # --------------------------------------------------------------------------- HTML
@@ -239,7 +242,7 @@ def render_html(path: Path, agg: Aggregate, title: str, view: View | None = None
     view = view or View()
     e = html.escape
     kp = _kp_texts()
-    yield f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(title)}</title><style>{_CSS}</style></head><body>'
+    yield f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">{MARK_HTML}<title>{e(title)}</title><style>{_CSS}</style></head><body>'
     yield (f"<h1>{e(title)}</h1><p class='meta'>{agg.total:,} answers · {agg.outcomes.get('graded', 0):,} graded · "
            f"{agg.outcomes.get('grader_error', 0):,} errors · {agg.outcomes.get('skipped', 0):,} skipped · tokens "
            f"{agg.input_tokens:,} in ({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out · cost ≈ ${agg.cost_usd:.4f}</p>")
@@ -381,8 +384,9 @@ def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = 
     chunks = RENDERERS[fmt](path, agg, title or default, view)
     if out is None:
         return "".join(chunks)
-    target = Path(out)
-    with target.open("w", encoding="utf-8", newline="") as fh:
-        for chunk in chunks:
-            fh.write(chunk)
-    return target
+    from ..textfiles import first_line_is, write_output
+
+    inputs = (path, reviews if reviews is not None else reviews_path(path))
+    if fmt == "md":  # marked in a file (not on stdout) so a later run knows it may replace it
+        chunks = itertools.chain([MARK_MD + "\n"], chunks)
+    return write_output(out, chunks, inputs=inputs, ours=first_line_is(",".join(CSV_COLUMNS)))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..review import REASONS
+from ..textfiles import md_text
 from .lines import iter_records, needs_review
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def reasons_of(rec: dict[str, Any]) -> list[str]:
 
 
 def md_cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return md_text(text).replace("|", "\\|").replace("\n", " ")
 
 
 @dataclass
@@ -77,8 +78,8 @@ def md_needs_review(path: Path, agg: Aggregate, view: View) -> Iterator[str]:
            f"check them with `mlgrade review {path.name}`.\n\n")
     yield "| id | candidate | question | mlgrade | reviewer | reasons |\n|---|---|---|---:|---|---|\n"
     for rec in _flagged_in_order(path):
-        yield (f"| `{md_cell(rec.get('id'))}` | {md_cell(rec.get('candidate') or '')} | {rec.get('question_id')} | "
-               f"{rec.get('score'):g} {rec.get('band')} | {md_cell(view.reviewer(rec))} | {', '.join(reasons_of(rec))} |\n")
+        yield (f"| `{md_cell(rec.get('id')).replace('`', chr(39))}` | {md_cell(rec.get('candidate') or '')} | {md_cell(rec.get('question_id'))} | "
+               f"{rec.get('score'):g} {rec.get('band')} | {md_cell(view.reviewer(rec))} | {md_cell(', '.join(reasons_of(rec)))} |\n")
     yield "\n"
 
 

@@ -125,8 +125,11 @@ def print_error(message: str) -> None:
     """One line on stderr, prefixed `error:`; never a traceback."""
     from ..errors import redact
 
+    from ..textfiles import safe_text
+
     message = redact(message) or ""
     first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    first = safe_text(first)  # an error can quote input (an id, a cell): no control codes to the terminal
     sys.stderr.write(f"error: {first}\n")
 
 

@@ -79,11 +79,13 @@ class _ProgressBar:
 def _print_summary(summary: BatchSummary) -> None:
     from rich.table import Table
 
+    from ..textfiles import safe_text
+
     out = console()
     err = console(stderr=True)
     r = summary.run
     for line in summary.skipped_examples:  # plain lines, never wrapped: file:line must stay greppable
-        sys.stderr.write(f"skipped {line}\n")
+        sys.stderr.write(f"skipped {safe_text(line)}\n")
     hidden = r.skipped - len(summary.skipped_examples)
     if hidden > 0:
         err.print(f"[yellow]… and {hidden:,} more skipped (see the output file)[/]")
@@ -144,7 +146,11 @@ def _short(text: str, width: int = 60) -> str:
 
 def _print_mapping(m: WideMapping, stream: Any) -> None:
     """The column → question mapping of a wide file, one plain line each (greppable, never wrapped)."""
-    w = stream.write
+    from ..textfiles import safe_text
+
+    def w(text: str) -> None:  # headers and warnings quote the file's own text: no control codes out
+        stream.write(safe_text(text))
+
     w(f"{m.path}" + (f" (sheet {m.sheet!r})" if m.sheet else "")
       + f": wide file (one row per candidate): {m.rows:,} rows, {len(m.questions)} question columns, "
       f"{m.answers:,} answers" + (f", {m.empty:,} empty (skipped: no answer)" if m.empty else "")
@@ -192,10 +198,12 @@ def _interrupted(inputs: list[Path], out: Path, flags: dict[str, Any]) -> None:
 
 
 def _print_estimate(summary: BatchSummary) -> None:
+    from ..textfiles import safe_text
+
     est = summary.estimate or {}
     out = console()
     for line in summary.skipped_examples:
-        sys.stderr.write(f"would skip {line}\n")
+        sys.stderr.write(f"would skip {safe_text(line)}\n")
     out.print(f"dry run: {est.get('items', 0):,} answers to grade ({summary.already_done:,} already in {summary.out}, "
               f"{summary.run.total - est.get('items', 0):,} to skip) with the {est.get('grader')} grader")
     if est.get("grader") == "llm":
@@ -438,6 +446,10 @@ def report(
         result = write_report(results, fmt.lower(), out, title, needs_review_only=needs_review, reviews=reviews,
                               warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
     if out is None:
+        if sys.stdout.isatty():  # a CSV shown on a terminal must not carry a candidate's control codes
+            from ..textfiles import safe_text
+
+            result = safe_text(result)
         sys.stdout.write(str(result))
     else:
         console(stderr=True).print(f"wrote {result}")

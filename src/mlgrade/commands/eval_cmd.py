@@ -95,6 +95,12 @@ def eval_command(
     from ..evaluation.expert import is_expert_set
 
     cal = load_calibration(calibration) if calibration is not None else None
+    if out is not None:  # refused before any grading: a folder, an input, a file mlgrade did not write
+        from ..evaluation.evaluate import is_predictions
+        from ..evaluation.expert import is_expert_predictions
+        from ..textfiles import check_output
+
+        check_output(out, inputs=(dataset, calibration), ours=lambda h: is_predictions(h) or is_expert_predictions(h))
     if is_expert_set(dataset):
         if scale is not None:
             raise UsageError(f"--scale applies to CSV datasets with a 'score' column; {dataset.name} is an expert "
@@ -127,10 +133,7 @@ def eval_command(
                                        concurrency=concurrency, dataset=str(dataset), calibration=cal,
                                        progress=lambda done, total: bar.update(task, completed=done)))
     if out is not None:
-        try:
-            write_predictions(result, out)
-        except OSError as exc:
-            raise UsageError(f"{out}: cannot write ({exc.strerror})") from None
+        write_predictions(result, out, inputs=(dataset, calibration))
     fitted = None
     if fit_calibration is not None:
         from ..evaluation.calibration import save_calibration
@@ -184,10 +187,7 @@ def _expert(dataset: Path, settings, *, limit: int | None, sample: int | None, s
             score_map=calibration, calibration=calibration.source if calibration is not None else None,
             progress=lambda done, total: bar.update(task, completed=done)))
     if out is not None:
-        try:
-            write_expert_predictions(result, out)
-        except OSError as exc:
-            raise UsageError(f"{out}: cannot write ({exc.strerror})") from None
+        write_expert_predictions(result, out, inputs=(dataset,))
     fitted = None
     if fit_to is not None:
         from ..evaluation.calibration import save_calibration

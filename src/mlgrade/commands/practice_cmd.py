@@ -169,7 +169,10 @@ def history(
     if not attempts:
         out.print("No attempts yet. Start with `mlgrade practice`.")
         return
+    from rich.markup import escape
     from rich.table import Table
+
+    from ..textfiles import safe_text
 
     table = Table(header_style="bold", expand=True)
     for col in ("#", "when", "question", "score", "grader", "answer"):
@@ -177,7 +180,7 @@ def history(
         table.add_column(col, no_wrap=True, overflow="ellipsis", justify="right" if col == "#" else "left",
                          ratio=1 if col == "answer" else None)
     for a in attempts:
-        first_line = " ".join(a.answer.split())[:80]
+        first_line = escape(safe_text(" ".join(a.answer.split())[:80]))
         table.add_row(str(a.id), _fmt_time(a.created_at), a.question_id, _score_cell(a),
                       "/".join(x for x in (a.grader, a.model) if x), first_line)
     out.print(table)
@@ -241,6 +244,7 @@ def show(
 
     from ..errors import MlgradeError
     from ..render import render_grade, render_question
+    from ..textfiles import safe_text
 
     out = console()
     try:
@@ -249,7 +253,7 @@ def show(
         rubric = None  # the rubric was removed or is invalid right now: still show the attempt
     if rubric:
         render_question(rubric, out)
-    out.print(Panel(escape(attempt.answer), title=f"your answer · attempt #{attempt.id} · {_fmt_time(attempt.created_at)}"))
+    out.print(Panel(escape(safe_text(attempt.answer)), title=f"your answer · attempt #{attempt.id} · {_fmt_time(attempt.created_at)}"))
     render_grade(attempt.to_grade(), rubric, out)
 
 

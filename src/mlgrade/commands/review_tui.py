@@ -42,19 +42,41 @@ def highlighted_answer(item: ReviewItem) -> Text:
     from ..review import find_injections
 
     answer = item.answer or ""
-    text = Text(answer)
+    shown, at = _shown(answer)
+    text = Text(shown)
     for j in item.grade.judgments:
         style = EVIDENCE_STYLE.get(j.status)
         if style and j.evidence:
             for start, end in quote_spans(j.evidence, answer):
-                text.stylize(style, start, end)
+                text.stylize(style, at[start], at[end])
     for hit in find_injections(answer):
-        text.stylize(INJECTION_STYLE, hit.start, hit.end)
+        text.stylize(INJECTION_STYLE, at[hit.start], at[hit.end])
     return text
 
 
+def _shown(answer: str) -> tuple[str, list[int]]:
+    """The answer as it may be shown (control codes as visible escapes, see `safe_text`) and, for
+    each offset in the answer (and its end), the offset in the shown text, so evidence spans
+    found in the raw answer still land on the right characters."""
+    from ..textfiles import safe_text
+
+    if safe_text(answer) == answer:
+        return answer, list(range(len(answer) + 1))
+    parts: list[str] = []
+    at = [0]
+    for ch in answer:
+        parts.append(safe_text(ch))
+        at.append(at[-1] + len(parts[-1]))
+    return "".join(parts), at
+
+
 def render_item(item: ReviewItem, session: ReviewSession, console: Console) -> None:
-    from rich.markup import escape
+    from rich.markup import escape as _escape
+
+    from ..textfiles import safe_text
+
+    def escape(text: object) -> str:  # a results file's strings are candidate text: no control codes
+        return _escape(safe_text(text))
     from rich.panel import Panel
 
     g = item.grade

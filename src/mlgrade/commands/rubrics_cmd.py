@@ -86,13 +86,15 @@ def derive(
     """
     from ..evaluation.derive import derive_rubric, rubric_yaml
     from ..errors import UsageError
-    from ..textfiles import read_text
+    from ..textfiles import MARK_YAML, check_output, read_text, write_output
 
     if reference is not None and answer is not None:
         raise UsageError("--answer is the old name of --reference: give one of them")
     reference = reference if reference is not None else answer
     if (reference is None) == (file is None):
         raise UsageError("give the reference answer with --reference TEXT or --file FILE (one of them)")
+    if out is not None:  # refused before deriving (an LLM call costs money)
+        check_output(out, inputs=(file,))
     if file is not None:
         reference = read_text(file)
     # an unknown grader name is a ConfigError there
@@ -102,10 +104,7 @@ def derive(
     if out is None:
         typer.echo(text, nl=False)
         return
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{out}: cannot write ({exc.strerror})") from None
+    write_output(out, f"{MARK_YAML}\n{text}", inputs=(file,), option="--out")
     typer.echo(f"wrote {rubric.id} ({len(rubric.key_points)} key points) to {out}", err=True)
 
 

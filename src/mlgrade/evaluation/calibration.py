@@ -89,7 +89,7 @@ class Calibration:
                 "x": [round(v, 4) for v in self.xs], "y": [round(v, 4) for v in self.ys]}
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        save_calibration(self, path)
 
 
 def fit_isotonic(scores: Sequence[float], targets: Sequence[float], *, source: str = "",
@@ -156,13 +156,16 @@ def load_calibration(path: str | Path) -> Calibration:
 
 def save_calibration(calibration: Calibration, path: str | Path) -> None:
     """Write the map; an existing file is replaced only if it is itself a calibration file."""
+    from ..textfiles import write_output
+
     path = Path(path)
-    if path.exists():
+
+    def is_calibration(head: bytes) -> bool:
         try:
             load_calibration(path)
         except UsageError:
-            raise UsageError(f"{path}: exists and is not a calibration file; refusing to overwrite it") from None
-    try:
-        calibration.save(path)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
+            return False
+        return True
+
+    write_output(path, json.dumps(calibration.to_dict(), indent=1) + "\n", ours=is_calibration,
+                 option="--fit-calibration")

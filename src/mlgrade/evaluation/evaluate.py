@@ -326,18 +326,30 @@ def evaluate(path: str | Path, *, settings: Settings | None = None, scale: str |
     return asyncio.run(aevaluate(rows, settings=settings, scale=scale_t, dataset=str(path), **kwargs))
 
 
-def write_predictions(result: EvalResult, path: str | Path) -> None:
-    """Per-row predictions: CSV when the name ends in .csv, else JSON lines."""
+PREDICTION_FIELDS = ["row", "id", "outcome", "human", "score", "band", "predicted", "calibrated", "tfidf_cosine", "error"]
+
+
+def is_predictions(head: bytes) -> bool:
+    """Whether a file's start is one this module's predictions writer wrote (CSV header or JSON line)."""
+    from ..textfiles import first_line_is
+
+    return head.startswith(b'{"row":') or first_line_is(",".join(PREDICTION_FIELDS))(head)
+
+
+def write_predictions(result: EvalResult, path: str | Path, *, inputs: Any = ()) -> Path:
+    """Per-row predictions: CSV when the name ends in .csv, else JSON lines. An existing file is
+    replaced only when mlgrade wrote it (see textfiles.write_output)."""
+    import io
     import json
+
+    from ..textfiles import write_output
 
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        fields = ["row", "id", "outcome", "human", "score", "band", "predicted", "calibrated", "tfidf_cosine", "error"]
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(result.predictions)
-    else:
-        with path.open("w", encoding="utf-8") as fh:
-            for p in result.predictions:
-                fh.write(json.dumps(p, ensure_ascii=False) + "\n")
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=PREDICTION_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(result.predictions)
+        return write_output(path, buf.getvalue(), inputs=inputs, ours=is_predictions)
+    return write_output(path, (json.dumps(p, ensure_ascii=False) + "\n" for p in result.predictions),
+                        inputs=inputs, ours=is_predictions)

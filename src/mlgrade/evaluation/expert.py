@@ -288,20 +288,32 @@ def fit_expert_calibration(result: ExpertResult, *, source: str = "") -> Any:
                         source=source or result.dataset, scale=EXPERT_SCALE, data="expert")
 
 
-def write_expert_predictions(result: ExpertResult, path: str | Path) -> None:
-    """Per-row predictions: CSV when the name ends in .csv, else JSON lines."""
+EXPERT_PREDICTION_FIELDS = ["line", "id", "question_id", "kind", "expert_score", "expected_band", "score", "band",
+                            "raw_score", "must_flag", "misconceptions", "outcome", "error"]
+
+
+def is_expert_predictions(head: bytes) -> bool:
+    """Whether a file's start is one this module's predictions writer wrote (CSV header or JSON line)."""
+    from ..textfiles import first_line_is
+
+    return head.startswith(b'{"line":') or first_line_is(",".join(EXPERT_PREDICTION_FIELDS))(head)
+
+
+def write_expert_predictions(result: ExpertResult, path: str | Path, *, inputs: Any = ()) -> Path:
+    """Per-row predictions: CSV when the name ends in .csv, else JSON lines. An existing file is
+    replaced only when mlgrade wrote it (see textfiles.write_output)."""
     import csv
+    import io
+
+    from ..textfiles import write_output
 
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        fields = ["line", "id", "question_id", "kind", "expert_score", "expected_band", "score", "band",
-                  "raw_score", "must_flag", "misconceptions", "outcome", "error"]
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-            w.writeheader()
-            for p in result.predictions:
-                w.writerow({**p, "misconceptions": " ".join(p.get("misconceptions") or [])})
-    else:
-        with path.open("w", encoding="utf-8") as fh:
-            for p in result.predictions:
-                fh.write(json.dumps(p, ensure_ascii=False) + "\n")
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=EXPERT_PREDICTION_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for p in result.predictions:
+            w.writerow({**p, "misconceptions": " ".join(p.get("misconceptions") or [])})
+        return write_output(path, buf.getvalue(), inputs=inputs, ours=is_expert_predictions)
+    return write_output(path, (json.dumps(p, ensure_ascii=False) + "\n" for p in result.predictions),
+                        inputs=inputs, ours=is_expert_predictions)

@@ -53,7 +53,7 @@ _OUR = {"behaviour": "behavior", "behaviours": "behaviors", "colour": "color", "
         "optimisation": "optimization"}
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=20_000)  # a working vocabulary; bounded so a long batch stays memory-flat
 def stem(word: str) -> str:
     """Lower-cased, spelling-folded Snowball stem of one word."""
     w = word.lower().replace("’", "'")
@@ -217,7 +217,7 @@ def compile_phrase(cue: str) -> Phrase | None:
     return Phrase(cue, words, tuple(stem(w) for w in words), squash(cue) if literal else None)
 
 
-@lru_cache(maxsize=500_000)
+@lru_cache(maxsize=50_000)  # bounded: a 100k-answer batch must not grow it without end
 def word_matches(cue_word: str, cue_stem: str, token_text: str, token_stem: str) -> bool:
     """A cue word matches a token by stem, as a prefix (cues like "regulari"), or, for longer
     words, within a small edit distance (student typos: "simluate")."""
