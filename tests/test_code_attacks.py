@@ -62,13 +62,43 @@ def forge():
     return body + f"def {function}(*args):\n    return None\n"
 
 
-@pytest.mark.parametrize("via_atexit", [False, True])
-def test_forged_report_gets_no_credit_q24(bank, via_atexit):
-    g = offline("q24", forger(public_expected(bank, "q24"), "can_shift", via_atexit))
+def test_forged_report_gets_no_credit_q24(bank):
+    # the forger writes a load record and one result per public case, in the harness's order, and
+    # exits: each call's arguments reach it only after its record for the one before (lockstep),
+    # so what it wrote is a lookup table of the public answers, and the hidden cases fail
+    g = offline("q24", forger(public_expected(bank, "q24"), "can_shift"))
     assert g.ok and correctness(g).status == "missing", correctness(g).comment
     hidden = [t for t in g.code_tests if t.hidden]
-    assert hidden and any(t.status != "passed" for t in hidden)
+    assert hidden and all(t.status != "passed" for t in hidden)
     assert g.band in ("poor", "weak")
+
+
+def test_forged_records_beside_the_harness_are_tampering(bank):
+    # 0.1.0 and the first WASM harness: lines written from an atexit hook (after the harness's own)
+    # were read as results. Now a record the harness did not write voids the whole run.
+    g = offline("q24", forger(public_expected(bank, "q24"), "can_shift", via_atexit=True))
+    assert g.ok and correctness(g).status == "missing"
+    assert len(g.code_tests) == 1 and g.code_tests[0].status == "error"
+    assert "result channel" in g.code_tests[0].error and not any(t.status == "passed" for t in g.code_tests)
+
+
+def test_a_result_written_ahead_of_the_harness_is_tampering(bank):
+    # a fake result for the first call, written while loading, then the harness runs as usual
+    answer = ("import sys, os, json\nmain = sys.modules['__main__']\n"
+              "os.write(1, (main._tag + ' ' + json.dumps({'load': 'ok', 'alias': None}) + '\\n').encode())\n"
+              "os.write(1, (main._tag + ' ' + json.dumps({'i': 0, 'value': 'true'}) + '\\n').encode())\n"
+              + WRONG_SHIFT)
+    results = run_rubric_tests(bank.get("q24"), answer)
+    assert [r.status for r in results] == ["error"] and "result channel" in results[0].error
+
+
+def test_each_call_arrives_only_after_the_previous_result(bank):
+    # what the code can see of the calls: at its first call only that call's file exists
+    answer = ("import os\nseen = []\ndef can_shift(a, b):\n"
+              "    seen.append(len(os.listdir('/feed')))\n    return seen[:]\n")
+    results = run_rubric_tests(bank.get("q24"), answer)
+    assert len(results) > 3
+    assert [r.got for r in results[:3]] == ["[1]", "[1, 2]", "[1, 2, 3]"]
 
 
 def test_forged_report_gets_no_credit_q21(bank):

@@ -387,3 +387,33 @@ def test_bwrap_grades_code_like_wasm(bwrap_mode, bank):
     assert {r.status for r in right} == {"passed"} and sum(r.hidden for r in right) == 8
     wrong = run_rubric_tests(bank.get("q24"), "def can_shift(a, b):\n    return sorted(a) == sorted(b)\n")
     assert any(r.status == "failed" and not r.edge for r in wrong)
+
+
+# --------------------------------------------------------------------------- lockstep feed
+
+
+def test_record_feed_counts_record_lines_only_at_line_starts(tmp_path):
+    from mlgrade.code.wasm_host import RecordFeed
+
+    feed = RecordFeed(b"TAG ", [b"a", b"b"], str(tmp_path))
+    assert feed.count(b"noise TAG x\nTA") == 0  # mid-line marker: not a record
+    assert feed.count(b"G {}\n") == 1  # a marker split across two writes still counts
+    assert feed.count(b"TAG 1\nTAG 2\nTAGX\n") == 2
+    feed.release(1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0"]
+    feed.release(5)  # past the end: one empty file says "no more", then nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0", "1", "2"]
+    assert (tmp_path / "1").read_bytes() == b"b" and (tmp_path / "2").read_bytes() == b""
+
+
+def test_a_feed_item_appears_only_after_a_record():
+    program = ("import os\n"
+               "before = sorted(os.listdir('/feed'))\n"
+               "os.write(1, b'REC one\\n')\n"
+               "after = sorted(os.listdir('/feed'))\n"
+               "os.write(1, b'REC two\\n')\n"
+               "print('result', before, after, open('/feed/0').read(), repr(open('/feed/1').read()))\n"
+               "try:\n    open('/feed/x', 'w')\nexcept OSError as e:\n    print('write refused', type(e).__name__)\n")
+    r = run_guests([Guest(program, step_marker="REC ", feed=(b"first",))], limits=Limits(timeout=10.0))[0]
+    assert r.ok, r
+    assert "result [] ['0'] first ''" in r.stdout and "write refused" in r.stdout

@@ -25,6 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .wasm_host import RecordFeed
+
 if TYPE_CHECKING:
     from .sandbox import Guest, Limits
 
@@ -57,7 +59,7 @@ def _python() -> str:
     return os.path.realpath(sys.executable)
 
 
-def _argv(bwrap: str, disk_bytes: int) -> list[str]:
+def _argv(bwrap: str, disk_bytes: int, binds: list[str] | None = None) -> list[str]:
     prefix = os.path.realpath(sys.base_prefix)
     args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
             "--ro-bind", "/usr", "/usr"]
@@ -74,7 +76,7 @@ def _argv(bwrap: str, disk_bytes: int) -> list[str]:
         args += ["--ro-bind", interpreter_dir, interpreter_dir]
     # the sandbox's own root is a tmpfs too: read-only, so /tmp (size-capped) is the only place to write
     return args + ["--size", str(disk_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp", "--proc", "/proc", "--dev", "/dev",
-                   "--size", str(2**20), "--tmpfs", "/dev/shm", "--remount-ro", "/"]
+                   "--size", str(2**20), "--tmpfs", "/dev/shm", *(binds or []), "--remount-ro", "/"]
 
 
 @lru_cache(maxsize=4)
@@ -96,18 +98,29 @@ def _run_one(bwrap: str, guest: Guest, limits: Limits) -> dict:
     prelude = _PRELUDE.format(memory=limits.memory_bytes + _INTERPRETER_OVERHEAD, cpu=cpu, fsize=limits.file_bytes)
     data = guest.stdin.encode("utf-8") if isinstance(guest.stdin, str) else guest.stdin
     started = time.monotonic()
+    feed_dir = tempfile.mkdtemp(prefix="mlgrade-feed-") if guest.feed is not None else None
+    try:
+        return _supervise(bwrap, guest, limits, prelude, data, feed_dir, started)
+    finally:
+        if feed_dir:
+            shutil.rmtree(feed_dir, ignore_errors=True)
+
+
+def _supervise(bwrap: str, guest: Guest, limits: Limits, prelude: str, data: bytes, feed_dir: str | None,
+               started: float) -> dict:
     with tempfile.TemporaryFile() as stdin:
         stdin.write(data)
         stdin.seek(0)
         setenv = [arg for k, v in guest.env for arg in ("--setenv", k, v)]
-        proc = subprocess.Popen([*_argv(bwrap, limits.disk_bytes), *setenv, _python(), "-I", "-S", "-c",
+        binds = ["--ro-bind", feed_dir, "/feed"] if feed_dir else []
+        proc = subprocess.Popen([*_argv(bwrap, limits.disk_bytes, binds), *setenv, _python(), "-I", "-S", "-c",
                                  prelude + guest.program],
                                 stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={},
                                 start_new_session=True)
     assert proc.stdout and proc.stderr
     kept = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
     dropped = {fd: 0 for fd in kept}
-    marker = guest.step_marker.encode() if guest.step_marker else None
+    feed = RecordFeed(guest.step_marker.encode(), list(guest.feed or ()), feed_dir) if guest.step_marker else None
     step_at: float | None = None
     interrupted: str | None = None
     sel = selectors.DefaultSelector()
@@ -131,8 +144,11 @@ def _run_one(bwrap: str, guest: Guest, limits: Limits) -> dict:
                 if not chunk:
                     sel.unregister(key.fd)
                     continue
-                if marker and key.fd == proc.stdout.fileno() and marker in chunk:
-                    step_at = time.monotonic()
+                if feed is not None and key.fd == proc.stdout.fileno():
+                    found = feed.count(chunk)
+                    if found:
+                        feed.release(found)
+                        step_at = time.monotonic()
                 room = limits.max_output - len(kept[key.fd])
                 if room > 0:
                     kept[key.fd] += chunk[:room]

@@ -8,9 +8,16 @@ JSON (or a truncated repr) of the returned value or the exception's type and mes
 expected values never enter it: the visible ones stay in the parent, and the hidden cases are
 generated in the parent from a seed, with their expected values computed by the rubric's
 reference solution in a separate instance that never sees the candidate's code. Comparison
-happens in the parent. So code that reads the rubric, patches the harness or prints fake result
-lines can at most make up return values for the calls it was given, which is the same as
-computing them: to pass hidden cases it has to answer them right.
+happens in the parent.
+
+The result channel: calls are fed in lockstep (call k's arguments exist in the instance only
+after it has written its record for call k-1), and the parent takes exactly one record per call,
+in order. A record the harness did not write beside its own (a second load record, a result for
+another call, an unreadable line) marks the run as tampered and nothing from it counts. No
+channel inside one interpreter can be secret from the code sharing it, so code that silences the
+harness and writes the records itself is possible; but then each value it writes was made after
+it saw that call's arguments, which is what answering the call means, and to pass the hidden
+cases it has to answer them right.
 
 grading.py calls `run_rubric_tests` before the grader (its results are the grader's `facts`)
 and `apply_code_results` in `finalize`, so every grader's correctness verdict rests on the run.
@@ -107,34 +114,53 @@ def answer_seed(rubric: Rubric, code: str) -> int:
 
 
 def _guest(tag: str, code: str, function: str, calls: list[tuple[int, dict]], call_timeout: float) -> Guest:
-    job = {"tag": tag, "code": code, "function": function, "calls": [[i, c] for i, c in calls]}
-    return Guest(program=_HARNESS, stdin=marshal.dumps(job, 4), step_marker=tag, step_timeout=call_timeout)
+    job = {"tag": tag, "code": code, "function": function}
+    feed = tuple(marshal.dumps({"i": i, **c}, 4) for i, c in calls)
+    return Guest(program=_HARNESS, stdin=marshal.dumps(job, 4), step_marker=tag, step_timeout=call_timeout, feed=feed)
 
 
-def _records(run: GuestResult, tag: str) -> tuple[dict | None, dict[int, dict], int | None]:
-    """(load record, first result per call index, index of a call begun but never answered)."""
-    load: dict | None = None
-    results: dict[int, dict] = {}
-    begun: int | None = None
-    prefix = tag + " "
-    for line in run.stdout.splitlines():
-        if not line.startswith(prefix):
-            continue
+class _Records:
+    """What one run's record lines say, read strictly: the harness writes a load record, then one
+    result per call in the order the calls were fed. Anything else on the tagged channel (a second
+    load record, a result for another call, an unreadable record) was written by the code, so
+    the run is `tampered` and none of its results count."""
+
+    def __init__(self, run: GuestResult, tag: str, order: list[int]) -> None:
+        self.load: dict | None = None
+        self.results: dict[int, dict] = {}
+        self.tampered = ""
+        prefix = tag + " "
+        for line in run.stdout.splitlines():
+            if not line.startswith(prefix):
+                continue
+            problem = self._take(line[len(prefix):], order)
+            if problem:
+                self.tampered = problem
+                self.results = {}
+                return
+
+    def _take(self, text: str, order: list[int]) -> str:
         try:
-            rec = json.loads(line[len(prefix):])
+            rec = json.loads(text)
         except (ValueError, RecursionError):
-            continue
+            return "an unreadable record"
         if not isinstance(rec, dict):
-            continue
-        if "load" in rec and load is None:
-            load = rec
-        elif isinstance(rec.get("begin"), int):
-            begun = rec["begin"]
-        elif isinstance(rec.get("i"), int) and rec["i"] not in results:
-            results[rec["i"]] = rec
-    if begun is not None and begun in results:
-        begun = None
-    return load, results, begun
+            return "an unreadable record"
+        if self.load is None:
+            if "load" not in rec:
+                return "a result before the code was loaded"
+            self.load = rec
+            return ""
+        n = len(self.results)
+        if "load" in rec or n >= len(order) or rec.get("i") != order[n]:
+            return "a record the harness did not write"
+        self.results[order[n]] = rec
+        return ""
+
+    def running(self, order: list[int]) -> int | None:
+        """The call that was under way when the run stopped: the one fed after the last result."""
+        n = len(self.results)
+        return order[n] if self.load is not None and n < len(order) and not self.tampered else None
 
 
 def _crash_reason(run: GuestResult, timeout: float) -> tuple[str, str]:
@@ -155,10 +181,14 @@ def _crash_reason(run: GuestResult, timeout: float) -> tuple[str, str]:
     return "error", f"code error: the program exited (status {run.exit_code}) before returning"
 
 
+TAMPERED = "code error: the code wrote records into the harness's result channel ({}), so nothing from this run counts"
+
+
 def _run_candidate(code: str, function: str, calls: list[dict], *, reference: Guest | None, timeout: float,
                    call_timeout: float, mode: str | None = None) -> tuple[dict | None, dict[int, dict], dict[int, tuple[str, str]], GuestResult | None]:
     """Run the calls (restarting after a call that hangs); the reference guest rides along in the
-    first host process. Returns (load record, results by index, failures by index, reference run)."""
+    first host process. Returns (load record, results by index, failures by index, reference run);
+    a tampered run is a failure at index -2 and has no results."""
     limits = Limits(timeout=timeout, max_output=1 << 20)
     todo = list(enumerate(calls))
     load: dict | None = None
@@ -174,15 +204,19 @@ def _run_candidate(code: str, function: str, calls: list[dict], *, reference: Gu
         run = runs[0]
         if len(runs) > 1:
             reference_run = runs[1]
-        rec_load, got, begun = _records(run, tag)
-        load = load or rec_load
-        results.update(got)
+        order = [i for i, _ in todo]
+        records = _Records(run, tag, order)
+        if records.tampered:
+            return load, {}, {-2: ("error", TAMPERED.format(records.tampered))}, reference_run
+        load = load or records.load
+        results.update(records.results)
         if load is None or load.get("load") != "ok":
             break
-        missing = [i for i, _ in todo if i not in results]
+        missing = [i for i in order if i not in results]
         if not missing:
             break
         status, message = _crash_reason(run, timeout)
+        begun = records.running(order)
         if run.interrupted == "step-timeout" and begun is not None and attempt < MAX_RELAUNCH:
             failures[begun] = (status, message)
             todo = [(i, c) for i, c in todo if i not in results and i != begun]
@@ -236,6 +270,8 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
         return _whole("not-run", f"{NO_SANDBOX} ({exc})")
     except SandboxError as exc:  # it failed while the candidate's code was running: the code's result
         return _whole("error", f"code error: {exc}")
+    if -2 in failures:
+        return _whole(*failures[-2])
     if load is None or load.get("load") != "ok":
         if load is None:
             status, message = failures.get(-1, ("error", "code error: the sandbox ended before running the code"))
@@ -248,7 +284,7 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
         return _whole("error", f"code error: the code failed while loading: {load.get('type')}: {load.get('message')}")
     out = [_result(t.call, _plain_expected(t.expected), results.get(i), failures.get(i), edge=t.edge)
            for i, t in enumerate(rubric.tests)]
-    expected = _reference_values(ref_run, ref_tag)
+    expected = _reference_values(ref_run, ref_tag, len(hidden))
     base = len(rubric.tests)
     for j, h in enumerate(hidden):
         if j not in expected:
@@ -258,12 +294,11 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
     return out
 
 
-def _reference_values(run: GuestResult | None, tag: str) -> dict[int, Any]:
+def _reference_values(run: GuestResult | None, tag: str, count: int) -> dict[int, Any]:
     if run is None:
         return {}
-    _, results, _ = _records(run, tag)
     values = {}
-    for i, r in results.items():
+    for i, r in _Records(run, tag, list(range(count))).results.items():
         try:
             values[i] = json.loads(r["value"])
         except (KeyError, TypeError, ValueError, RecursionError):

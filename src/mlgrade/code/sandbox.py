@@ -77,9 +77,12 @@ class Guest:
 
     program: str
     stdin: str | bytes = ""
-    step_marker: str | None = None  # a stdout line containing it restarts the step timer
+    step_marker: str | None = None  # a stdout line starting with it is a record: it restarts the step timer
     step_timeout: float | None = None
     env: tuple[tuple[str, str], ...] = ()
+    # Items handed over in lockstep: item k appears as /feed/k (read-only) once the guest has written
+    # k + 1 records, and an empty file after the last says there are no more (wasm_host.RecordFeed).
+    feed: tuple[bytes, ...] | None = None
 
 
 @dataclass
@@ -380,10 +383,15 @@ def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str |
             os.mkdir(work, 0o700)
             os.mkdir(io, 0o700)
             data = g.stdin.encode("utf-8") if isinstance(g.stdin, str) else g.stdin
-            specs.append({"program": g.program, "stdin_b64": base64.b64encode(data).decode("ascii"),
-                          "step_marker": g.step_marker,
-                          "step_timeout": g.step_timeout, "env": [list(kv) for kv in g.env],
-                          "workdir": work, "iodir": io})
+            spec = {"program": g.program, "stdin_b64": base64.b64encode(data).decode("ascii"),
+                    "step_marker": g.step_marker,
+                    "step_timeout": g.step_timeout, "env": [list(kv) for kv in g.env],
+                    "workdir": work, "iodir": io}
+            if g.feed is not None:
+                spec["feeddir"] = os.path.join(io, "feed")
+                os.mkdir(spec["feeddir"], 0o700)
+                spec["feed_b64"] = [base64.b64encode(item).decode("ascii") for item in g.feed]
+            specs.append(spec)
         job = {
             "wasmtime_path": str(runtime.wasmtime_path), "module": str(runtime.module_path),
             "stdlib_dir": str(runtime.stdlib_for_run()), "guests": specs,

@@ -1,5 +1,5 @@
-"""The child process that hosts CPython-on-WASI under wasmtime (run as a script, never imported
-by mlgrade itself: it needs only the standard library and `wasmtime`).
+"""The child process that hosts CPython-on-WASI under wasmtime (run as a script; mlgrade itself
+imports only RecordFeed from it, and it needs only the standard library and `wasmtime`).
 
 sandbox.py starts it as `python -I -S wasm_host.py` in its own session with an empty
 environment and sends one JSON job on stdin; it answers one JSON object on stdout and exits
@@ -11,8 +11,9 @@ program runs in its own wasmtime Store on its own Engine: fuel bounds its instru
 limits bound its memory, and a watchdog thread bumps the engine's epoch (which traps the
 guest) on the wall-clock deadline, on the per-step deadline (reset whenever the guest writes a
 line starting with its step marker) and when its work directory grows past the disk cap. The
-guest sees only what is pre-opened: a fresh work directory at /tmp and the standard library at
-/usr read-only; its environment is exactly what the job gives.
+guest sees only what is pre-opened: a fresh work directory at /tmp, the standard library at /usr
+read-only and, when it has a feed, the items released so far at /feed read-only (RecordFeed); its
+environment is exactly what the job gives.
 """
 
 from __future__ import annotations
@@ -52,18 +53,65 @@ def _dir_bytes(path: str) -> int:
     return total
 
 
-class _Capped:
-    """Keeps the first `cap` bytes written; counts the rest."""
+class RecordFeed:
+    """Counts the guest's record lines (stdout lines that start with its marker) and, for each one,
+    releases the next of its feed items: item k appears as the file `k` in a directory the guest
+    sees read-only as /feed, and after the last item an empty file says there are no more. So the
+    guest cannot read an item before it has written one record per item before it: a harness
+    answering calls in lockstep gets each call's arguments only after answering the previous one.
+    Files are written whole and renamed into place: a guest polling for one never reads half of it.
+    Also imported by bwrap.py, which hosts native guests the same way."""
 
-    def __init__(self, cap: int, marker: bytes | None = None, on_marker=None) -> None:
+    def __init__(self, marker: bytes, items: list[bytes] | None = None, directory: str | None = None) -> None:
+        self.marker, self.items, self.directory = marker, items or [], directory
+        self.released = 0
+        self._head: bytes | None = b""  # the start of the current line, while it may still become a marker
+
+    def count(self, data: bytes) -> int:
+        """How many record lines begin in `data` (lines may arrive split across writes)."""
+        found = 0
+        parts = data.split(b"\n")
+        for i, part in enumerate(parts):
+            if self._head is not None:
+                self._head += part[: len(self.marker) - len(self._head)]
+                if self._head == self.marker:
+                    found += 1
+                    self._head = None
+                elif not self.marker.startswith(self._head):
+                    self._head = None
+            if i < len(parts) - 1:
+                self._head = b""
+        return found
+
+    def release(self, n: int) -> None:
+        for _ in range(n):
+            if self.directory is None or self.released > len(self.items):
+                return
+            k = self.released
+            data = self.items[k] if k < len(self.items) else b""
+            tmp = os.path.join(self.directory, f".{k}.tmp")
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, os.path.join(self.directory, str(k)))
+            self.released += 1
+
+
+class _Capped:
+    """Keeps the first `cap` bytes written; counts the rest. With a feed, each record line in what
+    is written restarts the step timer and releases the next feed item."""
+
+    def __init__(self, cap: int, feed: RecordFeed | None = None, on_record=None) -> None:
         self.cap, self.buf, self.dropped = cap, bytearray(), 0
-        self.marker, self.on_marker = marker, on_marker
-        self._line_start = True
+        self.feed, self.on_record = feed, on_record
 
     def __call__(self, data) -> None:
         data = bytes(data)
-        if self.marker and self.on_marker and self.marker in data:
-            self.on_marker()
+        if self.feed is not None:
+            found = self.feed.count(data)
+            if found:
+                self.feed.release(found)
+                if self.on_record:
+                    self.on_record()
         room = self.cap - len(self.buf)
         if room > 0:
             self.buf += data[:room]
@@ -95,7 +143,11 @@ def _run_one(wasmtime, module_path: str, stdlib_dir: str, spec: dict, limits: di
         state["step_at"] = time.monotonic()
 
     marker = spec.get("step_marker")
-    out = _Capped(limits["max_output"], marker.encode() if marker else None, step)
+    feed = None
+    if marker:
+        items = [base64.b64decode(x) for x in spec.get("feed_b64", [])]
+        feed = RecordFeed(marker.encode(), items, spec.get("feeddir") if "feed_b64" in spec else None)
+    out = _Capped(limits["max_output"], feed, step)
     err = _Capped(limits["max_output"])
 
     wasi = WasiConfig()
@@ -106,6 +158,8 @@ def _run_one(wasmtime, module_path: str, stdlib_dir: str, spec: dict, limits: di
     wasi.stderr_custom = err
     wasi.preopen_dir(stdlib_dir, "/usr", False)
     wasi.preopen_dir(workdir, "/tmp", True)
+    if feed is not None and feed.directory:
+        wasi.preopen_dir(feed.directory, "/feed", False)
 
     store = Store(engine)
     store.set_fuel(int(limits["fuel"]))
