@@ -63,13 +63,11 @@ def forge():
 
 
 def test_forged_report_gets_no_credit_q24(bank):
-    # the forger writes a load record and one result per public case, in the harness's order, and
-    # exits: each call's arguments reach it only after its record for the one before (lockstep),
-    # so what it wrote is a lookup table of the public answers, and the hidden cases fail
+    # the forger writes a load record and one result per public case, in the rubric's order, and
+    # exits: the calls come shuffled, so its records name calls out of turn and void the run
     g = offline("q24", forger(public_expected(bank, "q24"), "can_shift"))
     assert g.ok and correctness(g).status == "missing", correctness(g).comment
-    hidden = [t for t in g.code_tests if t.hidden]
-    assert hidden and all(t.status != "passed" for t in hidden)
+    assert [t.status for t in g.code_tests] == ["error"] and "result channel" in g.code_tests[0].error
     assert g.band in ("poor", "weak")
 
 
@@ -98,13 +96,58 @@ def test_each_call_arrives_only_after_the_previous_result(bank):
               "    seen.append(len(os.listdir('/feed')))\n    return seen[:]\n")
     results = run_rubric_tests(bank.get("q24"), answer)
     assert len(results) > 3
-    assert [r.got for r in results[:3]] == ["[1]", "[1, 2]", "[1, 2, 3]"]
+    seen = sorted((r.got for r in results), key=len)
+    assert seen == [repr(list(range(1, k + 1))) for k in range(1, len(results) + 1)]
+
+
+def test_calls_come_in_an_order_the_code_cannot_predict(bank):
+    # a table of the public answers keyed by call number (the rubric's order) was worth every
+    # public case while calls came in that order; shuffled, it is not
+    table = public_expected(bank, "q24")
+    answer = f"n = [0]\ndef can_shift(a, b):\n    n[0] += 1\n    return {table!r}[(n[0] - 1) % {len(table)}]\n"
+    results = run_rubric_tests(bank.get("q24"), answer)
+    visible = [r for r in results if not r.hidden]
+    assert sum(r.status == "passed" for r in visible) < len(visible) - 2
 
 
 def test_forged_report_gets_no_credit_q21(bank):
     g = offline("q21", forger(public_expected(bank, "q21"), "find_bigrams"))
     assert g.ok and correctness(g).status == "missing"
-    assert any(t.hidden and t.status != "passed" for t in g.code_tests)
+    assert not any(t.status == "passed" for t in g.code_tests)
+
+
+def test_a_forger_that_answers_each_call_it_is_fed_is_answering(bank):
+    # the most a forger can do: silence the harness and write every record itself, in turn, each
+    # after reading that call's arguments. Then its records are its answers: a table of the public
+    # cases passes those and fails the hidden ones, exactly like a function with that table.
+    table = {tuple(t.call.split("(", 1)[1].rstrip(")").replace("'", "").split(", ")): t.expected
+             for t in bank.get("q24").tests if t.call.count("'") == 4}
+    answer = f"""
+import sys, os, json, marshal
+main = sys.modules['__main__']
+table = {table!r}
+def send(obj):
+    os.write(1, (main._tag + ' ' + json.dumps(obj) + '\\n').encode())
+send({{'load': 'ok', 'alias': None}})
+k = 0
+while True:
+    data = open('/feed/%d' % k, 'rb').read()
+    if not data:
+        os._exit(0)
+    call = marshal.loads(data)
+    args = tuple(call.get('args') or ())
+    send({{'i': call['i'], 'value': json.dumps(table.get(args, False))}})
+    k += 1
+def can_shift(a, b):
+    return False
+"""
+    results = run_rubric_tests(bank.get("q24"), answer)
+    visible = [r for r in results if not r.hidden and r.call.count("'") == 4]
+    hidden = [r for r in results if r.hidden]
+    assert visible and all(r.status == "passed" for r in visible)
+    assert hidden and any(r.status == "failed" for r in hidden)
+    g = offline("q24", answer)
+    assert correctness(g).status == "missing"
 
 
 # --------------------------------------------------------------------------- 1c: the answer key

@@ -30,6 +30,7 @@ import hashlib
 import json
 import marshal
 import math
+import random
 import secrets
 from pathlib import Path
 from typing import Any
@@ -185,12 +186,16 @@ TAMPERED = "code error: the code wrote records into the harness's result channel
 
 
 def _run_candidate(code: str, function: str, calls: list[dict], *, reference: Guest | None, timeout: float,
-                   call_timeout: float, mode: str | None = None) -> tuple[dict | None, dict[int, dict], dict[int, tuple[str, str]], GuestResult | None]:
+                   call_timeout: float, order_seed: int, mode: str | None = None) -> tuple[dict | None, dict[int, dict], dict[int, tuple[str, str]], GuestResult | None]:
     """Run the calls (restarting after a call that hangs); the reference guest rides along in the
     first host process. Returns (load record, results by index, failures by index, reference run);
-    a tampered run is a failure at index -2 and has no results."""
+    a tampered run is a failure at index -2 and has no results.
+
+    The calls go in a shuffled order (fixed per answer), the rubric's and the hidden ones mixed,
+    so code cannot know a call by its position: answering it means reading its arguments."""
     limits = Limits(timeout=timeout, max_output=1 << 20)
     todo = list(enumerate(calls))
+    random.Random(order_seed).shuffle(todo)
     load: dict | None = None
     results: dict[int, dict] = {}
     failures: dict[int, tuple[str, str]] = {}
@@ -234,11 +239,11 @@ def _run_candidate(code: str, function: str, calls: list[dict], *, reference: Gu
     return load, results, failures, reference_run
 
 
-def _hidden_cases(rubric: Rubric, code: str, seed: int | None) -> list[HiddenCase]:
+def _hidden_cases(rubric: Rubric, seed: int) -> list[HiddenCase]:
     if not rubric.hidden_tests or not rubric.reference_solution or not rubric.function:
         return []
     spec = rubric.hidden_tests
-    return generate(spec.generator, spec.count, answer_seed(rubric, code) if seed is None else seed)
+    return generate(spec.generator, spec.count, seed)
 
 
 def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TIMEOUT,
@@ -256,7 +261,8 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
     if problem:
         return _whole("error", f"code error: {problem}")
     function = rubric.function
-    hidden = _hidden_cases(rubric, code, seed)
+    seed = answer_seed(rubric, code) if seed is None else seed
+    hidden = _hidden_cases(rubric, seed)
     calls = [_call_spec(t.call, function) for t in rubric.tests] + [{"args": list(h.args)} for h in hidden]
     reference = None
     ref_tag = "mlgrade-ref-" + secrets.token_hex(8)
@@ -265,7 +271,8 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
                            [(i, {"args": list(h.args)}) for i, h in enumerate(hidden)], call_timeout)
     try:
         load, results, failures, ref_run = _run_candidate(code, function, calls, reference=reference, timeout=timeout,
-                                                          call_timeout=min(call_timeout, timeout), mode=sandbox)
+                                                          call_timeout=min(call_timeout, timeout),
+                                                          order_seed=seed ^ 0x0DE5, mode=sandbox)
     except SandboxUnavailable as exc:
         return _whole("not-run", f"{NO_SANDBOX} ({exc})")
     except SandboxError as exc:  # it failed while the candidate's code was running: the code's result
