@@ -78,6 +78,7 @@ def test_forged_records_beside_the_harness_are_tampering(bank):
     assert g.ok and correctness(g).status == "missing"
     assert len(g.code_tests) == 1 and g.code_tests[0].status == "error"
     assert "result channel" in g.code_tests[0].error and not any(t.status == "passed" for t in g.code_tests)
+    assert "no credit" in correctness(g).comment and "no test could run" not in correctness(g).comment
 
 
 def test_a_result_written_ahead_of_the_harness_is_tampering(bank):

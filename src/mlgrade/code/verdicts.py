@@ -9,7 +9,9 @@ import ast
 from typing import Any
 
 from ..models import CodeTestResult, Judgment, Rubric
-from .codegrade import WHOLE_ANSWER
+from .codegrade import TAMPERED, WHOLE_ANSWER
+
+TAMPERED_START = TAMPERED.split("(")[0]
 
 
 def _case(r: CodeTestResult) -> str:
@@ -85,7 +87,8 @@ def apply_code_results(rubric: Rubric, judgments: list[Judgment], results: list[
                 updates[j.key_point] = {"comment": f"{results[0].error}; judged from the text only. {j.comment}".strip()}
         return [j.model_copy(update=updates[j.key_point]) if j.key_point in updates else j for j in judgments]
     if whole:
-        status, summary = "missing", f"no test could run: {results[0].error}"
+        why = results[0].error
+        status, summary = "missing", (f"no credit: {why}" if why.startswith(TAMPERED_START) else f"no test could run: {why}")
         edge_status = edge_summary = None
     else:
         main = [r for r in results if not r.edge]
