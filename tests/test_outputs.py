@@ -135,6 +135,30 @@ def test_check_output_refuses_inputs_even_when_mlgrade_wrote_them(tmp_path):
         check_output(p, inputs=(tmp_path / "." / "a.md",))
 
 
+def test_refusals_on_stat_alone_keep_each_writers_wording(tmp_path):
+    """The report writers and the batch results file share one stat check; each keeps its hint."""
+    from mlgrade.batch.output import check_out
+
+    cases = [
+        (lambda p: check_output(p), tmp_path, f"--out {tmp_path} is a directory: give a file name"),
+        (lambda p: check_out(Path(p)), tmp_path,
+         f"--out {tmp_path} is a directory: give a results file path such as {tmp_path}/results.jsonl"),
+        (lambda p: check_output(p, option="-o"), "/dev/null",
+         "-o /dev/null is not a regular file (a device, FIFO or socket): give a file name"),
+        (lambda p: check_out(Path(p)), "/dev/null",
+         "--out /dev/null is not a regular file (a device, FIFO or socket): give a results file path"),
+    ]
+    for check, where, message in cases:
+        with pytest.raises(UsageError) as info:
+            check(where)
+        assert str(info.value) == message
+    missing = tmp_path / "new" / "r.jsonl"
+    with pytest.raises(UsageError, match="the folder .* does not exist"):
+        check_output(missing)  # a report needs its folder; a results file's folder is made
+    check_out(missing)
+    assert missing.parent.is_dir() and not missing.exists()
+
+
 def test_eval_out_refuses_a_foreign_file_before_grading(tmp_path, cli):
     target = tmp_path / "notes.bak"
     target.write_text("keep me\n")

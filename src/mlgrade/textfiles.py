@@ -198,24 +198,36 @@ def first_line_is(*lines: str) -> Any:
     return test
 
 
+def stat_output(path: Path, *, option: str = "--out", hint: str = "give a file name",
+                dir_hint: str | None = None) -> Any:
+    """`os.stat` of a path the user named for output, or None when it does not exist yet. Raises
+    UsageError (one line ending in `hint`, or `dir_hint` for a folder) for a path that cannot be
+    looked at, a folder, or a device, FIFO or socket: these are refused on their stat alone,
+    never opened, so a FIFO cannot block the command."""
+    import os
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot use it ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{option} {path} is a directory: {dir_hint or hint}")
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{option} {path} is not a regular file (a device, FIFO or socket): {hint}")
+    return st
+
+
 def check_output(path: Path | str, *, inputs: Any = (), ours: Any = None, option: str = "--out") -> Path:
     """Raise UsageError (one line naming the file) unless `path` can be written: not a folder,
     device or missing folder; not one of `inputs`; not a results file; and, when it exists,
     written by mlgrade (see `written_by_mlgrade`)."""
     import os
-    import stat
 
     path = Path(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot use it ({exc.strerror})") from None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise UsageError(f"{option} {path} is a directory: give a file name")
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise UsageError(f"{option} {path} is not a regular file (a device, FIFO or socket): give a file name")
+    st = stat_output(path, option=option)
     folder = path.parent
     if not folder.is_dir():
         raise UsageError(f"{option} {path}: the folder {folder} does not exist")
