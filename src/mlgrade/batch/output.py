@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MlgradeError, UsageError
-from ..textfiles import looks_like_results, stat_output
+from ..textfiles import RESULT_LINE_START, looks_like_results, stat_output
 from .lines import OUTCOMES, Problems, answer_digest, id_key, parse_line, superseded
 
 __all__ = ["OUTCOMES", "FINAL_OUTCOMES", "Recovery", "ResultsLock", "OutputWriter", "answer_digest", "check_out",
            "check_results_path", "id_key", "open_results", "recover", "result_record", "sniff"]
 
 FINAL_OUTCOMES = ("graded", "skipped")  # grader_error is final too, unless --retry-errors
-RESULT_LINE_START = b'{"id":'  # how every line mlgrade writes begins (json.dumps of result_record)
 MIN_FREE_BYTES = 1 << 20  # refuse to start on a disk with less free space than this
 SNIFF_BYTES = 1 << 16
 
