@@ -215,3 +215,24 @@ def test_results_file_is_refused_while_a_batch_holds_its_lock(results, cli):
     with ResultsLock(results):
         _refused(cli(["report", results, "--format", "csv", "--out", results]), "t.jsonl")
     assert results.read_bytes() == before
+
+
+def test_predictions_files_of_both_kinds_are_written_and_recognised_by_one_writer(tmp_path):
+    from mlgrade.evaluation.evaluate import PREDICTION_FIELDS, is_predictions
+    from mlgrade.evaluation.expert import EXPERT_PREDICTION_FIELDS, is_expert_predictions
+    from mlgrade.evaluation.predictions import write_rows
+
+    csv_rows = [{"row": 2, "id": "a", "outcome": "graded", "score": 50.0, "extra": "left out"}]
+    expert_rows = [{"line": 1, "id": "b", "misconceptions": ["m1", "m2"], "statuses": {"k": "covered"}}]
+    for name in ("p.csv", "p.jsonl"):
+        for _ in range(2):  # the second write replaces the first
+            write_rows(tmp_path / name, PREDICTION_FIELDS, csv_rows, "row")
+            write_rows(tmp_path / f"x{name}", EXPERT_PREDICTION_FIELDS, expert_rows, "line")
+        head, xhead = (tmp_path / name).read_bytes(), (tmp_path / f"x{name}").read_bytes()
+        assert is_predictions(head) and not is_expert_predictions(head)
+        assert is_expert_predictions(xhead) and not is_predictions(xhead)
+    assert (tmp_path / "p.csv").read_text().splitlines() == [",".join(PREDICTION_FIELDS), "2,a,graded,,50.0,,,,,"]
+    assert (tmp_path / "xp.csv").read_text().splitlines()[1] == "1,b,,,,,,,,,m1 m2,,"
+    assert json.loads((tmp_path / "xp.jsonl").read_text()) == expert_rows[0]
+    with pytest.raises(UsageError, match="not written by mlgrade"):
+        write_rows(tmp_path / "xp.csv", PREDICTION_FIELDS, csv_rows, "row")  # the other kind's file

@@ -330,26 +330,14 @@ PREDICTION_FIELDS = ["row", "id", "outcome", "human", "score", "band", "predicte
 
 
 def is_predictions(head: bytes) -> bool:
-    """Whether a file's start is one this module's predictions writer wrote (CSV header or JSON line)."""
-    from ..textfiles import first_line_is
+    """Whether a file's start is one `write_predictions` wrote (CSV header or JSON line)."""
+    from .predictions import is_rows_file
 
-    return head.startswith(b'{"row":') or first_line_is(",".join(PREDICTION_FIELDS))(head)
+    return is_rows_file(head, PREDICTION_FIELDS, "row")
 
 
 def write_predictions(result: EvalResult, path: str | Path, *, inputs: Any = ()) -> Path:
-    """Per-row predictions: CSV when the name ends in .csv, else JSON lines. An existing file is
-    replaced only when mlgrade wrote it (see textfiles.write_output)."""
-    import io
-    import json
+    """Per-row predictions: CSV when the name ends in .csv, else JSON lines (see predictions.write_rows)."""
+    from .predictions import write_rows
 
-    from ..textfiles import write_output
-
-    path = Path(path)
-    if path.suffix.lower() == ".csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=PREDICTION_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(result.predictions)
-        return write_output(path, buf.getvalue(), inputs=inputs, ours=is_predictions)
-    return write_output(path, (json.dumps(p, ensure_ascii=False) + "\n" for p in result.predictions),
-                        inputs=inputs, ours=is_predictions)
+    return write_rows(path, PREDICTION_FIELDS, result.predictions, "row", inputs=inputs)
