@@ -137,12 +137,14 @@ def read_dataset(path: str | Path, *, scale: tuple[float, float] | None = None) 
     return rows
 
 
-def select_rows(rows: list[EvalRow], *, limit: int | None = None, sample: int | None = None,
-                seed: int = 0) -> list[EvalRow]:
+def select_rows(rows: list[Any], *, limit: int | None = None, sample: int | None = None, seed: int = 0,
+                order: Callable[[Any], int] = lambda r: r.row) -> list[Any]:
+    """--sample N rows drawn with `seed` (kept in file order: `order` gives a row's line), then the
+    first --limit of them. Serves CSV rows and expert-set rows alike."""
     if sample is not None:
         if sample < 1:
             raise UsageError("--sample must be at least 1")
-        rows = sorted(random.Random(seed).sample(rows, min(sample, len(rows))), key=lambda r: r.row)
+        rows = sorted(random.Random(seed).sample(rows, min(sample, len(rows))), key=order)
     if limit is not None:
         if limit < 1:
             raise UsageError("--limit must be at least 1")
