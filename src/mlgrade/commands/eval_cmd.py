@@ -224,14 +224,7 @@ def _reviewed(results: Path, reviews: Path, *, json_out: bool) -> None:
             summary.add_row(f"band changed by the reviewer, {label}", f"{o['rate']:.0%} ({o['band_changed']}/{o['n']})")
     con.print(summary)
     if scored:
-        conf = Table(title="bands: rows the reviewer's, columns mlgrade's", header_style="bold")
-        conf.add_column("reviewer")
-        labels = m["confusion"]["labels"]
-        for label in labels:
-            conf.add_column(label, justify="right")
-        for label, counts in zip(labels, m["confusion"]["matrix"]):
-            conf.add_row(label, *(str(c) for c in counts))
-        con.print(conf)
+        con.print(_confusion(m["confusion"], "bands: rows the reviewer's, columns mlgrade's", "reviewer"))
     if m["stale"]:
         con.print(f"[dim]{m['stale']} decision(s) were made on an earlier grading of their line (rubric or prompt "
                   "changed since); they are measured against the current grade.[/]")
@@ -263,14 +256,7 @@ def _render_expert(result: ExpertResult, dataset: Path) -> None:
         ):
             summary.add_row(name, value)
         con.print(summary)
-        conf = Table(title="bands: rows expected, columns given", header_style="bold")
-        conf.add_column("expected")
-        labels = m["confusion"]["labels"]
-        for label in labels:
-            conf.add_column(label, justify="right")
-        for label, counts in zip(labels, m["confusion"]["matrix"]):
-            conf.add_row(label, *(str(c) for c in counts))
-        con.print(conf)
+        con.print(_confusion(m["confusion"], "bands: rows expected, columns given", "expected"))
         kinds = Table(title="mean score by kind", header_style="bold")
         for c in ("kind", "n", "grader", "experts", "min", "max"):
             kinds.add_column(c, justify="right" if c != "kind" else "left")
@@ -285,6 +271,20 @@ def _render_expert(result: ExpertResult, dataset: Path) -> None:
         con.print(f"[bold red]{len(result.errors)} answer(s) not graded[/] (left out of every statistic):")
         for e in result.errors[:20]:
             con.print(f"  line {e['line']}: {e['outcome']}: {e['error']}")
+
+
+def _confusion(confusion: dict[str, Any], title: str, rows_are: str) -> Any:
+    """The band confusion matrix of expert or review metrics as a table."""
+    from rich.table import Table
+
+    conf = Table(title=title, header_style="bold")
+    conf.add_column(rows_are)
+    labels = confusion["labels"]
+    for label in labels:
+        conf.add_column(label, justify="right")
+    for label, counts in zip(labels, confusion["matrix"]):
+        conf.add_row(label, *(str(c) for c in counts))
+    return conf
 
 
 def _fmt(v: float | None) -> str:
