@@ -19,7 +19,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -211,6 +211,29 @@ def _two_way(label: str) -> str:
 # --------------------------------------------------------------------------- the run
 
 
+async def agrade_each(rows: Sequence[Any], grade_one: Callable[[Any], Awaitable[Any]], *, concurrency: int = 8,
+                      progress: Callable[[int, int], None] | None = None) -> list[Any]:
+    """`grade_one(row)` for every row, at most `concurrency` at a time, results in row order;
+    `progress(done, total)` after each. A row refused with UsageError (an answer over the
+    length limit…) gets the error in its place: the caller excludes it, never scores it."""
+    sem = asyncio.Semaphore(max(1, concurrency))
+    done = 0
+
+    async def one(r: Any) -> Any:
+        nonlocal done
+        async with sem:
+            try:
+                g = await grade_one(r)
+            except UsageError as exc:
+                g = exc
+        done += 1
+        if progress:
+            progress(done, len(rows))
+        return g
+
+    return list(await asyncio.gather(*(one(r) for r in rows)))
+
+
 async def aevaluate(rows: list[EvalRow], *, settings: Settings, grader_kind: str | None = None,
                     derive_kind: str | None = None, scale: tuple[float, float] | None = None,
                     label_threshold: float = DEFAULT_LABEL_THRESHOLD, concurrency: int = 8,
@@ -240,22 +263,9 @@ async def aevaluate(rows: list[EvalRow], *, settings: Settings, grader_kind: str
                 rubrics[key] = await aderive_rubric(r.question, r.reference, settings=settings,
                                                     grader_kind=derive_kind, store=store)
 
-    sem = asyncio.Semaphore(max(1, concurrency))
-    done = 0
-
-    async def one(r: EvalRow) -> Any:
-        nonlocal done
-        async with sem:
-            try:
-                g = await agrade_rubric(rubrics[(r.question, r.reference)], r.answer, settings=settings, grader=grader)
-            except UsageError as exc:  # e.g. an answer over the length limit: excluded, not scored
-                g = exc
-        done += 1
-        if progress:
-            progress(done, len(rows))
-        return g
-
-    grades = await asyncio.gather(*(one(r) for r in rows))
+    grades = await agrade_each(rows, lambda r: agrade_rubric(rubrics[(r.question, r.reference)], r.answer,
+                                                             settings=settings, grader=grader),
+                               concurrency=concurrency, progress=progress)
     cosines = tfidf_cosines([(r.answer, r.reference) for r in rows])
 
     errors: list[dict[str, Any]] = []

@@ -210,28 +210,16 @@ async def agrade_expert_rows(rows: Sequence[ExpertRow], *, settings: Settings, g
                              grader_kind: str | None = None, bank: RubricBank | None = None, concurrency: int = 8,
                              progress: Callable[[int, int], None] | None = None) -> list[tuple[ExpertRow, Grade]]:
     """Grade every row against its question's rubric; oversize answers become skipped grades."""
+    from .evaluate import agrade_each
     from ..grading import agrade_rubric, make_grader, skipped_grade
     from ..rubrics import load_rubrics
 
     bank = bank or load_rubrics(settings.rubrics_dir)
     grader = grader or make_grader(settings, grader_kind)
-    sem = asyncio.Semaphore(max(1, concurrency))
-    done = 0
-
-    async def one(r: ExpertRow) -> Grade:
-        nonlocal done
-        async with sem:
-            try:
-                g = await agrade_rubric(bank.get(r.question_id), r.answer, settings=settings, grader=grader)
-            except UsageError as exc:
-                g = skipped_grade(r.question_id, str(exc))
-        done += 1
-        if progress:
-            progress(done, len(rows))
-        return g
-
-    grades = await asyncio.gather(*(one(r) for r in rows))
-    return list(zip(rows, grades))
+    grades = await agrade_each(rows, lambda r: agrade_rubric(bank.get(r.question_id), r.answer, settings=settings,
+                                                             grader=grader),
+                               concurrency=concurrency, progress=progress)
+    return [(r, skipped_grade(r.question_id, str(g)) if isinstance(g, UsageError) else g) for r, g in zip(rows, grades)]
 
 
 def result_from_pairs(pairs: Sequence[tuple[ExpertRow, Grade]], *, dataset: str = "", grader: str = "",
