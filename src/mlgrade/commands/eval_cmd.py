@@ -97,13 +97,16 @@ def eval_command(
     from ..evaluation.expert import is_expert_set
 
     cal = load_calibration(calibration) if calibration is not None else None
+    expert = is_expert_set(dataset)
     if out is not None:  # refused before any grading: a folder, an input, a file mlgrade did not write
         from ..evaluation.evaluate import is_predictions
         from ..evaluation.expert import is_expert_predictions
         from ..textfiles import check_output
 
-        check_output(out, inputs=(dataset, calibration), ours=lambda h: is_predictions(h) or is_expert_predictions(h))
-    if is_expert_set(dataset):
+        # only this kind's predictions may be replaced: the writer refuses the other kind too, but
+        # only after all the grading
+        check_output(out, inputs=(dataset, calibration), ours=is_expert_predictions if expert else is_predictions)
+    if expert:
         if scale is not None:
             raise UsageError(f"--scale applies to CSV datasets with a 'score' column; {dataset.name} is an expert "
                              "set, scored 0-100 (drop --scale)")
