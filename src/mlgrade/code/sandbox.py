@@ -237,12 +237,13 @@ def _bwrap_or_reason() -> tuple[str | None, str]:
 def sandbox_status(mode: str | None = None) -> SandboxStatus:
     """Which sandbox would run code now, and why (or why none can). Cheap: never compiles."""
     if _mode_from_env(mode) == "bwrap":
+        from .bwrap import describe
+
         found, why = _bwrap_or_reason()
         if found is None:
             return SandboxStatus(mode="none", available=False, reason=why)
         return SandboxStatus(mode="bwrap", available=True, runtime=f"CPython {sys.version.split()[0]} (native)",
-                             reason=f"bubblewrap ({found}): new namespaces of every kind, read-only /usr and "
-                                    "interpreter, size-capped tmpfs, no network, empty environment, rlimits",
+                             reason=f"bubblewrap ({found}): {describe()}",
                              compiled=True)
     runtime, why = _locate(_mode_from_env(mode))
     if runtime is None:
