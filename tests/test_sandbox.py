@@ -456,6 +456,18 @@ for p in {packages!r}:
     assert all(f"{p} []" in r.stdout for p in packages) and "WROTE" not in r.stdout, r.stdout
 
 
+def test_bwrap_feeds_the_guest_whatever_the_umask(bwrap_mode):
+    # as root the guest is nobody: the feed files mlgrade writes must still be readable under umask 077
+    program = ("import os, time\nos.write(1, b'REC one\\n')\n"
+               "while '0' not in os.listdir('/feed'):\n    time.sleep(0.01)\nprint('got', open('/feed/0').read())\n")
+    old = os.umask(0o077)
+    try:
+        r = run_guests([Guest(program, step_marker="REC ", feed=(b"first",))], limits=Limits(timeout=10.0))[0]
+    finally:
+        os.umask(old)
+    assert r.ok and "got first" in r.stdout, r
+
+
 def test_bwrap_grades_code_like_wasm(bwrap_mode, bank):
     from mlgrade.code.codegrade import run_rubric_tests
 

@@ -18,6 +18,7 @@ import selectors
 import shutil
 import signal
 import site
+import struct
 import subprocess
 import sys
 import tempfile
@@ -166,17 +167,32 @@ def probe(bwrap: str) -> str:
     return ""
 
 
+def _share_with_guest(directory: str) -> None:
+    """Let the guest's gid, and nobody else, read the files RecordFeed will write in `directory`: setgid,
+    so they get its group, and a default ACL giving that group read whatever mlgrade's umask is."""
+    os.chown(directory, 0, _GUEST_ID)
+    os.chmod(directory, 0o2750)
+    entries = ((0x01, 6), (0x04, 4), (0x20, 0))  # owner rw, group r, others nothing
+    try:
+        os.setxattr(directory, "system.posix_acl_default",
+                    struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, 0xFFFFFFFF) for tag, perm in entries))
+    except OSError:  # no ACLs on this filesystem: then the umask decides (read, not set: threads share it)
+        with open("/proc/self/status") as status:
+            umask = next((int(line.split()[1], 8) for line in status if line.startswith("Umask:")), 0)
+        if umask & 0o040:
+            raise OSError(f"umask {umask:03o} would hide the test inputs from the sandbox's uid (no ACLs in "
+                          f"{os.path.dirname(directory)}): run mlgrade with umask 022 or 027") from None
+
+
 def _run_one(bwrap: str, guest: Guest, limits: Limits) -> dict:
     cpu = limits.cpu_seconds or int(limits.timeout) + 1
     prelude = _PRELUDE.format(memory=limits.memory_bytes + _INTERPRETER_OVERHEAD, cpu=cpu, fsize=limits.file_bytes)
     data = guest.stdin.encode("utf-8") if isinstance(guest.stdin, str) else guest.stdin
     started = time.monotonic()
     feed_dir = tempfile.mkdtemp(prefix="mlgrade-feed-") if guest.feed is not None else None
-    if feed_dir and _as_root():
-        # nobody must read the feed, nobody else: setgid, so the files RecordFeed writes get its group too
-        os.chown(feed_dir, 0, _GUEST_ID)
-        os.chmod(feed_dir, 0o2750)
     try:
+        if feed_dir and _as_root():
+            _share_with_guest(feed_dir)
         return _supervise(bwrap, guest, limits, prelude, data, feed_dir, started)
     finally:
         if feed_dir:
