@@ -468,6 +468,28 @@ def test_bwrap_feeds_the_guest_whatever_the_umask(bwrap_mode):
     assert r.ok and "got first" in r.stdout, r
 
 
+def test_bwrap_code_cannot_make_a_user_namespace(bwrap_mode):
+    # in one it could mount a tmpfs of any size: memory that no rlimit counts (only mounting 1 MB here)
+    program = """
+import ctypes, os, threading
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x10000000 | 0x00020000) == 0:
+    print('USERNS', libc.mount(b'none', b'/tmp', b'tmpfs', 0, b'size=1m'))
+else:
+    print('refused', ctypes.get_errno())
+t = threading.Thread(target=print, args=('thread ran',))
+t.start()
+t.join()
+pid = os.fork()
+if pid == 0:
+    os._exit(7)
+print('child', os.waitpid(pid, 0)[1] >> 8)
+"""
+    r = run_python(program, limits=FAST)
+    assert r.ok and "refused" in r.stdout and "USERNS" not in r.stdout, r
+    assert "thread ran" in r.stdout and "child 7" in r.stdout  # threads and fork still work
+
+
 def test_bwrap_grades_code_like_wasm(bwrap_mode, bank):
     from mlgrade.code.codegrade import run_rubric_tests
 

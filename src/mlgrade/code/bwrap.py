@@ -13,7 +13,9 @@ stays WASM: it needs no kernel features."""
 
 from __future__ import annotations
 
+import errno
 import os
+import platform
 import selectors
 import shutil
 import signal
@@ -77,6 +79,32 @@ def _python() -> str:
     return os.path.realpath(sys.executable)
 
 
+# Native (audit arch, unshare, clone) numbers; clone3 takes its flags in memory a filter cannot read, so it
+# answers ENOSYS and glibc falls back to clone. On other machines there is no filter: describe() says so.
+_SYSCALLS = {"x86_64": (0xC000003E, 272, 56), "aarch64": (0xC00000B7, 97, 220)}
+_CLONE_NEWUSER, _CLONE3 = 0x10000000, 435
+
+
+def _seccomp_filter() -> bytes | None:
+    """A seccomp BPF program refusing new user namespaces: inside one, the code could mount a tmpfs of
+    any size (memory no rlimit counts). Root gets no --disable-userns, which needs bwrap's own namespace."""
+    known = _SYSCALLS.get(platform.machine())
+    if known is None:
+        return None
+    arch, unshare, clone = known
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
+    program = [  # (code, jump if true, jump if false, k); jumps count the instructions skipped
+        (ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, eperm),  # another ABI (i386): refused outright
+        (ld, 0, 0, 0), (jge, 0, 1, 0x40000000), (ret, 0, 0, eperm),  # x32: refused outright
+        (jeq, 0, 1, _CLONE3), (ret, 0, 0, enosys),
+        (jeq, 1, 0, unshare), (jeq, 0, 3, clone),
+        (ld, 0, 0, 16), (jset, 0, 1, _CLONE_NEWUSER), (ret, 0, 0, eperm),  # flags: the low half of args[0]
+        (ret, 0, 0, allow),
+    ]
+    return b"".join(struct.pack("=HBBI", code, jt, jf, k) for code, jt, jf, k in program)
+
+
 def _as_root() -> bool:
     return os.geteuid() == 0
 
@@ -122,23 +150,29 @@ def _start(bwrap: str, disk_bytes: int, extra: list[str] | None, program: str, *
     paths there (no venv, no feed directory) beyond the interpreter's own."""
     if _as_root():
         program = _DROP + program
-    options = [os.fsencode(arg) for arg in _options(disk_bytes, extra)]
-    if any(b"\0" in arg for arg in options):  # NUL separates the options: one inside would smuggle in more
-        raise ValueError("embedded null byte in a sandbox option")
-    with tempfile.TemporaryFile() as options_file:
+    with tempfile.TemporaryFile() as options_file, tempfile.TemporaryFile() as seccomp_file:
+        rules = _seccomp_filter()
+        if rules:
+            seccomp_file.write(rules)
+            seccomp_file.seek(0)
+        seccomp = ["--seccomp", str(seccomp_file.fileno())] if rules else []
+        options = [os.fsencode(arg) for arg in [*seccomp, *_options(disk_bytes, extra)]]
+        if any(b"\0" in arg for arg in options):  # NUL separates the options: one inside would smuggle in more
+            raise ValueError("embedded null byte in a sandbox option")
         options_file.write(b"".join(arg + b"\0" for arg in options))
         options_file.seek(0)
-        fd = options_file.fileno()
-        return subprocess.Popen(["bwrap", "--args", str(fd), _python(), "-I", "-S", "-c", program], executable=bwrap,
-                                pass_fds=(fd,), env={}, start_new_session=True, **popen)
+        fds = (options_file.fileno(), seccomp_file.fileno()) if rules else (options_file.fileno(),)
+        return subprocess.Popen(["bwrap", "--args", str(fds[0]), _python(), "-I", "-S", "-c", program],
+                                executable=bwrap, pass_fds=fds, env={}, start_new_session=True, **popen)
 
 
 def describe() -> str:
     """What the sandbox isolates, for sandbox_status and `mlgrade doctor`."""
     who = (f"runs the code as nobody (uid {_GUEST_ID}, no capabilities) since mlgrade runs as root, "
            "new namespaces of every other kind" if _as_root() else "new namespaces of every kind")
+    userns = "no new user namespaces" if _seccomp_filter() or not _as_root() else "new user namespaces NOT blocked"
     return (f"{who}, read-only /usr and standard library, size-capped tmpfs, no network, empty environment, "
-            "rlimits (at most 64 processes)")
+            f"{userns}, rlimits (at most 64 processes)")
 
 
 @lru_cache(maxsize=4)
