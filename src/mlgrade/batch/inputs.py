@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..errors import UsageError, quote_name
 from ..rubrics import RubricBank, normalise_id
 # XLSX is always wide (batch/wide.py); a .csv is wide when it lacks question_id/answer. The CSV
 # line counter and the row bound are shared with the wide reader, so they live in sheets.py.
@@ -86,7 +86,7 @@ def item_from_row(row: Any, source: str, position: str, bank: RubricBank) -> Bat
     if not qid:
         item.skip_reason = "missing question_id"
     elif qid not in bank.rubrics:
-        item.skip_reason = f"unknown question id {raw_qid!r}"
+        item.skip_reason = f"unknown question id {quote_name(raw_qid)}"
     elif answer is None:
         item.skip_reason = "missing answer"
     elif not isinstance(answer, str):
