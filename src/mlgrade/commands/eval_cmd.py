@@ -97,13 +97,16 @@ def eval_command(
     from ..evaluation.expert import is_expert_set
 
     cal = load_calibration(calibration) if calibration is not None else None
+    expert = is_expert_set(dataset)
     if out is not None:  # refused before any grading: a folder, an input, a file mlgrade did not write
         from ..evaluation.evaluate import is_predictions
         from ..evaluation.expert import is_expert_predictions
         from ..textfiles import check_output
 
-        check_output(out, inputs=(dataset, calibration), ours=lambda h: is_predictions(h) or is_expert_predictions(h))
-    if is_expert_set(dataset):
+        # only this kind's predictions may be replaced: the writer refuses the other kind too, but
+        # only after all the grading
+        check_output(out, inputs=(dataset, calibration), ours=is_expert_predictions if expert else is_predictions)
+    if expert:
         if scale is not None:
             raise UsageError(f"--scale applies to CSV datasets with a 'score' column; {dataset.name} is an expert "
                              "set, scored 0-100 (drop --scale)")
@@ -112,7 +115,7 @@ def eval_command(
         if cal is not None:
             cal.check_target(EXPERT_SCALE, "expert", where=str(calibration))
         _expert(dataset, settings, limit=limit, sample=sample, seed=seed, concurrency=concurrency, out=out,
-                json_out=json_out, calibration=cal, fit_to=fit_calibration)
+                json_out=json_out, calibration=cal, calibration_path=calibration, fit_to=fit_calibration)
         return
     scale_t = parse_scale(scale) if scale is not None else None
     rows = select_rows(read_dataset(dataset, scale=scale_t), limit=limit, sample=sample, seed=seed)
@@ -128,7 +131,8 @@ def eval_command(
 
 
 def _expert(dataset: Path, settings, *, limit: int | None, sample: int | None, seed: int, concurrency: int,
-            out: Path | None, json_out: bool, calibration=None, fit_to: Path | None = None) -> None:
+            out: Path | None, json_out: bool, calibration=None, calibration_path: Path | None = None,
+            fit_to: Path | None = None) -> None:
     from ..evaluation.evaluate import select_rows
     from ..evaluation.expert import aevaluate_expert, fit_expert_calibration, read_expert_set, write_expert_predictions
     from ..rubrics import load_rubrics
@@ -138,7 +142,7 @@ def _expert(dataset: Path, settings, *, limit: int | None, sample: int | None, s
     result = _graded(settings, json_out, len(rows), lambda progress: aevaluate_expert(
         rows, settings=settings, bank=bank, concurrency=concurrency, dataset=str(dataset), score_map=calibration,
         calibration=calibration.source if calibration is not None else None, progress=progress))
-    _finish(result, dataset, out=out, write=lambda r, o: write_expert_predictions(r, o, inputs=(dataset,)),
+    _finish(result, dataset, out=out, write=lambda r, o: write_expert_predictions(r, o, inputs=(dataset, calibration_path)),
             fit=fit_expert_calibration, fit_to=fit_to, render=_render_expert, unit="answers", json_out=json_out)
 
 
