@@ -25,7 +25,7 @@ from .inputs import BatchItem, iter_items, iter_rows
 from .limiter import AdaptiveLimiter
 from .output import SKIPPED, UNKNOWN, OutputWriter, Recovery, answer_digest, id_key, open_results, result_record
 from ..config import Settings, load_settings
-from ..errors import ConfigError, GraderFailure, MlgradeError, UsageError
+from ..errors import ConfigError, GraderFailure, MlgradeError, UsageError, quote_name
 from ..grading import (Grader, agrade_rubric, error_grade, make_grader, second_opinion, skip_reason, skipped_grade,
                        with_review)
 from ..models import Grade, Rubric, Usage
@@ -334,7 +334,7 @@ async def _plan_and_grade(first: BatchItem | None, items: Iterator[BatchItem], r
         if key in seen:
             item = BatchItem(id=f"{item.id}@{item.source}", question_id=item.question_id, answer="",
                              source=item.source, candidate=item.candidate,
-                             skip_reason=f"duplicate id {item.id!r} (it appears earlier in the inputs)")
+                             skip_reason=f"duplicate id {quote_name(item.id)} (it appears earlier in the inputs)")
             key = id_key(item.id)
         seen.add(key)
         reason = item.skip_reason or skip_reason(item.answer, settings)

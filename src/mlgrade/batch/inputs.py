@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..errors import UsageError, quote_name, quote_names
 from ..rubrics import RubricBank, normalise_id
 # XLSX is always wide (batch/wide.py); a .csv is wide when it lacks question_id/answer. The CSV
 # line counter and the row bound are shared with the wide reader, so they live in sheets.py.
@@ -86,7 +86,7 @@ def item_from_row(row: Any, source: str, position: str, bank: RubricBank) -> Bat
     if not qid:
         item.skip_reason = "missing question_id"
     elif qid not in bank.rubrics:
-        item.skip_reason = f"unknown question id {raw_qid!r}"
+        item.skip_reason = f"unknown question id {quote_name(raw_qid)}"
     elif answer is None:
         item.skip_reason = "missing answer"
     elif not isinstance(answer, str):
@@ -179,7 +179,7 @@ def read_csv(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
             missing = [c for c in ("question_id", "answer") if c not in columns]
             if missing:
                 raise UsageError(f"{path}: CSV header lacks column(s) {', '.join(missing)} "
-                                 f"(found: {', '.join(columns) or 'none'})")
+                                 f"(found: {quote_names(columns) or 'none'})")
             while True:
                 line_no = lines.line_no + 1  # a quoted answer may span several lines: report the first
                 lines.quotes = 0
@@ -370,6 +370,22 @@ def check_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     if not paths:
         raise UsageError("no input given: pass one or more .jsonl/.csv/.yaml files or answer folders")
     return paths
+
+
+def check_starts(paths: Iterable[Path], bank: RubricBank) -> None:
+    """Read the start of each long file (a CSV header, a YAML list's opening, the first row) so one
+    that cannot be read at all fails with its one-line error before any progress is drawn. Wide
+    files and folders are left to `inspect_wide` and to their rows."""
+    from .wide import is_wide
+
+    for path in paths:
+        if path.is_dir() or is_wide(path):
+            continue
+        rows = reader_for(path)(path, bank)
+        try:
+            next(rows, None)
+        finally:
+            rows.close()
 
 
 def iter_rows(rows: Iterable[Mapping[str, Any]], bank: RubricBank, label: str = "<rows>") -> Iterator[BatchItem]:
