@@ -472,3 +472,18 @@ def test_no_reference_values_means_not_checked_never_a_verdict(bank, monkeypatch
     assert [r.status for r in results] == ["not-run"] and "reference solution" in results[0].error
     g = offline("q24", RIGHT_SHIFT)
     assert "judged from the text only" in correctness(g).comment
+
+
+@pytest.mark.parametrize("qid, answer", [
+    ("q24", "class Solution:\n    def can_shift(self, a, b):\n        if len(a) != len(b):\n            return False\n"
+            "        for i in range(len(a) or 1):\n            if a[i:] + a[:i] == b:\n                return True\n"
+            "        return False\n"),
+    ("q24", "def rotated(x, y):\n    return len(x) == len(y) and y in x + x\n"),
+    ("q21", "def find_bigrams(text):\n    words = text.split()\n    for i in range(len(words) - 1):\n"
+            "        yield (words[i], words[i + 1])\n"),
+])
+def test_a_correct_function_alone_is_adequate(qid, answer):
+    # review finding 8: a brute force in a class, another name, a generator: 50-53 (weak)
+    g = offline(qid, answer)
+    assert all(t.status == "passed" for t in g.code_tests), [t for t in g.code_tests if t.status != "passed"][:2]
+    assert g.score >= 60 and g.band in ("adequate", "strong"), (g.score, g.band)

@@ -129,7 +129,8 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
     found = verify_misconceptions(assessment.misconceptions, answer)
     found = [m.model_copy(update={"claim": m.claim or (rubric.misconception(m.id).claim if rubric.misconception(m.id) else ""),
                                   "penalty": misconception_penalty(rubric, m)}) for m in found]
-    breakdown = compute_score(rubric, judgments, found)
+    passed = bool(code_tests) and all(t.status == "passed" for t in code_tests or [])
+    breakdown = compute_score(rubric, judgments, found, code_passed=passed)
     grade = Grade(
         question_id=rubric.id, outcome="graded", score=breakdown.score, band=breakdown.band,
         judgments=judgments, misconceptions=found, strengths=assessment.strengths,
