@@ -20,7 +20,7 @@ from .models import Assessment, CodeTestResult, Grade, Judgment, Rubric
 from .pricing import estimate_cost
 from .review import InjectionHit, assess, find_injections, mask_injections
 from .rubrics import RubricBank, load_rubrics, rubric_hash
-from .scoring import band_for, compute_score, misconception_penalty
+from .scoring import band_for, code_passed, compute_score, misconception_penalty
 
 
 class Grader(Protocol):
@@ -129,8 +129,7 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
     found = verify_misconceptions(assessment.misconceptions, answer)
     found = [m.model_copy(update={"claim": m.claim or (rubric.misconception(m.id).claim if rubric.misconception(m.id) else ""),
                                   "penalty": misconception_penalty(rubric, m)}) for m in found]
-    passed = bool(code_tests) and all(t.status == "passed" for t in code_tests or [])
-    breakdown = compute_score(rubric, judgments, found, code_passed=passed)
+    breakdown = compute_score(rubric, judgments, found, code_passed=code_passed(code_tests))
     grade = Grade(
         question_id=rubric.id, outcome="graded", score=breakdown.score, band=breakdown.band,
         judgments=judgments, misconceptions=found, strengths=assessment.strengths,

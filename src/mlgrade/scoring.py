@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import Judgment, MisconceptionFound, Rubric
+from .models import CodeTestResult, Judgment, MisconceptionFound, Rubric
 
 CREDIT = {"covered": 1.0, "partial": 0.5, "missing": 0.0}
 CORE_SHARE = 30.0
@@ -108,6 +108,11 @@ def _core_and_depth(rubric: Rubric, status: dict[str, str]) -> tuple[float, floa
     others = [kp for kp in rubric.key_points if kp.id not in core_ids
               and not (CORE_MODE == "best-only" and kp.essential)]
     return _share(core_points, status), _share(others, status), bool(others)
+
+
+def code_passed(code_tests: list[CodeTestResult] | None) -> bool:
+    """Whether the answer's code was run and passed every case (rule 5's condition)."""
+    return bool(code_tests) and all(t.status == "passed" for t in code_tests or [])
 
 
 def compute_score(rubric: Rubric, judgments: list[Judgment], misconceptions: list[MisconceptionFound], *,
