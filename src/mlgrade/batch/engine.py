@@ -319,14 +319,25 @@ async def _plan_and_grade(first: BatchItem | None, items: Iterator[BatchItem], r
                           bank: RubricBank, settings: Settings, grader: Grader | None, store: Any, use_cache: bool,
                           dry_run: bool, progress: Callable[[BatchProgress], None] | None,
                           regrade_stale: bool = False) -> None:
+    run = _Run(writer, summary.run, limiter, progress, summary)
+    _plan(first, items, rec, run, spool, summary, bank, settings, dry_run, regrade_stale)
+    kind = getattr(grader, "name", None) or settings.grader_kind
+    if dry_run:
+        summary.estimate = _estimate(spool, bank, settings, "llm" if kind == "llm" else kind)
+        return
+    await _grade(spool, run, limiter, summary, bank, settings, grader, store, use_cache)
+
+
+def _plan(first: BatchItem | None, items: Iterator[BatchItem], rec: Recovery, run: _Run, spool: _Spool,
+          summary: BatchSummary, bank: RubricBank, settings: Settings, dry_run: bool, regrade_stale: bool) -> None:
+    """Stream the inputs once against what `out` already holds: bad rows are written now, ids
+    to (re)grade spooled by question, finished ones passed over."""
     summary.already_done = len(rec.done)
     summary.recovery = {"truncated_bytes": rec.truncated_bytes, "dropped_errors": rec.dropped_errors,
                         "corrupt_lines": rec.corrupt_lines, "dropped_duplicates": rec.dropped_duplicates,
                         "dropped_lines": rec.dropped if rec.backup or dry_run else 0, "backup": rec.backup}
     summary.corrupt = rec.problems.lines() if rec.problems is not None else []
     summary.stale_rubric = len(rec.stale)
-    run = _Run(writer, summary.run, limiter, progress, summary)
-    # ---- plan: stream the inputs once; bad rows are written now, the rest spooled by question
     seen: set[int] = set()
     for item in _chain(first, items) if first is not None else ():
         summary.inputs += 1
@@ -359,12 +370,11 @@ async def _plan_and_grade(first: BatchItem | None, items: Iterator[BatchItem], r
         spool.add(item)
     del seen
     summary.run.total += sum(spool.counts.values())
-    kind = getattr(grader, "name", None) or settings.grader_kind
-    if dry_run:
-        summary.estimate = _estimate(spool, bank, settings, "llm" if kind == "llm" else kind)
-        return
 
-    # ---- grade, question by question
+
+async def _grade(spool: _Spool, run: _Run, limiter: AdaptiveLimiter, summary: BatchSummary, bank: RubricBank,
+                 settings: Settings, grader: Grader | None, store: Any, use_cache: bool) -> None:
+    """Grade the spooled items question by question; stop the run on a fatal grader failure."""
     run.tick()
     watched = _FatalWatch(grader or build_grader(settings, store=store, on_retry=_retry_hook(limiter, run)))
     if grader is not None and (hasattr(grader, "on_retry") or hasattr(grader, "endpoint")):
