@@ -120,7 +120,7 @@ def test_progress_bar_and_summary_show_the_same_rate(tmp_path):
 
     from rich.console import Console
 
-    from mlgrade.batch.engine import BatchProgress, BatchSummary
+    from mlgrade.batch.progress import BatchProgress, BatchSummary
     from mlgrade.commands import batch_cmd
 
     now = time.monotonic()

@@ -27,7 +27,7 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from ..batch.engine import BatchProgress, BatchSummary
+    from ..batch.progress import BatchProgress, BatchSummary
     from ..batch.columns import WideMapping, WideOptions
 
 _PROVIDER_ACTIONS = ("status", "collect")
