@@ -23,9 +23,9 @@ from typing import Any
 from .inputs import BatchItem
 from .limiter import AdaptiveLimiter
 from .output import OutputWriter, Recovery, open_results
-from .planning import _estimate, _input_items, _plan, _Spool
-from .progress import BatchProgress, BatchSummary, _Run
-from .runner import _grade
+from .planning import Spool, estimate, input_items, plan
+from .progress import BatchProgress, BatchSummary, RunRecorder
+from .runner import grade_spool
 from ..config import Settings, load_settings
 from ..errors import UsageError
 from ..grading import Grader
@@ -54,10 +54,10 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
     out = Path(out)
     started = time.monotonic()
     summary = BatchSummary(out=str(out), dry_run=dry_run)
-    items = _input_items(inputs, bank, wide)  # validates paths lazily: pull the first item before touching `out`
+    items = input_items(inputs, bank, wide)  # validates paths lazily: pull the first item before touching `out`
     first = next(items, None)
     limiter = AdaptiveLimiter(concurrency)
-    spool = _Spool()
+    spool = Spool()
     try:
         # `out` is checked (directory, device, read-only, full disk, not ours), locked against a
         # second run and recovered before any grading; the lock is held until the last line is written
@@ -93,17 +93,17 @@ def results_in(out: str | Path) -> int:
 
 
 async def _plan_and_grade(first: BatchItem | None, items: Iterator[BatchItem], rec: Recovery,
-                          writer: OutputWriter | None, spool: _Spool, limiter: AdaptiveLimiter, summary: BatchSummary,
+                          writer: OutputWriter | None, spool: Spool, limiter: AdaptiveLimiter, summary: BatchSummary,
                           bank: RubricBank, settings: Settings, grader: Grader | None, store: Any, use_cache: bool,
                           dry_run: bool, progress: Callable[[BatchProgress], None] | None,
                           regrade_stale: bool = False) -> None:
-    run = _Run(writer, summary.run, limiter, progress, summary)
-    _plan(first, items, rec, run, spool, summary, bank, settings, dry_run, regrade_stale)
+    run = RunRecorder(writer, summary.run, limiter, progress, summary)
+    plan(first, items, rec, run, spool, summary, bank, settings, dry_run, regrade_stale)
     kind = getattr(grader, "name", None) or settings.grader_kind
     if dry_run:
-        summary.estimate = _estimate(spool, bank, settings, "llm" if kind == "llm" else kind)
+        summary.estimate = estimate(spool, bank, settings, "llm" if kind == "llm" else kind)
         return
-    await _grade(spool, run, limiter, summary, bank, settings, grader, store, use_cache)
+    await grade_spool(spool, run, limiter, summary, bank, settings, grader, store, use_cache)
 
 
 def grade_many(inputs: Iterable[Any], out: str | Path, **kwargs: Any) -> BatchSummary:

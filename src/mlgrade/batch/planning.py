@@ -12,13 +12,13 @@ from typing import Any
 
 from .inputs import BatchItem, iter_items, iter_rows
 from .output import SKIPPED, UNKNOWN, Recovery, answer_digest, id_key
-from .progress import MAX_REPORTED_SKIPS, BatchSummary, _Run
+from .progress import MAX_REPORTED_SKIPS, BatchSummary, RunRecorder
 from ..config import Settings
 from ..grading import skip_reason, skipped_grade
 from ..models import Usage
 from ..rubrics import RubricBank
 
-class _Spool:
+class Spool:
     """Items to grade, one temporary JSONL file per question, read back in question order."""
 
     def __init__(self) -> None:
@@ -52,7 +52,7 @@ class _Spool:
         self._dir.cleanup()
 
 
-def _input_items(inputs: Iterable[Any], bank: RubricBank, wide: Any = None) -> Iterator[BatchItem]:
+def input_items(inputs: Iterable[Any], bank: RubricBank, wide: Any = None) -> Iterator[BatchItem]:
     """Paths are read by format; mappings (Python callers) are taken as rows."""
     inputs = list(inputs) if not isinstance(inputs, (str, Path)) else [inputs]
     rows = [x for x in inputs if isinstance(x, Mapping)]
@@ -63,7 +63,7 @@ def _input_items(inputs: Iterable[Any], bank: RubricBank, wide: Any = None) -> I
         yield from iter_rows(rows, bank)
 
 
-def _estimate(spool: _Spool, bank: RubricBank, settings: Settings, grader_kind: str) -> dict[str, Any]:
+def estimate(spool: Spool, bank: RubricBank, settings: Settings, grader_kind: str) -> dict[str, Any]:
     """Rough token and cost estimate for --dry-run: ~4 characters a token, ~60 output tokens a key point."""
     from ..pricing import estimate_cost
 
@@ -82,7 +82,7 @@ def _estimate(spool: _Spool, bank: RubricBank, settings: Settings, grader_kind: 
             "per_question": dict(spool.counts)}
 
 
-def _plan(first: BatchItem | None, items: Iterator[BatchItem], rec: Recovery, run: _Run, spool: _Spool,
+def plan(first: BatchItem | None, items: Iterator[BatchItem], rec: Recovery, run: RunRecorder, spool: Spool,
           summary: BatchSummary, bank: RubricBank, settings: Settings, dry_run: bool, regrade_stale: bool) -> None:
     """Stream the inputs once against what `out` already holds: bad rows are written now, ids
     to (re)grade spooled by question, finished ones passed over."""

@@ -1,5 +1,5 @@
 """A batch run's counters as it goes (`BatchProgress`, what the progress bar shows), its
-summary at the end (`BatchSummary`), and `_Run`, which writes each result and counts it."""
+summary at the end (`BatchSummary`), and `RunRecorder`, which writes each result and counts it."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ class BatchSummary:
 
 
 @dataclass
-class _Run:
+class RunRecorder:
     writer: OutputWriter | None
     progress: BatchProgress
     limiter: AdaptiveLimiter

@@ -10,8 +10,8 @@ from typing import Any
 
 from .inputs import BatchItem
 from .limiter import AdaptiveLimiter
-from .planning import _Spool
-from .progress import BatchSummary, _Run
+from .planning import Spool
+from .progress import BatchSummary, RunRecorder
 from ..config import Settings
 from ..errors import ConfigError, GraderFailure, MlgradeError
 from ..grading import Grader, agrade_rubric, error_grade, make_grader, second_opinion, with_review
@@ -58,8 +58,8 @@ class _FatalWatch:
             raise
 
 
-async def _grade(spool: _Spool, run: _Run, limiter: AdaptiveLimiter, summary: BatchSummary, bank: RubricBank,
-                 settings: Settings, grader: Grader | None, store: Any, use_cache: bool) -> None:
+async def grade_spool(spool: Spool, run: RunRecorder, limiter: AdaptiveLimiter, summary: BatchSummary,
+                      bank: RubricBank, settings: Settings, grader: Grader | None, store: Any, use_cache: bool) -> None:
     """Grade the spooled items question by question; stop the run on a fatal grader failure."""
     run.tick()
     watched = _FatalWatch(grader or build_grader(settings, store=store, on_retry=_retry_hook(limiter, run)))
@@ -81,7 +81,7 @@ async def _grade(spool: _Spool, run: _Run, limiter: AdaptiveLimiter, summary: Ba
                            "fix the configuration and rerun the same command to resume)")
 
 
-def _retry_hook(limiter: AdaptiveLimiter, run: _Run) -> Callable[[Any], None]:
+def _retry_hook(limiter: AdaptiveLimiter, run: RunRecorder) -> Callable[[Any], None]:
     def on_retry(event: Any) -> None:
         if getattr(event, "kind", "") == "rate_limit":
             limiter.on_rate_limit(getattr(event, "wait_s", None))
@@ -90,7 +90,7 @@ def _retry_hook(limiter: AdaptiveLimiter, run: _Run) -> Callable[[Any], None]:
     return on_retry
 
 
-def _chain_retry_hook(grader: Any, limiter: AdaptiveLimiter, run: _Run) -> None:
+def _chain_retry_hook(grader: Any, limiter: AdaptiveLimiter, run: RunRecorder) -> None:
     """A grader handed in by the caller: keep its own on_retry and add ours. (LLMGrader keeps
     the hook on its endpoint; simpler graders on themselves.)"""
     holder = grader.endpoint if hasattr(getattr(grader, "endpoint", None), "on_retry") else grader
@@ -105,8 +105,8 @@ def _chain_retry_hook(grader: Any, limiter: AdaptiveLimiter, run: _Run) -> None:
     holder.on_retry = both
 
 
-async def _grade_spooled(spool: _Spool, bank: RubricBank, settings: Settings, grader: _FatalWatch, cache: Any,
-                         limiter: AdaptiveLimiter, run: _Run) -> None:
+async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, grader: _FatalWatch, cache: Any,
+                         limiter: AdaptiveLimiter, run: RunRecorder) -> None:
     tasks: set[asyncio.Task[None]] = set()
     crashed: list[BaseException] = []
 
