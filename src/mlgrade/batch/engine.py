@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .inputs import BatchItem
+from .items import BatchItem
 from .limiter import AdaptiveLimiter
 from .output import OutputWriter, Recovery, open_results
 from .planning import Spool, estimate, input_items, plan

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .inputs import BatchItem, iter_items, iter_rows
+from .inputs import iter_items
+from .items import BatchItem, iter_rows
 from .output import SKIPPED, UNKNOWN, Recovery, answer_digest, id_key
 from .progress import MAX_REPORTED_SKIPS, BatchSummary, RunRecorder
 from ..config import Settings

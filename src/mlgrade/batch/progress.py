@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .inputs import BatchItem
+from .items import BatchItem
 from .limiter import AdaptiveLimiter
 from .output import OutputWriter, result_record
 from ..models import Grade, Usage

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from .inputs import BatchItem
+from .items import BatchItem
 from .limiter import AdaptiveLimiter
 from .planning import Spool
 from .progress import BatchSummary, RunRecorder
