@@ -126,7 +126,7 @@ def test_progress_bar_and_summary_show_the_same_rate(tmp_path):
     now = time.monotonic()
     p = BatchProgress(total=10, done=10, graded=9, skipped=1, calls=4, started=now - 4.0, finished=now)
     assert p.rate == 2.5
-    bar = batch_render._ProgressBar()
+    bar = batch_render.ProgressBar()
     bar(p)
     assert bar.progress.tasks[0].fields["rate"] == "2.5"
 
@@ -138,7 +138,7 @@ def test_progress_bar_and_summary_show_the_same_rate(tmp_path):
     real = batch_render.console
     batch_render.console = lambda stderr=False: Console(file=buf, width=200)
     try:
-        batch_render._print_summary(summary)
+        batch_render.print_summary(summary)
     finally:
         batch_render.console = real
     assert "in 4.0s, 2.5 answers/s" in buf.getvalue() and "calls/s" not in buf.getvalue()

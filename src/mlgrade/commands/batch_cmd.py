@@ -27,7 +27,7 @@ from ._common import (
     settings_from,
 )
 from .batch_jobs_cmd import batch_collect, batch_status
-from .batch_render import _print_estimate, _print_mapping, _print_summary, _ProgressBar
+from .batch_render import ProgressBar, print_estimate, print_mapping, print_summary
 
 if TYPE_CHECKING:
     from ..batch.columns import WideMapping, WideOptions
@@ -189,7 +189,7 @@ def batch(
         summary = grade_many(inputs, out, **kwargs)
     else:
         try:
-            with _ProgressBar() as bar:
+            with ProgressBar() as bar:
                 summary = grade_many(inputs, out, progress=bar, **kwargs)
         except KeyboardInterrupt:
             _interrupted(inputs, out, dict(grader=grader, model=model, base_url=base_url, rubrics=rubrics,
@@ -200,9 +200,9 @@ def batch(
             data["wide"] = [m.to_dict() for m in mappings]
         print_json(data)
     elif dry_run:
-        _print_estimate(summary)
+        print_estimate(summary)
     else:
-        _print_summary(summary)
+        print_summary(summary)
     raise typer.Exit(summary.exit_code)
 
 
@@ -214,7 +214,7 @@ def _inspect_wide(paths: list[Path], bank: Any, wide: WideOptions, *, show: bool
     mappings = [inspect_wide(p, bank, wide) for p in paths if is_wide(p)]
     if show:
         for m in mappings:
-            _print_mapping(m, sys.stdout if to_stdout else sys.stderr)
+            print_mapping(m, sys.stdout if to_stdout else sys.stderr)
     return mappings
 
 

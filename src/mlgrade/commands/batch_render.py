@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ..batch.columns import WideMapping
     from ..batch.progress import BatchProgress, BatchSummary
 
-class _ProgressBar:
+class ProgressBar:
     """A rich progress bar on stderr: done / errors / in flight / rate / ETA / cached tokens."""
 
     def __init__(self) -> None:
@@ -25,7 +25,7 @@ class _ProgressBar:
             TimeRemainingColumn(), console=console(stderr=True), transient=False, refresh_per_second=8)
         self.task = self.progress.add_task("grading", total=None, errors=0, skipped=0, flight="0", rate="0.0", cached=0)
 
-    def __enter__(self) -> _ProgressBar:
+    def __enter__(self) -> ProgressBar:
         self.progress.start()
         return self
 
@@ -39,7 +39,7 @@ class _ProgressBar:
                              flight=flight, rate=f"{rate:.1f}", cached=f"{p.usage.cached_tokens:,}")
 
 
-def _print_summary(summary: BatchSummary) -> None:
+def print_summary(summary: BatchSummary) -> None:
     from rich.table import Table
 
     from ..textfiles import safe_text
@@ -107,7 +107,7 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _print_mapping(m: WideMapping, stream: Any) -> None:
+def print_mapping(m: WideMapping, stream: Any) -> None:
     """The column → question mapping of a wide file, one plain line each (greppable, never wrapped)."""
     from ..textfiles import safe_text
 
@@ -133,7 +133,7 @@ def _print_mapping(m: WideMapping, stream: Any) -> None:
         w(f"  warning: {warning}\n")
 
 
-def _print_estimate(summary: BatchSummary) -> None:
+def print_estimate(summary: BatchSummary) -> None:
     from ..textfiles import safe_text
 
     est = summary.estimate or {}
