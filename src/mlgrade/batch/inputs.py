@@ -22,7 +22,7 @@ from .answer_dir import read_answer_dir
 from .items import BatchItem, item_from_row, stable_id
 # XLSX is always wide (batch/wide.py); a .csv is wide when it lacks question_id/answer. The CSV
 # line counter and the row bound are shared with the wide reader, so they live in sheets.py.
-from .sheets import _SURROGATE, MAX_ROW_CHARS, XLSX_SUFFIXES, _Lines, sniff_delimiter
+from .sheets import _SURROGATE, MALFORMED_CSV, MAX_ROW_CHARS, XLSX_SUFFIXES, _Lines, csv_records, sniff_delimiter
 
 if TYPE_CHECKING:
     from .columns import WideOptions
@@ -118,22 +118,13 @@ def read_csv(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
             if missing:
                 raise UsageError(f"{path}: CSV header lacks column(s) {', '.join(missing)} "
                                  f"(found: {', '.join(columns) or 'none'})")
-            while True:
-                line_no = lines.line_no + 1  # a quoted answer may span several lines: report the first
-                lines.quotes = 0
-                try:
-                    cells = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    if "field larger than field limit" in str(exc):
-                        lines.skip_rest_of_record()
-                        yield _bad_line(path, line_no, str(lines.line_no),
-                                        f"row is over {MAX_ROW_CHARS:,} characters (far over the answer limit)")
-                        continue
-                    # the reader cannot resynchronise after a broken quote: report the row, stop this file
-                    yield _bad_line(path, line_no, "", f"malformed CSV from this line on: {exc}")
-                    return
+            for record in csv_records(reader, lines):
+                line_no, cells = record.line, record.cells
+                if record.error is not None:
+                    # the id hashes where an over-long record ended; broken quoting ends the file
+                    end = "" if record.error.startswith(MALFORMED_CSV) else str(lines.line_no)
+                    yield _bad_line(path, line_no, end, record.error)
+                    continue
                 if not cells:
                     continue
                 if len(cells) > len(columns):  # more cells than header columns
