@@ -18,12 +18,30 @@ MAX_REPORTED_SKIPS = 20
 
 
 @dataclass
-class BatchProgress:
-    total: int = 0  # items this run will grade or skip (not counting those already in the output)
-    done: int = 0
+class OutcomeCounts:
+    """Results counted by outcome, one rule for the run's progress and summary and for the report
+    (report.Group): graded, grader_error, and anything else counts as skipped."""
+
     graded: int = 0
     errors: int = 0
     skipped: int = 0
+
+    def tally(self, outcome: str | None) -> str:
+        """Count one result; returns the counter it went to ("graded", "errors" or "skipped")."""
+        if outcome == "graded":
+            self.graded += 1
+            return "graded"
+        if outcome == "grader_error":
+            self.errors += 1
+            return "errors"
+        self.skipped += 1
+        return "skipped"
+
+
+@dataclass
+class BatchProgress(OutcomeCounts):
+    total: int = 0  # items this run will grade or skip (not counting those already in the output)
+    done: int = 0
     cache_hits: int = 0
     calls: int = 0
     in_flight: int = 0
@@ -102,14 +120,8 @@ class RunRecorder:
             self.writer.write(result_record(item.id, grade.model_dump(mode="json"), candidate=item.candidate,
                                             source=item.source, cached=cached, answer=item.answer))
         p.done += 1
-        if grade.outcome == "graded":
-            p.graded += 1
-        elif grade.outcome == "grader_error":
-            p.errors += 1
-        else:
-            p.skipped += 1
-            if len(self.summary.skipped_examples) < MAX_REPORTED_SKIPS:
-                self.summary.skipped_examples.append(f"{item.source}: {grade.error}")
+        if p.tally(grade.outcome) == "skipped" and len(self.summary.skipped_examples) < MAX_REPORTED_SKIPS:
+            self.summary.skipped_examples.append(f"{item.source}: {grade.error}")
         if cached:
             p.cache_hits += 1
         else:
