@@ -78,6 +78,7 @@ def test_forged_records_beside_the_harness_are_tampering(bank):
     assert g.ok and correctness(g).status == "missing"
     assert len(g.code_tests) == 1 and g.code_tests[0].status == "error"
     assert "result channel" in g.code_tests[0].error and not any(t.status == "passed" for t in g.code_tests)
+    assert "no credit" in correctness(g).comment and "no test could run" not in correctness(g).comment
 
 
 def test_a_result_written_ahead_of_the_harness_is_tampering(bank):
@@ -394,3 +395,17 @@ def test_sandbox_none_from_dotenv_is_honoured(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     g = offline("q24", RIGHT_SHIFT)
     assert [t.status for t in g.code_tests] == ["not-run"]
+
+
+@pytest.mark.parametrize("noise", [
+    "os.write(1, b'debug: no newline')",
+    "os.write(1, b'x' * 5000)",
+    "print('hello', end='')",
+    "sys.__stdout__.write('raw'); sys.__stdout__.flush()",
+    "os.write(2, b'to stderr')",
+])
+def test_an_honest_answer_that_writes_output_is_not_tampering(bank, noise):
+    answer = ("import os, sys\n"
+              f"def can_shift(a, b):\n    {noise}\n    return len(a) == len(b) and b in a + a\n")
+    results = run_rubric_tests(bank.get("q24"), answer)
+    assert len(results) > 10 and all(r.status == "passed" for r in results), results[:2]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlgrade.code.codegrade import WHOLE_ANSWER, apply_code_results, extract_code, run_rubric_tests
+from mlgrade.code.codegrade import WHOLE_ANSWER, extract_code, run_rubric_tests
+from mlgrade.code.verdicts import apply_code_results
 from mlgrade.models import CodeTest, Judgment, KeyPoint, Rubric
 
 FAST = {"timeout": 2.0, "call_timeout": 0.3}

@@ -102,3 +102,21 @@ def test_cli_expert_set(tmp_path, cli):
     assert [p["id"] for p in preds] == ["", "", ""] and preds[1]["band"] == "poor" and preds[2]["score"] is None
     table = cli(["eval", path, "--grader", "offline", "--limit", "2"])
     assert table.exit_code == 0 and "band accuracy" in table.stdout and "mean score by kind" in table.stdout
+
+
+def test_cli_refuses_the_other_kinds_predictions_before_grading(tmp_path, cli, monkeypatch):
+    # a CSV-dataset predictions file is mlgrade's, but not this kind: the writer would refuse it
+    # only after the whole set was graded, so the early check must refuse it already
+    from mlgrade.evaluation import expert
+
+    def no_grading(*args, **kwargs):
+        raise AssertionError("graded before refusing --out")
+
+    monkeypatch.setattr(expert, "aevaluate_expert", no_grading)
+    path = _write(tmp_path / "set.jsonl", [GOOD])
+    out = tmp_path / "pred.jsonl"
+    before = '{"row": 1, "question_id": "q07", "score": 50}\n'
+    out.write_text(before)
+    res = cli(["eval", path, "--grader", "offline", "--out", out])
+    assert res.exit_code == 2 and "refusing" in res.output and "band accuracy" not in res.output, res.output
+    assert out.read_text() == before

@@ -135,6 +135,30 @@ def test_check_output_refuses_inputs_even_when_mlgrade_wrote_them(tmp_path):
         check_output(p, inputs=(tmp_path / "." / "a.md",))
 
 
+def test_refusals_on_stat_alone_keep_each_writers_wording(tmp_path):
+    """The report writers and the batch results file share one stat check; each keeps its hint."""
+    from mlgrade.batch.output import check_out
+
+    cases = [
+        (lambda p: check_output(p), tmp_path, f"--out {tmp_path} is a directory: give a file name"),
+        (lambda p: check_out(Path(p)), tmp_path,
+         f"--out {tmp_path} is a directory: give a results file path such as {tmp_path}/results.jsonl"),
+        (lambda p: check_output(p, option="-o"), "/dev/null",
+         "-o /dev/null is not a regular file (a device, FIFO or socket): give a file name"),
+        (lambda p: check_out(Path(p)), "/dev/null",
+         "--out /dev/null is not a regular file (a device, FIFO or socket): give a results file path"),
+    ]
+    for check, where, message in cases:
+        with pytest.raises(UsageError) as info:
+            check(where)
+        assert str(info.value) == message
+    missing = tmp_path / "new" / "r.jsonl"
+    with pytest.raises(UsageError, match="the folder .* does not exist"):
+        check_output(missing)  # a report needs its folder; a results file's folder is made
+    check_out(missing)
+    assert missing.parent.is_dir() and not missing.exists()
+
+
 def test_eval_out_refuses_a_foreign_file_before_grading(tmp_path, cli):
     target = tmp_path / "notes.bak"
     target.write_text("keep me\n")
@@ -191,3 +215,24 @@ def test_results_file_is_refused_while_a_batch_holds_its_lock(results, cli):
     with ResultsLock(results):
         _refused(cli(["report", results, "--format", "csv", "--out", results]), "t.jsonl")
     assert results.read_bytes() == before
+
+
+def test_predictions_files_of_both_kinds_are_written_and_recognised_by_one_writer(tmp_path):
+    from mlgrade.evaluation.evaluate import PREDICTION_FIELDS, is_predictions
+    from mlgrade.evaluation.expert import EXPERT_PREDICTION_FIELDS, is_expert_predictions
+    from mlgrade.evaluation.predictions import write_rows
+
+    csv_rows = [{"row": 2, "id": "a", "outcome": "graded", "score": 50.0, "extra": "left out"}]
+    expert_rows = [{"line": 1, "id": "b", "misconceptions": ["m1", "m2"], "statuses": {"k": "covered"}}]
+    for name in ("p.csv", "p.jsonl"):
+        for _ in range(2):  # the second write replaces the first
+            write_rows(tmp_path / name, PREDICTION_FIELDS, csv_rows, "row")
+            write_rows(tmp_path / f"x{name}", EXPERT_PREDICTION_FIELDS, expert_rows, "line")
+        head, xhead = (tmp_path / name).read_bytes(), (tmp_path / f"x{name}").read_bytes()
+        assert is_predictions(head) and not is_expert_predictions(head)
+        assert is_expert_predictions(xhead) and not is_predictions(xhead)
+    assert (tmp_path / "p.csv").read_text().splitlines() == [",".join(PREDICTION_FIELDS), "2,a,graded,,50.0,,,,,"]
+    assert (tmp_path / "xp.csv").read_text().splitlines()[1] == "1,b,,,,,,,,,m1 m2,,"
+    assert json.loads((tmp_path / "xp.jsonl").read_text()) == expert_rows[0]
+    with pytest.raises(UsageError, match="not written by mlgrade"):
+        write_rows(tmp_path / "xp.csv", PREDICTION_FIELDS, csv_rows, "row")  # the other kind's file

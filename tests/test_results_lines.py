@@ -79,6 +79,25 @@ def test_check_record_accepts_what_mlgrade_writes_and_rejects_wrong_types(tmp_pa
     assert check_record([1]) == "not a JSON object (list)"
 
 
+def test_recognising_a_results_file_is_looser_than_reading_its_lines():
+    """A file whose first line is result-shaped but wrongly typed is still an mlgrade results file
+    (so no report is written over it, and batch resumes it, reporting the line as corrupt), while
+    the readers leave that line out with the same reason the shape test gives."""
+    from mlgrade.batch.lines import parse_line
+    from mlgrade.textfiles import looks_like_results, parse_result_line
+
+    typed_wrong = b'{"id":"a","outcome":"graded","question_id":7,"score":"high"}\n'
+    assert parse_result_line(typed_wrong) is not None and looks_like_results(typed_wrong)
+    assert parse_line(typed_wrong) == (None, "question_id is missing or not text")
+    for line, why in [(b'{"id":"a","outcome":"graded"}\n', "question_id is missing or not text"),
+                      (b'{"id":1,"outcome":"graded","question_id":"q01"}\n', "id is missing or not text"),
+                      (b'{"id":"a","outcome":"done","question_id":"q01"}\n',
+                       "outcome 'done' is not one of graded, grader_error, skipped"),
+                      (b'{"id":"a",', "not valid JSON")]:
+        assert parse_result_line(line) is None and not looks_like_results(line + b"\n")
+        assert parse_line(line) == (None, why)
+
+
 def test_review_leaves_a_wrongly_typed_line_out_with_a_warning(tmp_path, bank):
     from mlgrade.batch.reviews import ReviewSession
 

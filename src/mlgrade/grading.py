@@ -123,7 +123,7 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
     if hits:
         judgments = _discount_injected(judgments, answer, hits)
     if code_tests:
-        from .code.codegrade import apply_code_results
+        from .code.verdicts import apply_code_results
 
         judgments = apply_code_results(rubric, judgments, code_tests)
     found = verify_misconceptions(assessment.misconceptions, answer)

@@ -134,18 +134,38 @@ XLSX_CREATOR = "mlgrade"
 _HEAD_BYTES = 1 << 16
 
 
-def parse_result_line(line: bytes) -> dict[str, Any] | None:
-    """The result in one line of a results file written by `mlgrade batch`, or None."""
+def result_shape_problem(rec: Any) -> str | None:
+    """Why a parsed line is not shaped like a result line (an object with a known outcome, a text
+    id and a question_id), or None. This is all that telling a results file apart needs;
+    `batch.lines.check_record` starts here and then checks every field's type."""
+    if not isinstance(rec, dict):
+        return f"not a JSON object ({type(rec).__name__})"
+    if "outcome" not in rec:
+        return "not a result line (no outcome)"
+    if rec["outcome"] not in RESULT_OUTCOMES:
+        return f"outcome {str(rec['outcome'])[:40]!r} is not one of {', '.join(RESULT_OUTCOMES)}"
+    if not isinstance(rec.get("id"), str):
+        return "id is missing or not text"
+    if "question_id" not in rec:
+        return "question_id is missing or not text"
+    return None
+
+
+def read_result_line(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """(record, None) for a line shaped like a result line (see `result_shape_problem`), else (None, reason)."""
     import json
 
     try:
-        data = json.loads(line)
+        rec = json.loads(line)
     except (ValueError, RecursionError):
-        return None
-    if (not isinstance(data, dict) or not isinstance(data.get("id"), str) or data.get("outcome") not in RESULT_OUTCOMES
-            or "question_id" not in data):
-        return None
-    return data
+        return None, "not valid JSON"
+    why = result_shape_problem(rec)
+    return (rec, None) if why is None else (None, why)
+
+
+def parse_result_line(line: bytes) -> dict[str, Any] | None:
+    """The result in one line of a results file written by `mlgrade batch`, or None."""
+    return read_result_line(line)[0]
 
 
 def looks_like_results(head: bytes) -> bool:
@@ -198,24 +218,36 @@ def first_line_is(*lines: str) -> Any:
     return test
 
 
+def stat_output(path: Path, *, option: str = "--out", hint: str = "give a file name",
+                dir_hint: str | None = None) -> Any:
+    """`os.stat` of a path the user named for output, or None when it does not exist yet. Raises
+    UsageError (one line ending in `hint`, or `dir_hint` for a folder) for a path that cannot be
+    looked at, a folder, or a device, FIFO or socket: these are refused on their stat alone,
+    never opened, so a FIFO cannot block the command."""
+    import os
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot use it ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{option} {path} is a directory: {dir_hint or hint}")
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{option} {path} is not a regular file (a device, FIFO or socket): {hint}")
+    return st
+
+
 def check_output(path: Path | str, *, inputs: Any = (), ours: Any = None, option: str = "--out") -> Path:
     """Raise UsageError (one line naming the file) unless `path` can be written: not a folder,
     device or missing folder; not one of `inputs`; not a results file; and, when it exists,
     written by mlgrade (see `written_by_mlgrade`)."""
     import os
-    import stat
 
     path = Path(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot use it ({exc.strerror})") from None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise UsageError(f"{option} {path} is a directory: give a file name")
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise UsageError(f"{option} {path} is not a regular file (a device, FIFO or socket): give a file name")
+    st = stat_output(path, option=option)
     folder = path.parent
     if not folder.is_dir():
         raise UsageError(f"{option} {path}: the folder {folder} does not exist")

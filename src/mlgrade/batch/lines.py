@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-OUTCOMES = ("graded", "grader_error", "skipped")
+from ..textfiles import RESULT_OUTCOMES, read_result_line, result_shape_problem
+
+OUTCOMES = RESULT_OUTCOMES
 _STATUSES = ("covered", "partial", "missing")
 _BANDS = ("strong", "adequate", "weak", "poor")
 MAX_SHOWN_PROBLEMS = 5
@@ -49,15 +51,12 @@ def _opt_str(rec: dict[str, Any], *names: str) -> str | None:
 def check_record(rec: Any) -> str | None:
     """Why a parsed line is not a usable result line, or None when it is. Every reader of results
     lines goes through this, so a wrong type never reaches arithmetic or a dict lookup."""
-    if not isinstance(rec, dict):
-        return f"not a JSON object ({type(rec).__name__})"
-    if "outcome" not in rec:
-        return "not a result line (no outcome)"
-    if rec["outcome"] not in OUTCOMES:
-        return f"outcome {str(rec['outcome'])[:40]!r} is not one of {', '.join(OUTCOMES)}"
-    if not isinstance(rec.get("id"), str):
-        return "id is missing or not text"
-    if not isinstance(rec.get("question_id"), str):
+    return result_shape_problem(rec) or _field_problem(rec)
+
+
+def _field_problem(rec: dict[str, Any]) -> str | None:
+    """What `check_record` adds to the shape test of textfiles: every field's type."""
+    if not isinstance(rec["question_id"], str):
         return "question_id is missing or not text"
     why = _opt_str(rec, "candidate", "source", "band", "error", "answer", "answer_sha", "rubric_hash", "prompt_hash",
                    "grader", "model", "follow_up")
@@ -130,11 +129,9 @@ class Problems:
 
 def parse_line(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
     """(record, None) for a valid result line, (None, reason) otherwise."""
-    try:
-        rec = json.loads(line)
-    except (ValueError, RecursionError):
-        return None, "not valid JSON"
-    why = check_record(rec)
+    rec, why = read_result_line(line)
+    if rec is not None:
+        why = _field_problem(rec)
     return (rec, None) if why is None else (None, why)
 
 

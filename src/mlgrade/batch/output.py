@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import stat
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -30,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MlgradeError, UsageError
-from ..textfiles import looks_like_results
+from ..textfiles import RESULT_LINE_START, looks_like_results, stat_output
 from .lines import OUTCOMES, Problems, answer_digest, id_key, parse_line, superseded
 
 __all__ = ["OUTCOMES", "FINAL_OUTCOMES", "Recovery", "ResultsLock", "OutputWriter", "answer_digest", "check_out",
            "check_results_path", "id_key", "open_results", "recover", "result_record", "sniff"]
 
 FINAL_OUTCOMES = ("graded", "skipped")  # grader_error is final too, unless --retry-errors
-RESULT_LINE_START = b'{"id":'  # how every line mlgrade writes begins (json.dumps of result_record)
 MIN_FREE_BYTES = 1 << 20  # refuse to start on a disk with less free space than this
 SNIFF_BYTES = 1 << 16
 
@@ -99,17 +97,8 @@ def _not_ours(path: Path, why: str) -> UsageError:
 def check_out(path: Path) -> None:
     """Refuse an --out that cannot work, before any grading: a directory, a device or FIFO
     (never opened), a folder that cannot be created or written, a full disk."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise UsageError(f"--out {path}: cannot use it ({exc.strerror})") from None
-    if st is not None:
-        if stat.S_ISDIR(st.st_mode):
-            raise UsageError(f"--out {path} is a directory: give a results file path such as {path}/results.jsonl")
-        if not stat.S_ISREG(st.st_mode):
-            raise UsageError(f"--out {path} is not a regular file (a device, FIFO or socket): give a results file path")
+    st = stat_output(path, hint="give a results file path",
+                     dir_hint=f"give a results file path such as {path}/results.jsonl")
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,8 @@ def _enc(v, depth=0):
     raise TypeError("not a plain value")
 
 def _emit(obj):
-    _write(1, (_tag + " " + _enc(obj) + "\n").encode("utf-8", "backslashreplace"))
+    # the leading newline ends any half line the code wrote to fd 1, so a record always starts a line
+    _write(1, ("\n" + _tag + " " + _enc(obj) + "\n").encode("utf-8", "backslashreplace"))
 
 class _Sink:
     def write(self, s):

@@ -3,8 +3,9 @@ expert-graded answers to the bank's questions (JSON lines)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -84,7 +85,8 @@ def eval_command(
       mlgrade eval results.jsonl --reviews results.reviews.jsonl   # mlgrade vs your review decisions
     """
     from ..errors import UsageError
-    from ..evaluation.evaluate import aevaluate, parse_scale, read_dataset, select_rows, write_predictions
+    from ..evaluation.evaluate import (aevaluate, fit_result_calibration, parse_scale, read_dataset, select_rows,
+                                       write_predictions)
 
     if reviews is not None:
         return _reviewed(dataset, reviews, json_out=json_out)
@@ -95,13 +97,16 @@ def eval_command(
     from ..evaluation.expert import is_expert_set
 
     cal = load_calibration(calibration) if calibration is not None else None
+    expert = is_expert_set(dataset)
     if out is not None:  # refused before any grading: a folder, an input, a file mlgrade did not write
         from ..evaluation.evaluate import is_predictions
         from ..evaluation.expert import is_expert_predictions
         from ..textfiles import check_output
 
-        check_output(out, inputs=(dataset, calibration), ours=lambda h: is_predictions(h) or is_expert_predictions(h))
-    if is_expert_set(dataset):
+        # only this kind's predictions may be replaced: the writer refuses the other kind too, but
+        # only after all the grading
+        check_output(out, inputs=(dataset, calibration), ours=is_expert_predictions if expert else is_predictions)
+    if expert:
         if scale is not None:
             raise UsageError(f"--scale applies to CSV datasets with a 'score' column; {dataset.name} is an expert "
                              "set, scored 0-100 (drop --scale)")
@@ -110,7 +115,7 @@ def eval_command(
         if cal is not None:
             cal.check_target(EXPERT_SCALE, "expert", where=str(calibration))
         _expert(dataset, settings, limit=limit, sample=sample, seed=seed, concurrency=concurrency, out=out,
-                json_out=json_out, calibration=cal, fit_to=fit_calibration)
+                json_out=json_out, calibration=cal, calibration_path=calibration, fit_to=fit_calibration)
         return
     scale_t = parse_scale(scale) if scale is not None else None
     rows = select_rows(read_dataset(dataset, scale=scale_t), limit=limit, sample=sample, seed=seed)
@@ -118,82 +123,57 @@ def eval_command(
         raise UsageError("the dataset has a 'score' column: give its range with --scale, e.g. --scale 0-5")
     if cal is not None and rows[0].label is None:
         cal.check_target(scale_t, "human-scores", where=str(calibration))  # before any grading
-    notice = settings.offline_notice
-    if notice and not json_out:
-        console(stderr=True).print(f"[dim]{notice}[/]")
-
-    import asyncio
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console(stderr=True), transient=True) as bar:
-        task = bar.add_task("grading", total=len(rows))
-        result = asyncio.run(aevaluate(rows, settings=settings, scale=scale_t, label_threshold=label_threshold,
-                                       concurrency=concurrency, dataset=str(dataset), calibration=cal,
-                                       progress=lambda done, total: bar.update(task, completed=done)))
-    if out is not None:
-        write_predictions(result, out, inputs=(dataset, calibration))
-    fitted = None
-    if fit_calibration is not None:
-        from ..evaluation.calibration import save_calibration
-        from ..evaluation.evaluate import fit_result_calibration
-
-        fitted = fit_result_calibration(result, source=dataset.name)
-        save_calibration(fitted, fit_calibration)
-    if json_out:
-        d = result.to_dict()
-        if fitted is not None:
-            d["fitted_calibration"] = {"path": str(fit_calibration), **fitted.to_dict()}
-        print_json(d)
-    else:
-        _render(result, dataset)
-        if fitted is not None:
-            console().print(f"[dim]calibration fitted on {fitted.n} rows ({len(fitted.xs)} knots) written to "
-                            f"{fit_calibration}; measure it on other data with --calibration.[/]")
-    if result.errors:
-        raise typer.Exit(1)
+    result = _graded(settings, json_out, len(rows), lambda progress: aevaluate(
+        rows, settings=settings, scale=scale_t, label_threshold=label_threshold, concurrency=concurrency,
+        dataset=str(dataset), calibration=cal, progress=progress))
+    _finish(result, dataset, out=out, write=lambda r, o: write_predictions(r, o, inputs=(dataset, calibration)),
+            fit=fit_result_calibration, fit_to=fit_calibration, render=_render, unit="rows", json_out=json_out)
 
 
 def _expert(dataset: Path, settings, *, limit: int | None, sample: int | None, seed: int, concurrency: int,
-            out: Path | None, json_out: bool, calibration=None, fit_to: Path | None = None) -> None:
-    import asyncio
-    import random
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ..errors import UsageError
-    from ..evaluation.expert import aevaluate_expert, read_expert_set, write_expert_predictions
+            out: Path | None, json_out: bool, calibration=None, calibration_path: Path | None = None,
+            fit_to: Path | None = None) -> None:
+    from ..evaluation.evaluate import select_rows
+    from ..evaluation.expert import aevaluate_expert, fit_expert_calibration, read_expert_set, write_expert_predictions
     from ..rubrics import load_rubrics
 
     bank = load_rubrics(settings.rubrics_dir)
-    rows = read_expert_set(dataset, bank)
-    if sample is not None:
-        if sample < 1:
-            raise UsageError("--sample must be at least 1")
-        rows = sorted(random.Random(seed).sample(rows, min(sample, len(rows))), key=lambda r: r.line)
-    if limit is not None:
-        if limit < 1:
-            raise UsageError("--limit must be at least 1")
-        rows = rows[:limit]
+    rows = select_rows(read_expert_set(dataset, bank), limit=limit, sample=sample, seed=seed, order=lambda r: r.line)
+    result = _graded(settings, json_out, len(rows), lambda progress: aevaluate_expert(
+        rows, settings=settings, bank=bank, concurrency=concurrency, dataset=str(dataset), score_map=calibration,
+        calibration=calibration.source if calibration is not None else None, progress=progress))
+    _finish(result, dataset, out=out, write=lambda r, o: write_expert_predictions(r, o, inputs=(dataset, calibration_path)),
+            fit=fit_expert_calibration, fit_to=fit_to, render=_render_expert, unit="answers", json_out=json_out)
+
+
+def _graded(settings, json_out: bool, total: int, grade: Callable[[Callable[[int, int], None]], Any]) -> Any:
+    """Run `grade(progress)` (a coroutine) under a progress bar on stderr, after the offline
+    grader's notice (kept off stdout, so --json stays parseable)."""
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     notice = settings.offline_notice
     if notice and not json_out:
         console(stderr=True).print(f"[dim]{notice}[/]")
     with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console(stderr=True), transient=True) as bar:
-        task = bar.add_task("grading", total=len(rows))
-        result = asyncio.run(aevaluate_expert(
-            rows, settings=settings, bank=bank, concurrency=concurrency, dataset=str(dataset),
-            score_map=calibration, calibration=calibration.source if calibration is not None else None,
-            progress=lambda done, total: bar.update(task, completed=done)))
+        task = bar.add_task("grading", total=total)
+        return asyncio.run(grade(lambda done, total: bar.update(task, completed=done)))
+
+
+def _finish(result: Any, dataset: Path, *, out: Path | None, write: Callable[[Any, Path], Any],
+            fit: Callable[..., Any], fit_to: Path | None, render: Callable[[Any, Path], None], unit: str,
+            json_out: bool) -> None:
+    """What both kinds of dataset do once graded: write the predictions (--out), fit and save a
+    calibration (--fit-calibration), show the result; exit 1 when some rows were not graded."""
     if out is not None:
-        write_expert_predictions(result, out, inputs=(dataset,))
+        write(result, out)
     fitted = None
     if fit_to is not None:
         from ..evaluation.calibration import save_calibration
-        from ..evaluation.expert import fit_expert_calibration
 
-        fitted = fit_expert_calibration(result, source=dataset.name)
+        fitted = fit(result, source=dataset.name)
         save_calibration(fitted, fit_to)
     if json_out:
         d = result.to_dict()
@@ -201,9 +181,9 @@ def _expert(dataset: Path, settings, *, limit: int | None, sample: int | None, s
             d["fitted_calibration"] = {"path": str(fit_to), **fitted.to_dict()}
         print_json(d)
     else:
-        _render_expert(result, dataset)
+        render(result, dataset)
         if fitted is not None:
-            console().print(f"[dim]calibration fitted on {fitted.n} answers ({len(fitted.xs)} knots) written to "
+            console().print(f"[dim]calibration fitted on {fitted.n} {unit} ({len(fitted.xs)} knots) written to "
                             f"{fit_to}; measure it on other data with --calibration.[/]")
     if result.errors:
         raise typer.Exit(1)
@@ -248,14 +228,7 @@ def _reviewed(results: Path, reviews: Path, *, json_out: bool) -> None:
             summary.add_row(f"band changed by the reviewer, {label}", f"{o['rate']:.0%} ({o['band_changed']}/{o['n']})")
     con.print(summary)
     if scored:
-        conf = Table(title="bands: rows the reviewer's, columns mlgrade's", header_style="bold")
-        conf.add_column("reviewer")
-        labels = m["confusion"]["labels"]
-        for label in labels:
-            conf.add_column(label, justify="right")
-        for label, counts in zip(labels, m["confusion"]["matrix"]):
-            conf.add_row(label, *(str(c) for c in counts))
-        con.print(conf)
+        con.print(_confusion(m["confusion"], "bands: rows the reviewer's, columns mlgrade's", "reviewer"))
     if m["stale"]:
         con.print(f"[dim]{m['stale']} decision(s) were made on an earlier grading of their line (rubric or prompt "
                   "changed since); they are measured against the current grade.[/]")
@@ -287,14 +260,7 @@ def _render_expert(result: ExpertResult, dataset: Path) -> None:
         ):
             summary.add_row(name, value)
         con.print(summary)
-        conf = Table(title="bands: rows expected, columns given", header_style="bold")
-        conf.add_column("expected")
-        labels = m["confusion"]["labels"]
-        for label in labels:
-            conf.add_column(label, justify="right")
-        for label, counts in zip(labels, m["confusion"]["matrix"]):
-            conf.add_row(label, *(str(c) for c in counts))
-        con.print(conf)
+        con.print(_confusion(m["confusion"], "bands: rows expected, columns given", "expected"))
         kinds = Table(title="mean score by kind", header_style="bold")
         for c in ("kind", "n", "grader", "experts", "min", "max"):
             kinds.add_column(c, justify="right" if c != "kind" else "left")
@@ -309,6 +275,20 @@ def _render_expert(result: ExpertResult, dataset: Path) -> None:
         con.print(f"[bold red]{len(result.errors)} answer(s) not graded[/] (left out of every statistic):")
         for e in result.errors[:20]:
             con.print(f"  line {e['line']}: {e['outcome']}: {e['error']}")
+
+
+def _confusion(confusion: dict[str, Any], title: str, rows_are: str) -> Any:
+    """The band confusion matrix of expert or review metrics as a table."""
+    from rich.table import Table
+
+    conf = Table(title=title, header_style="bold")
+    conf.add_column(rows_are)
+    labels = confusion["labels"]
+    for label in labels:
+        conf.add_column(label, justify="right")
+    for label, counts in zip(labels, confusion["matrix"]):
+        conf.add_row(label, *(str(c) for c in counts))
+    return conf
 
 
 def _fmt(v: float | None) -> str:

@@ -19,7 +19,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,12 +137,14 @@ def read_dataset(path: str | Path, *, scale: tuple[float, float] | None = None) 
     return rows
 
 
-def select_rows(rows: list[EvalRow], *, limit: int | None = None, sample: int | None = None,
-                seed: int = 0) -> list[EvalRow]:
+def select_rows(rows: list[Any], *, limit: int | None = None, sample: int | None = None, seed: int = 0,
+                order: Callable[[Any], int] = lambda r: r.row) -> list[Any]:
+    """--sample N rows drawn with `seed` (kept in file order: `order` gives a row's line), then the
+    first --limit of them. Serves CSV rows and expert-set rows alike."""
     if sample is not None:
         if sample < 1:
             raise UsageError("--sample must be at least 1")
-        rows = sorted(random.Random(seed).sample(rows, min(sample, len(rows))), key=lambda r: r.row)
+        rows = sorted(random.Random(seed).sample(rows, min(sample, len(rows))), key=order)
     if limit is not None:
         if limit < 1:
             raise UsageError("--limit must be at least 1")
@@ -209,6 +211,29 @@ def _two_way(label: str) -> str:
 # --------------------------------------------------------------------------- the run
 
 
+async def agrade_each(rows: Sequence[Any], grade_one: Callable[[Any], Awaitable[Any]], *, concurrency: int = 8,
+                      progress: Callable[[int, int], None] | None = None) -> list[Any]:
+    """`grade_one(row)` for every row, at most `concurrency` at a time, results in row order;
+    `progress(done, total)` after each. A row refused with UsageError (an answer over the
+    length limit…) gets the error in its place: the caller excludes it, never scores it."""
+    sem = asyncio.Semaphore(max(1, concurrency))
+    done = 0
+
+    async def one(r: Any) -> Any:
+        nonlocal done
+        async with sem:
+            try:
+                g = await grade_one(r)
+            except UsageError as exc:
+                g = exc
+        done += 1
+        if progress:
+            progress(done, len(rows))
+        return g
+
+    return list(await asyncio.gather(*(one(r) for r in rows)))
+
+
 async def aevaluate(rows: list[EvalRow], *, settings: Settings, grader_kind: str | None = None,
                     derive_kind: str | None = None, scale: tuple[float, float] | None = None,
                     label_threshold: float = DEFAULT_LABEL_THRESHOLD, concurrency: int = 8,
@@ -238,22 +263,9 @@ async def aevaluate(rows: list[EvalRow], *, settings: Settings, grader_kind: str
                 rubrics[key] = await aderive_rubric(r.question, r.reference, settings=settings,
                                                     grader_kind=derive_kind, store=store)
 
-    sem = asyncio.Semaphore(max(1, concurrency))
-    done = 0
-
-    async def one(r: EvalRow) -> Any:
-        nonlocal done
-        async with sem:
-            try:
-                g = await agrade_rubric(rubrics[(r.question, r.reference)], r.answer, settings=settings, grader=grader)
-            except UsageError as exc:  # e.g. an answer over the length limit: excluded, not scored
-                g = exc
-        done += 1
-        if progress:
-            progress(done, len(rows))
-        return g
-
-    grades = await asyncio.gather(*(one(r) for r in rows))
+    grades = await agrade_each(rows, lambda r: agrade_rubric(rubrics[(r.question, r.reference)], r.answer,
+                                                             settings=settings, grader=grader),
+                               concurrency=concurrency, progress=progress)
     cosines = tfidf_cosines([(r.answer, r.reference) for r in rows])
 
     errors: list[dict[str, Any]] = []
@@ -330,26 +342,14 @@ PREDICTION_FIELDS = ["row", "id", "outcome", "human", "score", "band", "predicte
 
 
 def is_predictions(head: bytes) -> bool:
-    """Whether a file's start is one this module's predictions writer wrote (CSV header or JSON line)."""
-    from ..textfiles import first_line_is
+    """Whether a file's start is one `write_predictions` wrote (CSV header or JSON line)."""
+    from .predictions import is_rows_file
 
-    return head.startswith(b'{"row":') or first_line_is(",".join(PREDICTION_FIELDS))(head)
+    return is_rows_file(head, PREDICTION_FIELDS, "row")
 
 
 def write_predictions(result: EvalResult, path: str | Path, *, inputs: Any = ()) -> Path:
-    """Per-row predictions: CSV when the name ends in .csv, else JSON lines. An existing file is
-    replaced only when mlgrade wrote it (see textfiles.write_output)."""
-    import io
-    import json
+    """Per-row predictions: CSV when the name ends in .csv, else JSON lines (see predictions.write_rows)."""
+    from .predictions import write_rows
 
-    from ..textfiles import write_output
-
-    path = Path(path)
-    if path.suffix.lower() == ".csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=PREDICTION_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(result.predictions)
-        return write_output(path, buf.getvalue(), inputs=inputs, ours=is_predictions)
-    return write_output(path, (json.dumps(p, ensure_ascii=False) + "\n" for p in result.predictions),
-                        inputs=inputs, ours=is_predictions)
+    return write_rows(path, PREDICTION_FIELDS, result.predictions, "row", inputs=inputs)

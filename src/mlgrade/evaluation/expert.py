@@ -210,28 +210,16 @@ async def agrade_expert_rows(rows: Sequence[ExpertRow], *, settings: Settings, g
                              grader_kind: str | None = None, bank: RubricBank | None = None, concurrency: int = 8,
                              progress: Callable[[int, int], None] | None = None) -> list[tuple[ExpertRow, Grade]]:
     """Grade every row against its question's rubric; oversize answers become skipped grades."""
+    from .evaluate import agrade_each
     from ..grading import agrade_rubric, make_grader, skipped_grade
     from ..rubrics import load_rubrics
 
     bank = bank or load_rubrics(settings.rubrics_dir)
     grader = grader or make_grader(settings, grader_kind)
-    sem = asyncio.Semaphore(max(1, concurrency))
-    done = 0
-
-    async def one(r: ExpertRow) -> Grade:
-        nonlocal done
-        async with sem:
-            try:
-                g = await agrade_rubric(bank.get(r.question_id), r.answer, settings=settings, grader=grader)
-            except UsageError as exc:
-                g = skipped_grade(r.question_id, str(exc))
-        done += 1
-        if progress:
-            progress(done, len(rows))
-        return g
-
-    grades = await asyncio.gather(*(one(r) for r in rows))
-    return list(zip(rows, grades))
+    grades = await agrade_each(rows, lambda r: agrade_rubric(bank.get(r.question_id), r.answer, settings=settings,
+                                                             grader=grader),
+                               concurrency=concurrency, progress=progress)
+    return [(r, skipped_grade(r.question_id, str(g)) if isinstance(g, UsageError) else g) for r, g in zip(rows, grades)]
 
 
 def result_from_pairs(pairs: Sequence[tuple[ExpertRow, Grade]], *, dataset: str = "", grader: str = "",
@@ -293,27 +281,15 @@ EXPERT_PREDICTION_FIELDS = ["line", "id", "question_id", "kind", "expert_score",
 
 
 def is_expert_predictions(head: bytes) -> bool:
-    """Whether a file's start is one this module's predictions writer wrote (CSV header or JSON line)."""
-    from ..textfiles import first_line_is
+    """Whether a file's start is one `write_expert_predictions` wrote (CSV header or JSON line)."""
+    from .predictions import is_rows_file
 
-    return head.startswith(b'{"line":') or first_line_is(",".join(EXPERT_PREDICTION_FIELDS))(head)
+    return is_rows_file(head, EXPERT_PREDICTION_FIELDS, "line")
 
 
 def write_expert_predictions(result: ExpertResult, path: str | Path, *, inputs: Any = ()) -> Path:
-    """Per-row predictions: CSV when the name ends in .csv, else JSON lines. An existing file is
-    replaced only when mlgrade wrote it (see textfiles.write_output)."""
-    import csv
-    import io
+    """Per-row predictions: CSV when the name ends in .csv (misconception ids joined by spaces),
+    else JSON lines (see predictions.write_rows)."""
+    from .predictions import write_rows
 
-    from ..textfiles import write_output
-
-    path = Path(path)
-    if path.suffix.lower() == ".csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=EXPERT_PREDICTION_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        for p in result.predictions:
-            w.writerow({**p, "misconceptions": " ".join(p.get("misconceptions") or [])})
-        return write_output(path, buf.getvalue(), inputs=inputs, ours=is_expert_predictions)
-    return write_output(path, (json.dumps(p, ensure_ascii=False) + "\n" for p in result.predictions),
-                        inputs=inputs, ours=is_expert_predictions)
+    return write_rows(path, EXPERT_PREDICTION_FIELDS, result.predictions, "line", inputs=inputs)

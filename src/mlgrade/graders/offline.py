@@ -233,7 +233,7 @@ def _working_code(answer: str, facts: list[CodeTestResult] | None) -> str:
     """The answer's code, squashed, when running it passed at least one of the rubric's tests."""
     if not facts or not any(f.status == "passed" for f in facts):
         return ""
-    from ..code.codegrade import extract_code
+    from ..code.extract import extract_code
 
     return squash(extract_code(answer) or "")
 
