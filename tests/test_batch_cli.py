@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from batch_helpers import answers, read_out, write_jsonl
 from fake_openai_server import FakeOpenAIServer
 
@@ -41,6 +42,25 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, cli):
     assert res.exit_code == 2 and "--out" in res.stderr
     res = cli(["batch", inp, "--out", tmp_path / "o.jsonl", "--concurrency", "0"])
     assert res.exit_code == 2 and "concurrency" in res.stderr
+
+
+@pytest.mark.parametrize("name,text,needle", [
+    ("long.csv", 'question_id,"answer\nq05,hello\n', "unreadable CSV header"),
+    ("wide.csv", 'Email,"q05\nann,hello\n', "unreadable CSV header"),
+    ("short.csv", "question_id,text\nq05,hello\n", "lacks column(s) answer (found: 'question_id', 'text')"),
+    ("empty.csv", "", "lacks column(s) question_id, answer"),
+    ("map.yaml", "a: 1\n", "expected a YAML list"),
+    ("fake.xlsx", "PK\x03\x04", "not an Excel workbook"),
+])
+def test_an_unreadable_input_is_one_line_before_any_progress(tmp_path, cli, name, text, needle):
+    good = write_jsonl(tmp_path / "good.jsonl", answers(2))
+    bad = tmp_path / name
+    bad.write_text(text)
+    out = tmp_path / "o.jsonl"
+    res = cli(["batch", good, bad, "--out", out, "--grader", "offline"])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.startswith(f"error: {bad}: ") and res.stderr.count("\n") == 1, res.stderr  # no bar drawn
+    assert needle in res.stderr and not out.exists()
 
 
 def test_dry_run_estimates_without_calls(tmp_path, cli):

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Protocol
 
 from .config import Settings, load_settings
-from .errors import GraderFailure, UsageError
+from .errors import GraderFailure, UsageError, quote_name
 from .evidence import quote_found, verify_judgments, verify_misconceptions
 from .models import Assessment, CodeTestResult, Grade, Judgment, Rubric
 from .pricing import estimate_cost
@@ -42,7 +42,7 @@ def make_grader(settings: Settings, kind: str | None = None) -> Grader:
         from .graders.llm import LLMGrader
 
         return LLMGrader(settings)
-    raise UsageError(f"unknown grader {kind!r}: choose auto, llm or offline")
+    raise UsageError(f"unknown grader {quote_name(kind)}: choose auto, llm or offline")
 
 
 class AnswerTooLong(UsageError):

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..errors import UsageError, quote_names
 from ..rubrics import RubricBank
 from .answer_dir import read_answer_dir
 from .items import BatchItem, item_from_row, stable_id
@@ -117,7 +117,7 @@ def read_csv(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
             missing = [c for c in ("question_id", "answer") if c not in columns]
             if missing:
                 raise UsageError(f"{path}: CSV header lacks column(s) {', '.join(missing)} "
-                                 f"(found: {', '.join(columns) or 'none'})")
+                                 f"(found: {quote_names(columns) or 'none'})")
             for record in csv_records(reader, lines):
                 line_no, cells = record.line, record.cells
                 if record.error is not None:
@@ -221,6 +221,22 @@ def check_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     if not paths:
         raise UsageError("no input given: pass one or more .jsonl/.csv/.yaml files or answer folders")
     return paths
+
+
+def check_starts(paths: Iterable[Path], bank: RubricBank) -> None:
+    """Read the start of each long file (a CSV header, a YAML list's opening, the first row) so one
+    that cannot be read at all fails with its one-line error before any progress is drawn. Wide
+    files and folders are left to `inspect_wide` and to their rows."""
+    from .wide import is_wide
+
+    for path in paths:
+        if path.is_dir() or is_wide(path):
+            continue
+        rows = reader_for(path)(path, bank)
+        try:
+            next(rows, None)
+        finally:
+            rows.close()
 
 
 def read_wide(path: Path, bank: RubricBank, wide: WideOptions | None = None) -> Iterator[BatchItem]:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import quote_name
 from ..rubrics import RubricBank, normalise_id
 
 @dataclass
@@ -58,7 +59,7 @@ def item_from_row(row: Any, source: str, position: str, bank: RubricBank) -> Bat
     if not qid:
         item.skip_reason = "missing question_id"
     elif qid not in bank.rubrics:
-        item.skip_reason = f"unknown question id {raw_qid!r}"
+        item.skip_reason = f"unknown question id {quote_name(raw_qid)}"
     elif answer is None:
         item.skip_reason = "missing answer"
     elif not isinstance(answer, str):

@@ -15,6 +15,7 @@ from .items import BatchItem, iter_rows
 from .output import SKIPPED, UNKNOWN, Recovery, answer_digest, id_key
 from .progress import MAX_REPORTED_SKIPS, BatchSummary, RunRecorder
 from ..config import Settings
+from ..errors import quote_name
 from ..grading import skip_reason, skipped_grade
 from ..models import Usage
 from ..rubrics import RubricBank
@@ -100,7 +101,7 @@ def plan(first: BatchItem | None, items: Iterator[BatchItem], rec: Recovery, run
         if key in seen:
             item = BatchItem(id=f"{item.id}@{item.source}", question_id=item.question_id, answer="",
                              source=item.source, candidate=item.candidate,
-                             skip_reason=f"duplicate id {item.id!r} (it appears earlier in the inputs)")
+                             skip_reason=f"duplicate id {quote_name(item.id)} (it appears earlier in the inputs)")
             key = id_key(item.id)
         seen.add(key)
         reason = item.skip_reason or skip_reason(item.answer, settings)

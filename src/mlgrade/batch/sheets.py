@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, quote_name, quote_names
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 # A row or answer file longer than this is skipped unread (the answer limit is far lower; this
@@ -261,7 +261,7 @@ def _header_of(ws: Any) -> list[str]:
 
 def _choose_sheet(path: Path, wb: Any, sheet: str | None, pick: Callable[[list[str]], bool] | None) -> Any:
     sheets = wb.worksheets
-    names = ", ".join(repr(ws.title) for ws in sheets)
+    names = quote_names(ws.title for ws in sheets)
     if sheet is not None:
         by_name = [ws for ws in sheets if ws.title == sheet] or [ws for ws in sheets
                                                                  if ws.title.strip().casefold() == sheet.strip().casefold()]
@@ -269,7 +269,7 @@ def _choose_sheet(path: Path, wb: Any, sheet: str | None, pick: Callable[[list[s
             return by_name[0]
         if sheet.strip().isdigit() and 1 <= int(sheet) <= len(sheets):
             return sheets[int(sheet) - 1]
-        raise UsageError(f"{path}: --sheet {sheet!r}: no such sheet (sheets: {names}; or a number 1-{len(sheets)})")
+        raise UsageError(f"{path}: --sheet {quote_name(sheet)}: no such sheet (sheets: {names}; or a number 1-{len(sheets)})")
     if pick is None or len(sheets) == 1:
         return sheets[0]
     for ws in sheets:  # exports put responses on the first sheet, but a summary sheet may come first
@@ -298,7 +298,7 @@ def _open_xlsx(path: Path, sheet: str | None = None,
         ws = _choose_sheet(path, wb, sheet, pick)
         header = _header_of(ws)
         if not header:
-            raise UsageError(f"{path}: sheet {ws.title!r} is empty (expected a header row)")
+            raise UsageError(f"{path}: sheet {quote_name(ws.title)} is empty (expected a header row)")
         yield Sheet(header, _xlsx_rows(ws, len(header)), ws.title if len(wb.worksheets) > 1 else "")
     finally:
         wb.close()

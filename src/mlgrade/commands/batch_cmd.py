@@ -164,6 +164,9 @@ def batch(
 
     check_wide_options(paths, wide)  # --map on long files only would be silently ignored
     mappings = _inspect_wide(paths, bank, wide, show=not json_out, to_stdout=dry_run)
+    from ..batch.inputs import check_starts
+
+    check_starts(paths, bank)  # an unreadable CSV header or a YAML file that is no list: one line, no progress bar
     if provider_batch:
         from ..batch.provider import submit
 

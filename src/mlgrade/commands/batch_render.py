@@ -102,33 +102,29 @@ def _print_resume_notes(summary: BatchSummary) -> None:
         w(f"warning: {summary.stale_rubric:,} result(s) were graded on an older version of their rubric ({done})\n")
 
 
-def _short(text: str, width: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def print_mapping(m: WideMapping, stream: Any) -> None:
     """The column → question mapping of a wide file, one plain line each (greppable, never wrapped)."""
+    from ..errors import quote_name
     from ..textfiles import safe_text
 
     def w(text: str) -> None:  # headers and warnings quote the file's own text: no control codes out
         stream.write(safe_text(text))
 
-    w(f"{m.path}" + (f" (sheet {m.sheet!r})" if m.sheet else "")
+    w(f"{m.path}" + (f" (sheet {quote_name(m.sheet)})" if m.sheet else "")
       + f": wide file (one row per candidate): {m.rows:,} rows, {len(m.questions)} question columns, "
       f"{m.answers:,} answers" + (f", {m.empty:,} empty (skipped: no answer)" if m.empty else "")
       + (f", {m.bad_rows:,} unreadable rows" if m.bad_rows else "") + "\n")
-    w(f"  candidate  ← {m.candidate_label!r}" + (f" ({m.candidate_how})" if m.candidate_how else "") + "\n")
+    w(f"  candidate  ← {quote_name(m.candidate_label)}" + (f" ({m.candidate_how})" if m.candidate_how else "") + "\n")
     for c in m.questions:
         score = f" {c.score:g}" if c.score is not None else ""
-        w(f"  column {c.index + 1:<3} {_short(repr(c.header)):<62} → {c.question_id}  ({c.how}{score}; "
+        w(f"  column {c.index + 1:<3} {quote_name(c.header, 58):<62} → {c.question_id}  ({c.how}{score}; "
           f"answers: {c.answers:,})\n")
     others = [m.columns[i] for i in range(len(m.columns))
               if m.columns[i].role == "identity" and i not in m.candidate_columns]
     if others:
-        w("  identity (not used): " + ", ".join(repr(c.header) for c in others) + "\n")
+        w("  identity (not used): " + ", ".join(quote_name(c.header) for c in others) + "\n")
     if m.ignored:
-        w("  ignored: " + ", ".join(f"{_short(repr(c.header), 40)} ({c.how or 'no match'})" for c in m.ignored) + "\n")
+        w("  ignored: " + ", ".join(f"{quote_name(c.header, 38)} ({c.how or 'no match'})" for c in m.ignored) + "\n")
     for warning in m.warnings:
         w(f"  warning: {warning}\n")
 
