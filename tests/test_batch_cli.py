@@ -140,13 +140,13 @@ def test_progress_bar_and_summary_show_the_same_rate(tmp_path):
 
     from rich.console import Console
 
-    from mlgrade.batch.engine import BatchProgress, BatchSummary
-    from mlgrade.commands import batch_cmd
+    from mlgrade.batch.progress import BatchProgress, BatchSummary
+    from mlgrade.commands import batch_render
 
     now = time.monotonic()
     p = BatchProgress(total=10, done=10, graded=9, skipped=1, calls=4, started=now - 4.0, finished=now)
     assert p.rate == 2.5
-    bar = batch_cmd._ProgressBar()
+    bar = batch_render.ProgressBar()
     bar(p)
     assert bar.progress.tasks[0].fields["rate"] == "2.5"
 
@@ -155,11 +155,11 @@ def test_progress_bar_and_summary_show_the_same_rate(tmp_path):
     (tmp_path / "r.jsonl").write_text("")
     summary = BatchSummary(out=str(tmp_path / "r.jsonl"), run=p, wall_s=4.0, results=aggregate_file(tmp_path / "r.jsonl"))
     buf = io.StringIO()
-    real = batch_cmd.console
-    batch_cmd.console = lambda stderr=False: Console(file=buf, width=200)
+    real = batch_render.console
+    batch_render.console = lambda stderr=False: Console(file=buf, width=200)
     try:
-        batch_cmd._print_summary(summary)
+        batch_render.print_summary(summary)
     finally:
-        batch_cmd.console = real
+        batch_render.console = real
     assert "in 4.0s, 2.5 answers/s" in buf.getvalue() and "calls/s" not in buf.getvalue()
     assert BatchSummary(out="r.jsonl", run=p).to_dict()["run"]["rate"] == 2.5

@@ -23,7 +23,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .inputs import BatchItem, iter_items
+from .inputs import iter_items
+from .items import BatchItem
 from .output import id_key, open_results, result_record
 from ..config import Settings
 from ..errors import GraderFailure, UsageError, quote_name

@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import UsageError, redact
 from ..textfiles import MARK_HTML, MARK_MD, md_text
 from .lines import Problems, iter_records, needs_review, replaced, superseded
+from .progress import OutcomeCounts
 from .report_review import NO_CANDIDATE, View, html_needs_review, md_cell as _md_cell, md_needs_review, reasons_of as _reasons
 
 BANDS = ("strong", "adequate", "weak", "poor")
@@ -30,22 +31,17 @@ FORMATS = ("md", "html", "csv", "gradebook")  # gradebook: batch/gradebook.py
 
 
 @dataclass
-class Group:
+class Group(OutcomeCounts):
     """Counters for one question or one candidate."""
 
     count: int = 0
-    graded: int = 0
-    errors: int = 0
-    skipped: int = 0
     score_sum: float = 0.0
     bands: Counter[str] = field(default_factory=Counter)
     missed: Counter[str] = field(default_factory=Counter)  # key point -> answers that missed it (partial = ½)
 
     def add(self, rec: dict[str, Any]) -> None:
         self.count += 1
-        outcome = rec.get("outcome")
-        if outcome == "graded":
-            self.graded += 1
+        if self.tally(rec.get("outcome")) == "graded":
             self.score_sum += float(rec.get("score") or 0.0)
             self.bands[rec.get("band") or "?"] += 1
             for j in rec.get("judgments") or []:
@@ -53,10 +49,6 @@ class Group:
                     self.missed[sys.intern(str(j.get("key_point", "?")))] += 1
                 elif j.get("status") == "partial":
                     self.missed[sys.intern(str(j.get("key_point", "?")))] += 0.5  # type: ignore[assignment]
-        elif outcome == "grader_error":
-            self.errors += 1
-        else:
-            self.skipped += 1
 
     @property
     def mean(self) -> float | None:

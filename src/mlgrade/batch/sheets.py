@@ -84,7 +84,14 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def _csv_rows(reader: Any, lines: _Lines, width: int) -> Iterator[Row]:
+MALFORMED_CSV = "malformed CSV from this line on"
+
+
+def csv_records(reader: Any, lines: _Lines) -> Iterator[Row]:
+    """The records of a csv.reader over `lines`, each numbered by the physical line it starts on.
+    A record over the field limit comes out as an error row and reading goes on past it; broken
+    quoting comes out as an error row (MALFORMED_CSV) and ends the file, since the reader cannot
+    resynchronise. Shared by the long reader (batch/inputs.py) and the wide one (below)."""
     while True:
         line = lines.line_no + 1  # a quoted cell may span several lines: report the first
         lines.quotes = 0
@@ -95,17 +102,26 @@ def _csv_rows(reader: Any, lines: _Lines, width: int) -> Iterator[Row]:
         except csv.Error as exc:
             if "field larger than field limit" in str(exc):
                 lines.skip_rest_of_record()
-                yield Row(line, [], f"row is over {MAX_ROW_CHARS:,} characters (far over the answer limit)")
+                # the bound the caller set (MAX_ROW_CHARS in both readers)
+                yield Row(line, [], f"row is over {csv.field_size_limit():,} characters (far over the answer limit)")
                 continue
-            # the reader cannot resynchronise after a broken quote: report the row, stop this file
-            yield Row(line, [], f"malformed CSV from this line on: {exc}")
+            yield Row(line, [], f"{MALFORMED_CSV}: {exc}")
             return
+        yield Row(line, cells)
+
+
+def _csv_rows(reader: Any, lines: _Lines, width: int) -> Iterator[Row]:
+    for row in csv_records(reader, lines):
+        if row.error is not None:
+            yield row
+            continue
+        cells = row.cells
         if not any(c.strip() for c in cells):
             continue
         if len(cells) > width and any(c.strip() for c in cells[width:]):
-            yield Row(line, [], f"row has {len(cells)} cells but the header has {width}")
+            yield Row(row.line, [], f"row has {len(cells)} cells but the header has {width}")
             continue
-        yield Row(line, (cells + [""] * width)[:width])
+        yield Row(row.line, (cells + [""] * width)[:width])
 
 
 def _xlsx_rows(ws: Any, width: int) -> Iterator[Row]:
