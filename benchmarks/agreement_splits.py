@@ -69,14 +69,14 @@ def seed_pairs(path: Path) -> list[tuple[Any, Any]]:
 
 def rescore(pairs, bank) -> list[tuple[Any, Any]]:
     """The same judgments, scored by the scoring module's current constants."""
-    from mlgrade.scoring import compute_score
+    from mlgrade.scoring import code_passed, compute_score
 
     out = []
     for r, g in pairs:
         if not g.ok:
             out.append((r, g))
             continue
-        b = compute_score(bank.get(r.question_id), g.judgments, g.misconceptions)
+        b = compute_score(bank.get(r.question_id), g.judgments, g.misconceptions, code_passed=code_passed(g.code_tests))
         out.append((r, g.model_copy(update={"score": b.score, "band": b.band})))
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from batch_helpers import answers, read_out, write_jsonl
 from fake_openai_server import FakeOpenAIServer
 
@@ -41,6 +42,25 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, cli):
     assert res.exit_code == 2 and "--out" in res.stderr
     res = cli(["batch", inp, "--out", tmp_path / "o.jsonl", "--concurrency", "0"])
     assert res.exit_code == 2 and "concurrency" in res.stderr
+
+
+@pytest.mark.parametrize("name,text,needle", [
+    ("long.csv", 'question_id,"answer\nq05,hello\n', "unreadable CSV header"),
+    ("wide.csv", 'Email,"q05\nann,hello\n', "unreadable CSV header"),
+    ("short.csv", "question_id,text\nq05,hello\n", "lacks column(s) answer (found: 'question_id', 'text')"),
+    ("empty.csv", "", "lacks column(s) question_id, answer"),
+    ("map.yaml", "a: 1\n", "expected a YAML list"),
+    ("fake.xlsx", "PK\x03\x04", "not an Excel workbook"),
+])
+def test_an_unreadable_input_is_one_line_before_any_progress(tmp_path, cli, name, text, needle):
+    good = write_jsonl(tmp_path / "good.jsonl", answers(2))
+    bad = tmp_path / name
+    bad.write_text(text)
+    out = tmp_path / "o.jsonl"
+    res = cli(["batch", good, bad, "--out", out, "--grader", "offline"])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.startswith(f"error: {bad}: ") and res.stderr.count("\n") == 1, res.stderr  # no bar drawn
+    assert needle in res.stderr and not out.exists()
 
 
 def test_dry_run_estimates_without_calls(tmp_path, cli):
@@ -120,13 +140,13 @@ def test_progress_bar_and_summary_show_the_same_rate(tmp_path):
 
     from rich.console import Console
 
-    from mlgrade.batch.engine import BatchProgress, BatchSummary
-    from mlgrade.commands import batch_cmd
+    from mlgrade.batch.progress import BatchProgress, BatchSummary
+    from mlgrade.commands import batch_render
 
     now = time.monotonic()
     p = BatchProgress(total=10, done=10, graded=9, skipped=1, calls=4, started=now - 4.0, finished=now)
     assert p.rate == 2.5
-    bar = batch_cmd._ProgressBar()
+    bar = batch_render.ProgressBar()
     bar(p)
     assert bar.progress.tasks[0].fields["rate"] == "2.5"
 
@@ -135,11 +155,11 @@ def test_progress_bar_and_summary_show_the_same_rate(tmp_path):
     (tmp_path / "r.jsonl").write_text("")
     summary = BatchSummary(out=str(tmp_path / "r.jsonl"), run=p, wall_s=4.0, results=aggregate_file(tmp_path / "r.jsonl"))
     buf = io.StringIO()
-    real = batch_cmd.console
-    batch_cmd.console = lambda stderr=False: Console(file=buf, width=200)
+    real = batch_render.console
+    batch_render.console = lambda stderr=False: Console(file=buf, width=200)
     try:
-        batch_cmd._print_summary(summary)
+        batch_render.print_summary(summary)
     finally:
-        batch_cmd.console = real
+        batch_render.console = real
     assert "in 4.0s, 2.5 answers/s" in buf.getvalue() and "calls/s" not in buf.getvalue()
     assert BatchSummary(out="r.jsonl", run=p).to_dict()["run"]["rate"] == 2.5

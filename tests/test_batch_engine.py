@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from batch_helpers import SlowGrader, answers, read_out, write_jsonl
-from mlgrade.batch.engine import AdaptiveLimiter, grade_many
+from mlgrade.batch.engine import grade_many
+from mlgrade.batch.limiter import AdaptiveLimiter
 
 TESTS = Path(__file__).resolve().parent
 

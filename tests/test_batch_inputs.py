@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlgrade.batch.inputs import check_inputs, iter_items, stable_id
+from mlgrade.batch.inputs import check_inputs, iter_items
+from mlgrade.batch.items import stable_id
 from mlgrade.errors import UsageError
 
 

@@ -255,6 +255,46 @@ def test_mapping_to_an_unknown_question_is_refused(tmp_path, cli):
     assert not (tmp_path / "o.jsonl").exists()
 
 
+def test_header_cells_quoted_in_messages_are_short_and_escaped(tmp_path, cli):
+    """A 1 MB header cell (or one with an ESC) is quoted as its first 60 characters + "…", escaped."""
+    big = "Q" * 1_000_000
+    p = tmp_path / "big.csv"
+    p.write_text(f"Email,{big},\"bad\x1b[2Jname\"\nann@example.com,foo,bar\n")
+    res = cli(["batch", p, "--out", tmp_path / "o.jsonl", "--grader", "offline"])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and len(res.stderr) < 400, res.stderr[:300]
+    assert f"'{'Q' * 60}…'" in res.stderr and "'bad\\x1b[2Jname'" in res.stderr and "\x1b" not in res.stderr
+    res = cli(["batch", p, "--out", tmp_path / "o.jsonl", "--map", "nope=q07"])
+    assert res.exit_code == 2 and "not in the header" in res.stderr and len(res.stderr) < 400
+    wide = tmp_path / "many.csv"  # thousands of columns: the list in the message stops after ten
+    wide.write_text(",".join(f"col {i}" for i in range(5000)) + "\n" + ",".join("x" for _ in range(5000)) + "\n")
+    res = cli(["batch", wide, "--out", tmp_path / "o.jsonl"])
+    assert res.exit_code == 2 and "'col 9', … and 4,990 more" in res.stderr and len(res.stderr) < 400
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_long_unmatched_header_is_short_in_warnings_and_strict_errors(tmp_path, cli):
+    p = tmp_path / "w.csv"
+    long_q = "Why " + "Q" * 100_000 + "?"
+    p.write_text(f"Email,q05,\"{long_q}\"\nann@example.com,Scale them for k-NN.,my free text answer here\n")
+    loose = cli(["batch", p, "--out", tmp_path / "o.jsonl", "--dry-run", "--grader", "offline"])
+    assert loose.exit_code == 0 and len(loose.stdout) < 2000, loose.stdout[:300]
+    assert f"warning: column 'Why {'Q' * 56}…' matches no question" in loose.stdout
+    assert '--map "COLUMN=qNN"' in loose.stdout  # too long to type: the hint names no column
+    strict = cli(["batch", p, "--out", tmp_path / "o.jsonl", "--dry-run", "--strict"])
+    assert strict.exit_code == 2 and strict.stderr.count("\n") == 1 and len(strict.stderr) < 400
+
+
+def test_a_long_unknown_question_id_is_short_in_skip_reasons(tmp_path, cli):
+    p = tmp_path / "a.jsonl"
+    p.write_text(json.dumps({"id": "r1", "question_id": "q" * 100_000, "answer": "Some answer."}) + "\n")
+    res = cli(["batch", p, "--out", tmp_path / "o.jsonl", "--grader", "offline"])
+    assert res.exit_code == 1 and len(res.stderr) < 1000, res.stderr[:300]
+    [row] = read_out(tmp_path / "o.jsonl")
+    assert row["error"] == f"unknown question id '{'q' * 60}…'"
+    res = cli(["grade", "x" * 100_000, "some answer", "--grader", "offline"])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and len(res.stderr) < 400
+
+
 def test_two_columns_for_one_question_are_refused(bank):
     with pytest.raises(UsageError, match="both match q07"):
         plan_columns(["Email", "q07", "Question 7"], bank)

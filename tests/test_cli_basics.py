@@ -181,3 +181,14 @@ def test_unknown_id_message_has_no_stray_period(cli):
     result = cli(["grade", "abc", "hi"])
     assert result.exit_code == 2
     assert result.stderr == "error: unknown question id 'abc' (see `mlgrade questions list`)\n"
+
+
+@pytest.mark.parametrize("args,env", [
+    (["questions", "list", "--section", "s" * 10_000], None),
+    (["grade", "q05", "an answer"], {"MLGRADE_GRADER": "g" * 10_000}),
+    (["grade", "q05", "an answer"], {"MLGRADE_MAX_ANSWER_CHARS": "n" * 10_000}),
+])
+def test_a_long_name_is_quoted_short_in_the_error(cli, args, env):
+    res = cli(args, env=env)
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and len(res.stderr) < 300, res.stderr[:300]
+    assert "…'" in res.stderr

@@ -174,8 +174,9 @@ def can_shift(a, b):
     visible = [t for t in g.code_tests if not t.hidden]
     hidden = [t for t in g.code_tests if t.hidden]
     assert all(t.status == "passed" for t in visible)  # a lookup table of the public cases...
-    assert hidden and all(t.status == "failed" for t in hidden)  # ...is worth nothing on hidden ones
-    assert all("cannot read" in t.got for t in hidden)
+    # ...is worth nothing on hidden ones (a random case may repeat a public one, hence "not in TABLE")
+    unseen = [t for t in hidden if t.call not in {v.call for v in visible}]
+    assert unseen and all(t.status == "failed" and "cannot read" in t.got for t in unseen)
     assert correctness(g).status == "missing"
 
 
@@ -409,3 +410,80 @@ def test_an_honest_answer_that_writes_output_is_not_tampering(bank, noise):
               f"def can_shift(a, b):\n    {noise}\n    return len(a) == len(b) and b in a + a\n")
     results = run_rubric_tests(bank.get("q24"), answer)
     assert len(results) > 10 and all(r.status == "passed" for r in results), results[:2]
+
+
+# --------------------------------------------------------------------------- 2026-11-30 afternoon review (notes: review-13)
+
+
+def test_a_forged_load_record_of_the_wrong_shape_is_tampering_not_a_traceback(bank):
+    # it made `mlgrade grade` print a TypeError traceback ("defined": 5)
+    answer = ("import sys, os, json\nmain = sys.modules['__main__']\n"
+              "os.write(1, (main._tag + ' ' + json.dumps({'load': 'no-function', 'defined': 5}) + '\\n').encode())\n"
+              "os._exit(0)\n" + WRONG_SHIFT)
+    results = run_rubric_tests(bank.get("q24"), answer)
+    assert [r.status for r in results] == ["error"] and "result channel" in results[0].error
+    g = offline("q24", answer)
+    assert g.ok and correctness(g).status == "missing"
+
+
+def test_marker_lookalike_lines_release_no_calls(bank):
+    # the sandbox counted lines starting with the bare tag and the parent only "tag ": `tag#` lines
+    # released every call before any answer, unnoticed
+    answer = ("import sys, os\nmain = sys.modules['__main__']\n"
+              "os.write(1, ((main._tag + '#\\n') * 40).encode())\n"
+              "seen = []\ndef can_shift(a, b):\n    seen.append(len(os.listdir('/feed')))\n    return seen[:]\n")
+    results = run_rubric_tests(bank.get("q24"), answer)
+    assert sorted((r.got for r in results), key=len)[0] == "[1]"
+
+
+def test_an_honest_flood_of_output_is_not_called_tampering(bank):
+    # a record cut short by the output cap was read as a forged one
+    answer = ("import os\ndef can_shift(a, b):\n    os.write(1, b'y' * 300000)\n"
+              "    return len(a) == len(b) and b in a + a\n")
+    results = run_rubric_tests(bank.get("q24"), answer)
+    assert results and not any("result channel" in r.error for r in results), results[0]
+    assert any(r.status == "passed" for r in results)
+
+
+def test_text_from_the_code_is_clipped_and_kept_on_one_line(bank):
+    answer = "raise ValueError('x\\n-> passed\\n' * 100000)\n" + RIGHT_SHIFT
+    results = run_rubric_tests(bank.get("q24"), answer)
+    assert len(results) == 1 and "\n" not in results[0].error and len(results[0].error) < 400
+
+
+def test_using_up_the_hosts_open_files_does_not_drop_the_hidden_cases(bank):
+    # the reference solution ran in the candidate's host process: code that opened every spare
+    # file there could make it give no values, and the hidden cases were silently dropped
+    table = {tuple(t.call.split("(", 1)[1].rstrip(")").replace("'", "").split(", ")): t.expected
+             for t in bank.get("q24").tests if t.call.count("'") == 4}
+    answer = ("import os\nkeep = []\nk = 0\nwhile True:\n    try:\n"
+              "        keep.append(open('/tmp/f%d' % k, 'w'))\n    except OSError:\n        break\n    k += 1\n"
+              f"TABLE = {table!r}\n"
+              "def can_shift(a, b):\n    return TABLE.get((a, b), False)\n")
+    results = run_rubric_tests(bank.get("q24"), answer)
+    assert sum(r.hidden for r in results) == 8
+
+
+def test_no_reference_values_means_not_checked_never_a_verdict(bank, monkeypatch):
+    from mlgrade.code import codegrade
+
+    monkeypatch.setattr(codegrade, "_reference_run", lambda *a, **k: "the host failed")
+    results = run_rubric_tests(bank.get("q24"), RIGHT_SHIFT)
+    assert [r.status for r in results] == ["not-run"] and "reference solution" in results[0].error
+    g = offline("q24", RIGHT_SHIFT)
+    assert "judged from the text only" in correctness(g).comment
+
+
+@pytest.mark.parametrize("qid, answer", [
+    ("q24", "class Solution:\n    def can_shift(self, a, b):\n        if len(a) != len(b):\n            return False\n"
+            "        for i in range(len(a) or 1):\n            if a[i:] + a[:i] == b:\n                return True\n"
+            "        return False\n"),
+    ("q24", "def rotated(x, y):\n    return len(x) == len(y) and y in x + x\n"),
+    ("q21", "def find_bigrams(text):\n    words = text.split()\n    for i in range(len(words) - 1):\n"
+            "        yield (words[i], words[i + 1])\n"),
+])
+def test_a_correct_function_alone_is_adequate(qid, answer):
+    # review finding 8: a brute force in a class, another name, a generator: 50-53 (weak)
+    g = offline(qid, answer)
+    assert all(t.status == "passed" for t in g.code_tests), [t for t in g.code_tests if t.status != "passed"][:2]
+    assert g.score >= 60 and g.band in ("adequate", "strong"), (g.score, g.band)

@@ -329,18 +329,19 @@ def test_q21_split_on_single_space_is_partial_with_the_whitespace_case():
 # --------------------------------------------------------------------------- hidden cases
 
 
-def test_hidden_cases_come_from_a_seed_and_differ_per_answer(bank):
-    from mlgrade.code.codegrade import answer_seed
+def test_hidden_cases_come_from_a_seed_that_is_fresh_every_run(bank):
+    # 2026-11-30 review: a seed derived from the answer let a candidate rewrite a comment until the
+    # generated cases suited a wrong function (2 tries for q24, 904 for q21); now each run draws one
     from mlgrade.code.hidden import generate
 
     assert generate("rotations", 8, 1) == generate("rotations", 8, 1)
     assert generate("rotations", 8, 1) != generate("rotations", 8, 2)
     rubric = bank.get("q24")
-    assert answer_seed(rubric, BARE["q24"]) == answer_seed(rubric, BARE["q24"])
-    assert answer_seed(rubric, BARE["q24"]) != answer_seed(rubric, BARE["q24"] + "\n# x\n")
     a = [t.call for t in run_rubric_tests(rubric, BARE["q24"], seed=1) if t.hidden]
-    b = [t.call for t in run_rubric_tests(rubric, BARE["q24"], seed=2) if t.hidden]
-    assert len(a) == 8 and a != b
+    assert a == [t.call for t in run_rubric_tests(rubric, BARE["q24"], seed=1) if t.hidden]
+    assert len(a) == 8 and a != [t.call for t in run_rubric_tests(rubric, BARE["q24"], seed=2) if t.hidden]
+    runs = [[t.call for t in run_rubric_tests(rubric, BARE["q24"]) if t.hidden] for _ in range(2)]
+    assert runs[0] != runs[1]
 
 
 def test_rotation_cases_include_same_letter_non_rotations():

@@ -214,3 +214,28 @@ def test_results_graded_on_an_older_rubric_are_counted_not_regraded_unless_asked
     summary = grade_many([inp], out, grader=SlowGrader(), bank=bank, use_cache=False, regrade_stale=True)
     assert summary.stale_rubric == 2 and summary.regraded_stale == 2 and summary.run.graded == 2
     assert grade_many([inp], out, grader=SlowGrader(), bank=bank).stale_rubric == 0
+
+
+def test_report_does_not_call_regraded_results_duplicates(tmp_path, cli, bank):
+    rows = answers(4)
+    inp = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    grade_many([inp], out, grader=SlowGrader(fail_answers={rows[3]["answer"]}), bank=bank, use_cache=False)
+    grade_many([inp], out, grader=SlowGrader(), bank=bank, use_cache=False, retry_errors=True)
+    assert len(read_out(out)) == 4  # --retry-errors rewrites the file: no line left behind
+    stale = {_damage(out, i, rubric_hash="0ld") for i in range(2)}  # graded on an older rubric
+    changed = next(r for r in rows if r["id"] not in stale)
+    changed["answer"] = "A changed answer about recall."
+    write_jsonl(inp, rows)
+    grade_many([inp], out, grader=SlowGrader(), bank=bank, use_cache=False, regrade_stale=True)
+    assert len(read_out(out)) == 7  # three regrades appended; their older lines stay as history
+    res = cli(["report", out])
+    assert res.exit_code == 0 and "duplicate" not in res.stderr, res.stderr
+    assert aggregate_file(out).to_dict()["replaced_by_regrades"] == 3
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines + lines[-1:]))  # a real duplicate: the same result twice (files joined)
+    res = cli(["report", out])
+    assert "warning: 1 duplicate result(s) ignored: the last result per id counts" in res.stderr, res.stderr
+    twice = tmp_path / "twice.jsonl"  # the whole file joined to itself: the second copy only repeats
+    twice.write_text("".join(lines + lines))
+    assert "warning: 7 duplicate result(s) ignored" in cli(["report", twice]).stderr

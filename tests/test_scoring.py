@@ -134,3 +134,21 @@ def test_penalty_and_coverage_are_reported():
                                          (59.9, "weak"), (30, "weak"), (29.9, "poor"), (0, "poor")])
 def test_band_boundaries(score, band):
     assert band_for(score) == band
+
+
+def test_working_code_is_adequate_on_its_own(bank):
+    from mlgrade.scoring import WORKING_CODE_FLOOR, compute_score
+
+    rubric = bank.get("q24")
+    only_code = [Judgment(key_point="correct-output", status="covered")]
+    assert compute_score(rubric, only_code, []).score < WORKING_CODE_FLOOR
+    floored = compute_score(rubric, only_code, [], code_passed=True)
+    assert floored.score == WORKING_CODE_FLOOR and floored.band == "adequate"
+    # penalties still count, and a central misconception still makes it poor
+    minor = MisconceptionFound(id="invented", penalty=5.0)
+    assert compute_score(rubric, only_code, [minor], code_passed=True).score == WORKING_CODE_FLOOR - 5.0
+    central = MisconceptionFound(id="prompt-injection")
+    assert compute_score(rubric, only_code, [central], code_passed=True).score <= 25.0
+    # a rich answer is not pulled down to the floor
+    everything = [Judgment(key_point=kp.id, status="covered") for kp in rubric.key_points]
+    assert compute_score(rubric, everything, [], code_passed=True).score == 100.0

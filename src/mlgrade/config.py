@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, register_secret
+from .errors import ConfigError, quote_name, register_secret
 
 DEFAULT_MODEL = "gpt-4.1-mini"
 DEFAULT_MAX_ANSWER_CHARS = 20_000
@@ -55,7 +55,7 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(default, float):
             return float(value)
     except ValueError:
-        raise ConfigError(f"{_ENV[name][0]}={value!r} is not a valid {type(default).__name__}") from None
+        raise ConfigError(f"{_ENV[name][0]}={quote_name(value)} is not a valid {type(default).__name__}") from None
     return str(value) if value != "" else None
 
 
@@ -118,10 +118,10 @@ def load_settings(dotenv_path: Path | None = None, **overrides: Any) -> Settings
         else:
             values[name], sources[name] = default, "default"
     if values["grader"] not in GRADERS:
-        raise ConfigError(f"unknown grader {values['grader']!r}: choose one of {', '.join(GRADERS)}")
+        raise ConfigError(f"unknown grader {quote_name(values['grader'])}: choose one of {', '.join(GRADERS)}")
     values["sandbox"] = str(values["sandbox"] or "auto").strip().lower()
     if values["sandbox"] not in SANDBOXES:
-        raise ConfigError(f"MLGRADE_SANDBOX={values['sandbox']!r}: choose one of {', '.join(SANDBOXES)}")
+        raise ConfigError(f"MLGRADE_SANDBOX={quote_name(values['sandbox'])}: choose one of {', '.join(SANDBOXES)}")
     values["home"] = Path(values["home"]).expanduser() if values["home"] else _default_home()
     register_secret(values["api_key"])  # so every error text shown or stored is redacted of it
     return Settings(**values, sources=sources)

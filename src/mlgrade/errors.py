@@ -23,7 +23,29 @@ class UnknownQuestionError(UsageError):
         self.qid = qid
         self.suggestions = suggestions or []
         hint = f". Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
-        super().__init__(f"unknown question id {qid!r}{hint} (see `mlgrade questions list`)")
+        super().__init__(f"unknown question id {quote_name(qid)}{hint} (see `mlgrade questions list`)")
+
+
+# --------------------------------------------------------------------------- names in messages
+# A message quotes what the user gave (a column header, an id, a sheet or a --map name). A header
+# cell can be 1 MB and hold ESC or newlines: quoted through these, it stays one short, inert line.
+
+NAME_CHARS = 60  # how much of a name a message shows
+NAMES_SHOWN = 10  # how many names a list in a message shows
+
+
+def quote_name(name: object, width: int = NAME_CHARS) -> str:
+    """`name` quoted as Python does (`'Response 3'`), cut to its first `width` characters + "…"
+    when longer; `repr` shows control, bidi and undecodable characters as escapes (`\\x1b`)."""
+    text = "" if name is None else str(name)
+    return repr(text if len(text) <= width else text[:width] + "…")
+
+
+def quote_names(names: object, limit: int = NAMES_SHOWN, width: int = NAME_CHARS) -> str:
+    """`'a', 'b', … and N more`: at most `limit` names, each through `quote_name`."""
+    items = list(names)  # type: ignore[call-overload]
+    shown = ", ".join(quote_name(n, width) for n in items[:limit])
+    return shown + (f", … and {len(items) - limit:,} more" if len(items) > limit else "")
 
 
 class RubricError(MlgradeError):

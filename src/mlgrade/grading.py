@@ -14,13 +14,13 @@ from collections import Counter
 from typing import Protocol
 
 from .config import Settings, load_settings
-from .errors import GraderFailure, UsageError
+from .errors import GraderFailure, UsageError, quote_name
 from .evidence import quote_found, verify_judgments, verify_misconceptions
 from .models import Assessment, CodeTestResult, Grade, Judgment, Rubric
 from .pricing import estimate_cost
 from .review import InjectionHit, assess, find_injections, mask_injections
 from .rubrics import RubricBank, load_rubrics, rubric_hash
-from .scoring import band_for, compute_score, misconception_penalty
+from .scoring import band_for, code_passed, compute_score, misconception_penalty
 
 
 class Grader(Protocol):
@@ -42,7 +42,7 @@ def make_grader(settings: Settings, kind: str | None = None) -> Grader:
         from .graders.llm import LLMGrader
 
         return LLMGrader(settings)
-    raise UsageError(f"unknown grader {kind!r}: choose auto, llm or offline")
+    raise UsageError(f"unknown grader {quote_name(kind)}: choose auto, llm or offline")
 
 
 class AnswerTooLong(UsageError):
@@ -129,7 +129,7 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
     found = verify_misconceptions(assessment.misconceptions, answer)
     found = [m.model_copy(update={"claim": m.claim or (rubric.misconception(m.id).claim if rubric.misconception(m.id) else ""),
                                   "penalty": misconception_penalty(rubric, m)}) for m in found]
-    breakdown = compute_score(rubric, judgments, found)
+    breakdown = compute_score(rubric, judgments, found, code_passed=code_passed(code_tests))
     grade = Grade(
         question_id=rubric.id, outcome="graded", score=breakdown.score, band=breakdown.band,
         judgments=judgments, misconceptions=found, strengths=assessment.strengths,

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import RubricError, UnknownQuestionError, UsageError
+from .errors import RubricError, UnknownQuestionError, UsageError, quote_name
 from .models import SECTIONS, Rubric
 from .textfiles import load_yaml
 
@@ -117,7 +117,7 @@ def load_dir(directory: Path) -> tuple[dict[str, Rubric], list[str]]:
             problems.extend(exc.problems)
             continue
         if rubric.id in found:
-            problems.append(f"{path}: id: duplicate question id {rubric.id!r} (also in {origin[rubric.id].name})")
+            problems.append(f"{path}: id: duplicate question id {quote_name(rubric.id)} (also in {origin[rubric.id].name})")
             continue
         found[rubric.id] = rubric
         origin[rubric.id] = path
@@ -149,7 +149,7 @@ def rubric_warnings(rubrics: Iterable[Rubric], directory: Path | None = None) ->
 def check_section(section: str | None) -> None:
     """UsageError naming the valid sections when `section` is not one of them (None means all)."""
     if section is not None and section not in SECTIONS:
-        raise UsageError(f"unknown section {section!r}: choose one of {', '.join(SECTIONS)}")
+        raise UsageError(f"unknown section {quote_name(section)}: choose one of {', '.join(SECTIONS)}")
 
 
 def normalise_id(raw: str) -> str:

@@ -22,7 +22,12 @@ Rubrics derived from a reference answer (`score_rule: coverage`) have no authore
 "essential" point is the longest claim. They are scored by weighted coverage instead (every point
 by its weight, partial = half), with the same cap, penalties and central-claim rule.
 
-5. The result is clamped to 0–100 and rounded to one decimal; bands: strong ≥ 80, adequate ≥ 60,
+5. **Working code**: on a coding question whose code passed every case when run (the rubric's
+   tests and the hidden random ones), the score is at least ``WORKING_CODE_FLOOR`` (60, adequate)
+   less its misconception penalties: a correct function is an adequate answer on its own, however
+   little prose comes with it (a brute-force `class Solution` scored 50 without this). A central
+   misconception or text aimed at the grader still caps it at 25.
+6. The result is clamped to 0–100 and rounded to one decimal; bands: strong ≥ 80, adequate ≥ 60,
    weak ≥ 30, poor below.
 
 The constants (and the choice of what the core is, `CORE_MODE`) were chosen on expert-graded
@@ -34,7 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import Judgment, MisconceptionFound, Rubric
+from .models import CodeTestResult, Judgment, MisconceptionFound, Rubric
 
 CREDIT = {"covered": 1.0, "partial": 0.5, "missing": 0.0}
 CORE_SHARE = 30.0
@@ -45,6 +50,7 @@ CORE_MODE = "best-only"
 ESSENTIAL_CAP = 59.0
 CENTRAL_PENALTY = 15.0
 CENTRAL_CAP = 25.0
+WORKING_CODE_FLOOR = 60.0  # the adequate band's lower edge (BANDS)
 # A misconception the grader names that the rubric does not list: a small, fixed penalty,
 # because its severity has not been reviewed by a person (and below CENTRAL_PENALTY for that reason).
 NEW_MISCONCEPTION_PENALTY = 5.0
@@ -104,7 +110,14 @@ def _core_and_depth(rubric: Rubric, status: dict[str, str]) -> tuple[float, floa
     return _share(core_points, status), _share(others, status), bool(others)
 
 
-def compute_score(rubric: Rubric, judgments: list[Judgment], misconceptions: list[MisconceptionFound]) -> ScoreBreakdown:
+def code_passed(code_tests: list[CodeTestResult] | None) -> bool:
+    """Whether the answer's code was run and passed every case (rule 5's condition)."""
+    return bool(code_tests) and all(t.status == "passed" for t in code_tests or [])
+
+
+def compute_score(rubric: Rubric, judgments: list[Judgment], misconceptions: list[MisconceptionFound], *,
+                  code_passed: bool = False) -> ScoreBreakdown:
+    """`code_passed`: the answer's code was run and passed every case (rule 5)."""
     status = {j.key_point: j.status for j in judgments}
     essential = [kp for kp in rubric.key_points if kp.essential]
     core, depth, has_depth = _core_and_depth(rubric, status)
@@ -126,6 +139,8 @@ def compute_score(rubric: Rubric, judgments: list[Judgment], misconceptions: lis
     capped = essential_missing and score > ESSENTIAL_CAP
     if capped:
         score = ESSENTIAL_CAP
+    if code_passed and rubric.correctness_points:
+        score = max(score, WORKING_CODE_FLOOR - penalty)
     if central and score > CENTRAL_CAP:
         score = CENTRAL_CAP
     score = round(min(100.0, max(0.0, score)), 1)

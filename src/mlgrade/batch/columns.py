@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import NAME_CHARS, UsageError, quote_name, quote_names
 from ..rubrics import RubricBank, normalise_id
 
 DEFAULT_THRESHOLD = 85.0  # fuzzy score (0-100) a header needs to match a question's text
@@ -90,8 +90,17 @@ class WideOptions:
 
                 near = difflib.get_close_matches(normalise_id(target), list(bank.rubrics), n=3, cutoff=0.5)
                 hint = f" Did you mean: {', '.join(near)}?" if near else ""
-                raise UsageError(f"--map {header!r}={target!r}: unknown question id {target!r}.{hint} "
+                raise UsageError(f"--map {quote_name(header)}={quote_name(target)}: unknown question id "
+                                 f"{quote_name(target)}.{hint} "
                                  "(see `mlgrade questions list`)")
+
+
+def map_example(header: str, target: str) -> str:
+    """`--map "Response 3=q07"` to paste into a command, or `--map "COLUMN=q07"` for a header too long
+    or too odd (quotes, control characters) to type."""
+    name = header.strip()
+    plain = 0 < len(name) <= NAME_CHARS and name.isprintable() and '"' not in name
+    return f'--map "{name if plain else "COLUMN"}={target}"'
 
 
 def parse_map_args(pairs: list[str] | None) -> dict[str, str]:
@@ -100,7 +109,7 @@ def parse_map_args(pairs: list[str] | None) -> dict[str, str]:
     for pair in pairs or []:
         header, sep, target = pair.rpartition("=")
         if not sep or not header.strip() or not target.strip():
-            raise UsageError(f"--map {pair!r}: expected COLUMN=QUESTION_ID, e.g. --map \"Response 3=q07\"")
+            raise UsageError(f"--map {quote_name(pair)}: expected COLUMN=QUESTION_ID, e.g. --map \"Response 3=q07\"")
         out[header.strip()] = target.strip()
     return out
 
@@ -121,7 +130,7 @@ def load_map_file(path: str | Path) -> dict[str, str]:
     out = {}
     for key, value in data.items():
         if not isinstance(key, (str, int)) or not isinstance(value, (str, int)) or isinstance(value, bool):
-            raise UsageError(f"{p}: {key!r}: expected 'column header: question id', got {value!r}")
+            raise UsageError(f"{p}: {quote_name(key)}: expected 'column header: question id', got {quote_name(value)}")
         out[str(key).strip()] = str(value).strip()
     return out
 
@@ -214,8 +223,8 @@ def _text_match(norm: str, questions: list[tuple[str, str]], threshold: float, h
         return None
     exact = [qid for qid, q in questions if q == norm]
     if len(exact) > 1:
-        raise UsageError(f"column {header!r} matches {' and '.join(exact)} equally (score 100): "
-                         f"say which with --map \"{header}={exact[0]}\" (or ={exact[1]})")
+        raise UsageError(f"column {quote_name(header)} matches {' and '.join(exact)} equally (score 100): "
+                         f"say which with {map_example(header, exact[0])} (or ={exact[1]})")
     if exact:
         return exact[0], "text", 100.0
     if len(norm) < 12:  # too short to tell questions apart by spelling
@@ -226,8 +235,8 @@ def _text_match(norm: str, questions: list[tuple[str, str]], threshold: float, h
     if best < threshold:
         return None
     if len(scored) > 1 and scored[1][0] >= best - TIE_MARGIN:
-        raise UsageError(f"column {header!r} matches {qid} ({best:.1f}) and {scored[1][1]} ({scored[1][0]:.1f}) "
-                         f"equally: say which with --map \"{header}={qid}\" (or ={scored[1][1]})")
+        raise UsageError(f"column {quote_name(header)} matches {qid} ({best:.1f}) and {scored[1][1]} "
+                         f"({scored[1][0]:.1f}) equally: say which with {map_example(header, qid)} (or ={scored[1][1]})")
     return qid, "fuzzy", round(best, 1)
 
 
@@ -257,8 +266,8 @@ def plan_columns(header: list[str], bank: RubricBank, options: WideOptions | Non
     for name, target in opts.mapping.items():
         i = _find_header(header, name)
         if i is None:
-            raise UsageError(f"{path}: --map names column {name!r}, which is not in the header "
-                             f"(columns: {', '.join(repr(h) for h in header)})")
+            raise UsageError(f"{path}: --map names column {quote_name(name)}, which is not in the header "
+                             f"(columns: {quote_names(header)})")
         c = cols[i]
         if target == IGNORE:
             c.role, c.how = "ignored", "map"
@@ -271,15 +280,15 @@ def plan_columns(header: list[str], bank: RubricBank, options: WideOptions | Non
     if opts.candidate_column:
         i = _find_header(header, opts.candidate_column)
         if i is None:
-            raise UsageError(f"{path}: --candidate-column {opts.candidate_column!r} is not in the header "
-                             f"(columns: {', '.join(repr(h) for h in header)})")
+            raise UsageError(f"{path}: --candidate-column {quote_name(opts.candidate_column)} is not in the header "
+                             f"(columns: {quote_names(header)})")
         if i in mapped and cols[i].role == "question":
-            raise UsageError(f"{path}: column {header[i]!r} is both mapped to a question and the candidate column")
+            raise UsageError(f"{path}: column {quote_name(header[i])} is both mapped to a question and the candidate column")
         qid = None if i in mapped else _question_of(header[i], bank, opts.threshold)
         if qid is not None:
-            raise UsageError(f"{path}: --candidate-column {opts.candidate_column!r} is the answer column of {qid}, "
-                             "not candidate names: name an identity column (email, name, ID), or add "
-                             f"--map \"{header[i]}=-\" if it really names the candidates")
+            raise UsageError(f"{path}: --candidate-column {quote_name(opts.candidate_column)} is the answer column of "
+                             f"{qid}, not candidate names: name an identity column (email, name, ID), or add "
+                             f"{map_example(header[i], IGNORE)} if it really names the candidates")
         cols[i].role, cols[i].how = "identity", "--candidate-column"
         candidate_idx, candidate_how = [i], "--candidate-column"
         mapped.add(i)
@@ -331,13 +340,13 @@ def plan_columns(header: list[str], bank: RubricBank, options: WideOptions | Non
             continue
         other = by_question.get(c.question_id)  # type: ignore[arg-type]
         if other is not None:
-            raise UsageError(f"{path}: columns {other.header!r} and {c.header!r} both match {c.question_id}: "
-                             f"say which with --map (e.g. --map \"{c.header}=-\" to ignore one)")
+            raise UsageError(f"{path}: columns {quote_name(other.header)} and {quote_name(c.header)} both match "
+                             f"{c.question_id}: say which with --map (e.g. {map_example(c.header, IGNORE)} to ignore one)")
         by_question[c.question_id] = c  # type: ignore[index]
     mapping = WideMapping(path, cols, candidate_idx, candidate_how)
     if not by_question:
         raise UsageError(f"{path}: header lacks column(s) question_id, answer, and no column matches a question "
-                         f"(columns: {', '.join(repr(h) for h in header)}): name them with --map \"COLUMN=q07\"")
+                         f"(columns: {quote_names(header)}): name them with --map \"COLUMN=q07\"")
     if not candidate_idx:
         mapping.warnings.append("no identity column (email, name, username, ID): candidates are named by row "
                                 "(row-2, row-3 …); name one with --candidate-column")

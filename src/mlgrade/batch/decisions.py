@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import UsageError
+from ..errors import UsageError, quote_name
 from ..models import Band
 from ..scoring import band_for
 
@@ -114,7 +114,7 @@ def parse_verdict(text: str) -> tuple[float | None, str | None]:
     try:
         score = float(value)
     except ValueError:
-        raise UsageError(f"{text.strip()!r} is neither a score from 0 to 100 nor a band (strong, adequate, weak, poor)") from None
+        raise UsageError(f"{quote_name(text.strip())} is neither a score from 0 to 100 nor a band (strong, adequate, weak, poor)") from None
     if not 0 <= score <= 100:
         raise UsageError(f"{score:g} is outside 0–100")
     return round(score, 1), None
@@ -136,9 +136,9 @@ def make_decision(record: dict[str, Any], action: str, *, score: float | None = 
                 raise UsageError(f"{score:g} is outside 0–100")
             band = band_for(score) if band is None else band
         if band not in BANDS:
-            raise UsageError(f"unknown band {band!r}: choose strong, adequate, weak or poor")
+            raise UsageError(f"unknown band {quote_name(band)}: choose strong, adequate, weak or poor")
     else:
-        raise UsageError(f"unknown decision {action!r}: accept or override")
+        raise UsageError(f"unknown decision {quote_name(action)}: accept or override")
     review = record.get("review") or {}
     return Decision(id=str(record.get("id")), question_id=record.get("question_id") or "", candidate=record.get("candidate"),
                     decision=action, score=score, band=band, mlgrade_score=record.get("score"),  # type: ignore[arg-type]

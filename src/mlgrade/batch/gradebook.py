@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import redact
+from ..errors import quote_name, redact
 from ..textfiles import XLSX_CREATOR
 from .decisions import Decision, load_decisions, reviews_path
 from .lines import Problems, iter_records, needs_review
@@ -149,7 +149,8 @@ def build_gradebook(path: Path, decisions: dict[str, Decision] | None = None, *,
             warn(f"{line} (line left out)")
     if unknown and warn is not None:
         warn("left out of the gradebook, not a question in the bank: "
-             + ", ".join(f"{q!r} ({n:,} answer{'s' if n > 1 else ''})" for q, n in sorted(unknown.items())))
+             + ", ".join(f"{quote_name(q)} ({n:,} answer{'s' if n > 1 else ''})" for q, n in sorted(unknown.items())[:10])
+             + (f", … and {len(unknown) - 10:,} more" if len(unknown) > 10 else ""))
     questions = sorted(q_order, key=lambda q: q_order[q])
     rows = [(c, cells[c]) for c in sorted(cells, key=lambda c: c_order[c])]
     return Gradebook(questions, rows)

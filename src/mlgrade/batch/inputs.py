@@ -11,87 +11,25 @@ source, so rerunning the same command gives the same ids (that is what makes res
 from __future__ import annotations
 
 import csv
-import errno
-import hashlib
 import json
-import os
-import re
-import stat
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
-from ..rubrics import RubricBank, normalise_id
+from ..errors import UsageError, quote_names
+from ..rubrics import RubricBank
+from .answer_dir import read_answer_dir
+from .items import BatchItem, item_from_row, stable_id
 # XLSX is always wide (batch/wide.py); a .csv is wide when it lacks question_id/answer. The CSV
 # line counter and the row bound are shared with the wide reader, so they live in sheets.py.
-from .sheets import _SURROGATE, MAX_ROW_CHARS, XLSX_SUFFIXES, _Lines, sniff_delimiter
+from .sheets import _SURROGATE, MALFORMED_CSV, MAX_ROW_CHARS, XLSX_SUFFIXES, _Lines, csv_records, sniff_delimiter
 
 if TYPE_CHECKING:
     from .columns import WideOptions
 
-ANSWER_FILE_SUFFIXES = (".md", ".txt")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)
 YAML_SUFFIXES = (".yaml", ".yml")
-# q07-alice.md, Q7_bob.txt, q07.md: the question id, then an optional separator and candidate name
-_ANSWER_FILE_NAME = re.compile(r"^(q?\d{1,3})(?:[-_. ](.*))?$", re.IGNORECASE)
-
-
-@dataclass
-class BatchItem:
-    id: str
-    question_id: str  # normalised when the question is known, else as given
-    answer: str
-    source: str  # "file:line" (or "file" for one answer per file)
-    candidate: str | None = None
-    skip_reason: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.skip_reason is None
-
-
-def stable_id(question_id: str, answer: str, position: str) -> str:
-    """Readable and deterministic: `q07-` plus 12 hex digits of a hash of the row."""
-    digest = hashlib.sha256(f"{question_id}\0{answer}\0{position}".encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    prefix = re.sub(r"[^a-z0-9]+", "", question_id.lower())[:12] or "row"
-    return f"{prefix}-{digest}"
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def item_from_row(row: Any, source: str, position: str, bank: RubricBank) -> BatchItem:
-    """Validate one row (a mapping with question_id, answer, optional id, candidate)."""
-    if not isinstance(row, Mapping):
-        return BatchItem(id=stable_id("", repr(row), position), question_id="", answer="", source=source,
-                         skip_reason=f"expected an object with question_id and answer, got {type(row).__name__}")
-    raw_qid = _text(row.get("question_id"))
-    answer = row.get("answer")
-    candidate = _text(row.get("candidate"))
-    given_id = _text(row.get("id"))
-    qid = normalise_id(raw_qid) if raw_qid and raw_qid.strip() else ""
-    answer_text = answer if isinstance(answer, str) else ""
-    item = BatchItem(id=given_id.strip() if given_id and given_id.strip() else stable_id(qid, answer_text, position),
-                     question_id=qid or (raw_qid or ""), answer=answer_text, source=source, candidate=candidate or None)
-    if not qid:
-        item.skip_reason = "missing question_id"
-    elif qid not in bank.rubrics:
-        item.skip_reason = f"unknown question id {raw_qid!r}"
-    elif answer is None:
-        item.skip_reason = "missing answer"
-    elif not isinstance(answer, str):
-        item.skip_reason = f"answer must be text, got {type(answer).__name__}"
-    return item
 
 
 def _bad_line(path: Path, line_no: int, text: str, reason: str) -> BatchItem:
@@ -179,23 +117,14 @@ def read_csv(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
             missing = [c for c in ("question_id", "answer") if c not in columns]
             if missing:
                 raise UsageError(f"{path}: CSV header lacks column(s) {', '.join(missing)} "
-                                 f"(found: {', '.join(columns) or 'none'})")
-            while True:
-                line_no = lines.line_no + 1  # a quoted answer may span several lines: report the first
-                lines.quotes = 0
-                try:
-                    cells = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    if "field larger than field limit" in str(exc):
-                        lines.skip_rest_of_record()
-                        yield _bad_line(path, line_no, str(lines.line_no),
-                                        f"row is over {MAX_ROW_CHARS:,} characters (far over the answer limit)")
-                        continue
-                    # the reader cannot resynchronise after a broken quote: report the row, stop this file
-                    yield _bad_line(path, line_no, "", f"malformed CSV from this line on: {exc}")
-                    return
+                                 f"(found: {quote_names(columns) or 'none'})")
+            for record in csv_records(reader, lines):
+                line_no, cells = record.line, record.cells
+                if record.error is not None:
+                    # the id hashes where an over-long record ended; broken quoting ends the file
+                    end = "" if record.error.startswith(MALFORMED_CSV) else str(lines.line_no)
+                    yield _bad_line(path, line_no, end, record.error)
+                    continue
                 if not cells:
                     continue
                 if len(cells) > len(columns):  # more cells than header columns
@@ -258,84 +187,6 @@ def read_yaml(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
         fh.close()
 
 
-_KIND = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
-         stat.S_IFSOCK: "a socket"}
-
-
-def _entry_problem(entry: os.DirEntry[str]) -> tuple[str | None, os.stat_result | None]:
-    """Why a folder entry cannot be an answer file (None when it is a regular file), and its stat.
-    Uses stat only: a FIFO or device is never opened."""
-    try:
-        st = entry.stat(follow_symlinks=True)
-    except OSError as exc:
-        if entry.is_symlink():
-            if exc.errno == errno.ELOOP:
-                return "symbolic link loop", None
-            if exc.errno == errno.ENOENT:
-                return "dangling symbolic link (its target does not exist)", None
-        return f"cannot read ({exc.strerror})", None
-    if stat.S_ISDIR(st.st_mode):
-        return "a directory, not an answer file", st
-    if not stat.S_ISREG(st.st_mode):
-        return f"{_KIND.get(stat.S_IFMT(st.st_mode), 'not a regular file')}, not an answer file (not opened)", st
-    return None, st
-
-
-def read_answer_dir(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
-    """One answer per file, named `<question id>[-candidate].md|.txt` (q07-alice.md). Links that
-    lead nowhere, FIFOs, devices, sockets, subfolders (not read) and files of other types are
-    skipped rows with the reason; hidden entries (.DS_Store) are passed over."""
-    with os.scandir(path) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        file = Path(entry.path)
-        answer_like = file.suffix.lower() in ANSWER_FILE_SUFFIXES
-        problem, st = _entry_problem(entry)
-        if entry.name.startswith("."):
-            continue  # .DS_Store, .git and the like: the system's, not the candidates'
-        if problem is not None:
-            if st is not None and stat.S_ISDIR(st.st_mode) and not answer_like:
-                problem = "a subfolder: folders are not read recursively (pass it as an input of its own)"
-            yield BatchItem(id=stable_id("", entry.name, entry.name), question_id="", answer="",
-                            source=str(file), skip_reason=problem)
-            continue
-        if not answer_like:
-            yield BatchItem(id=stable_id("", entry.name, entry.name), question_id="", answer="", source=str(file),
-                            skip_reason=f"unsupported file type {file.suffix or '(no suffix)'}: answer files in a "
-                                        "folder are .md or .txt")
-            continue
-        m = _ANSWER_FILE_NAME.match(file.stem)
-        source = str(file)
-        if not m:
-            yield BatchItem(id=stable_id("", file.name, file.name), question_id="", answer="", source=source,
-                            skip_reason="file name does not start with a question id (expected e.g. q07-alice.md)")
-            continue
-        if st is not None and st.st_size > MAX_ROW_CHARS:
-            yield BatchItem(id=file.stem, question_id=normalise_id(m.group(1)), answer="", source=source,
-                            skip_reason=f"file is {st.st_size:,} bytes, far over the answer limit (not read)")
-            continue
-        try:
-            # O_NONBLOCK: should the file have been swapped for a FIFO since stat, open returns at once
-            fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-            with os.fdopen(fd, "rb") as fh:
-                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                    raise IsADirectoryError(errno.EINVAL, "not a regular file")
-                data = fh.read(MAX_ROW_CHARS + 1)
-        except OSError as exc:
-            yield BatchItem(id=stable_id("", file.name, file.name), question_id=normalise_id(m.group(1)), answer="",
-                            source=source, skip_reason=f"cannot read ({exc.strerror})")
-            continue
-        try:
-            answer = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            yield BatchItem(id=stable_id("", file.name, file.name), question_id=normalise_id(m.group(1)), answer="",
-                            source=source, skip_reason="file is not valid UTF-8")
-            continue
-        row = {"question_id": m.group(1), "answer": answer.replace("\r\n", "\n"),
-               "candidate": (m.group(2) or "").strip() or None, "id": file.stem}
-        yield item_from_row(row, source, file.name, bank)
-
-
 def reader_for(path: Path):  # type: ignore[no-untyped-def]
     if path.is_dir():
         return read_answer_dir
@@ -372,10 +223,20 @@ def check_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     return paths
 
 
-def iter_rows(rows: Iterable[Mapping[str, Any]], bank: RubricBank, label: str = "<rows>") -> Iterator[BatchItem]:
-    """Python callers may pass rows (dicts) instead of files."""
-    for index, row in enumerate(rows, start=1):
-        yield item_from_row(row, f"{label}:{index}", f"{label}:{index}", bank)
+def check_starts(paths: Iterable[Path], bank: RubricBank) -> None:
+    """Read the start of each long file (a CSV header, a YAML list's opening, the first row) so one
+    that cannot be read at all fails with its one-line error before any progress is drawn. Wide
+    files and folders are left to `inspect_wide` and to their rows."""
+    from .wide import is_wide
+
+    for path in paths:
+        if path.is_dir() or is_wide(path):
+            continue
+        rows = reader_for(path)(path, bank)
+        try:
+            next(rows, None)
+        finally:
+            rows.close()
 
 
 def read_wide(path: Path, bank: RubricBank, wide: WideOptions | None = None) -> Iterator[BatchItem]:

@@ -209,6 +209,41 @@ def superseded(path: Path) -> tuple[dict[int, int], int]:
     return dups, sum(n - 1 for n in seen.values() if n > 1)
 
 
+def replaced(path: Path, dups: dict[int, int]) -> int:
+    """Of the older results `superseded` hides, how many a later run replaced on purpose: the newer
+    line is the first for its id graded on that answer and rubric version (a changed answer,
+    --regrade-stale), or follows a skipped or failed result with a new outcome (a fixed input, a
+    retry). The others repeat a result already there (two results files joined, say): those are
+    the duplicates worth a warning. Only the lines of ids in `dups` are parsed."""
+    if not dups:
+        return 0
+    pairs: dict[int, set[int]] = {}  # id -> hashes of the (answer, rubric) its lines were graded on
+    states: dict[int, set[int]] = {}  # id -> hashes of the (outcome, answer, rubric) of its lines
+    last: dict[int, str] = {}  # id -> outcome of its latest line so far
+    count = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            if not line.endswith(b"\n") or not line.strip():
+                continue
+            m = _ID_PREFIX.match(line)
+            try:
+                if m is not None and id_key(str(json.loads(m.group(1)))) not in dups:
+                    continue
+            except (ValueError, RecursionError):
+                continue
+            rec, _ = parse_line(line)
+            if rec is None or (key := id_key(rec["id"])) not in dups:
+                continue
+            pair = hash((rec.get("answer_sha"), rec.get("rubric_hash")))
+            state = hash((rec["outcome"], pair))
+            if key in last:
+                count += pair not in pairs[key] or (last[key] != "graded" and state not in states[key])
+            pairs.setdefault(key, set()).add(pair)
+            states.setdefault(key, set()).add(state)
+            last[key] = rec["outcome"]
+    return count
+
+
 def iter_records(path: Path, dups: dict[int, int] | None = None,
                  problems: Problems | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """(byte offset, record) of the last valid result per id, in file order; a partial last line

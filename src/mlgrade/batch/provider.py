@@ -23,10 +23,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .inputs import BatchItem, iter_items
+from .inputs import iter_items
+from .items import BatchItem
 from .output import id_key, open_results, result_record
 from ..config import Settings
-from ..errors import GraderFailure, UsageError
+from ..errors import GraderFailure, UsageError, quote_name
 from ..grading import code_facts, error_grade, finalize, skip_reason, skipped_grade
 from ..models import CodeTestResult
 from ..pricing import estimate_cost
@@ -52,7 +53,7 @@ def _job_dir(settings: Settings, job_id: str) -> Path:
     for meta in sorted(jobs_dir(settings).glob("*/job.json")) if jobs_dir(settings).is_dir() else []:
         if any(c.get("batch_id") == job_id for c in json.loads(meta.read_text())["chunks"]):
             return meta.parent  # a provider batch id names its job too
-    raise UsageError(f"no batch job {job_id!r} under {jobs_dir(settings)} (see the id printed by --provider-batch)")
+    raise UsageError(f"no batch job {quote_name(job_id)} under {jobs_dir(settings)} (see the id printed by --provider-batch)")
 
 
 def _manifest(job: Path) -> sqlite3.Connection:

@@ -22,7 +22,8 @@ from typing import Any
 
 from ..errors import UsageError, redact
 from ..textfiles import MARK_HTML, MARK_MD, md_text
-from .lines import Problems, iter_records, needs_review, superseded
+from .lines import Problems, iter_records, needs_review, replaced, superseded
+from .progress import OutcomeCounts
 from .report_review import NO_CANDIDATE, View, html_needs_review, md_cell as _md_cell, md_needs_review, reasons_of as _reasons
 
 BANDS = ("strong", "adequate", "weak", "poor")
@@ -30,22 +31,17 @@ FORMATS = ("md", "html", "csv", "gradebook")  # gradebook: batch/gradebook.py
 
 
 @dataclass
-class Group:
+class Group(OutcomeCounts):
     """Counters for one question or one candidate."""
 
     count: int = 0
-    graded: int = 0
-    errors: int = 0
-    skipped: int = 0
     score_sum: float = 0.0
     bands: Counter[str] = field(default_factory=Counter)
     missed: Counter[str] = field(default_factory=Counter)  # key point -> answers that missed it (partial = ½)
 
     def add(self, rec: dict[str, Any]) -> None:
         self.count += 1
-        outcome = rec.get("outcome")
-        if outcome == "graded":
-            self.graded += 1
+        if self.tally(rec.get("outcome")) == "graded":
             self.score_sum += float(rec.get("score") or 0.0)
             self.bands[rec.get("band") or "?"] += 1
             for j in rec.get("judgments") or []:
@@ -53,10 +49,6 @@ class Group:
                     self.missed[sys.intern(str(j.get("key_point", "?")))] += 1
                 elif j.get("status") == "partial":
                     self.missed[sys.intern(str(j.get("key_point", "?")))] += 0.5  # type: ignore[assignment]
-        elif outcome == "grader_error":
-            self.errors += 1
-        else:
-            self.skipped += 1
 
     @property
     def mean(self) -> float | None:
@@ -83,6 +75,7 @@ class Aggregate:
     cache_hits: int = 0
     bad_lines: int = 0
     duplicates: int = 0  # older results for an id that appears again later (only the last one counts)
+    regraded: int = 0  # of those, the ones a later run replaced on purpose (see lines.replaced)
     needs_review: int = 0
     review_reasons: Counter[str] = field(default_factory=Counter)
     problems: Problems = field(default_factory=lambda: Problems(Path("?")))  # corrupt lines left out
@@ -107,6 +100,7 @@ class Aggregate:
 
     def to_dict(self) -> dict[str, Any]:
         return {"total": self.total, "outcomes": dict(self.outcomes), "duplicates_ignored": self.duplicates,
+                "replaced_by_regrades": self.regraded,
                 "corrupt_lines": self.problems.count,
                 "tokens": {"input": self.input_tokens, "output": self.output_tokens, "cached": self.cached_tokens},
                 "cost_usd": self.cost_usd, "cache_hits": self.cache_hits,
@@ -119,6 +113,7 @@ def aggregate_file(path: str | Path, *, only_needs_review: bool = False) -> Aggr
     path = Path(path)
     agg = Aggregate(problems=Problems(path))
     dups, agg.duplicates = superseded(path)
+    agg.regraded = replaced(path, dups)
     for _, rec in iter_records(path, dups, agg.problems):
         if not only_needs_review or needs_review(rec):
             agg.add(rec)
@@ -356,7 +351,7 @@ def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = 
                  reviews: str | Path | None = None) -> Path | str:
     """Render a report of a batch results file. Writes to `out` and returns its path, or
     returns the text when `out` is None. The last result per id counts; `warn(message)` is
-    told how many older duplicates were left out. The grades flagged for review come first;
+    told how many older duplicates were left out (not the lines a regrade replaced). The grades flagged for review come first;
     with `needs_review_only` they are all it lists. The reviewer's decisions are read from
     `reviews`, or from RESULTS.reviews.jsonl beside the results when that exists."""
     from .decisions import load_decisions, reviews_path
@@ -374,8 +369,9 @@ def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = 
             warn(f"{line} (line left out)")
     if agg.total == 0:
         raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
-    if agg.duplicates and warn is not None:
-        warn(f"{agg.duplicates:,} duplicate result(s) ignored: the last result per id counts")
+    repeats = agg.duplicates - agg.regraded  # a regrade's older line is history, not a problem
+    if repeats and warn is not None:
+        warn(f"{repeats:,} duplicate result(s) ignored: the last result per id counts")
     view = View(only_needs_review=needs_review_only,
                 decisions=load_decisions(reviews if reviews is not None else reviews_path(path)))
     if needs_review_only:

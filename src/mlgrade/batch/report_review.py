@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,32 +68,66 @@ def _flagged_in_order(path: Path) -> Iterator[dict[str, Any]]:
             yield json.loads(fh.readline())
 
 
-def md_needs_review(path: Path, agg: Aggregate, view: View) -> Iterator[str]:
-    yield "## Needs review\n\n"
+@dataclass(frozen=True)
+class _Style:
+    """How one format writes the "Needs review" section; `_needs_review` holds the logic."""
+
+    heading: str
+    nothing: str  # when no grade is flagged
+    intro: Callable[[str, int, int, str], str]  # (reason counts, flagged, reviewed, file name)
+    count: Callable[[str, int], str]  # one "reason n" of the counts
+    row: Callable[[dict[str, Any], str, str], str]  # (record, reviewer's verdict, reasons)
+    end: str
+
+
+def _needs_review(path: Path, agg: Aggregate, view: View, style: _Style) -> Iterator[str]:
+    yield style.heading
     if not agg.needs_review:
-        yield "No grade is flagged for review.\n\n"
+        yield style.nothing
         return
-    counts = ", ".join(f"{r} {n}" for r, n in agg.review_reasons.most_common())
-    yield (f"{agg.needs_review:,} grades flagged ({counts}), {view.reviewed_flagged(path)} of them reviewed; "
-           f"check them with `mlgrade review {path.name}`.\n\n")
-    yield "| id | candidate | question | mlgrade | reviewer | reasons |\n|---|---|---|---:|---|---|\n"
+    counts = ", ".join(style.count(r, n) for r, n in agg.review_reasons.most_common())
+    yield style.intro(counts, agg.needs_review, view.reviewed_flagged(path), path.name)
     for rec in _flagged_in_order(path):
-        yield (f"| `{md_cell(rec.get('id')).replace('`', chr(39))}` | {md_cell(rec.get('candidate') or '')} | {md_cell(rec.get('question_id'))} | "
-               f"{rec.get('score'):g} {rec.get('band')} | {md_cell(view.reviewer(rec))} | {md_cell(', '.join(reasons_of(rec)))} |\n")
-    yield "\n"
+        yield style.row(rec, view.reviewer(rec), ", ".join(reasons_of(rec)))
+    yield style.end
+
+
+_MD = _Style(
+    heading="## Needs review\n\n",
+    nothing="No grade is flagged for review.\n\n",
+    intro=lambda counts, flagged, reviewed, name: (
+        f"{flagged:,} grades flagged ({counts}), {reviewed} of them reviewed; "
+        f"check them with `mlgrade review {name}`.\n\n"
+        "| id | candidate | question | mlgrade | reviewer | reasons |\n|---|---|---|---:|---|---|\n"),
+    count=lambda r, n: f"{r} {n}",
+    row=lambda rec, reviewer, reasons: (
+        f"| `{md_cell(rec.get('id')).replace('`', chr(39))}` | {md_cell(rec.get('candidate') or '')} | "
+        f"{md_cell(rec.get('question_id'))} | {rec.get('score'):g} {rec.get('band')} | {md_cell(reviewer)} | "
+        f"{md_cell(reasons)} |\n"),
+    end="\n",
+)
+
+_HTML = _Style(
+    heading="<h2>Needs review</h2>",
+    nothing="<p class='meta'>No grade is flagged for review.</p>",
+    intro=lambda counts, flagged, reviewed, name: (
+        f"<p>{flagged:,} grades flagged ({counts}), {reviewed} of them reviewed; check them with "
+        f"<code>mlgrade review {html.escape(name)}</code>.</p>"
+        "<table><tr><th>id</th><th>candidate</th><th>question</th><th>mlgrade</th><th>reviewer</th>"
+        "<th>reasons</th></tr>"),
+    count=lambda r, n: f"{html.escape(r)} {n}",
+    row=lambda rec, reviewer, reasons: (
+        f"<tr><td>{html.escape(str(rec.get('id')))}</td><td>{html.escape(rec.get('candidate') or '')}</td>"
+        f"<td>{html.escape(str(rec.get('question_id')))}</td>"
+        f"<td class='n'>{rec.get('score'):g} {html.escape(str(rec.get('band')))}</td><td>{html.escape(reviewer)}</td>"
+        f"<td>{html.escape(reasons)}</td></tr>"),
+    end="</table>",
+)
+
+
+def md_needs_review(path: Path, agg: Aggregate, view: View) -> Iterator[str]:
+    return _needs_review(path, agg, view, _MD)
 
 
 def html_needs_review(path: Path, agg: Aggregate, view: View) -> Iterator[str]:
-    e = html.escape
-    yield "<h2>Needs review</h2>"
-    if not agg.needs_review:
-        yield "<p class='meta'>No grade is flagged for review.</p>"
-        return
-    counts = ", ".join(f"{e(r)} {n}" for r, n in agg.review_reasons.most_common())
-    yield (f"<p>{agg.needs_review:,} grades flagged ({counts}), {view.reviewed_flagged(path)} of them reviewed; check them with <code>mlgrade review {e(path.name)}</code>.</p>"
-           "<table><tr><th>id</th><th>candidate</th><th>question</th><th>mlgrade</th><th>reviewer</th><th>reasons</th></tr>")
-    for rec in _flagged_in_order(path):
-        yield (f"<tr><td>{e(str(rec.get('id')))}</td><td>{e(rec.get('candidate') or '')}</td><td>{e(str(rec.get('question_id')))}</td>"
-               f"<td class='n'>{rec.get('score'):g} {e(str(rec.get('band')))}</td><td>{e(view.reviewer(rec))}</td>"
-               f"<td>{e(', '.join(reasons_of(rec)))}</td></tr>")
-    yield "</table>"
+    return _needs_review(path, agg, view, _HTML)

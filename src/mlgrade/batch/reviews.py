@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, quote_name
 from ..models import Grade, Rubric
 from ..review import REASONS
 from ..rubrics import RubricBank, rubric_hash
@@ -160,7 +160,7 @@ class ReviewSession:
             grade = Grade.model_validate(record)
         except ValueError as exc:  # passed the line check but not the Grade model (an unknown reason…)
             self.problems.count += 1
-            self.problems.shown.append(f"{self.results}: result {entry.id!r} left out of the review "
+            self.problems.shown.append(f"{self.results}: result {quote_name(entry.id)} left out of the review "
                                        f"({str(exc).splitlines()[0]})")
             del self.queue[self.position]
             if not self.queue:

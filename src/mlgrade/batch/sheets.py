@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, quote_name, quote_names
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 # A row or answer file longer than this is skipped unread (the answer limit is far lower; this
@@ -84,7 +84,14 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def _csv_rows(reader: Any, lines: _Lines, width: int) -> Iterator[Row]:
+MALFORMED_CSV = "malformed CSV from this line on"
+
+
+def csv_records(reader: Any, lines: _Lines) -> Iterator[Row]:
+    """The records of a csv.reader over `lines`, each numbered by the physical line it starts on.
+    A record over the field limit comes out as an error row and reading goes on past it; broken
+    quoting comes out as an error row (MALFORMED_CSV) and ends the file, since the reader cannot
+    resynchronise. Shared by the long reader (batch/inputs.py) and the wide one (below)."""
     while True:
         line = lines.line_no + 1  # a quoted cell may span several lines: report the first
         lines.quotes = 0
@@ -95,17 +102,26 @@ def _csv_rows(reader: Any, lines: _Lines, width: int) -> Iterator[Row]:
         except csv.Error as exc:
             if "field larger than field limit" in str(exc):
                 lines.skip_rest_of_record()
-                yield Row(line, [], f"row is over {MAX_ROW_CHARS:,} characters (far over the answer limit)")
+                # the bound the caller set (MAX_ROW_CHARS in both readers)
+                yield Row(line, [], f"row is over {csv.field_size_limit():,} characters (far over the answer limit)")
                 continue
-            # the reader cannot resynchronise after a broken quote: report the row, stop this file
-            yield Row(line, [], f"malformed CSV from this line on: {exc}")
+            yield Row(line, [], f"{MALFORMED_CSV}: {exc}")
             return
+        yield Row(line, cells)
+
+
+def _csv_rows(reader: Any, lines: _Lines, width: int) -> Iterator[Row]:
+    for row in csv_records(reader, lines):
+        if row.error is not None:
+            yield row
+            continue
+        cells = row.cells
         if not any(c.strip() for c in cells):
             continue
         if len(cells) > width and any(c.strip() for c in cells[width:]):
-            yield Row(line, [], f"row has {len(cells)} cells but the header has {width}")
+            yield Row(row.line, [], f"row has {len(cells)} cells but the header has {width}")
             continue
-        yield Row(line, (cells + [""] * width)[:width])
+        yield Row(row.line, (cells + [""] * width)[:width])
 
 
 def _xlsx_rows(ws: Any, width: int) -> Iterator[Row]:
@@ -245,7 +261,7 @@ def _header_of(ws: Any) -> list[str]:
 
 def _choose_sheet(path: Path, wb: Any, sheet: str | None, pick: Callable[[list[str]], bool] | None) -> Any:
     sheets = wb.worksheets
-    names = ", ".join(repr(ws.title) for ws in sheets)
+    names = quote_names(ws.title for ws in sheets)
     if sheet is not None:
         by_name = [ws for ws in sheets if ws.title == sheet] or [ws for ws in sheets
                                                                  if ws.title.strip().casefold() == sheet.strip().casefold()]
@@ -253,7 +269,7 @@ def _choose_sheet(path: Path, wb: Any, sheet: str | None, pick: Callable[[list[s
             return by_name[0]
         if sheet.strip().isdigit() and 1 <= int(sheet) <= len(sheets):
             return sheets[int(sheet) - 1]
-        raise UsageError(f"{path}: --sheet {sheet!r}: no such sheet (sheets: {names}; or a number 1-{len(sheets)})")
+        raise UsageError(f"{path}: --sheet {quote_name(sheet)}: no such sheet (sheets: {names}; or a number 1-{len(sheets)})")
     if pick is None or len(sheets) == 1:
         return sheets[0]
     for ws in sheets:  # exports put responses on the first sheet, but a summary sheet may come first
@@ -282,7 +298,7 @@ def _open_xlsx(path: Path, sheet: str | None = None,
         ws = _choose_sheet(path, wb, sheet, pick)
         header = _header_of(ws)
         if not header:
-            raise UsageError(f"{path}: sheet {ws.title!r} is empty (expected a header row)")
+            raise UsageError(f"{path}: sheet {quote_name(ws.title)} is empty (expected a header row)")
         yield Sheet(header, _xlsx_rows(ws, len(header)), ws.title if len(wb.worksheets) > 1 else "")
     finally:
         wb.close()

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import UsageError, quote_name
 from ..rubrics import RubricBank
-from .columns import LONG_COLUMNS, WideMapping, WideOptions, plan_columns
+from .columns import LONG_COLUMNS, WideMapping, WideOptions, map_example, plan_columns
 from .sheets import _SURROGATE, XLSX_SUFFIXES, open_sheet, read_header
 
 __all__ = ["WideAnswer", "WideMapping", "WideOptions", "check_wide_options", "inspect_wide", "is_wide", "plan_columns",
@@ -146,24 +146,24 @@ def inspect_wide(path: str | Path, bank: RubricBank, options: WideOptions | None
         # so the candidates are named by a column unique in every row, or by row number
         was = m.candidate_label
         m.candidate_columns = [unique] if unique is not None else []
-        m.candidate_how = f"{was!r} repeats"
-        m.warnings.append(f"column {was!r} has {len(seen)} distinct value(s) in {m.rows} rows, so it cannot tell "
+        m.candidate_how = f"{quote_name(was)} repeats"
+        m.warnings.append(f"column {quote_name(was)} has {len(seen)} distinct value(s) in {m.rows} rows, so it cannot tell "
                           "candidates apart: candidates are named by "
-                          + (f"column {m.columns[unique].header!r} (unique in every row)" if unique is not None
+                          + (f"column {quote_name(m.columns[unique].header)} (unique in every row)" if unique is not None
                              else "row number (row-2, row-3 …)")
                           + "; name another with --candidate-column")
         m.duplicate_candidates = 0
     elif m.duplicate_candidates:
         m.warnings.append(f"{m.duplicate_candidates} row(s) repeat a candidate already seen in column "
-                          f"{m.candidate_label!r}: their answers get the same ids and are skipped as duplicates; "
-                          + (f"use --candidate-column {m.columns[unique].header!r} (unique in every row)"
+                          f"{quote_name(m.candidate_label)}: their answers get the same ids and are skipped as duplicates; "
+                          + (f"use --candidate-column {quote_name(m.columns[unique].header)} (unique in every row)"
                              if unique is not None else "name a unique column with --candidate-column"))
     suspicious = [c for c in m.columns if c.role == "unmatched" and c.looks_like_answers]
     for c in suspicious:
-        m.warnings.append(f"column {c.header!r} matches no question but looks like free-text answers "
-                          f"({c.answers} filled): map it with --map \"{c.header}=qNN\" or ignore it with "
-                          f"--map \"{c.header}=-\"")
+        m.warnings.append(f"column {quote_name(c.header)} matches no question but looks like free-text answers "
+                          f"({c.answers} filled): map it with {map_example(c.header, 'qNN')} or ignore it with "
+                          f"{map_example(c.header, '-')}")
     if opts.strict and suspicious:
         raise UsageError(f"{p}: --strict: {len(suspicious)} unmatched column(s) look like answers, first "
-                         f"{suspicious[0].header!r}: map them with --map \"COLUMN=qNN\" or ignore with --map \"COLUMN=-\"")
+                         f"{quote_name(suspicious[0].header)}: map them with --map \"COLUMN=qNN\" or ignore with --map \"COLUMN=-\"")
     return m

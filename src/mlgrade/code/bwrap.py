@@ -231,6 +231,7 @@ def _run_one(bwrap: str, guest: Guest, limits: Limits) -> dict:
     finally:
         if feed_dir:
             shutil.rmtree(feed_dir, ignore_errors=True)
+            shutil.rmtree(feed_dir + ".stage", ignore_errors=True)  # RecordFeed's staged items
 
 
 def _supervise(bwrap: str, guest: Guest, limits: Limits, prelude: str, data: bytes, feed_dir: str | None,

@@ -6,14 +6,16 @@ What the candidate's code can and cannot touch: it runs in a wasm instance of it
 sandbox.py). The parent sends only the call arguments; the instance sends back, per call, the
 JSON (or a truncated repr) of the returned value or the exception's type and message. The
 expected values never enter it: the visible ones stay in the parent, and the hidden cases are
-generated in the parent from a seed, with their expected values computed by the rubric's
-reference solution in a separate instance that never sees the candidate's code. Comparison
-happens in the parent.
+generated in the parent from a seed drawn fresh for every run, with their expected values
+computed by the rubric's reference solution in a sandbox host of its own that never sees the
+candidate's code. Comparison happens in the parent. When the reference gives no values, the code
+is "not checked" (the text is judged), never passed or failed on mlgrade's failure.
 
 The result channel: calls are fed in lockstep (call k's arguments exist in the instance only
-after it has written its record for call k-1), and the parent takes exactly one record per call,
-in order. A record the harness did not write beside its own (a second load record, a result for
-another call, an unreadable line) marks the run as tampered and nothing from it counts. No
+after it has written its record for call k-1), shuffled and under random ids, and the parent
+takes exactly one record of the harness's exact shape per call, in order. A record the harness
+did not write beside its own (a second load record, a result for another call or of another
+shape, an unreadable line) marks the run as tampered and nothing from it counts. No
 channel inside one interpreter can be secret from the code sharing it, so code that silences the
 harness and writes the records itself is possible; but then each value it writes was made after
 it saw that call's arguments, which is what answering the call means, and to pass the hidden
@@ -26,7 +28,6 @@ and `verdicts.apply_code_results` in `finalize`, so every grader's correctness v
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import marshal
 import math
@@ -45,6 +46,7 @@ MAX_SHOWN = 300  # characters of a value shown in a result
 MAX_RELAUNCH = 2  # fresh instances started after a call times out, for the calls after it
 WHOLE_ANSWER = "(answer)"  # the `call` of a result that concerns the whole answer, not one test
 NO_SANDBOX = "code not run: no sandbox available"
+NO_REFERENCE = "code not checked: the rubric's reference solution could not compute the hidden cases"
 
 
 _HARNESS = (Path(__file__).with_name("guest_harness.py")).read_text(encoding="utf-8")
@@ -108,39 +110,84 @@ def _call_spec(call: str, function: str) -> dict:
     return {"expr": call}
 
 
-def answer_seed(rubric: Rubric, code: str) -> int:
-    """The hidden cases' seed for one answer: fixed for the same answer (so a grade is
-    reproducible) and unknowable in advance (changing the code to fit the cases changes them)."""
-    return int.from_bytes(hashlib.sha256(f"{rubric.id}\0{code}".encode("utf-8", "surrogatepass")).digest()[:8], "big")
+def run_seed() -> int:
+    """A fresh seed for one run's hidden cases and call order. Random, not derived from the answer:
+    a seed the candidate could compute (from the code, say) would let them rewrite a comment until
+    the generated cases were ones their wrong function gets right. The cases a run used are in its
+    results (each hidden case's call), so a grade still shows what was checked."""
+    return secrets.randbits(63)
 
 
-def _guest(tag: str, code: str, function: str, calls: list[tuple[int, dict]], call_timeout: float) -> Guest:
+def _guest(tag: str, code: str, function: str, calls: list[tuple[str, dict]], call_timeout: float) -> Guest:
+    """A harness run: the job (code, function) on stdin, the calls fed in lockstep, each under a
+    random id (so its position or number says nothing, e.g. which calls are hidden cases)."""
     job = {"tag": tag, "code": code, "function": function}
-    feed = tuple(marshal.dumps({"i": i, **c}, 4) for i, c in calls)
-    return Guest(program=_HARNESS, stdin=marshal.dumps(job, 4), step_marker=tag, step_timeout=call_timeout, feed=feed)
+    feed = tuple(marshal.dumps({"i": cid, **c}, 4) for cid, c in calls)
+    return Guest(program=_HARNESS, stdin=marshal.dumps(job, 4), step_marker=tag + " ", step_timeout=call_timeout,
+                 feed=feed)
+
+
+def _clip(text: Any, limit: int = MAX_SHOWN) -> str:
+    """Text from the code, made safe for a one-line comment: control characters (newlines too:
+    they could fake result lines in a comment) escaped, and cut to `limit` characters."""
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _load_problem(rec: dict) -> str:
+    kind = rec.get("load")
+    if kind == "ok" and set(rec) <= {"load", "alias"} and (rec.get("alias") is None or _is_str(rec["alias"])):
+        return ""
+    if kind == "error" and set(rec) == {"load", "type", "message"} and _is_str(rec["type"]) and _is_str(rec["message"]):
+        return ""
+    if kind == "no-function" and set(rec) == {"load", "defined"} and isinstance(rec["defined"], list) \
+            and all(_is_str(d) for d in rec["defined"]):
+        return ""
+    return "a load record the harness did not write"
+
+
+def _result_problem(rec: dict) -> str:
+    keys = set(rec) - {"i"}
+    if keys == {"value"} and _is_str(rec["value"]) or keys == {"repr"} and _is_str(rec["repr"]):
+        return ""
+    err = rec.get("error")
+    if keys == {"error"} and isinstance(err, dict) and set(err) == {"type", "message"} \
+            and _is_str(err["type"]) and _is_str(err["message"]):
+        return ""
+    return "a result the harness did not write"
 
 
 class _Records:
     """What one run's record lines say, read strictly: the harness writes a load record, then one
-    result per call in the order the calls were fed. Anything else on the tagged channel (a second
-    load record, a result for another call, an unreadable record) was written by the code, so
-    the run is `tampered` and none of its results count."""
+    result per call in the order the calls were fed, each of exactly the harness's shape. Anything
+    else on the tagged channel (a second load record, a result for another call or of another
+    shape, an unreadable record) was written by the code, so the run is `tampered` and none of its
+    results count. Lines are split on newlines only, as the sandbox's RecordFeed splits them, and
+    the prefix is the same marker, so both count the same records."""
 
-    def __init__(self, run: GuestResult, tag: str, order: list[int]) -> None:
+    def __init__(self, run: GuestResult, marker: str, order: list[str]) -> None:
         self.load: dict | None = None
-        self.results: dict[int, dict] = {}
+        self.results: dict[str, dict] = {}
         self.tampered = ""
-        prefix = tag + " "
-        for line in run.stdout.splitlines():
-            if not line.startswith(prefix):
+        lines = run.stdout.split("\n")
+        for n, line in enumerate(lines):
+            if not line.startswith(marker):
                 continue
-            problem = self._take(line[len(prefix):], order)
+            problem = self._take(line[len(marker):], order)
             if problem:
+                if run.stdout_truncated and n == len(lines) - 1:
+                    break  # the output cap cut this record short: a crash, not tampering
                 self.tampered = problem
                 self.results = {}
                 return
 
-    def _take(self, text: str, order: list[int]) -> str:
+    def _take(self, text: str, order: list[str]) -> str:
         try:
             rec = json.loads(text)
         except (ValueError, RecursionError):
@@ -151,14 +198,14 @@ class _Records:
             if "load" not in rec:
                 return "a result before the code was loaded"
             self.load = rec
-            return ""
+            return _load_problem(rec)
         n = len(self.results)
         if "load" in rec or n >= len(order) or rec.get("i") != order[n]:
             return "a record the harness did not write"
         self.results[order[n]] = rec
-        return ""
+        return _result_problem(rec)
 
-    def running(self, order: list[int]) -> int | None:
+    def running(self, order: list[str]) -> str | None:
         """The call that was under way when the run stopped: the one fed after the last result."""
         n = len(self.results)
         return order[n] if self.load is not None and n < len(order) and not self.tampered else None
@@ -185,58 +232,79 @@ def _crash_reason(run: GuestResult, timeout: float) -> tuple[str, str]:
 TAMPERED = "code error: the code wrote records into the harness's result channel ({}), so nothing from this run counts"
 
 
-def _run_candidate(code: str, function: str, calls: list[dict], *, reference: Guest | None, timeout: float,
-                   call_timeout: float, order_seed: int, mode: str | None = None) -> tuple[dict | None, dict[int, dict], dict[int, tuple[str, str]], GuestResult | None]:
-    """Run the calls (restarting after a call that hangs); the reference guest rides along in the
-    first host process. Returns (load record, results by index, failures by index, reference run);
-    a tampered run is a failure at index -2 and has no results.
+def _run_candidate(code: str, function: str, calls: list[dict], *, timeout: float, call_timeout: float,
+                   order_seed: int, mode: str | None = None) -> tuple[dict | None, dict[int, dict], dict[int, tuple[str, str]]]:
+    """Run the calls (restarting after a call that hangs). Returns (load record, results by index,
+    failures by index); a tampered run is a failure at index -2 and has no results.
 
-    The calls go in a shuffled order (fixed per answer), the rubric's and the hidden ones mixed,
-    so code cannot know a call by its position: answering it means reading its arguments."""
+    The calls go in a shuffled order (random per run), the rubric's and the hidden ones mixed,
+    each under a random id, so code cannot know a call by its position: answering it means
+    reading its arguments."""
     limits = Limits(timeout=timeout, max_output=1 << 20)
-    todo = list(enumerate(calls))
-    random.Random(order_seed).shuffle(todo)
+    rng = random.Random(order_seed)
+    todo = [(index, f"{rng.getrandbits(48):012x}", call) for index, call in enumerate(calls)]
+    rng.shuffle(todo)
+    index_of = {cid: index for index, cid, _ in todo}
     load: dict | None = None
     results: dict[int, dict] = {}
     failures: dict[int, tuple[str, str]] = {}
-    reference_run: GuestResult | None = None
     for attempt in range(MAX_RELAUNCH + 1):
         tag = "mlgrade-" + secrets.token_hex(8)
-        guests = [_guest(tag, code, function, todo, call_timeout)]
-        if reference is not None and attempt == 0:
-            guests.append(reference)
-        runs = run_guests(guests, limits=limits, mode=mode)
-        run = runs[0]
-        if len(runs) > 1:
-            reference_run = runs[1]
-        order = [i for i, _ in todo]
-        records = _Records(run, tag, order)
+        run = run_guests([_guest(tag, code, function, [(cid, c) for _, cid, c in todo], call_timeout)],
+                         limits=limits, mode=mode)[0]
+        order = [cid for _, cid, _ in todo]
+        records = _Records(run, tag + " ", order)
         if records.tampered:
-            return load, {}, {-2: ("error", TAMPERED.format(records.tampered))}, reference_run
+            return load, {}, {-2: ("error", TAMPERED.format(records.tampered))}
         load = load or records.load
-        results.update(records.results)
+        results.update({index_of[cid]: rec for cid, rec in records.results.items()})
         if load is None or load.get("load") != "ok":
             break
-        missing = [i for i in order if i not in results]
+        missing = [index_of[cid] for cid in order if index_of[cid] not in results]
         if not missing:
             break
         status, message = _crash_reason(run, timeout)
         begun = records.running(order)
         if run.interrupted == "step-timeout" and begun is not None and attempt < MAX_RELAUNCH:
-            failures[begun] = (status, message)
-            todo = [(i, c) for i, c in todo if i not in results and i != begun]
+            failures[index_of[begun]] = (status, message)
+            todo = [t for t in todo if t[0] not in results and t[1] != begun]
             if todo:
                 continue
             break
         for i in missing:
             failures.setdefault(i, (status, message))
         break
-    for i, _ in todo:
-        if i not in results and i not in failures:
-            failures[i] = ("timeout", "not run: earlier calls of this function did not return in time")
+    for index, _, _ in todo:
+        if index not in results and index not in failures:
+            failures[index] = ("timeout", "not run: earlier calls of this function did not return in time")
     if load is None:
         failures[-1] = _crash_reason(run, timeout)
-    return load, results, failures, reference_run
+    return load, results, failures
+
+
+def _reference_run(rubric: Rubric, hidden: list[HiddenCase], call_timeout: float, mode: str | None) -> dict[int, Any] | str:
+    """The hidden cases' expected values, from the rubric's reference solution run in a sandbox
+    host of its own (so nothing the candidate's code does to its host, such as using up its open
+    files, can touch it); or why there are none."""
+    if not hidden:
+        return {}
+    tag = "mlgrade-ref-" + secrets.token_hex(8)
+    ids = [f"{k:x}" for k in range(len(hidden))]
+    guest = _guest(tag, rubric.reference_solution or "", rubric.function or "",
+                   [(cid, {"args": list(h.args)}) for cid, h in zip(ids, hidden)], call_timeout)
+    try:
+        run = run_guests([guest], limits=Limits(timeout=DEFAULT_TIMEOUT, max_output=1 << 20), mode=mode)[0]
+    except (SandboxUnavailable, SandboxError) as exc:
+        return str(exc)
+    records = _Records(run, tag + " ", ids)
+    values: dict[int, Any] = {}
+    for k, cid in enumerate(ids):
+        try:
+            values[k] = json.loads(records.results[cid]["value"])
+        except (KeyError, TypeError, ValueError, RecursionError):
+            why = run.trap or run.interrupted or (run.stderr.strip().splitlines() or ["no value"])[-1]
+            return f"it gave no value for {hidden[k].call(rubric.function or 'f')}: {_clip(why, 200)}"
+    return values
 
 
 def _hidden_cases(rubric: Rubric, seed: int) -> list[HiddenCase]:
@@ -251,7 +319,8 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
                      sandbox: str | None = None) -> list[CodeTestResult]:
     """Run the rubric's tests and its hidden cases against the function in the answer, in the
     sandbox. One result per case; a single `(answer)` result when there is no code, a syntax
-    error, no function to call, or no sandbox (then nothing is run)."""
+    error, no function to call, or no sandbox (then nothing is run). `seed` fixes the hidden
+    cases and the call order (for tests); by default both are random per run."""
     if not rubric.tests or not rubric.function:
         return []
     code = extract_code(answer)
@@ -261,22 +330,22 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
     if problem:
         return _whole("error", f"code error: {problem}")
     function = rubric.function
-    seed = answer_seed(rubric, code) if seed is None else seed
+    seed = run_seed() if seed is None else seed
     hidden = _hidden_cases(rubric, seed)
     calls = [_call_spec(t.call, function) for t in rubric.tests] + [{"args": list(h.args)} for h in hidden]
-    reference = None
-    ref_tag = "mlgrade-ref-" + secrets.token_hex(8)
-    if hidden:
-        reference = _guest(ref_tag, rubric.reference_solution or "", function,
-                           [(i, {"args": list(h.args)}) for i, h in enumerate(hidden)], call_timeout)
-    try:
-        load, results, failures, ref_run = _run_candidate(code, function, calls, reference=reference, timeout=timeout,
-                                                          call_timeout=min(call_timeout, timeout),
-                                                          order_seed=seed ^ 0x0DE5, mode=sandbox)
-    except SandboxUnavailable as exc:
-        return _whole("not-run", f"{NO_SANDBOX} ({exc})")
-    except SandboxError as exc:  # it failed while the candidate's code was running: the code's result
-        return _whole("error", f"code error: {exc}")
+    call_timeout = min(call_timeout, timeout)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the reference's host runs beside the candidate's
+        reference = pool.submit(_reference_run, rubric, hidden, call_timeout, sandbox)
+        try:
+            load, results, failures = _run_candidate(code, function, calls, timeout=timeout, call_timeout=call_timeout,
+                                                     order_seed=seed ^ 0x0DE5, mode=sandbox)
+        except SandboxUnavailable as exc:
+            return _whole("not-run", f"{NO_SANDBOX} ({exc})")
+        except SandboxError as exc:  # it failed while the candidate's code was running: the code's result
+            return _whole("error", f"code error: {exc}")
+        expected = reference.result()
     if -2 in failures:
         return _whole(*failures[-2])
     if load is None or load.get("load") != "ok":
@@ -286,31 +355,19 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
                 return _whole("timeout", f"loading the code did not finish within {timeout:g} s")
             return _whole("error", message)
         if load.get("load") == "no-function":
-            defined = ", ".join(str(d) for d in load.get("defined") or []) or "none"
+            defined = _clip(", ".join(load.get("defined") or []) or "none")
             return _whole("error", f"no function named {function} (functions defined: {defined})")
-        return _whole("error", f"code error: the code failed while loading: {load.get('type')}: {load.get('message')}")
+        return _whole("error", "code error: the code failed while loading: "
+                               + _clip(f"{load.get('type')}: {load.get('message')}"))
+    if isinstance(expected, str):  # mlgrade's side failed: the run proves nothing either way
+        return _whole("not-run", f"{NO_REFERENCE} ({expected})")
     out = [_result(t.call, _plain_expected(t.expected), results.get(i), failures.get(i), edge=t.edge)
            for i, t in enumerate(rubric.tests)]
-    expected = _reference_values(ref_run, ref_tag, len(hidden))
     base = len(rubric.tests)
     for j, h in enumerate(hidden):
-        if j not in expected:
-            continue  # the reference gave no value (it should): drop the case rather than guess
         out.append(_result(h.call(function), expected[j], results.get(base + j), failures.get(base + j),
                            edge=h.edge, hidden=True))
     return out
-
-
-def _reference_values(run: GuestResult | None, tag: str, count: int) -> dict[int, Any]:
-    if run is None:
-        return {}
-    values = {}
-    for i, r in _Records(run, tag, list(range(count))).results.items():
-        try:
-            values[i] = json.loads(r["value"])
-        except (KeyError, TypeError, ValueError, RecursionError):
-            pass
-    return values
 
 
 def _result(call: str, want: Any, report: dict | None, failure: tuple[str, str] | None, *, edge: bool,
@@ -321,9 +378,9 @@ def _result(call: str, want: Any, report: dict | None, failure: tuple[str, str] 
         return CodeTestResult(**base, status=status, error=message)
     if "error" in report and isinstance(report["error"], dict):
         err = report["error"]
-        return CodeTestResult(**base, status="error", error=f"{err.get('type')}: {err.get('message')}".rstrip(": ")[:MAX_SHOWN])
+        return CodeTestResult(**base, status="error", error=_clip(f"{err.get('type')}: {err.get('message')}".rstrip(": ")))
     if "repr" in report:
-        return CodeTestResult(**base, status="failed", got=str(report["repr"])[:MAX_SHOWN])
+        return CodeTestResult(**base, status="failed", got=_clip(report["repr"]))
     try:
         got = json.loads(report["value"])
     except (KeyError, TypeError, ValueError, RecursionError):

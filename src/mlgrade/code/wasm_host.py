@@ -66,6 +66,18 @@ class RecordFeed:
         self.marker, self.items, self.directory = marker, items or [], directory
         self.released = 0
         self._head: bytes | None = b""  # the start of the current line, while it may still become a marker
+        # Every item is written now, beside the directory, and released by a rename: releasing
+        # then needs no new file descriptor, which the guest (whose open files are ours) may
+        # have used up.
+        self._staged: list[str] = []
+        if directory is not None:
+            stage = directory.rstrip(os.sep) + ".stage"
+            os.makedirs(stage, mode=0o700, exist_ok=True)
+            for k, data in enumerate([*self.items, b""]):
+                path = os.path.join(stage, str(k))
+                with open(path, "wb") as f:
+                    f.write(data)
+                self._staged.append(path)
 
     def count(self, data: bytes) -> int:
         """How many record lines begin in `data` (lines may arrive split across writes)."""
@@ -85,14 +97,10 @@ class RecordFeed:
 
     def release(self, n: int) -> None:
         for _ in range(n):
-            if self.directory is None or self.released > len(self.items):
+            if self.directory is None or self.released >= len(self._staged):
                 return
             k = self.released
-            data = self.items[k] if k < len(self.items) else b""
-            tmp = os.path.join(self.directory, f".{k}.tmp")
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, os.path.join(self.directory, str(k)))
+            os.rename(self._staged[k], os.path.join(self.directory, str(k)))
             self.released += 1
 
 

@@ -1,5 +1,6 @@
-"""`mlgrade batch`, `batch-status`, `batch-collect` and `report`: thin fronts over mlgrade.batch.engine,
-mlgrade.batch.provider and mlgrade.batch.report."""
+"""`mlgrade batch`: a thin front over mlgrade.batch.engine (and mlgrade.batch.provider for
+--provider-batch). What it prints is in batch_render.py; `batch-status`/`batch-collect` are in
+batch_jobs_cmd.py, `report` in report_cmd.py."""
 
 from __future__ import annotations
 
@@ -25,9 +26,10 @@ from ._common import (
     refresh_flag,
     settings_from,
 )
+from .batch_jobs_cmd import batch_collect, batch_status
+from .batch_render import ProgressBar, print_estimate, print_mapping, print_summary
 
 if TYPE_CHECKING:
-    from ..batch.engine import BatchProgress, BatchSummary
     from ..batch.columns import WideMapping, WideOptions
 
 _PROVIDER_ACTIONS = ("status", "collect")
@@ -47,127 +49,6 @@ SheetOpt = Annotated[Optional[str], option(
                                       "whose header has question columns).")]
 ThresholdOpt = Annotated[float, typer.Option(
     "--match-threshold", help="Wide files: fuzzy score (0-100) a column header needs to match a question's text.")]
-
-
-class _ProgressBar:
-    """A rich progress bar on stderr: done / errors / in flight / rate / ETA / cached tokens."""
-
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(
-            TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("[red]{task.fields[errors]} err[/] · {task.fields[skipped]} skip · {task.fields[flight]} in flight · "
-                       "{task.fields[rate]} answers/s · {task.fields[cached]} cached tok"),
-            TimeRemainingColumn(), console=console(stderr=True), transient=False, refresh_per_second=8)
-        self.task = self.progress.add_task("grading", total=None, errors=0, skipped=0, flight="0", rate="0.0", cached=0)
-
-    def __enter__(self) -> _ProgressBar:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, p: BatchProgress) -> None:
-        rate = p.rate
-        flight = f"{p.in_flight}/{p.limit}" + (f" ({p.rate_limits}×429)" if p.rate_limits else "")
-        self.progress.update(self.task, total=p.total or None, completed=p.done, errors=p.errors, skipped=p.skipped,
-                             flight=flight, rate=f"{rate:.1f}", cached=f"{p.usage.cached_tokens:,}")
-
-
-def _print_summary(summary: BatchSummary) -> None:
-    from rich.table import Table
-
-    from ..textfiles import safe_text
-
-    out = console()
-    err = console(stderr=True)
-    r = summary.run
-    for line in summary.skipped_examples:  # plain lines, never wrapped: file:line must stay greppable
-        sys.stderr.write(f"skipped {safe_text(line)}\n")
-    hidden = r.skipped - len(summary.skipped_examples)
-    if hidden > 0:
-        err.print(f"[yellow]… and {hidden:,} more skipped (see the output file)[/]")
-    if summary.recovery.get("truncated_bytes"):
-        err.print("[dim]resume: dropped a partial last line left by an interrupted run[/]")
-    _print_resume_notes(summary)
-    res = summary.results
-    if res is None:
-        return
-    from rich import box
-
-    table = Table(title=f"{summary.out}", header_style="bold", box=box.SIMPLE_HEAD)
-    table.add_column("question", no_wrap=True)
-    for col in ("answers", "mean", "strong", "adeq.", "weak", "poor", "errors", "skipped"):
-        table.add_column(col, justify="right", no_wrap=True)
-    for q, g in sorted(res.questions.items()):
-        table.add_row(q, str(g.count), "–" if g.mean is None else f"{g.mean:g}",
-                      *(str(g.bands.get(b, 0)) for b in ("strong", "adequate", "weak", "poor")), str(g.errors), str(g.skipped))
-    out.print(table)
-    out.print(f"this run: {r.done:,} written ({r.graded:,} graded, {r.errors:,} errors, {r.skipped:,} skipped, "
-              f"{r.cache_hits:,} from cache) in {r.elapsed:.1f}s, {r.rate:.1f} answers/s; "
-              f"{summary.already_done:,} already done")
-    if r.rate_limits:
-        out.print(f"rate limited {r.rate_limits:,}× (429): concurrency lowered to {summary.min_concurrency} at worst")
-    out.print(f"all results: {res.total:,} answers · tokens {res.input_tokens:,} in ({res.cached_tokens:,} cached) / "
-              f"{res.output_tokens:,} out · cost ≈ ${res.cost_usd:.4f}")
-    if res.needs_review:
-        reasons = ", ".join(f"{r} {n}" for r, n in res.review_reasons.most_common())
-        out.print(f"[yellow]{res.needs_review:,} grades need review[/] ({reasons}): `mlgrade review {summary.out}` "
-                  f"or `mlgrade report {summary.out} --needs-review`")
-
-
-def _print_resume_notes(summary: BatchSummary) -> None:
-    """What a rerun changed in or noticed about the results file: plain stderr lines (greppable)."""
-    w = sys.stderr.write
-    for line in summary.corrupt:
-        w(f"warning: {line}\n")
-    rec = summary.recovery
-    if rec.get("backup"):
-        parts = [f"{rec[k]:,} {what}" for k, what in (("corrupt_lines", "corrupt"), ("dropped_errors", "grader_error"),
-                                                      ("dropped_duplicates", "superseded")) if rec.get(k)]
-        w(f"rewrote {summary.out}: dropped {rec.get('dropped_lines', 0):,} line(s) ({', '.join(parts)}); "
-          f"the original is kept as {rec['backup']}\n")
-    if summary.regraded_changed:
-        w(f"regraded {summary.regraded_changed:,} result(s) because the answer changed (the new line counts)\n")
-    if summary.regraded_skipped:
-        w(f"graded {summary.regraded_skipped:,} previously skipped answer(s) now that the input has one\n")
-    if summary.stale_rubric:
-        done = (f"{summary.regraded_stale:,} regraded" if summary.regraded_stale
-                else "kept; rerun with --regrade-stale to regrade them")
-        w(f"warning: {summary.stale_rubric:,} result(s) were graded on an older version of their rubric ({done})\n")
-
-
-def _short(text: str, width: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _print_mapping(m: WideMapping, stream: Any) -> None:
-    """The column → question mapping of a wide file, one plain line each (greppable, never wrapped)."""
-    from ..textfiles import safe_text
-
-    def w(text: str) -> None:  # headers and warnings quote the file's own text: no control codes out
-        stream.write(safe_text(text))
-
-    w(f"{m.path}" + (f" (sheet {m.sheet!r})" if m.sheet else "")
-      + f": wide file (one row per candidate): {m.rows:,} rows, {len(m.questions)} question columns, "
-      f"{m.answers:,} answers" + (f", {m.empty:,} empty (skipped: no answer)" if m.empty else "")
-      + (f", {m.bad_rows:,} unreadable rows" if m.bad_rows else "") + "\n")
-    w(f"  candidate  ← {m.candidate_label!r}" + (f" ({m.candidate_how})" if m.candidate_how else "") + "\n")
-    for c in m.questions:
-        score = f" {c.score:g}" if c.score is not None else ""
-        w(f"  column {c.index + 1:<3} {_short(repr(c.header)):<62} → {c.question_id}  ({c.how}{score}; "
-          f"answers: {c.answers:,})\n")
-    others = [m.columns[i] for i in range(len(m.columns))
-              if m.columns[i].role == "identity" and i not in m.candidate_columns]
-    if others:
-        w("  identity (not used): " + ", ".join(repr(c.header) for c in others) + "\n")
-    if m.ignored:
-        w("  ignored: " + ", ".join(f"{_short(repr(c.header), 40)} ({c.how or 'no match'})" for c in m.ignored) + "\n")
-    for warning in m.warnings:
-        w(f"  warning: {warning}\n")
 
 
 def _wide_options(maps: list[str] | None, map_file: Path | None, candidate_column: str | None, strict: bool,
@@ -195,24 +76,6 @@ def _interrupted(inputs: list[Path], out: Path, flags: dict[str, Any]) -> None:
     sys.stderr.write(f"\ninterrupted: {kept:,} result{'s' if kept != 1 else ''} safe in {out}; "
                      f"resume with: {shlex.join(args)}\n")
     raise typer.Exit(130)
-
-
-def _print_estimate(summary: BatchSummary) -> None:
-    from ..textfiles import safe_text
-
-    est = summary.estimate or {}
-    out = console()
-    for line in summary.skipped_examples:
-        sys.stderr.write(f"would skip {safe_text(line)}\n")
-    out.print(f"dry run: {est.get('items', 0):,} answers to grade ({summary.already_done:,} already in {summary.out}, "
-              f"{summary.run.total - est.get('items', 0):,} to skip) with the {est.get('grader')} grader")
-    if est.get("grader") == "llm":
-        cost = est.get("cost_usd")
-        batch_cost = est.get("cost_usd_batch_api")
-        out.print(f"estimated tokens: ~{est['input_tokens']:,} in / ~{est['output_tokens']:,} out with {est['model']}; "
-                  + (f"cost ≈ ${cost:.4f} (≈ ${batch_cost:.4f} with --provider-batch)" if cost is not None
-                     else "price unknown for this model"))
-    out.print("no request was made")
 
 
 def batch(
@@ -301,6 +164,9 @@ def batch(
 
     check_wide_options(paths, wide)  # --map on long files only would be silently ignored
     mappings = _inspect_wide(paths, bank, wide, show=not json_out, to_stdout=dry_run)
+    from ..batch.inputs import check_starts
+
+    check_starts(paths, bank)  # an unreadable CSV header or a YAML file that is no list: one line, no progress bar
     if provider_batch:
         from ..batch.provider import submit
 
@@ -326,7 +192,7 @@ def batch(
         summary = grade_many(inputs, out, **kwargs)
     else:
         try:
-            with _ProgressBar() as bar:
+            with ProgressBar() as bar:
                 summary = grade_many(inputs, out, progress=bar, **kwargs)
         except KeyboardInterrupt:
             _interrupted(inputs, out, dict(grader=grader, model=model, base_url=base_url, rubrics=rubrics,
@@ -337,9 +203,9 @@ def batch(
             data["wide"] = [m.to_dict() for m in mappings]
         print_json(data)
     elif dry_run:
-        _print_estimate(summary)
+        print_estimate(summary)
     else:
-        _print_summary(summary)
+        print_summary(summary)
     raise typer.Exit(summary.exit_code)
 
 
@@ -351,112 +217,9 @@ def _inspect_wide(paths: list[Path], bank: Any, wide: WideOptions, *, show: bool
     mappings = [inspect_wide(p, bank, wide) for p in paths if is_wide(p)]
     if show:
         for m in mappings:
-            _print_mapping(m, sys.stdout if to_stdout else sys.stderr)
+            print_mapping(m, sys.stdout if to_stdout else sys.stderr)
     return mappings
-
-
-JobIdArg = Annotated[str, typer.Argument(help="The job id printed by `batch --provider-batch` (mlg-…).", metavar="JOB",
-                                         show_default=False)]
-
-
-def batch_status(batch_id: JobIdArg,
-                 json_out: JsonOpt = False) -> None:
-    """Show the state of a Batch API job submitted with `mlgrade batch --provider-batch`.
-
-    Examples:
-
-      mlgrade batch-status mlg-20250101-120000-ab12cd
-
-      mlgrade batch status mlg-20250101-120000-ab12cd --json
-    """
-    from ..batch.provider import status
-
-    info = status(batch_id, settings=settings_from())
-    if json_out:
-        print_json(info)
-        return
-    console().print(info["message"])
-
-
-def batch_collect(batch_id: JobIdArg,
-                  json_out: JsonOpt = False) -> None:
-    """Download a finished Batch API job's results into its --out file (same lines as online grading).
-
-    Validation, evidence checks and scoring are applied exactly as online; lines that failed
-    become `grader_error`. Safe to run again: ids already in the output are not written twice.
-
-    Examples:
-
-      mlgrade batch-collect mlg-20250101-120000-ab12cd
-
-      mlgrade batch collect mlg-20250101-120000-ab12cd --json
-    """
-    from ..batch.provider import collect
-
-    info = collect(batch_id, settings=settings_from())
-    if json_out:
-        print_json(info)
-    else:
-        console().print(info["message"])
-    raise typer.Exit(info.get("exit_code", 0))
-
-
-def report(
-    results: Annotated[Path, typer.Argument(help="A results file written by `mlgrade batch`.", metavar="RESULTS",
-                                            show_default=False)],
-    # no short letter: -f is --file on every command
-    fmt: Annotated[str, option("--format", metavar="FORMAT", show_default=True,
-                               help="md, html, csv (one row per answer) or gradebook (one row per candidate; XLSX "
-                                    "when --out ends in .xlsx).")] = "md",
-    out: Annotated[Optional[Path], out_opt("Write here instead of stdout.")] = None,
-    title: Annotated[Optional[str], option("--title", metavar="TEXT", help="Report title.")] = None,
-    needs_review: Annotated[bool, option("--needs-review", help="List only the grades flagged for review.")] = False,
-    reviews: Annotated[Optional[Path], option(
-        "--reviews", metavar="FILE",
-        help="Reviewer decisions to show beside mlgrade's grades (default: RESULTS.reviews.jsonl if present).")] = None,
-    rubrics: RubricsOpt = None,
-) -> None:
-    """Render a report of batch results: the grades flagged for review first (with the reviewer's
-    score beside mlgrade's once `mlgrade review` has been run), then per question and per
-    candidate (mean, band distribution, most-missed key points) and each answer's feedback.
-
-    Examples:
-
-      mlgrade report results.jsonl > report.md
-
-      mlgrade report results.jsonl --needs-review
-
-      mlgrade report results.jsonl --format html --out report.html
-
-      mlgrade report results.jsonl --format csv --out scores.csv
-
-      mlgrade report results.jsonl --format gradebook --out gradebook.xlsx
-    """
-    import sys
-
-    if fmt.lower() == "gradebook":
-        from ..batch.gradebook import write_gradebook
-
-        bank = bank_from(rubrics, settings_from(rubrics_dir=rubrics))
-        result = write_gradebook(results, out, reviews=reviews, known=set(bank.rubrics),
-                                 warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
-    else:
-        from ..batch.report import write_report
-
-        result = write_report(results, fmt.lower(), out, title, needs_review_only=needs_review, reviews=reviews,
-                              warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
-    if out is None:
-        if sys.stdout.isatty():  # a CSV shown on a terminal must not carry a candidate's control codes
-            from ..textfiles import safe_text
-
-            result = safe_text(result)
-        sys.stdout.write(str(result))
-    else:
-        console(stderr=True).print(f"wrote {result}")
 
 
 def register(app: typer.Typer) -> None:
     app.command("batch")(batch)
-    app.command("batch-status")(batch_status)
-    app.command("batch-collect")(batch_collect)
-    app.command("report")(report)

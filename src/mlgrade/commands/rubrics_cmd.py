@@ -95,10 +95,14 @@ def derive(
         raise UsageError("give the reference answer with --reference TEXT or --file FILE (one of them)")
     if out is not None:  # refused before deriving (an LLM call costs money)
         check_output(out, inputs=(file,))
-    if file is not None:
-        reference = read_text(file)
     # an unknown grader name is a ConfigError there
     settings = settings_from(grader=grader, model=model, base_url=base_url, cache_capabilities=refresh_flag(refresh))
+    # bounded like `grade --file`: `--file /dev/zero` stops at the limit + 1 character
+    if file is not None:
+        reference = read_text(file, max_chars=settings.max_answer_chars)
+    elif reference is not None and len(reference) > settings.max_answer_chars:
+        raise UsageError(f"the reference answer is {len(reference):,} characters, over the limit of "
+                         f"{settings.max_answer_chars:,} (set MLGRADE_MAX_ANSWER_CHARS to change it)")
     rubric = derive_rubric(question, reference or "", settings=settings, use_cache=not no_cache)
     text = rubric_yaml(rubric)
     if out is None:

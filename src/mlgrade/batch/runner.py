@@ -1,0 +1,176 @@
+"""Running a batch: the spooled items graded question by question with at most `limit`
+requests in flight (AdaptiveLimiter: halved on a 429, +1/limit per success), the response
+cache consulted first, and the run stopped on a fatal grader failure."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from .items import BatchItem
+from .limiter import AdaptiveLimiter
+from .planning import Spool
+from .progress import BatchSummary, RunRecorder
+from ..config import Settings
+from ..errors import ConfigError, GraderFailure, MlgradeError
+from ..grading import Grader, agrade_rubric, error_grade, make_grader, second_opinion, with_review
+from ..models import Grade, Rubric, Usage
+from ..rubrics import RubricBank, rubric_hash
+
+def cache_key(rubric: Rubric, prompt_hash: str, grader: Grader, answer: str) -> str:
+    import hashlib
+
+    parts = [rubric_hash(rubric), prompt_hash, getattr(grader, "name", ""), getattr(grader, "model", ""), answer]
+    return "batch:" + hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def grader_prompt_hash(grader: Grader, rubric: Rubric) -> str:
+    fn = getattr(grader, "prompt_hash", None)
+    return str(fn(rubric)) if callable(fn) else ""
+
+
+def build_grader(settings: Settings, *, store: Any = None, on_retry: Callable[[Any], None] | None = None,
+                 kind: str | None = None) -> Grader:
+    kind = kind or settings.grader_kind
+    if kind == "llm":
+        from ..graders.llm import LLMGrader
+
+        return LLMGrader(settings, store=store, on_retry=on_retry)
+    return make_grader(settings, kind)
+
+
+class _FatalWatch:
+    """Wraps a grader to notice a fatal failure (bad key, unknown model): no point grading on."""
+
+    def __init__(self, inner: Grader):
+        self.inner = inner
+        self.name = inner.name
+        self.model = inner.model
+        self.fatal: GraderFailure | None = None
+
+    async def assess(self, rubric, answer, *, facts=None):  # type: ignore[no-untyped-def]
+        try:
+            return await self.inner.assess(rubric, answer, facts=facts)
+        except GraderFailure as exc:
+            if exc.fatal and self.fatal is None:
+                self.fatal = exc
+            raise
+
+
+async def grade_spool(spool: Spool, run: RunRecorder, limiter: AdaptiveLimiter, summary: BatchSummary,
+                      bank: RubricBank, settings: Settings, grader: Grader | None, store: Any, use_cache: bool) -> None:
+    """Grade the spooled items question by question; stop the run on a fatal grader failure."""
+    run.tick()
+    watched = _FatalWatch(grader or build_grader(settings, store=store, on_retry=_retry_hook(limiter, run)))
+    if grader is not None and (hasattr(grader, "on_retry") or hasattr(grader, "endpoint")):
+        _chain_retry_hook(grader, limiter, run)
+    cache = None
+    if use_cache:
+        from ..store import Store
+
+        cache = store or Store.for_settings(settings)
+    try:
+        await _grade_spooled(spool, bank, settings, watched, cache, limiter, run)
+    finally:
+        if grader is None and hasattr(watched.inner, "aclose"):
+            await watched.inner.aclose()  # close the HTTP client on the loop that made it
+    if watched.fatal is not None:
+        left = summary.run.total - summary.run.done
+        raise MlgradeError(f"batch stopped: {watched.fatal.reason} ({left:,} answers not graded; "
+                           "fix the configuration and rerun the same command to resume)")
+
+
+def _retry_hook(limiter: AdaptiveLimiter, run: RunRecorder) -> Callable[[Any], None]:
+    def on_retry(event: Any) -> None:
+        if getattr(event, "kind", "") == "rate_limit":
+            limiter.on_rate_limit(getattr(event, "wait_s", None))
+            run.tick()
+
+    return on_retry
+
+
+def _chain_retry_hook(grader: Any, limiter: AdaptiveLimiter, run: RunRecorder) -> None:
+    """A grader handed in by the caller: keep its own on_retry and add ours. (LLMGrader keeps
+    the hook on its endpoint; simpler graders on themselves.)"""
+    holder = grader.endpoint if hasattr(getattr(grader, "endpoint", None), "on_retry") else grader
+    theirs = holder.on_retry
+    ours = _retry_hook(limiter, run)
+
+    def both(event: Any) -> None:
+        ours(event)
+        if theirs is not None:
+            theirs(event)
+
+    holder.on_retry = both
+
+
+async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, grader: _FatalWatch, cache: Any,
+                         limiter: AdaptiveLimiter, run: RunRecorder) -> None:
+    tasks: set[asyncio.Task[None]] = set()
+    crashed: list[BaseException] = []
+
+    def finished(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            crashed.append(task.exception())  # type: ignore[arg-type]
+
+    async def work(item: BatchItem, rubric: Rubric, key: str | None) -> None:
+        run.progress.calls += 1
+        try:
+            grade = await agrade_rubric(rubric, item.answer, settings=settings, grader=grader)  # type: ignore[arg-type]
+        except ConfigError:
+            raise  # the data folder or the store is unusable: every answer would fail the same way
+        except Exception as exc:  # a bug or an unwrapped error: one grader_error, not a dead batch
+            grade = error_grade(rubric, GraderFailure(f"unexpected {type(exc).__name__}: {exc}"), grader=grader)  # type: ignore[arg-type]
+        limiter.release(ok=grade.outcome == "graded")
+        if grade.outcome == "grader_error" and grader.fatal is not None:
+            return  # not written: a rerun resumes it once the configuration is fixed
+        if key is not None and grade.outcome == "graded":
+            cache.cache_put(key, grade.model_dump(mode="json"))
+        run.record(item, grade)
+
+    for rubric in bank:
+        if not spool.counts.get(rubric.id):
+            continue
+        prompt_hash = grader_prompt_hash(grader.inner, rubric)
+        for item in spool.read(rubric.id):
+            if grader.fatal is not None:
+                break
+            key = cache_key(rubric, prompt_hash, grader, item.answer) if cache is not None else None
+            raw = cache.cache_get(key) if key is not None else None
+            hit = _cached_grade(raw)
+            if hit is not None:
+                if "review" not in raw:  # cached before review flags existed
+                    second = second_opinion(rubric, item.answer, hit.code_tests) if hit.grader != "offline" else None
+                    hit = with_review(hit, rubric, item.answer, second=second)
+                run.record(item, hit, cached=True)
+                continue
+            await limiter.acquire()
+            run.tick()
+            task = asyncio.create_task(work(item, rubric, key))
+            tasks.add(task)
+            task.add_done_callback(finished)
+            if crashed:
+                raise crashed[0]
+        if grader.fatal is not None:
+            break
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if crashed:
+        raise crashed[0]
+
+
+def _cached_grade(hit: dict[str, Any] | None) -> Grade | None:
+    """A cached grade, or None (a miss) when the row is not a valid graded Grade: it is regraded
+    and the row replaced."""
+    if hit is None:
+        return None
+    try:
+        grade = Grade.model_validate(hit)
+    except ValueError:
+        return None
+    if grade.outcome != "graded":
+        return None
+    return grade.model_copy(update={"usage": Usage(), "latency_ms": 0,
+                                    "cost_usd": 0.0 if hit.get("cost_usd") is not None else None})
