@@ -225,7 +225,9 @@ def _run_one(bwrap: str, guest: Guest, limits: Limits) -> dict:
     started = time.monotonic()
     feed_dir = tempfile.mkdtemp(prefix="mlgrade-feed-") if guest.feed is not None else None
     try:
-        if feed_dir and _as_root():
+        if feed_dir and _as_root():  # RecordFeed writes the items in the stage and renames them into the feed
+            os.mkdir(feed_dir + ".stage", 0o700)
+            _share_with_guest(feed_dir + ".stage")
             _share_with_guest(feed_dir)
         return _supervise(bwrap, guest, limits, prelude, data, feed_dir, started)
     finally:
