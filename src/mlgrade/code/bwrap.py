@@ -208,8 +208,8 @@ def _share_with_guest(directory: str) -> None:
     os.chmod(directory, 0o2750)
     entries = ((0x01, 6), (0x04, 4), (0x20, 0))  # owner rw, group r, others nothing
     try:
-        os.setxattr(directory, "system.posix_acl_default",
-                    struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, 0xFFFFFFFF) for tag, perm in entries))
+        acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, 0xFFFFFFFF) for tag, perm in entries)
+        os.setxattr(directory, "system.posix_acl_default", acl)
     except OSError:  # no ACLs on this filesystem: then the umask decides (read, not set: threads share it)
         with open("/proc/self/status") as status:
             umask = next((int(line.split()[1], 8) for line in status if line.startswith("Umask:")), 0)
