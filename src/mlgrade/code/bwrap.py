@@ -202,20 +202,10 @@ def probe(bwrap: str) -> str:
 
 
 def _share_with_guest(directory: str) -> None:
-    """Let the guest's gid, and nobody else, read the files RecordFeed will write in `directory`: setgid,
-    so they get its group, and a default ACL giving that group read whatever mlgrade's umask is."""
+    """Let the guest's gid, and nobody else, read the files RecordFeed will write in `directory`:
+    setgid, so they get its group (RecordFeed makes them 0640 whatever the umask)."""
     os.chown(directory, 0, _GUEST_ID)
     os.chmod(directory, 0o2750)
-    entries = ((0x01, 6), (0x04, 4), (0x20, 0))  # owner rw, group r, others nothing
-    try:
-        acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, 0xFFFFFFFF) for tag, perm in entries)
-        os.setxattr(directory, "system.posix_acl_default", acl)
-    except OSError:  # no ACLs on this filesystem: then the umask decides (read, not set: threads share it)
-        with open("/proc/self/status") as status:
-            umask = next((int(line.split()[1], 8) for line in status if line.startswith("Umask:")), 0)
-        if umask & 0o040:
-            raise OSError(f"umask {umask:03o} would hide the test inputs from the sandbox's uid (no ACLs in "
-                          f"{os.path.dirname(directory)}): run mlgrade with umask 022 or 027") from None
 
 
 def _run_one(bwrap: str, guest: Guest, limits: Limits) -> dict:

@@ -76,6 +76,7 @@ class RecordFeed:
             for k, data in enumerate([*self.items, b""]):
                 path = os.path.join(stage, str(k))
                 with open(path, "wb") as f:
+                    os.fchmod(f.fileno(), 0o640)  # whatever the umask: a bwrap guest reads it via its group
                     f.write(data)
                 self._staged.append(path)
 
