@@ -10,7 +10,6 @@ source, so rerunning the same command gives the same ids (that is what makes res
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from .answer_dir import read_answer_dir
 from .items import BatchItem, item_from_row, stable_id
 # XLSX is always wide (batch/wide.py); a .csv is wide when it lacks question_id/answer. The CSV
 # line counter and the row bound are shared with the wide reader, so they live in sheets.py.
-from .sheets import _SURROGATE, MALFORMED_CSV, MAX_ROW_CHARS, XLSX_SUFFIXES, _Lines, csv_records, sniff_delimiter
+from .sheets import _SURROGATE, MALFORMED_CSV, MAX_ROW_CHARS, XLSX_SUFFIXES, csv_records, open_csv
 
 if TYPE_CHECKING:
     from .columns import WideOptions
@@ -98,46 +97,30 @@ def _bounded_lines(fh: Any, limit: int) -> Iterator[tuple[bytes, int]]:
 
 
 def read_csv(path: Path, bank: RubricBank) -> Iterator[BatchItem]:
-    with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        delimiter = sniff_delimiter(fh.readline(MAX_ROW_CHARS))  # `;` from European Excel
-        fh.seek(0)
-        lines = _Lines(fh)
-        # strict: an unterminated quote is an error, not an answer that silently swallows the file's tail
-        reader = csv.reader(lines, strict=True, delimiter=delimiter)
-        old_limit = csv.field_size_limit()
-        csv.field_size_limit(MAX_ROW_CHARS)  # our own bound; restored below (the limit is process-wide)
-        try:
-            try:
-                header = next(reader)
-            except StopIteration:
-                header = []
-            except csv.Error as exc:
-                raise UsageError(f"{path}: unreadable CSV header ({exc})") from None
-            columns = [c.strip() for c in header]
-            missing = [c for c in ("question_id", "answer") if c not in columns]
-            if missing:
-                raise UsageError(f"{path}: CSV header lacks column(s) {', '.join(missing)} "
-                                 f"(found: {quote_names(columns) or 'none'})")
-            for record in csv_records(reader, lines):
-                line_no, cells = record.line, record.cells
-                if record.error is not None:
-                    # the id hashes where an over-long record ended; broken quoting ends the file
-                    end = "" if record.error.startswith(MALFORMED_CSV) else str(lines.line_no)
-                    yield _bad_line(path, line_no, end, record.error)
-                    continue
-                if not cells:
-                    continue
-                if len(cells) > len(columns):  # more cells than header columns
-                    yield _bad_line(path, line_no, json.dumps(cells)[:1000],
-                                    f"row has {len(cells)} cells but the header has {len(columns)}")
-                    continue
-                row = dict(zip(columns, cells))
-                if any(_SURROGATE.search(c) for c in cells):
-                    yield _bad_line(path, line_no, repr(cells)[:1000], "not valid UTF-8")
-                    continue
-                yield item_from_row(row, f"{path}:{line_no}", f"{path.name}:{line_no}", bank)
-        finally:
-            csv.field_size_limit(old_limit)
+    with open_csv(path) as (header, reader, lines):
+        columns = [c.strip() for c in header]
+        missing = [c for c in ("question_id", "answer") if c not in columns]
+        if missing:
+            raise UsageError(f"{path}: CSV header lacks column(s) {', '.join(missing)} "
+                             f"(found: {quote_names(columns) or 'none'})")
+        for record in csv_records(reader, lines):
+            line_no, cells = record.line, record.cells
+            if record.error is not None:
+                # the id hashes where an over-long record ended; broken quoting ends the file
+                end = "" if record.error.startswith(MALFORMED_CSV) else str(lines.line_no)
+                yield _bad_line(path, line_no, end, record.error)
+                continue
+            if not cells:
+                continue
+            if len(cells) > len(columns):  # more cells than header columns
+                yield _bad_line(path, line_no, json.dumps(cells)[:1000],
+                                f"row has {len(cells)} cells but the header has {len(columns)}")
+                continue
+            row = dict(zip(columns, cells))
+            if any(_SURROGATE.search(c) for c in cells):
+                yield _bad_line(path, line_no, repr(cells)[:1000], "not valid UTF-8")
+                continue
+            yield item_from_row(row, f"{path}:{line_no}", f"{path.name}:{line_no}", bank)
 
 
 def read_yaml(path: Path, bank: RubricBank) -> Iterator[BatchItem]:

@@ -171,6 +171,19 @@ def open_sheet(path: Path, sheet: str | None = None,
         with _open_xlsx(path, sheet, pick) as sheet:
             yield sheet
         return
+    with open_csv(path) as (raw_header, reader, lines):
+        header = _trim([c.strip() for c in raw_header])
+        if not header:
+            raise UsageError(f"{path}: empty file (expected a header row)")
+        yield Sheet(header, _csv_rows(reader, lines, len(header)))
+
+
+@contextmanager
+def open_csv(path: Path) -> Iterator[tuple[list[str], Any, _Lines]]:
+    """A CSV file's raw header row, a csv reader positioned after it, and the reader's line source
+    (for line numbers): UTF-8 with or without a BOM, the delimiter sniffed (`;` from European Excel),
+    strict (an unterminated quote is an error, not an answer that silently swallows the file's tail),
+    fields bounded by MAX_ROW_CHARS. An unreadable header is a one-line UsageError."""
     with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         delimiter = sniff_delimiter(fh.readline(MAX_ROW_CHARS))
         fh.seek(0)
@@ -180,12 +193,10 @@ def open_sheet(path: Path, sheet: str | None = None,
         csv.field_size_limit(MAX_ROW_CHARS)  # our own bound; restored below (the limit is process-wide)
         try:
             try:
-                header = _trim([c.strip() for c in next(reader, [])])
+                header = next(reader, [])
             except csv.Error as exc:
                 raise UsageError(f"{path}: unreadable CSV header ({exc})") from None
-            if not header:
-                raise UsageError(f"{path}: empty file (expected a header row)")
-            yield Sheet(header, _csv_rows(reader, lines, len(header)))
+            yield header, reader, lines
         finally:
             csv.field_size_limit(old_limit)
 
