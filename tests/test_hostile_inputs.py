@@ -86,9 +86,9 @@ def test_csv_field_over_the_csv_module_limit_skips_that_row_only(tmp_path, bank,
 
 
 def test_csv_row_beyond_the_reader_bound_is_skipped_and_the_next_row_read(tmp_path, bank, monkeypatch):
-    from mlgrade.batch import inputs
+    from mlgrade.batch import sheets
 
-    monkeypatch.setattr(inputs, "MAX_ROW_CHARS", 200_000)
+    monkeypatch.setattr(sheets, "MAX_ROW_CHARS", 200_000)  # the CSV readers' bound (sheets.open_csv)
     inp = tmp_path / "in.csv"
     inp.write_text('id,question_id,answer\nc1,q05,"' + "long\nline " * 50_000 + '"\nc2,q05,' + GOOD + "\n")
     out = tmp_path / "out.jsonl"
