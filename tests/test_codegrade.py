@@ -388,3 +388,18 @@ def test_numbers_compare_exactly_for_ints_and_never_crash_on_huge_ones():
     assert not _same(10**12 + 999, 10**12) and _same(10**12, 10**12)
     assert not _same(10**400, 1.0) and not _same(1.0, 10**400)  # OverflowError crashed `grade`
     assert _same(0.1 + 0.2, 0.3) and not _same(1, True)
+
+
+def test_offline_feedback_follows_the_points_the_run_decided(bank):
+    # new-user trial: a point the tests proved (edge cases) was still listed under "To improve"
+    from mlgrade.config import load_settings
+    from mlgrade.grading import grade
+
+    g = grade("q24", "def can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n",
+              settings=load_settings(grader="offline"))
+    proved = [j for j in g.judgments if j.verified and j.status == "covered" and j.comment.startswith("Verified")]
+    assert len(proved) >= 2
+    for j in proved:
+        point = bank.get("q24").key_point(j.key_point).point.strip()
+        assert not any(point in line for line in g.improvements), (point, g.improvements)
+        assert any(point in line for line in g.strengths)

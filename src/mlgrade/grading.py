@@ -129,6 +129,13 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
     found = verify_misconceptions(assessment.misconceptions, answer)
     found = [m.model_copy(update={"claim": m.claim or (rubric.misconception(m.id).claim if rubric.misconception(m.id) else ""),
                                   "penalty": misconception_penalty(rubric, m)}) for m in found]
+    if code_tests and grader == "offline":
+        # the offline grader's feedback is made from its judgments: remake it from the final ones,
+        # or a point the tests just proved would still be listed under "To improve"
+        from .graders.offline import improvements_for, strengths_for
+
+        assessment = assessment.model_copy(update={"strengths": strengths_for(rubric, judgments),
+                                                   "improvements": improvements_for(rubric, judgments, found)})
     breakdown = compute_score(rubric, judgments, found, code_passed=code_passed(code_tests))
     grade = Grade(
         question_id=rubric.id, outcome="graded", score=breakdown.score, band=breakdown.band,

@@ -345,7 +345,7 @@ class OfflineGrader:
                                             evidence=directives[0].quote(answer)))
         return Assessment(
             judgments=judgments, misconceptions=found,
-            strengths=_strengths(rubric, judgments), improvements=_improvements(rubric, judgments, found),
+            strengths=strengths_for(rubric, judgments), improvements=improvements_for(rubric, judgments, found),
             follow_up=_follow_up(rubric, judgments), model=OFFLINE_VERSION, prompt_hash=self.prompt_hash(rubric),
         )
 
@@ -358,13 +358,16 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
 
 
-def _strengths(rubric: Rubric, judgments: list[Judgment]) -> list[str]:
+def strengths_for(rubric: Rubric, judgments: list[Judgment]) -> list[str]:
+    """Up to three covered key points, heaviest first (grading.finalize calls it again once the
+    code's run has decided the correctness points)."""
     status = {j.key_point: j.status for j in judgments}
     covered = sorted((kp for kp in rubric.key_points if status[kp.id] == "covered"), key=lambda k: -k.weight)
     return [f"Covered: {kp.point.strip()}" for kp in covered[:3]]
 
 
-def _improvements(rubric: Rubric, judgments: list[Judgment], found: list[MisconceptionFound]) -> list[str]:
+def improvements_for(rubric: Rubric, judgments: list[Judgment], found: list[MisconceptionFound]) -> list[str]:
+    """Misconceptions to correct, then missing and partial key points (essential first), up to four."""
     status = {j.key_point: j.status for j in judgments}
     out = ["Answer the question only: text addressed to the grader earns nothing and makes the answer poor."
            if m.id == INJECTION_ID else f"Correct this: it is not true that {_lower_first(m.claim)}."
