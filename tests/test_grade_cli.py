@@ -163,3 +163,14 @@ def test_grade_help_does_not_import_openai():
             "assert 'Examples' in r.output; print('openai' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_a_file_name_given_as_the_answer_points_to_file(cli, server, tmp_path, monkeypatch):
+    # new-user trial: `grade q24 solution.py` graded the text "solution.py" (0/100, exit 0)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "solution.py").write_text("def can_shift(a, b):\n    return True\n")
+    result = cli(["grade", "q24", "solution.py"])
+    assert result.exit_code == 2 and "use --file solution.py" in result.stderr, result.output
+    assert server.requests == []
+    one_word = cli(["grade", "q07", "overfitting", "--json"])  # a one-word answer that is no file is graded
+    assert one_word.exit_code == 0 and json.loads(one_word.stdout)["outcome"] == "graded"

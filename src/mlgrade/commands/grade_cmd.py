@@ -35,7 +35,7 @@ MAX_SAMPLES = 10
 def read_answer(answer: str | None, file: Path | None, settings: Settings) -> str:
     """The answer text from the argument, a file, or stdin (`-`). Refuses non-UTF-8 input and
     answers over the limit with a one-line UsageError, before anything is sent anywhere."""
-    from ..errors import UsageError
+    from ..errors import UsageError, quote_name
     from ..grading import check_answer
     from ..textfiles import STDIN, read_text
 
@@ -46,10 +46,23 @@ def read_answer(answer: str | None, file: Path | None, settings: Settings) -> st
         text = read_text(file, max_chars=settings.max_answer_chars)
     elif answer is not None:
         text = read_text(STDIN, max_chars=settings.max_answer_chars) if answer == STDIN else answer
+        if answer != STDIN and _names_a_file(answer):
+            raise UsageError(f"the answer {quote_name(answer)} is the name of a file, not an answer: to grade what "
+                             f"the file holds, use --file {answer}")
     else:
         raise UsageError("no answer given: pass it as an argument, with --file F, or `-` to read standard input")
     check_answer(text, settings)  # raises for an oversize answer; an empty one is reported as skipped later
     return text
+
+
+def _names_a_file(answer: str) -> bool:
+    """A one-word answer that is the path of an existing file (`grade q24 solution.py`, --file forgotten)."""
+    if len(answer) > 255 or not answer.strip() or any(c.isspace() for c in answer.strip()):
+        return False
+    try:
+        return Path(answer.strip()).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _notify_retry(event) -> None:  # type: ignore[no-untyped-def]
