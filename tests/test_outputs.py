@@ -236,3 +236,15 @@ def test_predictions_files_of_both_kinds_are_written_and_recognised_by_one_write
     assert json.loads((tmp_path / "xp.jsonl").read_text()) == expert_rows[0]
     with pytest.raises(UsageError, match="not written by mlgrade"):
         write_rows(tmp_path / "xp.csv", PREDICTION_FIELDS, csv_rows, "row")  # the other kind's file
+
+
+@pytest.mark.parametrize("name, fmt", [("res.csv", "csv"), ("res.xlsx", "gradebook"), ("report.html", "html")])
+def test_batch_out_with_a_report_suffix_points_to_report(tmp_path, name, fmt):
+    # new-user trial: `batch … --out res.csv` wrote JSON lines into a .csv file
+    from mlgrade.batch.output import check_out
+    from mlgrade.errors import UsageError
+
+    with pytest.raises(UsageError, match=f"--format {fmt}"):
+        check_out(tmp_path / name)
+    assert not (tmp_path / name).exists()
+    check_out(tmp_path / "res.jsonl")  # the usual name still passes

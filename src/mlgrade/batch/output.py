@@ -97,6 +97,12 @@ def _not_ours(path: Path, why: str) -> UsageError:
 def check_out(path: Path) -> None:
     """Refuse an --out that cannot work, before any grading: a directory, a device or FIFO
     (never opened), a folder that cannot be created or written, a full disk."""
+    report_suffix = {".csv": "csv", ".tsv": "csv", ".xlsx": "gradebook", ".md": "md", ".html": "html",
+                     ".htm": "html"}.get(path.suffix.lower())
+    if report_suffix:  # results are JSON lines: a .csv of them would open wrongly in a spreadsheet
+        raise UsageError(f"--out {path}: batch writes its results as JSON lines; give a .jsonl path, then for a "
+                         f"{path.suffix.lower()[1:].upper()} run `mlgrade report RESULTS.jsonl --format {report_suffix} "
+                         f"--out {path.name}`")
     st = stat_output(path, hint="give a results file path",
                      dir_hint=f"give a results file path such as {path}/results.jsonl")
     folder = path.parent
