@@ -206,9 +206,14 @@ def test_eval_against_reviews(cli, results, bank):
     assert m["overridden"]["not flagged"]["band_changed"] == 1
     table = cli(["eval", results, "--reviews", reviews_path(results)])
     assert table.exit_code == 0 and "band accuracy" in table.stdout
+    # new-user trial: the README says --reviews defaults to RESULTS.reviews.jsonl; eval did not look
+    default = cli(["eval", results, "--json"])
+    assert default.exit_code == 0 and json.loads(default.stdout)["metrics"] == m
 
 
 def test_eval_reviews_errors(cli, results, tmp_path):
+    unreviewed = cli(["eval", results])  # was "unknown question 'q99'": read as an expert set
+    assert unreviewed.exit_code == 2 and "results file" in unreviewed.stderr and "mlgrade review" in unreviewed.stderr
     done = cli(["eval", results, "--reviews", tmp_path / "none.jsonl"])
     assert done.exit_code == 2 and "no such reviews file" in done.stderr
     empty = tmp_path / "empty.reviews.jsonl"

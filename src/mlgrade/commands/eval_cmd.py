@@ -56,7 +56,8 @@ def eval_command(
                                               "(fit it on other data).")] = None,
     reviews: Annotated[Optional[Path], option(
         "--reviews", metavar="FILE", help="Measure a batch results file (the DATASET argument) against a reviewer's "
-                                          "decisions written by `mlgrade review`; nothing is graded again.")] = None,
+                                          "decisions written by `mlgrade review`; nothing is graded again. Default "
+                                          "for a results file: RESULTS.reviews.jsonl beside it.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Grade every row of a human-graded CSV and report agreement with the humans: Pearson,
@@ -88,6 +89,8 @@ def eval_command(
     from ..evaluation.evaluate import (aevaluate, fit_result_calibration, parse_scale, read_dataset, select_rows,
                                        write_predictions)
 
+    if reviews is None:
+        reviews = _default_reviews(dataset)
     if reviews is not None:
         return _reviewed(dataset, reviews, json_out=json_out)
     if concurrency < 1:
@@ -187,6 +190,28 @@ def _finish(result: Any, dataset: Path, *, out: Path | None, write: Callable[[An
                             f"{fit_to}; measure it on other data with --calibration.[/]")
     if result.errors:
         raise typer.Exit(1)
+
+
+def _default_reviews(dataset: Path) -> Path | None:
+    """For a `batch` results file, the decisions beside it (as `report` and `review` do): a
+    results file is not a dataset with human scores, so without them there is nothing to measure."""
+    from ..batch.decisions import reviews_path
+    from ..errors import UsageError
+    from ..textfiles import looks_like_results
+
+    try:
+        with dataset.open("rb") as fh:
+            head = fh.read(64 * 1024)
+    except OSError:
+        return None  # the dataset readers say what is wrong with it
+    if not looks_like_results(head):
+        return None
+    beside = reviews_path(dataset)
+    if beside.is_file():
+        return beside
+    raise UsageError(f"{dataset} is a `mlgrade batch` results file, not a dataset with human scores: review some "
+                     f"grades first (`mlgrade review {dataset}`), then `mlgrade eval {dataset}` measures mlgrade "
+                     f"against your decisions")
 
 
 def _reviewed(results: Path, reviews: Path, *, json_out: bool) -> None:
