@@ -304,3 +304,15 @@ def test_a_reviewer_note_cannot_become_a_spreadsheet_formula(results, bank):
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(write_report(results, "csv")))}
     assert rows["inj"]["reviewer_note"].startswith("'=")
     assert load_decisions(reviews_path(results))["inj"].note.startswith("=")  # the decisions file keeps the raw text
+
+
+def test_report_json_is_the_counts_as_data(cli, results):
+    # new-user trial: "commands that print data take --json", but report had none
+    done = cli(["report", results, "--json"])
+    assert done.exit_code == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["total"] == sum(data["outcomes"].values()) and data["questions"] and "needs_review" in data
+    flagged = json.loads(cli(["report", results, "--json", "--needs-review"]).stdout)
+    assert flagged["total"] == data["needs_review"]
+    missing = cli(["report", "nope.jsonl", "--json"])
+    assert missing.exit_code == 2 and "no such results file" in missing.stderr

@@ -346,19 +346,9 @@ def render_csv(path: Path, agg: Aggregate, title: str, view: View | None = None)
 RENDERERS = {"md": render_markdown, "html": render_html, "csv": render_csv}
 
 
-def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = None,
-                 title: str | None = None, *, warn: Any = None, needs_review_only: bool = False,
-                 reviews: str | Path | None = None) -> Path | str:
-    """Render a report of a batch results file. Writes to `out` and returns its path, or
-    returns the text when `out` is None. The last result per id counts; `warn(message)` is
-    told how many older duplicates were left out (not the lines a regrade replaced). The grades flagged for review come first;
-    with `needs_review_only` they are all it lists. The reviewer's decisions are read from
-    `reviews`, or from RESULTS.reviews.jsonl beside the results when that exists."""
-    from .decisions import load_decisions, reviews_path
-
-    path = Path(results)
-    if fmt not in RENDERERS:
-        raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
+def _checked_aggregate(path: Path, reviews: str | Path | None, warn: Any) -> Aggregate:
+    """The results file's aggregate, after the checks every report makes (a one-line UsageError
+    for a missing or empty file); `warn` hears of corrupt lines and true duplicates."""
     if not path.is_file():
         raise UsageError(f"{path}: no such results file")
     if reviews is not None and not Path(reviews).is_file():
@@ -372,6 +362,33 @@ def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = 
     repeats = agg.duplicates - agg.regraded  # a regrade's older line is history, not a problem
     if repeats and warn is not None:
         warn(f"{repeats:,} duplicate result(s) ignored: the last result per id counts")
+    return agg
+
+
+def report_data(results: str | Path, *, warn: Any = None, needs_review_only: bool = False) -> dict[str, Any]:
+    """What a report counts, as data (`mlgrade report --json`): outcomes, tokens and cost, the
+    review flags, and per question and per candidate the mean, bands and most-missed key points."""
+    path = Path(results)
+    agg = _checked_aggregate(path, None, warn)
+    if needs_review_only:
+        agg = aggregate_file(path, only_needs_review=True)
+    return {"results": str(path), **agg.to_dict()}
+
+
+def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = None,
+                 title: str | None = None, *, warn: Any = None, needs_review_only: bool = False,
+                 reviews: str | Path | None = None) -> Path | str:
+    """Render a report of a batch results file. Writes to `out` and returns its path, or
+    returns the text when `out` is None. The last result per id counts; `warn(message)` is
+    told how many older duplicates were left out (not the lines a regrade replaced). The grades flagged for review come first;
+    with `needs_review_only` they are all it lists. The reviewer's decisions are read from
+    `reviews`, or from RESULTS.reviews.jsonl beside the results when that exists."""
+    from .decisions import load_decisions, reviews_path
+
+    path = Path(results)
+    if fmt not in RENDERERS:
+        raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    agg = _checked_aggregate(path, reviews, warn)
     view = View(only_needs_review=needs_review_only,
                 decisions=load_decisions(reviews if reviews is not None else reviews_path(path)))
     if needs_review_only:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import RubricsOpt, bank_from, console, option, out_opt, settings_from
+from ._common import JsonOpt, RubricsOpt, bank_from, console, option, out_opt, print_json, settings_from
 
 def report(
     results: Annotated[Path, typer.Argument(help="A results file written by `mlgrade batch`.", metavar="RESULTS",
@@ -24,6 +24,7 @@ def report(
         "--reviews", metavar="FILE",
         help="Reviewer decisions to show beside mlgrade's grades (default: RESULTS.reviews.jsonl if present).")] = None,
     rubrics: RubricsOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Render a report of batch results: the grades flagged for review first (with the reviewer's
     score beside mlgrade's once `mlgrade review` has been run), then per question and per
@@ -40,8 +41,17 @@ def report(
       mlgrade report results.jsonl --format csv --out scores.csv
 
       mlgrade report results.jsonl --format gradebook --out gradebook.xlsx
+
+      mlgrade report results.jsonl --json            # the counts as data, for scripts
     """
     import sys
+
+    if json_out:
+        from ..batch.report import report_data
+
+        print_json(report_data(results, needs_review_only=needs_review,
+                               warn=lambda message: sys.stderr.write(f"warning: {message}\n")))
+        return
 
     if fmt.lower() == "gradebook":
         from ..batch.gradebook import write_gradebook
