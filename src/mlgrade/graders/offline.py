@@ -22,8 +22,8 @@ from . import topicality
 from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
 from .claims import ClaimCue, asserted_claims, compile_claim, cue_has_negation, negated_cue
 from .textmatch import (
-    STOPWORDS, Clause, Phrase, Token, clauses, compile_phrase, find_phrase, is_prose, list_items, squash, stem,
-    tokenize, tokenize_words, word_matches,
+    STOPWORDS, Clause, Phrase, Token, clauses, compile_phrase, find_phrase, is_prose, is_verbish, list_items, squash,
+    stem, tokenize, tokenize_words, word_matches,
 )
 
 OFFLINE_VERSION = "offline-v3"
@@ -39,8 +39,10 @@ PARTIAL_OVERLAP_NO_CUES = 0.2
 # A prose clause hitting this many key points while having this few words of its own is a list.
 STUFFED_MIN_POINTS = 3
 STUFFED_MAX_FREE_SHARE = 0.35
-# ...unless it has at least this many distinct function words besides the list glue "and"/"or".
+# ...unless it has at least this many distinct function words besides the list glue "and"/"or",
 STRUCTURED_MIN_GLUE = 4
+# ...or at least this many of its comma-separated parts predicate something with a verb of their own.
+COMPOUND_MIN_STATEMENTS = 2
 # Pair a prose clause with the fragment its colon introduces.
 COLON_PAIRS = True
 # A fragment answer this short with this few items is a direct answer ("the main function"), not a list.
@@ -207,9 +209,23 @@ def _topical(ev: _Evidence, concept: _Concept, unit: _Unit, compiled: _CompiledR
     return _Evidence(status, ev.strength, ev.unit, note, True, off)
 
 
-def _stuffed(unit: _Unit, compiled: _CompiledRubric) -> bool:
+def _statements(answer: str, unit: _Unit, compiled: _CompiledRubric) -> int:
+    """How many comma-separated parts of the clause carry a verb that is neither a function word
+    nor a cue word: "k-NN matters because X dominates the distance, and for gradient descent it
+    improves conditioning" makes two statements; "it is knn and svm, it is tree and invariant"
+    makes none (its only verbs are "is" and the cues themselves)."""
+    count, has_verb = 0, False
+    for i, t in enumerate(unit.tokens):
+        if i and "," in answer[unit.tokens[i - 1].end:t.start]:
+            count += has_verb
+            has_verb = False
+        has_verb = has_verb or (is_verbish(t) and not t.stop and not compiled.is_cue_word(t))
+    return count + has_verb
+
+
+def _stuffed(unit: _Unit, compiled: _CompiledRubric, answer: str) -> bool:
     """A prose-looking clause that is really a list: it names several key points but has few
-    words of its own besides the cue terms."""
+    words of its own besides the cue terms, and is not a compound of statements."""
     touched, in_cues = 0, set()
     for _, concept in compiled.points:
         hits, used = _cue_hits(concept, unit)
@@ -223,6 +239,10 @@ def _stuffed(unit: _Unit, compiled: _CompiledRubric) -> bool:
     glue = {t.text for i, t in enumerate(unit.tokens)
             if t.stop and i not in in_cues and t.text not in ("and", "or", "also", "as", "well", "it", "is")}
     if len(glue) >= STRUCTURED_MIN_GLUE:
+        return False
+    # A dense compound sentence names several points because it makes several statements, each
+    # with its own verb; the comma-split keeps "X, Y and Z" term lists out.
+    if _statements(answer, unit, compiled) >= COMPOUND_MIN_STATEMENTS:
         return False
     content = [t for t in unit.tokens if not t.stop and len(t.text) > 1]
     free = [t for t in content if not compiled.is_cue_word(t)]
@@ -291,7 +311,7 @@ class OfflineGrader:
         for u in units:
             if code and u.squashed and u.squashed in code:
                 u.prose = True  # code that runs and passes tests demonstrates its idea: it is not a keyword list
-            elif u.prose and _stuffed(u, compiled):
+            elif u.prose and _stuffed(u, compiled, answer):
                 u.prose = False
         best_prose: dict[str, _Evidence] = {}
         best_fragment: dict[str, _Evidence] = {}
