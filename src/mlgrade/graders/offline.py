@@ -107,6 +107,7 @@ class _CompiledRubric:
     misconceptions: list[tuple[str, list[ClaimCue]]]
     cue_words: list[tuple[str, str]]  # every (word, stem) of every key-point cue
     domain: frozenset[str] = frozenset()  # stems of the field's vocabulary (topicality.py)
+    question: frozenset[str] = frozenset()  # stems of the question's content words
 
     def is_cue_word(self, t: Token) -> bool:
         return any(word_matches(w, s, t.text, t.stem) for w, s in self.cue_words)
@@ -120,7 +121,15 @@ def _compile(rubric: Rubric) -> _CompiledRubric:
     miscs = [(m.id, [c for c in map(compile_claim, m.cues) if c is not None]) for m in rubric.misconceptions]
     cue_words = sorted({(w, stem(w)) for kp in rubric.key_points for cue in kp.cues
                         for w in tokenize_words(cue) if w not in STOPWORDS and len(w) >= 3})
-    return _CompiledRubric(points, miscs, cue_words, topicality.domain_stems(rubric))
+    return _CompiledRubric(points, miscs, cue_words, topicality.domain_stems(rubric), frozenset(q))
+
+
+def _echo(unit: _Unit, compiled: _CompiledRubric) -> bool:
+    """A clause made only of the question's own words ("Explain the k-nearest neighbours (KNN)
+    algorithm.", "k nearest neighbours") restates the question: it is no evidence for any point,
+    whatever cues the question's words happen to match."""
+    content = [t.stem for t in unit.tokens if not t.stop and len(t.text) > 1]
+    return bool(content) and all(s in compiled.question for s in content)
 
 
 def _units(answer: str, spans: list[Clause] | None = None) -> list[_Unit]:
@@ -306,7 +315,8 @@ class OfflineGrader:
         wrong = [(spans[k].start, spans[k].end) for _, k in claims]
         directives = find_directives(answer)  # text addressed to the grader earns nothing either
         wrong += [(d.start, d.end) for d in directives]
-        units = [u for u in _units(answer, spans) if not any(u.start < e and s < u.end for s, e in wrong)]
+        units = [u for u in _units(answer, spans)
+                 if not any(u.start < e and s < u.end for s, e in wrong) and not _echo(u, compiled)]
         code = _working_code(answer, facts)
         for u in units:
             if code and u.squashed and u.squashed in code:
