@@ -43,6 +43,8 @@ STUFFED_MAX_FREE_SHARE = 0.35
 STRUCTURED_MIN_GLUE = 4
 # ...or at least this many of its comma-separated parts predicate something with a verb of their own.
 COMPOUND_MIN_STATEMENTS = 2
+# ...and its words besides the cues are this share distinct (not a verb-cycling template).
+COMPOUND_MIN_DISTINCT = 0.75
 # Pair a prose clause with the fragment its colon introduces.
 COLON_PAIRS = True
 # A fragment answer this short with this few items is a direct answer ("the main function"), not a list.
@@ -219,17 +221,20 @@ def _topical(ev: _Evidence, concept: _Concept, unit: _Unit, compiled: _CompiledR
 
 
 def _statements(answer: str, unit: _Unit, compiled: _CompiledRubric) -> int:
-    """How many comma-separated parts of the clause carry a verb that is neither a function word
-    nor a cue word: "k-NN matters because X dominates the distance, and for gradient descent it
-    improves conditioning" makes two statements; "it is knn and svm, it is tree and invariant"
-    makes none (its only verbs are "is" and the cues themselves)."""
-    count, has_verb = 0, False
+    """How many comma-separated parts of the clause make a statement of their own: a verb that is
+    neither a function word, nor a cue word, nor one an earlier part already used. "k-NN matters
+    because X dominates the distance, and for gradient descent it improves conditioning" makes two;
+    "it is knn and svm, it is tree and invariant" makes none (its verbs are "is" and the cues), and
+    "knn matters, tree matters, pca matters" one (a template repeats its verb)."""
+    count, seen, new = 0, set(), set()
     for i, t in enumerate(unit.tokens):
         if i and "," in answer[unit.tokens[i - 1].end:t.start]:
-            count += has_verb
-            has_verb = False
-        has_verb = has_verb or (is_verbish(t) and not t.stop and not compiled.is_cue_word(t))
-    return count + has_verb
+            count += bool(new)
+            seen |= new
+            new = set()
+        if is_verbish(t) and not t.stop and t.stem not in seen and not compiled.is_cue_word(t):
+            new.add(t.stem)
+    return count + bool(new)
 
 
 def _stuffed(unit: _Unit, compiled: _CompiledRubric, answer: str) -> bool:
@@ -249,12 +254,13 @@ def _stuffed(unit: _Unit, compiled: _CompiledRubric, answer: str) -> bool:
             if t.stop and i not in in_cues and t.text not in ("and", "or", "also", "as", "well", "it", "is")}
     if len(glue) >= STRUCTURED_MIN_GLUE:
         return False
-    # A dense compound sentence names several points because it makes several statements, each
-    # with its own verb; the comma-split keeps "X, Y and Z" term lists out.
-    if _statements(answer, unit, compiled) >= COMPOUND_MIN_STATEMENTS:
-        return False
     content = [t for t in unit.tokens if not t.stop and len(t.text) > 1]
     free = [t for t in content if not compiled.is_cue_word(t)]
+    # A dense compound sentence names several points because it makes several statements, each
+    # with a verb of its own; a template that varies only its cue terms repeats its own words.
+    if _statements(answer, unit, compiled) >= COMPOUND_MIN_STATEMENTS \
+            and len({t.stem for t in free}) >= COMPOUND_MIN_DISTINCT * len(free):
+        return False
     return len(free) / max(1, len(content)) < STUFFED_MAX_FREE_SHARE
 
 
