@@ -26,7 +26,7 @@ from .textmatch import (
     stem, tokenize, tokenize_words, word_matches,
 )
 
-OFFLINE_VERSION = "offline-v3"
+OFFLINE_VERSION = "offline-v4"
 # Words of the question say little about the answer ("what is a prototype?" → "a prototype is…").
 QUESTION_WORD_WEIGHT = 0.3
 # Thresholds on the share of a key point's own words found in one clause (or two adjacent ones).
