@@ -8,8 +8,10 @@ Keyword stuffing is resisted structurally rather than by a penalty:
 - a clause only counts fully when it reads as prose (a verb and function words, see
   `textmatch.is_prose`); all non-prose fragments of an answer together can support at most
   one key point, so a list of every right term earns one point at best;
-- a "sentence" made of cue terms glued with "and"/"is" (few words of its own) is treated as a list;
-- repeated clauses count once.
+- a "sentence" made of cue terms glued with "and"/"is" (few words of its own) is treated as a list,
+  unless its comma-separated parts make statements with verbs of their own (a dense compound
+  sentence: "X dominates the distance, and for gradient descent it improves conditioning");
+- repeated clauses count once, and a clause made only of the question's words counts not at all.
 """
 
 from __future__ import annotations
