@@ -461,7 +461,7 @@ def test_using_up_the_hosts_open_files_does_not_drop_the_hidden_cases(bank):
               f"TABLE = {table!r}\n"
               "def can_shift(a, b):\n    return TABLE.get((a, b), False)\n")
     results = run_rubric_tests(bank.get("q24"), answer)
-    assert sum(r.hidden for r in results) == 8
+    assert sum(r.hidden for r in results) == bank.get("q24").hidden_tests.count
 
 
 def test_no_reference_values_means_not_checked_never_a_verdict(bank, monkeypatch):
@@ -487,3 +487,23 @@ def test_a_correct_function_alone_is_adequate(qid, answer):
     g = offline(qid, answer)
     assert all(t.status == "passed" for t in g.code_tests), [t for t in g.code_tests if t.status != "passed"][:2]
     assert g.score >= 60 and g.band in ("adequate", "strong"), (g.score, g.band)
+
+
+def test_a_grade_whose_code_was_not_run_is_not_reused_from_the_cache(tmp_path, bank, monkeypatch):
+    # second review (C): with no sandbox, a wrong answer's text-only grade was cached and reused
+    # after the sandbox worked again
+    import json as _json
+
+    from mlgrade.batch.engine import grade_many
+    from mlgrade.config import load_settings
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(_json.dumps({"id": "w", "question_id": "q24", "answer": WRONG_SHIFT}) + "\n")
+    monkeypatch.setenv("MLGRADE_SANDBOX", "none")
+    grade_many([inp], tmp_path / "one.jsonl", bank=bank, settings=load_settings(grader="offline"))
+    first = _json.loads((tmp_path / "one.jsonl").read_text().splitlines()[0])
+    assert [t["status"] for t in first["code_tests"]] == ["not-run"]
+    monkeypatch.delenv("MLGRADE_SANDBOX")
+    grade_many([inp], tmp_path / "two.jsonl", bank=bank, settings=load_settings(grader="offline"))
+    second = _json.loads((tmp_path / "two.jsonl").read_text().splitlines()[0])
+    assert not second.get("cached") and len(second["code_tests"]) > 10

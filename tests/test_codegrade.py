@@ -339,7 +339,7 @@ def test_hidden_cases_come_from_a_seed_that_is_fresh_every_run(bank):
     rubric = bank.get("q24")
     a = [t.call for t in run_rubric_tests(rubric, BARE["q24"], seed=1) if t.hidden]
     assert a == [t.call for t in run_rubric_tests(rubric, BARE["q24"], seed=1) if t.hidden]
-    assert len(a) == 8 and a != [t.call for t in run_rubric_tests(rubric, BARE["q24"], seed=2) if t.hidden]
+    assert len(a) == rubric.hidden_tests.count and a != [t.call for t in run_rubric_tests(rubric, BARE["q24"], seed=2) if t.hidden]
     runs = [[t.call for t in run_rubric_tests(rubric, BARE["q24"]) if t.hidden] for _ in range(2)]
     assert runs[0] != runs[1]
 
@@ -365,3 +365,26 @@ def test_reference_solution_agrees_with_the_visible_tests(bank, qid):
     rubric = bank.get(qid)
     results = run_rubric_tests(rubric, rubric.reference_solution)
     assert [r.status for r in results] == ["passed"] * len(results)
+
+
+@pytest.mark.parametrize("qid, wrong", [
+    ("q24", "def can_shift(a, b):\n    return len(a) == len(b) and b.lower() in (a + a).lower()\n"),
+    ("q24", "def can_shift(a, b):\n    if len(a) > 12:\n        return True\n    return len(a) == len(b) and b in a + a\n"),
+    ("q21", "def find_bigrams(text):\n    w = text.lower().split()\n    return list(zip(w, w[1:]))\n"),
+    ("q21", "import re\ndef find_bigrams(text):\n    w = re.findall(r'\\w+', text)\n    return list(zip(w, w[1:]))\n"),
+    ("q21", "def find_bigrams(text):\n    w = text.split()\n    return list(zip(w, w[1:]))[:12]\n"),
+])
+def test_hidden_cases_catch_answers_that_break_the_contract_off_the_easy_inputs(bank, qid, wrong):
+    # 2026-11-30 second review: every case was short lowercase ASCII, so lowercasing, stripping
+    # punctuation or going wrong past 12 items passed everything (76.7 adequate on q21)
+    for seed in (1, 2, 3):
+        results = run_rubric_tests(bank.get(qid), wrong, seed=seed)
+        assert any(r.hidden and r.status != "passed" for r in results), seed
+
+
+def test_numbers_compare_exactly_for_ints_and_never_crash_on_huge_ones():
+    from mlgrade.code.codegrade import _same
+
+    assert not _same(10**12 + 999, 10**12) and _same(10**12, 10**12)
+    assert not _same(10**400, 1.0) and not _same(1.0, 10**400)  # OverflowError crashed `grade`
+    assert _same(0.1 + 0.2, 0.3) and not _same(1, True)

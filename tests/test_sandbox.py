@@ -494,7 +494,7 @@ def test_bwrap_grades_code_like_wasm(bwrap_mode, bank):
     from mlgrade.code.codegrade import run_rubric_tests
 
     right = run_rubric_tests(bank.get("q24"), "def can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n")
-    assert {r.status for r in right} == {"passed"} and sum(r.hidden for r in right) == 8
+    assert {r.status for r in right} == {"passed"} and sum(r.hidden for r in right) == bank.get("q24").hidden_tests.count
     wrong = run_rubric_tests(bank.get("q24"), "def can_shift(a, b):\n    return sorted(a) == sorted(b)\n")
     assert any(r.status == "failed" and not r.edge for r in wrong)
 

@@ -18,10 +18,14 @@ from ..grading import Grader, agrade_rubric, error_grade, make_grader, second_op
 from ..models import Grade, Rubric, Usage
 from ..rubrics import RubricBank, rubric_hash
 
-def cache_key(rubric: Rubric, prompt_hash: str, grader: Grader, answer: str) -> str:
+def cache_key(rubric: Rubric, prompt_hash: str, grader: Grader, answer: str, *, runs_code: bool = True) -> str:
+    """The key of a cached grade. A coding question's grade differs when its code is not run
+    (MLGRADE_EXEC=0), so that is part of the key."""
     import hashlib
 
     parts = [rubric_hash(rubric), prompt_hash, getattr(grader, "name", ""), getattr(grader, "model", ""), answer]
+    if rubric.tests and not runs_code:
+        parts.append("code-not-run")
     return "batch:" + hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -126,7 +130,7 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
         limiter.release(ok=grade.outcome == "graded")
         if grade.outcome == "grader_error" and grader.fatal is not None:
             return  # not written: a rerun resumes it once the configuration is fixed
-        if key is not None and grade.outcome == "graded":
+        if key is not None and grade.outcome == "graded" and not _code_unverified(grade):
             cache.cache_put(key, grade.model_dump(mode="json"))
         run.record(item, grade)
 
@@ -137,7 +141,8 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
         for item in spool.read(rubric.id):
             if grader.fatal is not None:
                 break
-            key = cache_key(rubric, prompt_hash, grader, item.answer) if cache is not None else None
+            key = cache_key(rubric, prompt_hash, grader, item.answer, runs_code=settings.exec_code) \
+                if cache is not None else None
             raw = cache.cache_get(key) if key is not None else None
             hit = _cached_grade(raw)
             if hit is not None:
@@ -161,6 +166,12 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
         raise crashed[0]
 
 
+def _code_unverified(grade: Grade) -> bool:
+    """The answer's code was not run or not checked (no sandbox here, the reference failed): that
+    says something about this machine at that moment, not about the answer, so it is not cached."""
+    return any(t.status == "not-run" for t in grade.code_tests)
+
+
 def _cached_grade(hit: dict[str, Any] | None) -> Grade | None:
     """A cached grade, or None (a miss) when the row is not a valid graded Grade: it is regraded
     and the row replaced."""
@@ -170,7 +181,7 @@ def _cached_grade(hit: dict[str, Any] | None) -> Grade | None:
         grade = Grade.model_validate(hit)
     except ValueError:
         return None
-    if grade.outcome != "graded":
+    if grade.outcome != "graded" or _code_unverified(grade):
         return None
     return grade.model_copy(update={"usage": Usage(), "latency_ms": 0,
                                     "cost_usd": 0.0 if hit.get("cost_usd") is not None else None})

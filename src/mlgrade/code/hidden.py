@@ -3,8 +3,9 @@
 Their expected values are not stored anywhere: they are computed by running the rubric's
 reference solution (in its own sandboxed instance), so a candidate that reads the rubric
 learns nothing about them. Each generator mixes the cases that separate right from nearly
-right answers (for rotations: same letters but not a rotation; for bigrams: repeated words and
-irregular whitespace) and marks the edge cases, which decide a rubric's edge-case key point.
+right answers (for rotations: same letters but not a rotation, a letter's case changed; for
+bigrams: repeated words, irregular whitespace, capitals and punctuation kept as written; for both,
+long inputs) and marks the edge cases, which decide a rubric's edge-case key point.
 """
 
 from __future__ import annotations
@@ -35,25 +36,49 @@ def _is_rotation(a: str, b: str) -> bool:
     return len(a) == len(b) and b in a + a
 
 
+# Alphabets of the strings: small ones make same-letter non-rotations likely; mixed case, digits,
+# spaces and punctuation catch answers that lowercase, strip or compare letters only (the
+# question's strings are arbitrary; a rotation of "Abc" is not "bca").
+_ALPHABETS = ["ab", "abc", "abcd", "xyz", "abcdefgh", "aA", "AbBa", "ab c", "a,b.", "01a", "aB9 "]
+
+
+def _length(rng: random.Random, long: bool) -> int:
+    return rng.randint(13, 40) if long else rng.randint(3, 10)
+
+
+def _flip_case(s: str, rng: random.Random) -> str | None:
+    letters = [i for i, c in enumerate(s) if c.isalpha()]
+    if not letters:
+        return None
+    i = rng.choice(letters)
+    return s[:i] + s[i].swapcase() + s[i + 1:]
+
+
 def _rotations(rng: random.Random, count: int) -> list[HiddenCase]:
-    kinds = ["rotation", "anagram", "rotation", "anagram", "near", "rotation", "anagram", "length"]
+    kinds = ["rotation", "anagram", "rotation", "anagram", "near", "case", "anagram", "length",
+             "rotation", "near", "case", "anagram"]
     out: list[HiddenCase] = []
     for i in range(count):
         kind = kinds[i % len(kinds)]
-        alphabet = rng.choice(["ab", "abc", "abcd", "xyz", "abcdefgh"])
-        a = _word(rng, alphabet, rng.randint(3, 10))
+        alphabet = rng.choice(_ALPHABETS)
+        long = i % 3 == 2  # every third case is long: catches answers wrong only past some length
+        a = _word(rng, alphabet, _length(rng, long))
         if kind == "rotation":
             out.append(HiddenCase((a, _rotation(a, rng.randrange(len(a))))))
         elif kind == "anagram":
             # same letters, same length, not a rotation: what sorted()/Counter answers get wrong
             for _ in range(200):
-                a = _word(rng, alphabet, rng.randint(4, 10))
+                a = _word(rng, alphabet, max(4, _length(rng, long)))
                 letters = list(a)
                 rng.shuffle(letters)
                 b = "".join(letters)
                 if not _is_rotation(a, b):
                     out.append(HiddenCase((a, b)))
                     break
+        elif kind == "case":
+            # a rotation with one letter's case changed: not a rotation (case-insensitive answers fail)
+            b = _flip_case(_rotation(a, rng.randrange(len(a))), rng)
+            out.append(HiddenCase((a, b)) if b is not None else HiddenCase((a, a.upper() + "x")))
         elif kind == "near":
             b = list(_rotation(a, rng.randrange(len(a))))
             j = rng.randrange(len(b))
@@ -66,18 +91,22 @@ def _rotations(rng: random.Random, count: int) -> list[HiddenCase]:
     return out
 
 
+# Words as a candidate meets them: capitals, punctuation attached, apostrophes, hyphens, digits.
+# The question keeps words exactly as written, so answers that lowercase or strip fail on them.
 _VOCAB = ["the", "a", "cat", "dog", "sat", "on", "mat", "model", "data", "loss", "to", "be", "or", "not",
-          "grad", "step", "x", "runs", "fast", "and", "slow", "of", "in", "it"]
+          "grad", "step", "x", "runs", "fast", "and", "slow", "of", "in", "it",
+          "The", "Cat", "ML", "data,", "loss.", "it's", "x-ray", "(a)", "GPU!", "v2", "Mat", "Dog?"]
 _SPACES = [" ", "  ", "\t", "\n", " \t ", "   "]
 
 
 def _sentences(rng: random.Random, count: int) -> list[HiddenCase]:
-    kinds = ["plain", "repeat", "messy", "plain", "single", "plain", "messy", "repeat"]
+    kinds = ["plain", "repeat", "messy", "plain", "single", "plain", "messy", "repeat",
+             "plain", "long", "messy", "long"]
     out: list[HiddenCase] = []
     for i in range(count):
         kind = kinds[i % len(kinds)]
-        words = [rng.choice(_VOCAB) for _ in range(rng.randint(2, 9))]
-        if kind == "plain":
+        words = [rng.choice(_VOCAB) for _ in range(rng.randint(16, 30) if kind == "long" else rng.randint(2, 9))]
+        if kind in ("plain", "long"):
             out.append(HiddenCase((" ".join(words),)))
         elif kind == "repeat":
             # a repeated run of words: bigrams repeat and must all be kept, in order
