@@ -8,8 +8,10 @@ Keyword stuffing is resisted structurally rather than by a penalty:
 - a clause only counts fully when it reads as prose (a verb and function words, see
   `textmatch.is_prose`); all non-prose fragments of an answer together can support at most
   one key point, so a list of every right term earns one point at best;
-- a "sentence" made of cue terms glued with "and"/"is" (few words of its own) is treated as a list;
-- repeated clauses count once.
+- a "sentence" made of cue terms glued with "and"/"is" (few words of its own) is treated as a list,
+  unless its comma-separated parts make statements with verbs of their own (a dense compound
+  sentence: "X dominates the distance, and for gradient descent it improves conditioning");
+- repeated clauses count once, and a clause made only of the question's words counts not at all.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from . import topicality
 from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
 from .claims import ClaimCue, asserted_claims, compile_claim, cue_has_negation, negated_cue
 from .textmatch import (
-    STOPWORDS, Clause, Phrase, Token, clauses, compile_phrase, find_phrase, is_prose, list_items, squash, stem,
-    tokenize, tokenize_words, word_matches,
+    STOPWORDS, Clause, Phrase, Token, clauses, compile_phrase, find_phrase, is_prose, is_verbish, list_items, squash,
+    stem, tokenize, tokenize_words, word_matches,
 )
 
-OFFLINE_VERSION = "offline-v3"
+OFFLINE_VERSION = "offline-v4"
 # Words of the question say little about the answer ("what is a prototype?" → "a prototype is…").
 QUESTION_WORD_WEIGHT = 0.3
 # Thresholds on the share of a key point's own words found in one clause (or two adjacent ones).
@@ -39,8 +41,12 @@ PARTIAL_OVERLAP_NO_CUES = 0.2
 # A prose clause hitting this many key points while having this few words of its own is a list.
 STUFFED_MIN_POINTS = 3
 STUFFED_MAX_FREE_SHARE = 0.35
-# ...unless it has at least this many distinct function words besides the list glue "and"/"or".
+# ...unless it has at least this many distinct function words besides the list glue "and"/"or",
 STRUCTURED_MIN_GLUE = 4
+# ...or at least this many of its comma-separated parts predicate something with a verb of their own.
+COMPOUND_MIN_STATEMENTS = 2
+# ...and its words besides the cues are this share distinct (not a verb-cycling template).
+COMPOUND_MIN_DISTINCT = 0.75
 # Pair a prose clause with the fragment its colon introduces.
 COLON_PAIRS = True
 # A fragment answer this short with this few items is a direct answer ("the main function"), not a list.
@@ -105,6 +111,7 @@ class _CompiledRubric:
     misconceptions: list[tuple[str, list[ClaimCue]]]
     cue_words: list[tuple[str, str]]  # every (word, stem) of every key-point cue
     domain: frozenset[str] = frozenset()  # stems of the field's vocabulary (topicality.py)
+    question: frozenset[str] = frozenset()  # stems of the question's content words
 
     def is_cue_word(self, t: Token) -> bool:
         return any(word_matches(w, s, t.text, t.stem) for w, s in self.cue_words)
@@ -118,7 +125,15 @@ def _compile(rubric: Rubric) -> _CompiledRubric:
     miscs = [(m.id, [c for c in map(compile_claim, m.cues) if c is not None]) for m in rubric.misconceptions]
     cue_words = sorted({(w, stem(w)) for kp in rubric.key_points for cue in kp.cues
                         for w in tokenize_words(cue) if w not in STOPWORDS and len(w) >= 3})
-    return _CompiledRubric(points, miscs, cue_words, topicality.domain_stems(rubric))
+    return _CompiledRubric(points, miscs, cue_words, topicality.domain_stems(rubric), frozenset(q))
+
+
+def _echo(unit: _Unit, compiled: _CompiledRubric) -> bool:
+    """A clause made only of the question's own words ("Explain the k-nearest neighbours (KNN)
+    algorithm.", "k nearest neighbours") restates the question: it is no evidence for any point,
+    whatever cues the question's words happen to match."""
+    content = [t.stem for t in unit.tokens if not t.stop and len(t.text) > 1]
+    return bool(content) and all(s in compiled.question for s in content)
 
 
 def _units(answer: str, spans: list[Clause] | None = None) -> list[_Unit]:
@@ -207,9 +222,26 @@ def _topical(ev: _Evidence, concept: _Concept, unit: _Unit, compiled: _CompiledR
     return _Evidence(status, ev.strength, ev.unit, note, True, off)
 
 
-def _stuffed(unit: _Unit, compiled: _CompiledRubric) -> bool:
+def _statements(answer: str, unit: _Unit, compiled: _CompiledRubric) -> int:
+    """How many comma-separated parts of the clause make a statement of their own: a verb that is
+    neither a function word, nor a cue word, nor one an earlier part already used. "k-NN matters
+    because X dominates the distance, and for gradient descent it improves conditioning" makes two;
+    "it is knn and svm, it is tree and invariant" makes none (its verbs are "is" and the cues), and
+    "knn matters, tree matters, pca matters" one (a template repeats its verb)."""
+    count, seen, new = 0, set(), set()
+    for i, t in enumerate(unit.tokens):
+        if i and "," in answer[unit.tokens[i - 1].end:t.start]:
+            count += bool(new)
+            seen |= new
+            new = set()
+        if is_verbish(t) and not t.stop and t.stem not in seen and not compiled.is_cue_word(t):
+            new.add(t.stem)
+    return count + bool(new)
+
+
+def _stuffed(unit: _Unit, compiled: _CompiledRubric, answer: str) -> bool:
     """A prose-looking clause that is really a list: it names several key points but has few
-    words of its own besides the cue terms."""
+    words of its own besides the cue terms, and is not a compound of statements."""
     touched, in_cues = 0, set()
     for _, concept in compiled.points:
         hits, used = _cue_hits(concept, unit)
@@ -226,6 +258,11 @@ def _stuffed(unit: _Unit, compiled: _CompiledRubric) -> bool:
         return False
     content = [t for t in unit.tokens if not t.stop and len(t.text) > 1]
     free = [t for t in content if not compiled.is_cue_word(t)]
+    # A dense compound sentence names several points because it makes several statements, each
+    # with a verb of its own; a template that varies only its cue terms repeats its own words.
+    if _statements(answer, unit, compiled) >= COMPOUND_MIN_STATEMENTS \
+            and len({t.stem for t in free}) >= COMPOUND_MIN_DISTINCT * len(free):
+        return False
     return len(free) / max(1, len(content)) < STUFFED_MAX_FREE_SHARE
 
 
@@ -286,12 +323,13 @@ class OfflineGrader:
         wrong = [(spans[k].start, spans[k].end) for _, k in claims]
         directives = find_directives(answer)  # text addressed to the grader earns nothing either
         wrong += [(d.start, d.end) for d in directives]
-        units = [u for u in _units(answer, spans) if not any(u.start < e and s < u.end for s, e in wrong)]
+        units = [u for u in _units(answer, spans)
+                 if not any(u.start < e and s < u.end for s, e in wrong) and not _echo(u, compiled)]
         code = _working_code(answer, facts)
         for u in units:
             if code and u.squashed and u.squashed in code:
                 u.prose = True  # code that runs and passes tests demonstrates its idea: it is not a keyword list
-            elif u.prose and _stuffed(u, compiled):
+            elif u.prose and _stuffed(u, compiled, answer):
                 u.prose = False
         best_prose: dict[str, _Evidence] = {}
         best_fragment: dict[str, _Evidence] = {}

@@ -162,6 +162,11 @@ def clauses(text: str, tokens: list[Token] | None = None) -> list[Clause]:
 PROSE_MIN_TOKENS = 5
 
 
+def is_verbish(t: Token) -> bool:
+    """A word that may carry a clause's verb: a known verb, or anything ending -s/-ed/-ing (crude on purpose)."""
+    return t.text in _VERBISH or (len(t.text) > 3 and not t.stop and t.text.endswith(("s", "ed", "ing", "es")))
+
+
 def is_prose(clause: Clause) -> bool:
     """True when a clause reads as a statement rather than a list of terms: it has a verb-like
     word and a share of function words that real sentences have and keyword lists lack."""
@@ -170,9 +175,7 @@ def is_prose(clause: Clause) -> bool:
     if n < PROSE_MIN_TOKENS:
         return False  # "depends on the algorithm" as a bullet is a term, not a statement
     stops = sum(t.stop for t in toks)
-    verb = any(t.text in _VERBISH or (len(t.text) > 3 and not t.stop and t.text.endswith(("s", "ed", "ing", "es")))
-               for t in toks)
-    if not verb:
+    if not any(map(is_verbish, toks)):
         return False
     # Lists are held together by commas and "and"; a sentence needs other glue too.
     glue = stops - sum(t.text in ("and", "or") for t in toks)
