@@ -368,15 +368,16 @@ def test_reference_solution_agrees_with_the_visible_tests(bank, qid):
 
 
 @pytest.mark.parametrize("qid, wrong", [
-    ("q24", "def can_shift(a, b):\n    return len(a) == len(b) and b.lower() in (a + a).lower()\n"),
     ("q24", "def can_shift(a, b):\n    if len(a) > 12:\n        return True\n    return len(a) == len(b) and b in a + a\n"),
-    ("q21", "def find_bigrams(text):\n    w = text.lower().split()\n    return list(zip(w, w[1:]))\n"),
-    ("q21", "import re\ndef find_bigrams(text):\n    w = re.findall(r'\\w+', text)\n    return list(zip(w, w[1:]))\n"),
+    ("q24", "import re\ndef can_shift(a, b):\n    a, b = re.sub('[^a-z]', '', a), re.sub('[^a-z]', '', b)\n"
+            "    return len(a) == len(b) and b in a + a\n"),
     ("q21", "def find_bigrams(text):\n    w = text.split()\n    return list(zip(w, w[1:]))[:12]\n"),
+    ("q21", "def find_bigrams(text):\n    w = text.split(' ')\n    return list(zip(w, w[1:]))\n"),
 ])
 def test_hidden_cases_catch_answers_that_break_the_contract_off_the_easy_inputs(bank, qid, wrong):
-    # 2026-11-30 second review: every case was short lowercase ASCII, so lowercasing, stripping
-    # punctuation or going wrong past 12 items passed everything (76.7 adequate on q21)
+    # 2026-11-30 second review: every case was short, so going wrong past 12 items passed
+    # everything (65 on q21); q24's strings were letters only. (Casing and punctuation in q21 are
+    # the candidate's stated choice, and in q24 case sensitivity is: no case depends on them.)
     for seed in (1, 2, 3):
         results = run_rubric_tests(bank.get(qid), wrong, seed=seed)
         assert any(r.hidden and r.status != "passed" for r in results), seed

@@ -3,9 +3,9 @@
 Their expected values are not stored anywhere: they are computed by running the rubric's
 reference solution (in its own sandboxed instance), so a candidate that reads the rubric
 learns nothing about them. Each generator mixes the cases that separate right from nearly
-right answers (for rotations: same letters but not a rotation, a letter's case changed; for
-bigrams: repeated words, irregular whitespace, capitals and punctuation kept as written; for both,
-long inputs) and marks the edge cases, which decide a rubric's edge-case key point.
+right answers (for rotations: same letters but not a rotation, digits, spaces and punctuation;
+for bigrams: repeated words and irregular whitespace; for both, long inputs) and marks the edge
+cases, which decide a rubric's edge-case key point.
 """
 
 from __future__ import annotations
@@ -36,27 +36,19 @@ def _is_rotation(a: str, b: str) -> bool:
     return len(a) == len(b) and b in a + a
 
 
-# Alphabets of the strings: small ones make same-letter non-rotations likely; mixed case, digits,
-# spaces and punctuation catch answers that lowercase, strip or compare letters only (the
-# question's strings are arbitrary; a rotation of "Abc" is not "bca").
-_ALPHABETS = ["ab", "abc", "abcd", "xyz", "abcdefgh", "aA", "AbBa", "ab c", "a,b.", "01a", "aB9 "]
+# Alphabets of the strings: small ones make same-letter non-rotations likely; digits, spaces and
+# punctuation catch answers that compare letters only. No capitals: the rubric asks a candidate to
+# settle case sensitivity, so either choice, stated, is fair and no case may depend on it.
+_ALPHABETS = ["ab", "abc", "abcd", "xyz", "abcdefgh", "ab c", "a,b.", "01a", "a9 b"]
 
 
 def _length(rng: random.Random, long: bool) -> int:
     return rng.randint(13, 40) if long else rng.randint(3, 10)
 
 
-def _flip_case(s: str, rng: random.Random) -> str | None:
-    letters = [i for i, c in enumerate(s) if c.isalpha()]
-    if not letters:
-        return None
-    i = rng.choice(letters)
-    return s[:i] + s[i].swapcase() + s[i + 1:]
-
-
 def _rotations(rng: random.Random, count: int) -> list[HiddenCase]:
-    kinds = ["rotation", "anagram", "rotation", "anagram", "near", "case", "anagram", "length",
-             "rotation", "near", "case", "anagram"]
+    kinds = ["rotation", "anagram", "rotation", "anagram", "near", "rotation", "anagram", "length",
+             "rotation", "near", "anagram", "anagram"]
     out: list[HiddenCase] = []
     for i in range(count):
         kind = kinds[i % len(kinds)]
@@ -75,10 +67,6 @@ def _rotations(rng: random.Random, count: int) -> list[HiddenCase]:
                 if not _is_rotation(a, b):
                     out.append(HiddenCase((a, b)))
                     break
-        elif kind == "case":
-            # a rotation with one letter's case changed: not a rotation (case-insensitive answers fail)
-            b = _flip_case(_rotation(a, rng.randrange(len(a))), rng)
-            out.append(HiddenCase((a, b)) if b is not None else HiddenCase((a, a.upper() + "x")))
         elif kind == "near":
             b = list(_rotation(a, rng.randrange(len(a))))
             j = rng.randrange(len(b))
@@ -91,11 +79,11 @@ def _rotations(rng: random.Random, count: int) -> list[HiddenCase]:
     return out
 
 
-# Words as a candidate meets them: capitals, punctuation attached, apostrophes, hyphens, digits.
-# The question keeps words exactly as written, so answers that lowercase or strip fail on them.
+# Lowercase words without punctuation: the question leaves casing and punctuation to the candidate
+# (to choose and state), so no case may depend on that choice; experts grade a stated lowercasing
+# as excellent.
 _VOCAB = ["the", "a", "cat", "dog", "sat", "on", "mat", "model", "data", "loss", "to", "be", "or", "not",
-          "grad", "step", "x", "runs", "fast", "and", "slow", "of", "in", "it",
-          "The", "Cat", "ML", "data,", "loss.", "it's", "x-ray", "(a)", "GPU!", "v2", "Mat", "Dog?"]
+          "grad", "step", "x", "runs", "fast", "and", "slow", "of", "in", "it"]
 _SPACES = [" ", "  ", "\t", "\n", " \t ", "   "]
 
 
