@@ -109,3 +109,21 @@ def test_the_question_itself_earns_nothing(bank, qid):
 def test_question_words_in_a_real_answer_still_count(bank, answer):
     g = _grade(bank, "q03", answer)
     assert {j.key_point: j.status for j in g.judgments}["neighbour-vote"] == "covered"
+
+
+@pytest.mark.parametrize("question, reference, answer", [
+    ("Which student's method would make it easier to tell the difference between the sounds, Sammy's blocks of "
+     "different materials or Nathaniel's wooden blocks of different sizes? Why?",
+     "Sammy's. Different materials make very different sounds. Different size wood makes similar sounds.",
+     "Sammy - because the blocks are different materials."),
+    ("Which metal is harder, the penny or the nickel, if the nickel scratches the penny?",
+     "The nickel is harder because it scratches the penny.", "The nickel is harder."),
+])
+def test_an_answer_choosing_between_options_the_question_names_is_no_echo(question, reference, answer):
+    # scientsbank-dev: on a rubric derived from a reference answer, the right answer to "which of
+    # these…?" is made of the question's own words; the echo check turned such answers to 0
+    from mlgrade.evaluation.derive import derive_offline
+
+    rubric = derive_offline(question, reference)
+    g = finalize(rubric, answer, OfflineGrader().judge(rubric, answer), grader="offline")
+    assert g.score > 0, [(j.key_point, j.status) for j in g.judgments]

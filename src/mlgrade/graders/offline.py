@@ -111,7 +111,7 @@ class _CompiledRubric:
     misconceptions: list[tuple[str, list[ClaimCue]]]
     cue_words: list[tuple[str, str]]  # every (word, stem) of every key-point cue
     domain: frozenset[str] = frozenset()  # stems of the field's vocabulary (topicality.py)
-    question: frozenset[str] = frozenset()  # stems of the question's content words
+    question: frozenset[str] = frozenset()  # stems of the question's content words; empty: no echo check
 
     def is_cue_word(self, t: Token) -> bool:
         return any(word_matches(w, s, t.text, t.stem) for w, s in self.cue_words)
@@ -125,7 +125,12 @@ def _compile(rubric: Rubric) -> _CompiledRubric:
     miscs = [(m.id, [c for c in map(compile_claim, m.cues) if c is not None]) for m in rubric.misconceptions]
     cue_words = sorted({(w, stem(w)) for kp in rubric.key_points for cue in kp.cues
                         for w in tokenize_words(cue) if w not in STOPWORDS and len(w) >= 3})
-    return _CompiledRubric(points, miscs, cue_words, topicality.domain_stems(rubric), frozenset(q))
+    # Echoes are checked on authored rubrics only. A rubric derived from a reference answer (a
+    # dataset's question, `score_rule: coverage`) often asks to choose between things it names
+    # ("Which student's method…? Sammy"), where the right answer is made of the question's words:
+    # on scientsbank-dev the check turned four such answers from 50 to 0.
+    echo = frozenset(q) if rubric.score_rule != "coverage" else frozenset()
+    return _CompiledRubric(points, miscs, cue_words, topicality.domain_stems(rubric), echo)
 
 
 def _echo(unit: _Unit, compiled: _CompiledRubric) -> bool:
