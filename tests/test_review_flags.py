@@ -429,3 +429,16 @@ def test_off_topic_mark_is_the_graders():
     from mlgrade.graders.topicality import MARKER
 
     assert MARKER == review.OFF_TOPIC_MARK
+
+
+def test_the_core_alone_on_the_weak_edge_is_not_a_close_call(q07):
+    # new-user trial: every answer stating only the central idea scores exactly 30 (the weak edge)
+    # and was flagged near_boundary: 600 of a 3,000-answer batch
+    core = next(kp for kp in q07.key_points if kp.essential)
+    judgments = [Judgment(key_point=kp.id, status="covered" if kp.id == core.id else "missing") for kp in q07.key_points]
+    only_core = Grade(question_id="q07", outcome="graded", score=30.0, band="weak", judgments=judgments)
+    assert "near_boundary" not in review.assess(only_core, "x", rubric=q07).reasons
+    other = next(kp for kp in q07.key_points if not kp.essential)
+    with_depth = only_core.model_copy(update={"score": 31.0, "judgments": [
+        j.model_copy(update={"status": "partial"}) if j.key_point == other.id else j for j in judgments]})
+    assert "near_boundary" in review.assess(with_depth, "x", rubric=q07).reasons

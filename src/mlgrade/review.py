@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .models import Grade, Review, Rubric
-from .scoring import BANDS, ESSENTIAL_CAP
+from .scoring import BANDS, CORE_SHARE, ESSENTIAL_CAP
 
 # ---------------------------------------------------------------------------------- thresholds
 BAND_DISTANCE = 2  # graders_disagree: the offline grader's band is this many bands away, or more
@@ -211,6 +211,16 @@ def held_at_cap(grade: Grade, rubric: Rubric | None) -> bool:
     return any(kp.essential and status.get(kp.id, "missing") == "missing" for kp in rubric.key_points)
 
 
+def held_at_core(grade: Grade, rubric: Rubric | None) -> bool:
+    """The score is CORE_SHARE because the central idea is stated and nothing else: the core alone
+    is worth exactly the weak band's lower edge by rule, so sitting on that edge is no close call
+    (a new user's batch flagged 600 of 3,000 answers for this alone)."""
+    if rubric is None or grade.score != CORE_SHARE or rubric.score_rule == "coverage":
+        return False
+    status = {j.key_point: j.status for j in grade.judgments}
+    return all(status.get(kp.id, "missing") == "missing" for kp in rubric.key_points if not kp.essential)
+
+
 def held_by_rule(grade: Grade, rubric: Rubric | None) -> bool:
     """Passing code sits on the adequate edge by rule, not by a close call: when running the code
     decided every correctness point as covered (all tests passed), the answer is at least adequate
@@ -271,7 +281,8 @@ def assess(grade: Grade, answer: str, *, rubric: Rubric | None = None, second_op
         details["off_topic"] = (f"{len(off)} of the {len(earned)} points earned rest on sentences about something else "
                                 f"({', '.join(off[:3])}{'…' if len(off) > 3 else ''}); each earned partial at most")
     edge, distance = nearest_edge(grade.score)
-    if distance <= NEAR_BOUNDARY and not held_at_cap(grade, rubric) and not held_by_rule(grade, rubric):
+    if distance <= NEAR_BOUNDARY and not held_at_cap(grade, rubric) and not held_by_rule(grade, rubric) \
+            and not held_at_core(grade, rubric):
         details["near_boundary"] = f"{grade.score:g} is {distance:g} point{'s' if distance != 1 else ''} from the {edge:g} band edge"
     reasons = [r for r in REASONS if r in details]
     return Review(needed=bool(reasons), reasons=reasons, details={r: details[r] for r in reasons},  # type: ignore[arg-type]

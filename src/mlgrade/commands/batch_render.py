@@ -77,7 +77,8 @@ def print_summary(summary: BatchSummary) -> None:
               f"{res.output_tokens:,} out · cost ≈ ${res.cost_usd:.4f}")
     if res.needs_review:
         reasons = ", ".join(f"{r} {n}" for r, n in res.review_reasons.most_common())
-        out.print(f"[yellow]{res.needs_review:,} grades need review[/] ({reasons}): `mlgrade review {summary.out}` "
+        grades = "grade needs" if res.needs_review == 1 else "grades need"
+        out.print(f"[yellow]{res.needs_review:,} {grades} review[/] ({reasons}): `mlgrade review {summary.out}` "
                   f"or `mlgrade report {summary.out} --needs-review`")
 
 
