@@ -404,3 +404,32 @@ def test_offline_feedback_follows_the_points_the_run_decided(bank):
         point = bank.get("q24").key_point(j.key_point).point.strip()
         assert not any(point in line for line in g.improvements), (point, g.improvements)
         assert any(point in line for line in g.strengths)
+
+
+def test_character_pairs_get_a_precise_hint():
+    from mlgrade.code.verdicts import diagnose
+    from mlgrade.models import CodeTestResult
+
+    r = CodeTestResult(call="find_bigrams('ab cd')", status="failed", expected="[['ab', 'cd']]",
+                       got="[['a', 'b'], ['b', ' '], [' ', 'c'], ['c', 'd']]")
+    assert "characters" in diagnose(r)
+
+
+def test_a_long_list_of_failing_cases_is_shown_short_on_a_terminal():
+    # new-user trial: a q21 function walking characters printed ~150 lines of character pairs
+    import io
+
+    from rich.console import Console
+
+    from mlgrade.models import CodeTestResult, Grade
+    from mlgrade.render import MAX_CASES_SHOWN, render_grade
+
+    got = repr([["x", "y"]] * 200)
+    tests = [CodeTestResult(call=f"find_bigrams('w{i} v{i}')", status="failed", expected="[['a', 'b']]", got=got,
+                            hidden=i > 8) for i in range(25)]
+    g = Grade(question_id="q21", outcome="graded", score=0.0, band="poor", code_tests=tests)
+    buf = io.StringIO()
+    render_grade(g, None, Console(file=buf, width=100))
+    text = buf.getvalue()
+    assert "0 of 25 cases passed" in text and f"{25 - MAX_CASES_SHOWN} more not passed" in text
+    assert len(text.splitlines()) < 60

@@ -10,7 +10,7 @@ from .textfiles import safe_text
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .models import Grade, Rubric
+    from .models import CodeTestResult, Grade, Rubric
 
 BAND_STYLE = {"strong": "bold green", "adequate": "bold cyan", "weak": "bold yellow", "poor": "bold red"}
 STATUS_MARK = {"covered": "[green]✓[/]", "partial": "[yellow]½[/]", "missing": "[red]✗[/]"}
@@ -52,6 +52,41 @@ def _footer(grade: Grade) -> str:
     if grade.attempts > 1:
         parts.append(f"{grade.attempts} attempts")
     return " · ".join(parts)
+
+
+MAX_CASES_SHOWN = 4  # failing cases listed on a terminal; --json and the results file keep them all
+MAX_DETAIL = 120
+
+
+def _code_tests(console: Console, results: list[CodeTestResult]) -> None:
+    """The code run: one line when every case passed; else the first failing cases, each on a
+    short line (a wrong function can fail 30 cases with long values: the rest are counted)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    hidden = sum(t.hidden for t in results)
+    passed = sum(t.status == "passed" for t in results)
+    whole = len(results) == 1 and results[0].call == "(answer)"
+    counts = "" if whole else (f"{passed} of {len(results)} cases passed ({len(results) - hidden} from the rubric, "
+                               f"{hidden} hidden random cases)")
+    failing = [t for t in results if t.status != "passed"]
+    if not failing:
+        console.print(f"[green]code run: {counts}[/]")
+        return
+    tests = Table(title=f"code run: {counts}" if counts else "code run", header_style="bold", expand=True)
+    tests.add_column("call")
+    tests.add_column("result", no_wrap=True)
+    tests.add_column("detail")
+    colour = {"failed": "red", "error": "red", "timeout": "yellow", "not-run": "yellow"}
+    for t in failing[:MAX_CASES_SHOWN]:
+        detail = t.error or (f"expected {t.expected}, got {t.got}" if t.status == "failed" else "")
+        if len(detail) > MAX_DETAIL:
+            detail = detail[:MAX_DETAIL] + "…"
+        call = escape(t.call if len(t.call) <= 80 else t.call[:80] + "…") + (" [dim](hidden case)[/]" if t.hidden else "")
+        tests.add_row(call, f"[{colour.get(t.status, 'red')}]{t.status}[/]", escape(detail))
+    if len(failing) > MAX_CASES_SHOWN:
+        tests.add_row(f"[dim]… {len(failing) - MAX_CASES_SHOWN} more not passed (all in --json)[/]", "", "")
+    console.print(tests)
 
 
 def _hanging(console: Console, rows: list[tuple[str, str]]) -> None:
@@ -115,16 +150,7 @@ def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
     console.print(table)
 
     if grade.code_tests:
-        tests = Table(title="code run against the rubric's tests", header_style="bold", expand=True)
-        tests.add_column("call")
-        tests.add_column("result", no_wrap=True)
-        tests.add_column("detail")
-        colour = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow", "not-run": "yellow"}
-        for t in grade.code_tests:
-            detail = t.error or (f"expected {t.expected}, got {t.got}" if t.status == "failed" else "")
-            call = escape(t.call) + (" [dim](hidden case)[/]" if t.hidden else "")
-            tests.add_row(call, f"[{colour.get(t.status, 'red')}]{t.status}[/]", escape(detail))
-        console.print(tests)
+        _code_tests(console, grade.code_tests)
 
     for m in grade.misconceptions:
         tag = f"−{m.penalty:g}" if m.verified else "unverified, no penalty"

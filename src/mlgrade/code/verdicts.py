@@ -40,6 +40,9 @@ def diagnose(r: CodeTestResult) -> str:
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return ""
     pairs = isinstance(want, list) and want and all(isinstance(p, list) and len(p) == 2 for p in want)
+    if pairs and isinstance(got, list) and got and all(isinstance(p, list) and len(p) == 2
+                                                        and all(isinstance(c, str) and len(c) == 1 for c in p) for p in got):
+        return " (pairs of characters: the function walks the string's characters, not its words; split it first)"
     if pairs and isinstance(got, list) and got and all(isinstance(x, str) for x in got):
         if all(len(x.split()) == 2 for x in got):
             return (" (each bigram is returned as one string such as "
