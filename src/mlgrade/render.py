@@ -61,8 +61,11 @@ MAX_DETAIL = 120
 def _code_tests(console: Console, results: list[CodeTestResult]) -> None:
     """The code run: one line when every case passed; else the first failing cases, each on a
     short line (a wrong function can fail 30 cases with long values: the rest are counted)."""
-    from rich.markup import escape
+    from rich.markup import escape as _escape
     from rich.table import Table
+
+    def escape(text: object) -> str:  # candidate-derived text: no control codes (see render_grade)
+        return _escape(safe_text(text))
 
     hidden = sum(t.hidden for t in results)
     passed = sum(t.status == "passed" for t in results)
