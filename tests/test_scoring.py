@@ -152,3 +152,16 @@ def test_working_code_is_adequate_on_its_own(bank):
     # a rich answer is not pulled down to the floor
     everything = [Judgment(key_point=kp.id, status="covered") for kp in rubric.key_points]
     assert compute_score(rubric, everything, [], code_passed=True).score == 100.0
+
+
+def test_no_floor_without_hidden_cases():
+    # second review G: on a custom rubric without hidden cases, a table of the public answers
+    # passed every test and got the 60 floor
+    from mlgrade.models import CodeTestResult
+    from mlgrade.scoring import code_passed
+
+    public = [CodeTestResult(call=f"f({i})", status="passed", expected="1", got="1") for i in range(5)]
+    assert not code_passed(public)
+    hidden = CodeTestResult(call="f(9)", status="passed", expected="2", got="2", hidden=True)
+    assert code_passed([*public, hidden])
+    assert not code_passed([*public, hidden.model_copy(update={"status": "failed"})])

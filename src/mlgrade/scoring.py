@@ -23,7 +23,7 @@ Rubrics derived from a reference answer (`score_rule: coverage`) have no authore
 by its weight, partial = half), with the same cap, penalties and central-claim rule.
 
 5. **Working code**: on a coding question whose code passed every case when run (the rubric's
-   tests and the hidden random ones), the score is at least ``WORKING_CODE_FLOOR`` (60, adequate)
+   tests and the hidden random ones; a rubric without hidden cases gets no floor), the score is at least ``WORKING_CODE_FLOOR`` (60, adequate)
    less its misconception penalties: a correct function is an adequate answer on its own, however
    little prose comes with it (a brute-force `class Solution` scored 50 without this). A central
    misconception or text aimed at the grader still caps it at 25.
@@ -111,8 +111,11 @@ def _core_and_depth(rubric: Rubric, status: dict[str, str]) -> tuple[float, floa
 
 
 def code_passed(code_tests: list[CodeTestResult] | None) -> bool:
-    """Whether the answer's code was run and passed every case (rule 5's condition)."""
-    return bool(code_tests) and all(t.status == "passed" for t in code_tests or [])
+    """Whether the answer's code was run and passed every case, hidden random ones among them
+    (rule 5's condition). Without hidden cases the rubric's tests are public, and a table of their
+    answers would pass them all."""
+    tests = code_tests or []
+    return bool(tests) and any(t.hidden for t in tests) and all(t.status == "passed" for t in tests)
 
 
 def compute_score(rubric: Rubric, judgments: list[Judgment], misconceptions: list[MisconceptionFound], *,
