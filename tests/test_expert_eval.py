@@ -120,3 +120,17 @@ def test_cli_refuses_the_other_kinds_predictions_before_grading(tmp_path, cli, m
     res = cli(["eval", path, "--grader", "offline", "--out", out])
     assert res.exit_code == 2 and "refusing" in res.output and "band accuracy" not in res.output, res.output
     assert out.read_text() == before
+
+
+@pytest.mark.parametrize("name", ["set.jsonl", "data.csv", "results.jsonl"])
+def test_eval_refuses_a_fifo_without_opening_it(tmp_path, name):
+    # a FIFO as the dataset blocked `eval` forever (first in the results-file check, then in the readers)
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    done = subprocess.run([sys.executable, "-m", "mlgrade", "eval", str(fifo), "--grader", "offline"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2 and "not a regular file" in done.stderr, done.stderr

@@ -218,6 +218,19 @@ def first_line_is(*lines: str) -> Any:
     return test
 
 
+def refuse_special(path: Path, expected: str) -> None:
+    """An input that is a FIFO, device or socket is refused on its stat alone, never opened (a
+    FIFO would block the command); anything else is left to the caller's opener."""
+    import stat
+
+    try:
+        st = path.stat()
+    except OSError:
+        return
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise UsageError(f"{path}: not a regular file (a device, FIFO or socket), expected {expected}")
+
+
 def stat_output(path: Path, *, option: str = "--out", hint: str = "give a file name",
                 dir_hint: str | None = None) -> Any:
     """`os.stat` of a path the user named for output, or None when it does not exist yet. Raises

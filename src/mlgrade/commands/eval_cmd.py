@@ -199,11 +199,13 @@ def _default_reviews(dataset: Path) -> Path | None:
     from ..errors import UsageError
     from ..textfiles import looks_like_results
 
+    if not dataset.is_file():
+        return None  # missing, a folder, a FIFO (never opened): the dataset readers say what is wrong
     try:
         with dataset.open("rb") as fh:
             head = fh.read(64 * 1024)
     except OSError:
-        return None  # the dataset readers say what is wrong with it
+        return None
     if not looks_like_results(head):
         return None
     beside = reviews_path(dataset)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import metrics
 from ..errors import UsageError
+from ..textfiles import refuse_special
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -82,6 +83,7 @@ def parse_scale(text: str) -> tuple[float, float]:
 def read_dataset(path: str | Path, *, scale: tuple[float, float] | None = None) -> list[EvalRow]:
     """Read and check the CSV; any problem is a UsageError naming the file and row."""
     path = Path(path)
+    refuse_special(path, "a CSV file")
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except FileNotFoundError:

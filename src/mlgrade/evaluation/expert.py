@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import metrics
 from ..errors import UsageError
+from ..textfiles import refuse_special
 from ..models import Grade
 from ..scoring import band_for
 
@@ -61,6 +62,7 @@ def is_expert_set(path: str | Path) -> bool:
 def read_expert_set(path: str | Path, bank: RubricBank | None = None) -> list[ExpertRow]:
     """Read and check an expert set; any problem is a UsageError naming the file and line."""
     path = Path(path)
+    refuse_special(path, "a JSONL file")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
