@@ -54,6 +54,13 @@ def _footer(grade: Grade) -> str:
     return " · ".join(parts)
 
 
+def _markup_safe(text: object) -> str:
+    """Candidate-derived text for rich markup: control codes made visible, markup escaped."""
+    from rich.markup import escape
+
+    return escape(safe_text(text))
+
+
 MAX_CASES_SHOWN = 4  # failing cases listed on a terminal; --json and the results file keep them all
 MAX_DETAIL = 120
 
@@ -61,12 +68,9 @@ MAX_DETAIL = 120
 def _code_tests(console: Console, results: list[CodeTestResult]) -> None:
     """The code run: one line when every case passed; else the first failing cases, each on a
     short line (a wrong function can fail 30 cases with long values: the rest are counted)."""
-    from rich.markup import escape as _escape
     from rich.table import Table
 
-    def escape(text: object) -> str:  # candidate-derived text: no control codes (see render_grade)
-        return _escape(safe_text(text))
-
+    escape = _markup_safe
     hidden = sum(t.hidden for t in results)
     passed = sum(t.status == "passed" for t in results)
     whole = len(results) == 1 and results[0].call == "(answer)"
@@ -110,10 +114,7 @@ def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
     """The full feedback view shared by `grade`, `practice` and reports. Every string that can
     carry candidate text (quotes, claims, comments, errors, code values) is shown through
     `safe_text`, so control codes in an answer cannot drive the terminal."""
-    from rich.markup import escape as _escape
-
-    def escape(text: object) -> str:
-        return _escape(safe_text(text))
+    escape = _markup_safe
     from rich.panel import Panel
     from rich.table import Table
 
