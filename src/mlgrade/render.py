@@ -99,14 +99,13 @@ def _code_tests(console: Console, results: list[CodeTestResult]) -> None:
 def _hanging(console: Console, rows: list[tuple[str, str]]) -> None:
     """`label text` lines whose wrapped continuation lines stay indented under the text (a
     two-column grid), so a long point stays readable on an 80-column terminal. `text` is escaped."""
-    from rich.markup import escape
     from rich.table import Table
 
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column(ratio=1)
     for label, text in rows:
-        grid.add_row(label, escape(safe_text(text)))  # candidate-derived text: no control codes
+        grid.add_row(label, _markup_safe(text))
     console.print(grid)
 
 
