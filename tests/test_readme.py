@@ -139,6 +139,17 @@ def test_hidden_case_count_is_the_rubrics():
     assert counts and said == counts
 
 
+def test_ci_runs_the_readme_test_commands_as_written():
+    """.ci/run's first step is the README's test command and its last the integration command, verbatim."""
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    tests = [line for b in _shell_blocks() for _, line in b.lines if line.startswith("python3 -m venv") and "pytest" in line]
+    integration = [line for b in _shell_blocks() for _, line in b.lines if "pytest -m integration" in line]
+    assert len(tests) == 1 and len(integration) == 1
+    assert "'.[dev]'" in tests[0] and "integration" not in tests[0].split("pytest")[0]
+    assert tests[0] in ci and integration[0] in ci
+    assert ci.index(tests[0]) < ci.index(integration[0])
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     import readme_cog
