@@ -173,30 +173,51 @@ def examples_drift(folder: Path = EXAMPLES) -> list[str]:
                   if not (folder / rel).is_file() or (folder / rel).read_bytes() != text.encode("utf-8"))
 
 
+_prepared: Path | None = None  # one prepared workspace per process, copied for each use
+
+
 def make_workspace(root: Path) -> tuple[Path, dict[str, str]]:
     """<root>/work: the shipped files of examples/ (read from there, not from WORKSPACE, so the
     README runs against what a user gets; a user's own outputs there are not copied), a `mlgrade`
     on PATH that is this interpreter's, results.jsonl from a first batch run (so `report
     results.jsonl` has something to read) and results.reviews.jsonl with a reviewer's decisions on
-    it (for `eval --reviews`).
-    Returns the working directory and the environment to run commands with."""
+    it (for `eval --reviews`). Returns the working directory and the environment to run commands with.
+    The first call prepares them; later calls copy that (cog makes a workspace per README excerpt)."""
+    global _prepared
+    if _prepared is None:
+        import atexit
+
+        prepared = Path(tempfile.mkdtemp(prefix="mlgrade-readme-prepared-"))
+        atexit.register(shutil.rmtree, prepared, ignore_errors=True)
+        _prepare(prepared)
+        _prepared = prepared
+    for part in ("work", "home"):
+        if (_prepared / part).exists():
+            shutil.copytree(_prepared / part, root / part, symlinks=True)
+    return root / "work", _with_shim(root)
+
+
+def _with_shim(root: Path) -> dict[str, str]:
+    shim = root / "bin"
+    shim.mkdir(exist_ok=True)
+    script = shim / "mlgrade"
+    script.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m mlgrade \"$@\"\n", encoding="utf-8")
+    script.chmod(0o755)
+    return env_for(root / "home", shim)
+
+
+def _prepare(root: Path) -> None:
     if not EXAMPLES.is_dir():
         raise FileNotFoundError(f"{EXAMPLES} is missing: run `python tests/readme_cog.py` to write it")
     work = root / "work"
     for rel in example_files():
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(EXAMPLES / rel, work / rel)
-    shim = root / "bin"
-    shim.mkdir(exist_ok=True)
-    script = shim / "mlgrade"
-    script.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m mlgrade \"$@\"\n", encoding="utf-8")
-    script.chmod(0o755)
-    env = env_for(root / "home", shim)
+    env = _with_shim(root)
     # --no-cache: leaves no cached grades behind, so the README's own batch runs grade afresh
     subprocess.run([sys.executable, "-m", "mlgrade", "batch", "answers.jsonl", "--out", "results.jsonl", "--no-cache"],
                    cwd=work, env=env, capture_output=True, timeout=120)
     subprocess.run([sys.executable, "-c", _REVIEW], cwd=work, env=env, capture_output=True, timeout=120)
-    return work, env
 
 
 _MASKS = [
