@@ -46,6 +46,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_elsewhere(tmp_path):
     elsewhere.mkdir()
     env = {**os.environ, "MLGRADE_HOME": str(tmp_path / "home")}
     env.pop("MLGRADE_RUBRICS", None)
+    env.pop("PYTHONPATH", None)  # a checkout's src on it (as in development) would be imported instead of the wheel
     where = subprocess.run([str(py), "-c", "import mlgrade; print(mlgrade.__file__)"], cwd=elsewhere, env=env,
                            capture_output=True, text=True, check=True).stdout
     assert str(target_site) in where, "the fresh venv must import the wheel, not the checkout"
