@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# The data folder CI lays beside the project; a public clone has none, so every test that reads it
+# skips with a reason. MLGRADE_TEST_SHARED points elsewhere (a missing folder: run as a public clone).
+SHARED = Path(os.environ.get("MLGRADE_TEST_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 SEED = SHARED / "seed" / "ml-interview-questions.txt"
 DATA = SHARED / "data"
 

@@ -6,10 +6,13 @@ Two users:
   each runs the real CLI (offline grader, a temporary MLGRADE_HOME, fixed width) and prints what
   it printed. `tests/test_readme.py` runs `cog --check`, so a figure that drifts fails the tests.
 - `tests/test_readme.py` runs every `mlgrade …` line of the README's ```bash blocks in a
-  workspace made by `make_workspace()` and checks the exit code the README implies.
+  workspace made by `make_workspace()` (a copy of the shipped `examples/` folder) and checks the
+  exit code the README implies.
 
-Adding an example to the README: use files that `WORKSPACE` below creates (add yours there), and
-see README.md, "Development", for the markers (`# exit N`, `<!-- readme-test: skip REASON -->`).
+`WORKSPACE` below is the one source of the example files: `examples/` is written from it
+(`python tests/readme_cog.py`), and tests/test_readme.py fails when the two differ. Adding an
+example to the README: add the files it needs to `WORKSPACE`, rewrite `examples/`, and see
+README.md, "Development", for the markers (`# exit N`, `<!-- readme-test: skip REASON -->`).
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 WIDTH = 100  # the width of every generated excerpt
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 Q07_GOOD = ("For time series I would not use shuffled k-fold, because it leaks future information into training. "
             "Instead I use a rolling-origin (forward-chaining) split: train on the past, validate on the block "
@@ -38,7 +43,7 @@ _ROWS = [
      "answer": Q07_GOOD},
     {"id": "4", "candidate": "bob", "question_id": "q17", "answer": ""},
 ]
-_MOHLER = [  # a few rows in the shape of the shared data sets, so eval examples run on a clean clone
+_MOHLER = [  # made-up rows in the shape of the Mohler and SciEntsBank sets (none taken from them)
     ("What is a variable?", "A location in memory that can store a value.", "A named place in memory holding a value.", 5),
     ("What is a variable?", "A location in memory that can store a value.", "Something in maths.", 1),
     ("What is a variable?", "A location in memory that can store a value.", "Memory that stores a value.", 4),
@@ -46,7 +51,7 @@ _MOHLER = [  # a few rows in the shape of the shared data sets, so eval examples
     ("What is a loop?", "A construct that repeats a block of code while a condition holds.", "A kind of variable.", 0.5),
     ("What is a loop?", "A construct that repeats code while a condition is true.", "Code repeated until a condition fails.", 5),
 ]
-_EXPERT = [  # the shape of ../shared/data/seed-dev.jsonl (an expert-graded set), a few rows
+_EXPERT = [  # a few made-up rows in the shape of an expert-graded set (seed-dev.jsonl)
     {"question_number": 5, "answer_id": "q05-a", "kind": "strong", "expert_score": 85, "expected_band": "strong",
      "answer": "It depends on the model: k-NN, SVM and k-means use distances, so a large-range feature dominates; "
                "gradient descent converges faster on scaled inputs; trees do not care. Fit the scaler on the "
@@ -70,7 +75,7 @@ def _csv(header: tuple[str, ...], rows: list[tuple]) -> str:
     return buf.getvalue()
 
 
-# path (relative to the working directory, which is <tmp>/work) -> content
+# path inside examples/ (the working directory of every README example) -> content
 WORKSPACE: dict[str, str] = {
     "answer.md": Q07_GOOD + "\n",
     "solution.py": "def can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n",
@@ -79,9 +84,10 @@ WORKSPACE: dict[str, str] = {
                      [("5", "carol", "q07", "Use a time-based split: train on the past, test on the future.")]),
     "answers-folder/q03-dave.md": "k-NN predicts from the k closest training points, by majority vote or average.\n",
     "ref.txt": "Dropout zeroes random units during training so the network cannot rely on any one of them.\n",
-    "../shared/data/mohler-dev.csv": _csv(("question", "reference_answer", "student_answer", "score"), _MOHLER),
-    "../shared/data/scientsbank-dev.csv": _csv(("question", "reference_answer", "student_answer", "label"), _LABELS),
-    "../shared/data/seed-dev.jsonl": "".join(json.dumps(r) + "\n" for r in _EXPERT),
+    # for `eval`: a human score (0-5) or label per answer, and an expert-graded set of the bank's questions
+    "human-scores.csv": _csv(("question", "reference_answer", "student_answer", "score"), _MOHLER),
+    "human-labels.csv": _csv(("question", "reference_answer", "student_answer", "label"), _LABELS),
+    "expert-graded.jsonl": "".join(json.dumps(r) + "\n" for r in _EXPERT),
     # wide exports (one row per candidate), as Google Forms and an LMS quiz write them
     "form-export.csv": _csv(
         ("Timestamp", "Email Address", "Your name",
@@ -124,27 +130,94 @@ def env_for(home: Path, shim_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
-def make_workspace(root: Path) -> tuple[Path, dict[str, str]]:
-    """<root>/work with the WORKSPACE files, a `mlgrade` on PATH that is this interpreter's,
-    results.jsonl from a first batch run (so `report results.jsonl` has something to read) and
-    results.reviews.jsonl with a reviewer's decisions on it (for `eval --reviews`).
-    Returns the working directory and the environment to run commands with."""
-    work = root / "work"
-    for rel, text in WORKSPACE.items():
-        path = (work / rel).resolve()
+EXAMPLES_NOTE = """\
+# Example files
+
+The files the examples in the project's README.md use: `cd examples`, then run them as written.
+The commands write their outputs here too (results.jsonl, report.html, cal.json, …).
+
+human-scores.csv, human-labels.csv and expert-graded.jsonl are a few made-up rows in the shape
+of the Mohler and SciEntsBank data sets and of an expert-graded set, so the `mlgrade eval`
+examples run; README.md, "Measure agreement with human graders", says where the real data sets
+come from.
+
+Generated from `WORKSPACE` in tests/readme_cog.py: edit them there, then run
+`python tests/readme_cog.py` (tests/test_readme.py fails when this folder and that source differ).
+"""
+
+
+def example_files() -> dict[str, str]:
+    """Everything examples/ ships: WORKSPACE, a note saying what the folder is, and a .gitignore
+    that keeps what the README's commands write there out of git."""
+    keep = sorted({rel.split("/")[0] + "/" for rel in WORKSPACE if "/" in rel} | set(WORKSPACE))
+    ignore = "# what the README's commands write here (results.jsonl, report.html, …)\n*\n" + "".join(
+        f"!{rel}\n" for rel in [".gitignore", "README.md", *keep])
+    return {**WORKSPACE, "README.md": EXAMPLES_NOTE, ".gitignore": ignore}
+
+
+def write_examples(folder: Path = EXAMPLES) -> list[str]:
+    """Write examples/ from WORKSPACE; the paths that changed."""
+    wanted = example_files()
+    changed = examples_drift(folder)
+    for rel in changed:
+        path = folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        path.write_text(wanted[rel], encoding="utf-8", newline="")
+    return changed
+
+
+def examples_drift(folder: Path = EXAMPLES) -> list[str]:
+    """The shipped files (relative to folder) that are missing or differ from their source. Other
+    files there are a user's outputs, not drift."""
+    return sorted(rel for rel, text in example_files().items()
+                  if not (folder / rel).is_file() or (folder / rel).read_bytes() != text.encode("utf-8"))
+
+
+_prepared: Path | None = None  # one prepared workspace per process, copied for each use
+
+
+def make_workspace(root: Path) -> tuple[Path, dict[str, str]]:
+    """<root>/work: the shipped files of examples/ (read from there, not from WORKSPACE, so the
+    README runs against what a user gets; a user's own outputs there are not copied), a `mlgrade`
+    on PATH that is this interpreter's, results.jsonl from a first batch run (so `report
+    results.jsonl` has something to read) and results.reviews.jsonl with a reviewer's decisions on
+    it (for `eval --reviews`). Returns the working directory and the environment to run commands with.
+    The first call prepares them; later calls copy that (cog makes a workspace per README excerpt)."""
+    global _prepared
+    if _prepared is None:
+        import atexit
+
+        prepared = Path(tempfile.mkdtemp(prefix="mlgrade-readme-prepared-"))
+        atexit.register(shutil.rmtree, prepared, ignore_errors=True)
+        _prepare(prepared)
+        _prepared = prepared
+    for part in ("work", "home"):
+        if (_prepared / part).exists():
+            shutil.copytree(_prepared / part, root / part, symlinks=True)
+    return root / "work", _with_shim(root)
+
+
+def _with_shim(root: Path) -> dict[str, str]:
     shim = root / "bin"
     shim.mkdir(exist_ok=True)
     script = shim / "mlgrade"
     script.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m mlgrade \"$@\"\n", encoding="utf-8")
     script.chmod(0o755)
-    env = env_for(root / "home", shim)
+    return env_for(root / "home", shim)
+
+
+def _prepare(root: Path) -> None:
+    if not EXAMPLES.is_dir():
+        raise FileNotFoundError(f"{EXAMPLES} is missing: run `python tests/readme_cog.py` to write it")
+    work = root / "work"
+    for rel in example_files():
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(EXAMPLES / rel, work / rel)
+    env = _with_shim(root)
     # --no-cache: leaves no cached grades behind, so the README's own batch runs grade afresh
     subprocess.run([sys.executable, "-m", "mlgrade", "batch", "answers.jsonl", "--out", "results.jsonl", "--no-cache"],
                    cwd=work, env=env, capture_output=True, timeout=120)
     subprocess.run([sys.executable, "-c", _REVIEW], cwd=work, env=env, capture_output=True, timeout=120)
-    return work, env
 
 
 _MASKS = [
@@ -308,3 +381,8 @@ def options_table() -> None:
         short = f"`{row['short']}`" if row["short"] else ""
         cog.outl(f"| {name} | {short} | {row['help']} | {', '.join(sorted(row['commands']))} |")
 
+
+
+if __name__ == "__main__":
+    changed = write_examples()
+    print(f"examples/: {len(changed)} file(s) rewritten" + (": " + ", ".join(changed) if changed else ""))

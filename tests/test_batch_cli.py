@@ -118,7 +118,9 @@ def test_sigint_during_a_real_batch_keeps_results_and_names_the_resume_command(t
     src = tmp_path / "answers.jsonl"
     write_jsonl(src, answers(200))
     out = tmp_path / "results.jsonl"
-    with FakeOpenAIServer(latency=0.05) as srv:
+    # 0.5 s a reply: 200 answers take 50 s at least, so a test process starved by a loaded machine
+    # (or a parallel run) still interrupts the batch mid-run rather than after its end
+    with FakeOpenAIServer(latency=0.5) as srv:
         env = {**os.environ, "OPENAI_BASE_URL": srv.base_url, "MLGRADE_GRADER": "llm"}
         proc = subprocess.Popen([sys.executable, "-m", "mlgrade", "batch", str(src), "--out", str(out), "-c", "2"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)

@@ -17,7 +17,20 @@ from mlgrade.textfiles import check_output, write_output
 sys.path.insert(0, str(Path(__file__).parent))
 from test_report import _rec  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "seed-dev.jsonl"
+
+
+@pytest.fixture
+def expert_set(tmp_path):
+    """A small expert-graded set in the shape of seed-dev.jsonl (the suite never needs ../shared)."""
+    rows = [{"question_number": 5, "answer_id": "a", "expert_score": 85, "expected_band": "strong",
+             "answer": "k-NN and SVM use distances, so a large-range feature dominates; trees do not care."},
+            {"question_number": 7, "answer_id": "b", "expert_score": 40, "expected_band": "weak",
+             "answer": "Use a rolling-origin split: train on the past, test on the future."},
+            {"question_number": 2, "answer_id": "c", "expert_score": 0, "expected_band": "poor",
+             "answer": "Deep learning is always the best choice for any data set."}]
+    path = tmp_path / "experts.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
 
 
 @pytest.fixture
@@ -159,18 +172,22 @@ def test_refusals_on_stat_alone_keep_each_writers_wording(tmp_path):
     assert missing.parent.is_dir() and not missing.exists()
 
 
-def test_eval_out_refuses_a_foreign_file_before_grading(tmp_path, cli):
+def test_eval_out_refuses_a_foreign_file_before_grading(tmp_path, cli, expert_set):
     target = tmp_path / "notes.bak"
     target.write_text("keep me\n")
-    _refused(cli(["eval", DATA, "--grader", "offline", "--limit", "2", "--out", target]), "notes.bak")
+    _refused(cli(["eval", expert_set, "--grader", "offline", "--limit", "2", "--out", target]), "notes.bak")
     assert target.read_text() == "keep me\n"
-    _refused(cli(["eval", DATA, "--grader", "offline", "--limit", "2", "--out", DATA]), DATA.name)
+    before = expert_set.read_bytes()
+    res = cli(["eval", expert_set, "--grader", "offline", "--limit", "2", "--out", expert_set])
+    _refused(res, expert_set.name)
+    assert "no such file" not in res.output  # refused as the input, not for being absent
+    assert expert_set.read_bytes() == before
 
 
-def test_eval_out_is_rewritable(tmp_path, cli):
+def test_eval_out_is_rewritable(tmp_path, cli, expert_set):
     for name in ("p.jsonl", "p.csv"):
         for _ in range(2):
-            res = cli(["eval", DATA, "--grader", "offline", "--limit", "2", "--out", tmp_path / name])
+            res = cli(["eval", expert_set, "--grader", "offline", "--limit", "2", "--out", tmp_path / name])
             assert res.exit_code in (0, 1), res.output
             assert "Traceback" not in res.output
         assert (tmp_path / name).stat().st_size > 0

@@ -22,9 +22,9 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_elsewhere(tmp_path):
         pytest.skip("git is not installed")
     # build from a clean clone of the committed tree when possible, so untracked files cannot leak in
     src = tmp_path / "src"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(src)], check=True)
-    if not (src / "rubrics").is_dir():  # nothing committed yet (fresh repo): use the work tree
-        shutil.rmtree(src)
+    cloned = subprocess.run(["git", "clone", "-q", str(ROOT), str(src)], capture_output=True).returncode == 0
+    if not (cloned and (src / "rubrics").is_dir()):  # not a repository (an sdist, a copy) or nothing committed
+        shutil.rmtree(src, ignore_errors=True)
         shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv*", "__pycache__", "dist", "build"))
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(src)],
@@ -46,6 +46,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_elsewhere(tmp_path):
     elsewhere.mkdir()
     env = {**os.environ, "MLGRADE_HOME": str(tmp_path / "home")}
     env.pop("MLGRADE_RUBRICS", None)
+    env.pop("PYTHONPATH", None)  # a checkout's src on it (as in development) would be imported instead of the wheel
     where = subprocess.run([str(py), "-c", "import mlgrade; print(mlgrade.__file__)"], cwd=elsewhere, env=env,
                            capture_output=True, text=True, check=True).stdout
     assert str(target_site) in where, "the fresh venv must import the wheel, not the checkout"

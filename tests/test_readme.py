@@ -3,7 +3,8 @@ line in its bash blocks runs with the exit code the README implies.
 
 Conventions (also in README.md, "Development"):
 - every line of a ```bash block that calls `mlgrade` is run, in document order, in one workspace
-  made by tests/readme_cog.py (offline grader, temporary MLGRADE_HOME, the files in WORKSPACE);
+  made by tests/readme_cog.py (offline grader, temporary MLGRADE_HOME, the shipped files of
+  examples/, which must equal WORKSPACE there);
 - the line must exit 0, unless its comment starts with `# exit N`;
 - `<!-- readme-test: skip REASON -->` on the line before a block's opening fence skips the block;
   the reason is required.
@@ -110,6 +111,43 @@ def test_parser_conventions(tmp_path):
     assert [(c.text.split("#")[0].strip(), c.expected) for c in commands(found[0])] == [("mlgrade a", 2),
                                                                                          ("echo x | mlgrade b", 0)]
     assert found[1].skip == "needs a tty"
+
+
+def test_examples_folder_matches_its_source():
+    import readme_cog
+
+    drift = readme_cog.examples_drift()
+    assert not drift, ("examples/ differs from WORKSPACE in tests/readme_cog.py: run `python tests/readme_cog.py`\n"
+                       + "\n".join(drift))
+
+
+def test_examples_drift_is_seen(tmp_path):
+    import readme_cog
+
+    assert readme_cog.write_examples(tmp_path) and readme_cog.examples_drift(tmp_path) == []
+    (tmp_path / "answer.md").write_text("edited by hand\n")
+    (tmp_path / "more.csv").unlink()
+    (tmp_path / "results.jsonl").write_text("{}\n")  # a user's output is not drift
+    assert readme_cog.examples_drift(tmp_path) == ["answer.md", "more.csv"]
+
+
+def test_hidden_case_count_is_the_rubrics():
+    from mlgrade.rubrics import load_rubrics
+
+    counts = {r.hidden_tests.count for r in load_rubrics() if r.kind == "coding" and r.hidden_tests}
+    said = {int(n) for n in re.findall(r"(\d+) hidden random cases", README.read_text(encoding="utf-8"))}
+    assert counts and said == counts
+
+
+def test_ci_runs_the_readme_test_commands_as_written():
+    """.ci/run's first step is the README's test command and its last the integration command, verbatim."""
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    tests = [line for b in _shell_blocks() for _, line in b.lines if line.startswith("python3 -m venv") and "pytest" in line]
+    integration = [line for b in _shell_blocks() for _, line in b.lines if "pytest -m integration" in line]
+    assert len(tests) == 1 and len(integration) == 1
+    assert "'.[dev]'" in tests[0] and "integration" not in tests[0].split("pytest")[0]
+    assert tests[0] in ci and integration[0] in ci
+    assert ci.index(tests[0]) < ci.index(integration[0])
 
 
 @pytest.fixture(scope="module")

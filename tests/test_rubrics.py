@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SEED
+from conftest import SEED, SHARED
 from mlgrade.errors import RubricError, UnknownQuestionError
 from mlgrade.rubrics import builtin_rubrics_dir, load_rubrics, normalise_id, rubric_files, validate_dir
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "rubric-example.yaml"
+EXAMPLE = SHARED / "examples" / "rubric-example.yaml"
 
 
 def test_builtin_bank_is_valid_and_complete(bank):
@@ -57,27 +57,42 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
+RUN = 12  # words in a row shared with the article that count as a copied sentence
+
+
+def _copied(source: str, texts: dict[str, str]) -> dict[str, str]:
+    """name -> the first run of RUN words that the text shares with source."""
+    seed = _words(source)
+    grams = {tuple(seed[i:i + RUN]) for i in range(len(seed) - RUN + 1)}
+    copied = {}
+    for name, text in texts.items():
+        w = _words(text)
+        hits = [" ".join(w[i:i + RUN]) for i in range(len(w) - RUN + 1) if tuple(w[i:i + RUN]) in grams]
+        if hits:
+            copied[name] = hits[0]
+    return copied
+
+
 @pytest.mark.skipif(not SEED.exists(), reason="the source article is not beside the project")
 def test_no_sentence_copied_from_the_article():
-    seed = _words(SEED.read_text(errors="ignore"))
-    grams = {tuple(seed[i:i + 12]) for i in range(len(seed) - 11)}
     root = Path(__file__).resolve().parents[1]
     files = [*rubric_files(root / "rubrics"), *(root / "prompts").glob("*.md"), root / "README.md"]
-    copied = {}
-    for path in files:
-        w = _words(path.read_text())
-        hits = [" ".join(w[i:i + 12]) for i in range(len(w) - 11) if tuple(w[i:i + 12]) in grams]
-        if hits:
-            copied[path.name] = hits[0]
-    assert copied == {}
+    assert _copied(SEED.read_text(errors="ignore"), {p.name: p.read_text() for p in files}) == {}
 
 
-def test_the_copy_check_can_fail(tmp_path):
-    seed = _words(SEED.read_text(errors="ignore")) if SEED.exists() else _words("a b c d e f g h i j k l m")
-    sample = " ".join(seed[100:114])
-    w = _words(sample)
-    grams = {tuple(seed[i:i + 12]) for i in range(len(seed) - 11)}
-    assert any(tuple(w[i:i + 12]) in grams for i in range(len(w) - 11))
+# A stand-in article (the real one is not in a public clone): the check itself must be able to fail.
+STAND_IN = ("Gradient boosting builds an ensemble of shallow trees, where every new tree is fitted to the "
+            "residual errors left by the trees before it, and a small learning rate keeps each step modest.")
+
+
+def test_the_copy_check_can_fail():
+    twelve = "new tree is fitted to the residual errors left by the trees"
+    assert len(_words(twelve)) == RUN
+    eleven = "tree is fitted to the residual errors left by the trees"
+    found = _copied(STAND_IN, {"copied.yaml": f"point: In boosting, {twelve.upper()}; then it stops.",
+                               "close.yaml": f"point: In boosting, the {eleven}, one by one.",
+                               "own.yaml": "point: Boosting adds weak learners one after another."})
+    assert found == {"copied.yaml": twelve}
 
 
 @pytest.mark.parametrize("raw,expected", [("q3", "q03"), ("Q03", "q03"), ("3", "q03"), ("q25", "q25"), (" 7 ", "q07"), ("x01", "x01")])

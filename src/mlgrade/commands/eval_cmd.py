@@ -71,11 +71,11 @@ def eval_command(
 
     Examples:
 
-      mlgrade eval ../shared/data/seed-dev.jsonl --grader offline --out predictions.jsonl
+      mlgrade eval expert-graded.jsonl --grader offline --out predictions.jsonl
 
-      mlgrade eval ../shared/data/mohler-dev.csv --scale 0-5 --grader offline
+      mlgrade eval human-scores.csv --scale 0-5 --grader offline
 
-      mlgrade eval ../shared/data/scientsbank-dev.csv --grader offline --json
+      mlgrade eval human-labels.csv --grader offline --json
 
       mlgrade eval data.csv --scale 0-5 --sample 100 --seed 1 --out predictions.csv
 
