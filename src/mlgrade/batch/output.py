@@ -11,7 +11,7 @@ read-only place or a full disk before any grading, and `recover` refuses an exis
 is not an mlgrade results file (its lines are not result lines) so nobody's answers or notes
 are overwritten. While a run uses the file it holds an exclusive lock (`flock` on a hidden
 `.<name>.lock` next to it, holding the pid), so a second run, or a --retry-errors rewrite,
-cannot interleave with it. A write that fails mid-run (ENOSPC) stops the run: every line
+cannot interleave with it, whichever name (symlink, hard link) it comes through. A write that fails mid-run (ENOSPC) stops the run: every line
 already written stays, and rerunning resumes.
 """
 
@@ -261,39 +261,83 @@ def _rewrite_without(path: Path, *, retry_errors: bool) -> Path:
 
 
 class ResultsLock:
-    """An exclusive lock on a results file for one run: `flock` on a hidden sidecar file (a lock on
-    the results file itself would be lost by the atomic rename of --retry-errors). The sidecar
-    holds the pid of the run, named when a second run is refused. It is left in place: deleting
-    it would let two runs lock two different files."""
+    """An exclusive lock on a results file for one run, taken on the file itself, whatever name
+    reaches it: `flock` on a hidden sidecar beside the file's resolved path (a symlink leads to the
+    target's sidecar), and on the file's inode (a hard link is the same inode). The sidecar is what
+    survives the atomic rename of --retry-errors; `relock` adds the new inode after it. The sidecar
+    holds the pid of the run, named when a second run is refused, and is removed on release (a run
+    that finds its locked sidecar no longer at that path takes the new one instead)."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.lock_path = path.with_name(f".{path.name}.lock")
+        self.real = Path(os.path.realpath(path))
+        self.lock_path = self.real.with_name(f".{self.real.name}.lock")
         self._fd: int | None = None
+        self._inodes: list[int] = []
+
+    def _refused(self, holder: str) -> UsageError:
+        return UsageError(f"{self.path} is in use by another mlgrade run (pid {holder}); wait for it to finish "
+                          "or choose another --out")
 
     def acquire(self) -> ResultsLock:
         try:
             import fcntl
         except ImportError:  # not a POSIX system: no advisory locks to take
             return self
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise UsageError(f"--out {self.path}: cannot create its lock file {self.lock_path} ({exc.strerror})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            raise UsageError(f"{self.path} is in use by another mlgrade run (pid {holder}); wait for it to finish "
-                             "or choose another --out") from None
+        while True:
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise UsageError(f"--out {self.path}: cannot create its lock file {self.lock_path} "
+                                 f"({exc.strerror})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                raise self._refused(holder) from None
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
+            except OSError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the run before us removed it as we opened it: take the one there now
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
+        try:
+            self.relock()
+        except UsageError:
+            self.release()
+            raise
         return self
 
+    def relock(self) -> None:
+        """Lock the results file's current inode too (a hard link to it, or another name, then finds it
+        taken): at the start, and again after a rewrite replaced the file."""
+        import fcntl
+
+        try:
+            fd = os.open(self.real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        except OSError:
+            return  # not there yet (it is created by this run) or not a plain file (check_out refuses it)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise self._refused("holding it under another name") from None
+        self._inodes.append(fd)
+
     def release(self) -> None:
+        for fd in self._inodes:
+            os.close(fd)
+        self._inodes = []
         if self._fd is not None:
+            try:
+                os.unlink(self.lock_path)  # while still holding it: see acquire
+            except OSError:
+                pass
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
 
@@ -370,9 +414,12 @@ def open_results(path: Path, *, retry_errors: bool = False, dry_run: bool = Fals
         yield recover(path, retry_errors=retry_errors, dry_run=True, rubric_hashes=rubric_hashes), None
         return
     check_out(path)
-    with ResultsLock(path):
+    with ResultsLock(path) as lock:
+        path = lock.real  # a symlinked --out: the file it names is rewritten, never the link replaced by a copy
         rec = recover(path, retry_errors=retry_errors, rubric_hashes=rubric_hashes)
         writer = OutputWriter(path)
+        if rec.backup:
+            lock.relock()
         try:
             yield rec, writer
         finally:
