@@ -103,3 +103,98 @@ def test_deep_tree_answer_is_a_code_error(wasm_mode, private_tmp, bank):
     assert {r.status for r in results} == {"error"}, results
     assert "disk" in results[0].error
     assert list(private_tmp.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- H8: the compiled-module cache
+
+
+@pytest.fixture(scope="module")
+def verified_cache(tmp_path_factory):
+    """A private copy of the cache, verified (compiled again if its digest was never recorded), so
+    these tests damage only their own copies."""
+    status = sandbox_status("wasm")
+    if not status.available:
+        pytest.skip(status.reason)
+    base = tmp_path_factory.mktemp("cache")
+    source = sandbox.cache_dir() / "wasm"
+    if source.is_dir():
+        shutil.copytree(source, base / "wasm", ignore=shutil.ignore_patterns("*.lock", ".stdlib-*"))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLGRADE_CACHE_DIR", str(base))
+    try:
+        sandbox.ensure_compiled()
+    finally:
+        mp.undo()
+    return base
+
+
+@pytest.fixture
+def cache_copy(verified_cache, tmp_path, monkeypatch):
+    copy = tmp_path / "cache"
+    shutil.copytree(verified_cache, copy)
+    monkeypatch.setenv("MLGRADE_CACHE_DIR", str(copy))
+    monkeypatch.setattr(sandbox, "_rebuilt", set(), raising=False)
+    runtime, _ = sandbox._locate("wasm")
+    return runtime
+
+
+def test_truncated_compiled_module_is_rebuilt_not_charged_to_the_code(cache_copy):
+    from mlgrade.doctor import sandbox_info
+
+    with open(cache_copy.module_path, "r+b") as f:
+        f.truncate(1_000_000)
+    info = sandbox_info()
+    assert not info["compiled"] and "fails its check" in info["summary"], info["summary"]
+    r = run_python("print('ok')", limits=Limits(timeout=10.0))
+    assert r.ok and r.stdout.strip() == "ok", r
+    assert cache_copy.module_path.stat().st_size > 1_000_000
+    assert sandbox_status("wasm").compiled
+
+
+def test_correct_code_is_not_failed_by_a_damaged_cache(cache_copy, bank):
+    from mlgrade.code.codegrade import run_rubric_tests
+
+    with open(cache_copy.module_path, "r+b") as f:  # the review's case: 20.0 poor for correct code
+        f.truncate(1_000_000)
+    results = run_rubric_tests(bank.get("q24"), CORRECT24)
+    assert results and {r.status for r in results} == {"passed"}, results
+
+
+def test_same_size_damage_is_caught_by_the_recorded_digest(cache_copy):
+    from mlgrade.code.wasm_cache import module_problem
+
+    assert module_problem(cache_copy.module_path, cache_copy.meta_path) is None
+    data = bytearray(cache_copy.module_path.read_bytes())
+    for k in range(len(data) // 2, len(data) // 2 + 64):
+        data[k] ^= 0xFF  # bit rot in the middle: same size, so only the digest can tell
+    cache_copy.module_path.write_bytes(bytes(data))
+    assert "does not match" in module_problem(cache_copy.module_path, cache_copy.meta_path)
+    assert not sandbox_status("wasm").compiled
+
+
+def test_a_sandbox_that_cannot_load_is_code_not_run_with_the_text_judged(cache_copy, bank, monkeypatch):
+    from mlgrade.code.codegrade import run_rubric_tests
+    from mlgrade.code.wasm_cache import file_hash, write_meta
+
+    cache_copy.module_path.write_bytes(b"\0asm not a compiled module")  # e.g. built by another wasmtime
+    write_meta(cache_copy.meta_path, seconds=1.0, sha256=file_hash(cache_copy.module_path))
+    monkeypatch.setattr(sandbox, "_rebuilt", {str(cache_copy.module_path)}, raising=False)  # already rebuilt once here
+    results = run_rubric_tests(bank.get("q24"), CORRECT24)
+    assert [r.status for r in results] == ["not-run"], results
+    assert "sandbox failed" in results[0].error
+
+
+def test_damaged_unpacked_stdlib_is_not_used(cache_copy):
+    from mlgrade.code import wasm_cache
+
+    sandbox.ensure_compiled(cache_copy)
+    target = cache_copy.unpacked_stdlib / "local/lib/python3.11/json/__init__.pyc"
+    if not target.exists():
+        target = next((cache_copy.unpacked_stdlib / "local/lib/python3.11").rglob("*.pyc"))
+    target.write_bytes(b"garbage")
+    wasm_cache._stdlib_intact.cache_clear()  # checked once per process: this test is a later process
+    assert cache_copy.stdlib_for_run() == cache_copy.stdlib_dir  # the pinned zip, not the damaged copy
+    sandbox.ensure_compiled(cache_copy)  # unpacked again
+    assert cache_copy.stdlib_for_run() == cache_copy.unpacked_stdlib
+    r = run_python("import json; print(json.dumps([1]))", limits=Limits(timeout=10.0))
+    assert r.ok and r.stdout.strip() == "[1]", r
