@@ -69,3 +69,22 @@ def test_a_fifo_as_the_reviews_file_is_refused_not_opened(cli, results, tmp_path
     os.mkfifo(reviews_path(results))
     result = cli(["report", results])
     assert result.exit_code == 2 and "FIFO" in result.output
+
+
+def test_a_second_review_session_on_the_same_decisions_is_refused(results, bank, tmp_path):
+    from mlgrade.batch.reviews import ReviewSession
+    from mlgrade.errors import UsageError
+
+    first = ReviewSession(results, bank=bank)
+    with first.exclusive():
+        first.accept()
+        second = ReviewSession(results, bank=bank)
+        with pytest.raises(UsageError, match="in use by another mlgrade run .*finish that review first"):
+            second.exclusive().acquire()
+        (tmp_path / "alias.reviews.jsonl").symlink_to(reviews_path(results).name)
+        third = ReviewSession(results, reviews=tmp_path / "alias.reviews.jsonl", bank=bank)
+        with pytest.raises(UsageError, match="in use"):
+            third.exclusive().acquire()
+    with ReviewSession(results, bank=bank).exclusive():  # free again once the first ends
+        pass
+    assert not (tmp_path / ".res.reviews.jsonl.lock").exists()

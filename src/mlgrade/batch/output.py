@@ -268,16 +268,15 @@ class ResultsLock:
     holds the pid of the run, named when a second run is refused, and is removed on release (a run
     that finds its locked sidecar no longer at that path takes the new one instead)."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, *, hint: str = "wait for it to finish or choose another --out"):
+        self.path, self.hint = path, hint
         self.real = Path(os.path.realpath(path))
         self.lock_path = self.real.with_name(f".{self.real.name}.lock")
         self._fd: int | None = None
         self._inodes: list[int] = []
 
     def _refused(self, holder: str) -> UsageError:
-        return UsageError(f"{self.path} is in use by another mlgrade run (pid {holder}); wait for it to finish "
-                          "or choose another --out")
+        return UsageError(f"{self.path} is in use by another mlgrade run (pid {holder}); {self.hint}")
 
     def acquire(self) -> ResultsLock:
         try:

@@ -141,6 +141,14 @@ class ReviewSession:
         self.position = 0
         self.made: list[Decision] = []  # this session's decisions, in order
 
+    def exclusive(self) -> Any:
+        """A lock on the decisions file for as long as a person works through this session: a second
+        session on the same file (another terminal, another name for it) is refused with the pid
+        holding it, instead of two reviewers silently overriding each other's decisions."""
+        from .output import ResultsLock
+
+        return ResultsLock(self.reviews, hint="finish that review first, or review into another file with --reviews")
+
     def warnings(self) -> list[str]:
         """One line per corrupt results line left out (`FILE:LINE: reason`), the first few and a count."""
         return [f"{line} (left out of the review)" for line in self.problems.lines()]
