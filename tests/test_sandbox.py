@@ -412,7 +412,7 @@ except OSError:
     r = run_python(program, limits=Limits(timeout=10.0))
     assert r.ok and r.interrupted is None, r
     made = int(r.stdout.split()[1])
-    assert 0 < made <= 64 and "BlockingIOError" in r.stdout, r.stdout
+    assert made == 0 and "PermissionError" in r.stdout, r.stdout  # one process per answer (issue 27 H9)
     assert "['0000000000000000', '0000000000000000', '0000000000000000']" in r.stdout and "ROOT" not in r.stdout
     if os.geteuid() == 0:
         assert "uid 0" not in r.stdout
@@ -480,14 +480,17 @@ else:
 t = threading.Thread(target=print, args=('thread ran',))
 t.start()
 t.join()
-pid = os.fork()
-if pid == 0:
-    os._exit(7)
-print('child', os.waitpid(pid, 0)[1] >> 8)
+try:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(7)
+    print('child', os.waitpid(pid, 0)[1] >> 8)
+except PermissionError:
+    print('no fork')
 """
     r = run_python(program, limits=FAST)
     assert r.ok and "refused" in r.stdout and "USERNS" not in r.stdout, r
-    assert "thread ran" in r.stdout and "child 7" in r.stdout  # threads and fork still work
+    assert "thread ran" in r.stdout and "no fork" in r.stdout  # threads work; new processes do not (issue 27 H9)
 
 
 def test_bwrap_grades_code_like_wasm(bwrap_mode, bank):

