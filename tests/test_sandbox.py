@@ -382,7 +382,8 @@ def test_bwrap_limits_time_memory_and_disk(bwrap_mode):
 
 def test_bwrap_caps_the_number_of_processes_even_when_mlgrade_runs_as_root(bwrap_mode):
     # RLIMIT_NPROC does not bind uid 0, so as root the guest must run as another uid (review 13, finding 3).
-    # 100 short-lived children at most: enough to pass the limit of 64, far from a real fork bomb.
+    # And no child at all: each would get an address-space limit of its own, so 8 children of 400 MB ran
+    # under a 448 MB cap (issue 27 H9); the seccomp filter keeps the answer in one process.
     program = """
 import os, time
 made, err = 0, ""

@@ -13,6 +13,7 @@ import pytest
 
 from mlgrade.code import sandbox
 from mlgrade.code.sandbox import Limits, run_python, sandbox_status
+from test_sandbox import bwrap_mode  # noqa: F401  (a fixture: skips where bwrap cannot run)
 
 DEEP = "import os\np = '/tmp'\nfor i in range(1400):\n    p += '/d'\n    os.mkdir(p)\n"
 CORRECT24 = "def can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n"
@@ -201,41 +202,6 @@ def test_damaged_unpacked_stdlib_is_not_used(cache_copy):
 
 
 # --------------------------------------------------------------------------- H9: bwrap memory per answer
-
-
-@pytest.fixture
-def bwrap_mode(monkeypatch):
-    monkeypatch.setenv("MLGRADE_SANDBOX", "bwrap")
-    status = sandbox_status()
-    if not status.available:
-        pytest.skip(status.reason)
-    return status
-
-
-FORKMEM = """
-import os, time
-made, refused = 0, ""
-for i in range(8):
-    try:
-        pid = os.fork()
-    except OSError as e:
-        refused = type(e).__name__
-        break
-    if pid == 0:
-        b = bytearray(40 * 1024 * 1024)
-        for j in range(0, len(b), 4096):
-            b[j] = 1
-        time.sleep(2)
-        os._exit(0)
-    made += 1
-print('made', made, refused)
-"""
-
-
-def test_bwrap_code_cannot_multiply_its_memory_limit_by_forking(bwrap_mode):
-    # forked children each had their own RLIMIT_AS: 8 x 400 MB ran under a 448 MB cap (review H9)
-    r = run_python(FORKMEM, limits=Limits(timeout=10.0))
-    assert r.stdout.split()[:2] == ["made", "0"] and "PermissionError" in r.stdout, r
 
 
 def test_bwrap_threads_share_one_memory_limit(bwrap_mode):
