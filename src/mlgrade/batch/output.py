@@ -276,7 +276,7 @@ class ResultsLock:
         self._inodes: list[int] = []
 
     def _refused(self, holder: str) -> UsageError:
-        return UsageError(f"{self.path} is in use by another mlgrade run (pid {holder}); {self.hint}")
+        return UsageError(f"{self.path} is in use by another mlgrade run ({holder}); {self.hint}")
 
     def acquire(self) -> ResultsLock:
         try:
@@ -294,7 +294,7 @@ class ResultsLock:
             except OSError:
                 holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
                 os.close(fd)
-                raise self._refused(holder) from None
+                raise self._refused(f"pid {holder}") from None
             try:
                 same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
             except OSError:
@@ -325,7 +325,7 @@ class ResultsLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise self._refused("holding it under another name") from None
+            raise self._refused("through another name for the same file") from None
         self._inodes.append(fd)
 
     def release(self) -> None:
