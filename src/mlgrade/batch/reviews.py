@@ -145,7 +145,7 @@ class ReviewSession:
         """A lock on the decisions file for as long as a person works through this session: a second
         session on the same file (another terminal, another name for it) is refused with the pid
         holding it, instead of two reviewers silently overriding each other's decisions."""
-        from .output import ResultsLock
+        from .lock import ResultsLock
 
         return ResultsLock(self.reviews, hint="finish that review first, or review into another file with --reviews")
 
