@@ -65,7 +65,8 @@ def _require_positive(name: str, value: Any) -> None:
     import math
 
     if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ConfigError(f"{_ENV[name][0]}={quote_name(value)}: expected a number above 0")
+        shown = f"{value:g}" if isinstance(value, (int, float)) else value
+        raise ConfigError(f"{_ENV[name][0]}={quote_name(shown)}: expected a number above 0")
 
 
 @dataclass
