@@ -49,7 +49,7 @@ def test_markdown_report_carries_no_control_bytes_or_raw_html(tmp_path):
     md = write_report(results, "md")
     assert "\x1b" not in md and "\x07" not in md and "\u202e" not in md
     assert "<script" not in md and "<img" not in md and "<iframe" not in md and "<b>" not in md
-    assert "&lt;script&gt;steal()&lt;/script&gt;\\x1b[2J" in md
+    assert "&lt;script&gt;steal()&lt;/script&gt;\\x1b\\[2J" in md  # brackets escaped: no link can form
     assert json.loads(results.read_text())["answer"].endswith(WIPE)  # the results file keeps the raw text
 
 

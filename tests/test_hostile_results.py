@@ -312,10 +312,18 @@ def test_results_line_with_undecodable_text_is_written_escaped(tmp_path):
     assert json.loads(out.read_bytes())["error"] == "bad \udcff byte"
 
 
-def test_sidecar_lock_is_hidden_next_to_the_results(tmp_path, bank):
+def test_sidecar_lock_is_hidden_next_to_the_results_while_a_run_holds_it(tmp_path, bank):
     inp = write_jsonl(tmp_path / "in.jsonl", answers(2))
-    grade_many([inp], tmp_path / "out.jsonl", grader=SlowGrader(), bank=bank)
-    assert (tmp_path / ".out.jsonl.lock").is_file()
+    seen: list[bool] = []
+
+    class Probe(SlowGrader):
+        async def assess(self, rubric, answer, *, facts=None):  # type: ignore[no-untyped-def]
+            seen.append((tmp_path / ".out.jsonl.lock").is_file())
+            return await super().assess(rubric, answer, facts=facts)
+
+    grade_many([inp], tmp_path / "out.jsonl", grader=Probe(), bank=bank)
+    assert seen == [True, True]
+    assert not (tmp_path / ".out.jsonl.lock").exists()  # removed by its holder on release (issue 26)
     assert Path(tmp_path / "out.jsonl").is_file()
 
 

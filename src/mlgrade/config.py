@@ -59,6 +59,16 @@ def _coerce(name: str, value: Any) -> Any:
     return str(value) if value != "" else None
 
 
+def _require_positive(name: str, value: Any) -> None:
+    """A limit or timeout of zero, below zero or NaN would fail every request or every answer later,
+    one by one: refuse it here, once."""
+    import math
+
+    if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        shown = f"{value:g}" if isinstance(value, (int, float)) else value
+        raise ConfigError(f"{_ENV[name][0]}={quote_name(shown)}: expected a number above 0")
+
+
 @dataclass
 class Settings:
     api_key: str | None = None
@@ -94,13 +104,38 @@ class Settings:
         return self.home / "mlgrade.db"
 
 
+MAX_DOTENV_BYTES = 1 << 20  # a settings file, not a data file: past this it is not what the user meant
+
+
 def read_dotenv(path: Path | None = None) -> dict[str, str]:
+    """The values of a `.env` file. A file that is not UTF-8 text (UTF-16 is what PowerShell's `>`
+    and Notepad write) or absurdly large is a ConfigError naming it, for every command alike."""
     path = path or Path.cwd() / ".env"
     if not path.is_file():
         return {}
+    import io
+
     from dotenv import dotenv_values
 
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_DOTENV_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+    if len(data) > MAX_DOTENV_BYTES:
+        raise ConfigError(f"{path} is over {MAX_DOTENV_BYTES // 2**20} MB: not a settings file; move it aside")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text ({_encoding_hint(data, exc)}); "
+                          "save it as UTF-8, or move it aside") from None
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+
+
+def _encoding_hint(data: bytes, exc: UnicodeDecodeError) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:64]:
+        return "it looks like UTF-16, as PowerShell's > and Notepad write it"
+    return f"byte 0x{data[exc.start]:02x} at offset {exc.start}"
 
 
 def load_settings(dotenv_path: Path | None = None, **overrides: Any) -> Settings:
@@ -122,6 +157,8 @@ def load_settings(dotenv_path: Path | None = None, **overrides: Any) -> Settings
     values["sandbox"] = str(values["sandbox"] or "auto").strip().lower()
     if values["sandbox"] not in SANDBOXES:
         raise ConfigError(f"MLGRADE_SANDBOX={quote_name(values['sandbox'])}: choose one of {', '.join(SANDBOXES)}")
+    for name in ("timeout", "max_answer_chars", "max_tokens"):
+        _require_positive(name, values[name])
     values["home"] = Path(values["home"]).expanduser() if values["home"] else _default_home()
     register_secret(values["api_key"])  # so every error text shown or stored is redacted of it
     return Settings(**values, sources=sources)

@@ -144,6 +144,10 @@ def sandbox_info(settings: Settings | None = None) -> dict[str, Any]:
     elif info["compiled"]:
         cost = f" (the first-run compile took {info['compile_seconds']:.1f} s)" if info.get("compile_seconds") else ""
         info["summary"] = f"wasm: {info['reason']}; compiled module cached at {info['cache_path']}{cost}"
+    elif info.get("cache_problem"):
+        info["summary"] = (f"wasm: {info['reason']}; the cached compiled module at {info['cache_path']} fails its "
+                           f"check ({info['cache_problem']}): it is never loaded, and the next coding-question grade "
+                           "compiles it again (several seconds)")
     else:
         info["summary"] = (f"wasm: {info['reason']}; not compiled yet: the first coding-question grade compiles "
                            "CPython to native code once (several seconds) and caches it")

@@ -118,9 +118,11 @@ def load_map_file(path: str | Path) -> dict[str, str]:
     """A YAML mapping of column header → question id (`-` ignores the column)."""
     import yaml
 
+    from ..textfiles import load_yaml
+
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p.read_text(encoding="utf-8"))  # aliases refused, never expanded (an alias bomb)
     except FileNotFoundError:
         raise UsageError(f"{p}: no such mapping file") from None
     except (UnicodeDecodeError, yaml.YAMLError) as exc:

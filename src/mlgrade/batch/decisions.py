@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import UsageError, quote_name
 from ..models import Band
 from ..scoring import band_for
+from ..textfiles import refuse_special
+from .lines import Problems
 
 SUFFIX = ".reviews.jsonl"
 BANDS: tuple[str, ...] = ("strong", "adequate", "weak", "poor")
@@ -50,33 +52,90 @@ class Decision(BaseModel):
     decided_at: str = ""
 
 
-def _parse_decision(line: bytes) -> Decision | None:
+    @model_validator(mode="after")
+    def _band_follows_score(self) -> Decision:
+        # a hand-edited override may carry a score alone: its band follows, as when one is typed
+        if self.band is None and self.score is not None:
+            self.band = band_for(self.score)
+        if self.band is None:
+            raise ValueError("a decision needs a score or a band")
+        return self
+
+
+MAX_DECISION_BYTES = 64 * 1024  # a decision with its note: a longer line is not one mlgrade wrote
+
+
+def _decision_or_why(line: bytes) -> tuple[Decision | None, str]:
     try:
-        return Decision.model_validate(json.loads(line))
-    except (ValueError, ValidationError):
-        return None
+        return Decision.model_validate(json.loads(line)), ""
+    except RecursionError:
+        return None, "JSON nested too deeply"
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        return None, f"{where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}"
+    except ValueError:
+        return None, "not a JSON object"
 
 
-def iter_decisions(path: str | Path) -> Iterator[Decision]:
-    """Every valid decision in file order; a torn last line or a foreign line is passed over."""
+def _parse_decision(line: bytes) -> Decision | None:
+    return _decision_or_why(line)[0]
+
+
+def _bounded_lines(fh: Any) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) for each complete line; None for a line over MAX_DECISION_BYTES, which is
+    read on to its end but never held (a 300 MB note costs no memory)."""
+    lineno = 0
+    while True:
+        line = fh.readline(MAX_DECISION_BYTES + 1)
+        if not line:
+            return
+        lineno += 1
+        if len(line) > MAX_DECISION_BYTES and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = fh.readline(1 << 20)
+            yield lineno, None
+            continue
+        if line.endswith(b"\n"):  # a torn last line (a crash mid-append) is not a decision yet
+            yield lineno, line
+
+
+def iter_decisions(path: str | Path, problems: Problems | None = None) -> Iterator[Decision]:
+    """Every valid decision in file order; a torn last line is passed over, and every other line
+    that is not a decision (edited by hand, deeply nested, huge) is left out and told to `problems`."""
     path = Path(path)
+    refuse_special(path, "a reviews file (JSON lines written by `mlgrade review`)")
     if not path.is_file():
         return
     with path.open("rb") as fh:
-        for line in fh:
-            if line.endswith(b"\n") and line.strip():
-                d = _parse_decision(line)
+        for lineno, line in _bounded_lines(fh):
+            if line is None:
+                why = f"longer than {MAX_DECISION_BYTES // 1024} KB"
+            elif not line.strip():
+                continue
+            else:
+                d, why = _decision_or_why(line)
                 if d is not None:
                     yield d
+                    continue
+            if problems is not None:
+                problems.add(lineno, why)
 
 
-def load_decisions(path: str | Path) -> dict[str, Decision]:
-    """The standing decision per result id: the last one written."""
-    return {d.id: d for d in iter_decisions(path)}
+def load_decisions(path: str | Path, warn: Callable[[str], Any] | None = None) -> dict[str, Decision]:
+    """The standing decision per result id: the last one written. `warn(message)` is told each line
+    left out (the first few, then how many more), as for results lines."""
+    problems = Problems(Path(path))
+    decisions = {d.id: d for d in iter_decisions(path, problems)}
+    if warn is not None:
+        for message in problems.lines():
+            warn(message.replace("corrupt line(s)", "line(s) that are not decisions"))
+    return decisions
 
 
 def check_ours(path: Path) -> None:
     """Refuse to append to a file mlgrade did not write (its first complete line must be a decision)."""
+    refuse_special(path, "a reviews file (JSON lines written by `mlgrade review`)")
     if not path.exists() or path.stat().st_size == 0:
         return
     with path.open("rb") as fh:

@@ -214,7 +214,7 @@ def write_gradebook(results: str | Path, out: str | Path | None = None, *,
         raise UsageError(f"{reviews}: no such reviews file")
     if next(iter_records(path), None) is None:
         raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
-    decisions = load_decisions(reviews if reviews is not None else reviews_path(path))
+    decisions = load_decisions(reviews if reviews is not None else reviews_path(path), warn)
     book = build_gradebook(path, decisions, known=known, warn=warn)  # refuses before anything is written
     if out is None:
         return "".join(render_gradebook_csv(book))

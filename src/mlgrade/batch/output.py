@@ -11,7 +11,7 @@ read-only place or a full disk before any grading, and `recover` refuses an exis
 is not an mlgrade results file (its lines are not result lines) so nobody's answers or notes
 are overwritten. While a run uses the file it holds an exclusive lock (`flock` on a hidden
 `.<name>.lock` next to it, holding the pid), so a second run, or a --retry-errors rewrite,
-cannot interleave with it. A write that fails mid-run (ENOSPC) stops the run: every line
+cannot interleave with it, whichever name (symlink, hard link) it comes through. A write that fails mid-run (ENOSPC) stops the run: every line
 already written stays, and rerunning resumes.
 """
 
@@ -31,6 +31,7 @@ from typing import Any
 from ..errors import MlgradeError, UsageError
 from ..textfiles import RESULT_LINE_START, looks_like_results, stat_output
 from .lines import OUTCOMES, Problems, answer_digest, id_key, parse_line, superseded
+from .lock import ResultsLock
 
 __all__ = ["OUTCOMES", "FINAL_OUTCOMES", "Recovery", "ResultsLock", "OutputWriter", "answer_digest", "check_out",
            "check_results_path", "id_key", "open_results", "recover", "result_record", "sniff"]
@@ -260,50 +261,6 @@ def _rewrite_without(path: Path, *, retry_errors: bool) -> Path:
     return backup
 
 
-class ResultsLock:
-    """An exclusive lock on a results file for one run: `flock` on a hidden sidecar file (a lock on
-    the results file itself would be lost by the atomic rename of --retry-errors). The sidecar
-    holds the pid of the run, named when a second run is refused. It is left in place: deleting
-    it would let two runs lock two different files."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.lock_path = path.with_name(f".{path.name}.lock")
-        self._fd: int | None = None
-
-    def acquire(self) -> ResultsLock:
-        try:
-            import fcntl
-        except ImportError:  # not a POSIX system: no advisory locks to take
-            return self
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise UsageError(f"--out {self.path}: cannot create its lock file {self.lock_path} ({exc.strerror})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            raise UsageError(f"{self.path} is in use by another mlgrade run (pid {holder}); wait for it to finish "
-                             "or choose another --out") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return self
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = None
-
-    def __enter__(self) -> ResultsLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
 class OutputWriter:
     """Appends one result per line, each in one write() to the file: a crash loses at most the
     line being written. A failed write (disk full…) raises a one-line MlgradeError, and every
@@ -370,9 +327,12 @@ def open_results(path: Path, *, retry_errors: bool = False, dry_run: bool = Fals
         yield recover(path, retry_errors=retry_errors, dry_run=True, rubric_hashes=rubric_hashes), None
         return
     check_out(path)
-    with ResultsLock(path):
+    with ResultsLock(path) as lock:
+        path = lock.real  # a symlinked --out: the file it names is rewritten, never the link replaced by a copy
         rec = recover(path, retry_errors=retry_errors, rubric_hashes=rubric_hashes)
         writer = OutputWriter(path)
+        if rec.backup:
+            lock.relock()
         try:
             yield rec, writer
         finally:

@@ -390,7 +390,7 @@ def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = 
         raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
     agg = _checked_aggregate(path, reviews, warn)
     view = View(only_needs_review=needs_review_only,
-                decisions=load_decisions(reviews if reviews is not None else reviews_path(path)))
+                decisions=load_decisions(reviews if reviews is not None else reviews_path(path), warn))
     if needs_review_only:
         agg = aggregate_file(path, only_needs_review=True)
     default = f"mlgrade report: {path.name}" + (" (only the grades needing review)" if needs_review_only else "")

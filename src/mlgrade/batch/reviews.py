@@ -14,6 +14,7 @@ earlier one). The terminal screen (`mlgrade review`) is a thin layer over `Revie
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from ..errors import UsageError, quote_name
 from ..models import Grade, Rubric
 from ..review import REASONS
 from ..rubrics import RubricBank, rubric_hash
+from ..textfiles import refuse_special
 from .decisions import (Decision, check_ours, append_decision, iter_decisions, load_decisions, make_decision,
                         parse_verdict, reviews_path)
 from .lines import Problems, iter_records
@@ -139,6 +141,14 @@ class ReviewSession:
         self.position = 0
         self.made: list[Decision] = []  # this session's decisions, in order
 
+    def exclusive(self) -> Any:
+        """A lock on the decisions file for as long as a person works through this session: a second
+        session on the same file (another terminal, another name for it) is refused with the pid
+        holding it, instead of two reviewers silently overriding each other's decisions."""
+        from .lock import ResultsLock
+
+        return ResultsLock(self.reviews, hint="finish that review first, or review into another file with --reviews")
+
     def warnings(self) -> list[str]:
         """One line per corrupt results line left out (`FILE:LINE: reason`), the first few and a count."""
         return [f"{line} (left out of the review)" for line in self.problems.lines()]
@@ -200,13 +210,16 @@ class ReviewSession:
 # --------------------------------------------------------------------------- for reports and eval
 
 
-def reviewed_pairs(results: str | Path, reviews: str | Path | None = None) -> list[dict[str, Any]]:
+def reviewed_pairs(results: str | Path, reviews: str | Path | None = None,
+                   warn: Callable[[str], Any] | None = None) -> list[dict[str, Any]]:
     """mlgrade's grade next to the reviewer's, one dict per reviewed graded result (results order).
-    `stale` marks a decision made on another grading of the line (its hashes differ)."""
+    `stale` marks a decision made on another grading of the line (its hashes differ). `warn` is
+    told the reviews lines left out."""
     path = Path(reviews) if reviews is not None else reviews_path(results)
+    refuse_special(path, "a reviews file (JSON lines written by `mlgrade review`)")
     if not path.is_file():
         raise UsageError(f"{path}: no such reviews file (it is written by `mlgrade review`)")
-    decisions = load_decisions(path)
+    decisions = load_decisions(path, warn)
     pairs = []
     for _, rec in iter_records(Path(results)):
         d = decisions.get(str(rec.get("id")))

@@ -79,30 +79,57 @@ def _python() -> str:
     return os.path.realpath(sys.executable)
 
 
-# Native (audit arch, unshare, clone) numbers; clone3 takes its flags in memory a filter cannot read, so it
-# answers ENOSYS and glibc falls back to clone. On other machines there is no filter: describe() says so.
-_SYSCALLS = {"x86_64": (0xC000003E, 272, 56), "aarch64": (0xC00000B7, 97, 220)}
-_CLONE_NEWUSER, _CLONE3 = 0x10000000, 435
+# Native (audit arch, unshare, clone, fork and vfork where they exist) numbers; clone3 takes its flags in
+# memory a filter cannot read, so it answers ENOSYS and glibc falls back to clone. On other machines there is
+# no filter, and without it the code's memory cannot be bounded: bwrap mode is refused there (memory_problem).
+_SYSCALLS = {"x86_64": (0xC000003E, 272, 56, (57, 58)), "aarch64": (0xC00000B7, 97, 220, ())}
+_CLONE_NEWUSER, _CLONE_THREAD, _CLONE3 = 0x10000000, 0x00010000, 435
+
+
+def _assemble(program: list[tuple]) -> bytes:
+    """BPF from (label or None, code, jump-if-true label, jump-if-false label, k): a jump to None is to the
+    next instruction; labels become the forward offsets BPF counts in instructions skipped."""
+    where = {label: i for i, (label, *_rest) in enumerate(program) if label}
+    out = []
+    for i, (_, code, jt, jf, k) in enumerate(program):
+        skip = [0 if target is None else where[target] - i - 1 for target in (jt, jf)]
+        out.append(struct.pack("=HBBI", code, skip[0], skip[1], k))
+    return b"".join(out)
 
 
 def _seccomp_filter() -> bytes | None:
-    """A seccomp BPF program refusing new user namespaces: inside one, the code could mount a tmpfs of
-    any size (memory no rlimit counts). Root gets no --disable-userns, which needs bwrap's own namespace."""
+    """A seccomp BPF program for the guest. It refuses new user namespaces (inside one, the code could
+    mount a tmpfs of any size: memory no rlimit counts; root gets no --disable-userns, which needs bwrap's
+    own namespace) and new processes: a clone without CLONE_THREAD, fork, vfork. Threads share their
+    process's address space, so RLIMIT_AS bounds the memory of the whole answer, as the store limit does
+    in wasm; forked children would each get a limit of their own (8 x 400 MB ran under the per-process cap)."""
     known = _SYSCALLS.get(platform.machine())
     if known is None:
         return None
-    arch, unshare, clone = known
+    arch, unshare, clone, forks = known
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     allow, eperm, enosys = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
-    program = [  # (code, jump if true, jump if false, k); jumps count the instructions skipped
-        (ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, eperm),  # another ABI (i386): refused outright
-        (ld, 0, 0, 0), (jge, 0, 1, 0x40000000), (ret, 0, 0, eperm),  # x32: refused outright
-        (jeq, 0, 1, _CLONE3), (ret, 0, 0, enosys),
-        (jeq, 1, 0, unshare), (jeq, 0, 3, clone),
-        (ld, 0, 0, 16), (jset, 0, 1, _CLONE_NEWUSER), (ret, 0, 0, eperm),  # flags: the low half of args[0]
-        (ret, 0, 0, allow),
+    program = [
+        (None, ld, None, None, 4), (None, jeq, None, "eperm", arch),  # another ABI (i386): refused outright
+        (None, ld, None, None, 0), (None, jge, "eperm", None, 0x40000000),  # x32: refused outright
+        (None, jeq, "enosys", None, _CLONE3),
+        *[(None, jeq, "eperm", None, nr) for nr in forks],
+        (None, jeq, "unshare", None, unshare), (None, jeq, "clone", "allow", clone),
+        ("unshare", ld, None, None, 16), (None, jset, "eperm", "allow", _CLONE_NEWUSER),  # the low half of args[0]
+        ("clone", ld, None, None, 16), (None, jset, "eperm", None, _CLONE_NEWUSER),
+        (None, jset, "allow", "eperm", _CLONE_THREAD),
+        ("allow", ret, None, None, allow), ("eperm", ret, None, None, eperm), ("enosys", ret, None, None, enosys),
     ]
-    return b"".join(struct.pack("=HBBI", code, jt, jf, k) for code, jt, jf, k in program)
+    return _assemble(program)
+
+
+def memory_problem() -> str | None:
+    """Why the code's memory cannot be bounded here (then bwrap mode is refused), or None."""
+    if _seccomp_filter() is None:
+        return (f"MLGRADE_SANDBOX=bwrap keeps the code in one process (so its memory is bounded) with a seccomp "
+                f"filter written for x86_64 and aarch64, not {platform.machine() or 'this machine'}: use the "
+                "default wasm sandbox")
+    return None
 
 
 def _as_root() -> bool:
@@ -170,9 +197,8 @@ def describe() -> str:
     """What the sandbox isolates, for sandbox_status and `mlgrade doctor`."""
     who = (f"runs the code as nobody (uid {_GUEST_ID}, no capabilities) since mlgrade runs as root, "
            "new namespaces of every other kind" if _as_root() else "new namespaces of every kind")
-    userns = "no new user namespaces" if _seccomp_filter() or not _as_root() else "new user namespaces NOT blocked"
     return (f"{who}, read-only /usr and standard library, size-capped tmpfs, no network, empty environment, "
-            f"{userns}, rlimits (at most 64 processes)")
+            "no new user namespaces, one process (threads only: its memory limit is the whole answer's), rlimits")
 
 
 @lru_cache(maxsize=4)

@@ -261,6 +261,8 @@ def _run_candidate(code: str, function: str, calls: list[dict], *, timeout: floa
         records = _Records(run, tag + " ", order)
         if records.tampered:
             return load, {}, {-2: ("error", TAMPERED.format(records.tampered))}
+        if run.interrupted == "disk":  # a broken sandbox limit voids the run, whatever it answered
+            return load, {}, {-2: _crash_reason(run, timeout)}
         load = load or records.load
         results.update({index_of[cid]: rec for cid, rec in records.results.items()})
         if load is None or load.get("load") != "ok":

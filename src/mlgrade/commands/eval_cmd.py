@@ -3,6 +3,8 @@ expert-graded answers to the bank's questions (JSON lines)."""
 
 from __future__ import annotations
 
+import sys
+
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -224,7 +226,7 @@ def _reviewed(results: Path, reviews: Path, *, json_out: bool) -> None:
 
     if not results.is_file():
         raise UsageError(f"{results}: no such results file")
-    pairs = reviewed_pairs(results, reviews)
+    pairs = reviewed_pairs(results, reviews, warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
     if not pairs:
         raise UsageError(f"{reviews}: no decision matches a graded line of {results}")
     result = review_agreement(pairs, dataset=str(results))

@@ -65,11 +65,11 @@ def report(
         result = write_report(results, fmt.lower(), out, title, needs_review_only=needs_review, reviews=reviews,
                               warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
     if out is None:
-        if sys.stdout.isatty():  # a CSV shown on a terminal must not carry a candidate's control codes
-            from ..textfiles import safe_text
+        # stdout reaches a terminal through pipes too (| head, | less -R): a candidate's control codes are
+        # always shown as escapes there; --out keeps the text as written
+        from ..textfiles import safe_text
 
-            result = safe_text(result)
-        sys.stdout.write(str(result))
+        sys.stdout.write(safe_text(result))
     else:
         console(stderr=True).print(f"wrote {result}")
 

@@ -46,9 +46,10 @@ def review_command(
     from .review_tui import run_review
 
     session = ReviewSession(results, reviews=reviews, bank=bank_from(rubrics), reviewer=reviewer)
-    for line in session.warnings():
-        sys.stderr.write(f"warning: {line}\n")
-    run_review(session, console())
+    with session.exclusive():
+        for line in session.warnings():
+            sys.stderr.write(f"warning: {line}\n")
+        run_review(session, console())
 
 
 def register(app: typer.Typer) -> None:

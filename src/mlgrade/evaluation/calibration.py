@@ -64,6 +64,9 @@ class Calibration:
     def check_target(self, scale: tuple[float, float] | None, data: str, *, where: str = "the calibration") -> None:
         """Refuse to apply this map to a data set of another kind or scale (its values would be
         on the wrong scale). A file from before scales were recorded is accepted as it is."""
+        if self.scale is None and scale is not None and (self.ys[0] < scale[0] or self.ys[-1] > scale[1]):
+            raise UsageError(f"{where} maps scores to {self.ys[0]:g}-{self.ys[-1]:g}, outside this data set's scale "
+                             f"({scale[0]:g}-{scale[1]:g}): fit one on this data with --fit-calibration")
         if self.scale is None and not self.data:
             return
         wanted = Calibration((0.0,), (0.0,), scale=scale, data=data)
@@ -125,32 +128,69 @@ def fit_isotonic(scores: Sequence[float], targets: Sequence[float], *, source: s
     return Calibration(tuple(kx), tuple(ky), n=len(pairs), source=source, scale=scale, data=data)
 
 
-def load_calibration(path: str | Path) -> Calibration:
-    path = Path(path)
+MAX_CALIBRATION_BYTES = 16 * 2**20  # a fitted map has at most one knot per distinct score: far less
+MAX_ABS_VALUE = 1e9  # a map with no recorded scale: values past this are not a grading scale
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _read_json(path: Path) -> Any:
+    from ..textfiles import refuse_special
+
+    refuse_special(path, "a calibration file (JSON written by --fit-calibration)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CALIBRATION_BYTES + 1)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise UsageError(f"{path}: not a calibration file ({exc.strerror})") from None
+    if len(raw) > MAX_CALIBRATION_BYTES:
+        raise UsageError(f"{path}: not a calibration file (over {MAX_CALIBRATION_BYTES // 2**20} MB)")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise UsageError(f"{path}: not a calibration file (JSON nested too deeply)") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: bad JSON, or an int of thousands of digits
         raise UsageError(f"{path}: not a calibration file ({exc.__class__.__name__})") from None
+
+
+def load_calibration(path: str | Path) -> Calibration:
+    """A map written by --fit-calibration. Anything else, or a map whose values leave the scale it
+    records (or, with none recorded, any plausible scale), is one UsageError naming the file."""
+    path = Path(path)
+    data = _read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UsageError(f"{path}: not a calibration file (expected \"format\": \"{FORMAT}\")")
     xs, ys = data.get("x"), data.get("y")
     ok = (isinstance(xs, list) and isinstance(ys, list) and len(xs) == len(ys) and xs
-          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in xs + ys)
+          and all(_number(v) for v in xs + ys)
           and all(a <= b for a, b in zip(xs, xs[1:])) and all(a <= b for a, b in zip(ys, ys[1:])))
     if not ok:
         raise UsageError(f"{path}: calibration points must be two equally long, non-decreasing number lists")
+    if xs[0] < 0 or xs[-1] > 100:
+        raise UsageError(f"{path}: calibration \"x\" values are mlgrade scores: they must lie within 0-100")
     scale = data.get("scale")
-    if scale is not None and not (isinstance(scale, list) and len(scale) == 2 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in scale)
-            and scale[0] < scale[1]):
+    if scale is not None and not (isinstance(scale, list) and len(scale) == 2 and all(_number(v) for v in scale)
+                                  and scale[0] < scale[1] and max(abs(scale[0]), abs(scale[1])) <= MAX_ABS_VALUE):
         raise UsageError(f"{path}: \"scale\" must be [low, high]")
+    low, high = (float(scale[0]), float(scale[1])) if scale else (-MAX_ABS_VALUE, MAX_ABS_VALUE)
+    slack = (high - low) * 1e-6 + 1e-4  # the file rounds values to 4 places
+    if ys[0] < low - slack or ys[-1] > high + slack:
+        where = f"the scale it records ({low:g}-{high:g})" if scale else f"±{MAX_ABS_VALUE:g}"
+        raise UsageError(f"{path}: calibration \"y\" values run from {ys[0]:g} to {ys[-1]:g}, outside {where}: "
+                         "not a map fitted by mlgrade; fit one again with --fit-calibration")
     kind = data.get("data") or ""
     if kind not in ("", "expert", "human-scores"):
         raise UsageError(f"{path}: \"data\" must be \"expert\" or \"human-scores\"")
-    return Calibration(tuple(float(v) for v in xs), tuple(float(v) for v in ys), n=int(data.get("n") or 0),
-                       source=str(data.get("source") or ""),
+    n = data.get("n")
+    if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 10**12):
+        raise UsageError(f"{path}: \"n\" must be the number of rows it was fitted on (a whole number)")
+    source = data.get("source")
+    return Calibration(tuple(float(v) for v in xs), tuple(float(v) for v in ys), n=n or 0,
+                       source=source[:500] if isinstance(source, str) else "",
                        scale=(float(scale[0]), float(scale[1])) if scale else None, data=kind)
 
 

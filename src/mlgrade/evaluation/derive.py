@@ -183,6 +183,21 @@ async def derive_llm(question: str, reference_answer: str, settings: Settings) -
 # --------------------------------------------------------------------------- entry points
 
 
+def _cached_rubric(cached: str, key: str) -> Rubric | None:
+    """The rubric a previous run stored, or None when the stored text no longer parses (a damaged or
+    edited store): derived again then. Read like every YAML mlgrade reads: aliases never expanded."""
+    import yaml
+
+    from ..errors import RubricError
+    from ..rubrics import parse_rubric
+    from ..textfiles import load_yaml
+
+    try:
+        return parse_rubric(load_yaml(cached), f"cached derived rubric {key[:8]}")
+    except (yaml.YAMLError, RubricError, RecursionError, ValueError, TypeError):
+        return None
+
+
 def rubric_yaml(rubric: Rubric) -> str:
     import yaml
 
@@ -213,9 +228,9 @@ async def aderive_rubric(question: str, reference_answer: str, *, settings: Sett
         if use_cache and store is not None:
             cached = store.derived_get(key)
             if cached is not None:
-                import yaml
-
-                return parse_rubric(yaml.safe_load(cached), f"cached derived rubric {key[:8]}")
+                reused = _cached_rubric(cached, key)
+                if reused is not None:
+                    return reused
         rubric = derive_offline(question, reference_answer) if kind == "offline" else \
             await derive_llm(question, reference_answer, settings)
         if use_cache and store is not None:
