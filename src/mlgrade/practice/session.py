@@ -179,7 +179,7 @@ class PracticeSession:
         return asyncio.run(self.agrade(rubric, answer, started_at=started_at))
 
     def summary(self) -> SessionSummary:
-        attempts = session_attempts(self.store, self.session_id)
+        attempts = [a for a in session_attempts(self.store, self.session_id) if a.kind == "main"]
         results: dict[str, QuestionResult] = {}
         latest: dict[str, Attempt] = {}
         for a in attempts:
