@@ -12,12 +12,15 @@ import typer
 from ._common import (
     BaseUrlOpt,
     GraderOpt,
+    JsonOpt,
     ModelOpt,
     RefreshOpt,
     RubricsOpt,
     bank_from,
     console,
+    limit_opt,
     option,
+    print_json,
     refresh_flag,
     settings_from,
 )
@@ -137,5 +140,70 @@ def interview(
             out.print("[dim]`mlgrade interview --resume` continues it.[/]")
 
 
+def interviews(
+    interview_id: Annotated[Optional[str], typer.Argument(
+        help="Show this interview again (its id, or the start of it).", metavar="ID", show_default=False)] = None,
+    limit: Annotated[int, limit_opt("How many recent interviews.", show_default=True)] = 20,
+    json_out: JsonOpt = False,
+    rubrics: RubricsOpt = None,
+) -> None:
+    """Your mock interviews, newest first; with an ID, that interview's end screen again.
+
+    Examples:
+
+      mlgrade history interviews
+
+      mlgrade history interviews 3f2a9c
+
+      mlgrade history interviews 3f2a9c --json
+    """
+    from ..practice.interview import list_interviews, load_result
+    from ..practice.interview_tui import render_end_screen
+    from ..store import Store
+
+    settings = settings_from(rubrics_dir=rubrics)
+    with Store.for_settings(settings) as store:
+        if interview_id:
+            result = load_result(store, bank_from(rubrics, settings), interview_id)
+        else:
+            rows = list_interviews(store, limit=limit)
+    if interview_id:
+        if json_out:
+            print_json(result.to_dict())
+            return
+        out = console()
+        render_end_screen(result, out)
+        if result.report_path:
+            out.print(f"Report: {result.report_path}")
+        if result.status == "open":
+            out.print("[dim]Unfinished: `mlgrade interview --resume` continues it.[/]")
+        out.print("[dim]`mlgrade history show N` shows one answer in full (N = its attempt number in `mlgrade history`).[/]")
+        return
+    if json_out:
+        from dataclasses import asdict
+
+        print_json([asdict(r) for r in rows])
+        return
+    out = console()
+    if not rows:
+        out.print("No interviews yet. Start one with `mlgrade interview`.")
+        return
+    from rich.table import Table
+
+    from .practice_cmd import _fmt_time
+
+    table = Table(header_style="bold")
+    for col in ("id", "started", "status", "answered", "report"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r.interview_id, _fmt_time(r.created_at), r.status, f"{r.answered}/{r.questions}",
+                      r.report_path or "")
+    out.print(table)
+    out.print("[dim]`mlgrade history interviews ID` shows one again.[/]")
+
+
 def register(app: typer.Typer) -> None:
+    from .practice_cmd import history_app
+
     app.command("interview")(interview)
+    history_app.command("interviews")(interviews)

@@ -40,6 +40,7 @@ class InterviewOptions:
     minutes: float | None = None  # the whole interview; None: MINUTES_PER_QUESTION each
     seed: int | None = None
     feedback: str = "end"
+    ask: list[str] = field(default_factory=list)  # these questions, in this order, instead of a draw
 
     def __post_init__(self) -> None:
         from ..errors import UsageError
@@ -75,9 +76,13 @@ class Interview:
         from .history import all_attempts
         from .interview_draw import draw
 
-        rng = _random.Random(options.seed)
-        drawn = draw(bank, [] if options.fresh else all_attempts(store), count=options.questions,
-                     sections=options.sections or None, fresh=options.fresh, rng=rng)
+        if options.ask:
+            from .interview_draw import Drawn
+
+            drawn = [Drawn(bank.get(q).id, "asked for") for q in options.ask]
+        else:
+            drawn = draw(bank, [] if options.fresh else all_attempts(store), count=options.questions,
+                         sections=options.sections or None, fresh=options.fresh, rng=_random.Random(options.seed))
         if not drawn:
             raise UsageError("no questions to ask with these options")
         state = {

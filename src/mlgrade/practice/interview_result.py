@@ -85,7 +85,8 @@ def verdict(scores: list[float]) -> Verdict:
     """The decision for these question scores, by VERDICT_RULE."""
     if not scores:
         return Verdict(None, None, None, 0)
-    mean, lowest = round(statistics.fmean(scores), 1), min(scores)
+    # decided on the exact mean: the shown one is rounded, and 64.95 must not pass for 65
+    mean, lowest = statistics.fmean(scores), min(scores)
     if mean >= STRONG_HIRE[0] and lowest >= STRONG_HIRE[1]:
         decision = "strong hire"
     elif mean >= HIRE[0] and lowest >= HIRE[1]:
@@ -94,7 +95,7 @@ def verdict(scores: list[float]) -> Verdict:
         decision = "lean no hire"
     else:
         decision = "no hire"
-    return Verdict(decision, mean, lowest, len(scores))
+    return Verdict(decision, round(mean, 1), lowest, len(scores))
 
 
 @dataclass
