@@ -136,8 +136,10 @@ def to_markdown(result: InterviewResult, bank_rubrics: dict) -> str:  # type: ig
             if q.follow_up_skipped:
                 lines += ["Follow-up skipped.", ""]
             elif q.follow_up is not None:
-                note = f"; {md_text(q.follow_up.error)}" if q.follow_up.outcome == "skipped" and q.follow_up.error else ""
-                lines += [f"**Your answer** ({grade_cell(q.follow_up)}{note}):", "",
+                # "not graded: this rubric has no key points…" says it all
+                cell = md_text(q.follow_up.error) if q.follow_up.outcome == "skipped" and q.follow_up.error \
+                    else grade_cell(q.follow_up)
+                lines += [f"**Your answer** ({cell}):", "",
                           *_quote(md_text(q.follow_up_answer)), ""]
         missed = missed_points(q, main_pts, follow_pts)
         if missed:

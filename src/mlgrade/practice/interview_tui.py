@@ -150,8 +150,7 @@ def render_end_screen(result: InterviewResult, console: Console) -> None:
     """The verdict, each question's scores and time, what was missed, and what to study next."""
     from rich.markup import escape
 
-    from ..render import BAND_STYLE
-    from ..textfiles import safe_text
+    from ..render import BAND_STYLE, hanging
     from .interview_report import headline
 
     def cell(g: Grade | None, skipped: bool = False) -> str:
@@ -171,12 +170,11 @@ def render_end_screen(result: InterviewResult, console: Console) -> None:
                       f"follow-up {follow} · {time_cell(q)}")
         missed = [j.key_point for g in (q.main, q.follow_up) if g is not None and g.ok
                   for j in g.judgments if j.status != "covered"]
-        if missed:
-            console.print(f"  [dim]missed: {escape(', '.join(missed))}[/]")
-        for g in (q.main, q.follow_up):
-            for m in (g.misconceptions if g is not None and g.ok else []):
-                if m.verified:
-                    console.print(f"  [red]stated:[/] {escape(safe_text(m.claim or m.id))}")
+        rows = [("  [dim]missed:[/]", ", ".join(missed))] if missed else []
+        rows += [("  [red]stated:[/]", m.claim or m.id) for g in (q.main, q.follow_up) if g is not None and g.ok
+                 for m in g.misconceptions if m.verified]
+        if rows:
+            hanging(console, rows)
     decision = result.verdict.decision
     style = {"strong hire": "bold green", "hire": "bold cyan", "lean no hire": "bold yellow",
              "no hire": "bold red"}.get(decision or "", "bold")
@@ -184,5 +182,4 @@ def render_end_screen(result: InterviewResult, console: Console) -> None:
     console.print(f"[dim]{escape(result.verdict.rule)}[/]")
     if result.study:
         console.print("[bold]Study next[/]")
-        for i, s in enumerate(result.study, 1):
-            console.print(f" {i}. {s.question_id}: {escape(safe_text(s.text))} [dim]({s.why})[/]")
+        hanging(console, [(f" {i}.", f"{s.question_id}: {s.text} ({s.why})") for i, s in enumerate(result.study, 1)])
