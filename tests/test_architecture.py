@@ -21,7 +21,7 @@ ALLOWED = {
     "core": {"core"},
     "code": {"core"},
     "graders": {"core", "code"},
-    "grading": {"core", "code", "graders"},  # grading.py and doctor.py: one answer / one endpoint
+    "grading": {"core", "code", "graders"},  # grading.py, followup.py and doctor.py: one answer / one endpoint
     "batch": {"core", "code", "graders", "grading"},
     "practice": {"core", "code", "graders", "grading"},
     "evaluation": {"core", "code", "graders", "grading"},
@@ -43,7 +43,7 @@ def layer(module: str) -> str:
         return "face"
     if parts[0] in CORE:
         return "core"
-    if parts[0] in {"grading", "doctor"}:
+    if parts[0] in {"grading", "followup", "doctor"}:
         return "grading"
     return parts[0]
 
@@ -152,6 +152,7 @@ def test_only_the_client_imports_openai():
 @pytest.mark.parametrize("module, expected", [
     ("mlgrade.scoring", "core"), ("mlgrade.graders.llm", "graders"), ("mlgrade.batch.engine", "batch"),
     ("mlgrade.commands.grade_cmd", "face"), ("mlgrade.doctor", "grading"), ("mlgrade.code.sandbox", "code"),
+    ("mlgrade.followup", "grading"),
 ])
 def test_layer_names(module, expected):
     assert layer(module) == expected

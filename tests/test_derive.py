@@ -57,7 +57,7 @@ def test_derived_rubrics_are_cached_by_input_hash(settings):
         data["follow_ups"] = ["from the cache"]
         store.derived_put(rows[0][0], yaml.safe_dump(data))
     b = derive_rubric(Q, REF, settings=settings, grader_kind="offline")
-    assert b.follow_ups == ["from the cache"] and b.id == a.id
+    assert [f.question for f in b.follow_ups] == ["from the cache"] and b.id == a.id
     c = derive_rubric(Q, REF + " Typical rates are 0.1 to 0.5.", settings=settings, grader_kind="offline")
     assert c.id != a.id
 

@@ -174,7 +174,7 @@ def test_feedback_comes_from_the_rubric(bank):
     points = {kp.point.strip() for kp in rubric.key_points}
     assert g.improvements and all(any(p in imp for p in points) for imp in g.improvements)
     assert any("(essential)" in imp for imp in g.improvements)
-    assert g.follow_up in rubric.follow_ups
+    assert g.follow_up in [f.question for f in rubric.follow_ups]
     strong = _grade(bank, "q17", STRONG["q17"])
     assert strong.strengths and all(s.removeprefix("Covered: ") in points for s in strong.strengths)
 

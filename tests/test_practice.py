@@ -263,7 +263,7 @@ def test_loop_follow_up_is_graded_with_the_first_answer(store, bank, settings):
     session = _session(store, bank, settings, grader=grader, questions=["q05"])
     script = Script(answers=["It depends on the model.", "Trees split on thresholds."], keys=["f", "q"])
     summary, out = _run(session, script)
-    assert "follow-up" in out and q05.follow_ups[0] in out
+    assert "follow-up" in out and q05.follow_ups[0].question in out
     answers = [a.answer for a in all_attempts(store)]
     assert len(answers) == 2 and answers[1].startswith("It depends on the model.")
     assert answers[1] == "It depends on the model.\n\nTrees split on thresholds."  # the question is not evidence

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["load_rubrics", "grade", "agrade", "grade_many", "load_settings", "__version__"]
+__all__ = ["load_rubrics", "grade", "agrade", "grade_many", "load_settings", "choose_follow_up", "grade_follow_up",
+           "agrade_follow_up", "__version__"]
 
 _LAZY = {
     "load_rubrics": ("mlgrade.rubrics", "load_rubrics"),
@@ -18,11 +19,15 @@ _LAZY = {
     "agrade": ("mlgrade.grading", "agrade"),
     "grade_many": ("mlgrade.batch.engine", "grade_many"),
     "load_settings": ("mlgrade.config", "load_settings"),
+    "choose_follow_up": ("mlgrade.followup", "choose_follow_up"),
+    "grade_follow_up": ("mlgrade.followup", "grade_follow_up"),
+    "agrade_follow_up": ("mlgrade.followup", "agrade_follow_up"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch.engine import grade_many
     from .config import load_settings
+    from .followup import agrade_follow_up, choose_follow_up, grade_follow_up
     from .grading import agrade, grade
     from .rubrics import load_rubrics
 

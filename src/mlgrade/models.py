@@ -67,6 +67,41 @@ class HiddenTests(_Strict):
     count: int = Field(default=8, ge=1, le=40)
 
 
+class FollowUp(_Strict):
+    """A question the interviewer asks after the main answer. `targets` name the main question's
+    key points it probes (how the offline path picks it for a weak answer); its own key points and
+    misconceptions grade the answer to it. A plain string in YAML is a follow-up with neither:
+    askable, not gradable (derived and custom rubrics)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    question: str = Field(min_length=1)
+    targets: list[str] = Field(default_factory=list)
+    key_points: list[KeyPoint] = Field(default_factory=list)
+    misconceptions: list[Misconception] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        return {"question": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FollowUp:
+        for label, ids in (("key-point", [kp.id for kp in self.key_points]),
+                           ("misconception", [m.id for m in self.misconceptions])):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {label} id {dupes[0]!r} in the follow-up {self.question!r}")
+        if self.key_points and not any(kp.essential for kp in self.key_points):
+            # the score's core is an essential point (scoring.py): a gradable follow-up needs one
+            raise ValueError(f"no key point of the follow-up {self.question!r} is marked essential")
+        return self
+
+    @property
+    def gradable(self) -> bool:
+        return bool(self.key_points)
+
+
 class Rubric(_Strict):
     # frozen: a rubric's content hash is memoised and keys caches, so it must not change in place
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -81,7 +116,7 @@ class Rubric(_Strict):
     key_points: list[KeyPoint] = Field(min_length=1)
     misconceptions: list[Misconception] = Field(default_factory=list)
     errata: list[Erratum] = Field(default_factory=list)
-    follow_ups: list[str] = Field(default_factory=list)
+    follow_ups: list[FollowUp] = Field(default_factory=list)
     # How scoring.py turns judgments into a score: "core" (the interviewers' scale: the central
     # idea is worth 30, depth the rest) for authored rubrics; "coverage" (weighted share of the
     # points) for rubrics derived from a reference answer, whose "essential" point is a guess.
@@ -134,6 +169,10 @@ class Rubric(_Strict):
             raise ValueError("hidden_tests need a `function` and a `reference_solution`")
         if self.kind == "coding" and self.tests and not self.function:
             raise ValueError("a coding rubric with tests must name its `function`")
+        for f in self.follow_ups:
+            for t in f.targets:
+                if t not in kp_ids:
+                    raise ValueError(f"follow-up {f.question!r} targets unknown key point {t!r}")
         return self
 
     def key_point(self, kp_id: str) -> KeyPoint | None:
@@ -141,6 +180,11 @@ class Rubric(_Strict):
 
     def misconception(self, m_id: str) -> Misconception | None:
         return next((m for m in self.misconceptions if m.id == m_id), None)
+
+    def follow_up(self, question: str) -> FollowUp | None:
+        """The rubric's follow-up with this question text (spacing and case aside), if any."""
+        key = " ".join(question.split()).casefold()
+        return next((f for f in self.follow_ups if " ".join(f.question.split()).casefold() == key), None)
 
 
 # --------------------------------------------------------------------------- judgments

@@ -130,6 +130,33 @@ def validate_dir(directory: Path | None = None) -> list[str]:
     rubrics, problems = load_dir(directory)
     if not rubrics and not problems:
         problems.append(f"{directory}: no rubric files (*.yaml) found")
+    builtin = directory.resolve() == builtin_rubrics_dir().resolve() and _BANK_FOLLOW_UPS_WRITTEN
+    for rubric in rubrics.values():
+        problems += [f"{directory}: {rubric.id}: {p}" for p in follow_up_problems(rubric, builtin=builtin)]
+    return problems
+
+
+_BANK_FOLLOW_UPS_WRITTEN = False  # temporary: on once every built-in follow-up has key points
+
+
+def follow_up_problems(rubric: Rubric, *, builtin: bool = False) -> list[str]:
+    """What the model cannot check alone: a follow-up key point with no cues (the offline grader
+    would judge it by its words only) and duplicate questions; in the built-in bank, a follow-up
+    that cannot be graded or that names no key point of the main question it probes."""
+    problems = []
+    seen: set[str] = set()
+    for n, f in enumerate(rubric.follow_ups, 1):
+        where = f"follow_ups[{n}]"
+        key = " ".join(f.question.split()).casefold()
+        if key in seen:
+            problems.append(f"{where}: the same question as an earlier follow-up")
+        seen.add(key)
+        problems += [f"{where}: key point {kp.id!r} has no cues" for kp in f.key_points if not kp.cues]
+        problems += [f"{where}: misconception {m.id!r} has no cues" for m in f.misconceptions if not m.cues]
+        if builtin and not f.gradable:
+            problems.append(f"{where}: no key points, so answers to it cannot be graded")
+        if builtin and not f.targets:
+            problems.append(f"{where}: no targets (the main key points it probes)")
     return problems
 
 

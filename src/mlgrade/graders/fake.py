@@ -35,5 +35,5 @@ class FakeGrader:
         missed = [kp.point for kp in rubric.key_points if self.statuses.get(kp.id, self.default_status) != "covered"]
         return Assessment(judgments=judgments, misconceptions=list(self.misconceptions),
                           strengths=["fake strength"], improvements=missed[:3],
-                          follow_up=rubric.follow_ups[0] if rubric.follow_ups else "", model=self.model,
+                          follow_up=rubric.follow_ups[0].question if rubric.follow_ups else "", model=self.model,
                           prompt_hash="fake")

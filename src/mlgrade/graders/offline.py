@@ -429,11 +429,12 @@ _STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
 
 def _follow_up(rubric: Rubric, judgments: list[Judgment]) -> str:
     """The follow-up question closest to the most important point the answer missed."""
-    if not rubric.follow_ups:
+    questions = [f.question for f in rubric.follow_ups]
+    if not questions:
         return ""
     status = {j.key_point: j.status for j in judgments}
     missed = sorted((kp for kp in rubric.key_points if status[kp.id] != "covered"), key=lambda k: -k.weight)
     if not missed:
-        return rubric.follow_ups[0]
+        return questions[0]
     target = {stem(w) for w in missed[0].point.split()} - _STOP_STEMS
-    return max(rubric.follow_ups, key=lambda f: len(target & {stem(w.strip("?,.")) for w in f.split()}))
+    return max(questions, key=lambda f: len(target & {stem(w.strip("?,.")) for w in f.split()}))

@@ -79,8 +79,8 @@ def rubric_block(rubric: Rubric) -> str:
         lines += ["", "## Corrections to a common source (the correction is right)"]
         lines += [f"- The source says: {e.article_says.strip()} Correct: {e.correction.strip()}" for e in rubric.errata]
     if rubric.follow_ups:
-        lines += ["", "## Follow-up questions you may adapt"]
-        lines += [f"- {f.strip()}" for f in rubric.follow_ups]
+        lines += ["", "## Follow-up questions (your follow-up is one of these, copied verbatim)"]
+        lines += [f"- {f.question.strip()}" for f in rubric.follow_ups]
     return "\n".join(lines)
 
 
@@ -156,3 +156,31 @@ def grading_messages(rubric: Rubric, answer: str, *, nonce: str | None = None,
                      facts: list[CodeTestResult] | None = None) -> list[dict[str, str]]:
     return [{"role": "system", "content": system_prompt(rubric)},
             {"role": "user", "content": user_prompt(answer, nonce=nonce or new_nonce(), facts=facts)}]
+
+
+def follow_up_block(rubric: Rubric, view: Rubric) -> str:
+    """The follow-up as the model reads it: the main question and its reference for context, then
+    the follow-up question with its key points and misconceptions (`view`, followup.follow_up_rubric)."""
+    lines = [f"## Main question {rubric.id} ({rubric.section}, {rubric.difficulty})", rubric.question.strip(), "",
+             "## Reference answer to the main question", rubric.model_answer.strip(), "",
+             "## The follow-up question", view.question.strip(), "",
+             "## Key points of a good follow-up answer (judge each one; the id is the key in your reply)"]
+    lines += [f"- `{kp.id}`{' (essential)' if kp.essential else ''}: {kp.point.strip()}" for kp in view.key_points]
+    if view.misconceptions:
+        lines += ["", "## Known misconceptions (flag only when the follow-up answer asserts one)"]
+        lines += [f"- `{m.id}`: {m.claim.strip()}" for m in view.misconceptions]
+    if rubric.errata:
+        lines += ["", "## Corrections to a common source (the correction is right)"]
+        lines += [f"- The source says: {e.article_says.strip()} Correct: {e.correction.strip()}" for e in rubric.errata]
+    return "\n".join(lines)
+
+
+def follow_up_messages(rubric: Rubric, view: Rubric, first_answer: str, answer: str, *,
+                       nonce: str | None = None) -> list[dict[str, str]]:
+    """Messages grading an answer to one of the rubric's follow-ups. Both of the candidate's
+    answers go in the user message inside nonce markers, neutralised like a main answer."""
+    nonce = nonce or new_nonce()
+    system = render(load_template("followup.system.md"), rubric=follow_up_block(rubric, view))
+    user = render(load_template("followup.user.md"), nonce=nonce, first_answer=neutralise(first_answer),
+                  answer=neutralise(answer))
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]

@@ -10,6 +10,7 @@ least two of the bank's rubrics use, and a short list of common ML / statistics 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from ..models import Rubric
@@ -68,8 +69,30 @@ def _bank_stems() -> frozenset[str]:
 
     used_by: Counter[str] = Counter()
     for path in rubric_files(builtin_rubrics_dir()):
-        used_by.update({t.stem for t in tokenize(path.read_text(encoding="utf-8")) if not t.stop})
+        used_by.update({t.stem for t in tokenize(_main_text(path.read_text(encoding="utf-8"))) if not t.stop})
     return frozenset({stem(w) for w in _COMMON} | {s for s, n in used_by.items() if n >= BANK_MIN_RUBRICS})
+
+
+_TOP_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*:", re.MULTILINE)
+
+
+def _main_text(text: str) -> str:
+    """A rubric file's text with each follow-up reduced to its question. The follow-ups' own key
+    points and cues are for grading follow-up answers: the vocabulary that decides whether a main
+    answer is on topic stays what it was before they were written."""
+    start = re.search(r"^follow_ups:", text, re.MULTILINE)
+    if not start:
+        return text
+    after = _TOP_KEY.search(text, start.end())
+    end = after.start() if after else len(text)
+    try:
+        from ..textfiles import load_yaml
+
+        follow_ups = (load_yaml(text) or {}).get("follow_ups") or []
+    except Exception:  # a malformed file still counts by its raw words, as it always did
+        return text
+    questions = [f.get("question", "") if isinstance(f, dict) else str(f) for f in follow_ups]
+    return text[:start.start()] + "follow_ups:\n" + "\n".join(f"  - {q}" for q in questions) + "\n" + text[end:]
 
 
 def domain_stems(rubric: Rubric) -> frozenset[str]:
@@ -80,7 +103,8 @@ def domain_stems(rubric: Rubric) -> frozenset[str]:
     for m in rubric.misconceptions:
         parts += [m.claim, *m.cues]
     parts += [str(e) for e in getattr(rubric, "errata", []) or []]
-    parts += list(getattr(rubric, "follow_ups", []) or [])
+    # only the questions: a follow-up's own key points must not shift how the main answer is judged
+    parts += [f.question for f in getattr(rubric, "follow_ups", []) or []]
     own = {t.stem for t in tokenize(" ".join(parts)) if not t.stop}
     return _bank_stems() | own
 
