@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import random
+import re
 from collections import Counter
 
 import pytest
+import respx
 from rich.console import Console
 
 from mlgrade.graders.fake import FakeGrader
@@ -224,20 +226,49 @@ def test_offline_interview_asks_follow_ups_and_links_them_in_history(store, bank
     assert result.questions[0].seconds == 120 and result.questions[0].budget_seconds == 300
 
 
-def test_the_offline_follow_up_aims_at_the_heaviest_missed_point(store, bank, settings):
-    rubric = bank.get("q05")
-    aimed = [f for f in rubric.follow_ups if f.targets]
-    if not aimed:
-        pytest.skip("q05's follow-ups name no targets yet")
-    interview = _start(store, bank, settings, _offline(), ask=["q05"])
-    grade = interview.answer_main(0, Q05_MAIN, seconds=10)
-    missed = [kp for kp in rubric.key_points
-              if next(j for j in grade.judgments if j.key_point == kp.id).status != "covered"]
-    heaviest = max(missed, key=lambda kp: kp.weight)
-    follow = interview.follow_up(0)
-    candidates = [f for f in rubric.follow_ups if heaviest.id in f.targets]
-    if candidates:
-        assert heaviest.id in follow.targets, (heaviest.id, follow)
+@pytest.mark.parametrize(("gap", "asked"), [("fit-on-train-only", 2), ("scaling-methods", 1),
+                                             ("regularisation-penalty", 0)])
+def test_without_the_llm_the_follow_up_probes_the_point_missed(store, bank, settings, gap, asked):
+    q05 = bank.get("q05")
+    grader = FakeGrader(statuses={kp.id: "covered" for kp in q05.key_points if kp.id != gap})
+    interview = _start(store, bank, settings, grader, ask=["q05"])
+    result, out = _run(interview, Script([Q05_MAIN, FOLLOW]))
+    assert result.questions[0].follow_up_question == q05.follow_ups[asked].question
+    assert gap in q05.follow_ups[asked].targets
+
+
+@respx.mock
+def test_llm_interview_asks_the_graders_follow_up_and_grades_the_reply_against_its_key_points(
+        store, bank, llm_settings):
+    from llm_helpers import CHAT_URL, FakeSleep, ok, reply_for, sent
+
+    from mlgrade.followup import follow_up_rubric
+    from mlgrade.graders.llm import LLMGrader
+    from mlgrade.graders.structured import RetryPolicy
+    from mlgrade.practice.history import session_attempts
+
+    q05 = bank.get("q05")
+    chosen = q05.follow_ups[2]  # not the one the missed points would pick: the model's choice wins
+    main_reply = dict(reply_for(q05, {"depends-on-model": ("covered", "It depends on the model")}),
+                      follow_up=chosen.question)
+    first_kp = chosen.key_points[0].id
+    follow_reply = reply_for(follow_up_rubric(q05, chosen), {first_kp: ("covered", "fitting the scaler")})
+    route = respx.post(CHAT_URL).mock(side_effect=[ok(main_reply), ok(follow_reply)])
+    grader = LLMGrader(llm_settings, policy=RetryPolicy(sleep=FakeSleep()))
+    interview = _start(store, bank, llm_settings, grader, ask=["q05"])
+    result, out = _run(interview, Script([Q05_MAIN, FOLLOW]))
+
+    [q] = result.questions
+    assert route.call_count == 2 and q.follow_up_question == chosen.question
+    assert q.main.grader == "llm" and q.follow_up.outcome == "graded"
+    assert {j.key_point: j.status for j in q.follow_up.judgments}[first_kp] == "covered"
+    assert {j.key_point for j in q.follow_up.judgments} == {kp.id for kp in chosen.key_points}
+    user = sent(route, 1)["messages"][1]["content"]
+    assert Q05_MAIN in user and FOLLOW in user  # both answers go to the model, as data
+    assert re.search(r"^<answer-first-[0-9a-f]{16}>$", user, re.MULTILINE)
+    attempts = session_attempts(store, interview.id)
+    assert [(a.kind, a.parent_id, a.grader) for a in attempts] == [("main", None, "llm"),
+                                                                   ("follow_up", attempts[0].id, "llm")]
 
 
 def test_only_main_answers_feed_the_schedule_and_the_stats(store, bank, settings):
