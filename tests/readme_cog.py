@@ -267,6 +267,7 @@ MEANINGS = {
     "--concurrency": "Most requests in flight at once",
     "--no-cache": "Do not reuse cached results",
     "--retry-errors": "Grade again what ended in a grader error",
+    "--seed": "Seed for a repeatable random choice (eval: the sample; interview: the questions)",
 }
 
 

@@ -119,7 +119,7 @@ def _missed(grade: Grade | None, points: dict[str, Any], qid: str, where: str) -
             continue
         share = 1.0 if j.status == "missing" else 0.5
         essential = bool(getattr(kp, "essential", False))
-        why = ("essential point " if essential else "point ") + ("missed" if share == 1 else "only partly made") + where
+        why = ("essential point" if essential else "point") + where + (" missed" if share == 1 else " only partly made")
         items.append(StudyItem(qid, kp.point, why, (50 if essential else 0) + share * kp.weight))
     return items
 
@@ -138,7 +138,7 @@ def study_next(questions: list[QuestionResult], rubrics: dict[str, Rubric], *, l
         items += _missed(q.main, {kp.id: kp for kp in rubric.key_points}, q.question_id, "")
         follow = next((f for f in rubric.follow_ups if getattr(f, "question", f) == q.follow_up_question), None)
         if follow is not None and getattr(follow, "key_points", None):
-            items += _missed(q.follow_up, {kp.id: kp for kp in follow.key_points}, q.question_id, " (follow-up)")
+            items += _missed(q.follow_up, {kp.id: kp for kp in follow.key_points}, q.question_id, " of the follow-up")
     items.sort(key=lambda i: -i.priority)
     out: list[StudyItem] = []
     seen: set[str] = set()
