@@ -22,6 +22,7 @@ from ._common import (
     option,
     print_json,
     refresh_flag,
+    require_grader_ready,
     settings_from,
 )
 
@@ -77,7 +78,7 @@ def interview(
 
       mlgrade interview --resume
     """
-    from ..errors import ConfigError, UsageError
+    from ..errors import UsageError
 
     if not sys.stdin.isatty():
         raise UsageError("interview needs a terminal; to grade answers from a script use "
@@ -98,9 +99,7 @@ def interview(
         check_report_path(report)  # now, not after the last answer
     settings = settings_from(grader=grader, model=model, base_url=base_url, rubrics_dir=rubrics,
                              cache_capabilities=refresh_flag(refresh))
-    if settings.grader_kind == "llm" and not (settings.api_key or settings.base_url):
-        raise ConfigError("the llm grader needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server); "
-                          "use --grader offline to grade without one")
+    require_grader_ready(settings)
     bank = bank_from(rubrics, settings)
     out = console()
     with Store.for_settings(settings) as store:

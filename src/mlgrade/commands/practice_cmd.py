@@ -22,6 +22,7 @@ from ._common import (
     option,
     print_json,
     refresh_flag,
+    require_grader_ready,
     settings_from,
 )
 
@@ -77,12 +78,7 @@ def practice(
 
     settings = settings_from(grader=grader, model=model, base_url=base_url, rubrics_dir=rubrics,
                              cache_capabilities=refresh_flag(refresh))
-    if settings.grader_kind == "llm" and not (settings.api_key or settings.base_url):
-        from ..errors import ConfigError
-
-        # say so before the person types an answer, not after
-        raise ConfigError("the llm grader needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server); "
-                          "use --grader offline to grade without one")
+    require_grader_ready(settings)
     bank = bank_from(rubrics, settings)
     out = console()
     options = SessionOptions(questions=list(question or []), section=section, count=count, due_only=due,
