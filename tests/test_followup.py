@@ -163,14 +163,22 @@ def test_the_first_answer_earns_nothing_in_the_follow_up(q05, settings):
     assert all(j.status == "missing" for j in g.judgments)
 
 
-def test_follow_up_misconceptions_and_the_main_ones_both_count(q05, settings):
+def test_only_the_follow_ups_own_misconceptions_count(q05, bank, settings):
     fu = q05.follow_ups[0]
     own = grade_follow_up(q05, fu, FIRST, "A random forest needs scaling, as trees need scaled inputs to split.",
                           settings=settings, grader=OfflineGrader())
     assert "forest-needs-scaling" in [m.id for m in own.misconceptions]
-    main = grade_follow_up(q05, fu, FIRST, TREES + " Also, scaling removes outliers.", settings=settings,
-                           grader=OfflineGrader())
-    assert "scaling-fixes-outliers" in [m.id for m in main.misconceptions]
+    outliers = TREES + " Also, scaling removes outliers."
+    assert grade_follow_up(q05, fu, FIRST, outliers, settings=settings, grader=OfflineGrader()).misconceptions == []
+    heavy = grade_follow_up(q05, q05.follow_ups[1], FIRST, "Take the log of income. Scaling removes outliers.",
+                            settings=settings, grader=OfflineGrader())
+    assert "scaling-fixes-outliers" in [m.id for m in heavy.misconceptions]  # listed for this follow-up
+    # right in the follow-up's context, wrong as an answer to the main question: not flagged here
+    q01 = bank.get("q01")
+    ssl = grade_follow_up(q01, q01.follow_ups[2], "", "Self-supervised pretraining uses no labels at all; targets "
+                          "come from the data itself, and labels arrive only when fine-tuning.", settings=settings,
+                          grader=OfflineGrader())
+    assert ssl.misconceptions == [] and ssl.score >= 30
 
 
 def test_not_gradable_empty_and_oversize(q05, settings):
@@ -227,7 +235,7 @@ def test_llm_grades_the_follow_up_with_its_own_prompt_and_both_answers_as_data(q
     body = sent(route)
     system, user = body["messages"][0]["content"], body["messages"][1]["content"]
     assert fu.question in system and all(f"`{kp.id}`" in system for kp in fu.key_points)
-    assert q05.question in system and "forest-needs-scaling" in system and "scaling-fixes-outliers" in system
+    assert q05.question in system and "forest-needs-scaling" in system and "scaling-fixes-outliers" not in system
     assert set(body["response_format"]["json_schema"]["schema"]["properties"]["key_points"]["required"]) == \
         {kp.id for kp in fu.key_points}
     for name in ("answer-first", "answer-followup"):
@@ -274,3 +282,15 @@ def test_a_main_answer_is_judged_the_same_with_or_without_follow_up_key_points(q
     answer = FIRST + " Fit the scaler inside the pipeline on the training fold only. " + TREES
     a, b = OfflineGrader().judge(q05, answer), OfflineGrader().judge(bare, answer)
     assert a.judgments == b.judgments and a.misconceptions == b.misconceptions and a.follow_up == b.follow_up
+
+
+def test_every_bank_follow_up_grades_its_own_points_and_not_an_unrelated_answer(bank):
+    grader, weak = OfflineGrader(), []
+    for rubric in bank:
+        for n, f in enumerate(rubric.follow_ups, 1):
+            assert f.gradable and f.targets, f"{rubric.id} follow-up {n}"
+            stated = grade_follow_up(rubric, f, "", " ".join(kp.point for kp in f.key_points), grader=grader)
+            unrelated = grade_follow_up(rubric, f, "", OFF, grader=grader)
+            if stated.score < 60 or stated.misconceptions or unrelated.score >= 30:
+                weak.append(f"{rubric.id}#{n}: {stated.score} {[m.id for m in stated.misconceptions]} {unrelated.score}")
+    assert weak == []

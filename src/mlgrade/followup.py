@@ -23,10 +23,12 @@ _VIEWS: dict[tuple[str, str], Rubric] = {}
 
 
 def follow_up_rubric(rubric: Rubric, follow_up: FollowUp) -> Rubric:
-    """The rubric-like view that grades answers to `follow_up`: its question, its key points, its
-    misconceptions plus the main question's (a wrong claim stays wrong in a follow-up answer; the
-    follow-up's own win on an id clash). Memoised and kept alive: graders cache compiled rubrics
-    by object id, which must not be reused by another view."""
+    """The rubric-like view that grades answers to `follow_up`: its question, key points and
+    misconceptions. The main question's misconceptions are not added wholesale: in a follow-up
+    context a correct statement can match one (saying self-supervised pretraining needs no labels
+    is right, while "semi-supervised learning needs no labels" is wrong), so a follow-up lists the
+    ones that apply to it. Memoised and kept alive: graders cache compiled rubrics by object id,
+    which must not be reused by another view."""
     from .rubrics import rubric_hash
 
     if not follow_up.gradable:
@@ -35,11 +37,10 @@ def follow_up_rubric(rubric: Rubric, follow_up: FollowUp) -> Rubric:
     key = (rubric_hash(rubric), follow_up.model_dump_json())
     view = _VIEWS.get(key)
     if view is None:
-        own = {m.id for m in follow_up.misconceptions}
         view = Rubric(id=f"{rubric.id}-followup-{index or 'x'}", number=rubric.number, section=rubric.section,
                       kind="concept", difficulty=rubric.difficulty, question=follow_up.question,
                       model_answer=rubric.model_answer, key_points=follow_up.key_points,
-                      misconceptions=[*follow_up.misconceptions, *(m for m in rubric.misconceptions if m.id not in own)],
+                      misconceptions=follow_up.misconceptions,
                       errata=rubric.errata, score_rule=rubric.score_rule)
         if len(_VIEWS) > 1024:
             _VIEWS.clear()

@@ -130,13 +130,10 @@ def validate_dir(directory: Path | None = None) -> list[str]:
     rubrics, problems = load_dir(directory)
     if not rubrics and not problems:
         problems.append(f"{directory}: no rubric files (*.yaml) found")
-    builtin = directory.resolve() == builtin_rubrics_dir().resolve() and _BANK_FOLLOW_UPS_WRITTEN
+    builtin = directory.resolve() == builtin_rubrics_dir().resolve()
     for rubric in rubrics.values():
         problems += [f"{directory}: {rubric.id}: {p}" for p in follow_up_problems(rubric, builtin=builtin)]
     return problems
-
-
-_BANK_FOLLOW_UPS_WRITTEN = False  # temporary: on once every built-in follow-up has key points
 
 
 def follow_up_problems(rubric: Rubric, *, builtin: bool = False) -> list[str]:
