@@ -76,19 +76,14 @@ def choose_follow_up(rubric: Rubric, grade: Grade) -> FollowUp | None:
 async def agrade_follow_up(rubric: Rubric, follow_up: FollowUp, main_answer: str, answer: str, *,
                            settings: Settings | None = None, grader: Grader | None = None) -> Grade:
     """Async `grade_follow_up`."""
-    from .grading import _assess_once, check_answer, make_grader, skipped_grade
+    from .graders.followup_llm import follow_up_grader
+    from .grading import agrade_rubric, make_grader, skipped_grade
 
     settings = settings or load_settings()
     if not follow_up.gradable:
         return skipped_grade(rubric.id, NOT_GRADABLE, rubric=rubric)
-    view = follow_up_rubric(rubric, follow_up)
-    reason = check_answer(answer, settings)
-    if reason:
-        return skipped_grade(rubric.id, reason, rubric=view)
-    from .graders.followup_llm import follow_up_grader
-
     grader = follow_up_grader(grader or make_grader(settings), rubric, main_answer)
-    grade = await _assess_once(view, answer, grader, [])
+    grade = await agrade_rubric(follow_up_rubric(rubric, follow_up), answer, settings=settings, grader=grader)
     # the view is an internal name: callers file the grade under the question it follows up
     return grade.model_copy(update={"question_id": rubric.id})
 

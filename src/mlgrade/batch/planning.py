@@ -72,7 +72,9 @@ def estimate(spool: Spool, bank: RubricBank, settings: Settings, grader_kind: st
     input_tokens = output_tokens = 0
     for qid, n in spool.counts.items():
         rubric = bank.get(qid)
-        prefix_chars = len(json.dumps(rubric.model_dump(mode="json"), ensure_ascii=False)) + 2500  # + system prompt
+        # the grading prompt shows only each follow-up's question, not its own key points
+        shown = {**rubric.model_dump(mode="json"), "follow_ups": [f.question for f in rubric.follow_ups]}
+        prefix_chars = len(json.dumps(shown, ensure_ascii=False)) + 2500  # + system prompt
         input_tokens += (n * prefix_chars + spool.chars[qid]) // 4
         output_tokens += n * (120 + 60 * len(rubric.key_points))
     usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)

@@ -70,18 +70,23 @@ def rubric_block(rubric: Rubric) -> str:
     if rubric.kind == "coding" and rubric.function:
         lines += [f"The answer is expected to define a Python function `{rubric.function}`.", ""]
     lines.append("## Key points (judge each one; the id is the key in your reply)")
-    for kp in rubric.key_points:
-        lines.append(f"- `{kp.id}`{' (essential)' if kp.essential else ''}: {kp.point.strip()}")
-    if rubric.misconceptions:
-        lines += ["", "## Known misconceptions (flag only when the answer asserts one)"]
-        lines += [f"- `{m.id}`: {m.claim.strip()}" for m in rubric.misconceptions]
-    if rubric.errata:
-        lines += ["", "## Corrections to a common source (the correction is right)"]
-        lines += [f"- The source says: {e.article_says.strip()} Correct: {e.correction.strip()}" for e in rubric.errata]
+    lines += _judged(rubric, rubric, "the answer")
     if rubric.follow_ups:
         lines += ["", "## Follow-up questions (your follow-up is one of these, copied verbatim)"]
         lines += [f"- {f.question.strip()}" for f in rubric.follow_ups]
     return "\n".join(lines)
+
+
+def _judged(view: Rubric, rubric: Rubric, what: str) -> list[str]:
+    """The key points and misconceptions of `view`, then the errata of `rubric`, as listed to the model."""
+    lines = [f"- `{kp.id}`{' (essential)' if kp.essential else ''}: {kp.point.strip()}" for kp in view.key_points]
+    if view.misconceptions:
+        lines += ["", f"## Known misconceptions (flag only when {what} asserts one)"]
+        lines += [f"- `{m.id}`: {m.claim.strip()}" for m in view.misconceptions]
+    if rubric.errata:
+        lines += ["", "## Corrections to a common source (the correction is right)"]
+        lines += [f"- The source says: {e.article_says.strip()} Correct: {e.correction.strip()}" for e in rubric.errata]
+    return lines
 
 
 def _short(text: str) -> str:
@@ -165,14 +170,7 @@ def follow_up_block(rubric: Rubric, view: Rubric) -> str:
              "## Reference answer to the main question", rubric.model_answer.strip(), "",
              "## The follow-up question", view.question.strip(), "",
              "## Key points of a good follow-up answer (judge each one; the id is the key in your reply)"]
-    lines += [f"- `{kp.id}`{' (essential)' if kp.essential else ''}: {kp.point.strip()}" for kp in view.key_points]
-    if view.misconceptions:
-        lines += ["", "## Known misconceptions (flag only when the follow-up answer asserts one)"]
-        lines += [f"- `{m.id}`: {m.claim.strip()}" for m in view.misconceptions]
-    if rubric.errata:
-        lines += ["", "## Corrections to a common source (the correction is right)"]
-        lines += [f"- The source says: {e.article_says.strip()} Correct: {e.correction.strip()}" for e in rubric.errata]
-    return "\n".join(lines)
+    return "\n".join(lines + _judged(view, rubric, "the follow-up answer"))
 
 
 def follow_up_messages(rubric: Rubric, view: Rubric, first_answer: str, answer: str, *,
