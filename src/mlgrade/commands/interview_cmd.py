@@ -131,7 +131,6 @@ def interview(
             out.print(f"[red]error:[/] the report could not be written: {exc}")
         if written is not None:
             result = session.finish(ended=result.status == "ended", report_path=str(written))
-        out.print()
         render_end_screen(result, out)
         if written is not None:
             out.print(f"Report: {written}")

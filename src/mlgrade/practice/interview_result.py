@@ -20,10 +20,8 @@ LEAN_NO_HIRE = 45.0
 VERDICTS = ("strong hire", "hire", "lean no hire", "no hire")
 
 VERDICT_RULE = (
-    "Each question scores 70% its main answer and 30% its follow-up (the main answer alone when the "
-    "follow-up could not be graded; a skipped answer counts 0); strong hire needs a mean of 80 with no "
-    "question under 60, hire a mean of 65 with none under 30, lean no hire a mean of 45, and anything "
-    "lower is no hire."
+    "A question scores 70% main answer + 30% follow-up (main alone if the follow-up is not graded, a skip 0); "
+    "strong hire: mean ≥ 80, none under 60; hire: mean ≥ 65, none under 30; lean no hire: mean ≥ 45; else no hire."
 )
 
 
@@ -112,14 +110,15 @@ def _missed(grade: Grade | None, points: dict[str, Any], qid: str, where: str) -
     items = []
     for m in grade.misconceptions:
         if m.verified:
-            items.append(StudyItem(qid, m.claim or m.id, f"misconception stated{where}", 100 + m.penalty))
+            items.append(StudyItem(qid, m.claim or m.id, ", ".join(x for x in ("misconception", where) if x),
+                                   100 + m.penalty))
     for j in grade.judgments:
         kp = points.get(j.key_point)
         if kp is None or j.status == "covered":
             continue
         share = 1.0 if j.status == "missing" else 0.5
         essential = bool(getattr(kp, "essential", False))
-        why = ("essential point" if essential else "point") + where + (" missed" if share == 1 else " only partly made")
+        why = ", ".join(x for x in ("essential" if essential else "", where, "missed" if share == 1 else "partly made") if x)
         items.append(StudyItem(qid, kp.point, why, (50 if essential else 0) + share * kp.weight))
     return items
 
@@ -138,7 +137,7 @@ def study_next(questions: list[QuestionResult], rubrics: dict[str, Rubric], *, l
         items += _missed(q.main, {kp.id: kp for kp in rubric.key_points}, q.question_id, "")
         follow = next((f for f in rubric.follow_ups if getattr(f, "question", f) == q.follow_up_question), None)
         if follow is not None and getattr(follow, "key_points", None):
-            items += _missed(q.follow_up, {kp.id: kp for kp in follow.key_points}, q.question_id, " of the follow-up")
+            items += _missed(q.follow_up, {kp.id: kp for kp in follow.key_points}, q.question_id, "follow-up")
     items.sort(key=lambda i: -i.priority)
     out: list[StudyItem] = []
     seen: set[str] = set()

@@ -168,11 +168,11 @@ def render_end_screen(result: InterviewResult, console: Console) -> None:
             follow = "—"
         console.print(f"[bold]{q.number}[/] {q.question_id} · main {cell(q.main, q.status == 'skipped')} · "
                       f"follow-up {follow} · {time_cell(q)}")
-        rows = []
-        for label, g in (("  [dim]missed:[/]", q.main), ("  [dim]↳ missed:[/]", q.follow_up)):
-            missed = [j.key_point for j in g.judgments if j.status != "covered"] if g is not None and g.ok else []
-            if missed:
-                rows.append((label, ", ".join(missed)))
+        # one row for both answers (the follow-up's points after ↳) keeps two questions on 24 lines
+        missed = [", ".join(j.key_point for j in g.judgments if j.status != "covered") if g is not None and g.ok else ""
+                  for g in (q.main, q.follow_up)]
+        text = "; ".join(x for x in (missed[0], f"↳ {missed[1]}" if missed[1] else "") if x)
+        rows = [("  [dim]missed:[/]", text)] if text else []
         rows += [("  [red]stated:[/]", m.claim or m.id) for g in (q.main, q.follow_up) if g is not None and g.ok
                  for m in g.misconceptions if m.verified]
         if rows:
