@@ -294,3 +294,17 @@ def test_every_bank_follow_up_grades_its_own_points_and_not_an_unrelated_answer(
             if stated.score < 60 or stated.misconceptions or unrelated.score >= 30:
                 weak.append(f"{rubric.id}#{n}: {stated.score} {[m.id for m in stated.misconceptions]} {unrelated.score}")
     assert weak == []
+
+
+@respx.mock
+def test_an_llm_grade_that_copies_a_rubric_follow_up_decides_the_choice(q05, llm_settings):
+    from mlgrade.grading import agrade_rubric
+
+    reply = reply_for(q05, {"depends-on-model": ("covered", "It depends on the model.")})
+    reply["follow_up"] = q05.follow_ups[1].question  # the model picked one, verbatim
+    respx.post(CHAT_URL).mock(return_value=ok(reply))
+    grade = asyncio.run(agrade_rubric(q05, FIRST, settings=llm_settings, grader=_llm(llm_settings)))
+    assert grade.grader == "llm" and grade.follow_up == q05.follow_ups[1].question
+    # trees-invariant is the heaviest gap, which alone would pick follow-up 1
+    assert choose_follow_up(q05, grade.model_copy(update={"follow_up": ""})) is q05.follow_ups[0]
+    assert choose_follow_up(q05, grade) is q05.follow_ups[1]
