@@ -340,6 +340,7 @@ MEANINGS = {
     "--concurrency": "Most requests in flight at once",
     "--no-cache": "Do not reuse cached results",
     "--retry-errors": "Grade again what ended in a grader error",
+    "--seed": "Seed for a repeatable random choice (eval: the sample; interview: the questions)",
 }
 
 
@@ -381,6 +382,50 @@ def options_table() -> None:
         short = f"`{row['short']}`" if row["short"] else ""
         cog.outl(f"| {name} | {short} | {row['help']} | {', '.join(sorted(row['commands']))} |")
 
+
+
+def interview_run(questions: list[str], answers: list[str], *, seconds_per_answer: int = 95) -> None:
+    """A two-question mock interview through the real loop (mlgrade.practice.interview_tui) with the
+    offline grader: the answers (main, follow-up, main, follow-up…) are scripted, and so is the clock
+    (each answer takes `seconds_per_answer`), so the times shown are the same on every run. Prints
+    what the person sees, then the end screen and the report's path as `mlgrade interview` does."""
+    code = f"""
+import itertools
+from rich.console import Console
+from mlgrade.config import load_settings
+from mlgrade.grading import make_grader
+from mlgrade.practice.interview import Interview, InterviewOptions
+from mlgrade.practice.interview_report import default_report_path, write_report
+from mlgrade.practice.interview_tui import Inputs, render_end_screen, run_interview
+from mlgrade.rubrics import load_rubrics
+from mlgrade.store import Store
+
+answers = iter({answers!r})
+ticks = itertools.count(0, {seconds_per_answer})  # read twice per answer: when it starts, when it is in
+console = Console(width={WIDTH}, highlight=False)
+def answer(hint="", default="", clock=None):
+    text = next(answers)
+    console.print("│ " + text, highlight=False)
+    return text
+settings = load_settings(exec_code=False)
+bank = load_rubrics()
+with Store.for_settings(settings) as store:
+    interview = Interview.start(store, bank, InterviewOptions(ask={questions!r}, minutes=4 * {len(questions)}),
+                                grader=make_grader(settings), settings=settings)
+    result = run_interview(interview, console, inputs=Inputs(answer=answer, now=lambda: next(ticks)))
+    path = write_report(result, bank.rubrics, default_report_path(settings.home, interview.id))
+    result = interview.finish(report_path=str(path))
+    console.print()
+    render_end_screen(result, console)
+    console.print(f"Report: {{path}}")
+"""
+    with tempfile.TemporaryDirectory(prefix="mlgrade-readme-") as tmp:
+        done = subprocess.run([sys.executable, "-c", code], cwd=tmp, env=env_for(Path(tmp) / "home"),
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        text = done.stdout.replace(str(Path(tmp) / "home"), "~/.local/share/mlgrade")
+    _emit(mask(re.sub(r"interview-[0-9a-f]{12}\.md", "interview-….md", text)))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import typer
 from mlgrade.cli import app
 
 # commands that can grade with an LLM: each takes the four endpoint options
-ENDPOINT_COMMANDS = ["grade", "practice", "batch", "eval", "doctor", "rubrics derive"]
+ENDPOINT_COMMANDS = ["grade", "practice", "interview", "batch", "eval", "doctor", "rubrics derive"]
 SHARED_HELP = ("--grader", "--model", "--base-url", "--refresh", "--rubrics", "--json", "--section")
 
 

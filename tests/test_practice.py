@@ -257,16 +257,23 @@ def test_loop_answer_model_answer_retry_next_quit(store, bank, settings):
     assert summary.questions[0].scores == [100, 100] and script.answers == [] and script.keys == []
 
 
-def test_loop_follow_up_is_graded_with_the_first_answer(store, bank, settings):
+def test_loop_follow_up_is_graded_as_an_answer_to_the_follow_up(store, bank, settings):
+    from mlgrade.followup import choose_follow_up
+    from mlgrade.practice.history import session_attempts
+
     q05 = bank.get("q05")
     grader = FakeGrader(statuses={q05.key_points[0].id: "covered"})
     session = _session(store, bank, settings, grader=grader, questions=["q05"])
     script = Script(answers=["It depends on the model.", "Trees split on thresholds."], keys=["f", "q"])
     summary, out = _run(session, script)
-    assert "follow-up" in out and q05.follow_ups[0].question in out
-    answers = [a.answer for a in all_attempts(store)]
-    assert len(answers) == 2 and answers[1].startswith("It depends on the model.")
-    assert answers[1] == "It depends on the model.\n\nTrees split on thresholds."  # the question is not evidence
+    main, follow = session_attempts(store, session.session_id)
+    asked = choose_follow_up(q05, main.to_grade())
+    assert "follow-up" in out and asked.question in out
+    # the reply alone, graded against the follow-up's own key points, linked to the first answer
+    assert (follow.kind, follow.parent_id, follow.answer) == ("follow_up", main.id, "Trees split on thresholds.")
+    assert {j["key_point"] for j in follow.grade["judgments"]} == {kp.id for kp in asked.key_points}
+    assert [a.id for a in all_attempts(store)] == [main.id]  # the schedule sees the main answer only
+    assert summary.questions[0].scores == [main.score]
     assert "f" in script.prompts[0] and "f" not in script.prompts[1]  # one follow-up, offered once
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from .commands import (batch_cmd, batch_jobs_cmd, doctor_cmd, eval_cmd, grade_cmd, practice_cmd, questions_cmd,
-                       report_cmd, review_cmd, rubrics_cmd)
+from .commands import (batch_cmd, batch_jobs_cmd, doctor_cmd, eval_cmd, grade_cmd, interview_cmd, practice_cmd,
+                       questions_cmd, report_cmd, review_cmd, rubrics_cmd)
 
 
 def _plain_type_labels(command: Any, ctx: Any) -> None:
@@ -91,7 +91,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (practice_cmd, grade_cmd, batch_cmd, batch_jobs_cmd, report_cmd, review_cmd, questions_cmd, rubrics_cmd,
+for module in (practice_cmd, interview_cmd, grade_cmd, batch_cmd, batch_jobs_cmd, report_cmd, review_cmd, questions_cmd, rubrics_cmd,
                eval_cmd, doctor_cmd):
     module.register(app)
 

@@ -109,6 +109,9 @@ def _hanging(console: Console, rows: list[tuple[str, str]]) -> None:
     console.print(grid)
 
 
+hanging = _hanging  # the public name, for views outside this module (the interview's end screen)
+
+
 def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
     """The full feedback view shared by `grade`, `practice` and reports. Every string that can
     carry candidate text (quotes, claims, comments, errors, code values) is shown through

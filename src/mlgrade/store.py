@@ -171,8 +171,30 @@ def _execute_each(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+def _m2_interviews(db: sqlite3.Connection) -> None:
+    # kind: a follow-up answer is graded against its follow-up's own key points, so it must never
+    # feed the main question's schedule or statistics; parent_id links it to the main attempt.
+    # An interview's attempts carry its id as their session_id.
+    _execute_each(db,
+        """
+        ALTER TABLE attempts ADD COLUMN kind TEXT NOT NULL DEFAULT 'main' CHECK (kind IN ('main', 'follow_up'));
+        ALTER TABLE attempts ADD COLUMN parent_id INTEGER REFERENCES attempts (id);
+        CREATE TABLE interviews (
+            id          TEXT PRIMARY KEY,
+            status      TEXT NOT NULL CHECK (status IN ('open', 'finished', 'ended')),
+            state_json  TEXT NOT NULL,
+            report_path TEXT,
+            created_at  TEXT NOT NULL,
+            updated_at  TEXT NOT NULL
+        );
+        CREATE INDEX interviews_updated ON interviews (updated_at)
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "initial: attempts, response cache, capabilities, derived rubrics", _m1_initial),
+    (2, "interviews; follow-up attempts linked to their main attempt", _m2_interviews),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -325,14 +347,50 @@ class Store:
     # ------------------------------------------------------------------ attempts (history)
 
     def add_attempt(self, grade: dict[str, Any], answer: str, *, session_id: str | None = None,
-                    started_at: str | None = None) -> int:
-        """Record one attempt (graded, grader_error or skipped) in its own transaction."""
+                    started_at: str | None = None, kind: str = "main", parent_id: int | None = None) -> int:
+        """Record one attempt (graded, grader_error or skipped) in its own transaction. `kind` is
+        "main" or "follow_up" (then `parent_id` is the main attempt it follows)."""
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO attempts (session_id, question_id, answer, outcome, score, band, grader, model, error,"
-                " grade_json, started_at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " grade_json, started_at, created_at, kind, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (session_id, grade["question_id"], answer, grade["outcome"], grade.get("score"), grade.get("band"),
-                 grade.get("grader"), grade.get("model"), grade.get("error"), json.dumps(grade), started_at, now_iso()),
+                 grade.get("grader"), grade.get("model"), grade.get("error"), json.dumps(grade), started_at, now_iso(),
+                 kind, parent_id),
             )
             return int(cur.lastrowid)
+
+    # ------------------------------------------------------------------ interviews
+
+    def interview_put(self, interview_id: str, status: str, state: dict[str, Any], *,
+                      report_path: str | None = None) -> None:
+        """Create or update one interview (its whole state as JSON) in its own transaction."""
+        now = now_iso()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO interviews (id, status, state_json, report_path, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+                " state_json = excluded.state_json, report_path = COALESCE(excluded.report_path, report_path),"
+                " updated_at = excluded.updated_at",
+                (interview_id, status, json.dumps(state), report_path, now, now),
+            )
+
+    def interview_rows(self, *, interview_id: str | None = None, status: str | None = None,
+                       limit: int | None = None) -> list[sqlite3.Row]:
+        """Interviews, most recently updated first (filtered by id prefix or status)."""
+        sql = "SELECT id, status, state_json, report_path, created_at, updated_at FROM interviews"
+        where, args = [], []  # type: ignore[var-annotated]
+        if interview_id:
+            where.append("id LIKE ? ESCAPE '\\'")
+            args.append(interview_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY updated_at DESC, rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return list(self.db.execute(sql, args))
 

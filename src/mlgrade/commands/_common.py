@@ -139,6 +139,16 @@ def settings_from(**flags: Any) -> Settings:
     return load_settings(**{k: (str(v) if isinstance(v, Path) else v) for k, v in flags.items()})
 
 
+def require_grader_ready(settings: Settings) -> None:
+    """Before an interactive session: the llm grader without a key or URL is refused now, not after
+    the person has typed an answer."""
+    if settings.grader_kind == "llm" and not (settings.api_key or settings.base_url):
+        from ..errors import ConfigError
+
+        raise ConfigError("the llm grader needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server); "
+                          "use --grader offline to grade without one")
+
+
 def bank_from(rubrics: Path | None, settings: Settings | None = None) -> RubricBank:
     from ..rubrics import load_rubrics
 

@@ -22,6 +22,7 @@ from ._common import (
     option,
     print_json,
     refresh_flag,
+    require_grader_ready,
     settings_from,
 )
 
@@ -77,12 +78,7 @@ def practice(
 
     settings = settings_from(grader=grader, model=model, base_url=base_url, rubrics_dir=rubrics,
                              cache_capabilities=refresh_flag(refresh))
-    if settings.grader_kind == "llm" and not (settings.api_key or settings.base_url):
-        from ..errors import ConfigError
-
-        # say so before the person types an answer, not after
-        raise ConfigError("the llm grader needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server); "
-                          "use --grader offline to grade without one")
+    require_grader_ready(settings)
     bank = bank_from(rubrics, settings)
     out = console()
     options = SessionOptions(questions=list(question or []), section=section, count=count, due_only=due,
@@ -149,6 +145,8 @@ def history(
       mlgrade history show 12
 
       mlgrade history --retry-errors
+
+      mlgrade history interviews
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -181,10 +179,13 @@ def history(
                          ratio=1 if col == "answer" else None)
     for a in attempts:
         first_line = escape(safe_text(" ".join(a.answer.split())[:80]))
-        table.add_row(str(a.id), _fmt_time(a.created_at), a.question_id, _score_cell(a),
+        # a follow-up answer is marked and points at the attempt it follows
+        question_cell = a.question_id if a.kind == "main" else f"{a.question_id} ↳#{a.parent_id}"
+        table.add_row(str(a.id), _fmt_time(a.created_at), question_cell, _score_cell(a),
                       "/".join(x for x in (a.grader, a.model) if x), first_line)
     out.print(table)
-    out.print("[dim]`mlgrade history show N` for the full feedback of attempt N.[/]")
+    out.print("[dim]`mlgrade history show N` for the full feedback of attempt N; "
+              "`mlgrade history interviews` for your mock interviews.[/]")
 
 
 def _retry(store, settings, rubrics, json_out: bool) -> None:  # type: ignore[no-untyped-def]
@@ -253,8 +254,10 @@ def show(
         rubric = None  # the rubric was removed or is invalid right now: still show the attempt
     if rubric:
         render_question(rubric, out)
-    out.print(Panel(escape(safe_text(attempt.answer)), title=f"your answer · attempt #{attempt.id} · {_fmt_time(attempt.created_at)}"))
-    render_grade(attempt.to_grade(), rubric, out)
+    what = "your answer" if attempt.kind == "main" else f"your follow-up answer (to attempt #{attempt.parent_id})"
+    out.print(Panel(escape(safe_text(attempt.answer)), title=f"{what} · attempt #{attempt.id} · {_fmt_time(attempt.created_at)}"))
+    # a follow-up's key points are the follow-up's own, not the question's: shown by id
+    render_grade(attempt.to_grade(), rubric if attempt.kind == "main" else None, out)
 
 
 # --------------------------------------------------------------------------- stats

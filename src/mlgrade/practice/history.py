@@ -41,6 +41,8 @@ class Attempt:
     started_at: str | None
     created_at: str
     grade_json: str = field(repr=False, default="{}")
+    kind: str = "main"  # "follow_up": graded against a follow-up's own key points, linked by parent_id
+    parent_id: int | None = None
 
     @property
     def grade(self) -> dict[str, Any]:
@@ -64,7 +66,7 @@ class Attempt:
 
 
 _COLUMNS = ("id, session_id, question_id, answer, outcome, score, band, grader, model, error, started_at, created_at,"
-            " grade_json")
+            " grade_json, kind, parent_id")
 
 
 def _attempt(row: Any) -> Attempt:
@@ -89,8 +91,14 @@ def recent(store: Store, *, limit: int | None = 20, question_id: str | None = No
 
 
 def all_attempts(store: Store) -> list[Attempt]:
-    """Oldest first: the order the schedule and the trends are computed in."""
-    return [_attempt(r) for r in store.db.execute(f"SELECT {_COLUMNS} FROM attempts ORDER BY id")]
+    """Every answer to a main question, oldest first: the order the schedule and the trends are
+    computed in. Follow-up answers are left out: their key points are the follow-up's, not the question's."""
+    return [_attempt(r) for r in store.db.execute(f"SELECT {_COLUMNS} FROM attempts WHERE kind = 'main' ORDER BY id")]
+
+
+def follow_ups_of(store: Store, parent_id: int) -> list[Attempt]:
+    rows = store.db.execute(f"SELECT {_COLUMNS} FROM attempts WHERE parent_id = ? ORDER BY id", (parent_id,))
+    return [_attempt(r) for r in rows]
 
 
 def get(store: Store, attempt_id: int) -> Attempt | None:

@@ -21,7 +21,7 @@ from .schedule import Schedule, next_review, quality, schedule_for, utcnow  # no
 if TYPE_CHECKING:
     from ..config import Settings
     from ..grading import Grader
-    from ..models import Grade, Rubric
+    from ..models import FollowUp, Grade, Rubric
     from ..rubrics import RubricBank
     from ..store import Store
 
@@ -178,8 +178,22 @@ class PracticeSession:
 
         return asyncio.run(self.agrade(rubric, answer, started_at=started_at))
 
+    def grade_follow_up(self, rubric: Rubric, follow_up: FollowUp, main_answer: str, reply: str, *,
+                        parent_id: int | None, started_at: str | None = None) -> tuple[Grade, int | None]:
+        """Grade `reply` as an answer to the follow-up question (its own key points, the first
+        answer as context) and store it linked to the main attempt; None as id when nothing was
+        stored (an empty reply). A follow-up without key points is stored as "not graded"."""
+        from ..followup import grade_follow_up
+
+        grade = grade_follow_up(rubric, follow_up, main_answer, reply, settings=self.settings, grader=self.grader)
+        if grade.outcome == "skipped" and not reply.strip():
+            return grade, None
+        attempt_id = self.store.add_attempt(grade.model_dump(mode="json"), reply, session_id=self.session_id,
+                                            started_at=started_at, kind="follow_up", parent_id=parent_id)
+        return grade, attempt_id
+
     def summary(self) -> SessionSummary:
-        attempts = session_attempts(self.store, self.session_id)
+        attempts = [a for a in session_attempts(self.store, self.session_id) if a.kind == "main"]
         results: dict[str, QuestionResult] = {}
         latest: dict[str, Attempt] = {}
         for a in attempts:
@@ -198,8 +212,16 @@ class PracticeSession:
         )
 
 
-def follow_up_answer(first_answer: str, reply: str) -> str:
-    """A follow-up is graded together with the first answer against the same rubric: it is
-    the candidate's chance to add what was missing, so the combined text is what counts.
-    The follow-up question itself stays out: its words are not the candidate's evidence."""
-    return f"{first_answer.rstrip()}\n\n{reply.strip()}"
+def practice_follow_up(rubric: Rubric, grade: Grade) -> FollowUp | None:
+    """The follow-up practice offers after `grade`: the rubric's, aimed at the weakest part of the
+    answer (`choose_follow_up`); for a rubric without follow-ups, the grader's own question, which
+    is asked but cannot be graded (it has no key points)."""
+    from ..followup import choose_follow_up
+    from ..models import FollowUp
+
+    if not grade.ok:
+        return None
+    chosen = choose_follow_up(rubric, grade)
+    if chosen is None and grade.follow_up.strip():
+        chosen = FollowUp(question=grade.follow_up.strip())
+    return chosen

@@ -11,17 +11,27 @@ import os
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ANSWER_HINT = " Enter new line · Ctrl-D submit · Ctrl-C abandon · type e + Ctrl-D for $EDITOR "
 
 
 class Abandoned(Exception):
-    """The person pressed Ctrl-C (or quit the editor with an empty file): nothing to grade."""
+    """The person pressed Ctrl-C (or quit the editor with an empty file): nothing to grade.
+    `text` is what was typed so far, so a caller can offer to carry on with it."""
+
+    def __init__(self, text: str = ""):
+        super().__init__()
+        self.text = text
 
 
-def read_answer(*, hint: str = ANSWER_HINT, default: str = "") -> str:
-    """A multi-line answer typed in the terminal. Raises Abandoned on Ctrl-C."""
+def read_answer(*, hint: str = ANSWER_HINT, default: str = "", clock: Callable[[], str] | None = None) -> str:
+    """A multi-line answer typed in the terminal. Raises Abandoned on Ctrl-C.
+
+    `clock` (e.g. the interview's elapsed time) is shown at the start of the bottom toolbar and
+    redrawn once a second; the toolbar never takes the focus, so typing is never interrupted."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.key_binding import KeyBindings
 
@@ -34,11 +44,13 @@ def read_answer(*, hint: str = ANSWER_HINT, default: str = "") -> str:
 
     @bindings.add("c-c")
     def _abandon(event) -> None:  # type: ignore[no-untyped-def]
-        event.app.exit(exception=Abandoned())
+        event.app.exit(exception=Abandoned(event.current_buffer.text))
 
+    toolbar: Any = hint if clock is None else (lambda: f" {clock()} ·{hint}")
     session: PromptSession[str] = PromptSession(
-        multiline=True, key_bindings=bindings, bottom_toolbar=hint, prompt_continuation=lambda width, *_: "│ ".rjust(width),
-        enable_open_in_editor=True,
+        multiline=True, key_bindings=bindings, bottom_toolbar=toolbar,
+        prompt_continuation=lambda width, *_: "│ ".rjust(width), enable_open_in_editor=True,
+        refresh_interval=1.0 if clock is not None else 0,
     )
     try:
         text = session.prompt("│ ", default=default)

@@ -10,13 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..errors import UsageError
 from . import terminal_input
+from .session import practice_follow_up
 from .terminal_input import Abandoned
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..models import Grade, Rubric
+    from ..models import FollowUp, Grade, Rubric
     from .session import PracticeSession, SessionSummary
 
 
@@ -140,6 +142,7 @@ def run_practice(session: PracticeSession, console: Console, *, use_editor: bool
         render_question(rubric, console)
         answer: str | None = None
         graded: tuple[Grade, int | None] | None = None
+        attempt_id: int | None = None
         grade: Grade | None = None  # stays None when the answer is abandoned
         started = now_iso()
         try:
@@ -150,7 +153,7 @@ def run_practice(session: PracticeSession, console: Console, *, use_editor: bool
             # the answer is abandoned, not the session: back to the menu, where Ctrl-C again quits
             console.print("[yellow]Answer abandoned; nothing stored.[/] [dim](Ctrl-C again quits)[/]")
         if graded is not None:
-            grade = graded[0]
+            grade, attempt_id = graded
             render_grade(grade, rubric, console)
             if grade.outcome == "grader_error":
                 console.print("[dim]Stored as an error, not a score. Press r to try again, or retry later with "
@@ -162,10 +165,10 @@ def run_practice(session: PracticeSession, console: Console, *, use_editor: bool
             if choice == "m":
                 render_model_answer(rubric, console)
             elif grade is not None:  # f is only offered after a grade
-                follow = _answer_follow_up(session, console, inputs, rubric, answer or "", grade, use_editor)
-                if follow is not None:
-                    answered.add(grade.follow_up)
-                    grade, answer = follow
+                follow = practice_follow_up(rubric, grade)
+                if follow is not None and _answer_follow_up(session, console, inputs, rubric, answer or "", follow,
+                                                            attempt_id, use_editor):
+                    answered.add(follow.question)
             choice = _menu(console, inputs, grade, answered, rubric)
         if choice == "q":
             break
@@ -198,7 +201,8 @@ def score_line(grade: Grade | None, rubric: Rubric) -> str:
 
 
 def _menu(console: Console, inputs: Inputs, grade: Grade | None, answered: set[str], rubric: Rubric) -> str:
-    offer_follow_up = grade is not None and grade.ok and grade.follow_up and grade.follow_up not in answered
+    follow = practice_follow_up(rubric, grade) if grade is not None else None
+    offer_follow_up = follow is not None and follow.question not in answered
     keys = "nrm" + ("f" if offer_follow_up else "") + "q"
     console.print(score_line(grade, rubric))
     console.print("  ".join(MENU[k] for k in keys) + "   [dim](Enter = next)[/]")
@@ -206,30 +210,31 @@ def _menu(console: Console, inputs: Inputs, grade: Grade | None, answered: set[s
 
 
 def _answer_follow_up(session: PracticeSession, console: Console, inputs: Inputs, rubric: Rubric, answer: str,
-                      grade: Grade, use_editor: bool) -> tuple[Grade, str] | None:
-    """Answer the follow-up; it is graded together with the first answer (practice.follow_up_answer)."""
+                      follow: FollowUp, parent_id: int | None, use_editor: bool) -> bool:
+    """Ask the follow-up and grade the reply as an answer to it (its own key points, the first
+    answer as context), stored linked to the first answer. False when abandoned (nothing stored)."""
     from rich.markup import escape
     from rich.panel import Panel
 
-    from .session import follow_up_answer
     from ..render import render_grade
     from ..store import now_iso
 
-    console.print(Panel(escape(grade.follow_up), title="[bold]follow-up[/]", border_style="cyan"))
+    console.print(Panel(escape(follow.question), title="[bold]follow-up[/]", border_style="cyan"))
     started = now_iso()
     try:
         reply = _get_answer(console, inputs, use_editor=use_editor)
     except (Abandoned, KeyboardInterrupt):
         console.print("[yellow]Follow-up abandoned; nothing stored.[/]")
-        return None
-    combined = follow_up_answer(answer, reply)
-    console.print("[dim]Grading your first answer and this reply together…[/]")
+        return False
+    console.print()
     try:
-        graded = _grade(session, console, rubric, combined, started)
+        with console.status("Grading your answer to the follow-up…", spinner="dots"):
+            grade, _ = session.grade_follow_up(rubric, follow, answer, reply, parent_id=parent_id, started_at=started)
     except KeyboardInterrupt:
         console.print("[yellow]Grading abandoned; nothing stored.[/]")
-        return None
-    if graded is None:
-        return None
-    render_grade(graded[0], rubric, console)
-    return graded[0], combined
+        return False
+    except UsageError as exc:  # e.g. a reply over the size limit
+        console.print(f"[red]error:[/] {exc}")
+        return False
+    render_grade(grade, None, console)  # the follow-up's key points are its own, shown by id
+    return True
