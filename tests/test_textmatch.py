@@ -60,3 +60,38 @@ def test_an_instruction_is_a_sentence():
     text = "train on the past and validate on the period right after it"
     assert is_prose(clauses(text)[0])
     assert not is_prose(clauses("train, validate, test, shuffle, split")[0])
+
+
+def test_clause_ends_finds_exactly_what_the_pattern_finds():
+    """clause_ends is the linear-time twin of _CLAUSE_END.finditer: same matches on every short
+    string over the characters that matter (punctuation, line breaks, spaces, bullets)."""
+    import random
+
+    from mlgrade.graders.textmatch import _CLAUSE_END, clause_ends
+
+    rng = random.Random(27)
+    alphabet = ".!?;:\n \t-*•ae\xa0)"
+    for _ in range(30_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 14)))
+        assert clause_ends(text) == [(m.start(), m.end()) for m in _CLAUSE_END.finditer(text)], repr(text)
+
+
+def test_a_run_of_punctuation_is_graded_in_linear_time():
+    """Issue 27 H3: 20,000 characters of '.' (or ! ? ; :) with no space after them took 4.8 s each
+    (a quadratic regex). Graded in a child process with a generous cap, so old code fails, not hangs."""
+    import subprocess
+    import sys
+
+    script = (
+        "from mlgrade.grading import finalize\n"
+        "from mlgrade.graders.offline import OfflineGrader\n"
+        "from mlgrade.rubrics import load_rubrics\n"
+        "r = load_rubrics().get('q05'); g = OfflineGrader()\n"
+        "for c in '.!?;:':\n"
+        "    a = c * 19_990 + 'x'\n"
+        "    assert finalize(r, a, g.judge(r, a), grader='offline').score == 0\n"
+    )
+    try:
+        subprocess.run([sys.executable, "-c", script], check=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        pytest.fail("five 20,000-character punctuation answers took over 15 s (quadratic clause split)")
