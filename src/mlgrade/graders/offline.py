@@ -66,6 +66,7 @@ class _Concept:
     indexed: list[IndexedPhrase]  # the phrases, with their words' bits in the rubric's CueWords
     word_bits: list[tuple[int, float]]  # each of `words` as (bit, weight), in order
     word_mask: int  # the union of those bits
+    first_bits: int  # the bits of the phrases' first words: a unit with none of them has no cue
 
 
 @dataclass
@@ -82,6 +83,7 @@ class _Unit:
     reach: int  # the cue words of the rubric that a key point's words may count here (see _overlap)
     parts: tuple[_Unit, ...] = ()  # the two clauses of a pair
     in_domain: bool | None = None  # every word is a function word or the field's; computed on demand
+    cue_hits: dict[int, tuple[list[str], set[int]]] = field(default_factory=dict)  # by id(concept)
 
 
 @dataclass
@@ -113,8 +115,11 @@ def _concept(text: str, cues: list[str], question_stems: set[str], index: CueWor
     mask = 0
     for b, _ in word_bits:
         mask |= b
-    return _Concept(phrases, literals, words, sum(w for _, w in words.values()),
-                    [index_phrase(p, index) for p in phrases], word_bits, mask)
+    indexed = [index_phrase(p, index) for p in phrases]
+    first = 0
+    for ip in indexed:
+        first |= ip.bits[0]
+    return _Concept(phrases, literals, words, sum(w for _, w in words.values()), indexed, word_bits, mask, first)
 
 
 @dataclass
@@ -190,17 +195,29 @@ def _pair(answer: str, a: _Unit, b: _Unit) -> _Unit:
                  a.have | b.have, a.reach | b.reach, (a, b))
 
 
-def _cue_hits(concept: _Concept, unit: _Unit, *, strict: bool = False) -> tuple[list[str], set[int]]:
-    """Distinct cues found in the unit, and the token indices they used."""
+def _cue_hits(concept: _Concept, unit: _Unit) -> tuple[list[str], set[int]]:
+    """Distinct cues found in the unit, and the token indices they used (asked up to three times
+    per unit and point: judged, topicality, stuffing; found once)."""
+    known = unit.cue_hits.get(id(concept))
+    if known is not None:
+        return known
     hits: list[str] = []
     used: set[int] = set()
+    have = unit.have
+    if not (have & concept.first_bits or concept.literals):
+        unit.cue_hits[id(concept)] = (hits, used)
+        return hits, used  # no cue starts here
     for ip in concept.indexed:
-        at = find_indexed(ip, unit.tokens, unit.masks, unit.have, strict)
+        if have & ip.need != ip.need:
+            continue  # some word of the cue is not in the unit
+        at = find_indexed(ip, unit.tokens, unit.masks, have)
         if at is None or negated_cue(unit.tokens, at[0], cue_has_negation(ip.phrase.source)):
             continue  # "does not use a vote" is no evidence of a vote
         hits.append(ip.phrase.source)
         used.update(range(at[0], at[1] + 1))
-    hits.extend(lit for lit in concept.literals if lit in unit.squashed)
+    if concept.literals:
+        hits.extend(lit for lit in concept.literals if lit in unit.squashed)
+    unit.cue_hits[id(concept)] = (hits, used)
     return hits, used
 
 
@@ -371,6 +388,8 @@ class OfflineGrader:
         for kp, concept in compiled.points:
             bp = bf = _Evidence("missing", 0.0, None, "")
             for u in units:
+                if not (u.reach & concept.word_mask or u.have & concept.first_bits or concept.literals):
+                    continue  # neither a cue nor a word of the point: missing, which never wins
                 ev = _judge_unit(concept, u)
                 if ev.status != "missing":
                     ev = _topical(ev, concept, u, compiled)
