@@ -65,6 +65,15 @@ class CueWords:
             self._masks[t.text] = m
         return m
 
+    def masks(self, tokens: list[Token]) -> list[int]:
+        """`mask` of each token (the loop a clause's tokens take, kept tight)."""
+        known = self._masks
+        out = []
+        for t in tokens:
+            m = known.get(t.text)
+            out.append(self.mask(t) if m is None else m)
+        return out
+
     def _match(self, text: str, text_stem: str) -> int:
         m = self._by_stem.get(text_stem, 0) | self._by_word.get(text, 0)
         for k in range(4, len(text) + 1):  # cue words (4+ letters) the token starts with

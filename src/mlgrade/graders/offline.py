@@ -183,10 +183,11 @@ def _units(answer: str, spans: list[Clause], masks: list[list[int]], index: CueW
 
 def _make_unit(answer: str, c: Clause, prose: bool, masks: list[int], index: CueWords) -> _Unit:
     have = reach = 0
+    stem_bits = index.stem_bits
     for t, m in zip(c.tokens, masks):
         have |= m
         # a key point's word counts when some word here has its stem, or a content word matches it
-        reach |= index.stem_bits(t.stem) | (0 if t.stop else m)
+        reach |= stem_bits(t.stem) if t.stop else stem_bits(t.stem) | m
     return _Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, masks, have, reach)
 
 
@@ -293,6 +294,8 @@ def _statements(answer: str, unit: _Unit, compiled: _CompiledRubric) -> int:
 def _stuffed(unit: _Unit, compiled: _CompiledRubric, answer: str) -> bool:
     """A prose-looking clause that is really a list: it names several key points but has few
     words of its own besides the cue terms, and is not a compound of statements."""
+    if sum(bool(unit.have & c.first_bits or c.literals) for _, c in compiled.points) < STUFFED_MIN_POINTS:
+        return False  # not even that many points have a cue starting here
     touched, in_cues = 0, set()
     for _, concept in compiled.points:
         hits, used = _cue_hits(concept, unit)
@@ -368,7 +371,7 @@ class OfflineGrader:
     def judge(self, rubric: Rubric, answer: str, *, facts: list[CodeTestResult] | None = None) -> Assessment:
         compiled = self._rubric(rubric)
         spans = clauses(answer)
-        masks = [[compiled.index.mask(t) for t in c.tokens] for c in spans]
+        masks = [compiled.index.masks(c.tokens) for c in spans]
         claims = asserted_claims(compiled.misconceptions, spans, answer, masks)
         # A clause asserting one of the rubric's misconceptions is no evidence for any key point:
         # "prediction is fast" must not count toward "prediction is expensive".

@@ -79,11 +79,23 @@ class Token(NamedTuple):  # immutable like a frozen dataclass, and built three t
     stop: bool
 
 
+_WORD_INFO: dict[str, tuple[str, str, bool]] = {}  # surface word -> (lower-cased, stem, is a function word)
+_new_token = tuple.__new__
+
+
 def tokenize(text: str) -> list[Token]:
     out = []
+    info = _WORD_INFO
     for m in _WORD.finditer(text):
-        low = m.group().lower()
-        out.append(Token(m.start(), m.end(), low, stem(low), low in STOPWORDS))
+        word = m.group()
+        known = info.get(word)
+        if known is None:
+            low = word.lower()
+            known = (low, stem(low), low in STOPWORDS)
+            if len(info) >= 50_000:  # bounded, like the stem cache
+                info.clear()
+            info[word] = known
+        out.append(_new_token(Token, m.span() + known))
     return out
 
 
