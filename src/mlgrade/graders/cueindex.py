@@ -16,8 +16,9 @@ from rapidfuzz.distance import Levenshtein
 
 from .textmatch import STOPWORDS, Phrase, Token
 
-# Distinct answer words remembered per rubric; cleared when full, so a long batch stays memory-flat.
-MASK_CACHE_MAX = 50_000
+# Distinct answer words remembered per rubric (25 rubrics: ~50k masks at most); cleared when full, so a
+# long batch stays memory-flat (issue 22: 100k answers within 1.2x the peak of 10k).
+MASK_CACHE_MAX = 2_048
 
 
 def _one_deletion(word: str) -> set[str]:

@@ -92,7 +92,7 @@ def tokenize(text: str) -> list[Token]:
         if known is None:
             low = word.lower()
             known = (low, stem(low), low in STOPWORDS)
-            if len(info) >= 50_000:  # bounded, like the stem cache
+            if len(info) >= 10_000:  # bounded like the stem cache: a 100k batch stays memory-flat
                 info.clear()
             info[word] = known
         out.append(_new_token(Token, m.span() + known))
