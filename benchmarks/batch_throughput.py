@@ -169,6 +169,8 @@ def main() -> None:
     ap.add_argument("--answers", type=Path, default=SEED, help="seed-dev-shaped JSONL (default: ../shared's seed-dev; "
                                                                  "short synthetic answers when it is absent)")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--without-second-opinion", action="store_true",
+                    help="also run mlgrade with the offline second opinion switched off: its share of the wall time")
     ap.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve is not None:
@@ -198,6 +200,17 @@ def main() -> None:
                 print(f"{c:>11}  {wall:>9.2f}  {loop:>7.2f}  {wall / loop:>11.2f}x  {ideal / wall:>10.2f}  "
                       f"{ideal / span:>10.2f}  {ideal / loop_span:>15.2f}  {cpu * 1000:>21.1f}  {loop_cpu:>5.1f}",
                       flush=True)
+                if args.without_second_opinion:
+                    import mlgrade.grading as grading
+
+                    kept, grading.second_opinion = grading.second_opinion, lambda *a, **k: None
+                    try:
+                        wall, cpu = run(base, work, args.n, c, f"run{i}-c{c}-no2nd", source)
+                    finally:
+                        grading.second_opinion = kept
+                    span = server_span(base)["span"]
+                    print(f"{'  (no 2nd)':>11}  {wall:>9.2f}  {'':>7}  {wall / loop:>11.2f}x  {ideal / wall:>10.2f}  "
+                          f"{ideal / span:>10.2f}  {'':>15}  {cpu * 1000:>21.1f}", flush=True)
     finally:
         proc.terminate()
         proc.wait()

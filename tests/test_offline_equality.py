@@ -41,6 +41,20 @@ def test_every_grade_is_the_recorded_one(recorded, monkeypatch):
     assert not differ, f"{len(differ)} of {len(recorded['cases'])} grades changed:\n" + "\n".join(differ[:20])
 
 
+def test_the_second_opinion_is_the_recorded_offline_score(recorded, monkeypatch):
+    """The LLM path's second opinion computes only the score (no Grade, no flags): the same score
+    and band as the full offline grade."""
+    import mlgrade.grading as grading
+    from mlgrade.grading import second_opinion
+
+    monkeypatch.setattr(topicality, "_bank_stems", lambda: frozenset(recorded["bank_stems"]))
+    monkeypatch.setattr(grading, "_offline", None)  # compiled afresh, with the recorded vocabulary
+    rubrics = {r["id"]: Rubric.model_validate(r) for r in recorded["rubrics"]}
+    for case in recorded["cases"][::3]:
+        assert second_opinion(rubrics[case["rubric"]], case["answer"]) == {
+            "grader": "offline", "score": case["grade"]["score"], "band": case["grade"]["band"]}, case["answer"][:60]
+
+
 def test_a_changed_grade_is_noticed(recorded, monkeypatch):
     """The comparison is not vacuous: one recorded field altered is reported."""
     monkeypatch.setattr(topicality, "_bank_stems", lambda: frozenset(recorded["bank_stems"]))

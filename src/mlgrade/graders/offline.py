@@ -357,7 +357,10 @@ class OfflineGrader:
         return hashlib.sha256(f"{OFFLINE_VERSION}:{rubric_hash(rubric)}".encode()).hexdigest()[:16]
 
     def _rubric(self, rubric: Rubric) -> _CompiledRubric:
-        key = f"{rubric.id}:{id(rubric)}"
+        from ..rubrics import rubric_hash
+
+        # by content: a bank loaded again (a new object per rubric) reuses the compiled form
+        key = f"{rubric.id}:{rubric_hash(rubric)}"
         compiled = self._compiled.get(key)
         if compiled is None:
             if len(self._compiled) > 512:
