@@ -95,3 +95,26 @@ def test_a_run_of_punctuation_is_graded_in_linear_time():
         subprocess.run([sys.executable, "-c", script], check=True, timeout=15)
     except subprocess.TimeoutExpired:
         pytest.fail("five 20,000-character punctuation answers took over 15 s (quadratic clause split)")
+
+
+def test_a_huge_word_is_matched_in_linear_time():
+    """One 20,000-letter "word" (no spaces) must not make the cue index slice every prefix or
+    build every one-letter deletion of it (quadratic time, and 400 MB for the deletions)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import random, resource, string\n"
+        "from mlgrade.grading import finalize\n"
+        "from mlgrade.graders.offline import OfflineGrader\n"
+        "from mlgrade.rubrics import load_rubrics\n"
+        "r = load_rubrics().get('q05'); g = OfflineGrader(); rng = random.Random(0)\n"
+        "for _ in range(2):\n"
+        "    a = 'scaling ' + ''.join(rng.choice(string.ascii_lowercase) for _ in range(20_000))\n"
+        "    finalize(r, a, g.judge(r, a), grader='offline')\n"
+        "assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 300_000, 'over 300 MB'\n"
+    )
+    try:
+        subprocess.run([sys.executable, "-c", script], check=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("two 20,000-letter words took over 20 s (quadratic prefix or deletion search)")

@@ -35,12 +35,14 @@ class CueWords:
         self._by_prefix: dict[str, int] = {}  # cue words of 4+ letters: a token starting with one matches
         self._by_deletion: dict[str, list[tuple[str, int]]] = {}  # cue words of 6+ letters, for typos
         self._masks: dict[str, int] = {}
+        self._longest = 0  # the longest cue word: no longer prefix or one-edit neighbour can match
 
     def bit(self, word: str, word_stem: str) -> int:
         """The bit of a cue word (added on first use)."""
         b = self._bits.get((word, word_stem))
         if b is None:
             b = self._bits[(word, word_stem)] = 1 << len(self._bits)
+            self._longest = max(self._longest, len(word))
             self._by_stem[word_stem] = self._by_stem.get(word_stem, 0) | b
             self._by_word[word] = self._by_word.get(word, 0) | b
             if len(word) >= 4:
@@ -77,9 +79,11 @@ class CueWords:
 
     def _match(self, text: str, text_stem: str) -> int:
         m = self._by_stem.get(text_stem, 0) | self._by_word.get(text, 0)
-        for k in range(4, len(text) + 1):  # cue words (4+ letters) the token starts with
+        # Both searches stop at the longest cue word, so a 20,000-letter "word" costs no more than
+        # a long one (slicing every prefix of it, or every one-letter deletion, would be quadratic).
+        for k in range(4, min(len(text), self._longest) + 1):  # cue words (4+ letters) the token starts with
             m |= self._by_prefix.get(text[:k], 0)
-        if len(text) >= 6:  # within one edit: the two words share a one-deletion neighbour
+        if 6 <= len(text) <= self._longest + 1:  # within one edit: the two share a one-deletion neighbour
             for key in _one_deletion(text):
                 for word, b in self._by_deletion.get(key, ()):
                     if not m & b and abs(len(word) - len(text)) <= 2 \
