@@ -159,15 +159,16 @@ def _echo(unit: _Unit, compiled: _CompiledRubric) -> bool:
     """A clause made only of the question's own words ("Explain the k-nearest neighbours (KNN)
     algorithm.", "k nearest neighbours") restates the question: it is no evidence for any point,
     whatever cues the question's words happen to match."""
+    question = compiled.question
     content = [t.stem for t in unit.tokens if not t.stop and len(t.text) > 1]
-    return bool(content) and all(s in compiled.question for s in content)
+    return bool(content) and all(s in question for s in content)
 
 
 def _units(answer: str, spans: list[Clause], masks: list[list[int]], index: CueWords) -> list[_Unit]:
     singles: list[_Unit] = []
     seen: set[tuple[str, ...]] = set()
     for c, m in zip(spans, masks):
-        key = tuple(t.stem for t in c.content)
+        key = tuple([t.stem for t in c.tokens if not t.stop and len(t.text) > 1])  # its content words
         if not key or key in seen:
             continue  # repeated clauses count once
         seen.add(key)
