@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-from .textmatch import STOPWORDS, Phrase, Token
+from .textmatch import STOPWORDS, Phrase, Token, walk_phrase
 
 # Distinct answer words remembered per rubric (25 rubrics: ~50k masks at most); cleared when full, so a
 # long batch stays memory-flat (issue 22: 100k answers within 1.2x the peak of 10k).
@@ -122,28 +122,6 @@ def find_indexed(ip: IndexedPhrase, tokens: list[Token], masks: list[int], have:
     need = ip.need_strict if strict else ip.need
     if have & need != need:
         return None
-    max_gap = 0 if strict else 1
-    bits, optional = ip.bits, ip.optional
-    first = bits[0]
-    n = len(tokens)
-    for i in range(n):
-        if not masks[i] & first:
-            continue
-        pos, ok = i, True
-        for b, opt in zip(bits[1:], optional[1:]):
-            found = None
-            for k in range(pos + 1, min(n, pos + 2 + max_gap)):
-                if strict and tokens[k].start - tokens[pos].end > 1:
-                    break
-                if masks[k] & b:
-                    found = k
-                    break
-            if found is None:
-                if opt and not strict:
-                    continue
-                ok = False
-                break
-            pos = found
-        if ok:
-            return i, pos
-    return None
+    bits, first = ip.bits, ip.bits[0]
+    return walk_phrase(tokens, [i for i, m in enumerate(masks) if m & first], len(bits),
+                       lambda j, k: masks[k] & bits[j], ip.optional, 1, strict)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from bisect import bisect_left
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
 
 import Stemmer
 from rapidfuzz.distance import Levenshtein
@@ -282,26 +282,38 @@ def find_phrase(phrase: Phrase, tokens: list[Token], max_gap: int = 1, strict: b
     """Index range [i, j] of the tokens matching the phrase, or None. Unless `strict`, one extra
     word may sit between cue words and function words of the cue may be missing in the answer
     ("depends on the model" ~ "depends on model")."""
-    if strict:
-        max_gap = 0
     words, stems = phrase.words, phrase.stems
-    n = len(tokens)
     if phrase.literal is not None:
         return None  # callers match literal cues with `squash`
-    for i in range(n):
-        if not word_matches(words[0], stems[0], tokens[i].text, tokens[i].stem):
-            continue
+
+    def matches(j: int, k: int) -> bool:
+        return word_matches(words[j], stems[j], tokens[k].text, tokens[k].stem)
+
+    return walk_phrase(tokens, (i for i in range(len(tokens)) if matches(0, i)), len(words), matches,
+                       tuple(w in STOPWORDS for w in words), max_gap, strict)
+
+
+def walk_phrase(tokens: list[Token], starts: Iterable[int], n_words: int, matches: Callable[[int, int], Any],
+                optional: tuple[bool, ...], max_gap: int = 1, strict: bool = False) -> tuple[int, int] | None:
+    """The walk behind find_phrase, for any way of telling whether cue word j matches token k:
+    from each start (the tokens matching the first word, in order), each next word of the cue
+    within max_gap + 1 tokens of the last one found; an `optional` word (a function word) may be
+    missing unless `strict`. The first start that completes the cue wins."""
+    if strict:
+        max_gap = 0
+    n = len(tokens)
+    for i in starts:
         pos, ok = i, True
-        for w, s in zip(words[1:], stems[1:]):
+        for j in range(1, n_words):
             found = None
             for k in range(pos + 1, min(n, pos + 2 + max_gap)):
                 if strict and tokens[k].start - tokens[pos].end > 1:
                     break  # strict phrases do not run across punctuation: "a label), the cluster"
-                if word_matches(w, s, tokens[k].text, tokens[k].stem):
+                if matches(j, k):
                     found = k
                     break
             if found is None:
-                if w in STOPWORDS and not strict:
+                if optional[j] and not strict:
                     continue  # a function word of the cue may be absent
                 ok = False
                 break
