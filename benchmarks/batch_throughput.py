@@ -3,9 +3,15 @@
 Starts tests/fake_openai_server.py in its own process (so its CPU does not compete with the
 client's, as a remote API would not), then grades N answers with the llm grader through
 `mlgrade.grade_many` at several concurrencies, and prints wall time against the ideal
-(N × latency / concurrency). Goal: ideal / wall >= 0.9 at concurrency 16.
+(N × latency / concurrency) and against a hand-written loop in the same run: `AsyncOpenAI` and a
+semaphore sending the same request bodies (built beforehand) and parsing the JSON replies, with
+no grading at all. The request span is the server's view: from the first request's arrival to the
+last reply, against the ideal. The answers are seed-dev's (about 550 characters, so the offline
+second opinion on every LLM grade costs what it costs on real answers) when ../shared/data is
+there, else short synthetic ones.
+Goals (issue 22): at concurrency 16, wall <= 1.05x the loop's and ideal/span >= 0.9.
 
-    /work/venv/bin/python benchmarks/batch_throughput.py [--n 200] [--latency 0.2] [--concurrency 1 4 16]
+    /work/venv/bin/python benchmarks/batch_throughput.py [--n 200] [--latency 0.4] [--concurrency 1 4 16]
 """
 
 from __future__ import annotations
@@ -39,9 +45,33 @@ def serve(port: int, latency: float) -> None:
     from fake_openai_server import FakeOpenAIServer
 
     srv = FakeOpenAIServer(port=port, latency=latency)
-    srv.httpd.RequestHandlerClass.disable_nagle_algorithm = True
+    handler = srv.httpd.RequestHandlerClass
+    handler.disable_nagle_algorithm = True
+    spans: list[tuple[float, float]] = []
+    post, get = handler.do_POST, handler.do_GET
+
+    def timed_post(self) -> None:  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        post(self)
+        with srv.lock:
+            spans.append((started, time.perf_counter()))
+
+    def span_get(self) -> None:  # type: ignore[no-untyped-def]
+        if not self.path.endswith("/span"):
+            return get(self)
+        with srv.lock:
+            got = {"n": len(spans), "span": max(e for _, e in spans) - min(s for s, _ in spans)} if spans else {"n": 0}
+            spans.clear()
+        self._send(200, got)
+
+    handler.do_POST, handler.do_GET = timed_post, span_get
     srv.httpd.socket.listen(256)
     srv.httpd.serve_forever()
+
+
+def server_span(base: str) -> dict:
+    """The span of the requests since the last call, as the server saw them (and reset it)."""
+    return json.loads(urllib.request.urlopen(base + "/span", timeout=5).read())
 
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
@@ -59,15 +89,27 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the fake server did not start")
 
 
-def write_answers(path: Path, n: int, tag: str) -> None:
+SEED = ROOT.parent / "shared" / "data" / "seed-dev.jsonl"
+
+
+def answers(n: int, tag: str, source: Path | None) -> list[tuple[str, str]]:
+    """(question id, answer) pairs: seed-dev's answers in turn, or short synthetic ones. Each carries
+    its tag so no two runs share a cache entry."""
+    if source is not None and source.exists():
+        rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [(f"q{int(r['question_number']):02d}", f"{r['answer']} ({tag} {i})")
+                for i, r in ((i, rows[i % len(rows)]) for i in range(n))]
+    return [(QIDS[i % len(QIDS)], f"Answer {tag} {i}: labelled and unlabelled data; scale features; "
+                                  "use a rolling-origin split.") for i in range(n)]
+
+
+def write_answers(path: Path, n: int, tag: str, source: Path | None = None) -> None:
     with path.open("w", encoding="utf-8") as fh:
-        for i in range(n):
-            fh.write(json.dumps({"id": f"{tag}-{i}", "question_id": QIDS[i % len(QIDS)],
-                                 "answer": f"Answer {tag} {i}: labelled and unlabelled data; scale features; "
-                                           "use a rolling-origin split."}) + "\n")
+        for i, (qid, answer) in enumerate(answers(n, tag, source)):
+            fh.write(json.dumps({"id": f"{tag}-{i}", "question_id": qid, "answer": answer}) + "\n")
 
 
-def run(base: str, work: Path, n: int, concurrency: int, tag: str) -> tuple[float, float]:
+def run(base: str, work: Path, n: int, concurrency: int, tag: str, source: Path | None = None) -> tuple[float, float]:
     from mlgrade.batch.engine import grade_many
     from mlgrade.config import load_settings
     from mlgrade.rubrics import load_rubrics
@@ -76,7 +118,7 @@ def run(base: str, work: Path, n: int, concurrency: int, tag: str) -> tuple[floa
 
     settings = load_settings(base_url=base, grader="llm", model="gpt-4.1-mini", home=str(work / "home"))
     inp = work / f"{tag}.jsonl"
-    write_answers(inp, n, tag)
+    write_answers(inp, n, tag, source)
     started, cpu = time.perf_counter(), time.process_time()
     summary = grade_many([inp], work / f"{tag}.out.jsonl", settings=settings, bank=bank, concurrency=concurrency,
                          use_cache=False)
@@ -85,35 +127,50 @@ def run(base: str, work: Path, n: int, concurrency: int, tag: str) -> tuple[floa
     return wall, (time.process_time() - cpu) / n
 
 
-def raw_floor(base: str, n: int, concurrency: int) -> float:
-    """Wall time of the same number of bare httpx POSTs at the same concurrency against the same
-    server: what the server and the loopback cost with no grading at all."""
+def sdk_loop(base: str, n: int, concurrency: int, tag: str, source: Path | None) -> tuple[float, float]:
+    """What a user would write by hand: AsyncOpenAI, a semaphore, the same request bodies (built
+    before the clock starts), each reply's JSON parsed. Returns (wall s, CPU ms per answer)."""
     import asyncio
 
-    import httpx
+    from openai import AsyncOpenAI
+
+    from mlgrade.config import load_settings
+    from mlgrade.graders.llm import LLMGrader
+    from mlgrade.rubrics import load_rubrics
+
+    bank = load_rubrics()
+    grader = LLMGrader(load_settings(base_url=base, grader="llm", model="gpt-4.1-mini"))
+    bodies = [grader.build_request(bank.get(qid), answer) for qid, answer in answers(n, tag, source)]
 
     async def go() -> float:
-        limits = httpx.Limits(max_connections=concurrency)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-            gate = asyncio.Semaphore(concurrency)
-            body = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "ping"}]}
+        client = AsyncOpenAI(base_url=base, api_key="sk-bench", max_retries=0)
+        gate = asyncio.Semaphore(concurrency)
 
-            async def one() -> None:
-                async with gate:
-                    await client.post("/chat/completions", json=body)
+        async def one(body: dict) -> None:
+            async with gate:
+                reply = await client.chat.completions.create(**body)
+                json.loads(reply.choices[0].message.content or "{}")
 
-            started = time.perf_counter()
-            await asyncio.gather(*(one() for _ in range(n)))
-            return time.perf_counter() - started
+        started = time.perf_counter()
+        await asyncio.gather(*(one(b) for b in bodies))
+        wall = time.perf_counter() - started
+        await client.close()
+        return wall
 
-    return asyncio.run(go())
+    cpu = time.process_time()
+    wall = asyncio.run(go())
+    return wall, (time.process_time() - cpu) / n * 1000
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--latency", type=float, default=0.4)
+    ap.add_argument("--answers", type=Path, default=SEED, help="seed-dev-shaped JSONL (default: ../shared's seed-dev; "
+                                                                 "short synthetic answers when it is absent)")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--without-second-opinion", action="store_true",
+                    help="also run mlgrade with the offline second opinion switched off: its share of the wall time")
     ap.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve is not None:
@@ -124,17 +181,36 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             os.environ["MLGRADE_HOME"] = str(work / "home")
-            run(base, work, 20, 4, "warmup")  # imports, client, capability probe: paid once, not per answer
-            print(f"{args.n} answers, {args.latency * 1000:.0f} ms per request (server in its own process)")
-            print("ideal = n × latency / concurrency; floor = the same n bare httpx POSTs at that concurrency")
-            print(f"{'concurrency':>11}  {'wall s':>7}  {'ideal s':>7}  {'ideal/wall':>10}  {'floor s':>7}  "
-                  f"{'floor/wall':>10}  {'client CPU ms/answer':>20}")
+            source = args.answers if args.answers.exists() else None
+            run(base, work, 20, 4, "warmup", source)  # imports, client, capability probe: paid once, not per answer
+            sdk_loop(base, 20, 4, "warmup-sdk", source)
+            server_span(base)
+            print(f"{args.n} answers ({'seed-dev, ~550 chars' if source else 'short synthetic'}), "
+                  f"{args.latency * 1000:.0f} ms per request (server in its own process)")
+            print("ideal = n x latency / concurrency; loop = AsyncOpenAI + semaphore, same bodies, no grading; "
+                  "span = first request in to last reply out, at the server")
+            print(f"{'concurrency':>11}  {'mlgrade s':>9}  {'loop s':>7}  {'mlgrade/loop':>12}  {'ideal/wall':>10}  "
+                  f"{'ideal/span':>10}  {'loop ideal/span':>15}  {'CPU ms/answer mlgrade':>21}  {'loop':>5}")
             for i, c in enumerate(args.concurrency):
-                wall, cpu = run(base, work, args.n, c, f"run{i}-c{c}")
                 ideal = args.n * args.latency / c
-                floor = raw_floor(base, args.n, c)
-                print(f"{c:>11}  {wall:>7.2f}  {ideal:>7.2f}  {ideal / wall:>10.2f}  {floor:>7.2f}  {floor / wall:>10.2f}  "
-                      f"{cpu * 1000:>20.1f}", flush=True)
+                wall, cpu = run(base, work, args.n, c, f"run{i}-c{c}", source)
+                span = server_span(base)["span"]
+                loop, loop_cpu = sdk_loop(base, args.n, c, f"loop{i}-c{c}", source)
+                loop_span = server_span(base)["span"]
+                print(f"{c:>11}  {wall:>9.2f}  {loop:>7.2f}  {wall / loop:>11.2f}x  {ideal / wall:>10.2f}  "
+                      f"{ideal / span:>10.2f}  {ideal / loop_span:>15.2f}  {cpu * 1000:>21.1f}  {loop_cpu:>5.1f}",
+                      flush=True)
+                if args.without_second_opinion:
+                    import mlgrade.grading as grading
+
+                    kept, grading.second_opinion = grading.second_opinion, lambda *a, **k: None
+                    try:
+                        wall, cpu = run(base, work, args.n, c, f"run{i}-c{c}-no2nd", source)
+                    finally:
+                        grading.second_opinion = kept
+                    span = server_span(base)["span"]
+                    print(f"{'  (no 2nd)':>11}  {wall:>9.2f}  {'':>7}  {wall / loop:>11.2f}x  {ideal / wall:>10.2f}  "
+                          f"{ideal / span:>10.2f}  {'':>15}  {cpu * 1000:>21.1f}", flush=True)
     finally:
         proc.terminate()
         proc.wait()

@@ -1,74 +1,253 @@
-"""Offline grading speed on the whole mohler-dev.csv, against a TF-IDF cosine in the same run.
+"""Offline grading speed on seed-length answers and on Mohler's short ones, and an equality check
+of every grade against a base revision.
 
-Setup (deriving one rubric per question, compiling it, warming the stem cache) is timed and
-reported separately from grading. Grading is the full path a user gets: the offline grader's
-judgments, then evidence checks and scoring in `grading.finalize`. Goal (issue 5): >= 1,000
-answers/s on one core.
+Speed (the default): grades the expert sets of our own 25 questions (seed-dev + seed-dev2, about
+550 characters an answer) and mohler-dev.csv (short answers, rubrics derived from the reference
+answer), against a TF-IDF cosine of the same answers in the same run, and times the pathological
+answers of issue 27 H3 (20,000 characters of sentence punctuation). Setup (imports, rubric
+loading and derivation, compiling) is timed apart from grading. Grading is the full path a user
+gets: the offline grader's judgments, then evidence checks and scoring in `grading.finalize`.
+Goals (issues 5, 22, 27): >= 1,000 answers/s on one core for both workloads; any 20,000-character
+answer under 0.2 s.
 
-    /work/venv/bin/python benchmarks/offline_speed.py [--data ../shared/data/mohler-dev.csv] [--repeat 3]
+Equality (`--check-against REV`): grades seed-dev, seed-dev2, mohler-dev and scientsbank-dev with
+the code of REV (extracted with `git archive` into a temporary folder) and with this tree's code,
+each in its own process, both on THIS tree's rubrics (derived rubrics are derived once, here, and
+handed to both), and compares every grade field for field (score, band, statuses, evidence,
+comments, misconceptions, review flags, feedback). Prints each difference; exits 1 on any. It also
+prints both trees' grading time, CPU and wall, measured in the same run.
+
+    /work/venv/bin/python benchmarks/offline_speed.py [--data-dir ../shared/data] [--repeat 3]
+    /work/venv/bin/python benchmarks/offline_speed.py --check-against 530fcaa
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SETS = ("seed-dev.jsonl", "seed-dev2.jsonl", "mohler-dev.csv", "scientsbank-dev.csv")
+# Fields that differ between two runs of the same code: never part of the comparison.
+VOLATILE = ("latency_ms",)
+# Issue 27 H3: runs of sentence punctuation with no space after them (a quadratic regex once).
+PATHOLOGICAL = {f"{c!r} x 19,990": c * 19_990 + "x" for c in ".!?;:"} | {
+    "'.\\n' x 9,995": ".\n" * 9_995 + "x", "'. ' x 9,995": ". " * 9_995 + "x",
+    "'e.g.' x 5,000": "e.g." * 5_000, "'- ' x 10,000": "- " * 10_000,
+    "'a' x 20,000": "a" * 20_000, "'word ' x 4,000": "word " * 4_000,
+}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mohler-dev.csv"))
-    ap.add_argument("--repeat", type=int, default=3, help="grading passes; the best is reported")
-    args = ap.parse_args()
-
-    t0 = time.perf_counter()
+def load_items(data_dir: Path, names: tuple[str, ...] = SETS) -> tuple[dict[str, dict], dict[str, list[tuple[str, str, str]]]]:
+    """Rubrics (as JSON) by key, and per data set its (item id, rubric key, answer) triples. The
+    seed sets use this tree's rubrics; Mohler and SciEntsBank get rubrics derived by this tree."""
     from mlgrade.evaluation.derive import derive_offline
+    from mlgrade.rubrics import load_rubrics
+
+    bank = load_rubrics(ROOT / "rubrics", include_builtin=False)
+    rubrics: dict[str, dict] = {}
+    sets: dict[str, list[tuple[str, str, str]]] = {}
+    for name in names:
+        path = data_dir / name
+        if not path.exists():
+            print(f"skipped {name}: {path} not found", file=sys.stderr)
+            continue
+        items = sets[name] = []
+        if name.endswith(".jsonl"):
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+                rec = json.loads(line)
+                rubric = bank.get(f"q{int(rec['question_number']):02d}")
+                rubrics.setdefault(rubric.id, rubric.model_dump(mode="json"))
+                items.append((f"{name}:{rec.get('answer_id') or n}", rubric.id, rec["answer"]))
+            continue
+        derived: dict[tuple[str, str], str] = {}
+        with path.open(encoding="utf-8", newline="") as fh:
+            for n, row in enumerate(csv.DictReader(fh)):
+                key = (row["question"], row["reference_answer"])
+                if key not in derived:
+                    rubric = derive_offline(*key)
+                    derived[key] = f"{name}:{rubric.id}"
+                    rubrics[derived[key]] = rubric.model_dump(mode="json")
+                items.append((f"{name}:{row.get('answer_id') or n}", derived[key], row["student_answer"]))
+    return rubrics, sets
+
+
+# --------------------------------------------------------------------------- the worker (any revision)
+
+
+def worker(job: Path, out: Path, repeat: int) -> None:
+    """Grade a job file with whatever `mlgrade` is importable (the PYTHONPATH the parent chose).
+    Uses only APIs that exist in every revision compared: Rubric, OfflineGrader.judge, finalize."""
+    from mlgrade.grading import finalize
+    from mlgrade.graders.offline import OfflineGrader
+    from mlgrade.models import Rubric
+
+    spec = json.loads(job.read_text(encoding="utf-8"))
+    rubrics = {k: Rubric.model_validate(v) for k, v in spec["rubrics"].items()}
+    grader = OfflineGrader()
+    results: dict[str, dict] = {}
+    timings: dict[str, dict[str, float]] = {}
+    for name, items in spec["sets"].items():
+        for item_id, key, answer in items:  # first pass: the grades compared (cold caches)
+            grade = finalize(rubrics[key], answer, grader.judge(rubrics[key], answer), grader="offline")
+            dump = grade.model_dump(mode="json")
+            for f in VOLATILE:
+                dump.pop(f, None)
+            results[item_id] = dump
+    for name, items in spec["sets"].items():  # warm passes: the speed compared
+        best_wall = best_cpu = float("inf")
+        for _ in range(repeat):
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _, key, answer in items:
+                finalize(rubrics[key], answer, grader.judge(rubrics[key], answer), grader="offline")
+            best_wall = min(best_wall, time.perf_counter() - wall)
+            best_cpu = min(best_cpu, time.process_time() - cpu)
+        timings[name] = {"n": len(items), "wall": best_wall, "cpu": best_cpu}
+    out.write_text(json.dumps({"results": results, "timings": timings}), encoding="utf-8")
+
+
+def run_worker(src: Path, job: Path, out: Path, repeat: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(src), MLGRADE_EXEC="0")
+    subprocess.run([sys.executable, __file__, "--worker", str(job), str(out), "--repeat", str(repeat)],
+                   env=env, check=True)
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def differences(old: dict, new: dict, path: str = "") -> list[str]:
+    """Every leaf where two grade dumps differ, as 'path: old -> new'."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new), key=str):
+            out += differences(old.get(k, "<absent>"), new.get(k, "<absent>"), f"{path}.{k}" if path else str(k))
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new)) for d in differences(a, b, f"{path}[{i}]")]
+    return [] if old == new else [f"{path}: {json.dumps(old)[:200]} -> {json.dumps(new)[:200]}"]
+
+
+def check_against(rev: str, data_dir: Path, repeat: int) -> int:
+    rubrics, sets = load_items(data_dir)
+    if not sets:
+        print(f"no data sets found in {data_dir}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="mlgrade-check-") as tmp:
+        work = Path(tmp)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=False)
+        if archive.returncode:
+            print(f"git archive {rev}: {archive.stderr.decode(errors='replace').strip()}", file=sys.stderr)
+            return 2
+        subprocess.run(["tar", "-x", "-C", str(work)], input=archive.stdout, check=True)
+        for shared in ("rubrics", "prompts"):  # the bank's vocabulary (topicality) is this tree's too
+            (work / shared).symlink_to(ROOT / shared)
+        job = work / "job.json"
+        job.write_text(json.dumps({"rubrics": rubrics, "sets": sets}), encoding="utf-8")
+        old = run_worker(work / "src", job, work / "old.json", repeat)
+        new = run_worker(ROOT / "src", job, work / "new.json", repeat)
+    bad = 0
+    print(f"{'data set':<22} {'answers':>7} {'differ':>6}   {rev} CPU s / wall s   this tree CPU s / wall s   "
+          f"CPU ratio  answers/s (this tree, CPU)")
+    for name, items in sets.items():
+        differ = 0
+        for item_id, _, _ in items:
+            diffs = differences(old["results"][item_id], new["results"][item_id])
+            if diffs:
+                differ += 1
+                for d in diffs[:8]:
+                    print(f"  {item_id}: {d}")
+        bad += differ
+        a, b = old["timings"][name], new["timings"][name]
+        print(f"{name:<22} {len(items):>7} {differ:>6}   {a['cpu']:>8.3f} / {a['wall']:<8.3f}      "
+              f"{b['cpu']:>8.3f} / {b['wall']:<8.3f}         {a['cpu'] / b['cpu']:>6.2f}x  {b['n'] / b['cpu']:>8,.0f}")
+    print(f"(best of {repeat} warm passes each, judge + finalize; CPU = user+sys of the grading process)")
+    print("equality: " + ("IDENTICAL on every answer" if not bad else f"{bad} answers DIFFER"))
+    return 1 if bad else 0
+
+
+# --------------------------------------------------------------------------- speed
+
+
+def timed(fn, repeat: int) -> tuple[float, float, float]:
+    """(first wall, best wall, best CPU) of `repeat` calls."""
+    walls, cpus = [], []
+    for _ in range(max(1, repeat)):
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return walls[0], min(walls), min(cpus)
+
+
+def speed(data_dir: Path, repeat: int) -> None:
+    t0 = time.perf_counter()
     from mlgrade.evaluation.evaluate import tfidf_cosines
     from mlgrade.grading import finalize
     from mlgrade.graders.offline import OfflineGrader
+    from mlgrade.models import Rubric
 
-    with open(args.data, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rubric_json, sets = load_items(data_dir, ("seed-dev.jsonl", "seed-dev2.jsonl", "mohler-dev.csv"))
+    rubrics = {k: Rubric.model_validate(v) for k, v in rubric_json.items()}
     grader = OfflineGrader()
-    rubrics = {}
-    for r in rows:
-        key = (r["question"], r["reference_answer"])
-        if key not in rubrics:
-            rubrics[key] = derive_offline(*key)
-            grader.judge(rubrics[key], r["reference_answer"])  # compiles the rubric
+    for r in rubrics.values():
+        grader.judge(r, r.model_answer)  # compiles the rubric
     setup = time.perf_counter() - t0
-    items = [(rubrics[(r["question"], r["reference_answer"])], r["student_answer"]) for r in rows]
+    workloads = {"seed-length (seed-dev + seed-dev2, our 25 rubrics)":
+                 [(rubrics[k], a) for s in ("seed-dev.jsonl", "seed-dev2.jsonl") for _, k, a in sets.get(s, [])],
+                 "mohler-dev (short answers, derived rubrics)":
+                 [(rubrics[k], a) for _, k, a in sets.get("mohler-dev.csv", [])]}
+    print(f"data: {data_dir}; setup (import, load + derive + compile rubrics): {setup * 1000:.0f} ms")
+    print(f"{'workload':<52} {'answers':>7} {'chars/answer':>12} {'cold /s':>8} {'warm /s':>8} "
+          f"{'CPU /s':>8} {'tf-idf /s':>9} {'time vs tf-idf':>14}")
+    for label, items in workloads.items():
+        if not items:
+            continue
 
-    def grade_all() -> float:
-        start = time.perf_counter()
-        for rubric, answer in items:
-            finalize(rubric, answer, grader.judge(rubric, answer), grader="offline")
-        return time.perf_counter() - start
+        def grade_all(items=items) -> None:
+            for rubric, answer in items:
+                finalize(rubric, answer, grader.judge(rubric, answer), grader="offline")
 
-    first = grade_all()  # cold: word caches empty for student vocabulary
-    best = min([first] + [grade_all() for _ in range(max(0, args.repeat - 1))])
+        first, best, cpu = timed(grade_all, repeat)
+        pairs = [(a, r.model_answer) for r, a in items]
+        # best of several, like the grader: one short burst is at the mercy of other processes
+        _, tfidf, _ = timed(lambda pairs=pairs: tfidf_cosines(pairs), max(3, repeat * 3))
+        n = len(items)
+        chars = sum(len(a) for _, a in items) / n
+        print(f"{label:<52} {n:>7} {chars:>12,.0f} {n / first:>8,.0f} {n / best:>8,.0f} {n / cpu:>8,.0f} "
+              f"{n / tfidf:>9,.0f} {best / tfidf:>13.1f}x")
+    print(f"(cold: first pass; warm: best of {repeat} wall; CPU: best of {repeat} user+sys; goal >= 1,000 answers/s warm)")
+    q05 = next((r for r in rubrics.values() if r.id == "q05"), None)
+    if q05 is not None:
+        print("pathological 20,000-character answers (issue 27 H3; goal < 0.2 s each), q05, best of 3:")
+        print(f"  {'answer':<44} {'CPU ms':>8} {'wall ms':>8}  CPU vs prose")
+        base = "Feature scaling matters for k-NN because distances mix units. " * 320
+        cases = {"20,000 chars of ordinary prose (reference)": base[:20_000], **PATHOLOGICAL}
+        ref = None
+        for label, answer in cases.items():
+            _, wall, cpu = timed(lambda answer=answer: finalize(q05, answer, grader.judge(q05, answer), grader="offline"), 3)
+            ref = ref or cpu
+            print(f"  {label:<44} {cpu * 1000:>8.1f} {wall * 1000:>8.1f}  {cpu / ref:.2f}x")
 
-    pairs = [(a, r.model_answer) for r, a in items]
 
-    def tfidf_once() -> float:
-        start = time.perf_counter()
-        tfidf_cosines(pairs)
-        return time.perf_counter() - start
-
-    # best of several, like the grader: one short burst is at the mercy of other processes
-    tfidf = min(tfidf_once() for _ in range(max(3, args.repeat * 3)))
-
-    n = len(items)
-    print(f"data: {args.data} ({n} answers, {len(rubrics)} questions)")
-    print(f"setup (import, derive + compile rubrics): {setup * 1000:.0f} ms")
-    print(f"offline grading, first pass (cold caches): {n / first:,.0f} answers/s")
-    print(f"offline grading, best of {args.repeat}:            {n / best:,.0f} answers/s")
-    print(f"tf-idf cosine baseline (same answers, best of {max(3, args.repeat * 3)}): {n / tfidf:,.0f} answers/s")
-    print(f"ratio offline/tf-idf: {tfidf / best:.2f}  (goal: offline >= 1,000 answers/s: "
-          f"{'met' if n / first >= 1000 else 'NOT met'})")
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--repeat", type=int, default=3, help="grading passes; the best is reported")
+    ap.add_argument("--check-against", metavar="REV", nargs="?", const="530fcaa", default=None,
+                    help="compare every grade with the code of git revision REV (default 530fcaa)")
+    ap.add_argument("--worker", nargs=2, type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(*args.worker, repeat=args.repeat)
+        return
+    if args.check_against:
+        sys.exit(check_against(args.check_against, Path(args.data_dir), args.repeat))
+    speed(Path(args.data_dir), args.repeat)
 
 
 if __name__ == "__main__":

@@ -60,3 +60,56 @@ def test_an_instruction_is_a_sentence():
     text = "train on the past and validate on the period right after it"
     assert is_prose(clauses(text)[0])
     assert not is_prose(clauses("train, validate, test, shuffle, split")[0])
+
+
+def test_clause_ends_finds_exactly_what_the_pattern_finds():
+    """clause_ends is the linear-time twin of _CLAUSE_END.finditer: same matches on every short
+    string over the characters that matter (punctuation, line breaks, spaces, bullets)."""
+    import random
+
+    from mlgrade.graders.textmatch import _CLAUSE_END, clause_ends
+
+    rng = random.Random(27)
+    alphabet = ".!?;:\n \t-*•ae\xa0)"
+    for _ in range(30_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 14)))
+        assert clause_ends(text) == [(m.start(), m.end()) for m in _CLAUSE_END.finditer(text)], repr(text)
+
+
+_GRADE_Q05 = (
+    "import random, resource, string\n"
+    "from mlgrade.grading import finalize\n"
+    "from mlgrade.graders.offline import OfflineGrader\n"
+    "from mlgrade.rubrics import load_rubrics\n"
+    "r = load_rubrics().get('q05'); g = OfflineGrader(); rng = random.Random(0)\n"
+    "def grade(a):\n"
+    "    return finalize(r, a, g.judge(r, a), grader='offline')\n"
+)
+
+
+def _graded_within(seconds: int, script: str, what: str) -> None:
+    """Run a grading script in a child process with a generous cap, so quadratic code fails the
+    test instead of hanging it (a cap on the whole child, not a timing assertion)."""
+    import subprocess
+    import sys
+
+    try:
+        subprocess.run([sys.executable, "-c", _GRADE_Q05 + script], check=True, timeout=seconds)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{what} took over {seconds} s")
+
+
+def test_a_run_of_punctuation_is_graded_in_linear_time():
+    """Issue 27 H3: 20,000 characters of '.' (or ! ? ; :) with no space after them took 4.8 s each
+    (a quadratic clause-end regex)."""
+    _graded_within(15, "for c in '.!?;:':\n    assert grade(c * 19_990 + 'x').score == 0\n",
+                   "five 20,000-character punctuation answers (quadratic clause split)")
+
+
+def test_a_huge_word_is_matched_in_linear_time():
+    """One 20,000-letter "word" (no spaces) must not make the cue index slice every prefix or
+    build every one-letter deletion of it (quadratic time, and 400 MB for the deletions)."""
+    _graded_within(20, "for _ in range(2):\n"
+                       "    grade('scaling ' + ''.join(rng.choice(string.ascii_lowercase) for _ in range(20_000)))\n"
+                       "assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 300_000, 'over 300 MB'\n",
+                   "two 20,000-letter words (quadratic prefix or deletion search)")

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .cueindex import CueWords
 from .textmatch import Clause, Token, squash, stem, tokenize, word_matches
 
 # Words that deny what follows them in the clause.
@@ -104,10 +105,31 @@ def compile_claim(cue: str) -> ClaimCue | None:
     return ClaimCue(cue, words, tuple(stem(w) for w in words), pattern)
 
 
-def find_claim(cue: ClaimCue, clause: Clause, text: str) -> tuple[int, int] | None:
+@dataclass(frozen=True, slots=True)
+class IndexedClaim:
+    """A claim cue with its words' bits in one rubric's CueWords (cueindex.py)."""
+
+    cue: ClaimCue
+    bits: tuple[int, ...]
+    need: int  # bits any match must find in the clause (0 for code-like cues: not word-matched)
+
+
+def index_claim(cue: ClaimCue, words: CueWords) -> IndexedClaim:
+    if cue.pattern is not None:
+        return IndexedClaim(cue, (), 0)
+    bits = tuple(words.bit(w, s) for w, s in zip(cue.words, cue.stems))
+    need = bits[0]
+    for w, b in zip(cue.words[1:], bits[1:]):
+        need |= 0 if w in _ARTICLES else b
+    return IndexedClaim(cue, bits, need)
+
+
+def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...] = (),
+               masks: list[int] | None = None) -> tuple[int, int] | None:
     """Token index range [i, j] where the cue's words occur in order in the clause, each within
     CLAIM_GAP words of the previous one, with no negation or contrast word in the gaps unless the
-    cue itself has one there. Code-like cues match their characters, ignoring spaces."""
+    cue itself has one there. Code-like cues match their characters, ignoring spaces. With the
+    cue's `bits` and the clause tokens' `masks` (cueindex.py), words are compared by bit."""
     toks = clause.tokens
     if cue.pattern is not None:
         # code may run a little past the clause's last word: "split(' ')"
@@ -116,24 +138,30 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str) -> tuple[int, int] | No
             return None
         inside = [k for k, t in enumerate(toks) if t.start < m.end() and t.end > m.start()]
         return (inside[0], inside[-1]) if inside else (0, 0)
+    words, stems = cue.words, cue.stems
+    if masks is not None and bits:
+        def matches(j: int, k: int) -> bool:
+            return bool(masks[k] & bits[j])
+    else:
+        def matches(j: int, k: int) -> bool:
+            return word_matches(words[j], stems[j], toks[k].text, toks[k].stem)
     n = len(toks)
-    first_w, first_s = cue.words[0], cue.stems[0]
     for i in range(n):
-        if not word_matches(first_w, first_s, toks[i].text, toks[i].stem):
+        if not matches(0, i):
             continue
         pos, ok = i, True
-        for w, s in zip(cue.words[1:], cue.stems[1:]):
+        for j in range(1, len(words)):
             found = None
             for k in range(pos + 1, min(n, pos + 2 + CLAIM_GAP)):
                 if text[toks[k - 1].end:toks[k].start].strip(" -'\"’“”()_./"):
                     break  # a comma or other punctuation ends the claim
-                if word_matches(w, s, toks[k].text, toks[k].stem):
+                if matches(j, k):
                     found = k
                     break
                 if is_negator(toks[k]) or toks[k].text in CONTRAST or toks[k].text in HEDGES or toks[k].text == "but":
                     break  # "reduces variance but not bias" does not say "reduces bias"
             if found is None:
-                if w in _ARTICLES:
+                if words[j] in _ARTICLES:
                     continue  # "knn is a clustering" ~ "knn is an unsupervised clustering"
                 ok = False
                 break
@@ -234,15 +262,22 @@ def cue_has_negation(cue: str) -> bool:
     return any(is_negator(t) for t in tokenize(cue))
 
 
-def asserted_claims(claims: list[tuple[str, list[ClaimCue]]], clauses: list[Clause],
-                    text: str) -> list[tuple[str, int]]:
-    """(claim id, clause index) for every claim some clause asserts: its first asserting clause."""
+def asserted_claims(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[IndexedClaim]]],
+                    clauses: list[Clause], text: str, masks: list[list[int]] | None = None) -> list[tuple[str, int]]:
+    """(claim id, clause index) for every claim some clause asserts: its first asserting clause.
+    Indexed cues need `masks`, each clause's token masks from the same CueWords."""
+    have = [_union(m) for m in masks] if masks is not None else []
     found = []
     for cid, cues in claims:
         hit = None
         for k, c in enumerate(clauses):
             for cue in cues:
-                span = find_claim(cue, c, text)
+                if isinstance(cue, IndexedClaim):
+                    if have[k] & cue.need != cue.need:
+                        continue  # some word of the claim is not in the clause
+                    span = find_claim(cue.cue, c, text, bits=cue.bits, masks=masks[k])  # type: ignore[index]
+                else:
+                    span = find_claim(cue, c, text)
                 if span is not None and not refuted(clauses, k, span, text):
                     hit = k
                     break
@@ -253,4 +288,11 @@ def asserted_claims(claims: list[tuple[str, list[ClaimCue]]], clauses: list[Clau
     return found
 
 
-__all__ = ["ClaimCue", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]
+def _union(masks: list[int]) -> int:
+    u = 0
+    for m in masks:
+        u |= m
+    return u
+
+
+__all__ = ["ClaimCue", "IndexedClaim", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]

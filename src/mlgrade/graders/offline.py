@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from ..models import Assessment, CodeTestResult, Judgment, KeyPoint, MisconceptionFound, Rubric
 from . import topicality
 from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
-from .claims import ClaimCue, asserted_claims, compile_claim, cue_has_negation, negated_cue
+from .claims import IndexedClaim, asserted_claims, compile_claim, cue_has_negation, index_claim, negated_cue
+from .cueindex import CueWords, IndexedPhrase, find_indexed, index_phrase
 from .textmatch import (
-    STOPWORDS, Clause, Phrase, Token, clauses, compile_phrase, find_phrase, is_prose, is_verbish, list_items, squash,
-    stem, tokenize, tokenize_words, word_matches,
+    STOPWORDS, Clause, Phrase, Token, clauses, compile_phrase, is_prose, is_verbish, list_items, squash, stem,
+    tokenize, tokenize_words,
 )
 
 OFFLINE_VERSION = "offline-v4"
@@ -62,6 +63,10 @@ class _Concept:
     literals: list[str]
     words: dict[str, tuple[str, float]]  # stem -> (a surface form, weight)
     total: float
+    indexed: list[IndexedPhrase]  # the phrases, with their words' bits in the rubric's CueWords
+    word_bits: list[tuple[int, float]]  # each of `words` as (bit, weight), in order
+    word_mask: int  # the union of those bits
+    first_bits: int  # the bits of the phrases' first words: a unit with none of them has no cue
 
 
 @dataclass
@@ -73,8 +78,12 @@ class _Unit:
     tokens: list[Token]
     squashed: str
     prose: bool
-    stems: set[str] = field(default_factory=set)
+    masks: list[int]  # per token, the rubric's cue words it matches (cueindex.py)
+    have: int  # the union of `masks`
+    reach: int  # the cue words of the rubric that a key point's words may count here (see _overlap)
     parts: tuple[_Unit, ...] = ()  # the two clauses of a pair
+    in_domain: bool | None = None  # every word is a function word or the field's; computed on demand
+    cue_hits: dict[int, tuple[list[str], set[int]]] = field(default_factory=dict)  # by id(concept)
 
 
 @dataclass
@@ -87,7 +96,7 @@ class _Evidence:
     off_words: list[str] = field(default_factory=list)
 
 
-def _concept(text: str, cues: list[str], question_stems: set[str]) -> _Concept:
+def _concept(text: str, cues: list[str], question_stems: set[str], index: CueWords) -> _Concept:
     phrases, literals = [], []
     for cue in cues:
         p = compile_phrase(cue)
@@ -102,54 +111,68 @@ def _concept(text: str, cues: list[str], question_stems: set[str]) -> _Concept:
         if t.stop or len(t.text) < 2 or t.stem in words:
             continue
         words[t.stem] = (t.text, QUESTION_WORD_WEIGHT if t.stem in question_stems else 1.0)
-    return _Concept(phrases, literals, words, sum(w for _, w in words.values()))
+    word_bits = [(index.bit(w, s), weight) for s, (w, weight) in words.items()]
+    mask = 0
+    for b, _ in word_bits:
+        mask |= b
+    indexed = [index_phrase(p, index) for p in phrases]
+    first = 0
+    for ip in indexed:
+        first |= ip.bits[0]
+    return _Concept(phrases, literals, words, sum(w for _, w in words.values()), indexed, word_bits, mask, first)
 
 
 @dataclass
 class _CompiledRubric:
     points: list[tuple[KeyPoint, _Concept]]
-    misconceptions: list[tuple[str, list[ClaimCue]]]
-    cue_words: list[tuple[str, str]]  # every (word, stem) of every key-point cue
+    misconceptions: list[tuple[str, list[IndexedClaim]]]
+    index: CueWords  # every word of the cues and points above, as bits
+    cue_mask: int  # the bits of every (word, stem) of every key-point cue (function words and short ones aside)
     domain: frozenset[str] = frozenset()  # stems of the field's vocabulary (topicality.py)
     question: frozenset[str] = frozenset()  # stems of the question's content words; empty: no echo check
 
     def is_cue_word(self, t: Token) -> bool:
-        return any(word_matches(w, s, t.text, t.stem) for w, s in self.cue_words)
+        return bool(self.index.mask(t) & self.cue_mask)
 
 
 def _compile(rubric: Rubric) -> _CompiledRubric:
     q = {t.stem for t in tokenize(rubric.question) if not t.stop}
-    points = [(kp, _concept(kp.point, kp.cues, q)) for kp in rubric.key_points]
+    index = CueWords()
+    points = [(kp, _concept(kp.point, kp.cues, q, index)) for kp in rubric.key_points]
     # A misconception is found by its cues only: matching the words of a false claim would
     # also fire on an answer that quotes the claim to refute it. See claims.py for polarity.
-    miscs = [(m.id, [c for c in map(compile_claim, m.cues) if c is not None]) for m in rubric.misconceptions]
-    cue_words = sorted({(w, stem(w)) for kp in rubric.key_points for cue in kp.cues
-                        for w in tokenize_words(cue) if w not in STOPWORDS and len(w) >= 3})
+    miscs = [(m.id, [index_claim(c, index) for c in map(compile_claim, m.cues) if c is not None])
+             for m in rubric.misconceptions]
+    cue_mask = 0
+    for w in {w for kp in rubric.key_points for cue in kp.cues for w in tokenize_words(cue)
+              if w not in STOPWORDS and len(w) >= 3}:
+        cue_mask |= index.bit(w, stem(w))
     # Echoes are checked on authored rubrics only. A rubric derived from a reference answer (a
     # dataset's question, `score_rule: coverage`) often asks to choose between things it names
     # ("Which student's method…? Sammy"), where the right answer is made of the question's words:
     # on scientsbank-dev the check turned four such answers from 50 to 0.
     echo = frozenset(q) if rubric.score_rule != "coverage" else frozenset()
-    return _CompiledRubric(points, miscs, cue_words, topicality.domain_stems(rubric), echo)
+    return _CompiledRubric(points, miscs, index, cue_mask, topicality.domain_stems(rubric), echo)
 
 
 def _echo(unit: _Unit, compiled: _CompiledRubric) -> bool:
     """A clause made only of the question's own words ("Explain the k-nearest neighbours (KNN)
     algorithm.", "k nearest neighbours") restates the question: it is no evidence for any point,
     whatever cues the question's words happen to match."""
+    question = compiled.question
     content = [t.stem for t in unit.tokens if not t.stop and len(t.text) > 1]
-    return bool(content) and all(s in compiled.question for s in content)
+    return bool(content) and all(s in question for s in content)
 
 
-def _units(answer: str, spans: list[Clause] | None = None) -> list[_Unit]:
+def _units(answer: str, spans: list[Clause], masks: list[list[int]], index: CueWords) -> list[_Unit]:
     singles: list[_Unit] = []
     seen: set[tuple[str, ...]] = set()
-    for c in spans if spans is not None else clauses(answer):
-        key = tuple(t.stem for t in c.content)
+    for c, m in zip(spans, masks):
+        key = tuple([t.stem for t in c.tokens if not t.stop and len(t.text) > 1])  # its content words
         if not key or key in seen:
             continue  # repeated clauses count once
         seen.add(key)
-        singles.append(_make_unit(answer, c, is_prose(c)))
+        singles.append(_make_unit(answer, c, is_prose(c), m, index))
     # Two adjacent prose clauses may state one point together; so may the two sides of a colon
     # when either is prose ("X is overfitting: near-zero training error, far worse validation";
     # "Walk-forward validation: train on earlier periods, validate on the next").
@@ -159,35 +182,58 @@ def _units(answer: str, spans: list[Clause] | None = None) -> list[_Unit]:
     return singles + pairs
 
 
-def _make_unit(answer: str, c: Clause, prose: bool) -> _Unit:
-    return _Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, {t.stem for t in c.tokens})
+def _make_unit(answer: str, c: Clause, prose: bool, masks: list[int], index: CueWords) -> _Unit:
+    have = reach = 0
+    stem_bits = index.stem_bits
+    for t, m in zip(c.tokens, masks):
+        have |= m
+        # a key point's word counts when some word here has its stem, or a content word matches it
+        reach |= stem_bits(t.stem) if t.stop else stem_bits(t.stem) | m
+    return _Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, masks, have, reach)
 
 
 def _pair(answer: str, a: _Unit, b: _Unit) -> _Unit:
-    return _Unit(a.start, b.end, a.tokens + b.tokens, a.squashed + b.squashed, True, a.stems | b.stems, (a, b))
+    return _Unit(a.start, b.end, a.tokens + b.tokens, a.squashed + b.squashed, True, a.masks + b.masks,
+                 a.have | b.have, a.reach | b.reach, (a, b))
 
 
-def _cue_hits(concept: _Concept, unit: _Unit, *, strict: bool = False) -> tuple[list[str], set[int]]:
-    """Distinct cues found in the unit, and the token indices they used."""
+def _cue_hits(concept: _Concept, unit: _Unit) -> tuple[list[str], set[int]]:
+    """Distinct cues found in the unit, and the token indices they used (asked up to three times
+    per unit and point: judged, topicality, stuffing; found once)."""
+    known = unit.cue_hits.get(id(concept))
+    if known is not None:
+        return known
     hits: list[str] = []
     used: set[int] = set()
-    for p in concept.phrases:
-        at = find_phrase(p, unit.tokens, strict=strict)
-        if at is None or negated_cue(unit.tokens, at[0], cue_has_negation(p.source)):
+    have = unit.have
+    if not (have & concept.first_bits or concept.literals):
+        unit.cue_hits[id(concept)] = (hits, used)
+        return hits, used  # no cue starts here
+    for ip in concept.indexed:
+        if have & ip.need != ip.need:
+            continue  # some word of the cue is not in the unit
+        at = find_indexed(ip, unit.tokens, unit.masks, have)
+        if at is None or negated_cue(unit.tokens, at[0], cue_has_negation(ip.phrase.source)):
             continue  # "does not use a vote" is no evidence of a vote
-        hits.append(p.source)
+        hits.append(ip.phrase.source)
         used.update(range(at[0], at[1] + 1))
-    hits.extend(lit for lit in concept.literals if lit in unit.squashed)
+    if concept.literals:
+        hits.extend(lit for lit in concept.literals if lit in unit.squashed)
+    unit.cue_hits[id(concept)] = (hits, used)
     return hits, used
 
 
 def _overlap(concept: _Concept, unit: _Unit) -> float:
     if not concept.total:
         return 0.0
+    # A point's word counts when the unit has its stem or a content word matching it (word_matches):
+    # exactly the bits of `reach`. Summed in the words' order, so the float is the same every time.
+    found = unit.reach & concept.word_mask
     got = 0.0
-    for s, (word, weight) in concept.words.items():
-        if s in unit.stems or any(word_matches(word, s, t.text, t.stem) for t in unit.tokens if not t.stop):
-            got += weight
+    if found:
+        for b, weight in concept.word_bits:
+            if found & b:
+                got += weight
     return got / concept.total
 
 
@@ -215,7 +261,9 @@ def _topical(ev: _Evidence, concept: _Concept, unit: _Unit, compiled: _CompiledR
     judged by its clauses (the on-topic one still counts alone)."""
     off: list[str] = []
     for part in unit.parts or (unit,):
-        if all(t.stop or t.stem in compiled.domain for t in part.tokens):
+        if part.in_domain is None:
+            part.in_domain = all(t.stop or t.stem in compiled.domain for t in part.tokens)
+        if part.in_domain:
             continue  # the common case, and cheap: every word is the field's
         _, used = _cue_hits(concept, part)
         off += topicality.off_topic_words(part.tokens, used, set(concept.words), compiled.domain)
@@ -247,6 +295,8 @@ def _statements(answer: str, unit: _Unit, compiled: _CompiledRubric) -> int:
 def _stuffed(unit: _Unit, compiled: _CompiledRubric, answer: str) -> bool:
     """A prose-looking clause that is really a list: it names several key points but has few
     words of its own besides the cue terms, and is not a compound of statements."""
+    if sum(bool(unit.have & c.first_bits or c.literals) for _, c in compiled.points) < STUFFED_MIN_POINTS:
+        return False  # not even that many points have a cue starting here
     touched, in_cues = 0, set()
     for _, concept in compiled.points:
         hits, used = _cue_hits(concept, unit)
@@ -308,7 +358,10 @@ class OfflineGrader:
         return hashlib.sha256(f"{OFFLINE_VERSION}:{rubric_hash(rubric)}".encode()).hexdigest()[:16]
 
     def _rubric(self, rubric: Rubric) -> _CompiledRubric:
-        key = f"{rubric.id}:{id(rubric)}"
+        from ..rubrics import rubric_hash
+
+        # by content: a bank loaded again (a new object per rubric) reuses the compiled form
+        key = f"{rubric.id}:{rubric_hash(rubric)}"
         compiled = self._compiled.get(key)
         if compiled is None:
             if len(self._compiled) > 512:
@@ -322,13 +375,14 @@ class OfflineGrader:
     def judge(self, rubric: Rubric, answer: str, *, facts: list[CodeTestResult] | None = None) -> Assessment:
         compiled = self._rubric(rubric)
         spans = clauses(answer)
-        claims = asserted_claims(compiled.misconceptions, spans, answer)
+        masks = [compiled.index.masks(c.tokens) for c in spans]
+        claims = asserted_claims(compiled.misconceptions, spans, answer, masks)
         # A clause asserting one of the rubric's misconceptions is no evidence for any key point:
         # "prediction is fast" must not count toward "prediction is expensive".
         wrong = [(spans[k].start, spans[k].end) for _, k in claims]
         directives = find_directives(answer)  # text addressed to the grader earns nothing either
         wrong += [(d.start, d.end) for d in directives]
-        units = [u for u in _units(answer, spans)
+        units = [u for u in _units(answer, spans, masks, compiled.index)
                  if not any(u.start < e and s < u.end for s, e in wrong) and not _echo(u, compiled)]
         code = _working_code(answer, facts)
         for u in units:
@@ -341,6 +395,8 @@ class OfflineGrader:
         for kp, concept in compiled.points:
             bp = bf = _Evidence("missing", 0.0, None, "")
             for u in units:
+                if not (u.reach & concept.word_mask or u.have & concept.first_bits or concept.literals):
+                    continue  # neither a cue nor a word of the point: missing, which never wins
                 ev = _judge_unit(concept, u)
                 if ev.status != "missing":
                     ev = _topical(ev, concept, u, compiled)
