@@ -17,8 +17,10 @@ import sys
 from pathlib import Path
 
 FIXTURE = Path(__file__).parent / "data" / "offline_equality.json.gz"
-# Fields that are not the grader's result (timing) or that name the code version.
-VOLATILE = ("latency_ms",)
+# Fields that are not the grader's result: timing, and the hashes that name its inputs' versions
+# (the rubric model and the LLM prompt can change, e.g. follow-ups gaining key points, without
+# changing a single grade; the grade fields themselves are all compared).
+VOLATILE = ("latency_ms", "prompt_hash", "rubric_hash")
 
 
 def _typo(word: str, rng: random.Random) -> str:
