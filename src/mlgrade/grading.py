@@ -20,7 +20,7 @@ from .models import Assessment, CodeTestResult, Grade, Judgment, Rubric
 from .pricing import estimate_cost
 from .review import InjectionHit, assess, find_injections, mask_injections
 from .rubrics import RubricBank, load_rubrics, rubric_hash
-from .scoring import band_for, code_passed, compute_score, misconception_penalty
+from .scoring import band_for, code_core_passed, code_passed, compute_score, misconception_penalty
 
 
 class Grader(Protocol):
@@ -136,7 +136,8 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
 
         assessment = assessment.model_copy(update={"strengths": strengths_for(rubric, judgments),
                                                    "improvements": improvements_for(rubric, judgments, found)})
-    breakdown = compute_score(rubric, judgments, found, code_passed=code_passed(code_tests))
+    breakdown = compute_score(rubric, judgments, found, code_passed=code_passed(code_tests),
+                              code_core_passed=code_core_passed(code_tests))
     grade = Grade(
         question_id=rubric.id, outcome="graded", score=breakdown.score, band=breakdown.band,
         judgments=judgments, misconceptions=found, strengths=assessment.strengths,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .models import Grade, Review, Rubric
-from .scoring import BANDS, CORE_SHARE, ESSENTIAL_CAP
+from .scoring import BANDS, CORE_SHARE, ESSENTIAL_CAP, code_core_passed
 
 # ---------------------------------------------------------------------------------- thresholds
 BAND_DISTANCE = 2  # graders_disagree: the offline grader's band is this many bands away, or more
@@ -208,7 +208,8 @@ def held_at_cap(grade: Grade, rubric: Rubric | None) -> bool:
     if rubric is None or grade.score != ESSENTIAL_CAP:
         return False
     status = {j.key_point: j.status for j in grade.judgments}
-    return any(kp.essential and status.get(kp.id, "missing") == "missing" for kp in rubric.key_points)
+    return code_core_passed(grade.code_tests) or any(kp.essential and status.get(kp.id, "missing") == "missing"
+                                                     for kp in rubric.key_points)
 
 
 def held_at_core(grade: Grade, rubric: Rubric | None) -> bool:
@@ -228,7 +229,7 @@ def held_by_rule(grade: Grade, rubric: Rubric | None) -> bool:
     CORE_SHARE + the edge-case points + a little) is that rule's floor, like held_at_cap for 59."""
     if rubric is None or not grade.code_tests or not rubric.correctness_points or grade.score is None:
         return False
-    if not 60.0 <= grade.score <= 60.0 + NEAR_BOUNDARY:
+    if not 60.0 <= grade.score <= 60.0 + NEAR_BOUNDARY or any(t.status != "passed" for t in grade.code_tests):
         return False
     status = {j.key_point: j for j in grade.judgments}
     return all((j := status.get(kp)) is not None and j.status == "covered" and j.verified
