@@ -193,10 +193,10 @@ def test_all_passed_covers_the_correctness_point():
     assert out[1].status == "partial" and out[1].comment == ""  # other points untouched
 
 
-def test_main_cases_pass_but_an_edge_case_fails_is_partial():
+def test_main_cases_pass_but_an_edge_case_fails_keeps_the_core():
     edge_shift = SHIFT.model_copy(update={"tests": [t.model_copy(update={"edge": "''" in t.call}) for t in SHIFT.tests]})
     out = apply_code_results(edge_shift, _judged(), run_rubric_tests(edge_shift, ARTICLE_SHIFT, **FAST))
-    assert out[0].status == "partial" and out[0].verified
+    assert out[0].status == "covered" and out[0].verified and "the core works" in out[0].comment
     assert "can_shift('', '')" in out[0].comment and "expected True, got False" in out[0].comment
     assert out[0].claimed_status == "covered"
 
@@ -295,12 +295,14 @@ def test_q24_edge_case_point_follows_the_edge_tests():
     edge = _status(right, "length-guard-edge-cases")
     assert edge.status == "covered" and "edge-case tests passed" in edge.comment
     loop = _offline("q24", ARTICLE_SHIFT)  # right algorithm, wrong on two empty strings
-    assert _status(loop, "correct-output").status == "partial"
+    assert _status(loop, "correct-output").status == "covered"           # the core works (issue 23)
+    assert 45.0 <= loop.score <= 59.0 and loop.band == "weak"
     edge = _status(loop, "length-guard-edge-cases")
     assert edge.status == "missing" and "can_shift('', '')" in edge.comment
     no_len = _offline("q24", "def can_shift(a, b):\n    return b in a + a\n")
-    assert _status(no_len, "correct-output").status == "partial"
+    assert _status(no_len, "correct-output").status == "covered"
     assert _status(no_len, "length-guard-edge-cases").status == "missing"
+    assert no_len.score <= 59.0                                            # a failing case: not adequate
 
 
 def test_q21_contract_is_in_the_question(bank):
@@ -320,9 +322,9 @@ def test_q21_bigrams_as_strings_get_a_precise_comment_not_a_stub_score():
     assert _status(stub, "edge-cases").status != "covered" or "Verified" not in _status(stub, "edge-cases").comment
 
 
-def test_q21_split_on_single_space_is_partial_with_the_whitespace_case():
+def test_q21_split_on_single_space_keeps_the_core_and_misses_the_whitespace_case():
     g = _offline("q21", "def find_bigrams(text):\n    words = text.split(' ')\n    return list(zip(words, words[1:]))\n")
-    assert _status(g, "correct-output").status == "partial"
+    assert _status(g, "correct-output").status == "covered"
     assert _status(g, "edge-cases").status == "missing"
 
 

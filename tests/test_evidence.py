@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from mlgrade.evidence import quote_found
+from mlgrade.evidence import quote_found, quote_spans
 from mlgrade.models import Assessment, Judgment
 
 ANSWER = ("Overfitting happens when a model memorises noise in the training set, so it does well in training "
@@ -64,17 +64,69 @@ def test_look_alike_letters_are_still_rejected(fake):
     assert not quote_found(fake, ANSWER)
 
 
-def test_an_assessment_quoting_a_everywhere_does_not_score_100(bank):
+@pytest.mark.parametrize("evidence", ["a", "", "banana pear"])
+def test_an_assessment_quoting_nothing_real_earns_nothing_and_is_flagged(bank, evidence):
+    """A claim whose quote is not in the answer (or that has none) earns nothing, not half."""
     from mlgrade.grading import finalize
 
     rubric = bank.get("q07")
-    answer = "I am a banana and a banana is a fruit."
-    assessment = Assessment(judgments=[Judgment(key_point=kp.id, status="covered", evidence="a", comment="")
+    answer = "I am a banana and a pear."
+    assessment = Assessment(judgments=[Judgment(key_point=kp.id, status="covered", evidence=evidence, comment="")
                                        for kp in rubric.key_points], model="m")
     grade = finalize(rubric, answer, assessment, grader="fake")
     assert not any(j.verified for j in grade.judgments)
-    assert all(j.status == "partial" for j in grade.judgments)
-    assert grade.score < 100
+    assert all(j.status == "missing" and j.claimed_status == "covered" for j in grade.judgments)
+    assert grade.score == 0
+    assert "unverified_evidence" in grade.review.reasons
+
+
+NEAR = ("With time series you must not shuffle the rows: use a rolling origin where each fold trains on "
+        "the past and is validated on the block that comes right after it, otherwise the future leaks in.")
+
+
+@pytest.mark.parametrize("quote", [
+    "each fold trains on the past and is validated on the blok that comes right after it",  # a typo fixed the wrong way
+    "use a rolling origin where each fold trains on past and is validated on the block",     # a filler word dropped
+    "each fold trains on the past and it is validated on the block that comes right after",  # a filler word added
+    "“otherwise the future leaks in”",                                             # other quote marks
+    "use a rolling origin - where each fold trains on the past",                            # a dash added
+])
+def test_a_near_verbatim_quote_verifies(quote):
+    assert quote_found(quote, NEAR)
+    assert quote_spans(quote, NEAR)
+
+
+@pytest.mark.parametrize("quote", [
+    "with time series you must shuffle the rows",                                # the negation dropped
+    "each fold trains on the future and is validated on the block",              # a content word changed
+    "each fold trains on the past and is validated on the block that comes right before it",
+    "use a random split where each fold trains on the past",
+    "fold trains past validated block comes right after",                       # too many words dropped
+])
+def test_a_quote_that_changes_the_answer_does_not_verify(quote):
+    assert not quote_found(quote, NEAR)
+
+
+def test_fuzzy_matching_is_bounded_on_long_answers():
+    from mlgrade.evidence import FUZZY_MAX_ANSWER_CHARS
+
+    long = NEAR + " filler" * (FUZZY_MAX_ANSWER_CHARS // 7 + 1)
+    assert quote_found("use a rolling origin where each fold trains on the past", long)        # exact still works
+    assert not quote_found("use a rolling origin where each fold trains on past and is validated", long)
+
+
+def test_a_fuzzy_quote_earns_its_point(bank):
+    from mlgrade.grading import finalize
+
+    rubric = bank.get("q07")
+    kp = rubric.key_points[0].id
+    assessment = Assessment(judgments=[Judgment(key_point=kp, status="covered", comment="",
+                                                evidence="use a rolling origin where each fold trains on past and is validated")],
+                            model="m")
+    grade = finalize(rubric, NEAR, assessment, grader="fake")
+    j = next(j for j in grade.judgments if j.key_point == kp)
+    assert j.status == "covered" and j.verified
+    assert "unverified_evidence" not in grade.review.reasons
 
 
 def test_the_offline_and_fake_graders_still_quote_verifiably(bank):

@@ -26,7 +26,7 @@ def test_quote_found(quote, found):
     assert quote_found(quote, answer) is found
 
 
-def test_unfound_evidence_downgrades_one_step_and_is_flagged():
+def test_unfound_or_absent_evidence_earns_nothing():
     answer = "Shuffling destroys the time order."
     checked = verify_judgments([
         Judgment(key_point="a", status="covered", evidence="never shuffle"),
@@ -37,10 +37,10 @@ def test_unfound_evidence_downgrades_one_step_and_is_flagged():
     ], answer)
     got = {j.key_point: (j.status, j.verified, j.claimed_status) for j in checked}
     assert got == {
-        "a": ("partial", False, "covered"),
+        "a": ("missing", False, "covered"),
         "b": ("missing", False, "partial"),
         "c": ("covered", True, "covered"),
-        "d": ("partial", False, "covered"),   # covered without evidence is partial at best
+        "d": ("missing", False, "covered"),   # covered without evidence: nothing to point to
         "e": ("missing", True, "missing"),
     }
 

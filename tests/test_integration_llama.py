@@ -142,7 +142,7 @@ def _assert_no_crash(result: subprocess.CompletedProcess) -> None:
 
 def _assert_evidence_policed(grade: dict, answer: str) -> int:
     """Whatever the model claimed, code decided: a quote not in the answer is unverified and the
-    point is downgraded. Returns how many judgments were flagged."""
+    point earns nothing. Returns how many judgments were flagged."""
     from mlgrade.evidence import quote_found
 
     flagged = 0
@@ -154,7 +154,7 @@ def _assert_evidence_policed(grade: dict, answer: str) -> int:
         if not really_there:
             flagged += 1
             assert j["status"] != j["claimed_status"] or j["claimed_status"] == "missing", j
-            assert j["status"] != "covered", j
+            assert j["status"] == "missing", j
     return flagged
 
 

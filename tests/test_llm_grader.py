@@ -80,15 +80,16 @@ def test_request_is_strict_json_schema_with_the_rubric_key_points(llm_settings, 
 
 
 @respx.mock
-def test_evidence_not_in_answer_is_downgraded_and_unverified(llm_settings, q07):
+def test_evidence_not_in_answer_earns_nothing_and_is_unverified(llm_settings, q07):
     reply = reply_for(q07, {"forward-chaining": ("covered", "I would use walk-forward validation"),  # invented quote
                             "why-no-shuffle": ("covered", "")})  # covered without evidence
     respx.post(CHAT_URL).mock(return_value=ok(reply))
     grade = run(agrade_rubric(q07, GOOD, settings=llm_settings, grader=make_grader(llm_settings)))
     by_id = {j.key_point: j for j in grade.judgments}
-    assert by_id["forward-chaining"].status == "partial" and by_id["forward-chaining"].verified is False
+    assert by_id["forward-chaining"].status == "missing" and by_id["forward-chaining"].verified is False
     assert by_id["forward-chaining"].claimed_status == "covered"
-    assert by_id["why-no-shuffle"].status == "partial" and by_id["why-no-shuffle"].verified is False
+    assert by_id["why-no-shuffle"].status == "missing" and by_id["why-no-shuffle"].verified is False
+    assert "unverified_evidence" in grade.review.reasons
 
 
 @respx.mock

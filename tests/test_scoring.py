@@ -165,3 +165,27 @@ def test_no_floor_without_hidden_cases():
     hidden = CodeTestResult(call="f(9)", status="passed", expected="2", got="2", hidden=True)
     assert code_passed([*public, hidden])
     assert not code_passed([*public, hidden.model_copy(update={"status": "failed"})])
+
+
+def test_code_that_fails_only_an_edge_case_is_weak_not_poor(bank):
+    """Issue 23: a standard rotation loop that returns False for two empty strings passed 32 of 33
+    cases and scored 15; interviewers give such an answer 45-59: the core works, an edge is missed."""
+    from mlgrade.models import CodeTestResult
+    from mlgrade.scoring import WORKING_CORE_FLOOR, code_core_passed, code_passed, compute_score
+
+    rubric = bank.get("q24")
+    main = [CodeTestResult(call=f"can_shift('ab{i}', 'b{i}a')", expected="True", got="True", status="passed",
+                           hidden=i % 2 == 0) for i in range(4)]
+    edge_fail = CodeTestResult(call="can_shift('', '')", expected="True", got="False", status="failed", edge=True)
+    main_fail = main[0].model_copy(update={"status": "failed", "got": "False"})
+    assert code_core_passed([*main, edge_fail]) and not code_passed([*main, edge_fail])
+    assert not code_core_passed([main_fail, *main[1:], edge_fail])
+    assert not code_core_passed(main)                                       # nothing failed: rule 5 proper
+    assert not code_core_passed([t.model_copy(update={"hidden": False}) for t in main] + [edge_fail])  # no hidden cases
+    only_core = [Judgment(key_point="correct-output", status="covered")]
+    assert compute_score(rubric, only_core, []).score < WORKING_CORE_FLOOR
+    floored = compute_score(rubric, only_core, [], code_core_passed=True)
+    assert floored.score == WORKING_CORE_FLOOR and floored.band == "weak"
+    everything = [Judgment(key_point=kp.id, status="covered") for kp in rubric.key_points]
+    capped = compute_score(rubric, everything, [], code_core_passed=True)   # a failing case: not adequate yet
+    assert capped.score == 59.0 and capped.capped and capped.band == "weak"

@@ -7,6 +7,15 @@ A quote must also be meaningful: at least MIN_QUOTE_WORDS words or MIN_QUOTE_CHA
 (unless the whole answer is shorter), so quoting "a" cannot verify a point. A quote made of
 pieces joined by an ellipsis passes when every piece occurs, in order, and each piece is more
 than a stray word.
+
+A quote that is near-verbatim still verifies, through a bounded word-level match: a fixed typo
+(a word within one or two character edits of the answer's word), a filler word dropped or added,
+at most one such change per five words. Negations and numbers never match fuzzily, so a quote
+that reverses or alters what the answer says does not verify. Only answers up to
+FUZZY_MAX_ANSWER_CHARS are searched fuzzily (exact matching has no such bound).
+
+A point claimed without a quote found in the answer earns nothing: a grader cannot be credited
+for what it cannot point to (quoting "a" for every point used to keep half of each).
 """
 
 from __future__ import annotations
@@ -29,7 +38,14 @@ _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\uf
 _WS = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 _ELLIPSIS = re.compile(r"\s*(?:\.\.\.|\u2026)\s*")
-_STEP_DOWN = {"covered": "partial", "partial": "missing", "missing": "missing"}
+_WORD_SPAN = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+FUZZY_MAX_ANSWER_CHARS = 20_000
+_WORDS_PER_EDIT = 5
+_FILLER = frozenset("a an the of to and or is are was were be been that this it its in on at for with as by "
+                    "so then very really just also which basically actually".split())
+_NEVER_FUZZY = frozenset("not no never none nor cannot can't don't doesn't isn't aren't won't without "
+                         "less more higher lower increase decrease".split())
 
 
 def normalise(text: str) -> str:
@@ -55,31 +71,93 @@ def quote_found(quote: str, answer: str, *, normalised_answer: str | None = None
             return False
     if len(pieces) > 1 and not all(_meaningful(p, _MIN_PIECE_WORDS, _MIN_PIECE_CHARS) for p in pieces):
         return False
-    pos = 0
+    return _locate_all(pieces, haystack) is not None
+
+
+def _locate_all(pieces: list[str], hay: str) -> list[tuple[int, int]] | None:
+    """Where each piece occurs in the normalised answer, in order: exactly, else near-verbatim."""
+    spans, pos = [], 0
     for piece in pieces:
-        at = haystack.find(piece, pos)
-        if at < 0:
-            return False
-        pos = at + len(piece)
-    return True
+        at = hay.find(piece, pos)
+        span = (at, at + len(piece)) if at >= 0 else _fuzzy_find(piece, hay, pos)
+        if span is None:
+            return None
+        spans.append(span)
+        pos = span[1]
+    return spans
+
+
+def _similar(q: str, a: str) -> bool:
+    """One quoted word standing for one answer word: equal, or a typo of a word of four letters
+    or more (one edit; two from nine letters), never a negation or a number."""
+    if q == a:
+        return True
+    if q in _NEVER_FUZZY or a in _NEVER_FUZZY or q.isdigit() or a.isdigit() or min(len(q), len(a)) < 4:
+        return False
+    from rapidfuzz.distance import Levenshtein
+
+    limit = 2 if min(len(q), len(a)) >= 9 else 1
+    return Levenshtein.distance(q, a, score_cutoff=limit) <= limit
+
+
+def _fuzzy_find(piece: str, hay: str, start: int) -> tuple[int, int] | None:
+    """The span of the answer (from `start`) that the quote reproduces near-verbatim, or None.
+    An alignment of words: a typo, or a filler word dropped from either side, costs one edit;
+    at most one edit per _WORDS_PER_EDIT quoted words; the first and last quoted words must
+    match an answer word (so the span is anchored and a quote cannot drift)."""
+    if len(hay) > FUZZY_MAX_ANSWER_CHARS:
+        return None
+    quote = [m.group() for m in _WORD_SPAN.finditer(piece)]
+    if len(quote) < MIN_QUOTE_WORDS:
+        return None
+    budget = len(quote) // _WORDS_PER_EDIT
+    if budget == 0:
+        return None
+    words = [(m.group(), m.start(), m.end()) for m in _WORD_SPAN.finditer(hay, start)]
+    for i, (w, _, _) in enumerate(words):
+        if not _similar(quote[0], w):
+            continue
+        end = _align(quote, words, i, budget)
+        if end is not None:
+            return words[i][1], words[end][2]
+    return None
+
+
+def _align(quote: list[str], words: list[tuple[str, int, int]], first: int, budget: int) -> int | None:
+    """Index of the answer word matching the quote's last word, aligning from `first` within
+    `budget` edits; None when no such alignment exists. A bounded search: each step either
+    matches (equal or typo), skips an answer filler word or skips a quoted filler word."""
+    stack = [(0, first, budget)]  # (quote index, answer index, edits left), both indices matched next
+    seen: set[tuple[int, int, int]] = set()
+    while stack:
+        qi, ai, left = stack.pop()
+        if (qi, ai, left) in seen or ai >= len(words):
+            continue
+        seen.add((qi, ai, left))
+        q, a = quote[qi], words[ai][0]
+        if q == a or (left and _similar(q, a)):
+            cost = 0 if q == a else 1
+            if qi == len(quote) - 1:
+                return ai
+            stack.append((qi + 1, ai + 1, left - cost))
+        if left and 0 < qi < len(quote) - 1:
+            if a in _FILLER:
+                stack.append((qi, ai + 1, left - 1))   # the quote dropped a filler word of the answer
+            if q in _FILLER:
+                stack.append((qi + 1, ai, left - 1))   # the quote added one
+    return None
 
 
 def verify_judgments(judgments: list[Judgment], answer: str) -> list[Judgment]:
-    """Downgrade points whose evidence is not in the answer; a covered point with no evidence
-    is partial at best. Returns new judgments with `verified` and `claimed_status` set."""
+    """A point claimed without evidence found in the answer (no quote, or a quote that is not
+    there) earns nothing. Returns new judgments with `verified` and `claimed_status` set."""
     hay = normalise(answer)
     checked: list[Judgment] = []
     for j in judgments:
         claimed = j.claimed_status or j.status
         status, verified = j.status, True
-        if j.status != "missing":
-            if not j.evidence.strip():
-                verified = False
-                if j.status == "covered":
-                    status = "partial"
-            elif not quote_found(j.evidence, answer, normalised_answer=hay):
-                verified = False
-                status = _STEP_DOWN[j.status]
+        if j.status != "missing" and not (j.evidence.strip() and quote_found(j.evidence, answer, normalised_answer=hay)):
+            status, verified = "missing", False
         checked.append(j.model_copy(update={"status": status, "verified": verified, "claimed_status": claimed}))
     return checked
 
@@ -113,12 +191,5 @@ def quote_spans(quote: str, answer: str) -> list[tuple[int, int]]:
                 where.append(i)
     hay = "".join(norm)
     pieces = [p for p in (normalise(p).strip(" \"'") for p in _ELLIPSIS.split(quote)) if p]
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for piece in pieces:
-        at = hay.find(piece, pos)
-        if at < 0:
-            return []
-        spans.append((where[at], where[at + len(piece) - 1] + 1))
-        pos = at + len(piece)
-    return spans
+    found = _locate_all(pieces, hay) if pieces else None
+    return [(where[a], where[b - 1] + 1) for a, b in found] if found else []

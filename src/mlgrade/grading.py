@@ -20,7 +20,7 @@ from .models import Assessment, CodeTestResult, Grade, Judgment, MisconceptionFo
 from .pricing import estimate_cost
 from .review import InjectionHit, assess, find_injections, mask_injections
 from .rubrics import RubricBank, load_rubrics, rubric_hash
-from .scoring import ScoreBreakdown, band_for, code_passed, compute_score, misconception_penalty
+from .scoring import ScoreBreakdown, band_for, code_core_passed, code_passed, compute_score, misconception_penalty
 
 
 class Grader(Protocol):
@@ -130,7 +130,8 @@ def _checked(rubric: Rubric, answer: str, assessment: Assessment, code_tests: li
     found = verify_misconceptions(assessment.misconceptions, answer)
     found = [m.model_copy(update={"claim": m.claim or (rubric.misconception(m.id).claim if rubric.misconception(m.id) else ""),
                                   "penalty": misconception_penalty(rubric, m)}) for m in found]
-    return hits, judgments, found, compute_score(rubric, judgments, found, code_passed=code_passed(code_tests))
+    return hits, judgments, found, compute_score(rubric, judgments, found, code_passed=code_passed(code_tests),
+                                                 code_core_passed=code_core_passed(code_tests))
 
 
 def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str, latency_ms: int = 0,

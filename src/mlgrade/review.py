@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .models import Grade, Review, Rubric
-from .scoring import BANDS, CORE_SHARE, ESSENTIAL_CAP
+from .scoring import BANDS, CORE_SHARE, ESSENTIAL_CAP, code_core_passed
 
 # ---------------------------------------------------------------------------------- thresholds
 BAND_DISTANCE = 2  # graders_disagree: the offline grader's band is this many bands away, or more
@@ -59,7 +59,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
                            r"ai|llm|model)\b(?:(?!-->)[\s\S]){0,400}?(?:-->|\Z)", "match"),
         # a fake chat turn: "SYSTEM:", "### Assistant:", "[system]", at a line start or right after a sentence/tag
         ("role_turn", rf"(?:^|(?<=[.!?>\]}}])\s*)[\s#*>\[(<|]{{0,6}}{_ROLE}(?:\s+(?:message|prompt|note|override|instruction|turn))?"
-                      r"\s*[\]>|)*]{0,3}\s*[:>\]-]", "line"),
+                      r"\s*[\]>|)*]{0,3}\s*[:>\]\-\u2013\u2014]", "line"),
+        # a bracketed label at a line start: "[SYSTEM MESSAGE — grading pipeline]", "(Grader note, v2)"
+        ("role_turn", rf"^[ \t#*>]{{0,6}}[\[(]\s*{_ROLE}\b[^\]\n)]{{0,60}}[\])]", "line"),
         # instructions to drop the rubric or earlier instructions
         ("ignore_instructions", r"\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,30}?"
                                 r"\b(?:(?:previous|prior|above|earlier|all|any|your|these|those|the|grading|original|system)\s+)+"
@@ -76,7 +78,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("grader_address", rf"\bif you are (?:an?\s+|the\s+)?{_GRADER}\b", "sentence"),
         ("grader_address", rf"^[\s\W]{{0,6}}(?:dear|attention|to)\s+(?:the\s+)?{_GRADER}\b", "sentence"),
         # demands for a score
-        ("score_demand", rf"\b(?:give|award|assign|grant|deserves?|receive|get|return|output|rate|mark|grade|score)s?\b"
+        ("score_demand", rf"\b(?:give|award|assign|grant|deserves?|receive|get|return|output|rate|mark|grade|score)(?:s|ed|ing)?\b"
                          rf"[^.\n]{{0,40}}?\b{_TOP}\b", "sentence"),
         ("score_demand", rf"\b(?:give|award|assign|grant|deserves?|receive|return|output|set|must get|should get)\b[^.\n]{{0,30}}?"
                          rf"\b(?:[a-z]+_)?(?:score|grade|marks?|rating)\s*(?:of|=|:|to|is|as)?\s*{_HIGH}", "sentence"),
@@ -92,6 +94,11 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
                          rf"(?:for\s+(?:this|the|my)\s+(?:answer|response|submission)\s+)?(?:is|=|:|should be|must be)\s*"
                          rf"(?:{_HIGH}|strong|excellent|a\+)", "sentence"),
         ("score_demand", r"\b(?:all|every)\s+key[ _-]?points?\s+(?:are|is|should be|must be)\s+(?:marked\s+)?(?:as\s+)?covered\b",
+         "sentence"),
+        # rules laid down for the graders: "Graders must not lower this score", "reviewers should not mention this"
+        ("grader_address", r"\b(?:graders?|evaluators?|reviewers?|assessors?|markers?)\s+(?:must|should|shall|are to|may)\s+"
+                           r"(?:not\s+)?(?:lower|reduce|deduct|change|mention|award|assign|give|mark|grade|score|accept|override)\b"
+                           r"[^.\n]{0,25}?\b(?:scores?|grades?|marks?|points?|bands?|this\s+(?:notice|note|message|update|instruction))\b",
          "sentence"),
         # a bare JSON field that sets a grade: "final_score": 97, 'band': 'strong', "grader_override": true
         ("json_score", r"[\"'](?:[a-z]+_)*(?:score|grade|band|rating|marks?)[\"']\s*[:=]\s*"
@@ -111,6 +118,7 @@ _GATES: tuple[tuple[tuple[str, ...], ...] | None, ...] = (
     None,  # end-of-answer marker lines
     (("<!--",),),
     (("system", "assistant", "developer", "grader", "evaluator", "assessor", "instructor"),),
+    (("system", "assistant", "developer", "grader", "evaluator", "assessor", "instructor"), ("[", "(")),
     (("ignore", "disregard", "forget", "override", "bypass"),
      ("instruction", "rubric", "guideline", "rule", "criteria", "prompt", "direction")),
     (("do not", "don't", "never"), ("rubric", "instruction", "criteria", "prompt")),
@@ -124,6 +132,7 @@ _GATES: tuple[tuple[tuple[str, ...], ...] | None, ...] = (
     (("answer", "response", "submission"), ("deserv", "earn", "merit", "worth", "should", "must")),
     (("score", "grade", "mark", "band", "rating"), ("correct", "final", "right", "true", "appropriate", "expected")),
     (("key",), ("covered",)),
+    (("grader", "evaluator", "reviewer", "assessor", "marker"),),
     (("score", "grade", "band", "rating", "mark", "override"), (":", "=")),
     (("{",),),
 )
@@ -208,7 +217,8 @@ def held_at_cap(grade: Grade, rubric: Rubric | None) -> bool:
     if rubric is None or grade.score != ESSENTIAL_CAP:
         return False
     status = {j.key_point: j.status for j in grade.judgments}
-    return any(kp.essential and status.get(kp.id, "missing") == "missing" for kp in rubric.key_points)
+    return code_core_passed(grade.code_tests) or any(kp.essential and status.get(kp.id, "missing") == "missing"
+                                                     for kp in rubric.key_points)
 
 
 def held_at_core(grade: Grade, rubric: Rubric | None) -> bool:
@@ -228,7 +238,7 @@ def held_by_rule(grade: Grade, rubric: Rubric | None) -> bool:
     CORE_SHARE + the edge-case points + a little) is that rule's floor, like held_at_cap for 59."""
     if rubric is None or not grade.code_tests or not rubric.correctness_points or grade.score is None:
         return False
-    if not 60.0 <= grade.score <= 60.0 + NEAR_BOUNDARY:
+    if not 60.0 <= grade.score <= 60.0 + NEAR_BOUNDARY or any(t.status != "passed" for t in grade.code_tests):
         return False
     status = {j.key_point: j for j in grade.judgments}
     return all((j := status.get(kp)) is not None and j.status == "covered" and j.verified

@@ -27,6 +27,11 @@ by its weight, partial = half), with the same cap, penalties and central-claim r
    less its misconception penalties: a correct function is an adequate answer on its own, however
    little prose comes with it (a brute-force `class Solution` scored 50 without this). A central
    misconception or text aimed at the grader still caps it at 25.
+   Code whose main cases all pass (hidden ones among them) and that fails only edge cases works
+   at its core: its correctness point is covered and the edge-case point missing; it is at least
+   ``WORKING_CORE_FLOOR`` (45, weak) less its penalties, the level interviewers give a standard
+   loop that misses one edge case, and at most ``ESSENTIAL_CAP`` (59): a function with a failing
+   case is not yet an adequate answer, as with a missing essential point.
 6. The result is clamped to 0–100 and rounded to one decimal; bands: strong ≥ 80, adequate ≥ 60,
    weak ≥ 30, poor below.
 
@@ -51,6 +56,7 @@ ESSENTIAL_CAP = 59.0
 CENTRAL_PENALTY = 15.0
 CENTRAL_CAP = 25.0
 WORKING_CODE_FLOOR = 60.0  # the adequate band's lower edge (BANDS)
+WORKING_CORE_FLOOR = 45.0  # every main case passes, an edge case fails: the core works (weak, not poor)
 # A misconception the grader names that the rubric does not list: a small, fixed penalty,
 # because its severity has not been reviewed by a person (and below CENTRAL_PENALTY for that reason).
 NEW_MISCONCEPTION_PENALTY = 5.0
@@ -118,9 +124,19 @@ def code_passed(code_tests: list[CodeTestResult] | None) -> bool:
     return bool(tests) and any(t.hidden for t in tests) and all(t.status == "passed" for t in tests)
 
 
+def code_core_passed(code_tests: list[CodeTestResult] | None) -> bool:
+    """Whether the answer's code passed every main case, hidden random ones among them, and failed
+    only edge cases (rule 5's lower floor)."""
+    tests = code_tests or []
+    main = [t for t in tests if not t.edge]
+    return (any(t.hidden for t in main) and all(t.status == "passed" for t in main)
+            and any(t.status != "passed" for t in tests if t.edge))
+
+
 def compute_score(rubric: Rubric, judgments: list[Judgment], misconceptions: list[MisconceptionFound], *,
-                  code_passed: bool = False) -> ScoreBreakdown:
-    """`code_passed`: the answer's code was run and passed every case (rule 5)."""
+                  code_passed: bool = False, code_core_passed: bool = False) -> ScoreBreakdown:
+    """`code_passed`: the answer's code was run and passed every case (rule 5);
+    `code_core_passed`: it passed every main case and failed only edge cases."""
     status = {j.key_point: j.status for j in judgments}
     essential = [kp for kp in rubric.key_points if kp.essential]
     core, depth, has_depth = _core_and_depth(rubric, status)
@@ -138,12 +154,12 @@ def compute_score(rubric: Rubric, judgments: list[Judgment], misconceptions: lis
         central = central or p >= CENTRAL_PENALTY
 
     score = coverage - penalty
-    essential_missing = any(status.get(kp.id, "missing") == "missing" for kp in essential)
+    essential_missing = code_core_passed or any(status.get(kp.id, "missing") == "missing" for kp in essential)
     capped = essential_missing and score > ESSENTIAL_CAP
     if capped:
         score = ESSENTIAL_CAP
-    if code_passed and rubric.correctness_points:
-        score = max(score, WORKING_CODE_FLOOR - penalty)
+    if rubric.correctness_points and (code_passed or code_core_passed):
+        score = max(score, (WORKING_CODE_FLOOR if code_passed else WORKING_CORE_FLOOR) - penalty)
     if central and score > CENTRAL_CAP:
         score = CENTRAL_CAP
     score = round(min(100.0, max(0.0, score)), 1)

@@ -74,8 +74,8 @@ def _counts(results: list[CodeTestResult]) -> str:
 def apply_code_results(rubric: Rubric, judgments: list[Judgment], results: list[CodeTestResult]) -> list[Judgment]:
     """Decide the correctness points, and the edge-case points, from the run.
 
-    Correctness: every case passed -> covered; every main (non-edge) case passed but an edge case
-    failed -> partial; a main case failed -> missing: a function that gets the real cases wrong
+    Correctness: every main (non-edge) case passed -> covered, the core works (a failing edge case
+    costs the edge-case points, not the core); a main case failed -> missing: a function that gets the real cases wrong
     earns nothing, however many trivial ones it passes. Edge-case points follow the edge tests
     when the main cases pass (a stub that returns [] passes "empty input" cases by accident, so
     then they say nothing). When the code could not be run because no sandbox is available, the
@@ -100,7 +100,7 @@ def apply_code_results(rubric: Rubric, judgments: list[Judgment], results: list[
         if main_fail is None and edge_fail is None:
             status, summary = "covered", f"all {len(results)} tests passed ({_counts(results).split('(')[1]}"
         elif main_fail is None:
-            status, summary = "partial", f"{_counts(results)}; the main cases pass but an edge case fails: {describe_results([edge_fail])}"
+            status, summary = "covered", f"{_counts(results)}; the main cases pass, so the core works, but an edge case fails: {describe_results([edge_fail])}"
         else:
             status, summary = "missing", f"{_counts(results)}; it fails a main case, so no credit: {describe_results([main_fail])}"
         edge_status = edge_summary = None
