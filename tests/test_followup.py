@@ -221,14 +221,14 @@ def test_llm_grades_the_follow_up_with_its_own_prompt_and_both_answers_as_data(q
     view = follow_up_rubric(q05, fu)
     reply = reply_for(view, {"splits-on-order": ("covered", "only the order of the values matters"),
                              "ridge-penalty-units": ("partial", "Ridge puts the same penalty on every coefficient"),
-                             # quoted from the first answer: not found in the follow-up answer, so stepped down
+                             # quoted from the first answer: not found in the follow-up answer, so it earns nothing
                              "no-distance-or-gradient": ("covered", "k-NN and SVMs compare distances")})
     route = respx.post(CHAT_URL).mock(return_value=ok(reply))
     g = asyncio.run(agrade_follow_up(q05, fu, INJECTED_FIRST, TREES, settings=llm_settings, grader=_llm(llm_settings)))
 
     assert g.outcome == "graded" and g.grader == "llm" and g.question_id == "q05" and route.call_count == 1
     status = {j.key_point: j.status for j in g.judgments}
-    assert status == {"splits-on-order": "covered", "ridge-penalty-units": "partial", "no-distance-or-gradient": "partial"}
+    assert status == {"splits-on-order": "covered", "ridge-penalty-units": "partial", "no-distance-or-gradient": "missing"}
     assert [j.verified for j in g.judgments] == [True, True, False]
     assert len(g.prompt_hash) == 16
 

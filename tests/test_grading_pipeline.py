@@ -45,6 +45,16 @@ def test_unfound_or_absent_evidence_earns_nothing():
     }
 
 
+def test_the_offline_graders_quote_less_point_stays_partial():
+    """The offline grader's own judgments come from our code: a point it matched without a quotable
+    span (a two-word answer to a derived rubric) keeps partial credit, as before issue 23."""
+    checked = verify_judgments([Judgment(key_point="a", status="covered", evidence=""),
+                                Judgment(key_point="b", status="partial", evidence=""),
+                                Judgment(key_point="c", status="covered", evidence="not there")],
+                               "Push operation.", require_quote=False)
+    assert [(j.status, j.verified) for j in checked] == [("partial", False), ("partial", False), ("missing", False)]
+
+
 def test_misconception_needs_verified_evidence():
     found = verify_misconceptions([MisconceptionFound(id="x", evidence="k-fold is fine"),
                                    MisconceptionFound(id="y", evidence="not in the answer")], "Plain k-fold is fine here.")

@@ -148,16 +148,23 @@ def _align(quote: list[str], words: list[tuple[str, int, int]], first: int, budg
     return None
 
 
-def verify_judgments(judgments: list[Judgment], answer: str) -> list[Judgment]:
-    """A point claimed without evidence found in the answer (no quote, or a quote that is not
-    there) earns nothing. Returns new judgments with `verified` and `claimed_status` set."""
+def verify_judgments(judgments: list[Judgment], answer: str, *, require_quote: bool = True) -> list[Judgment]:
+    """A point claimed with a quote that is not in the answer earns nothing; so does one claimed
+    with no quote at all when `require_quote` (a model's claim: it must point at the answer). The
+    offline grader's own judgments (require_quote=False) keep a quote-less point at partial at
+    most: they come from our code, and a very short answer can match without a quotable span.
+    Returns new judgments with `verified` and `claimed_status` set."""
     hay = normalise(answer)
     checked: list[Judgment] = []
     for j in judgments:
         claimed = j.claimed_status or j.status
         status, verified = j.status, True
-        if j.status != "missing" and not (j.evidence.strip() and quote_found(j.evidence, answer, normalised_answer=hay)):
-            status, verified = "missing", False
+        if j.status != "missing":
+            if not j.evidence.strip():
+                verified = False
+                status = "missing" if require_quote else "partial"
+            elif not quote_found(j.evidence, answer, normalised_answer=hay):
+                status, verified = "missing", False
         checked.append(j.model_copy(update={"status": status, "verified": verified, "claimed_status": claimed}))
     return checked
 

@@ -105,7 +105,7 @@ def second_opinion(rubric: Rubric, answer: str, code_tests: list[CodeTestResult]
     try:
         assessment = _offline.judge(rubric, answer, facts=code_tests or None)  # type: ignore[attr-defined]
         # only the score is wanted: the arithmetic of finalize, without building a Grade and its flags
-        *_, breakdown = _checked(rubric, answer, assessment, code_tests)
+        *_, breakdown = _checked(rubric, answer, assessment, code_tests, grader="offline")
     except Exception:  # a second opinion that fails must never fail the grade it checks
         return None
     return {"grader": "offline", "score": breakdown.score, "band": breakdown.band}
@@ -116,11 +116,12 @@ def with_review(grade: Grade, rubric: Rubric, answer: str, *, second: dict | Non
     return grade.model_copy(update={"review": assess(grade, answer, rubric=rubric, second_opinion=second)})
 
 
-def _checked(rubric: Rubric, answer: str, assessment: Assessment, code_tests: list[CodeTestResult] | None
-             ) -> tuple[list[InjectionHit], list[Judgment], list[MisconceptionFound], ScoreBreakdown]:
+def _checked(rubric: Rubric, answer: str, assessment: Assessment, code_tests: list[CodeTestResult] | None, *,
+             grader: str) -> tuple[list[InjectionHit], list[Judgment], list[MisconceptionFound], ScoreBreakdown]:
     """Evidence checked, code results applied, misconceptions verified and priced, score computed."""
     hits = find_injections(answer)
-    judgments = verify_judgments(_complete_judgments(rubric, assessment.judgments), answer)
+    judgments = verify_judgments(_complete_judgments(rubric, assessment.judgments), answer,
+                                 require_quote=grader != "offline")
     if hits:
         judgments = _discount_injected(judgments, answer, hits)
     if code_tests:
@@ -138,7 +139,7 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
              code_tests: list[CodeTestResult] | None = None) -> Grade:
     """Turn a grader's assessment into a scored Grade: evidence checked, arithmetic ours, review
     flags set (with the offline grader's second opinion when another grader judged)."""
-    hits, judgments, found, breakdown = _checked(rubric, answer, assessment, code_tests)
+    hits, judgments, found, breakdown = _checked(rubric, answer, assessment, code_tests, grader=grader)
     if code_tests and grader == "offline":
         # the offline grader's feedback is made from its judgments: remake it from the final ones,
         # or a point the tests just proved would still be listed under "To improve"
