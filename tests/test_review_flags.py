@@ -442,3 +442,18 @@ def test_the_core_alone_on_the_weak_edge_is_not_a_close_call(q07):
     with_depth = only_core.model_copy(update={"score": 31.0, "judgments": [
         j.model_copy(update={"status": "partial"}) if j.key_point == other.id else j for j in judgments]})
     assert "near_boundary" in review.assess(with_depth, "x", rubric=q07).reasons
+
+
+def test_the_essential_points_alone_are_not_a_close_call(q07):
+    # issue 26: a second essential point now adds a little (EXTRA_ESSENTIAL_SHARE), so the
+    # essential points alone, half of the second stated, score 32.5: still the rule, not a close call
+    from mlgrade.scoring import compute_score
+
+    essential = [kp.id for kp in q07.key_points if kp.essential]
+    assert len(essential) == 2
+    judgments = [Judgment(key_point=kp.id, status="covered" if kp.id == essential[0] else
+                          "partial" if kp.id == essential[1] else "missing") for kp in q07.key_points]
+    score = compute_score(q07, judgments, []).score
+    assert score == 32.5
+    g = Grade(question_id="q07", outcome="graded", score=score, band="weak", judgments=judgments)
+    assert "near_boundary" not in review.assess(g, "x", rubric=q07).reasons

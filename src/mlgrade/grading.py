@@ -20,7 +20,7 @@ from .models import Assessment, CodeTestResult, Grade, Judgment, Rubric
 from .pricing import estimate_cost
 from .review import InjectionHit, assess, find_injections, mask_injections
 from .rubrics import RubricBank, load_rubrics, rubric_hash
-from .scoring import band_for, code_passed, compute_score, misconception_penalty
+from .scoring import band_for, code_passed, compute_score, held_note, misconception_penalty
 
 
 class Grader(Protocol):
@@ -137,6 +137,9 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
         assessment = assessment.model_copy(update={"strengths": strengths_for(rubric, judgments),
                                                    "improvements": improvements_for(rubric, judgments, found)})
     breakdown = compute_score(rubric, judgments, found, code_passed=code_passed(code_tests))
+    note = held_note(rubric, judgments, breakdown)
+    if note:  # first: it says why following the other lines may not move the score yet
+        assessment = assessment.model_copy(update={"improvements": [note, *assessment.improvements]})
     grade = Grade(
         question_id=rubric.id, outcome="graded", score=breakdown.score, band=breakdown.band,
         judgments=judgments, misconceptions=found, strengths=assessment.strengths,
