@@ -12,6 +12,7 @@ from rich.console import Console
 
 from mlgrade.graders.fake import FakeGrader
 from mlgrade.practice.history import all_attempts
+from mlgrade.practice.schedule import FAIL_INTERVAL_DAYS
 from mlgrade.practice.session import (
     PracticeSession,
     SessionOptions,
@@ -69,8 +70,15 @@ def test_sm2_intervals_grow_on_passes_and_reset_on_a_fail():
     assert s3.repetitions == 3 and s3.interval_days == pytest.approx(6.0 * s2.ease, abs=0.1)
     assert s3.due_at == s3.last_at + timedelta(days=s3.interval_days)
     failed = next_review(s3, "q01", 20, T0 + timedelta(days=30))
-    assert (failed.repetitions, failed.interval_days) == (0, 1.0)
+    assert (failed.repetitions, failed.interval_days) == (0, FAIL_INTERVAL_DAYS)
     assert failed.ease < s3.ease
+
+
+def test_a_failed_first_answer_comes_back_before_a_strong_one():
+    # issue 26: q01 = 95 and q02 = 0 on the first try were both "next review" a day later
+    strong, failed = next_review(None, "q01", 95, T0), next_review(None, "q02", 0, T0)
+    assert failed.due_at < strong.due_at
+    assert failed.due_at - T0 <= timedelta(hours=1) and strong.due_at - T0 == timedelta(days=1)
 
 
 def test_ease_never_falls_below_the_floor():
