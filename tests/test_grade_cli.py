@@ -174,3 +174,31 @@ def test_a_file_name_given_as_the_answer_points_to_file(cli, server, tmp_path, m
     assert server.requests == []
     one_word = cli(["grade", "q07", "overfitting", "--json"])  # a one-word answer that is no file is graded
     assert one_word.exit_code == 0 and json.loads(one_word.stdout)["outcome"] == "graded"
+
+
+def test_grade_attempts_are_in_history_unless_opted_out(cli, settings):
+    # issue 26: `mlgrade grade` attempts were not in `history`/`stats`
+    from mlgrade.practice import history
+    from mlgrade.rubrics import load_rubrics
+    from mlgrade.store import Store
+
+    answer = "Use a rolling-origin split: train on the past, validate on the block that follows."
+    assert cli(["grade", "q07", answer, "-g", "offline"]).exit_code == 0
+    assert cli(["grade", "q07", answer + " Never shuffle.", "-g", "offline", "--no-record"]).exit_code == 0
+    assert cli(["grade", "q07", "   ", "-g", "offline"]).exit_code == 2  # skipped: not an attempt
+    with Store.for_settings(settings) as store:
+        attempts = history.all_attempts(store)
+        assert [(a.question_id, a.answer, a.outcome) for a in attempts] == [("q07", answer, "graded")]
+        assert history.stats(store, load_rubrics())["attempts"] == 1
+    shown = cli(["history", "--question", "q07"])
+    assert "No attempts yet" not in shown.output and "q07" in shown.output
+
+
+def test_a_history_that_cannot_be_written_costs_the_record_not_the_grade(cli, monkeypatch, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("MLGRADE_HOME", str(blocker / "home"))
+    result = cli(["grade", "q07", "Train on the past and test on the future block.", "-g", "offline", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["outcome"] == "graded"
+    assert "warning: not recorded in your history" in result.stderr
