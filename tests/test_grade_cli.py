@@ -202,3 +202,14 @@ def test_a_history_that_cannot_be_written_costs_the_record_not_the_grade(cli, mo
     assert result.exit_code == 0
     assert json.loads(result.stdout)["outcome"] == "graded"
     assert "warning: not recorded in your history" in result.stderr
+
+
+def test_samples_with_the_offline_grader_say_it_is_deterministic(cli):
+    # issue 26: `--samples 5` offline printed "median of 5 samples, spread 100–100"
+    answer = "Use a rolling-origin split: train on the past, validate on the block that follows."
+    result = cli(["grade", "q07", answer, "-g", "offline", "--samples", "5"])
+    assert result.exit_code == 0
+    assert "samples" not in result.stdout
+    assert "note: the offline grader is deterministic: --samples 5 would give 5 identical grades" in result.stderr
+    data = json.loads(cli(["grade", "q07", answer, "-g", "offline", "--samples", "3", "--json"]).stdout)
+    assert data["outcome"] == "graded" and not data.get("samples")

@@ -186,6 +186,9 @@ async def _assess_once(rubric: Rubric, answer: str, grader: Grader, facts: list[
     return finalize(rubric, answer, assessment, grader=grader.name, latency_ms=latency, code_tests=facts)
 
 
+DETERMINISTIC_GRADER = "offline"
+
+
 def combine_samples(samples: list[Grade]) -> Grade:
     """Self-consistency: the median score, its spread, and each key point's majority status.
     The judgments shown are those of the sample closest to the median."""
@@ -219,6 +222,8 @@ async def agrade_rubric(rubric: Rubric, answer: str, *, settings: Settings | Non
     if reason:
         return skipped_grade(rubric.id, reason, rubric=rubric)
     grader = grader or make_grader(settings)
+    if grader.name == DETERMINISTIC_GRADER:
+        samples = 1  # N samples would be N identical grades: a "spread 100–100" that says nothing
     facts = await code_facts(rubric, answer, settings)
     if samples <= 1:
         return await _assess_once(rubric, answer, grader, facts)

@@ -145,6 +145,11 @@ def grade_command(
     if settings.offline_notice and not json_out and text.strip():
         console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
     err = console(stderr=True)
+    from ..grading import DETERMINISTIC_GRADER
+
+    if samples > 1 and settings.grader_kind == DETERMINISTIC_GRADER:
+        sys.stderr.write(f"note: the {DETERMINISTIC_GRADER} grader is deterministic: --samples {samples} would give "
+                         f"{samples} identical grades, so it grades once\n")
     if not json_out and rubric.kind == "coding" and rubric.tests and settings.exec_code and text.strip():
         from ..code.sandbox import sandbox_status
 
