@@ -156,6 +156,23 @@ def test_report_puts_needs_review_first_with_the_reviewers_score(results, bank):
     assert "reviewer: 35 weak: thin" in md[md.index("## Answers"):]
 
 
+def test_report_counts_the_reviewers_override_everywhere_and_marks_it(results, bank):
+    # issue 26: "By question" used mlgrade's 20 where the gradebook used the reviewer's 35
+    from mlgrade.batch.report import report_data
+
+    ReviewSession(results, bank=bank).override(score=35, note="thin")  # inj: mlgrade 20
+    md = write_report(results, "md")
+    tables = md[md.index("## By question"):md.index("## Answers")]
+    assert "| q07 | 6 | 62.8 ✎ |" in tables  # (50 + 61 + 35 + 78 + 90) / 5, not 59.8
+    assert "| ann | 6 | 62.8 ✎ |" in tables
+    assert "✎ 1 reviewer override counted" in tables
+    assert "35/100 (weak) ✎ reviewer's score (mlgrade 20)" in md[md.index("## Answers"):]
+    data = report_data(results)["questions"]["q07"]
+    assert data["mean_score"] == 62.8 and data["reviewer_overrides"] == 1 and data["bands"]["poor"] == 0
+    html = write_report(results, "html")
+    assert "62.8 ✎" in html and "35 weak</span> ✎ reviewer&#x27;s score (mlgrade 20)" in html
+
+
 def test_report_needs_review_lists_only_those(results):
     md = write_report(results, "md", needs_review_only=True)
     assert "`inj`" in md and "`edge`" in md and "`two`" in md
