@@ -333,3 +333,30 @@ def test_report_json_is_the_counts_as_data(cli, results):
     assert flagged["total"] == data["needs_review"]
     missing = cli(["report", "nope.jsonl", "--json"])
     assert missing.exit_code == 2 and "no such results file" in missing.stderr
+
+
+def test_back_on_the_first_item_says_so_on_the_screen_it_returns_to(results, bank):
+    # issue 26: `b` on the first item did nothing visible (its message was cleared at once)
+    from rich.console import Console
+
+    from mlgrade.commands.review_tui import run_review
+
+    out = io.StringIO()
+    inputs, keys, _ = _scripted(["b", "q"], [])
+    run_review(ReviewSession(results, bank=bank), Console(file=out, width=100, force_terminal=True), inputs=inputs)
+    screens = out.getvalue().split("\x1b[2J")
+    shown = [s for s in screens if "This is the first item" in s]
+    assert shown and shown[-1].index("This is the first item") < shown[-1].index("own score/band")
+
+
+def test_quitting_with_no_decision_claims_no_file(results, bank):
+    # issue 26: "0 decisions this session …, saved in results.reviews.jsonl", and no such file
+    from rich.console import Console
+
+    from mlgrade.commands.review_tui import run_review
+
+    out = io.StringIO()
+    inputs, _, _ = _scripted(["q"], [])
+    run_review(ReviewSession(results, bank=bank), Console(file=out, width=100, force_terminal=False), inputs=inputs)
+    assert not reviews_path(results).exists()
+    assert "saved in" not in out.getvalue() and "No decisions made: nothing saved." in out.getvalue()
