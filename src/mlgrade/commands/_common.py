@@ -147,3 +147,28 @@ def bank_from(rubrics: Path | None, settings: Settings | None = None) -> RubricB
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def command_line(ctx: typer.Context, prog: str) -> list[str]:
+    """The command as given, rebuilt from its parsed parameters: arguments in order, then every
+    option whose value is not its default, by its long name (what a "run this again" hint needs)."""
+    args = [*prog.split()]
+    options: list[str] = []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.param_type_name == "argument":
+            args += [str(v) for v in value] if isinstance(value, (list, tuple)) else [] if value is None else [str(value)]
+            continue
+        if value is None or value == param.default or (isinstance(value, (list, tuple)) and not value):
+            continue
+        if getattr(param, "is_flag", False):  # "--x/--no-x": the form that gives the value
+            names = param.opts if value else getattr(param, "secondary_opts", [])
+            options += [max(names, key=len)] if names else []
+            continue
+        name = max(param.opts, key=len)
+        if isinstance(value, (list, tuple)):
+            for v in value:
+                options += [name, str(v)]
+        else:
+            options += [name, f"{value:g}" if isinstance(value, float) else str(value)]
+    return args + options

@@ -29,7 +29,12 @@ class ProgressBar:
         self.progress.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is KeyboardInterrupt:
+            # The terminal's "^C" echo wraps a full-width bar onto a second row, so the final
+            # redraw lands one row low and the bar shows twice; the "interrupted: …" line that
+            # follows carries the count, so the bar is erased instead.
+            self.progress.live.transient = True
         self.progress.stop()
 
     def __call__(self, p: BatchProgress) -> None:
