@@ -381,3 +381,37 @@ def test_wrapped_strengths_and_improvements_stay_indented(bank):
     lines = buf.getvalue().splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("Follow-up: Add:"))
     assert lines[first + 1].startswith(" " * len("Follow-up: ")), lines[first:first + 3]
+
+
+# --------------------------------------------------------------------------- the answer box
+
+
+def _shown(text, width):
+    """What the answer box shows for `text` in a terminal `width` columns wide, row by row."""
+    from prompt_toolkit.layout.processors import TransformationInput
+
+    from mlgrade.practice.terminal_input import BOX_PREFIX, word_wrap_processor
+
+    ti = TransformationInput(None, None, 0, lambda i: i, [("", text)], width, 10)
+    t = word_wrap_processor().apply_transformation(ti)
+    shown = "".join(f[1] for f in t.fragments)
+    row = width - len(BOX_PREFIX)
+    return [shown[k:k + row] for k in range(0, len(shown), row)], t
+
+
+def test_the_answer_box_wraps_between_words():
+    # issue 26: the practice input box wrapped inside words ("…a much larger pool o" / "f unlabelled data")
+    text = ("Semi-supervised learning trains on a small labelled set and a much larger pool of unlabelled data, "
+            "using pseudo-labels or consistency regularisation to exploit the unlabelled part.")
+    for width in (24, 40, 57, 80):
+        rows, t = _shown(text, width)
+        assert " ".join(" ".join(rows).split()) == text  # only spaces were added, and only for display
+        for a, b in zip(rows, rows[1:]):
+            assert a.endswith(" ") or b.startswith(" ") or not (a[-1:].isalnum() and b[:1].isalnum()), (width, a, b)
+        for i in range(len(text) + 1):  # the cursor maps there and back
+            assert t.display_to_source(t.source_to_display(i)) == i
+
+
+def test_a_word_longer_than_a_row_still_breaks_at_the_edge():
+    rows, _ = _shown("see https://example.org/" + "x" * 60 + " now", 30)
+    assert rows[0].startswith("see ") and len(rows[0]) == 28
