@@ -213,3 +213,14 @@ def test_samples_with_the_offline_grader_say_it_is_deterministic(cli):
     assert "note: the offline grader is deterministic: --samples 5 would give 5 identical grades" in result.stderr
     data = json.loads(cli(["grade", "q07", answer, "-g", "offline", "--samples", "3", "--json"]).stdout)
     assert data["outcome"] == "graded" and not data.get("samples")
+
+
+def test_grade_redirected_to_a_file_has_no_trailing_spaces(cli):
+    # issue 26: `grade > file` padded 9 of 56 lines with spaces to the console width
+    answer = ("For time series I would not use shuffled k-fold, because it leaks future information into training. "
+              "Instead I use a rolling-origin split: train on the past, validate on the block that follows.")
+    result = cli(["grade", "q07", answer, "-g", "offline"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) > 20 and "To improve" in result.stdout
+    assert [line for line in lines if line != line.rstrip()] == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -105,6 +106,9 @@ def pipe_closed() -> None:
 _CONSOLE_CLASS: Any = None
 
 
+_TRAILING_SPACE = re.compile(r"[ \t]+(?=\n)")
+
+
 def console(stderr: bool = False) -> Console:
     """A rich Console; a closed pipe on stdout ends the command quietly with status 0
     (rich's default exits 1)."""
@@ -116,6 +120,12 @@ def console(stderr: bool = False) -> Console:
             def on_broken_pipe(self) -> None:
                 self.quiet = True
                 pipe_closed()
+
+            def _render_buffer(self, buffer) -> str:  # type: ignore[no-untyped-def]
+                text = super()._render_buffer(buffer)
+                # Plain text (`mlgrade grade … > file`): tables pad every line to their width;
+                # a file or a pipe gets no trailing spaces. Colour output is left as rendered.
+                return _TRAILING_SPACE.sub("", text) if self.color_system is None else text
 
         _CONSOLE_CLASS = _Console
     return _CONSOLE_CLASS(stderr=stderr, highlight=False)
