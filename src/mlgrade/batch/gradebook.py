@@ -207,13 +207,12 @@ def write_gradebook(results: str | Path, out: str | Path | None = None, *,
     results cannot make a gradebook (an answer without a candidate)."""
     from ..errors import UsageError
 
+    from .lines import check_results_file
+
     path = Path(results)
-    if not path.is_file():
-        raise UsageError(f"{path}: no such results file")
+    check_results_file(path)
     if reviews is not None and not Path(reviews).is_file():
         raise UsageError(f"{reviews}: no such reviews file")
-    if next(iter_records(path), None) is None:
-        raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")
     decisions = load_decisions(reviews if reviews is not None else reviews_path(path))
     book = build_gradebook(path, decisions, known=known, warn=warn)  # refuses before anything is written
     if out is None:

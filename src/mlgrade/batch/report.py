@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import UsageError, redact
 from ..textfiles import MARK_HTML, MARK_MD, md_text
 from .decisions import reviewed
-from .lines import Problems, iter_records, needs_review, replaced, superseded
+from .lines import Problems, check_results_file, iter_records, needs_review, replaced, superseded
 from .progress import OutcomeCounts
 from .report_review import NO_CANDIDATE, View, html_needs_review, md_cell as _md_cell, md_needs_review, reasons_of as _reasons
 
@@ -368,8 +368,7 @@ def _checked_aggregate(path: Path, reviews: str | Path | None, warn: Any,
                        decisions: dict[str, Any] | None = None) -> Aggregate:
     """The results file's aggregate, after the checks every report makes (a one-line UsageError
     for a missing or empty file); `warn` hears of corrupt lines and true duplicates."""
-    if not path.is_file():
-        raise UsageError(f"{path}: no such results file")
+    check_results_file(path)  # missing, empty or an answers file: one line, no per-line warnings
     if reviews is not None and not Path(reviews).is_file():
         raise UsageError(f"{reviews}: no such reviews file")
     agg = aggregate_file(path, decisions=decisions)
