@@ -220,3 +220,13 @@ def test_kill_9_mid_run_then_resume_gives_every_id_exactly_once(tmp_path):
     assert done.returncode == 0
     ids = [r["id"] for r in read_out(out)]
     assert Counter(ids) == Counter(f"a{i:05d}" for i in range(n))  # every id, exactly once
+
+
+def test_a_grader_error_left_in_the_output_keeps_the_rerun_at_exit_1(tmp_path, bank):
+    # a skip is reported once; a grader error is unfinished work until --retry-errors grades it
+    rows = answers(2)
+    inp = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    assert grade_many([inp], out, grader=SlowGrader(fail_answers={rows[0]["answer"]}), bank=bank).exit_code == 1
+    assert grade_many([inp], out, grader=SlowGrader(), bank=bank).exit_code == 1
+    assert grade_many([inp], out, grader=SlowGrader(), bank=bank, retry_errors=True).exit_code == 0

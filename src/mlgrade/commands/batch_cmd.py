@@ -105,8 +105,10 @@ def batch(
 
     Inputs: JSONL/CSV/YAML rows with `question_id`, `answer`, optional `id` and `candidate`,
     or a folder of files named after the question (`q07-alice.md`). Bad rows are written as
-    `skipped` with the reason. Exit code 0 when every answer is graded, 1 when some ended in
-    error or were skipped, 2 on usage errors.
+    `skipped` with the reason. Exit codes: 0 when this run skipped nothing and no grader error
+    is left in --out; 1 when this run skipped answers (empty, too long, unknown question) or a
+    grader error is left (rerun with --retry-errors); 2 on usage errors; 130 when interrupted.
+    Skips an earlier run reported do not count again: a rerun with nothing new exits 0.
 
     Wide files (form and quiz exports, .csv or .xlsx: one row per candidate, one column per
     question) are detected when the header has no `question_id`/`answer`. Columns match
