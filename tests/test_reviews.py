@@ -360,3 +360,15 @@ def test_quitting_with_no_decision_claims_no_file(results, bank):
     run_review(ReviewSession(results, bank=bank), Console(file=out, width=100, force_terminal=False), inputs=inputs)
     assert not reviews_path(results).exists()
     assert "saved in" not in out.getvalue() and "No decisions made: nothing saved." in out.getvalue()
+
+
+
+def test_report_counts_agree_with_their_nouns(tmp_path):
+    # issue 26: "1 grades flagged", "1 answers: 1 graded"
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps(_rec("solo", reasons=["near_boundary"])) + "\n")
+    md = write_report(one, "md")
+    assert "1 answer: 1 graded" in md and "1 answers" not in md
+    assert "1 grade flagged (near_boundary 1), not reviewed yet; check it with `mlgrade review one.jsonl`" in md
+    html = write_report(one, "html")
+    assert "1 answer · 1 graded" in html and "1 grade flagged" in html

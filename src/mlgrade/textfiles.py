@@ -360,3 +360,8 @@ def md_text(text: Any) -> str:
     """Candidate text for a Markdown report: `safe_text`, with raw HTML (`<`, `>`, `&`) escaped so a
     viewer never runs or renders a candidate's markup."""
     return safe_text(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """`1 answer`, `2 answers`, `1,000 grades` (a count with its noun agreeing)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, redact
-from ..textfiles import MARK_HTML, MARK_MD, md_text
+from ..textfiles import MARK_HTML, MARK_MD, counted, md_text
 from .decisions import reviewed
 from .lines import Problems, check_results_file, iter_records, needs_review, replaced, superseded
 from .progress import OutcomeCounts
@@ -177,7 +177,7 @@ def render_markdown(path: Path, agg: Aggregate, title: str, view: View | None = 
     view = view or View()
     kp = _kp_texts()
     yield f"# {title}\n\n"
-    yield (f"{agg.total:,} answers: {agg.outcomes.get('graded', 0):,} graded, {agg.outcomes.get('grader_error', 0):,} "
+    yield (f"{counted(agg.total, 'answer')}: {agg.outcomes.get('graded', 0):,} graded, {agg.outcomes.get('grader_error', 0):,} "
            f"errors, {agg.outcomes.get('skipped', 0):,} skipped. Tokens {agg.input_tokens:,} in "
            f"({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out; cost ≈ ${agg.cost_usd:.4f}.\n\n")
     yield from md_needs_review(path, agg, view)
@@ -256,7 +256,7 @@ def render_html(path: Path, agg: Aggregate, title: str, view: View | None = None
     e = html.escape
     kp = _kp_texts()
     yield f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">{MARK_HTML}<title>{e(title)}</title><style>{_CSS}</style></head><body>'
-    yield (f"<h1>{e(title)}</h1><p class='meta'>{agg.total:,} answers · {agg.outcomes.get('graded', 0):,} graded · "
+    yield (f"<h1>{e(title)}</h1><p class='meta'>{counted(agg.total, 'answer')} · {agg.outcomes.get('graded', 0):,} graded · "
            f"{agg.outcomes.get('grader_error', 0):,} errors · {agg.outcomes.get('skipped', 0):,} skipped · tokens "
            f"{agg.input_tokens:,} in ({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out · cost ≈ ${agg.cost_usd:.4f}</p>")
     yield from html_needs_review(path, agg, view)
