@@ -374,12 +374,17 @@ def test_llm_grade_far_from_the_offline_grader_is_flagged(llm_settings, q07):
 
 # --------------------------------------------------------------------------- near_boundary on code held by its tests
 
-CORRECT_Q24 = "def can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n"
+# a correct function that is not the doubling idiom (the idiom's own code now earns that point too)
+CORRECT_Q24 = ("def can_shift(a, b):\n    if len(a) != len(b):\n        return False\n"
+               "    for i in range(len(a) or 1):\n        if a[i:] + a[:i] == b:\n            return True\n"
+               "    return False\n")
 
 
 def _all_passed(rubric) -> list[CodeTestResult]:
-    return [CodeTestResult(call=t.call, status="passed", expected=str(t.expected), got=str(t.expected), edge=t.edge)
-            for t in rubric.tests]
+    """Every case of the rubric passed, and a hidden random one (the working-code floor needs it)."""
+    return [*(CodeTestResult(call=t.call, status="passed", expected=str(t.expected), got=str(t.expected), edge=t.edge)
+              for t in rubric.tests),
+            CodeTestResult(call="can_shift('xy1', '1xy')", status="passed", expected="True", got="True", hidden=True)]
 
 
 def test_correct_code_alone_is_not_a_close_call(bank):
