@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import typer
 from batch_helpers import answers, read_out, write_jsonl
 from fake_openai_server import FakeOpenAIServer
 
@@ -105,7 +106,47 @@ def test_ctrl_c_says_how_many_results_are_safe_and_how_to_resume(tmp_path, cli, 
     result = cli(["batch", src, "--out", out, "--grader", "offline", "-c", "4"])
     assert result.exit_code == 130
     assert f"interrupted: 3 results safe in {out}" in result.stderr
-    assert f"resume with: mlgrade batch {src} --out {out} --grader offline --concurrency 4" in result.stderr
+    assert f"resume with: mlgrade batch {src} --out {out} --concurrency 4 --grader offline" in result.stderr
+
+
+def test_the_resume_command_keeps_every_option(tmp_path, cli, monkeypatch):
+    # issue 26: the hint dropped --no-cache (and any option but five)
+    import shlex
+
+    from mlgrade.batch import engine
+
+    src = tmp_path / "answers.jsonl"
+    write_jsonl(src, answers(2))
+    out = tmp_path / "results.jsonl"
+
+    def interrupted(inputs, out_path, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "grade_many", interrupted)
+    given = ["batch", str(src), "--out", str(out), "--no-cache", "--retry-errors", "-c", "2", "--grader", "offline",
+             "--match-threshold", "90", "--rubrics", str(tmp_path)]
+    result = cli(given)
+    assert result.exit_code == 130
+    hint = shlex.split(result.stderr.split("resume with: ")[1].strip())
+    assert hint[:4] == ["mlgrade", "batch", str(src), "--out"]
+    pairs = {(a, b) for a, b in zip(hint, hint[1:])}
+    assert {("--out", str(out)), ("--concurrency", "2"), ("--grader", "offline"), ("--match-threshold", "90"),
+            ("--rubrics", str(tmp_path))} <= pairs
+    assert "--no-cache" in hint and "--retry-errors" in hint
+    assert len(hint) == len(given) + 1  # nothing added, nothing lost ("mlgrade" in front)
+
+
+def test_ctrl_c_erases_the_progress_bar_rather_than_drawing_it_again():
+    # issue 26: the "^C" echo wraps the full-width bar, and its final redraw showed it twice
+    from mlgrade.commands.batch_render import ProgressBar
+
+    with pytest.raises(KeyboardInterrupt):
+        with ProgressBar() as bar:
+            raise KeyboardInterrupt
+    assert bar.progress.live.transient
+    with ProgressBar() as done:
+        pass
+    assert not done.progress.live.transient  # a finished run keeps its bar
 
 
 def test_sigint_during_a_real_batch_keeps_results_and_names_the_resume_command(tmp_path):
@@ -165,3 +206,20 @@ def test_progress_bar_and_summary_show_the_same_rate(tmp_path):
         batch_render.console = real
     assert "in 4.0s, 2.5 answers/s" in buf.getvalue() and "calls/s" not in buf.getvalue()
     assert BatchSummary(out="r.jsonl", run=p).to_dict()["run"]["rate"] == 2.5
+
+
+def test_command_line_rebuilds_repeated_and_negated_options():
+    from typer.testing import CliRunner
+
+    from mlgrade.commands._common import command_line
+
+    app = typer.Typer()
+    seen = []
+
+    @app.command()
+    def run(ctx: typer.Context, files: list[str], tag: list[str] = typer.Option([], "--tag"),
+            colour: bool = typer.Option(True, "--colour/--no-colour"), n: float = typer.Option(1.0, "--n")) -> None:
+        seen.append(command_line(ctx, "tool run"))
+
+    assert CliRunner().invoke(app, ["a", "b", "--tag", "x y", "--tag", "z", "--no-colour", "--n", "2.5"]).exit_code == 0
+    assert seen == [["tool", "run", "a", "b", "--tag", "x y", "--tag", "z", "--no-colour", "--n", "2.5"]]

@@ -131,6 +131,25 @@ def test_cache_key_changes_with_model(tmp_path, bank):
     assert len(other.calls) == 3
 
 
+def test_cache_key_changes_with_the_endpoint_but_not_its_credentials(tmp_path, bank):
+    # issue 26: a new server serving the same model name answered "13 from cache"
+    from types import SimpleNamespace
+
+    def at(url):
+        grader = SlowGrader()
+        grader.settings = SimpleNamespace(base_url=url)
+        return grader
+
+    inp = write_jsonl(tmp_path / "in.jsonl", answers(3))
+    grade_many([inp], tmp_path / "one.jsonl", grader=at("http://alice:pw1@127.0.0.1:8080/v1"), bank=bank)
+    same_server = at("http://bob:pw2@127.0.0.1:8080/v1")  # other credentials: the same endpoint
+    grade_many([inp], tmp_path / "two.jsonl", grader=same_server, bank=bank)
+    assert same_server.calls == []
+    new_server = at("http://alice:pw1@127.0.0.1:8081/v1")
+    grade_many([inp], tmp_path / "three.jsonl", grader=new_server, bank=bank)
+    assert len(new_server.calls) == 3
+
+
 def test_failures_are_not_cached(tmp_path, bank):
     rows = answers(2)
     inp = write_jsonl(tmp_path / "in.jsonl", rows)
@@ -201,3 +220,13 @@ def test_kill_9_mid_run_then_resume_gives_every_id_exactly_once(tmp_path):
     assert done.returncode == 0
     ids = [r["id"] for r in read_out(out)]
     assert Counter(ids) == Counter(f"a{i:05d}" for i in range(n))  # every id, exactly once
+
+
+def test_a_grader_error_left_in_the_output_keeps_the_rerun_at_exit_1(tmp_path, bank):
+    # a skip is reported once; a grader error is unfinished work until --retry-errors grades it
+    rows = answers(2)
+    inp = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    assert grade_many([inp], out, grader=SlowGrader(fail_answers={rows[0]["answer"]}), bank=bank).exit_code == 1
+    assert grade_many([inp], out, grader=SlowGrader(), bank=bank).exit_code == 1
+    assert grade_many([inp], out, grader=SlowGrader(), bank=bank, retry_errors=True).exit_code == 0

@@ -133,6 +133,8 @@ def test_each_export_grades_every_answer_once_with_the_right_candidate(tmp_path,
     # resume: the ids are <candidate>/<question>, so a rerun grades nothing again
     again = grade_many([path], out, grader=FakeGrader(), bank=bank, wide=opts, use_cache=False)
     assert again.run.done == 0 and again.already_done == len(rows) * len(cols)
+    # issue 26: the empty cells were skipped and reported by the first run; a clean rerun exits 0
+    assert again.exit_code == 0
 
     # the gradebook: one row per candidate, questions in the input's column order, blanks not zeros
     book = list(csv.DictReader(io.StringIO(write_gradebook(out))))

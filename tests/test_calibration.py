@@ -81,6 +81,13 @@ def test_cli_fit_then_apply(tmp_path, cli):
     assert m["offline, calibrated"]["rmse"] <= m["mean baseline"]["rmse"] + 1e-9
     missing = cli(["eval", data, "--scale", "0-5", "--grader", "offline", "--calibration", tmp_path / "nope.json"])
     assert missing.exit_code == 2 and "no such file" in missing.output
+    # issue 26: measured on the set it was fitted on, the figure is in-sample, and it says so
+    warning = f"warning: {cal} was fitted on this very data set (d.csv): the calibrated figures are in-sample"
+    assert warning in res.stderr
+    other = tmp_path / "other.csv"
+    other.write_text(data.read_text().replace("A loop.", "A for loop."))
+    elsewhere = cli(["eval", other, "--scale", "0-5", "--grader", "offline", "--calibration", cal, "--json"])
+    assert elsewhere.exit_code == 0 and "in-sample" not in elsewhere.stderr
 
 
 def test_a_calibration_records_its_scale_and_refuses_another(tmp_path, cli):

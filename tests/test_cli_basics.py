@@ -27,12 +27,20 @@ def _leaf_commands() -> list[list[str]]:
     return found
 
 
+def _runnable_groups() -> list[list[str]]:
+    """Groups that do something when named alone (`mlgrade history`): their --help is a command's."""
+    root = typer.main.get_command(app)
+    return [[name] for name, cmd in root.commands.items()
+            if getattr(cmd, "commands", None) and getattr(cmd, "invoke_without_command", False)]
+
+
 def test_the_expected_commands_exist():
     names = {" ".join(p) for p in _leaf_commands()}
     assert {"questions list", "questions show", "rubrics validate"} <= names
 
 
-@pytest.mark.parametrize("path", _leaf_commands(), ids=lambda p: " ".join(p))
+# a group that runs alone too: `history --help` had no examples (issue 26: its group help replaced the docstring)
+@pytest.mark.parametrize("path", [*_leaf_commands(), *_runnable_groups()], ids=lambda p: " ".join(p))
 def test_every_command_has_help_with_examples(cli, path):
     result = cli([*path, "--help"])
     assert result.exit_code == 0, result.output
@@ -193,3 +201,14 @@ def test_a_long_name_is_quoted_short_in_the_error(cli, args, env):
     res = cli(args, env=env)
     assert res.exit_code == 2 and res.stderr.count("\n") == 1 and len(res.stderr) < 300, res.stderr[:300]
     assert "…'" in res.stderr
+
+
+def test_the_groups_that_run_alone_are_history_and_questions():
+    assert {"history", "questions"} <= {p[0] for p in _runnable_groups()}
+
+
+def test_questions_alone_lists_the_bank(cli):
+    # issue 26: `mlgrade questions` printed its usage and exited 2; like `mlgrade history` it lists
+    result = cli(["questions"])
+    assert result.exit_code == 0, result.output
+    assert "q01" in result.output and "q25" in result.output

@@ -435,3 +435,18 @@ def test_a_long_list_of_failing_cases_is_shown_short_on_a_terminal():
     text = buf.getvalue()
     assert "0 of 25 cases passed" in text and f"{25 - MAX_CASES_SHOWN} more not passed" in text
     assert len(text.splitlines()) < 60
+
+
+def test_code_that_is_the_doubling_idiom_is_credited_for_it(bank):
+    # issue 26: `return len(a) == len(b) and b in a + a` with no prose got "½ doubling-idiom" and
+    # "Develop: it uses (or explains) the idiom …": the code is the idiom
+    from mlgrade.graders.offline import OfflineGrader
+    from mlgrade.models import CodeTestResult
+
+    answer = "def can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n"
+    facts = [CodeTestResult(call="can_shift('abc', 'cab')", status="passed"),
+             CodeTestResult(call="can_shift('x1', '1x')", status="passed", hidden=True)]
+    judged = OfflineGrader().judge(bank.get("q24"), answer, facts=facts)
+    status = {j.key_point: j.status for j in judged.judgments}
+    assert status["doubling-idiom"] == "covered"
+    assert not any("idiom" in line for line in judged.improvements)

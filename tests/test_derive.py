@@ -107,3 +107,20 @@ def test_llm_derivation_uses_structured_output_and_is_cached(settings):
     assert [kp.id for kp in r.key_points] == ["random-zeroing", "ensemble"]
     assert r.key_points[0].essential and r.misconceptions[0].penalty == 15
     assert parse_rubric(yaml.safe_load(rubric_yaml(r)), "derived") == r
+
+
+def test_offline_claims_keep_the_references_brackets_and_punctuation():
+    # issue 26: "scaled by 1/(1-p) during training" became "scaled by 1/, 1-p  during training"
+    from mlgrade.evaluation.derive import derive_offline
+
+    ref = ("Dropout zeroes a fraction p of the units during training, so no unit can be relied on "
+           "(a form of regularisation). With inverted dropout the kept activations are scaled by 1/(1-p) during "
+           "training, so nothing changes at test time. The cost grows as O(n) in the layer width.")
+    points = [kp.point for kp in derive_offline("What is dropout?", ref).key_points]
+    assert any("scaled by 1/(1-p) during training" in p for p in points), points
+    assert any("O(n) in the layer width" in p for p in points), points
+    assert any(p == "A form of regularisation" for p in points), points
+    assert not any(", 1-p" in p or p.endswith((")", "(")) and "(" not in p for p in points), points
+    # every point is the reference's own text, whitespace aside
+    flat = " ".join(ref.split()).lower()
+    assert all(p.lower() in flat for p in points), points

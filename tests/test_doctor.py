@@ -133,6 +133,9 @@ def test_unlisted_model_is_a_note_not_a_failure(endpoint_env, monkeypatch):
     respx.post(f"{BASE}/chat/completions").mock(side_effect=_llama_like_chat)
     report = run_doctor(load_settings())
     assert report.ok and "'other' is not listed" in report.verdict
+    # issue 26: and what to set instead
+    served = MODELS["data"][0]["id"]
+    assert f"set MLGRADE_MODEL={served}" in report.verdict
 
 
 @respx.mock

@@ -174,3 +174,53 @@ def test_a_file_name_given_as_the_answer_points_to_file(cli, server, tmp_path, m
     assert server.requests == []
     one_word = cli(["grade", "q07", "overfitting", "--json"])  # a one-word answer that is no file is graded
     assert one_word.exit_code == 0 and json.loads(one_word.stdout)["outcome"] == "graded"
+
+
+def test_grade_attempts_are_in_history_unless_opted_out(cli, settings):
+    # issue 26: `mlgrade grade` attempts were not in `history`/`stats`
+    from mlgrade.practice import history
+    from mlgrade.rubrics import load_rubrics
+    from mlgrade.store import Store
+
+    answer = "Use a rolling-origin split: train on the past, validate on the block that follows."
+    assert cli(["grade", "q07", answer, "-g", "offline"]).exit_code == 0
+    assert cli(["grade", "q07", answer + " Never shuffle.", "-g", "offline", "--no-record"]).exit_code == 0
+    assert cli(["grade", "q07", "   ", "-g", "offline"]).exit_code == 2  # skipped: not an attempt
+    with Store.for_settings(settings) as store:
+        attempts = history.all_attempts(store)
+        assert [(a.question_id, a.answer, a.outcome) for a in attempts] == [("q07", answer, "graded")]
+        assert history.stats(store, load_rubrics())["attempts"] == 1
+    shown = cli(["history", "--question", "q07"])
+    assert "No attempts yet" not in shown.output and "q07" in shown.output
+
+
+def test_a_history_that_cannot_be_written_costs_the_record_not_the_grade(cli, monkeypatch, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("MLGRADE_HOME", str(blocker / "home"))
+    result = cli(["grade", "q07", "Train on the past and test on the future block.", "-g", "offline", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["outcome"] == "graded"
+    assert "warning: not recorded in your history" in result.stderr
+
+
+def test_samples_with_the_offline_grader_say_it_is_deterministic(cli):
+    # issue 26: `--samples 5` offline printed "median of 5 samples, spread 100–100"
+    answer = "Use a rolling-origin split: train on the past, validate on the block that follows."
+    result = cli(["grade", "q07", answer, "-g", "offline", "--samples", "5"])
+    assert result.exit_code == 0
+    assert "samples" not in result.stdout
+    assert "note: the offline grader is deterministic: --samples 5 would give 5 identical grades" in result.stderr
+    data = json.loads(cli(["grade", "q07", answer, "-g", "offline", "--samples", "3", "--json"]).stdout)
+    assert data["outcome"] == "graded" and not data.get("samples")
+
+
+def test_grade_redirected_to_a_file_has_no_trailing_spaces(cli):
+    # issue 26: `grade > file` padded 9 of 56 lines with spaces to the console width
+    answer = ("For time series I would not use shuffled k-fold, because it leaks future information into training. "
+              "Instead I use a rolling-origin split: train on the past, validate on the block that follows.")
+    result = cli(["grade", "q07", answer, "-g", "offline"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) > 20 and "To improve" in result.stdout
+    assert [line for line in lines if line != line.rstrip()] == []

@@ -49,8 +49,9 @@ def test_jsonl_invalid_utf8_is_a_skipped_row_and_never_crashes_the_writer(tmp_pa
     assert f"{inp}:1: not valid UTF-8" in res.stderr
     rows = by_source(read_out(out))
     assert rows[f"{inp}:1"]["outcome"] == "skipped" and rows[f"{inp}:2"]["outcome"] == "graded"
-    again = cli(["batch", inp, "--out", out, "--grader", "offline"])  # every rerun too
-    assert again.exit_code == 1 and "Traceback" not in again.output
+    again = cli(["batch", inp, "--out", out, "--grader", "offline"])  # a rerun never crashes either
+    # and exits 0: the first run skipped and reported the row; nothing new was skipped (issue 26)
+    assert again.exit_code == 0 and "Traceback" not in again.output
 
 
 def test_csv_invalid_utf8_row_is_skipped_and_later_rows_graded(tmp_path, bank):

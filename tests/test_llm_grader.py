@@ -40,11 +40,12 @@ def test_good_reply_is_graded_with_score_from_code(llm_settings, q07):
     statuses = {j.key_point: j.status for j in grade.judgments}
     assert statuses["forward-chaining"] == "covered" and statuses["why-no-shuffle"] == "partial"
     # The score is the code's arithmetic over these judgments (scoring.py): the best-stated
-    # essential point is the core, worth 30; the non-essential points, all missing here, share 70.
+    # essential point is the core, worth 30; the other essential point, partial here, shares 5
+    # (2.5); the non-essential points, all missing here, share 65.
     from mlgrade.scoring import compute_score
 
     assert grade.score == compute_score(q07, grade.judgments, grade.misconceptions).score
-    assert grade.score == 30.0
+    assert grade.score == 32.5
     assert grade.usage.input_tokens == 1000 and grade.usage.cached_tokens == 800 and grade.usage.output_tokens == 200
     assert grade.model == "gpt-4.1-mini-2025-04-14" and grade.cost_usd and grade.cost_usd > 0
     assert grade.grader == "llm" and grade.attempts == 1 and len(grade.prompt_hash) == 16

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from mlgrade.graders.fake import FakeGrader
 from mlgrade.practice.history import all_attempts
+from mlgrade.practice.schedule import FAIL_INTERVAL_DAYS
 from mlgrade.practice.session import (
     PracticeSession,
     SessionOptions,
@@ -69,8 +70,15 @@ def test_sm2_intervals_grow_on_passes_and_reset_on_a_fail():
     assert s3.repetitions == 3 and s3.interval_days == pytest.approx(6.0 * s2.ease, abs=0.1)
     assert s3.due_at == s3.last_at + timedelta(days=s3.interval_days)
     failed = next_review(s3, "q01", 20, T0 + timedelta(days=30))
-    assert (failed.repetitions, failed.interval_days) == (0, 1.0)
+    assert (failed.repetitions, failed.interval_days) == (0, FAIL_INTERVAL_DAYS)
     assert failed.ease < s3.ease
+
+
+def test_a_failed_first_answer_comes_back_before_a_strong_one():
+    # issue 26: q01 = 95 and q02 = 0 on the first try were both "next review" a day later
+    strong, failed = next_review(None, "q01", 95, T0), next_review(None, "q02", 0, T0)
+    assert failed.due_at < strong.due_at
+    assert failed.due_at - T0 <= timedelta(hours=1) and strong.due_at - T0 == timedelta(days=1)
 
 
 def test_ease_never_falls_below_the_floor():
@@ -380,3 +388,37 @@ def test_wrapped_strengths_and_improvements_stay_indented(bank):
     lines = buf.getvalue().splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("Follow-up: Add:"))
     assert lines[first + 1].startswith(" " * len("Follow-up: ")), lines[first:first + 3]
+
+
+# --------------------------------------------------------------------------- the answer box
+
+
+def _shown(text, width):
+    """What the answer box shows for `text` in a terminal `width` columns wide, row by row."""
+    from prompt_toolkit.layout.processors import TransformationInput
+
+    from mlgrade.practice.terminal_input import BOX_PREFIX, word_wrap_processor
+
+    ti = TransformationInput(None, None, 0, lambda i: i, [("", text)], width, 10)
+    t = word_wrap_processor().apply_transformation(ti)
+    shown = "".join(f[1] for f in t.fragments)
+    row = width - len(BOX_PREFIX)
+    return [shown[k:k + row] for k in range(0, len(shown), row)], t
+
+
+def test_the_answer_box_wraps_between_words():
+    # issue 26: the practice input box wrapped inside words ("…a much larger pool o" / "f unlabelled data")
+    text = ("Semi-supervised learning trains on a small labelled set and a much larger pool of unlabelled data, "
+            "using pseudo-labels or consistency regularisation to exploit the unlabelled part.")
+    for width in (24, 40, 57, 80):
+        rows, t = _shown(text, width)
+        assert " ".join(" ".join(rows).split()) == text  # only spaces were added, and only for display
+        for a, b in zip(rows, rows[1:]):
+            assert a.endswith(" ") or b.startswith(" ") or not (a[-1:].isalnum() and b[:1].isalnum()), (width, a, b)
+        for i in range(len(text) + 1):  # the cursor maps there and back
+            assert t.display_to_source(t.source_to_display(i)) == i
+
+
+def test_a_word_longer_than_a_row_still_breaks_at_the_edge():
+    rows, _ = _shown("see https://example.org/" + "x" * 60 + " now", 30)
+    assert rows[0].startswith("see ") and len(rows[0]) == 28

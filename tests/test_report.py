@@ -73,3 +73,16 @@ def test_errors(tmp_path):
     empty.write_text("")
     with pytest.raises(UsageError, match="no results"):
         write_report(empty)
+
+
+@pytest.mark.parametrize("extra", [[], ["--format", "gradebook"], ["--json"]])
+def test_report_on_an_answers_file_is_one_line_saying_so(cli, tmp_path, extra):
+    # issue 26: `report answers.jsonl` printed 4 warnings about "not a result line", then an error
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps({"question_id": "q07", "answer": f"answer {i}", "candidate": "ann"}) + "\n"
+                               for i in range(8)))
+    result = cli(["report", answers, *extra])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {answers} is an input file (answers to grade), not a results file: grade it with "
+        f"`mlgrade batch {answers} --out results.jsonl`, then report on results.jsonl"]

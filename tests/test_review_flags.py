@@ -374,12 +374,17 @@ def test_llm_grade_far_from_the_offline_grader_is_flagged(llm_settings, q07):
 
 # --------------------------------------------------------------------------- near_boundary on code held by its tests
 
-CORRECT_Q24 = "def can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n"
+# a correct function that is not the doubling idiom (the idiom's own code now earns that point too)
+CORRECT_Q24 = ("def can_shift(a, b):\n    if len(a) != len(b):\n        return False\n"
+               "    for i in range(len(a) or 1):\n        if a[i:] + a[:i] == b:\n            return True\n"
+               "    return False\n")
 
 
 def _all_passed(rubric) -> list[CodeTestResult]:
-    return [CodeTestResult(call=t.call, status="passed", expected=str(t.expected), got=str(t.expected), edge=t.edge)
-            for t in rubric.tests]
+    """Every case of the rubric passed, and a hidden random one (the working-code floor needs it)."""
+    return [*(CodeTestResult(call=t.call, status="passed", expected=str(t.expected), got=str(t.expected), edge=t.edge)
+              for t in rubric.tests),
+            CodeTestResult(call="can_shift('xy1', '1xy')", status="passed", expected="True", got="True", hidden=True)]
 
 
 def test_correct_code_alone_is_not_a_close_call(bank):
@@ -442,3 +447,18 @@ def test_the_core_alone_on_the_weak_edge_is_not_a_close_call(q07):
     with_depth = only_core.model_copy(update={"score": 31.0, "judgments": [
         j.model_copy(update={"status": "partial"}) if j.key_point == other.id else j for j in judgments]})
     assert "near_boundary" in review.assess(with_depth, "x", rubric=q07).reasons
+
+
+def test_the_essential_points_alone_are_not_a_close_call(q07):
+    # issue 26: a second essential point now adds a little (EXTRA_ESSENTIAL_SHARE), so the
+    # essential points alone, half of the second stated, score 32.5: still the rule, not a close call
+    from mlgrade.scoring import compute_score
+
+    essential = [kp.id for kp in q07.key_points if kp.essential]
+    assert len(essential) == 2
+    judgments = [Judgment(key_point=kp.id, status="covered" if kp.id == essential[0] else
+                          "partial" if kp.id == essential[1] else "missing") for kp in q07.key_points]
+    score = compute_score(q07, judgments, []).score
+    assert score == 32.5
+    g = Grade(question_id="q07", outcome="graded", score=score, band="weak", judgments=judgments)
+    assert "near_boundary" not in review.assess(g, "x", rubric=q07).reasons

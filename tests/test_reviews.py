@@ -156,6 +156,23 @@ def test_report_puts_needs_review_first_with_the_reviewers_score(results, bank):
     assert "reviewer: 35 weak: thin" in md[md.index("## Answers"):]
 
 
+def test_report_counts_the_reviewers_override_everywhere_and_marks_it(results, bank):
+    # issue 26: "By question" used mlgrade's 20 where the gradebook used the reviewer's 35
+    from mlgrade.batch.report import report_data
+
+    ReviewSession(results, bank=bank).override(score=35, note="thin")  # inj: mlgrade 20
+    md = write_report(results, "md")
+    tables = md[md.index("## By question"):md.index("## Answers")]
+    assert "| q07 | 6 | 62.8 ✎ |" in tables  # (50 + 61 + 35 + 78 + 90) / 5, not 59.8
+    assert "| ann | 6 | 62.8 ✎ |" in tables
+    assert "✎ 1 reviewer override counted" in tables
+    assert "35/100 (weak) ✎ reviewer's score (mlgrade 20)" in md[md.index("## Answers"):]
+    data = report_data(results)["questions"]["q07"]
+    assert data["mean_score"] == 62.8 and data["reviewer_overrides"] == 1 and data["bands"]["poor"] == 0
+    html = write_report(results, "html")
+    assert "62.8 ✎" in html and "35 weak</span> ✎ reviewer&#x27;s score (mlgrade 20)" in html
+
+
 def test_report_needs_review_lists_only_those(results):
     md = write_report(results, "md", needs_review_only=True)
     assert "`inj`" in md and "`edge`" in md and "`two`" in md
@@ -316,3 +333,42 @@ def test_report_json_is_the_counts_as_data(cli, results):
     assert flagged["total"] == data["needs_review"]
     missing = cli(["report", "nope.jsonl", "--json"])
     assert missing.exit_code == 2 and "no such results file" in missing.stderr
+
+
+def test_back_on_the_first_item_says_so_on_the_screen_it_returns_to(results, bank):
+    # issue 26: `b` on the first item did nothing visible (its message was cleared at once)
+    from rich.console import Console
+
+    from mlgrade.commands.review_tui import run_review
+
+    out = io.StringIO()
+    inputs, keys, _ = _scripted(["b", "q"], [])
+    run_review(ReviewSession(results, bank=bank), Console(file=out, width=100, force_terminal=True), inputs=inputs)
+    screens = out.getvalue().split("\x1b[2J")
+    shown = [s for s in screens if "This is the first item" in s]
+    assert shown and shown[-1].index("This is the first item") < shown[-1].index("own score/band")
+
+
+def test_quitting_with_no_decision_claims_no_file(results, bank):
+    # issue 26: "0 decisions this session …, saved in results.reviews.jsonl", and no such file
+    from rich.console import Console
+
+    from mlgrade.commands.review_tui import run_review
+
+    out = io.StringIO()
+    inputs, _, _ = _scripted(["q"], [])
+    run_review(ReviewSession(results, bank=bank), Console(file=out, width=100, force_terminal=False), inputs=inputs)
+    assert not reviews_path(results).exists()
+    assert "saved in" not in out.getvalue() and "No decisions made: nothing saved." in out.getvalue()
+
+
+
+def test_report_counts_agree_with_their_nouns(tmp_path):
+    # issue 26: "1 grades flagged", "1 answers: 1 graded"
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps(_rec("solo", reasons=["near_boundary"])) + "\n")
+    md = write_report(one, "md")
+    assert "1 answer: 1 graded" in md and "1 answers" not in md
+    assert "1 grade flagged (near_boundary 1), not reviewed yet; check it with `mlgrade review one.jsonl`" in md
+    html = write_report(one, "html")
+    assert "1 answer · 1 graded" in html and "1 grade flagged" in html

@@ -1,5 +1,5 @@
 """Score arithmetic, table-driven: the core (best-stated essential point) worth 30 whatever its
-weight, the non-essential points sharing 70 (partial = half), misconception penalties, a central
+weight, the other essential points sharing 5 and the non-essential points the rest (partial = half), misconception penalties, a central
 misconception or prompt injection making the answer poor, the essential-point cap, clamping to
 0–100 and the bands."""
 
@@ -47,7 +47,8 @@ ONLY_CORE = Rubric.model_validate({
         {"id": "b", "point": "second half of the core", "weight": 1, "essential": True},
     ],
 })
-# two essential points: the better-stated one is the core, the other is required (cap) but no extra credit
+# two essential points: the better-stated one is the core, the other is required (cap) and worth
+# EXTRA_ESSENTIAL_SHARE (5), the depth sharing 65
 TWO_CORE = Rubric.model_validate({
     "id": "t4", "number": 0, "section": "basic", "kind": "concept", "difficulty": "easy",
     "question": "q?", "model_answer": "a.",
@@ -87,10 +88,11 @@ CASES = [
     ("penalty first, then the cap", CAPPED, (M, C), found("small"), ESSENTIAL_CAP, "weak", True),
     ("penalty takes it under the cap", CAPPED, (M, P), found("small"), 25.0, "poor", False),
     ("essential covered, no cap", CAPPED, (C, P), [], 65.0, "adequate", False),
-    ("second essential point: no extra credit", TWO_CORE, (C, P, M, M), [], 30.0, "weak", False),
-    ("the better-stated essential point is the core", TWO_CORE, (P, C, M, M), [], 30.0, "weak", False),
+    ("second essential point: a little extra credit", TWO_CORE, (C, P, M, M), [], 32.5, "weak", False),
+    ("second essential point covered: the whole extra share", TWO_CORE, (C, C, M, M), [], 35.0, "weak", False),
+    ("the better-stated essential point is the core", TWO_CORE, (P, C, M, M), [], 32.5, "weak", False),
     ("second essential point missing caps", TWO_CORE, (C, M, C, C), [], ESSENTIAL_CAP, "weak", True),
-    ("both essential points and half the depth", TWO_CORE, (C, C, C, M), [], 65.0, "adequate", False),
+    ("both essential points and half the depth", TWO_CORE, (C, C, C, M), [], 67.5, "adequate", False),
     ("one penalty", RUBRIC, (C, C, C), found("small"), 90.0, "strong", False),
     ("a penalty below the central line only subtracts", RUBRIC, (C, C, C), found("just-below"), 85.1, "strong", False),
     ("a central misconception makes it poor", RUBRIC, (C, C, C), found("central"), CENTRAL_CAP, "poor", False),

@@ -216,7 +216,8 @@ async def check_models(settings: Settings) -> tuple[Check, list[str]]:
     if settings.model in ids:
         return Check("models", "ok", f"{len(ids)} model(s); {settings.model!r} is listed", latency, 200), ids
     shown = ", ".join(ids[:5]) + (" …" if len(ids) > 5 else "")
-    return Check("models", "warn", f"{settings.model!r} is not listed (served: {shown or 'none'})", latency, 200), ids
+    fix = f"; to grade with {'it' if len(ids) == 1 else 'one of them'}, set MLGRADE_MODEL={ids[0]}" if ids else ""
+    return Check("models", "warn", f"{settings.model!r} is not listed (served: {shown or 'none'}){fix}", latency, 200), ids
 
 
 async def check_capabilities(settings: Settings, endpoint: Any, refresh: bool) -> tuple[Check, dict[str, Any] | None, str | None]:

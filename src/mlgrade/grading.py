@@ -20,7 +20,8 @@ from .models import Assessment, CodeTestResult, Grade, Judgment, MisconceptionFo
 from .pricing import estimate_cost
 from .review import InjectionHit, assess, find_injections, mask_injections
 from .rubrics import RubricBank, load_rubrics, rubric_hash
-from .scoring import ScoreBreakdown, band_for, code_core_passed, code_passed, compute_score, misconception_penalty
+from .scoring import (ScoreBreakdown, band_for, code_core_passed, code_passed, compute_score, held_note,
+                      misconception_penalty)
 
 
 class Grader(Protocol):
@@ -147,6 +148,9 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
 
         assessment = assessment.model_copy(update={"strengths": strengths_for(rubric, judgments),
                                                    "improvements": improvements_for(rubric, judgments, found)})
+    note = held_note(rubric, judgments, breakdown)
+    if note:  # first: it says why following the other lines may not move the score yet
+        assessment = assessment.model_copy(update={"improvements": [note, *assessment.improvements]})
     grade = Grade(
         question_id=rubric.id, outcome="graded", score=breakdown.score, band=breakdown.band,
         judgments=judgments, misconceptions=found, strengths=assessment.strengths,
@@ -193,6 +197,9 @@ async def _assess_once(rubric: Rubric, answer: str, grader: Grader, facts: list[
     return finalize(rubric, answer, assessment, grader=grader.name, latency_ms=latency, code_tests=facts)
 
 
+DETERMINISTIC_GRADER = "offline"
+
+
 def combine_samples(samples: list[Grade]) -> Grade:
     """Self-consistency: the median score, its spread, and each key point's majority status.
     The judgments shown are those of the sample closest to the median."""
@@ -226,6 +233,8 @@ async def agrade_rubric(rubric: Rubric, answer: str, *, settings: Settings | Non
     if reason:
         return skipped_grade(rubric.id, reason, rubric=rubric)
     grader = grader or make_grader(settings)
+    if grader.name == DETERMINISTIC_GRADER:
+        samples = 1  # N samples would be N identical grades: a "spread 100–100" that says nothing
     facts = await code_facts(rubric, answer, settings)
     if samples <= 1:
         return await _assess_once(rubric, answer, grader, facts)

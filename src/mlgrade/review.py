@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .models import Grade, Review, Rubric
-from .scoring import BANDS, CORE_SHARE, ESSENTIAL_CAP, code_core_passed
+from .scoring import BANDS, CORE_SHARE, ESSENTIAL_CAP, EXTRA_ESSENTIAL_SHARE, code_core_passed
 
 # ---------------------------------------------------------------------------------- thresholds
 BAND_DISTANCE = 2  # graders_disagree: the offline grader's band is this many bands away, or more
@@ -222,10 +222,12 @@ def held_at_cap(grade: Grade, rubric: Rubric | None) -> bool:
 
 
 def held_at_core(grade: Grade, rubric: Rubric | None) -> bool:
-    """The score is CORE_SHARE because the central idea is stated and nothing else: the core alone
-    is worth exactly the weak band's lower edge by rule, so sitting on that edge is no close call
-    (a new user's batch flagged 600 of 3,000 answers for this alone)."""
-    if rubric is None or grade.score != CORE_SHARE or rubric.score_rule == "coverage":
+    """The score is CORE_SHARE (plus a share of EXTRA_ESSENTIAL_SHARE for the other essential
+    points) because the essential points are stated and nothing else: the core alone is worth
+    exactly the weak band's lower edge by rule, so sitting on that edge is no close call (a new
+    user's batch flagged 600 of 3,000 answers for this alone)."""
+    if rubric is None or grade.score is None or rubric.score_rule == "coverage" \
+            or not CORE_SHARE <= grade.score <= CORE_SHARE + EXTRA_ESSENTIAL_SHARE:
         return False
     status = {j.key_point: j.status for j in grade.judgments}
     return all(status.get(kp.id, "missing") == "missing" for kp in rubric.key_points if not kp.essential)

@@ -367,3 +367,8 @@ def md_text(text: Any) -> str:
     raw = "" if text is None else str(text).replace("\\", "\\\\")  # first: `\[` must not unescape a bracket
     return (safe_text(raw).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace("[", "\\[").replace("]", "\\]"))
+
+
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """`1 answer`, `2 answers`, `1,000 grades` (a count with its noun agreeing)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

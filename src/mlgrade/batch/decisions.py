@@ -65,6 +65,16 @@ class Decision(BaseModel):
 MAX_DECISION_BYTES = 64 * 1024  # a decision with its note: a longer line is not one mlgrade wrote
 
 
+def reviewed(rec: dict[str, Any], decisions: dict[str, Decision]) -> dict[str, Any]:
+    """The result line as reports count it: a reviewer's override replaces mlgrade's score and
+    band (which stay as `mlgrade_score`/`mlgrade_band`, the mark of an override), as in the gradebook."""
+    d = decisions.get(str(rec.get("id"))) if decisions else None
+    if d is None or d.decision != "override" or d.score is None or rec.get("outcome") != "graded":
+        return rec
+    return {**rec, "score": d.score, "band": d.band or band_for(d.score),
+            "mlgrade_score": rec.get("score"), "mlgrade_band": rec.get("band")}
+
+
 def _decision_or_why(line: bytes) -> tuple[Decision | None, str]:
     try:
         return Decision.model_validate(json.loads(line)), ""

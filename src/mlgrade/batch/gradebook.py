@@ -207,9 +207,10 @@ def write_gradebook(results: str | Path, out: str | Path | None = None, *,
     results cannot make a gradebook (an answer without a candidate)."""
     from ..errors import UsageError
 
+    from .lines import check_results_file
+
     path = Path(results)
-    if not path.is_file():
-        raise UsageError(f"{path}: no such results file")
+    check_results_file(path)
     if reviews is not None and not Path(reviews).is_file():
         raise UsageError(f"{reviews}: no such reviews file")
     if next(iter_records(path), None) is None:

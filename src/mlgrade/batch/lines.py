@@ -257,3 +257,37 @@ def iter_records(path: Path, dups: dict[int, int] | None = None,
             if last is not None and last != off:
                 continue
         yield off, rec
+
+
+INPUT_SUFFIXES = (".csv", ".tsv", ".yaml", ".yml", ".xlsx", ".md", ".txt")
+
+
+def _looks_like_answers(path: Path) -> bool:
+    """An answers file given where results were expected: a table or YAML by its name, or JSON
+    lines whose first object has an answer and no outcome."""
+    if path.suffix.lower() in INPUT_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as fh:
+            for raw in fh:
+                if raw.strip():
+                    rec = json.loads(raw)
+                    return isinstance(rec, dict) and "answer" in rec and "outcome" not in rec
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def check_results_file(path: Path) -> None:
+    """Refuse, in one line, a file that holds no results: missing, empty, or an input file
+    (answers to grade) named by mistake, before any per-line warning about it."""
+    from ..errors import UsageError
+
+    if not path.is_file():
+        raise UsageError(f"{path}: no such results file")
+    if next(iter_records(path), None) is not None:
+        return
+    if _looks_like_answers(path):
+        raise UsageError(f"{path} is an input file (answers to grade), not a results file: grade it with "
+                         f"`mlgrade batch {path} --out results.jsonl`, then report on results.jsonl")
+    raise UsageError(f"{path}: no results in it (expected JSON lines written by `mlgrade batch`)")

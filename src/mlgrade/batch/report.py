@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, redact
-from ..textfiles import MARK_HTML, MARK_MD, md_text
-from .lines import Problems, iter_records, needs_review, replaced, superseded
+from ..textfiles import MARK_HTML, MARK_MD, counted, md_text
+from .decisions import reviewed
+from .lines import Problems, check_results_file, iter_records, needs_review, replaced, superseded
 from .progress import OutcomeCounts
 from .report_review import NO_CANDIDATE, View, html_needs_review, md_cell as _md_cell, md_needs_review, reasons_of as _reasons
 
@@ -38,10 +39,12 @@ class Group(OutcomeCounts):
     score_sum: float = 0.0
     bands: Counter[str] = field(default_factory=Counter)
     missed: Counter[str] = field(default_factory=Counter)  # key point -> answers that missed it (partial = ½)
+    overrides: int = 0  # graded answers whose score is the reviewer's (decisions.reviewed)
 
     def add(self, rec: dict[str, Any]) -> None:
         self.count += 1
         if self.tally(rec.get("outcome")) == "graded":
+            self.overrides += "mlgrade_score" in rec
             self.score_sum += float(rec.get("score") or 0.0)
             self.bands[rec.get("band") or "?"] += 1
             for j in rec.get("judgments") or []:
@@ -59,7 +62,7 @@ class Group(OutcomeCounts):
 
     def to_dict(self) -> dict[str, Any]:
         return {"count": self.count, "graded": self.graded, "errors": self.errors, "skipped": self.skipped,
-                "mean_score": self.mean, "bands": {b: self.bands.get(b, 0) for b in BANDS},
+                "mean_score": self.mean, "reviewer_overrides": self.overrides, "bands": {b: self.bands.get(b, 0) for b in BANDS},
                 "most_missed": [{"key_point": kp, "count": c} for kp, c in self.most_missed()]}
 
 
@@ -109,14 +112,16 @@ class Aggregate:
                 "candidates": {c: g.to_dict() for c, g in sorted(self.candidates.items())}}
 
 
-def aggregate_file(path: str | Path, *, only_needs_review: bool = False) -> Aggregate:
+def aggregate_file(path: str | Path, *, only_needs_review: bool = False,
+                   decisions: dict[str, Any] | None = None) -> Aggregate:
+    """`decisions`: the reviewer's, whose overrides replace mlgrade's scores in every figure."""
     path = Path(path)
     agg = Aggregate(problems=Problems(path))
     dups, agg.duplicates = superseded(path)
     agg.regraded = replaced(path, dups)
     for _, rec in iter_records(path, dups, agg.problems):
         if not only_needs_review or needs_review(rec):
-            agg.add(rec)
+            agg.add(reviewed(rec, decisions or {}))
     return agg
 
 
@@ -131,7 +136,7 @@ def _records_in_order(path: Path, view: View) -> Iterator[dict[str, Any]]:
     with path.open("rb") as fh:
         for off in _ordered_offsets(path, view):
             fh.seek(off)
-            yield json.loads(fh.readline())
+            yield reviewed(json.loads(fh.readline()), view.decisions)
 
 
 def _kp_texts() -> dict[str, dict[str, str]]:
@@ -144,8 +149,21 @@ def _kp_texts() -> dict[str, dict[str, str]]:
         return {}
 
 
+OVERRIDE_MARK = "✎"
+
+
 def _fmt_mean(g: Group) -> str:
-    return "–" if g.mean is None else f"{g.mean:g}"
+    return "–" if g.mean is None else f"{g.mean:g}" + (f" {OVERRIDE_MARK}" if g.overrides else "")
+
+
+def _override_legend(agg: Aggregate) -> str:
+    n = sum(g.overrides for g in agg.questions.values())
+    return (f"{OVERRIDE_MARK} {n} reviewer override{'s' if n != 1 else ''} counted: the reviewer's score replaces "
+            "mlgrade's, as in the gradebook." if n else "")
+
+
+def _was(rec: dict[str, Any]) -> str:
+    return f" {OVERRIDE_MARK} reviewer's score (mlgrade {rec['mlgrade_score']:g})" if "mlgrade_score" in rec else ""
 
 
 def _bands_text(g: Group) -> str:
@@ -159,7 +177,7 @@ def render_markdown(path: Path, agg: Aggregate, title: str, view: View | None = 
     view = view or View()
     kp = _kp_texts()
     yield f"# {title}\n\n"
-    yield (f"{agg.total:,} answers: {agg.outcomes.get('graded', 0):,} graded, {agg.outcomes.get('grader_error', 0):,} "
+    yield (f"{counted(agg.total, 'answer')}: {agg.outcomes.get('graded', 0):,} graded, {agg.outcomes.get('grader_error', 0):,} "
            f"errors, {agg.outcomes.get('skipped', 0):,} skipped. Tokens {agg.input_tokens:,} in "
            f"({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out; cost ≈ ${agg.cost_usd:.4f}.\n\n")
     yield from md_needs_review(path, agg, view)
@@ -173,7 +191,7 @@ def render_markdown(path: Path, agg: Aggregate, title: str, view: View | None = 
     yield "\n## By candidate\n\n| candidate | answers | mean | bands | errors | skipped |\n|---|---:|---:|---|---:|---:|\n"
     for c, g in sorted(agg.candidates.items()):
         yield f"| {_md_cell(c)} | {g.count} | {_fmt_mean(g)} | {_md_cell(_bands_text(g))} | {g.errors} | {g.skipped} |\n"
-    yield "\n"
+    yield "\n" + (f"{_override_legend(agg)}\n\n" if _override_legend(agg) else "")
     yield from _md_answers(path, view, kp)
 
 
@@ -189,7 +207,7 @@ def _md_answers(path: Path, view: View, kp: dict[str, dict[str, str]]) -> Iterat
         head = f"\n#### {_md_cell(q)} · `{_md_cell(rec.get('id')).replace('`', chr(39))}`"
         if rec.get("outcome") == "graded":
             mine = view.reviewer(rec)
-            yield f"{head} — {rec.get('score'):g}/100 ({rec.get('band')})" + (f" · reviewer: {_md_cell(mine)}" if mine else "") + "\n\n"
+            yield f"{head} — {rec.get('score'):g}/100 ({rec.get('band')}){_was(rec)}" + (f" · reviewer: {_md_cell(mine)}" if mine else "") + "\n\n"
             if needs_review(rec):
                 yield f"- ⚑ needs review: {md_text(', '.join(_reasons(rec)))}\n"
             for j in rec.get("judgments") or []:
@@ -238,7 +256,7 @@ def render_html(path: Path, agg: Aggregate, title: str, view: View | None = None
     e = html.escape
     kp = _kp_texts()
     yield f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">{MARK_HTML}<title>{e(title)}</title><style>{_CSS}</style></head><body>'
-    yield (f"<h1>{e(title)}</h1><p class='meta'>{agg.total:,} answers · {agg.outcomes.get('graded', 0):,} graded · "
+    yield (f"<h1>{e(title)}</h1><p class='meta'>{counted(agg.total, 'answer')} · {agg.outcomes.get('graded', 0):,} graded · "
            f"{agg.outcomes.get('grader_error', 0):,} errors · {agg.outcomes.get('skipped', 0):,} skipped · tokens "
            f"{agg.input_tokens:,} in ({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out · cost ≈ ${agg.cost_usd:.4f}</p>")
     yield from html_needs_review(path, agg, view)
@@ -259,7 +277,7 @@ def _html_tables(agg: Aggregate, kp: dict[str, dict[str, str]]) -> Iterator[str]
     for c, g in sorted(agg.candidates.items()):
         yield (f"<tr><td>{e(c)}</td><td class='n'>{g.count}</td><td class='n'>{_fmt_mean(g)}</td><td>{_bar(g)}</td>"
                f"<td class='n'>{g.errors}</td><td class='n'>{g.skipped}</td></tr>")
-    yield "</table>"
+    yield "</table>" + (f"<p class='meta'>{html.escape(_override_legend(agg))}</p>" if _override_legend(agg) else "")
 
 
 def _html_answers(path: Path, view: View, kp: dict[str, dict[str, str]]) -> Iterator[str]:
@@ -276,7 +294,7 @@ def _html_answers(path: Path, view: View, kp: dict[str, dict[str, str]]) -> Iter
             band = rec.get("band") or ""
             mine = view.reviewer(rec)
             flag = f" <span class='err'>⚑ {e(', '.join(_reasons(rec)))}</span>" if needs_review(rec) else ""
-            yield (f"<details><summary>{e(q)} · <span class='pill {e(band)}'>{rec.get('score'):g} {e(band)}</span> "
+            yield (f"<details><summary>{e(q)} · <span class='pill {e(band)}'>{rec.get('score'):g} {e(band)}</span>{e(_was(rec))} "
                    + (f"reviewer: <b>{e(mine)}</b> " if mine else "")
                    + f"<span class='meta'>{e(str(rec.get('id')))}</span>{flag}</summary><ul>")
             for j in rec.get("judgments") or []:
@@ -346,14 +364,14 @@ def render_csv(path: Path, agg: Aggregate, title: str, view: View | None = None)
 RENDERERS = {"md": render_markdown, "html": render_html, "csv": render_csv}
 
 
-def _checked_aggregate(path: Path, reviews: str | Path | None, warn: Any) -> Aggregate:
+def _checked_aggregate(path: Path, reviews: str | Path | None, warn: Any,
+                       decisions: dict[str, Any] | None = None) -> Aggregate:
     """The results file's aggregate, after the checks every report makes (a one-line UsageError
     for a missing or empty file); `warn` hears of corrupt lines and true duplicates."""
-    if not path.is_file():
-        raise UsageError(f"{path}: no such results file")
+    check_results_file(path)  # missing, empty or an answers file: one line, no per-line warnings
     if reviews is not None and not Path(reviews).is_file():
         raise UsageError(f"{reviews}: no such reviews file")
-    agg = aggregate_file(path)
+    agg = aggregate_file(path, decisions=decisions)
     if warn is not None:
         for line in agg.problems.lines():
             warn(f"{line} (line left out)")
@@ -368,10 +386,13 @@ def _checked_aggregate(path: Path, reviews: str | Path | None, warn: Any) -> Agg
 def report_data(results: str | Path, *, warn: Any = None, needs_review_only: bool = False) -> dict[str, Any]:
     """What a report counts, as data (`mlgrade report --json`): outcomes, tokens and cost, the
     review flags, and per question and per candidate the mean, bands and most-missed key points."""
+    from .decisions import load_decisions, reviews_path
+
     path = Path(results)
-    agg = _checked_aggregate(path, None, warn)
+    decisions = load_decisions(reviews_path(path)) if path.is_file() else {}
+    agg = _checked_aggregate(path, None, warn, decisions)
     if needs_review_only:
-        agg = aggregate_file(path, only_needs_review=True)
+        agg = aggregate_file(path, only_needs_review=True, decisions=decisions)
     return {"results": str(path), **agg.to_dict()}
 
 
@@ -388,11 +409,13 @@ def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = 
     path = Path(results)
     if fmt not in RENDERERS:
         raise UsageError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    agg = _checked_aggregate(path, reviews, warn)
-    view = View(only_needs_review=needs_review_only,
-                decisions=load_decisions(reviews if reviews is not None else reviews_path(path), warn))
+    if reviews is not None and not Path(reviews).is_file():
+        raise UsageError(f"{reviews}: no such reviews file")
+    decisions = load_decisions(reviews if reviews is not None else reviews_path(path), warn) if path.is_file() else {}
+    agg = _checked_aggregate(path, reviews, warn, decisions)
+    view = View(only_needs_review=needs_review_only, decisions=decisions)
     if needs_review_only:
-        agg = aggregate_file(path, only_needs_review=True)
+        agg = aggregate_file(path, only_needs_review=True, decisions=decisions)
     default = f"mlgrade report: {path.name}" + (" (only the grades needing review)" if needs_review_only else "")
     chunks = RENDERERS[fmt](path, agg, title or default, view)
     if out is None:

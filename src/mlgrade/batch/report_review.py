@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..review import REASONS
-from ..textfiles import md_text
+from ..textfiles import counted, md_text
 from .lines import iter_records, needs_review
 
 if TYPE_CHECKING:
@@ -92,12 +92,17 @@ def _needs_review(path: Path, agg: Aggregate, view: View, style: _Style) -> Iter
     yield style.end
 
 
+def _flagged(flagged: int, counts: str, reviewed: int) -> str:
+    if flagged == 1:
+        return f"1 grade flagged ({counts}), {'reviewed' if reviewed else 'not reviewed yet'}; check it"
+    return f"{counted(flagged, 'grade')} flagged ({counts}), {reviewed} of them reviewed; check them"
+
+
 _MD = _Style(
     heading="## Needs review\n\n",
     nothing="No grade is flagged for review.\n\n",
     intro=lambda counts, flagged, reviewed, name: (
-        f"{flagged:,} grades flagged ({counts}), {reviewed} of them reviewed; "
-        f"check them with `mlgrade review {name}`.\n\n"
+        f"{_flagged(flagged, counts, reviewed)} with `mlgrade review {name}`.\n\n"
         "| id | candidate | question | mlgrade | reviewer | reasons |\n|---|---|---|---:|---|---|\n"),
     count=lambda r, n: f"{r} {n}",
     row=lambda rec, reviewer, reasons: (
@@ -111,7 +116,7 @@ _HTML = _Style(
     heading="<h2>Needs review</h2>",
     nothing="<p class='meta'>No grade is flagged for review.</p>",
     intro=lambda counts, flagged, reviewed, name: (
-        f"<p>{flagged:,} grades flagged ({counts}), {reviewed} of them reviewed; check them with "
+        f"<p>{_flagged(flagged, counts, reviewed)} with "
         f"<code>mlgrade review {html.escape(name)}</code>.</p>"
         "<table><tr><th>id</th><th>candidate</th><th>question</th><th>mlgrade</th><th>reviewer</th>"
         "<th>reasons</th></tr>"),

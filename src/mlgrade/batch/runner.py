@@ -18,15 +18,27 @@ from ..grading import Grader, agrade_rubric, error_grade, make_grader, second_op
 from ..models import Grade, Rubric, Usage
 from ..rubrics import RubricBank, rubric_hash
 
-def cache_key(rubric: Rubric, prompt_hash: str, grader: Grader, answer: str, *, runs_code: bool = True) -> str:
+def cache_key(rubric: Rubric, prompt_hash: str, grader: Grader, answer: str, *, runs_code: bool = True,
+              endpoint: str = "") -> str:
     """The key of a cached grade. A coding question's grade differs when its code is not run
-    (MLGRADE_EXEC=0), so that is part of the key."""
+    (MLGRADE_EXEC=0), so that is part of the key; so is the endpoint (`grader_endpoint`): two
+    servers that serve the same model name are two graders."""
     import hashlib
 
     parts = [rubric_hash(rubric), prompt_hash, getattr(grader, "name", ""), getattr(grader, "model", ""), answer]
     if rubric.tests and not runs_code:
         parts.append("code-not-run")
+    if endpoint:  # absent for the default endpoint and the offline grader: their older keys stay valid
+        parts.append("endpoint:" + endpoint)
     return "batch:" + hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def grader_endpoint(grader: Grader) -> str:
+    """The grader's base URL without credentials or token parameters (redact_url), or "" for a
+    grader with none (offline, the default OpenAI endpoint)."""
+    from ..errors import redact_url
+
+    return redact_url(getattr(getattr(grader, "settings", None), "base_url", None) or "") or ""
 
 
 def grader_prompt_hash(grader: Grader, rubric: Rubric) -> str:
@@ -134,6 +146,7 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
             cache.cache_put(key, grade.model_dump(mode="json"))
         run.record(item, grade)
 
+    endpoint = grader_endpoint(grader.inner)
     for rubric in bank:
         if not spool.counts.get(rubric.id):
             continue
@@ -141,8 +154,8 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
         for item in spool.read(rubric.id):
             if grader.fatal is not None:
                 break
-            key = cache_key(rubric, prompt_hash, grader, item.answer, runs_code=settings.exec_code) \
-                if cache is not None else None
+            key = cache_key(rubric, prompt_hash, grader, item.answer, runs_code=settings.exec_code,
+                            endpoint=endpoint) if cache is not None else None
             raw = cache.cache_get(key) if key is not None else None
             hit = _cached_grade(raw)
             if hit is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -105,6 +106,9 @@ def pipe_closed() -> None:
 _CONSOLE_CLASS: Any = None
 
 
+_TRAILING_SPACE = re.compile(r"[ \t]+(?=\n)")
+
+
 def console(stderr: bool = False) -> Console:
     """A rich Console; a closed pipe on stdout ends the command quietly with status 0
     (rich's default exits 1)."""
@@ -116,6 +120,12 @@ def console(stderr: bool = False) -> Console:
             def on_broken_pipe(self) -> None:
                 self.quiet = True
                 pipe_closed()
+
+            def _render_buffer(self, buffer) -> str:  # type: ignore[no-untyped-def]
+                text = super()._render_buffer(buffer)
+                # Plain text (`mlgrade grade … > file`): tables pad every line to their width;
+                # a file or a pipe gets no trailing spaces. Colour output is left as rendered.
+                return _TRAILING_SPACE.sub("", text) if self.color_system is None else text
 
         _CONSOLE_CLASS = _Console
     return _CONSOLE_CLASS(stderr=stderr, highlight=False)
@@ -157,3 +167,28 @@ def bank_from(rubrics: Path | None, settings: Settings | None = None) -> RubricB
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def command_line(ctx: typer.Context, prog: str) -> list[str]:
+    """The command as given, rebuilt from its parsed parameters: arguments in order, then every
+    option whose value is not its default, by its long name (what a "run this again" hint needs)."""
+    args = [*prog.split()]
+    options: list[str] = []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.param_type_name == "argument":
+            args += [str(v) for v in value] if isinstance(value, (list, tuple)) else [] if value is None else [str(value)]
+            continue
+        if value is None or value == param.default or (isinstance(value, (list, tuple)) and not value):
+            continue
+        if getattr(param, "is_flag", False):  # "--x/--no-x": the form that gives the value
+            names = param.opts if value else getattr(param, "secondary_opts", [])
+            options += [max(names, key=len)] if names else []
+            continue
+        name = max(param.opts, key=len)
+        if isinstance(value, (list, tuple)):
+            for v in value:
+                options += [name, str(v)]
+        else:
+            options += [name, f"{value:g}" if isinstance(value, float) else str(value)]
+    return args + options

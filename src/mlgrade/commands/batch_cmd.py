@@ -18,6 +18,7 @@ from ._common import (
     RefreshOpt,
     RubricsOpt,
     bank_from,
+    command_line,
     concurrency_opt,
     console,
     option,
@@ -61,24 +62,22 @@ def _wide_options(maps: list[str] | None, map_file: Path | None, candidate_colum
                        sheet=sheet)
 
 
-def _interrupted(inputs: list[Path], out: Path, flags: dict[str, Any]) -> None:
+def _interrupted(ctx: typer.Context, out: Path) -> None:
     """Ctrl-C: every finished result is already a flushed line in --out; say how many, and the
-    command that carries on from there. Exit 130, as for any interrupted command."""
+    command that carries on from there (the same command, every option kept). Exit 130, as for
+    any interrupted command."""
     import shlex
 
     from ..batch.engine import results_in
 
-    args = ["mlgrade", "batch", *map(str, inputs), "--out", str(out)]
-    for name, value in flags.items():
-        if value is not None:
-            args += [f"--{name.replace('_', '-')}", str(value)]
     kept = results_in(out)
     sys.stderr.write(f"\ninterrupted: {kept:,} result{'s' if kept != 1 else ''} safe in {out}; "
-                     f"resume with: {shlex.join(args)}\n")
+                     f"resume with: {shlex.join(command_line(ctx, 'mlgrade batch'))}\n")
     raise typer.Exit(130)
 
 
 def batch(
+    ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Answer files (.jsonl, .csv, .yaml; wide form/quiz exports as .csv or .xlsx) "
                                                       "or folders of qNN-name.md/.txt files.",
                                                  metavar="INPUTS...", show_default=False)],
@@ -106,8 +105,10 @@ def batch(
 
     Inputs: JSONL/CSV/YAML rows with `question_id`, `answer`, optional `id` and `candidate`,
     or a folder of files named after the question (`q07-alice.md`). Bad rows are written as
-    `skipped` with the reason. Exit code 0 when every answer is graded, 1 when some ended in
-    error or were skipped, 2 on usage errors.
+    `skipped` with the reason. Exit codes: 0 when this run skipped nothing and no grader error
+    is left in --out; 1 when this run skipped answers (empty, too long, unknown question) or a
+    grader error is left (rerun with --retry-errors); 2 on usage errors; 130 when interrupted.
+    Skips an earlier run reported do not count again: a rerun with nothing new exits 0.
 
     Wide files (form and quiz exports, .csv or .xlsx: one row per candidate, one column per
     question) are detected when the header has no `question_id`/`answer`. Columns match
@@ -195,8 +196,7 @@ def batch(
             with ProgressBar() as bar:
                 summary = grade_many(inputs, out, progress=bar, **kwargs)
         except KeyboardInterrupt:
-            _interrupted(inputs, out, dict(grader=grader, model=model, base_url=base_url, rubrics=rubrics,
-                                           concurrency=None if concurrency == 8 else concurrency))
+            _interrupted(ctx, out)
     if json_out:
         data = summary.to_dict()
         if mappings:

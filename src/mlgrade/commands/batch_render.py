@@ -29,7 +29,12 @@ class ProgressBar:
         self.progress.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is KeyboardInterrupt:
+            # The terminal's "^C" echo wraps a full-width bar onto a second row, so the final
+            # redraw lands one row low and the bar shows twice; the "interrupted: …" line that
+            # follows carries the count, so the bar is erased instead.
+            self.progress.live.transient = True
         self.progress.stop()
 
     def __call__(self, p: BatchProgress) -> None:
@@ -42,7 +47,7 @@ class ProgressBar:
 def print_summary(summary: BatchSummary) -> None:
     from rich.table import Table
 
-    from ..textfiles import safe_text
+    from ..textfiles import counted, safe_text
 
     out = console()
     err = console(stderr=True)
@@ -73,7 +78,7 @@ def print_summary(summary: BatchSummary) -> None:
               f"{summary.already_done:,} already done")
     if r.rate_limits:
         out.print(f"rate limited {r.rate_limits:,}× (429): concurrency lowered to {summary.min_concurrency} at worst")
-    out.print(f"all results: {res.total:,} answers · tokens {res.input_tokens:,} in ({res.cached_tokens:,} cached) / "
+    out.print(f"all results: {counted(res.total, 'answer')} · tokens {res.input_tokens:,} in ({res.cached_tokens:,} cached) / "
               f"{res.output_tokens:,} out · cost ≈ ${res.cost_usd:.4f}")
     if res.needs_review:
         reasons = ", ".join(f"{r} {n}" for r, n in res.review_reasons.most_common())

@@ -119,6 +119,7 @@ def eval_command(
 
         if cal is not None:
             cal.check_target(EXPERT_SCALE, "expert", where=str(calibration))
+            _warn_in_sample(cal, calibration, dataset)
         _expert(dataset, settings, limit=limit, sample=sample, seed=seed, concurrency=concurrency, out=out,
                 json_out=json_out, calibration=cal, calibration_path=calibration, fit_to=fit_calibration)
         return
@@ -128,6 +129,8 @@ def eval_command(
         raise UsageError("the dataset has a 'score' column: give its range with --scale, e.g. --scale 0-5")
     if cal is not None and rows[0].label is None:
         cal.check_target(scale_t, "human-scores", where=str(calibration))  # before any grading
+    if cal is not None:
+        _warn_in_sample(cal, calibration, dataset)
     result = _graded(settings, json_out, len(rows), lambda progress: aevaluate(
         rows, settings=settings, scale=scale_t, label_threshold=label_threshold, concurrency=concurrency,
         dataset=str(dataset), calibration=cal, progress=progress))
@@ -167,6 +170,12 @@ def _graded(settings, json_out: bool, total: int, grade: Callable[[Callable[[int
         return asyncio.run(grade(lambda done, total: bar.update(task, completed=done)))
 
 
+def _warn_in_sample(cal: Any, path: Path | None, dataset: Path) -> None:
+    if cal.fitted_on(dataset):
+        sys.stderr.write(f"warning: {path} was fitted on this very data set ({dataset.name}): the calibrated "
+                         "figures are in-sample, so better than on new data; measure it on another set\n")
+
+
 def _finish(result: Any, dataset: Path, *, out: Path | None, write: Callable[[Any, Path], Any],
             fit: Callable[..., Any], fit_to: Path | None, render: Callable[[Any, Path], None], unit: str,
             json_out: bool) -> None:
@@ -178,7 +187,11 @@ def _finish(result: Any, dataset: Path, *, out: Path | None, write: Callable[[An
     if fit_to is not None:
         from ..evaluation.calibration import save_calibration
 
-        fitted = fit(result, source=dataset.name)
+        import dataclasses
+
+        from ..evaluation.calibration import dataset_fingerprint
+
+        fitted = dataclasses.replace(fit(result, source=dataset.name), dataset_sha256=dataset_fingerprint(dataset))
         save_calibration(fitted, fit_to)
     if json_out:
         d = result.to_dict()

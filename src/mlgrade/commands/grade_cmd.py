@@ -114,11 +114,15 @@ def grade_command(
     no_cache_capabilities: LegacyRefreshOpt = False,
     rubrics: RubricsOpt = None,
     no_exec: Annotated[bool, option("--no-exec", help="Do not run the code in answers to coding questions.")] = False,
+    no_record: Annotated[bool, option("--no-record", help="Do not store this attempt in your history "
+                                                          "(`mlgrade history`, `stats`, the review schedule).")] = False,
 ) -> None:
     """Grade one answer against the question's rubric.
 
     Prints the score and band, a verdict with evidence per key point, misconceptions,
-    strengths, what to improve and a follow-up question. Exit status: 0 graded,
+    strengths, what to improve and a follow-up question. The attempt is stored in your
+    history like a practice answer (`mlgrade history`, `stats`); --no-record opts out.
+    Exit status: 0 graded,
     1 grading failed (grader_error: the endpoint or its replies failed; never a score),
     2 usage or configuration error, including an empty answer (nothing to grade; with
     --json the `skipped` result is still printed).
@@ -141,6 +145,11 @@ def grade_command(
     if settings.offline_notice and not json_out and text.strip():
         console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
     err = console(stderr=True)
+    from ..grading import DETERMINISTIC_GRADER
+
+    if samples > 1 and settings.grader_kind == DETERMINISTIC_GRADER:
+        sys.stderr.write(f"note: the {DETERMINISTIC_GRADER} grader is deterministic: --samples {samples} would give "
+                         f"{samples} identical grades, so it grades once\n")
     if not json_out and rubric.kind == "coding" and rubric.tests and settings.exec_code and text.strip():
         from ..code.sandbox import sandbox_status
 
@@ -153,6 +162,8 @@ def grade_command(
             result = asyncio.run(_run(rubric, text, settings, samples, quiet=False))
     else:
         result = asyncio.run(_run(rubric, text, settings, samples, quiet=json_out))
+    if not no_record:
+        _record(settings, result, text)
     if json_out:
         print_json(result.model_dump(mode="json"))
     else:
@@ -167,6 +178,20 @@ def grade_command(
         raise typer.Exit(2)
     if result.outcome == "grader_error":
         raise typer.Exit(1)
+
+
+def _record(settings: Settings, result: Grade, text: str) -> None:
+    """A history that cannot be written costs the record, never the grade just made."""
+    from ..errors import MlgradeError
+    from ..practice.history import record_grade
+
+    try:
+        record_grade(settings, result, text)
+    except MlgradeError as exc:
+        from ..errors import redact
+        from ..textfiles import safe_text
+
+        sys.stderr.write(f"warning: not recorded in your history: {safe_text(redact(str(exc)) or '')}\n")
 
 
 def register(app: typer.Typer) -> None:

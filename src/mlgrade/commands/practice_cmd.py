@@ -103,7 +103,7 @@ def practice(
 
 # --------------------------------------------------------------------------- history
 
-history_app = typer.Typer(help="Your past attempts.", invoke_without_command=True)
+history_app = typer.Typer(invoke_without_command=True)  # its help is the callback's docstring, examples included
 
 
 def _fmt_time(iso: str | None) -> str:

@@ -8,12 +8,23 @@ import typer
 
 from ._common import JsonOpt, RubricsOpt, SectionOpt, bank_from, console, option, print_json
 
-questions = typer.Typer(help="Browse the question bank.", no_args_is_help=True)
+# Like `mlgrade history`, a group for browsing: its bare name shows the listing (exit 0). Groups of
+# actions (`mlgrade rubrics validate|derive`) have no natural default and show their usage instead.
+questions = typer.Typer(invoke_without_command=True)  # help: the callback's docstring
 
 
 @questions.callback()
-def _group() -> None:
-    """Browse the question bank."""
+def _group(ctx: typer.Context) -> None:
+    """Browse the question bank (`mlgrade questions` alone lists it).
+
+    Examples:
+
+      mlgrade questions
+
+      mlgrade questions show q15 --answer
+    """
+    if ctx.invoked_subcommand is None:
+        list_questions(section=None, json_out=False, rubrics=None)
 
 
 @questions.command("list")

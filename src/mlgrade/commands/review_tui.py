@@ -152,10 +152,14 @@ def _own_grade(console: Console, inputs: Inputs) -> tuple[float | None, str | No
 def run_review(session: ReviewSession, console: Console, *, inputs: Inputs | None = None) -> None:
     """Show items until the queue ends or the person quits; every decision is written as it is made."""
     inputs = inputs or Inputs()
+    notice = ""  # shown under the next screen: printed before the clear, it would be wiped at once
     while not session.done:
         item = session.current()
         console.clear()
         render_item(item, session, console)
+        if notice:
+            console.print(notice)
+            notice = ""
         console.print(MENU)
         key = inputs.key("› ", KEYS)
         if key == "q":
@@ -170,7 +174,7 @@ def run_review(session: ReviewSession, console: Console, *, inputs: Inputs | Non
         elif key == "s":
             session.skip()
         elif key == "b" and not session.back():
-            console.print("[dim]This is the first item.[/]")
+            notice = "[yellow]This is the first item: there is nothing before it.[/]"
     render_summary(session, console)
 
 
@@ -179,6 +183,9 @@ def render_summary(session: ReviewSession, console: Console) -> None:
     overridden = sum(d.decision == "override" for d in made)
     if session.done:
         console.print("[green]End of the review queue.[/]")
+    if not session.decisions:  # nothing was written: no file to point at
+        console.print("No decisions made: nothing saved.")
+        return
     console.print(f"{len(made)} decision{'s' if len(made) != 1 else ''} this session ({len(made) - overridden} accepted, "
                   f"{overridden} overridden), {len(session.decisions)} in all, saved in {session.reviews}")
     if made:

@@ -55,6 +55,12 @@ class Calibration:
     source: str = ""
     scale: tuple[float, float] | None = None  # the target scale it was fitted on (None: an old file)
     data: str = ""  # human-scores | expert ("" : an old file)
+    dataset_sha256: str = ""  # the file it was fitted on ("" : unrecorded), to tell an in-sample measure
+
+    def fitted_on(self, dataset: str | Path) -> bool:
+        """Whether `dataset` is the very file this map was fitted on (same bytes): agreement
+        measured there is in-sample, so better than the map will do on new data."""
+        return bool(self.dataset_sha256) and dataset_fingerprint(dataset) == self.dataset_sha256
 
     def describe(self) -> str:
         scale = f"{self.scale[0]:g}-{self.scale[1]:g}" if self.scale else "an unrecorded scale"
@@ -89,6 +95,7 @@ class Calibration:
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "method": "isotonic", "n": self.n, "source": self.source,
                 "data": self.data or None, "scale": list(self.scale) if self.scale else None,
+                "dataset_sha256": self.dataset_sha256 or None,
                 "x": [round(v, 4) for v in self.xs], "y": [round(v, 4) for v in self.ys]}
 
     def save(self, path: str | Path) -> None:
@@ -189,9 +196,25 @@ def load_calibration(path: str | Path) -> Calibration:
     if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 10**12):
         raise UsageError(f"{path}: \"n\" must be the number of rows it was fitted on (a whole number)")
     source = data.get("source")
+    digest = data.get("dataset_sha256") or ""
     return Calibration(tuple(float(v) for v in xs), tuple(float(v) for v in ys), n=n or 0,
                        source=source[:500] if isinstance(source, str) else "",
-                       scale=(float(scale[0]), float(scale[1])) if scale else None, data=kind)
+                       scale=(float(scale[0]), float(scale[1])) if scale else None, data=kind,
+                       dataset_sha256=digest[:64] if isinstance(digest, str) else "")
+
+
+def dataset_fingerprint(path: str | Path) -> str:
+    """SHA-256 of a data set file's bytes ("" when it cannot be read)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    try:
+        with Path(path).open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return ""
+    return h.hexdigest()
 
 
 def save_calibration(calibration: Calibration, path: str | Path) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..store import Store
 
-DERIVE_VERSION = "derive-v2"
+DERIVE_VERSION = "derive-v3"  # v3: claims keep the reference's own text (brackets, punctuation)
 MAX_POINTS = 8
 QUESTION_WORD_WEIGHT = 0.3
 _SPLIT = re.compile(r"[,;:()\[\]]|\s(?:and|or|but|because|so|which|while|whereas|then|since|thus|hence|i\.e\.|e\.g\.)\s",
@@ -48,23 +48,41 @@ def _slug(words: list[str], taken: set[str]) -> str:
     return slug
 
 
-def _claims(reference: str) -> list[str]:
-    """Clauses of the reference, split further into short claims; pieces without content words
-    are glued onto the next piece so no words are lost."""
-    out: list[str] = []
+# Brackets attached to a word are part of a term ("1/(1-p)", "f(x)", "O(n)"), not an aside: no split inside.
+_ATTACHED = re.compile(r"(?<=[^\s(\[])[(\[][^()\[\]]*[)\]]")
+_EDGE = " \t\n,;:"
+
+
+def _claim_spans(reference: str) -> list[tuple[int, int]]:
+    """Clauses of the reference split further into short claims, as (start, end) offsets into it,
+    so a claim (or two merged) is always the reference's own text, brackets and all; pieces
+    without content words are glued onto the next piece so no words are lost."""
+    out: list[tuple[int, int]] = []
     for c in clauses(reference):
         text = reference[c.start:c.end]
-        pending = ""
-        for piece in _SPLIT.split(text):
-            piece = (pending + " " + piece).strip() if pending else piece.strip()
+        attached = [m.span() for m in _ATTACHED.finditer(text)]
+        cuts = [m.span() for m in _SPLIT.finditer(text) if not any(a <= m.start() < b for a, b in attached)]
+        bounds = [0, *(x for span in cuts for x in span), len(text)]
+        pending: int | None = None
+        for start, end in zip(bounds[::2], bounds[1::2]):
+            start = pending if pending is not None else start
+            piece = text[start:end]
             if not any(not t.stop and len(t.text) > 1 for t in tokenize(piece)):
-                pending = piece
+                pending = start
                 continue
-            out.append(piece)
-            pending = ""
-        if pending and out:
-            out[-1] = f"{out[-1]} {pending}"
+            out.append((c.start + start, c.start + end))
+            pending = None
+        if pending is not None and out and text[pending:].strip(_EDGE + "()[]."):  # words, not a lone ")"
+            out[-1] = (out[-1][0], c.end)
     return out
+
+
+def _text(reference: str, span: tuple[int, int]) -> str:
+    return " ".join(reference[span[0]:span[1]].strip(_EDGE).split())
+
+
+def _claims(reference: str) -> list[str]:
+    return [_text(reference, span) for span in _claim_spans(reference)]
 
 
 def _weight(text: str, question_stems: set[str]) -> float:
@@ -80,16 +98,19 @@ def _weight(text: str, question_stems: set[str]) -> float:
 
 def derive_offline(question: str, reference_answer: str) -> Rubric:
     q = {t.stem for t in tokenize(question) if not t.stop}
-    claims = _claims(reference_answer)
-    if not claims:
+    spans = _claim_spans(reference_answer)
+    if not spans:
         raise UsageError("the reference answer has no content words to build a rubric from")
+    claims = [_text(reference_answer, sp) for sp in spans]
     weights = [_weight(c, q) for c in claims]
-    # Too many small claims make a noisy rubric: merge the lightest claim into a neighbour.
+    # Too many small claims make a noisy rubric: merge the lightest claim into a neighbour (as
+    # the reference's text from the one's start to the other's end: its own punctuation kept).
     while len(claims) > MAX_POINTS:
         i = min(range(len(claims)), key=lambda k: weights[k])
         j = i - 1 if i == len(claims) - 1 or (i > 0 and weights[i - 1] <= weights[i + 1]) else i + 1
         a, b = sorted((i, j))
-        claims[a:b + 1] = [f"{claims[a]}, {claims[b]}"]
+        spans[a:b + 1] = [(spans[a][0], spans[b][1])]
+        claims[a:b + 1] = [_text(reference_answer, spans[a])]
         weights[a:b + 1] = [_weight(claims[a], q)]
     heaviest = max(range(len(claims)), key=lambda k: weights[k])
     taken: set[str] = set()

@@ -48,6 +48,10 @@ STRUCTURED_MIN_GLUE = 4
 COMPOUND_MIN_STATEMENTS = 2
 # ...and its words besides the cues are this share distinct (not a verb-cycling template).
 COMPOUND_MIN_DISTINCT = 0.75
+# A prose clause holding this share of one key point's own words, with few words besides them, states
+# that point: not a list, however dense in cue terms the point's sentence is (issue 26).
+RESTATES_POINT = 0.9
+RESTATES_MAX_OTHER = 0.25
 # Pair a prose clause with the fragment its colon introduces.
 COLON_PAIRS = True
 # A fragment answer this short with this few items is a direct answer ("the main function"), not a list.
@@ -321,6 +325,28 @@ def _stuffed(unit: _Unit, compiled: _CompiledRubric, answer: str) -> bool:
     return len(free) / max(1, len(content)) < STUFFED_MAX_FREE_SHARE
 
 
+def _restates(unit: _Unit, compiled: _CompiledRubric) -> bool:
+    """The clause is a key point in (nearly) its own words and order, with a verb: the feedback
+    shows a missed point's text, and an answer that then states it must earn it as a statement,
+    however terse the point's sentence is. A list of the same terms in another order is not."""
+    seq = [t.stem for t in unit.tokens if not t.stop and len(t.text) > 1]
+    if not any(map(is_verbish, unit.tokens)):
+        return False
+    for _, concept in compiled.points:
+        point = list(concept.words)
+        if not point or len(set(seq) - concept.words.keys()) > RESTATES_MAX_OTHER * len(set(seq)):
+            continue
+        # the longest run of the point's words found in the clause in the same order
+        row = [0] * (len(seq) + 1)
+        for p in point:
+            prev = 0
+            for j, s in enumerate(seq, 1):
+                prev, row[j] = row[j], prev + 1 if p == s else max(row[j], row[j - 1])
+        if row[-1] >= RESTATES_POINT * len(point):
+            return True
+    return False
+
+
 def _working_code(answer: str, facts: list[CodeTestResult] | None) -> str:
     """The answer's code, squashed, when running it passed at least one of the rubric's tests."""
     if not facts or not any(f.status == "passed" for f in facts):
@@ -388,8 +414,10 @@ class OfflineGrader:
         for u in units:
             if code and u.squashed and u.squashed in code:
                 u.prose = True  # code that runs and passes tests demonstrates its idea: it is not a keyword list
-            elif u.prose and _stuffed(u, compiled, answer):
+            elif u.prose and _stuffed(u, compiled, answer) and not _restates(u, compiled):
                 u.prose = False
+            elif not u.prose and _restates(u, compiled):
+                u.prose = True
         best_prose: dict[str, _Evidence] = {}
         best_fragment: dict[str, _Evidence] = {}
         for kp, concept in compiled.points:

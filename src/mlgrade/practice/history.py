@@ -2,8 +2,9 @@
 per-question and per-section statistics, the key points missed most often, and retrying
 attempts that ended in a grader error.
 
-Every function takes an open `Store`; nothing here writes except `retry_errors`, which adds
-new attempts through `Store.add_attempt` (one transaction each), never edits old ones.
+Every function takes an open `Store`; nothing here writes except `record_grade` (a `mlgrade grade`
+attempt) and `retry_errors`, which add new attempts through `Store.add_attempt` (one transaction
+each), never edit old ones.
 """
 
 from __future__ import annotations
@@ -67,6 +68,24 @@ class Attempt:
 
 _COLUMNS = ("id, session_id, question_id, answer, outcome, score, band, grader, model, error, started_at, created_at,"
             " grade_json, kind, parent_id")
+
+
+def record_grade(settings: Settings, grade: Grade, answer: str) -> int | None:
+    """Store a `mlgrade grade` result as an attempt, so `history` and `stats` (and the review
+    schedule) see it like a practice answer. A skipped (empty) answer is not an attempt. Returns
+    the attempt id; raises MlgradeError when the history cannot be opened."""
+    import sqlite3
+
+    from ..errors import ConfigError
+    from ..store import Store
+
+    if grade.outcome == "skipped":
+        return None
+    try:
+        with Store.for_settings(settings) as store:
+            return store.add_attempt(grade.model_dump(mode="json"), answer)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"cannot write the history under {settings.db_path} ({exc})") from None
 
 
 def _attempt(row: Any) -> Attempt:

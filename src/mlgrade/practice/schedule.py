@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 PASS_QUALITY = 3.0
 START_EASE = 2.5
 MIN_EASE = 1.3
+# A failed answer comes back within the session, not a day later like a first pass (issue 26: a 95
+# and a 0 on the first try had the same next review time). SM-2 itself repeats a failed item the same day.
+FAIL_INTERVAL_DAYS = 10 / (24 * 60)
 
 
 def quality(score: float) -> float:
@@ -44,14 +47,14 @@ def utcnow() -> datetime:
 
 def next_review(prev: Schedule | None, question_id: str, score: float, at: datetime) -> Schedule:
     """One SM-2 step: a pass lengthens the interval (1 day, 6 days, then × ease); a fail
-    starts over at one day. Ease falls with low-quality passes and never below 1.3."""
+    starts over, due again in FAIL_INTERVAL_DAYS (ten minutes). Ease falls with low-quality passes and never below 1.3."""
     q = quality(score)
     reps, interval, ease = (prev.repetitions, prev.interval_days, prev.ease) if prev else (0, 0.0, START_EASE)
     if q >= PASS_QUALITY:
         reps += 1
         interval = 1.0 if reps == 1 else 6.0 if reps == 2 else round(interval * ease, 1)
     else:
-        reps, interval = 0, 1.0
+        reps, interval = 0, FAIL_INTERVAL_DAYS
     ease = max(MIN_EASE, ease + 0.1 - (5 - q) * (0.08 + (5 - q) * 0.02))
     return Schedule(question_id, reps, interval, round(ease, 3), score, at, at + timedelta(days=interval))
 

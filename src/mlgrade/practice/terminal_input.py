@@ -27,6 +27,76 @@ class Abandoned(Exception):
         self.text = text
 
 
+BOX_PREFIX = "│ "  # the answer box's left edge, on every row (first, continued and wrapped)
+
+
+def word_wrap_processor(prefix_width: int = len(BOX_PREFIX)):  # type: ignore[no-untyped-def]
+    """A prompt_toolkit input processor that wraps at spaces: prompt_toolkit only wraps at the
+    edge, splitting words ("…a much larger pool o" / "f unlabelled data"). Before a word that
+    would cross the edge it shows spaces up to the edge (display only: the text is unchanged),
+    so the word starts the next row. A word longer than a row still breaks at the edge."""
+    from prompt_toolkit.layout.utils import explode_text_fragments
+    from prompt_toolkit.layout.processors import Processor, Transformation
+    from prompt_toolkit.utils import get_cwidth
+
+    class WordWrap(Processor):
+        def apply_transformation(self, ti):  # type: ignore[no-untyped-def]
+            fragments = explode_text_fragments(ti.fragments)
+            text = "".join(f[1] for f in fragments)
+            pads = wrap_pads(text, ti.width - prefix_width, get_cwidth)
+            if not pads:
+                return Transformation(ti.fragments)
+            out, inserted, at = [], [], 0  # inserted[k]: padding shown before source position k
+            for i, frag in enumerate(fragments):
+                if i in pads:
+                    out.append((frag[0], " " * pads[i]))
+                    at += pads[i]
+                inserted.append(at)
+                out.append(frag)
+            inserted.append(at)
+            starts = sorted(pads)
+
+            def to_display(i: int) -> int:
+                return i + inserted[min(max(i, 0), len(inserted) - 1)]
+
+            def to_source(j: int) -> int:
+                shift = 0  # padding shown before the current word start
+                for p in starts:
+                    if j < p + shift:
+                        return j - shift
+                    if j < p + shift + pads[p]:
+                        return p  # inside the padding: the word it pushes down
+                    shift += pads[p]
+                return j - shift
+
+            return Transformation(out, source_to_display=to_display, display_to_source=to_source)
+
+    return WordWrap()
+
+
+def wrap_pads(text: str, row: int, width=len) -> dict[int, int]:  # type: ignore[no-untyped-def]
+    """{position of a word's first character: spaces to show before it} so that no word that fits
+    in a row of `row` columns is split across two rows."""
+    pads: dict[int, int] = {}
+    if row <= 1:
+        return pads
+    col, i = 0, 0
+    while i < len(text):
+        if text[i] == " ":
+            col = (col + 1) % row
+            i += 1
+            continue
+        end = text.find(" ", i)
+        end = len(text) if end < 0 else end
+        word = sum(width(c) for c in text[i:end])
+        if col and col + word > row and word <= row:
+            pads[i] = row - col
+            col = 0
+        col = (col + word) % row
+        i = end
+    return pads
+
+
 def read_answer(*, hint: str = ANSWER_HINT, default: str = "", clock: Callable[[], str] | None = None) -> str:
     """A multi-line answer typed in the terminal. Raises Abandoned on Ctrl-C.
 
@@ -49,11 +119,12 @@ def read_answer(*, hint: str = ANSWER_HINT, default: str = "", clock: Callable[[
     toolbar: Any = hint if clock is None else (lambda: f" {clock()} ·{hint}")
     session: PromptSession[str] = PromptSession(
         multiline=True, key_bindings=bindings, bottom_toolbar=toolbar,
-        prompt_continuation=lambda width, *_: "│ ".rjust(width), enable_open_in_editor=True,
+        prompt_continuation=lambda width, *_: BOX_PREFIX.rjust(width),
+        enable_open_in_editor=True, input_processors=[word_wrap_processor()],
         refresh_interval=1.0 if clock is not None else 0,
     )
     try:
-        text = session.prompt("│ ", default=default)
+        text = session.prompt(BOX_PREFIX, default=default)
     except (KeyboardInterrupt, EOFError):
         raise Abandoned() from None
     if text.strip().lower() == "e":
