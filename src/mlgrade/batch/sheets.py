@@ -1,17 +1,14 @@
 """Read a spreadsheet export (CSV or XLSX) as a header and a stream of rows of text cells.
 
-Both readers stream: CSV row by row, XLSX through openpyxl's read-only mode (rows are parsed
-as they are iterated). openpyxl would still load the workbook's shared-strings table whole,
-and Excel keeps every text cell there, so a 10,000-row export would sit in memory: the
-table is spooled to a temporary file instead, keeping 8 bytes per string in memory
-(benchmarks/wide_memory.py). A row that cannot be read comes out with an error instead of
-stopping the file, so the caller can report it as a skipped row.
+Both readers stream: CSV row by row, XLSX through batch/xlsx.py (its sheet and shared strings
+parsed with bounded memory and time; the shared strings spooled to a temporary file, 8 bytes per
+string in memory: benchmarks/wide_memory.py). A row that cannot be read comes out with an error
+instead of stopping the file, so the caller can report it as a skipped row.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -67,21 +64,6 @@ class _Lines:
                 next(self)
             except StopIteration:
                 return
-
-
-def cell_text(value: Any) -> str:
-    """A cell as the text a person sees: 3 not 3.0, dates in ISO form, empty for None."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
-    return str(value)
 
 
 MALFORMED_CSV = "malformed CSV from this line on"

@@ -15,6 +15,7 @@ type declaration (the door to entity expansion) is refused.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import zlib
 from array import array
@@ -215,10 +216,23 @@ def _column(ref: str | None, previous: int) -> int:
     return previous + 1
 
 
+def cell_text(value: Any) -> str:
+    """A cell as the text a person sees: 3 not 3.0, dates in ISO form, empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    return str(value)
+
+
 def _cell_value(kind: str, style: int, raw: str, strings: Any, styles: CellStyles) -> str:
     """A cell's text as a person sees it; an Excel error value (#DIV/0!, #N/A…) is no text at all."""
-    from .sheets import cell_text
-
     if kind == "s":
         return strings[int(raw)]  # IndexError / ValueError: the caller skips the row
     if kind in ("inlineStr", "str"):
