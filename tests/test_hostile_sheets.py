@@ -210,3 +210,19 @@ def test_xls_and_ods_are_refused_with_how_to_convert(tmp_path, cli, suffix, kind
     res = cli(["batch", p, "--out", tmp_path / "o.jsonl"])
     assert res.exit_code == 2 and res.stderr.count("\n") == 1
     assert f"{kind} files are not read: save it as .xlsx or .csv" in res.stderr and "--convert-to xlsx" in res.stderr
+
+
+def test_an_inflated_structural_part_is_refused_before_it_is_read(tmp_path, cli):
+    import zipfile
+
+    good = hs.row_gap(tmp_path / "good.xlsx", number=3)
+    bad = tmp_path / "styles.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "xl/styles.xml":  # 40 MB of whitespace inside the root element: well-formed
+                data = data.replace(b"</styleSheet>", b" " * (40 << 20) + b"</styleSheet>")
+            dst.writestr(name, data)
+    res = cli(["batch", bad, "--out", tmp_path / "o.jsonl", "--dry-run"])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
+    assert "its part xl/styles.xml is 41,94" in res.stderr and "(over 32 MB)" in res.stderr

@@ -193,12 +193,8 @@ class _Workbook:
         reader = Reader(path, read_only=True, keep_vba=False, data_only=True, keep_links=False, rich_text=False)
         self.archive = reader.archive
         try:
-            big = set()
+            xlsx.check_part_sizes(self.archive)
             reader.read_manifest()
-            for ct in reader.package.Override:
-                if ct.ContentType.endswith((".worksheet+xml", ".sharedStrings+xml")):
-                    big.add(ct.PartName[1:])
-            xlsx.check_part_sizes(self.archive, big)
             reader.read_strings()
             reader.read_workbook()
             apply_stylesheet(self.archive, reader.wb)

@@ -29,6 +29,7 @@ MAX_SMALL_PART_BYTES = 32 << 20  # the structural parts openpyxl reads whole (wo
 MAX_ROWS = 1_048_576  # Excel's own limits
 MAX_COLUMNS = 16_384
 _CHUNK = 1 << 16
+_SHARED_PART = re.compile(r"xl/sharedStrings\d*\.xml", re.IGNORECASE)  # bounded by SharedStrings itself
 _CELL_REF = re.compile(r"([A-Za-z]{1,3})(\d*)$")
 
 
@@ -90,11 +91,14 @@ def _parse(archive: Any, part: str, parser: Any, what: str, discarding: Callable
         raise Damaged(f"{what} is not well-formed XML ({type(exc).__name__}: {exc})") from None
 
 
-def check_part_sizes(archive: Any, big_parts: set[str]) -> None:
-    """Refuse up front a structural part declaring more XML than any workbook has (openpyxl reads
-    those whole); the zip reader never inflates a member past its declared size."""
+def check_part_sizes(archive: Any) -> None:
+    """Refuse up front a structural part (the manifest, the workbook, its relationships, the
+    styles: openpyxl reads those whole) declaring more XML than any workbook has; the zip reader
+    never inflates a member past its declared size. Media and the sheets are not checked here."""
     for info in archive.infolist():
-        if info.filename not in big_parts and info.file_size > MAX_SMALL_PART_BYTES:
+        name = info.filename
+        structural = name in ("[Content_Types].xml", "_rels/.rels") or re.fullmatch(r"xl/(_rels/)?[^/]+", name)
+        if structural and not _SHARED_PART.fullmatch(name) and info.file_size > MAX_SMALL_PART_BYTES:
             raise TooLarge(f"its part {info.filename} is {info.file_size:,} bytes uncompressed "
                            f"(over {MAX_SMALL_PART_BYTES >> 20} MB)")
 
