@@ -226,3 +226,14 @@ def test_an_inflated_structural_part_is_refused_before_it_is_read(tmp_path, cli)
     res = cli(["batch", bad, "--out", tmp_path / "o.jsonl", "--dry-run"])
     assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
     assert "its part xl/styles.xml is 41,94" in res.stderr and "(over 32 MB)" in res.stderr
+
+
+def test_a_shared_string_index_that_does_not_exist_skips_the_row(tmp_path, bank):
+    rows = [b'<row r="%d"><c r="A%d" t="inlineStr"><is><t>s%d@x.org</t></is></c><c r="B%d" t="s"><v>%s</v></c></row>'
+            % (r, r, r, r, v) for r, v in ((2, b"-1"), (3, b"7"), (4, b"x"), (5, b"0"))]
+    p = hs.write_workbook(tmp_path / "i.xlsx", hs.sheet_of(rows), lambda fh: fh.write(
+        b"<sst " + hs.NS + b"><si><t>" + hs.ANSWER + b"</t></si></sst>"))
+    items = list(iter_items([p], bank))
+    assert [i.skip_reason and i.skip_reason.split(",")[0] for i in items] == [
+        "cell B2 names shared string '-1'", "cell B3 names shared string '7'", "cell B4 names shared string 'x'", None]
+    assert items[-1].answer == hs.ANSWER.decode()

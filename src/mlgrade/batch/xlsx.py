@@ -238,7 +238,10 @@ def cell_text(value: Any) -> str:
 def _cell_value(kind: str, style: int, raw: str, strings: Any, styles: CellStyles) -> str:
     """A cell's text as a person sees it; an Excel error value (#DIV/0!, #N/A…) is no text at all."""
     if kind == "s":
-        return strings[int(raw)]  # IndexError / ValueError: the caller skips the row
+        index = int(raw)
+        if index < 0:  # a list would count it from the end: another cell's text
+            raise IndexError(index)
+        return strings[index]  # IndexError / ValueError: the caller skips the row
     if kind in ("inlineStr", "str"):
         return raw
     if kind == "e":
