@@ -45,9 +45,11 @@ CHILD = ("import json,re,sys,time;from mlgrade.cli import app;t=time.perf_counte
 def make_sheets(root: Path, *, benign: bool) -> tuple[list[str], list[str]]:
     """The row-level spreadsheet cases (or, benign, the same shapes with ordinary rows): their
     paths and the source of every answer they hold."""
-    ok = [hs._row(2, b"s2@x.org", hs.ANSWER), hs._row(3, b"s3@x.org", hs.ANSWER + b" 3")]
+    def ok(name: str) -> bytes:  # emails unique across files: a repeated candidate would be a skipped duplicate
+        return hs.sheet_of([hs._row(r, b"%s-%d@x.org" % (name.encode(), r), hs.ANSWER) for r in (2, 3)])
+
     if benign:
-        files = {name: hs.write_workbook(root / name, hs.sheet_of(ok)) for name in ("gap.xlsx", "bomb.xlsx", "err.xlsx")}
+        files = {name: hs.write_workbook(root / name, ok(name)) for name in ("gap.xlsx", "bomb.xlsx", "err.xlsx")}
         files["dim.xlsx"] = hs.write_workbook(root / "dim.xlsx", hs.sheet_of(
             [hs._row(r, b"s%d@x.org" % r, hs.ANSWER) for r in range(2, 2002)]))
         sources = [f"{files[n]}:{r}:2" for n in ("gap.xlsx", "bomb.xlsx", "err.xlsx") for r in (2, 3)]

@@ -125,7 +125,7 @@ def damaged(path: Path) -> Path:
 
 def error_cells(path: Path) -> Path:
     """L9: answer cells holding Excel error values, and a good one."""
-    rows = [b'<row r="2"><c r="A2" t="inlineStr"><is><t>a@x.org</t></is></c><c r="B2" t="e"><v>#DIV/0!</v></c></row>',
-            b'<row r="3"><c r="A3" t="inlineStr"><is><t>b@x.org</t></is></c><c r="B3" t="e"><f>NA()</f><v>#N/A</v></c>'
-            b'</row>', _row(4, b"c@x.org", ANSWER)]
+    rows = [b'<row r="2"><c r="A2" t="inlineStr"><is><t>e2@x.org</t></is></c><c r="B2" t="e"><v>#DIV/0!</v></c></row>',
+            b'<row r="3"><c r="A3" t="inlineStr"><is><t>e3@x.org</t></is></c><c r="B3" t="e"><f>NA()</f><v>#N/A</v></c>'
+            b'</row>', _row(4, b"e4@x.org", ANSWER)]
     return write_workbook(path, sheet_of(rows))
