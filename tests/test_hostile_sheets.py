@@ -199,7 +199,7 @@ def test_l2_columns_sharing_a_header_are_warned_about_and_addressable_by_number(
     m = plan_columns(["Email", "Answer 1", "Answer 1"], bank, WideOptions(mapping={"#3": "q05"}))
     assert [(c.index, c.question_id) for c in m.questions] == [(2, "q05")]
     assert any("share the header 'Answer 1'" in w and '--map "#3=qNN"' in w for w in m.warnings)
-    with pytest.raises(UsageError, match=r"columns 2 and 3 are all named 'Answer 1': name one by its number, e.g. \"#3\""):
+    with pytest.raises(UsageError, match=r"columns 2 and 3 share the header 'Answer 1': name one by its number, e.g. \"#3\""):
         plan_columns(["Email", "Answer 1", "Answer 1"], bank, WideOptions(mapping={"Answer 1": "q05"}))
 
 

@@ -223,7 +223,7 @@ def _find_header(header: list[str], name: str) -> int | None:
     Two columns under the same name are a UsageError saying how to name one by number."""
     exact = [i for i, h in enumerate(header) if h == name.strip()]
     if len(exact) > 1:
-        raise UsageError(f"columns {' and '.join(str(i + 1) for i in exact[:3])} are all named {quote_name(name)}: "
+        raise UsageError(f"columns {' and '.join(str(i + 1) for i in exact[:3])} share the header {quote_name(name)}: "
                          f"name one by its number, e.g. \"#{exact[1] + 1}\"")
     if exact:
         return exact[0]
