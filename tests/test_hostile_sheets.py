@@ -237,3 +237,11 @@ def test_a_shared_string_index_that_does_not_exist_skips_the_row(tmp_path, bank)
     assert [i.skip_reason and i.skip_reason.split(",")[0] for i in items] == [
         "cell B2 names shared string '-1'", "cell B3 names shared string '7'", "cell B4 names shared string 'x'", None]
     assert items[-1].answer == hs.ANSWER.decode()
+
+
+def test_a_dry_run_names_at_most_30_ignored_columns(tmp_path, cli):
+    p = tmp_path / "w.csv"
+    p.write_text("Email,q05," + ",".join(f"Col {c}" for c in range(500)) + "\na@x.org,scaling," + "x," * 499 + "x\n")
+    res = cli(["batch", p, "--out", tmp_path / "o.jsonl", "--dry-run"])
+    [line] = [ln for ln in res.stdout.splitlines() if ln.startswith("  ignored: ")]
+    assert "'Col 29' (no match) … and 470 more (--json lists them)" in line and "'Col 30'" not in line
