@@ -167,8 +167,6 @@ class _Workbook:
     """An open workbook: its sheets (title, part), its shared strings and its date styles."""
 
     def __init__(self, path: Path):
-        import zipfile
-
         from openpyxl.reader.excel import ExcelReader
         from openpyxl.styles.stylesheet import apply_stylesheet
         from openpyxl.xml.constants import SHARED_STRINGS
@@ -205,7 +203,6 @@ class _Workbook:
         wb = reader.wb
         self.styles = xlsx.CellStyles(set(getattr(wb, "_date_formats", ())), set(getattr(wb, "_timedelta_formats", ())),
                                       wb.epoch)
-        _ = zipfile  # BadZipFile is caught by the caller
 
     def rows(self, part: str, width: int = 0) -> Iterator[Any]:
         from . import xlsx
