@@ -58,9 +58,17 @@ _TRAILING_POINTS = re.compile(r"\s*[\(\[]\s*\d+(?:[.,]\d+)?\s*(?:points?|pts?|ma
 _LEADING_NUMBER = re.compile(r"^\s*(?:(?:q|question)\s*)?\d{1,3}\s*[.):\-–]\s+", re.IGNORECASE)
 
 
+# a header is matched on its first characters only: question texts are far shorter, and a header
+# cell may hold up to MAX_ROW_CHARS (fuzzy matching is quadratic in the lengths it compares)
+MAX_MATCH_CHARS = 1000
+
+
 def normalise_text(text: str) -> str:
     """Header or question text reduced to lower-case words: no punctuation, numbering or points."""
-    s = unicodedata.normalize("NFKC", text).strip()
+    # whitespace runs collapsed first (linear): the patterns below start with \s*, which is
+    # quadratic on a long run when tried at every position (60,000 spaces took 80 s)
+    s = unicodedata.normalize("NFKC", re.sub(r"\s+", " ", text)[: 4 * MAX_MATCH_CHARS])
+    s = re.sub(r"\s+", " ", s).strip()[:MAX_MATCH_CHARS]
     s = _TRAILING_POINTS.sub("", s)
     s = _LEADING_NUMBER.sub("", s)
     s = re.sub(r"[^\w\s]", " ", s.casefold())
@@ -209,10 +217,21 @@ def _identity_kind(norm: str) -> str | None:
     return next((kind for kind, names in _IDENTITY.items() if norm in names), None)
 
 
+_COLUMN_NUMBER = re.compile(r"#(\d{1,5})$")
+
+
 def _find_header(header: list[str], name: str) -> int | None:
+    """The column named `name` (exactly, else by its normalised text) or numbered `#N` from 1.
+    Two columns under the same name are a UsageError saying how to name one by number."""
     exact = [i for i, h in enumerate(header) if h == name.strip()]
+    if len(exact) > 1:
+        raise UsageError(f"columns {' and '.join(str(i + 1) for i in exact[:3])} share the header {quote_name(name)}: "
+                         f"name one by its number, e.g. \"#{exact[1] + 1}\"")
     if exact:
         return exact[0]
+    number = _COLUMN_NUMBER.match(name.strip())
+    if number and 1 <= int(number.group(1)) <= len(header):
+        return int(number.group(1)) - 1
     loose = [i for i, h in enumerate(header) if normalise_text(h) == normalise_text(name)]
     return loose[0] if len(loose) == 1 else None
 
@@ -257,6 +276,22 @@ def _question_of(header: str, bank: RubricBank, threshold: float) -> str | None:
     return hit[0] if hit else None
 
 
+def _shared_headers(cols: list[Column]) -> list[str]:
+    """A warning for each header text that names more than one column: --map by name reaches only
+    one of them, so say how to reach the others."""
+    by_name: dict[str, list[Column]] = {}
+    for c in cols:
+        if c.header.strip():
+            by_name.setdefault(c.header.strip(), []).append(c)
+    out = []
+    for name, same in by_name.items():
+        if len(same) > 1:
+            roles = ", ".join(f"{c.index + 1} ({c.question_id or c.role})" for c in same[:5])
+            out.append(f"columns {roles} share the header {quote_name(name)}: map one by its number, "
+                       f"e.g. --map \"#{same[1].index + 1}=qNN\" (or =- to ignore it)")
+    return out
+
+
 def plan_columns(header: list[str], bank: RubricBank, options: WideOptions | None = None,
                  path: str = "<input>") -> WideMapping:
     """Give every column a role (see the module docstring). Raises UsageError when the mapping
@@ -266,7 +301,10 @@ def plan_columns(header: list[str], bank: RubricBank, options: WideOptions | Non
     cols = [Column(i, h, "unmatched") for i, h in enumerate(header)]
     mapped: set[int] = set()
     for name, target in opts.mapping.items():
-        i = _find_header(header, name)
+        try:
+            i = _find_header(header, name)
+        except UsageError as exc:
+            raise UsageError(f"{path}: --map {quote_name(name)}: {exc}") from None
         if i is None:
             raise UsageError(f"{path}: --map names column {quote_name(name)}, which is not in the header "
                              f"(columns: {quote_names(header)})")
@@ -280,7 +318,10 @@ def plan_columns(header: list[str], bank: RubricBank, options: WideOptions | Non
     candidate_idx: list[int] = []
     candidate_how = ""
     if opts.candidate_column:
-        i = _find_header(header, opts.candidate_column)
+        try:
+            i = _find_header(header, opts.candidate_column)
+        except UsageError as exc:
+            raise UsageError(f"{path}: --candidate-column {quote_name(opts.candidate_column)}: {exc}") from None
         if i is None:
             raise UsageError(f"{path}: --candidate-column {quote_name(opts.candidate_column)} is not in the header "
                              f"(columns: {quote_names(header)})")
@@ -349,6 +390,7 @@ def plan_columns(header: list[str], bank: RubricBank, options: WideOptions | Non
     if not by_question:
         raise UsageError(f"{path}: header lacks column(s) question_id, answer, and no column matches a question "
                          f"(columns: {quote_names(header)}): name them with --map \"COLUMN=q07\"")
+    mapping.warnings += _shared_headers(cols)
     if not candidate_idx:
         mapping.warnings.append("no identity column (email, name, username, ID): candidates are named by row "
                                 "(row-2, row-3 …); name one with --candidate-column")

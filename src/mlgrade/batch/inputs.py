@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)
 YAML_SUFFIXES = (".yaml", ".yml")
+# Refused with how to convert, not read: the libraries that read them (xlrd, odfpy, python-calamine)
+# load a whole sheet or document into memory, which a hostile file turns into a memory bomb, and
+# every form and quiz export offers .xlsx or .csv
+OTHER_SHEET_SUFFIXES = {".xls": "old Excel (.xls)", ".xlsb": "binary Excel (.xlsb)", ".ods": "OpenDocument (.ods)",
+                        ".numbers": "Apple Numbers"}
 
 
 def _bad_line(path: Path, line_no: int, text: str, reason: str) -> BatchItem:
@@ -184,6 +189,9 @@ def reader_for(path: Path):  # type: ignore[no-untyped-def]
         return read_wide
     if suffix == ".json":
         raise UsageError(f"{path}: use JSON Lines (.jsonl, one object per line), not a single .json document")
+    if suffix in OTHER_SHEET_SUFFIXES:
+        raise UsageError(f"{path}: {OTHER_SHEET_SUFFIXES[suffix]} files are not read: save it as .xlsx or .csv "
+                         f"(Excel or LibreOffice: File > Save As; or `soffice --headless --convert-to xlsx {path.name}`)")
     raise UsageError(f"{path}: unsupported input type {suffix or '(no suffix)'}: "
                      "use .jsonl, .csv, .xlsx, .yaml or a folder of qNN-*.md/.txt files")
 

@@ -1,17 +1,14 @@
 """Read a spreadsheet export (CSV or XLSX) as a header and a stream of rows of text cells.
 
-Both readers stream: CSV row by row, XLSX through openpyxl's read-only mode (rows are parsed
-as they are iterated). openpyxl would still load the workbook's shared-strings table whole,
-and Excel keeps every text cell there, so a 10,000-row export would sit in memory: the
-table is spooled to a temporary file instead, keeping 8 bytes per string in memory
-(benchmarks/wide_memory.py). A row that cannot be read comes out with an error instead of
-stopping the file, so the caller can report it as a skipped row.
+Both readers stream: CSV row by row, XLSX through batch/xlsx.py (its sheet and shared strings
+parsed with bounded memory and time; the shared strings spooled to a temporary file, 8 bytes per
+string in memory: benchmarks/wide_memory.py). A row that cannot be read comes out with an error
+instead of stopping the file, so the caller can report it as a skipped row.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,21 +66,6 @@ class _Lines:
                 return
 
 
-def cell_text(value: Any) -> str:
-    """A cell as the text a person sees: 3 not 3.0, dates in ISO form, empty for None."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
-    return str(value)
-
-
 MALFORMED_CSV = "malformed CSV from this line on"
 
 
@@ -122,26 +104,6 @@ def _csv_rows(reader: Any, lines: _Lines, width: int) -> Iterator[Row]:
             yield Row(row.line, [], f"row has {len(cells)} cells but the header has {width}")
             continue
         yield Row(row.line, (cells + [""] * width)[:width])
-
-
-def _xlsx_rows(ws: Any, width: int) -> Iterator[Row]:
-    rows = enumerate(ws.iter_rows(min_row=2, values_only=True), start=2)
-    number = 1
-    while True:
-        try:
-            number, values = next(rows)
-        except StopIteration:
-            return
-        except (SyntaxError, KeyError, ValueError, IndexError, EOFError) as exc:  # a damaged sheet
-            yield Row(number + 1, [], f"unreadable worksheet from this row on: {type(exc).__name__}: {exc}")
-            return
-        cells = [cell_text(v) for v in values]
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) > width and any(c.strip() for c in cells[width:]):
-            yield Row(number, [], f"row has {len(cells)} cells but the header has {width}")
-            continue
-        yield Row(number, (cells + [""] * width)[:width])
 
 
 def _trim(header: list[str]) -> list[str]:
@@ -201,81 +163,100 @@ def open_csv(path: Path) -> Iterator[tuple[list[str], Any, _Lines]]:
             csv.field_size_limit(old_limit)
 
 
-class SpooledStrings:
-    """A workbook's shared-strings table on disk, indexed like the list openpyxl would build."""
+class _Workbook:
+    """An open workbook: its sheets (title, part), its shared strings and its date styles."""
 
-    def __init__(self, source: Any):
-        import tempfile
-        from array import array
+    def __init__(self, path: Path):
+        from openpyxl.reader.excel import ExcelReader
+        from openpyxl.styles.stylesheet import apply_stylesheet
+        from openpyxl.xml.constants import SHARED_STRINGS
 
-        from openpyxl.cell.text import Text
-        from openpyxl.xml.constants import SHEET_MAIN_NS
-        from openpyxl.xml.functions import iterparse
+        from . import xlsx
 
-        self._fh = tempfile.TemporaryFile()
-        self._ends = array("q")
-        tag = "{%s}si" % SHEET_MAIN_NS
-        root = None
-        end = 0
-        for event, node in iterparse(source, events=("start", "end")):
-            if root is None:
-                root = node
-            if event == "end" and node.tag == tag:
-                # the same cleaning as openpyxl's read_string_table
-                data = Text.from_tree(node).content.replace("x005F_", "").encode("utf-8", "surrogatepass")
-                self._fh.write(data)
-                end += len(data)
-                self._ends.append(end)
-                root.clear()  # drop parsed items: the tree must not grow with the table
+        self.strings: Any = []
+        self.sheets: list[tuple[str, str]] = []
+        outer = self
 
-    def __len__(self) -> int:
-        return len(self._ends)
+        class Reader(ExcelReader):  # type: ignore[misc]
+            def read_strings(self) -> None:
+                ct = self.package.find(SHARED_STRINGS)
+                if ct is not None:
+                    outer.strings = xlsx.SharedStrings(self.archive, ct.PartName[1:], MAX_ROW_CHARS)
 
-    def __getitem__(self, i: int) -> str:
-        start = self._ends[i - 1] if i > 0 else 0
-        self._fh.seek(start)
-        return self._fh.read(self._ends[i] - start).decode("utf-8", "surrogatepass")
+            def read_worksheets(self) -> None:  # only where each sheet is: its rows are read by xlsx.py
+                for ws, rel in self.parser.find_sheets():
+                    if rel.target in self.valid_files and "chartsheet" not in rel.Type:
+                        outer.sheets.append((ws.name, rel.target))
+
+        reader = Reader(path, read_only=True, keep_vba=False, data_only=True, keep_links=False, rich_text=False)
+        self.archive = reader.archive
+        try:
+            xlsx.check_part_sizes(self.archive)
+            reader.read_manifest()
+            reader.read_strings()
+            reader.read_workbook()
+            apply_stylesheet(self.archive, reader.wb)
+            reader.read_worksheets()
+        except BaseException:
+            self.close()
+            raise
+        wb = reader.wb
+        self.styles = xlsx.CellStyles(set(getattr(wb, "_date_formats", ())), set(getattr(wb, "_timedelta_formats", ())),
+                                      wb.epoch)
+
+    def rows(self, part: str, width: int = 0) -> Iterator[Any]:
+        from . import xlsx
+
+        return xlsx.sheet_rows(self.archive, part, self.strings, self.styles, width or xlsx.MAX_COLUMNS, MAX_ROW_CHARS)
+
+    def header(self, part: str) -> list[str]:
+        """The first row with any text; an unreadable or over-long one is a one-line error."""
+        for index, row in enumerate(self.rows(part)):
+            if row.last:
+                raise UsageError(f"unreadable Excel workbook: {row.error}")
+            if row.error is not None:
+                raise UsageError(f"unreadable header row {row.number} ({row.error})")
+            if row.cells:
+                cells = [""] * (max(row.cells) + 1)
+                for i, v in row.cells.items():
+                    cells[i] = v.strip()
+                header = _trim(cells)
+                if header:
+                    self.header_index = index  # rows before it are empty: data rows start after it
+                    return header
+        return []
 
     def close(self) -> None:
-        self._fh.close()
+        self.archive.close()
+        if hasattr(self.strings, "close"):
+            self.strings.close()
 
 
-def _load_workbook(path: Path) -> tuple[Any, SpooledStrings | None]:
-    """openpyxl's load_workbook(read_only=True, data_only=True), with the shared strings spooled."""
-    from openpyxl.reader.excel import ExcelReader
-    from openpyxl.xml.constants import SHARED_STRINGS
+def _xlsx_rows(book: _Workbook, part: str, header_index: int, width: int) -> Iterator[Row]:
+    import itertools
 
-    spooled: list[SpooledStrings] = []
-
-    class Reader(ExcelReader):  # type: ignore[misc]
-        def read_strings(self) -> None:
-            ct = self.package.find(SHARED_STRINGS)
-            if ct is not None:
-                with self.archive.open(ct.PartName[1:]) as src:
-                    self.shared_strings = SpooledStrings(src)
-                    spooled.append(self.shared_strings)
-
-    reader = Reader(path, read_only=True, keep_vba=False, data_only=True, keep_links=False, rich_text=False)
-    try:
-        reader.read()
-    except BaseException:
-        for s in spooled:
-            s.close()
-        raise
-    return reader.wb, (spooled[0] if spooled else None)
+    for row in itertools.islice(book.rows(part, width), header_index + 1, None):
+        if row.last:
+            yield Row(row.number, [], f"unreadable worksheet from this row on: {row.error}")
+            return
+        if row.error is not None:
+            yield Row(row.number, [], row.error)
+            continue
+        if not any(c.strip() for c in row.cells.values()):
+            continue
+        cells = [""] * width
+        for i, v in row.cells.items():
+            cells[i] = v
+        yield Row(row.number, cells)
 
 
-def _header_of(ws: Any) -> list[str]:
-    first = next(ws.iter_rows(min_row=1, max_row=1, values_only=True), ())
-    return _trim([cell_text(v).strip() for v in first])
-
-
-def _choose_sheet(path: Path, wb: Any, sheet: str | None, pick: Callable[[list[str]], bool] | None) -> Any:
-    sheets = wb.worksheets
-    names = quote_names(ws.title for ws in sheets)
+def _choose_sheet(path: Path, book: _Workbook, sheet: str | None,
+                  pick: Callable[[list[str]], bool] | None) -> tuple[str, str]:
+    sheets = book.sheets
+    names = quote_names(title for title, _ in sheets)
     if sheet is not None:
-        by_name = [ws for ws in sheets if ws.title == sheet] or [ws for ws in sheets
-                                                                 if ws.title.strip().casefold() == sheet.strip().casefold()]
+        by_name = [s for s in sheets if s[0] == sheet] or [s for s in sheets
+                                                           if s[0].strip().casefold() == sheet.strip().casefold()]
         if by_name:
             return by_name[0]
         if sheet.strip().isdigit() and 1 <= int(sheet) <= len(sheets):
@@ -283,10 +264,10 @@ def _choose_sheet(path: Path, wb: Any, sheet: str | None, pick: Callable[[list[s
         raise UsageError(f"{path}: --sheet {quote_name(sheet)}: no such sheet (sheets: {names}; or a number 1-{len(sheets)})")
     if pick is None or len(sheets) == 1:
         return sheets[0]
-    for ws in sheets:  # exports put responses on the first sheet, but a summary sheet may come first
-        header = _header_of(ws)
+    for s in sheets:  # exports put responses on the first sheet, but a summary sheet may come first
+        header = book.header(s[1])
         if header and pick(header):
-            return ws
+            return s
     raise UsageError(f"{path}: no sheet has a header with a question column (sheets: {names}): "
                      "choose one with --sheet NAME and map its columns with --map \"COLUMN=q07\"")
 
@@ -295,26 +276,34 @@ def _choose_sheet(path: Path, wb: Any, sheet: str | None, pick: Callable[[list[s
 def _open_xlsx(path: Path, sheet: str | None = None,
                pick: Callable[[list[str]], bool] | None = None) -> Iterator[Sheet]:
     import zipfile
+    import zlib
 
     from openpyxl.utils.exceptions import InvalidFileException
 
+    from .xlsx import Damaged, TooLarge
+
     try:
-        wb, strings = _load_workbook(path)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, EOFError, SyntaxError) as exc:
+        book = _Workbook(path)
+    except (Damaged, TooLarge) as exc:
+        raise UsageError(f"{path}: unreadable Excel workbook: {exc}") from None
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, EOFError, SyntaxError, OSError,
+            zlib.error, TypeError, AttributeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{path}: not an Excel workbook (.xlsx) ({reason})") from None
+        raise UsageError(f"{path}: not an Excel workbook (.xlsx) ({type(exc).__name__}: {reason[:200]})") from None
     try:
-        if not wb.worksheets:
+        if not book.sheets:
             raise UsageError(f"{path}: the workbook has no sheet")
-        ws = _choose_sheet(path, wb, sheet, pick)
-        header = _header_of(ws)
+        try:
+            title, part = _choose_sheet(path, book, sheet, pick)
+            header = book.header(part)
+        except UsageError as exc:
+            msg = str(exc)
+            raise UsageError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
         if not header:
-            raise UsageError(f"{path}: sheet {quote_name(ws.title)} is empty (expected a header row)")
-        yield Sheet(header, _xlsx_rows(ws, len(header)), ws.title if len(wb.worksheets) > 1 else "")
+            raise UsageError(f"{path}: sheet {quote_name(title)} is empty (expected a header row)")
+        yield Sheet(header, _xlsx_rows(book, part, book.header_index, len(header)), title if len(book.sheets) > 1 else "")
     finally:
-        wb.close()
-        if strings is not None:
-            strings.close()
+        book.close()
 
 
 def read_header(path: Path) -> list[str]:

@@ -16,6 +16,9 @@ from ..rubrics import RubricBank
 from .columns import LONG_COLUMNS, WideMapping, WideOptions, map_example, plan_columns
 from .sheets import _SURROGATE, XLSX_SUFFIXES, open_sheet, read_header
 
+# values (one hash each, about 60 bytes) kept to find a column unique in every row: ~30 MB at most
+MAX_TRACKED_VALUES = 500_000
+
 __all__ = ["WideAnswer", "WideMapping", "WideOptions", "check_wide_options", "inspect_wide", "is_wide", "plan_columns",
            "wide_answers"]
 
@@ -113,6 +116,7 @@ def inspect_wide(path: str | Path, bank: RubricBank, options: WideOptions | None
         # while their values are all present and distinct
         others: dict[int, set[int]] = {c.index: set() for c in sorted(m.columns, key=lambda c: c.role != "identity")
                                        if c.role != "question" and c.index not in m.candidate_columns}
+        tracked = 0  # values held in `others`, bounded: a wide file of unique values is not held whole
         for row in sheet.rows:
             if row.error:
                 m.bad_rows += 1
@@ -126,8 +130,13 @@ def inspect_wide(path: str | Path, bank: RubricBank, options: WideOptions | None
                 value = row.cells[i].strip()
                 if not value or hash(value) in values:
                     del others[i]  # empty or repeated: no use as the candidate
+                    tracked -= len(values)
                 else:
                     values.add(hash(value))
+            tracked += len(others)
+            while tracked > MAX_TRACKED_VALUES and others:
+                # only the first column still unique is used: drop the least preferred (the last)
+                tracked -= len(others.pop(next(reversed(others))))
             for c in watch:
                 text = row.cells[c.index].strip()
                 if not text:

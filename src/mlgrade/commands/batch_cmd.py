@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 _PROVIDER_ACTIONS = ("status", "collect")
 MapOpt = Annotated[Optional[list[str]], typer.Option(
-    "--map", help="Wide files: map a column to a question, COLUMN=QUESTION_ID (repeatable; COLUMN=- ignores it).",
+    "--map", help="Wide files: map a column to a question, COLUMN=QUESTION_ID (repeatable; COLUMN=- ignores it; "
+    "#N names column N, for two columns under one header).",
     show_default=False)]
 MapFileOpt = Annotated[Optional[Path], typer.Option(
     "--map-file", help="Wide files: a YAML mapping of column header to question id ('Response 3: q07').",

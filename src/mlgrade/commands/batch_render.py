@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._common import console
 
+SHOWN_IGNORED = 30  # ignored columns named in the dry-run mapping; the rest are counted
+
 if TYPE_CHECKING:
     from ..batch.columns import WideMapping
     from ..batch.progress import BatchProgress, BatchSummary
@@ -130,7 +132,10 @@ def print_mapping(m: WideMapping, stream: Any) -> None:
     if others:
         w("  identity (not used): " + ", ".join(quote_name(c.header) for c in others) + "\n")
     if m.ignored:
-        w("  ignored: " + ", ".join(f"{quote_name(c.header, 38)} ({c.how or 'no match'})" for c in m.ignored) + "\n")
+        shown = m.ignored[:SHOWN_IGNORED]  # an export of 5,000 columns would print one line of 100 KB
+        more = len(m.ignored) - len(shown)
+        w("  ignored: " + ", ".join(f"{quote_name(c.header, 38)} ({c.how or 'no match'})" for c in shown)
+          + (f" … and {more:,} more (--json lists them)" if more else "") + "\n")
     for warning in m.warnings:
         w(f"  warning: {warning}\n")
 
