@@ -88,15 +88,21 @@ _GRADE_Q05 = (
 
 
 def _graded_within(seconds: int, script: str, what: str) -> None:
-    """Run a grading script in a child process with a generous cap, so quadratic code fails the
-    test instead of hanging it (a cap on the whole child, not a timing assertion)."""
+    """Run a grading script in a child process with a generous cap on its CPU time, so quadratic
+    code fails the test instead of hanging it (a cap on the whole child, not a timing assertion:
+    CPU time, so a loaded machine or a parallel test run does not make it fail)."""
+    import resource
+    import signal
     import subprocess
     import sys
 
-    try:
-        subprocess.run([sys.executable, "-c", _GRADE_Q05 + script], check=True, timeout=seconds)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{what} took over {seconds} s")
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
+
+    done = subprocess.run([sys.executable, "-c", _GRADE_Q05 + script], preexec_fn=cap, timeout=seconds * 20)
+    if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        pytest.fail(f"{what} took over {seconds} s of CPU")
+    assert done.returncode == 0, f"{what}: the grading script failed (exit {done.returncode})"
 
 
 def test_a_run_of_punctuation_is_graded_in_linear_time():
