@@ -18,7 +18,7 @@ from ..grading import Grader, agrade_rubric, error_grade, make_grader, second_op
 from ..models import Grade, Rubric, Usage
 from ..rubrics import RubricBank, rubric_hash
 
-MAX_REMEMBERED_HITS = 4096  # cached grades kept in memory per run (~10 KB each at most: ~40 MB)
+MAX_REMEMBERED_HITS = 256  # cached grades kept in memory per run: a few MB, so a long run stays flat
 
 
 def cache_key(rubric: Rubric, prompt_hash: str, grader: Grader, answer: str, *, runs_code: bool = True) -> str:
@@ -118,7 +118,7 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
     crashed: list[BaseException] = []
     # The same answer to the same question again in this run (a form submitted twice, files
     # joined) is read from the store and validated once: its key names the answer, the rubric and
-    # the grader, so the grade is the same one. Capped, so a run of distinct answers stays flat.
+    # the grader, so the grade is the same one.
     hits: dict[str, Grade] = {}
 
     def finished(task: asyncio.Task[None]) -> None:
@@ -158,7 +158,9 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
                     if "review" not in raw:  # cached before review flags existed
                         second = second_opinion(rubric, item.answer, hit.code_tests) if hit.grader != "offline" else None
                         hit = with_review(hit, rubric, item.answer, second=second)
-                    if len(hits) < MAX_REMEMBERED_HITS:
+                    if len(hits) >= MAX_REMEMBERED_HITS:
+                        hits.clear()  # items come question by question: the repeats worth keeping are recent
+                    if MAX_REMEMBERED_HITS:
                         hits[key] = hit  # type: ignore[index]
             if hit is not None:
                 run.record(item, hit, cached=True)
