@@ -230,3 +230,27 @@ def test_a_grader_error_left_in_the_output_keeps_the_rerun_at_exit_1(tmp_path, b
     assert grade_many([inp], out, grader=SlowGrader(fail_answers={rows[0]["answer"]}), bank=bank).exit_code == 1
     assert grade_many([inp], out, grader=SlowGrader(), bank=bank).exit_code == 1
     assert grade_many([inp], out, grader=SlowGrader(), bank=bank, retry_errors=True).exit_code == 0
+def test_a_repeated_answer_is_read_from_the_store_once_per_run(tmp_path, bank, monkeypatch):
+    """Issue 22: 5,000 answers that repeat 125 spent a fifth of the batch's CPU reading, parsing and
+    validating the same cached rows again. The lines written are the same as read one by one."""
+    from mlgrade.store import Store
+
+    rows = [dict(r, id=f"{r['id']}-{k}") for k in range(4) for r in answers(6)]
+    inp = write_jsonl(tmp_path / "in.jsonl", rows)
+    grade_many([write_jsonl(tmp_path / "warm.jsonl", answers(6))], tmp_path / "warm.out", grader=SlowGrader(),
+               bank=bank)
+    reads: list[str] = []
+    real = Store.cache_get
+    monkeypatch.setattr(Store, "cache_get", lambda self, key: reads.append(key) or real(self, key))
+    s = grade_many([inp], tmp_path / "out.jsonl", grader=SlowGrader(), bank=bank)
+    assert s.run.cache_hits == 24 and len(reads) == len(set(reads)) == 6
+    import mlgrade.batch.runner as runner
+
+    monkeypatch.setattr(runner, "MAX_REMEMBERED_HITS", 0)  # nothing remembered: every line read again
+    grade_many([inp], tmp_path / "again.jsonl", grader=SlowGrader(), bank=bank)
+    assert len(reads) == 6 + 24
+
+    def lines(path):
+        return [{k: v for k, v in r.items() if k != "latency_ms"} for r in read_out(path)]
+
+    assert lines(tmp_path / "out.jsonl") == lines(tmp_path / "again.jsonl")

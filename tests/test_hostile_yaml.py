@@ -52,3 +52,25 @@ def test_damaged_cached_derived_rubric_is_derived_again(settings):
         store.derived_put(key, "a: &a [1,2]\nb: [*a, *a]\n")
         again = asyncio.run(aderive_rubric(question, reference, settings=settings, grader_kind="offline", store=store))
     assert again == first
+
+
+def test_a_star_that_is_no_alias_takes_the_fast_loader_and_an_alias_is_still_refused(monkeypatch):
+    """Issue 22: rubric files with `3*3` or `zip(*` went through the pure-Python alias-checking
+    loader, parsed twice per run (rubrics and topicality). The C parser's events tell them apart."""
+    import pytest
+    import yaml
+
+    from mlgrade import textfiles
+
+    if not getattr(yaml, "__with_libyaml__", False):
+        pytest.skip("PyYAML without libyaml: the slow loader is the only one")
+    slow = textfiles.no_alias_loader
+    used: list[int] = []
+    monkeypatch.setattr(textfiles, "no_alias_loader", lambda s: used.append(1) or slow(s))
+    assert textfiles.load_yaml('cues: ["3*3*3*64", "zip(*"]\nn: 2\n') == {"cues": ["3*3*3*64", "zip(*"], "n": 2}
+    assert used == []
+    with pytest.raises(yaml.YAMLError, match="aliases"):
+        textfiles.load_yaml("a: &x [1]\nb: *x\n")
+    assert used == [1]
+    with pytest.raises(yaml.YAMLError):  # a parse error keeps the slow loader's message and line
+        textfiles.load_yaml('a: "3*3\nb: [\n')

@@ -103,13 +103,29 @@ def alias_error(mark: Any) -> Exception:
     return yaml.MarkedYAMLError(problem=ALIAS_PROBLEM, problem_mark=mark)
 
 
-def load_yaml(text: str) -> Any:
-    """One YAML document, safely: no Python objects and no aliases (a yaml.YAMLError naming the
-    line is raised for the first alias). Text without `*` cannot hold an alias and takes the fast C loader."""
+def _has_alias(text: str, loader: Any) -> bool:
+    """Whether the document holds an alias event. A parse error counts as one: the slow loader
+    then raises it with its usual message."""
     import yaml
 
+    try:
+        return any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=loader))
+    except yaml.YAMLError:
+        return True
+
+
+def load_yaml(text: str) -> Any:
+    """One YAML document, safely: no Python objects and no aliases (a yaml.YAMLError naming the
+    line is raised for the first alias). Text without `*` cannot hold an alias and takes the fast C loader;
+    so does text whose `*` are not aliases (`3*3`, `zip(*`), found by the C parser's events, which
+    never expand anything (an alias bomb costs its text), before the slow alias-checking loader."""
+    import yaml
+
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None and ("*" not in text or not _has_alias(text, fast)):
+        return yaml.load(text, Loader=fast)
     if "*" not in text:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yaml.load(text, Loader=yaml.SafeLoader)
     loader = no_alias_loader(text)
     try:
         node = loader.get_single_node()

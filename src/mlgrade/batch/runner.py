@@ -18,6 +18,9 @@ from ..grading import Grader, agrade_rubric, error_grade, make_grader, second_op
 from ..models import Grade, Rubric, Usage
 from ..rubrics import RubricBank, rubric_hash
 
+MAX_REMEMBERED_HITS = 256  # cached grades kept in memory per run: a few MB, so a long run stays flat
+
+
 def cache_key(rubric: Rubric, prompt_hash: str, grader: Grader, answer: str, *, runs_code: bool = True,
               endpoint: str = "") -> str:
     """The key of a cached grade. A coding question's grade differs when its code is not run
@@ -125,6 +128,10 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
                          limiter: AdaptiveLimiter, run: RunRecorder) -> None:
     tasks: set[asyncio.Task[None]] = set()
     crashed: list[BaseException] = []
+    # The same answer to the same question again in this run (a form submitted twice, files
+    # joined) is read from the store and validated once: its key names the answer, the rubric and
+    # the grader, so the grade is the same one.
+    hits: dict[str, Grade] = {}
 
     def finished(task: asyncio.Task[None]) -> None:
         tasks.discard(task)
@@ -156,12 +163,19 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
                 break
             key = cache_key(rubric, prompt_hash, grader, item.answer, runs_code=settings.exec_code,
                             endpoint=endpoint) if cache is not None else None
-            raw = cache.cache_get(key) if key is not None else None
-            hit = _cached_grade(raw)
+            hit = hits.get(key) if key is not None else None
+            if hit is None:
+                raw = cache.cache_get(key) if key is not None else None
+                hit = _cached_grade(raw)
+                if hit is not None:
+                    if "review" not in raw:  # cached before review flags existed
+                        second = second_opinion(rubric, item.answer, hit.code_tests) if hit.grader != "offline" else None
+                        hit = with_review(hit, rubric, item.answer, second=second)
+                    if len(hits) >= MAX_REMEMBERED_HITS:
+                        hits.clear()  # items come question by question: the repeats worth keeping are recent
+                    if MAX_REMEMBERED_HITS:
+                        hits[key] = hit  # type: ignore[index]
             if hit is not None:
-                if "review" not in raw:  # cached before review flags existed
-                    second = second_opinion(rubric, item.answer, hit.code_tests) if hit.grader != "offline" else None
-                    hit = with_review(hit, rubric, item.answer, second=second)
                 run.record(item, hit, cached=True)
                 continue
             await limiter.acquire()

@@ -164,8 +164,15 @@ def _echo(unit: _Unit, compiled: _CompiledRubric) -> bool:
     algorithm.", "k nearest neighbours") restates the question: it is no evidence for any point,
     whatever cues the question's words happen to match."""
     question = compiled.question
-    content = [t.stem for t in unit.tokens if not t.stop and len(t.text) > 1]
-    return bool(content) and all(s in question for s in content)
+    if not question:
+        return False
+    content = False
+    for t in unit.tokens:  # stops at the first word of its own: most clauses have one early
+        if not t.stop and len(t.text) > 1:
+            if t.stem not in question:
+                return False
+            content = True
+    return content
 
 
 def _units(answer: str, spans: list[Clause], masks: list[list[int]], index: CueWords) -> list[_Unit]:
