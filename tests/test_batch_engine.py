@@ -230,6 +230,8 @@ def test_a_grader_error_left_in_the_output_keeps_the_rerun_at_exit_1(tmp_path, b
     assert grade_many([inp], out, grader=SlowGrader(fail_answers={rows[0]["answer"]}), bank=bank).exit_code == 1
     assert grade_many([inp], out, grader=SlowGrader(), bank=bank).exit_code == 1
     assert grade_many([inp], out, grader=SlowGrader(), bank=bank, retry_errors=True).exit_code == 0
+
+
 def test_a_repeated_answer_is_read_from_the_store_once_per_run(tmp_path, bank, monkeypatch):
     """Issue 22: 5,000 answers that repeat 125 spent a fifth of the batch's CPU reading, parsing and
     validating the same cached rows again. The lines written are the same as read one by one."""
