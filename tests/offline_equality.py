@@ -1,11 +1,12 @@
 """Synthetic answers for pinning the offline grader's results, and the recorder of the fixture.
 
-The fixture (tests/data/offline_equality.json.gz) holds, recorded from the code of 530fcaa (before
-the speed work of issue 22): a snapshot of the 25 rubrics and of the bank's vocabulary (so later
+The fixture (tests/data/offline_equality.json.gz) holds (recorded first from 530fcaa, before the
+speed work of issue 22, which reproduced every grade; re-recorded after issues 23 and 26 changed
+the scale and the code rules on purpose): a snapshot of the 25 rubrics and of the bank's vocabulary (so later
 rubric edits do not move it), the answers below, and each answer's grade. A speed change must
 reproduce every grade exactly; a deliberate change to the grader's results re-records it:
 
-    PYTHONPATH=src /work/venv/bin/python tests/offline_equality.py --record
+    PYTHONPATH=src:tests python tests/offline_equality.py --record
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
-"""The offline grader's results are pinned: 325 synthetic answers across the 25 rubrics, graded by
-the code before the speed work of issue 22 (tests/offline_equality.py recorded them), must grade
-field for field the same now. The rubrics and the bank's vocabulary come from the fixture, so a
+"""The offline grader's results are pinned: 325 synthetic answers across the 25 rubrics, as graded
+when tests/offline_equality.py last recorded them, must grade field for field the same now. The rubrics and the bank's vocabulary come from the fixture, so a
 rubric edit elsewhere does not move this test; a change of the grader's algorithm does."""
 
 from __future__ import annotations
