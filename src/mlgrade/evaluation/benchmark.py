@@ -160,6 +160,7 @@ class Run:
 @dataclass
 class BuiltinResult:
     answers: int
+    available: int  # built-in answers in all (the sample's population)
     sample: int | None
     offline: Run
     llm: list[Run] = field(default_factory=list)
@@ -175,7 +176,8 @@ class BuiltinResult:
         return self.verdicts[0] if self.verdicts else ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "builtin", "source": measured.SOURCE, "answers": self.answers, "sample": self.sample,
+        return {"kind": "builtin", "source": measured.SOURCE, "answers": self.answers, "available": self.available,
+                "sample": self.sample,
                 "runs": [r.summary() for r in self.runs],
                 "metrics": {r.setting.label: r.result.metrics for r in self.runs},
                 "errors": {r.setting.label: r.result.errors for r in self.runs if r.result.errors},
@@ -185,6 +187,20 @@ class BuiltinResult:
     @property
     def errors(self) -> list[dict[str, Any]]:
         return [e for r in self.llm for e in r.result.errors]
+
+
+def check_variants(settings: Settings, variants: Sequence[str] | None) -> list[str]:
+    """The judge variants to measure (default: the configured one), each a known name."""
+    from ..config import JUDGE_VARIANTS
+
+    chosen = list(dict.fromkeys(variants or [settings.judge]))
+    for v in chosen:
+        if v not in JUDGE_VARIANTS:
+            raise UsageError(f"unknown judge variant {v!r}: choose from {', '.join(JUDGE_VARIANTS)}")
+    if chosen != [settings.judge] and settings.grader_kind != "llm":
+        raise UsageError("--compare compares judge variants of an LLM grader: set OPENAI_BASE_URL or OPENAI_API_KEY "
+                         "(or --grader llm)")
+    return chosen
 
 
 def verdict(run: Run, offline: Run) -> str:
@@ -210,23 +226,17 @@ async def arun_builtin(settings: Settings, *, sample: int | None = None, variant
     """Measure the configured grader (each judge variant in `variants`, default the configured
     one) and the offline grader on the built-in answers (a stratified `sample` of them), and
     store each figure under MLGRADE_HOME when `remember`."""
-    from ..config import JUDGE_VARIANTS
     from ..grading import make_grader
     from ..rubrics import load_rubrics
     from ..store import Store
 
     bank = bank or load_rubrics(settings.rubrics_dir)
     rows = builtin_rows(bank)
+    available = len(rows)
     if sample is not None:
         rows = stratified_sample(rows, sample)
     llm = settings.grader_kind == "llm"
-    variants = list(dict.fromkeys(variants or [settings.judge]))
-    for v in variants:
-        if v not in JUDGE_VARIANTS:
-            raise UsageError(f"unknown judge variant {v!r}: choose from {', '.join(JUDGE_VARIANTS)}")
-    if not llm and len(variants) > 1:
-        raise UsageError("--compare compares judge variants of an LLM grader: set OPENAI_BASE_URL or OPENAI_API_KEY "
-                         "(or --grader llm)")
+    variants = check_variants(settings, variants)
     questions = sorted({r.question_id for r in rows})
     factory = grader_factory or make_grader
 
@@ -250,7 +260,7 @@ async def arun_builtin(settings: Settings, *, sample: int | None = None, variant
     if not llm_runs:
         verdicts = [f"the offline grader: band accuracy {offline.effective_accuracy:.0%} on {offline.result.rows} "
                     "answers; an LLM grader must beat this to be worth its cost"]
-    result = BuiltinResult(answers=len(rows), sample=sample, offline=offline, llm=llm_runs, verdicts=verdicts)
+    result = BuiltinResult(answers=len(rows), available=available, sample=sample, offline=offline, llm=llm_runs, verdicts=verdicts)
     if remember:
         rubrics = measured.rubric_set_hash(bank, questions)
         with Store.for_settings(settings) as store:
