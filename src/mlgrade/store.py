@@ -172,7 +172,7 @@ def _execute_each(db: sqlite3.Connection, script: str) -> None:
 
 
 def _m_measurements(db: sqlite3.Connection) -> None:
-    # one row per `mlgrade eval --builtin` run of one grader setting (evaluation/measured.py reads them)
+    # one row per `mlgrade eval --builtin` run of one grader setting (measured.py reads them)
     _execute_each(db,
         """
         CREATE TABLE IF NOT EXISTS measurements (

@@ -186,6 +186,11 @@ def batch(
 
     if settings.offline_notice and not json_out:
         console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
+    from ..measured import side_figure
+
+    note, figure = side_figure(settings, bank=bank)
+    if note and not json_out and not dry_run:
+        console(stderr=True).print(f"[dim]{note}[/]")
     kwargs: dict[str, Any] = dict(settings=settings, bank=bank, concurrency=concurrency, retry_errors=retry_errors,
                                   use_cache=not no_cache, dry_run=dry_run, wide=wide, regrade_stale=regrade_stale)
     if dry_run:
@@ -199,6 +204,7 @@ def batch(
                                            concurrency=None if concurrency == 8 else concurrency))
     if json_out:
         data = summary.to_dict()
+        data["expert_agreement"] = figure
         if mappings:
             data["wide"] = [m.to_dict() for m in mappings]
         print_json(data)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import measured
+from .. import measured
 from .expert import ExpertResult, ExpertRow, aevaluate_expert, read_expert_set
 from ..errors import UsageError
 

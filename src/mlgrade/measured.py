@@ -14,12 +14,12 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import redact_url
-from ..store import Store, now_iso
+from .errors import redact_url
+from .store import Store, now_iso
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..rubrics import RubricBank
+    from .config import Settings
+    from .rubrics import RubricBank
 
 RUN_HINT = "mlgrade eval --builtin --sample 25"
 SOURCE = "expert-graded answers (built-in)"
@@ -46,7 +46,7 @@ def setting_for(settings: Settings, grader_kind: str | None = None, judge: str |
     kind = grader_kind or settings.grader_kind
     if kind != "llm":
         return Setting("offline")
-    from ..graders.client import endpoint_url
+    from .graders.client import endpoint_url
 
     return Setting("llm", settings.model, redact_url(endpoint_url(settings)) or "", judge or settings.judge)
 
@@ -56,9 +56,9 @@ def prompt_hash(setting: Setting) -> str:
     the reply schema's shape for the judge variant. (The offline grader has no prompt.)"""
     if setting.grader != "llm":
         return ""
-    from ..graders.llm import VERDICT_MODELS
-    from ..graders.prompts import load_template
-    from ..graders.replies import strict_schema
+    from .graders.llm import VERDICT_MODELS
+    from .graders.prompts import load_template
+    from .graders.replies import strict_schema
 
     static = {"system": load_template("grade.system.md"), "user": load_template("grade.user.md"),
               "verdict": strict_schema(VERDICT_MODELS[setting.judge or "verdict-first"])}
@@ -67,7 +67,7 @@ def prompt_hash(setting: Setting) -> str:
 
 def rubric_set_hash(bank: RubricBank, question_ids: list[str] | None = None) -> str:
     """One hash over the rubrics of the given questions (default: the whole bank)."""
-    from ..rubrics import rubric_hash
+    from .rubrics import rubric_hash
 
     ids = sorted(question_ids if question_ids is not None else bank.ids())
     joined = ",".join(f"{qid}:{rubric_hash(bank.get(qid))}" for qid in ids if qid in bank)
@@ -143,7 +143,7 @@ def lookup(settings: Settings, *, bank: RubricBank | None = None, grader_kind: s
             found.stale, found.stale_reason = True, "the prompt changed since"
         else:
             if bank is None:
-                from ..rubrics import load_rubrics
+                from .rubrics import load_rubrics
 
                 bank = load_rubrics(settings.rubrics_dir)
             if found.rubric_hash != rubric_set_hash(bank, found.figures.get("questions")):
@@ -201,9 +201,58 @@ def configured_figure(settings: Settings, *, bank: RubricBank | None = None,
     is reported by the command's own use of the store, never by a side line)."""
     import sqlite3
 
-    from ..errors import MlgradeError
+    from .errors import MlgradeError
 
     try:
         return lookup(settings, bank=bank, grader_kind=grader_kind)
     except (MlgradeError, OSError, sqlite3.Error):
         return None
+
+
+def side_figure(settings: Settings, *, bank: RubricBank | None = None) -> tuple[str | None, dict[str, Any]]:
+    """For `grade`, `practice`, `batch` and `report`: the reminder line (or None) and the figure
+    for --json. Reads the store only when it exists: grading offline never creates one for this."""
+    setting = setting_for(settings)
+    found = configured_figure(settings, bank=bank) if settings.db_path.is_file() else None
+    m = found[1] if found else None
+    return reminder_line(setting, m), figure_dict(setting, m)
+
+
+def latest_for_model(store: Store, grader: str, model: str) -> Measurement | None:
+    """The newest record of a grader and model under any endpoint or judge variant (a results
+    file says which model graded it, not the rest of the setting)."""
+    row = store.db.execute("SELECT grader, model, base_url, judge, samples FROM measurements WHERE grader = ? AND model = ?"
+                           " ORDER BY created_at DESC, id DESC LIMIT 1", (grader, model if grader == "llm" else "")
+                           ).fetchone()
+    return latest(store, Setting(*row)) if row else None
+
+
+def figures_for_graders(graders: list[tuple[str, str]], settings: Settings | None = None) -> list[dict[str, Any]]:
+    """For a report: each (grader, model) that graded the results, with its figure or its absence
+    and a `line` to print. Staleness is not judged here: the results may predate today's rubrics."""
+    import sqlite3
+
+    from .config import load_settings
+    from .errors import MlgradeError
+
+    settings = settings or load_settings()
+    out: list[dict[str, Any]] = []
+    store = None
+    try:
+        if settings.db_path.is_file():
+            store = Store.for_settings(settings)
+        for grader, model in graders:
+            setting = Setting(grader if grader == "llm" else "offline", model if grader == "llm" else "")
+            m = latest_for_model(store, setting.grader, setting.model) if store is not None else None
+            if m is not None:
+                setting = m.setting
+            fig = figure_dict(setting, m)
+            fig["line"] = figure_line(setting, m).replace(f"{setting.label}: ", f"{setting.label}: expert agreement ", 1) \
+                if m is not None else f"{setting.label} was never measured against expert grades (`{RUN_HINT}`)"
+            out.append(fig)
+    except (MlgradeError, OSError, sqlite3.Error):
+        pass  # a report never fails for its side line
+    finally:
+        if store is not None:
+            store.close()
+    return out
