@@ -70,3 +70,20 @@ def scripted_judge(rows: Iterable[Any], bank: Any, misses: Iterable[str] = ()) -
 
     return respond
 
+
+
+class ScriptedGrader:
+    """A grader (no network) with the same known agreement, for the offline side of a run."""
+
+    def __init__(self, rows: Iterable[Any], misses: Iterable[str] = (), *, name: str = "offline", model: str = ""):
+        self.name, self.model = name, model
+        missed = set(misses)
+        self._plan = {r.answer: far_band(r.expected_band) if r.answer_id in missed else r.expected_band for r in rows}
+
+    async def assess(self, rubric: Rubric, answer: str, *, facts: Any = None) -> Any:
+        from mlgrade.models import Assessment
+
+        st = statuses_for(rubric, answer, self._plan[answer])
+        quote = _quote(answer) if any(s != "missing" for s in st.values()) else ""
+        return Assessment(judgments=[Judgment(key_point=k, status=s, evidence=quote if s != "missing" else "")
+                                     for k, s in st.items()], model=self.model, prompt_hash="scripted")

@@ -190,7 +190,7 @@ def batch(
 
     note, figure = side_figure(settings, bank=bank)
     if note and not json_out and not dry_run:
-        console(stderr=True).print(f"[dim]{note}[/]")
+        console(stderr=True).print(f"[dim]{note}[/]", soft_wrap=True)
     kwargs: dict[str, Any] = dict(settings=settings, bank=bank, concurrency=concurrency, retry_errors=retry_errors,
                                   use_cache=not no_cache, dry_run=dry_run, wide=wide, regrade_stale=regrade_stale)
     if dry_run:

@@ -166,7 +166,7 @@ def grade_command(
 
         render_grade(result, rubric, console())
         if note and result.outcome == "graded":
-            err.print(f"[dim]{note}[/]")
+            err.print(f"[dim]{note}[/]", soft_wrap=True)
     if result.outcome == "skipped":
         if not json_out:
             from ._common import print_error

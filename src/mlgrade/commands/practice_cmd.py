@@ -100,7 +100,7 @@ def practice(
 
         note, _ = side_figure(settings, bank=bank)
         if note:
-            out.print(f"[dim]{note}[/]")
+            out.print(f"[dim]{note}[/]", soft_wrap=True)
         summary = run_practice(session, out, use_editor=editor)
         upcoming = next_due(bank, all_attempts(store))
         hint = None
