@@ -213,10 +213,10 @@ def verdict(run: Run, offline: Run) -> str:
         figures += f"; {failed} of {run.result.rows} answers not graded, counted as misses"
     if a > b + TIE:
         return f"{name} agrees with the experts better than the offline grader: {figures}"
+    advice = "Do not trust it over the offline grader (--grader offline)"
     if a < b - TIE:
-        return (f"{name} agrees with the experts less than the offline grader: {figures}. Do not trust it over the "
-                "offline grader (--grader offline)")
-    return f"{name} agrees with the experts about as well as the offline grader: {figures}"
+        return f"{name} agrees with the experts less than the offline grader: {figures}. {advice}"
+    return f"{name} agrees with the experts no better than the offline grader: {figures}. {advice}"
 
 
 async def arun_builtin(settings: Settings, *, sample: int | None = None, variants: Sequence[str] | None = None,
