@@ -281,7 +281,9 @@ def test_report_carries_the_figure(cli, tmp_path, home):
     answers.write_text("id,question_id,answer\na1,q01,Semi-supervised learning uses a few labels and many unlabeled "
                        "examples.\n", encoding="utf-8")
     results = tmp_path / "results.jsonl"
-    assert cli(["batch", answers, "--out", results, "--grader", "offline"]).exit_code == 0
+    batch = cli(["batch", answers, "--out", results, "--grader", "offline", "--json"])
+    assert batch.exit_code == 0, batch.output
+    assert json.loads(batch.stdout)["expert_agreement"]["measured"] is False
     before = json.loads(cli(["report", results, "--json"]).stdout)["expert_agreement"]
     assert [(f["grader"], f["measured"]) for f in before] == [("offline", False)]
     assert cli(["eval", "--builtin", "--sample", 3, "--grader", "offline"]).exit_code == 0
