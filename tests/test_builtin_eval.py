@@ -291,3 +291,18 @@ def test_report_carries_the_figure(cli, tmp_path, home):
     assert after[0]["measured"] is True and after[0]["answers"] == 3
     md = cli(["report", results]).stdout
     assert f"the offline grader: expert agreement measured {_today()} on 3 expert-graded answers" in md
+
+
+def test_the_time_estimate_uses_the_last_measurement_of_the_setting(sample, bank):
+    from mlgrade.evaluation.benchmark import ASSUMED_SECONDS_PER_REQUEST, plan
+    from mlgrade.store import Store
+
+    with FakeOpenAIServer(responder=scripted_judge(sample, bank)) as srv:
+        settings = load_settings(base_url=srv.base_url, model="judge-7b", grader="llm")
+        first = plan(settings, sample, bank, ["verdict-first"], concurrency=8)
+        assert (first.requests, first.seconds) == (10, 2 * ASSUMED_SECONDS_PER_REQUEST)
+        asyncio.run(arun_builtin(settings, sample=SAMPLE, bank=bank, grader_factory=_factory(sample)))
+        with Store.for_settings(settings) as store:
+            store.db.execute("UPDATE measurements SET data_json = json_set(data_json, '$.seconds_per_answer', 1.5)")
+        assert plan(settings, sample, bank, ["verdict-first"], concurrency=8).seconds == 15.0
+        assert plan(settings, sample, bank, ["verdict-first", "evidence-first"], concurrency=8).seconds == 30.0

@@ -124,7 +124,28 @@ def plan(settings: Settings, rows: Sequence[ExpertRow], bank: RubricBank, varian
     requests = len(rows) * runs
     cost = estimate_cost(settings.model, usage) if llm else 0.0
     seconds = math.ceil(requests / max(1, concurrency)) * ASSUMED_SECONDS_PER_REQUEST
+    if llm:
+        seconds = _measured_pace(settings, variants) * len(rows) * runs or seconds
     return Plan(len(rows), requests, usage.input_tokens, usage.output_tokens, cost, seconds)
+
+
+def _measured_pace(settings: Settings, variants: Sequence[str]) -> float:
+    """Seconds per answer of this setting's last measurement (0 when there is none): a better
+    guess of the time than the assumption, since it was this endpoint and model."""
+    import sqlite3
+
+    from ..errors import MlgradeError
+    from ..store import Store
+
+    if not settings.db_path.is_file():
+        return 0.0
+    try:
+        with Store.for_settings(settings) as store:
+            paces = [m.figures.get("seconds_per_answer") or 0.0 for v in variants
+                     if (m := measured.latest(store, measured.setting_for(settings, "llm", v))) is not None]
+    except (MlgradeError, OSError, sqlite3.Error):
+        return 0.0
+    return max(paces, default=0.0)
 
 
 @dataclass
@@ -268,7 +289,8 @@ async def arun_builtin(settings: Settings, *, sample: int | None = None, variant
                 s = run.summary()
                 figures = {"band_accuracy": s["band_accuracy_all"], "band_accuracy_graded": s["band_accuracy"],
                            "band_accuracy_ci": s["band_accuracy_ci"], "spearman": s["spearman"],
-                           "graded": s["graded"], "questions": questions, "sample": sample}
+                           "graded": s["graded"], "questions": questions, "sample": sample,
+                           "seconds_per_answer": round(run.result.seconds / max(1, run.result.rows), 3)}
                 if run is not offline:
                     figures["offline_band_accuracy"] = round(offline.effective_accuracy, 3)
                     figures["worse_than_offline"] = run.effective_accuracy < offline.effective_accuracy - TIE
