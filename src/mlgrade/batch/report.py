@@ -159,8 +159,7 @@ def _bands_text(g: Group) -> str:
 
 
 def _agreement(agg: Aggregate) -> list[dict[str, Any]]:
-    """How far each grader that graded these results agrees with the experts (evaluation.measured)."""
-    from ..measured import figures_for_graders
+    from ..measured import figures_for_graders  # how far each grader of these results agrees with experts
 
     return figures_for_graders(sorted(agg.graders)) if agg.graders else []
 

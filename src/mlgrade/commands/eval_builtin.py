@@ -15,6 +15,17 @@ if TYPE_CHECKING:
     from ..evaluation.benchmark import BuiltinResult, Plan
 
 
+def refuse_dataset_options(dataset: Any, given: dict[str, Any]) -> None:
+    """--builtin has its own answers and a fixed sample: a DATASET or a dataset option is a mistake."""
+    from ..errors import UsageError
+
+    if dataset is not None:
+        raise UsageError(f"--builtin measures on the built-in answers: drop {dataset}")
+    extra = [name for name, value in given.items() if value]
+    if extra:
+        raise UsageError(f"{extra[0]} does not apply to --builtin (its sample is fixed: --sample N)")
+
+
 def parse_variants(values: list[str] | None) -> list[str] | None:
     """`--compare a --compare b` or `--compare a,b`."""
     if not values:
@@ -55,8 +66,12 @@ def run(settings: Settings, *, sample: int | None, variants: list[str] | None, y
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ..errors import UsageError
     from ..evaluation.benchmark import arun_builtin, builtin_rows, check_variants, plan, stratified_sample
     from ..rubrics import load_rubrics
+
+    if concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
 
     bank = load_rubrics(settings.rubrics_dir)
     chosen = check_variants(settings, variants)

@@ -111,15 +111,9 @@ def eval_command(
     if builtin:
         from . import eval_builtin
 
-        if dataset is not None:
-            raise UsageError(f"--builtin measures on the built-in answers: drop {dataset}")
-        extra = [name for name, given in (("--scale", scale), ("--limit", limit), ("--out", out),
-                                          ("--fit-calibration", fit_calibration), ("--calibration", calibration),
-                                          ("--reviews", reviews), ("--seed", seed != 0)) if given]
-        if extra:
-            raise UsageError(f"{extra[0]} does not apply to --builtin (its sample is fixed: --sample N)")
-        if concurrency < 1:
-            raise UsageError("--concurrency must be at least 1")
+        eval_builtin.refuse_dataset_options(dataset, {"--scale": scale, "--limit": limit, "--out": out,
+                                                      "--fit-calibration": fit_calibration, "--calibration": calibration,
+                                                      "--reviews": reviews, "--seed": seed != 0})
         settings = settings_from(grader=grader, model=model, base_url=base_url, judge=judge,
                                  cache_capabilities=refresh_flag(refresh))
         return eval_builtin.run(settings, sample=sample, variants=eval_builtin.parse_variants(compare), yes=yes,
