@@ -20,7 +20,7 @@ def _isolated_env(tmp_path, monkeypatch):
     home = tmp_path / "mlgrade-home"
     monkeypatch.setenv("MLGRADE_HOME", str(home))
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "MLGRADE_MODEL", "MLGRADE_GRADER", "MLGRADE_RUBRICS",
-                "MLGRADE_EXEC", "MLGRADE_MAX_ANSWER_CHARS", "MLGRADE_SANDBOX", "MLGRADE_SANDBOX_NAMESPACES"):
+                "MLGRADE_EXEC", "MLGRADE_MAX_ANSWER_CHARS", "MLGRADE_SANDBOX", "MLGRADE_SANDBOX_NAMESPACES", "MLGRADE_JUDGE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)  # so no developer's .env is read
     yield home

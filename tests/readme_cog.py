@@ -225,6 +225,8 @@ _MASKS = [
     (re.compile(r"\bin \d+(\.\d+)?s\b"), "in …s"),                  # wall time
     (re.compile(r"\b\d+(\.\d+)? answers/s\b"), "… answers/s"),      # rates
     (re.compile(r"(rows graded · \d+ derived rubrics · )\d+(\.\d+)?s"), r"\1…s"),
+    (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:PORT"),       # the fake endpoint's port
+    (re.compile(r"\b20\d\d-\d\d-\d\d\b"), "DATE"),                  # when a figure was measured
 ]
 
 
@@ -426,6 +428,17 @@ with Store.for_settings(settings) as store:
             raise RuntimeError(done.stderr)
         text = done.stdout.replace(str(Path(tmp) / "home"), "~/.local/share/mlgrade")
     _emit(mask(re.sub(r"interview-[0-9a-f]{12}\.md", "interview-….md", text)))
+
+
+def with_fake_endpoint(*commands: str, hide: tuple[int, ...] = ()) -> None:
+    """A transcript of `commands` with the LLM grader pointed at tests/fake_openai_server.py (a
+    real HTTP server on 127.0.0.1 whose replies are plausible, not wise) as model `fake-llm`.
+    Code runs are off (MLGRADE_EXEC=0) so the figures do not depend on this machine's sandbox."""
+    from fake_openai_server import FakeOpenAIServer
+
+    with FakeOpenAIServer(model="fake-llm") as srv:
+        transcript(*commands, hide=hide, env={"OPENAI_BASE_URL": srv.base_url, "MLGRADE_MODEL": "fake-llm",
+                                              "MLGRADE_GRADER": "auto", "MLGRADE_EXEC": "0"})
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ ALLOWED = {
     "core": {"core"},
     "code": {"core"},
     "graders": {"core", "code"},
-    "grading": {"core", "code", "graders"},  # grading.py, followup.py and doctor.py: one answer / one endpoint
+    "grading": {"core", "code", "graders"},  # grading.py, followup.py, doctor.py, measured.py: one answer / one endpoint / its figure
     "batch": {"core", "code", "graders", "grading"},
     "practice": {"core", "code", "graders", "grading"},
     "evaluation": {"core", "code", "graders", "grading"},
@@ -43,7 +43,7 @@ def layer(module: str) -> str:
         return "face"
     if parts[0] in CORE:
         return "core"
-    if parts[0] in {"grading", "followup", "doctor"}:
+    if parts[0] in {"grading", "followup", "doctor", "measured"}:
         return "grading"
     return parts[0]
 

@@ -60,3 +60,8 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_elsewhere(tmp_path):
     assert "site-packages" in valid.stdout  # validated the packaged bank, not the checkout's
     prompts = list((target_site / "mlgrade" / "prompts").glob("*.md"))
     assert prompts, "prompts/ must ship inside the wheel"
+    builtin = target_site / "mlgrade" / "evaluation" / "builtin"
+    shipped = {p.name: sum(1 for line in p.read_text(encoding="utf-8").splitlines() if line.strip())
+               for p in builtin.glob("*.jsonl")}
+    assert shipped == {"seed-dev.jsonl": 125, "seed-dev2.jsonl": 150}, "the built-in expert sets must ship in the wheel"
+    assert (builtin / "NOTE.md").is_file()

@@ -17,6 +17,10 @@ DEFAULT_MODEL = "gpt-4.1-mini"
 DEFAULT_MAX_ANSWER_CHARS = 20_000
 GRADERS = ("auto", "llm", "offline")
 SANDBOXES = ("auto", "wasm", "bwrap", "none")
+# The order in which the LLM fills in each key point's verdict (see graders/llm.py). The default
+# changes only on a measurement (`mlgrade eval --builtin --compare verdict-first evidence-first`).
+JUDGE_VARIANTS = ("verdict-first", "evidence-first")
+DEFAULT_JUDGE = "verdict-first"
 
 # setting name -> (environment variable, default)
 _ENV: dict[str, tuple[str, Any]] = {
@@ -32,6 +36,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "exec_code": ("MLGRADE_EXEC", True),
     "sandbox": ("MLGRADE_SANDBOX", "auto"),
     "cache_capabilities": ("MLGRADE_CACHE_CAPABILITIES", True),
+    "judge": ("MLGRADE_JUDGE", DEFAULT_JUDGE),
 }
 
 
@@ -83,6 +88,7 @@ class Settings:
     exec_code: bool = True
     sandbox: str = "auto"  # auto | wasm | none (never run candidates' code)
     cache_capabilities: bool = True
+    judge: str = DEFAULT_JUDGE  # one of JUDGE_VARIANTS
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -159,6 +165,9 @@ def load_settings(dotenv_path: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError(f"MLGRADE_SANDBOX={quote_name(values['sandbox'])}: choose one of {', '.join(SANDBOXES)}")
     for name in ("timeout", "max_answer_chars", "max_tokens"):
         _require_positive(name, values[name])
+    values["judge"] = str(values["judge"] or DEFAULT_JUDGE).strip().lower()
+    if values["judge"] not in JUDGE_VARIANTS:
+        raise ConfigError(f"unknown judge variant {quote_name(values['judge'])}: choose one of {', '.join(JUDGE_VARIANTS)}")
     values["home"] = Path(values["home"]).expanduser() if values["home"] else _default_home()
     register_secret(values["api_key"])  # so every error text shown or stored is redacted of it
     return Settings(**values, sources=sources)

@@ -50,6 +50,7 @@ class DoctorReport:
     capabilities_source: str | None = None     # cached | detected
     store: dict[str, Any] = field(default_factory=dict)
     sandbox: dict[str, Any] = field(default_factory=dict)  # how candidates' code runs (or why it cannot)
+    benchmark: dict[str, Any] = field(default_factory=dict)  # the configured grader's figure on the built-in answers
     verdict: str = ""
     ok: bool = True
     exit_code: int = 0                          # 0 ready, 1 the endpoint fails, 2 configuration error
@@ -128,6 +129,17 @@ def store_info(settings: Settings) -> dict[str, Any]:
         info.update(ok=False, problem=f"the store's schema version {info['schema_version']} is newer than this "
                                       f"mlgrade knows ({SCHEMA_VERSION}): upgrade mlgrade")
     return info
+
+
+def benchmark_info(settings: Settings, store: dict[str, Any]) -> dict[str, Any]:
+    """The configured grader's figure on the built-in expert answers, with doctor's `line`. A store
+    that does not exist yet is not created for it: nothing was measured."""
+    from . import measured
+
+    setting = measured.setting_for(settings)
+    found = measured.configured_figure(settings) if store.get("exists") and store.get("ok") else None
+    m = found[1] if found else None
+    return {**measured.figure_dict(setting, m), "line": measured.figure_line(setting, m)}
 
 
 def sandbox_info(settings: Settings | None = None) -> dict[str, Any]:
@@ -345,6 +357,7 @@ async def arun_doctor(settings: Settings, *, live: bool = True, refresh: bool = 
                           base_url=redact_url(endpoint_url(settings)) or "", model=settings.model)
     report.store = store_info(settings)
     report.sandbox = sandbox_info(settings)
+    report.benchmark = benchmark_info(settings, report.store)
     configured = bool(settings.api_key or settings.base_url)
     if live and report.mode == "llm" and configured and report.store["ok"]:
         await _live(report, settings, refresh, store)

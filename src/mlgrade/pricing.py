@@ -6,7 +6,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-from .models import Usage
+from .models import Rubric, Usage
 
 BATCH_DISCOUNT = 0.5  # the OpenAI Batch API bills half the online price
 
@@ -24,6 +24,16 @@ def price_for(model: str) -> dict[str, float] | None:
     # dated snapshots ("gpt-4.1-mini-2025-04-14") price like their family: longest prefix wins
     matches = [k for k in table if model.startswith(k)]
     return table[max(matches, key=len)] if matches else None
+
+
+def grading_tokens(rubric: Rubric, answers: int, answer_chars: int) -> Usage:
+    """Rough tokens for grading `answers` answers (`answer_chars` characters in all) against one
+    rubric with the LLM: ~4 characters a token, ~60 output tokens a key point."""
+    # the grading prompt shows only each follow-up's question, not its own key points
+    shown = {**rubric.model_dump(mode="json"), "follow_ups": [f.question for f in rubric.follow_ups]}
+    prefix_chars = len(json.dumps(shown, ensure_ascii=False)) + 2500  # + system prompt
+    return Usage(input_tokens=(answers * prefix_chars + answer_chars) // 4,
+                 output_tokens=answers * (120 + 60 * len(rubric.key_points)))
 
 
 def estimate_cost(model: str, usage: Usage, *, batch: bool = False) -> float | None:

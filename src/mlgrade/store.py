@@ -192,9 +192,32 @@ def _m2_interviews(db: sqlite3.Connection) -> None:
     )
 
 
+def _m3_measurements(db: sqlite3.Connection) -> None:
+    # one row per `mlgrade eval --builtin` run of one grader setting (measured.py reads them)
+    _execute_each(db,
+        """
+        CREATE TABLE IF NOT EXISTS measurements (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            grader      TEXT NOT NULL,
+            model       TEXT NOT NULL,
+            base_url    TEXT NOT NULL,
+            judge       TEXT NOT NULL,
+            samples     INTEGER NOT NULL,
+            prompt_hash TEXT NOT NULL,
+            rubric_hash TEXT NOT NULL,
+            answers     INTEGER NOT NULL,
+            data_json   TEXT NOT NULL,
+            created_at  TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS measurements_setting ON measurements (grader, model, base_url, judge, created_at)
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "initial: attempts, response cache, capabilities, derived rubrics", _m1_initial),
     (2, "interviews; follow-up attempts linked to their main attempt", _m2_interviews),
+    (3, "measurements: the built-in expert benchmark per grader setting", _m3_measurements),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

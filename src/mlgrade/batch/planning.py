@@ -66,17 +66,14 @@ def input_items(inputs: Iterable[Any], bank: RubricBank, wide: Any = None) -> It
 
 
 def estimate(spool: Spool, bank: RubricBank, settings: Settings, grader_kind: str) -> dict[str, Any]:
-    """Rough token and cost estimate for --dry-run: ~4 characters a token, ~60 output tokens a key point."""
-    from ..pricing import estimate_cost
+    """Rough token and cost estimate for --dry-run (pricing.grading_tokens)."""
+    from ..pricing import estimate_cost, grading_tokens
 
     input_tokens = output_tokens = 0
     for qid, n in spool.counts.items():
-        rubric = bank.get(qid)
-        # the grading prompt shows only each follow-up's question, not its own key points
-        shown = {**rubric.model_dump(mode="json"), "follow_ups": [f.question for f in rubric.follow_ups]}
-        prefix_chars = len(json.dumps(shown, ensure_ascii=False)) + 2500  # + system prompt
-        input_tokens += (n * prefix_chars + spool.chars[qid]) // 4
-        output_tokens += n * (120 + 60 * len(rubric.key_points))
+        tokens = grading_tokens(bank.get(qid), n, spool.chars[qid])
+        input_tokens += tokens.input_tokens
+        output_tokens += tokens.output_tokens
     usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
     llm = grader_kind == "llm"
     return {"items": sum(spool.counts.values()), "grader": grader_kind, "model": settings.model if llm else "",

@@ -82,6 +82,7 @@ class Aggregate:
     needs_review: int = 0
     review_reasons: Counter[str] = field(default_factory=Counter)
     problems: Problems = field(default_factory=lambda: Problems(Path("?")))  # corrupt lines left out
+    graders: Counter[tuple[str, str]] = field(default_factory=Counter)  # (grader, model) of the graded answers
 
     @property
     def total(self) -> int:
@@ -97,6 +98,8 @@ class Aggregate:
         self.cached_tokens += int(usage.get("cached_tokens") or 0)
         self.cost_usd = round(self.cost_usd + float(rec.get("cost_usd") or 0.0), 8)
         self.cache_hits += 1 if rec.get("cached") else 0
+        if rec.get("outcome") == "graded":
+            self.graders[(str(rec.get("grader") or ""), str(rec.get("model") or ""))] += 1
         if needs_review(rec):
             self.needs_review += 1
             self.review_reasons.update(rec["review"].get("reasons") or [])
@@ -173,6 +176,12 @@ def _bands_text(g: Group) -> str:
 # --------------------------------------------------------------------------- Markdown
 
 
+def _agreement(agg: Aggregate) -> list[dict[str, Any]]:
+    from ..measured import figures_for_graders  # how far each grader of these results agrees with experts
+
+    return figures_for_graders(sorted(agg.graders)) if agg.graders else []
+
+
 def render_markdown(path: Path, agg: Aggregate, title: str, view: View | None = None) -> Iterator[str]:
     view = view or View()
     kp = _kp_texts()
@@ -180,6 +189,8 @@ def render_markdown(path: Path, agg: Aggregate, title: str, view: View | None = 
     yield (f"{counted(agg.total, 'answer')}: {agg.outcomes.get('graded', 0):,} graded, {agg.outcomes.get('grader_error', 0):,} "
            f"errors, {agg.outcomes.get('skipped', 0):,} skipped. Tokens {agg.input_tokens:,} in "
            f"({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out; cost ≈ ${agg.cost_usd:.4f}.\n\n")
+    for fig in _agreement(agg):
+        yield f"{_md_cell(fig['line'])}.\n\n"
     yield from md_needs_review(path, agg, view)
     if view.only_needs_review:
         yield from _md_answers(path, view, kp)
@@ -259,6 +270,8 @@ def render_html(path: Path, agg: Aggregate, title: str, view: View | None = None
     yield (f"<h1>{e(title)}</h1><p class='meta'>{counted(agg.total, 'answer')} · {agg.outcomes.get('graded', 0):,} graded · "
            f"{agg.outcomes.get('grader_error', 0):,} errors · {agg.outcomes.get('skipped', 0):,} skipped · tokens "
            f"{agg.input_tokens:,} in ({agg.cached_tokens:,} cached) / {agg.output_tokens:,} out · cost ≈ ${agg.cost_usd:.4f}</p>")
+    for fig in _agreement(agg):
+        yield f"<p class='meta'>{e(fig['line'])}.</p>"
     yield from html_needs_review(path, agg, view)
     if not view.only_needs_review:
         yield from _html_tables(agg, kp)
@@ -393,7 +406,7 @@ def report_data(results: str | Path, *, warn: Any = None, needs_review_only: boo
     agg = _checked_aggregate(path, None, warn, decisions)
     if needs_review_only:
         agg = aggregate_file(path, only_needs_review=True, decisions=decisions)
-    return {"results": str(path), **agg.to_dict()}
+    return {"results": str(path), **agg.to_dict(), "expert_agreement": _agreement(agg)}
 
 
 def write_report(results: str | Path, fmt: str = "md", out: str | Path | None = None,

@@ -47,6 +47,11 @@ BaseUrlOpt = Annotated[Optional[str], option("--base-url", metavar="URL",
 RefreshOpt = Annotated[bool, option("--refresh", metavar="",
                                     help="Re-detect what the endpoint accepts (response format, seed, temperature) "
                                          "instead of using the cached record; the fresh result is stored.")]
+JudgeOpt = Annotated[Optional[str], option(
+    "--judge", metavar="VARIANT",
+    help="Order in which the LLM fills in each key point: verdict-first (status, then evidence) or evidence-first "
+         "(the quote and comment, then the status). Env: MLGRADE_JUDGE. Compare them with "
+         "`mlgrade eval --builtin --compare verdict-first,evidence-first`.")]
 # the old name of --refresh on `grade`: kept working, no longer shown
 LegacyRefreshOpt = Annotated[bool, option("--no-cache-capabilities", metavar="", hidden=True,
                                           help="Old name of --refresh.")]

@@ -188,6 +188,11 @@ def batch(
 
     if settings.offline_notice and not json_out:
         console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
+    from ..measured import side_figure
+
+    note, figure = side_figure(settings, bank=bank)
+    if note and not json_out and not dry_run:
+        console(stderr=True).print(f"[dim]{note}[/]", soft_wrap=True)
     kwargs: dict[str, Any] = dict(settings=settings, bank=bank, concurrency=concurrency, retry_errors=retry_errors,
                                   use_cache=not no_cache, dry_run=dry_run, wide=wide, regrade_stale=regrade_stale)
     if dry_run:
@@ -200,6 +205,7 @@ def batch(
             _interrupted(ctx, out)
     if json_out:
         data = summary.to_dict()
+        data["expert_agreement"] = figure
         if mappings:
             data["wide"] = [m.to_dict() for m in mappings]
         print_json(data)

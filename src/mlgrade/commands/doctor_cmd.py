@@ -62,6 +62,9 @@ def _render(report: DoctorReport) -> None:
         colour = "" if report.sandbox.get("available") else "[yellow]"
         out.print(f"{colour}sandbox: {escape(report.sandbox.get('summary', ''))}{'[/]' if colour else ''}")
     style = "bold green" if report.ok else "bold red"
+    if report.benchmark.get("line"):
+        out.print(f"{'[yellow]' if report.benchmark.get('stale') else ''}expert agreement: "
+                  f"{escape(report.benchmark['line'])}{'[/]' if report.benchmark.get('stale') else ''}")
     out.print(f"[{style}]verdict:[/] {escape(report.verdict)}")
 
 

@@ -15,6 +15,7 @@ from ._common import (
     BaseUrlOpt,
     GraderOpt,
     JsonOpt,
+    JudgeOpt,
     ModelOpt,
     RefreshOpt,
     concurrency_opt,
@@ -35,9 +36,18 @@ HUMAN_HUMAN_NOTE = {"mohler": "published human–human agreement on the Mohler d
 
 
 def eval_command(
-    dataset: Annotated[Path, typer.Argument(help="CSV with question, reference_answer, student_answer and score or label; "
-                                                 "or an expert set (.jsonl) with question_number, answer, expert_score.",
-                                            metavar="DATASET", show_default=False)],
+    dataset: Annotated[Optional[Path], typer.Argument(
+        help="CSV with question, reference_answer, student_answer and score or label; or an expert set (.jsonl) "
+             "with question_number, answer, expert_score. Not with --builtin.",
+        metavar="DATASET", show_default=False)] = None,
+    builtin: Annotated[bool, option("--builtin", help="Measure the configured grader on the 275 expert-graded answers "
+                                                      "that ship with mlgrade, next to the offline grader, and "
+                                                      "remember the figure (shown by doctor, grade, practice, batch).")] = False,
+    yes: Annotated[bool, option("--yes", "-y", help="With --builtin: run without asking (needed without a terminal).")] = False,
+    compare: Annotated[Optional[list[str]], option(
+        "--compare", metavar="VARIANT", help="With --builtin: measure these judge variants in one run, side by side "
+                                             "(verdict-first, evidence-first; repeat or separate with commas).")] = None,
+    judge: JudgeOpt = None,
     scale: Annotated[Optional[str], option("--scale", metavar="LOW-HIGH", help="Range of the human `score` column, e.g. 0-5.")] = None,
     grader: GraderOpt = None,
     model: ModelOpt = None,
@@ -67,11 +77,20 @@ def eval_command(
     A mean (or majority) baseline and a TF-IDF cosine baseline are computed on the same rows.
     Rows the grader could not grade are listed and left out of the statistics.
 
+    --builtin measures the configured grader on the expert-graded answers shipped with mlgrade
+    (--sample N: a fixed stratified subset with a confidence interval), shows the offline
+    grader's figures on the same answers and a verdict, and remembers the figure per model,
+    endpoint and judge variant. It shows the requests, cost and time before sending anything.
+
     An expert set (.jsonl: question_number or question_id, answer, expert_score 0-100, expected_band,
     kind, must_flag) is graded against the bank's rubrics and reports band accuracy, the band
     confusion matrix, Spearman, MAE, mean score by kind and misconception recall.
 
     Examples:
+
+      mlgrade eval --builtin --sample 25          # how far to trust the configured model
+
+      mlgrade eval --builtin --yes --compare verdict-first,evidence-first
 
       mlgrade eval expert-graded.jsonl --grader offline --out predictions.jsonl
 
@@ -91,13 +110,28 @@ def eval_command(
     from ..evaluation.evaluate import (aevaluate, fit_result_calibration, parse_scale, read_dataset, select_rows,
                                        write_predictions)
 
+    if builtin:
+        from . import eval_builtin
+
+        eval_builtin.refuse_dataset_options(dataset, {"--scale": scale, "--limit": limit, "--out": out,
+                                                      "--fit-calibration": fit_calibration, "--calibration": calibration,
+                                                      "--reviews": reviews, "--seed": seed != 0})
+        settings = settings_from(grader=grader, model=model, base_url=base_url, judge=judge,
+                                 cache_capabilities=refresh_flag(refresh))
+        return eval_builtin.run(settings, sample=sample, variants=eval_builtin.parse_variants(compare), yes=yes,
+                                concurrency=concurrency, json_out=json_out)
+    if dataset is None:
+        raise UsageError("give a DATASET to measure on, or --builtin for the answers that ship with mlgrade")
+    if yes or compare:
+        raise UsageError(f"{'--yes' if yes else '--compare'} applies to --builtin only")
     if reviews is None:
         reviews = _default_reviews(dataset)
     if reviews is not None:
         return _reviewed(dataset, reviews, json_out=json_out)
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    settings = settings_from(grader=grader, model=model, base_url=base_url, cache_capabilities=refresh_flag(refresh))
+    settings = settings_from(grader=grader, model=model, base_url=base_url, judge=judge,
+                             cache_capabilities=refresh_flag(refresh))
     from ..evaluation.calibration import load_calibration
     from ..evaluation.expert import is_expert_set
 

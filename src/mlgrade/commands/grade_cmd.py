@@ -12,6 +12,7 @@ from ._common import (
     BaseUrlOpt,
     GraderOpt,
     JsonOpt,
+    JudgeOpt,
     LegacyRefreshOpt,
     ModelOpt,
     RefreshOpt,
@@ -113,6 +114,7 @@ def grade_command(
     refresh: RefreshOpt = False,
     no_cache_capabilities: LegacyRefreshOpt = False,
     rubrics: RubricsOpt = None,
+    judge: JudgeOpt = None,
     no_exec: Annotated[bool, option("--no-exec", help="Do not run the code in answers to coding questions.")] = False,
     no_record: Annotated[bool, option("--no-record", help="Do not store this attempt in your history "
                                                           "(`mlgrade history`, `stats`, the review schedule).")] = False,
@@ -139,8 +141,9 @@ def grade_command(
 
     settings = settings_from(grader=grader, model=model, base_url=base_url, rubrics_dir=rubrics,
                              cache_capabilities=refresh_flag(refresh, no_cache_capabilities),
-                             exec_code=False if no_exec else None)
-    rubric = bank_from(rubrics, settings).get(question_id)
+                             exec_code=False if no_exec else None, judge=judge)
+    bank = bank_from(rubrics, settings)
+    rubric = bank.get(question_id)
     text = read_answer(answer, file, settings)
     if settings.offline_notice and not json_out and text.strip():
         console(stderr=True).print(f"[dim]{settings.offline_notice}[/]")
@@ -164,12 +167,17 @@ def grade_command(
         result = asyncio.run(_run(rubric, text, settings, samples, quiet=json_out))
     if not no_record:
         _record(settings, result, text)
+    from ..measured import side_figure
+
+    note, figure = side_figure(settings, bank=bank)
     if json_out:
-        print_json(result.model_dump(mode="json"))
+        print_json({**result.model_dump(mode="json"), "expert_agreement": figure})
     else:
         from ..render import render_grade
 
         render_grade(result, rubric, console())
+        if note and result.outcome == "graded":
+            err.print(f"[dim]{note}[/]", soft_wrap=True)
     if result.outcome == "skipped":
         if not json_out:
             from ._common import print_error

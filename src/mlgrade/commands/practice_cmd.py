@@ -92,6 +92,11 @@ def practice(
             return
         if settings.offline_notice:
             out.print(f"[dim]{settings.offline_notice}[/]")
+        from ..measured import side_figure
+
+        note, _ = side_figure(settings, bank=bank)
+        if note:
+            out.print(f"[dim]{note}[/]", soft_wrap=True)
         summary = run_practice(session, out, use_editor=editor)
         upcoming = next_due(bank, all_attempts(store))
         hint = None

@@ -53,6 +53,19 @@ class PointVerdict(_Forbid):
     comment: str = Field(description="One short sentence the candidate can act on.")
 
 
+class PointVerdictEvidenceFirst(_Forbid):
+    """The same verdict with its grounds first: strict structured output is generated in schema
+    order, so the model quotes and explains before it commits to a status (judge variant
+    `evidence-first`)."""
+
+    evidence: str = Field(description="Verbatim quote from the answer; empty when missing.")
+    comment: str = Field(description="One short sentence the candidate can act on.")
+    status: Literal["covered", "partial", "missing"]
+
+
+VERDICT_MODELS: dict[str, type[_Forbid]] = {"verdict-first": PointVerdict, "evidence-first": PointVerdictEvidenceFirst}
+
+
 class MisconceptionClaim(_Forbid):
     id: str = Field(description="A misconception id from the rubric, or new-<slug> for one it does not list.")
     claim: str = Field(description="The wrong claim, in a few words.")
@@ -65,10 +78,11 @@ def _field_name(kp_id: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _grading_model(kp_ids: tuple[str, ...], key: str) -> type[BaseModel]:
+def _grading_model(kp_ids: tuple[str, ...], key: str, judge: str = "verdict-first") -> type[BaseModel]:
+    verdict = VERDICT_MODELS[judge]
     points = create_model(  # type: ignore[call-overload]
         "KeyPointVerdicts", __config__=ConfigDict(extra="forbid", populate_by_name=True),
-        **{_field_name(i): (PointVerdict, Field(alias=i)) for i in kp_ids},
+        **{_field_name(i): (verdict, Field(alias=i)) for i in kp_ids},
     )
     return create_model(  # type: ignore[call-overload]
         "GradingReply", __config__=ConfigDict(extra="forbid"),
@@ -80,10 +94,11 @@ def _grading_model(kp_ids: tuple[str, ...], key: str) -> type[BaseModel]:
     )
 
 
-def grading_model(rubric: Rubric) -> type[BaseModel]:
+def grading_model(rubric: Rubric, judge: str = "verdict-first") -> type[BaseModel]:
     """The reply model for one rubric: `key_points` has exactly the rubric's key-point ids as
-    required properties, so a reply that skips or invents a point fails validation."""
-    return _grading_model(tuple(kp.id for kp in rubric.key_points), rubric_hash(rubric))
+    required properties, so a reply that skips or invents a point fails validation. `judge`
+    (a config.JUDGE_VARIANTS name) sets the order of each verdict's fields."""
+    return _grading_model(tuple(kp.id for kp in rubric.key_points), rubric_hash(rubric), judge)
 
 
 def _misconception_id(rubric: Rubric, raw: str) -> str:
@@ -103,7 +118,7 @@ def to_assessment(rubric: Rubric, reply: Any, *, model: str, usage: Usage, attem
     verdicts = reply.key_points
     judgments = []
     for kp in rubric.key_points:
-        v: PointVerdict = getattr(verdicts, _field_name(kp.id))
+        v: Any = getattr(verdicts, _field_name(kp.id))
         judgments.append(Judgment(key_point=kp.id, status=v.status, evidence=v.evidence.strip(), comment=v.comment.strip()))
     found: dict[str, MisconceptionFound] = {}
     for m in reply.misconceptions:
@@ -130,6 +145,7 @@ class LLMGrader:
                  client: Any = None, max_reasks: int = 2):
         self.settings = settings
         self.model: str = settings.model
+        self.judge: str = getattr(settings, "judge", "verdict-first")
         self.max_reasks = max_reasks
         self.endpoint = Endpoint(settings, store=store, on_retry=on_retry, policy=policy, client=client)
         self._prompt_hashes: dict[tuple[str, str], str] = {}
@@ -165,7 +181,7 @@ class LLMGrader:
 
     def _compute_prompt_hash(self, rubric: Rubric) -> str:
         body = self.endpoint.request_body([{"role": "system", "content": grading_messages(rubric, "", nonce="0")[0]["content"]}],
-                                          strict_schema(grading_model(rubric)), SCHEMA_NAME)
+                                          strict_schema(grading_model(rubric, self.judge)), SCHEMA_NAME)
         static = {"body": body, "user_template": load_template("grade.user.md")}
         digest = hashlib.sha256(json.dumps(static, sort_keys=True, ensure_ascii=False).encode("utf-8"))
         return digest.hexdigest()[:16]
@@ -173,11 +189,11 @@ class LLMGrader:
     def build_request(self, rubric: Rubric, answer: str, facts: list[CodeTestResult] | None = None) -> dict[str, Any]:
         """The chat.completions body (model, messages, response_format, temperature, seed) for
         one answer, under the capabilities in effect. A fresh nonce every call."""
-        return self.endpoint.request_body(self._messages(rubric, answer, facts), strict_schema(grading_model(rubric)),
+        return self.endpoint.request_body(self._messages(rubric, answer, facts), strict_schema(grading_model(rubric, self.judge)),
                                           SCHEMA_NAME)
 
     def _parse(self, rubric: Rubric, content: str | None) -> Any:
-        return parse_json_reply(grading_model(rubric), content)
+        return parse_json_reply(grading_model(rubric, self.judge), content)
 
     def parse_reply(self, rubric: Rubric, answer: str, content: str | None, usage: dict[str, int] | None = None, *,
                     model: str | None = None, attempts: int = 1) -> Assessment:
@@ -192,7 +208,7 @@ class LLMGrader:
                              prompt_hash=self.prompt_hash(rubric), raw=content or "")
 
     async def assess(self, rubric: Rubric, answer: str, *, facts: list[CodeTestResult] | None = None) -> Assessment:
-        result = await self.endpoint.call(self._messages(rubric, answer, facts), grading_model(rubric),
+        result = await self.endpoint.call(self._messages(rubric, answer, facts), grading_model(rubric, self.judge),
                                           schema_name=SCHEMA_NAME, max_reasks=self.max_reasks,
                                           parse=lambda content: self._parse(rubric, content))
         return to_assessment(rubric, result.value, model=result.model, usage=result.usage, attempts=result.attempts,
