@@ -194,7 +194,9 @@ def test_good_measurement_means_no_reminder(sample, bank, cli):
 
 
 def test_offline_grading_never_reminds_and_never_creates_the_store(cli, home, sample):
-    out = cli(["grade", sample[1].question_id, sample[1].answer, "--grader", "offline", "--json"])
+    # looking the figure up must not create the store: with --no-record nothing else does (a graded
+    # attempt is otherwise recorded in the history, which is the store)
+    out = cli(["grade", sample[1].question_id, sample[1].answer, "--grader", "offline", "--json", "--no-record"])
     assert out.exit_code == 0
     assert json.loads(out.stdout)["expert_agreement"] == {"measured": False, "grader": "offline", "model": "",
                                                           "judge": "", "hint": "mlgrade eval --builtin --sample 25"}
