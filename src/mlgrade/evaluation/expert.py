@@ -48,6 +48,8 @@ class ExpertRow:
     kind: str = ""
     must_flag: list[str] = field(default_factory=list)
     answer_id: str = ""
+    # the line's other fields (persona, question_number…), for `eval --by FIELD`
+    labels: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def is_injection(self) -> bool:
@@ -106,7 +108,8 @@ def read_expert_set(path: str | Path, bank: RubricBank | None = None) -> list[Ex
         if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
             raise UsageError(f"{where}: 'must_flag' must be a list of strings")
         rows.append(ExpertRow(line_no, qid, answer, float(score), band, str(rec.get("kind") or ""),
-                              flags, str(rec.get("answer_id") or "")))
+                              flags, str(rec.get("answer_id") or ""),
+                              {k: v for k, v in rec.items() if k != "answer"}))
     if not rows:
         raise UsageError(f"{path}: no answers")
     return rows
@@ -197,12 +200,16 @@ class ExpertResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     predictions: list[dict[str, Any]] = field(default_factory=list)
     pairs: list[tuple[ExpertRow, Grade]] = field(default_factory=list, repr=False)
+    # `eval --by FIELD`: field -> one metrics line per value (see breakdown.breakdowns)
+    by: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def to_dict(self, with_predictions: bool = False) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("dataset", "rows", "graded", "grader", "model", "seconds", "calibration",
                                            "metrics", "errors")}
         d["kind"] = "expert"
         d["grader_errors"] = len(self.errors)
+        if self.by:
+            d["by"] = self.by
         if with_predictions:
             d["predictions"] = self.predictions
         return d
