@@ -115,3 +115,27 @@ def test_cli_by_json_table_and_missing_field(tmp_path, cli):
     csv.write_text("question,reference_answer,student_answer,score\nq,r,a,1\n", encoding="utf-8")
     refused = cli(["eval", csv, "--scale", "0-5", "--grader", "offline", "--by", "kind"])
     assert refused.exit_code == 2 and "--by applies to an expert set" in refused.stderr
+
+
+def test_library_call_breaks_down_and_refuses_before_grading(tmp_path, bank):
+    import asyncio
+
+    from mlgrade.config import load_settings
+    from mlgrade.evaluation.expert import aevaluate_expert, read_expert_set
+
+    rows = read_expert_set(_write(tmp_path / "s.jsonl", [GOOD, {**GOOD, "kind": "partial", "expert_score": 60}]), bank)
+    res = asyncio.run(aevaluate_expert(rows, settings=load_settings(), grader_kind="offline", bank=bank,
+                                       dataset="s.jsonl", by=["kind"]))
+    assert [(g["value"], g["n"], g["mean_expert"]) for g in res.by["kind"]] == [("minimal", 1, 40.0),
+                                                                              ("partial", 1, 60.0)]
+    assert res.to_dict()["by"] == res.by
+
+    class Refuses:
+        model = ""
+
+        async def agrade(self, *a, **k):  # pragma: no cover - must not be reached
+            raise AssertionError("graded before the field was checked")
+
+    with pytest.raises(UsageError, match="no answer in s.jsonl has a 'seniority' field"):
+        asyncio.run(aevaluate_expert(rows, settings=load_settings(), grader=Refuses(), bank=bank, dataset="s.jsonl",
+                                     by=["seniority"]))

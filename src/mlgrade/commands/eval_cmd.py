@@ -188,18 +188,15 @@ def eval_command(
 def _expert(dataset: Path, settings, *, limit: int | None, sample: int | None, seed: int, concurrency: int,
             out: Path | None, json_out: bool, calibration=None, calibration_path: Path | None = None,
             fit_to: Path | None = None, by: list[str] | None = None) -> None:
-    from ..evaluation.breakdown import breakdowns, check_fields
     from ..evaluation.evaluate import select_rows
     from ..evaluation.expert import aevaluate_expert, fit_expert_calibration, read_expert_set, write_expert_predictions
     from ..rubrics import load_rubrics
 
     bank = load_rubrics(settings.rubrics_dir)
     rows = select_rows(read_expert_set(dataset, bank), limit=limit, sample=sample, seed=seed, order=lambda r: r.line)
-    check_fields(rows, by or (), where=dataset.name)  # before any grading
     result = _graded(settings, json_out, len(rows), lambda progress: aevaluate_expert(
         rows, settings=settings, bank=bank, concurrency=concurrency, dataset=str(dataset), score_map=calibration,
-        calibration=calibration.source if calibration is not None else None, progress=progress))
-    result.by = breakdowns(result.pairs, by or (), score_map=calibration)
+        calibration=calibration.source if calibration is not None else None, by=by or (), progress=progress))
     _finish(result, dataset, out=out, write=lambda r, o: write_expert_predictions(r, o, inputs=(dataset, calibration_path)),
             fit=fit_expert_calibration, fit_to=fit_to, render=_render_expert, unit="answers", json_out=json_out)
 

@@ -245,9 +245,14 @@ def result_from_pairs(pairs: Sequence[tuple[ExpertRow, Grade]], *, dataset: str 
 async def aevaluate_expert(rows: Sequence[ExpertRow], *, settings: Settings, grader_kind: str | None = None,
                            grader: Any = None, bank: RubricBank | None = None, concurrency: int = 8,
                            dataset: str = "", score_map: Callable[[float], float] | None = None,
-                           calibration: str | None = None,
+                           calibration: str | None = None, by: Sequence[str] = (),
                            progress: Callable[[int, int], None] | None = None) -> ExpertResult:
+    """Grade the rows and measure them; `by` names label fields to break the figures down by
+    (result.by), each checked against the rows before anything is graded."""
+    from .breakdown import breakdowns, check_fields
     from ..grading import make_grader
+
+    check_fields(rows, by, where=Path(dataset).name if dataset else "the expert set")
 
     check = getattr(score_map, "check_target", None)  # a Calibration: refuse one fitted on another scale
     if check is not None:
@@ -257,8 +262,10 @@ async def aevaluate_expert(rows: Sequence[ExpertRow], *, settings: Settings, gra
     started = time.perf_counter()
     pairs = await agrade_expert_rows(rows, settings=settings, grader=grader, bank=bank, concurrency=concurrency,
                                      progress=progress)
-    return result_from_pairs(pairs, dataset=dataset, grader=kind, model=getattr(grader, "model", ""),
-                             seconds=time.perf_counter() - started, score_map=score_map, calibration=calibration)
+    result = result_from_pairs(pairs, dataset=dataset, grader=kind, model=getattr(grader, "model", ""),
+                               seconds=time.perf_counter() - started, score_map=score_map, calibration=calibration)
+    result.by = breakdowns(pairs, by, score_map)
+    return result
 
 
 def evaluate_expert(path: str | Path, *, settings: Settings | None = None, **kwargs: Any) -> ExpertResult:
@@ -266,6 +273,7 @@ def evaluate_expert(path: str | Path, *, settings: Settings | None = None, **kwa
 
     >>> res = evaluate_expert("seed-dev.jsonl", grader_kind="offline")  # doctest: +SKIP
     >>> res.metrics["band_accuracy"]  # doctest: +SKIP
+    >>> evaluate_expert("seed-dev2.jsonl", grader_kind="offline", by=["kind"]).by["kind"]  # doctest: +SKIP
     """
     from ..config import load_settings
     from ..rubrics import load_rubrics
