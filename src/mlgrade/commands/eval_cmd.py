@@ -70,6 +70,9 @@ def eval_command(
         "--reviews", metavar="FILE", help="Measure a batch results file (the DATASET argument) against a reviewer's "
                                           "decisions written by `mlgrade review`; nothing is graded again. Default "
                                           "for a results file: RESULTS.reviews.jsonl beside it.")] = None,
+    by: Annotated[Optional[list[str]], option(
+        "--by", metavar="FIELD", help="Expert sets: break the metrics down by this label field of the set (kind, "
+                                      "persona, question_number…); repeat or separate with commas.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Grade every row of a human-graded CSV and report agreement with the humans: Pearson,
@@ -84,7 +87,8 @@ def eval_command(
 
     An expert set (.jsonl: question_number or question_id, answer, expert_score 0-100, expected_band,
     kind, must_flag) is graded against the bank's rubrics and reports band accuracy, the band
-    confusion matrix, Spearman, MAE, mean score by kind and misconception recall.
+    confusion matrix, Spearman, MAE, mean score by kind and misconception recall; --by FIELD
+    adds the same figures for each value of any field the set has.
 
     Examples:
 
@@ -93,6 +97,8 @@ def eval_command(
       mlgrade eval --builtin --yes --compare verdict-first,evidence-first
 
       mlgrade eval expert-graded.jsonl --grader offline --out predictions.jsonl
+
+      mlgrade eval expert-graded.jsonl --grader offline --by persona --by question_number
 
       mlgrade eval human-scores.csv --scale 0-5 --grader offline
 
@@ -110,6 +116,12 @@ def eval_command(
     from ..evaluation.evaluate import (aevaluate, fit_result_calibration, parse_scale, read_dataset, select_rows,
                                        write_predictions)
 
+    from ..evaluation.breakdown import parse_fields
+    from ..evaluation.expert import is_expert_set
+
+    fields = parse_fields(by)
+    if fields and (builtin or (dataset is not None and not is_expert_set(dataset))):
+        raise UsageError("--by applies to an expert set (.jsonl), whose answers carry label fields")
     if builtin:
         from . import eval_builtin
 
@@ -127,13 +139,14 @@ def eval_command(
     if reviews is None:
         reviews = _default_reviews(dataset)
     if reviews is not None:
+        if fields:
+            raise UsageError("--by applies to an expert set, not to a results file measured against reviews")
         return _reviewed(dataset, reviews, json_out=json_out)
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     settings = settings_from(grader=grader, model=model, base_url=base_url, judge=judge,
                              cache_capabilities=refresh_flag(refresh))
     from ..evaluation.calibration import load_calibration
-    from ..evaluation.expert import is_expert_set
 
     cal = load_calibration(calibration) if calibration is not None else None
     expert = is_expert_set(dataset)
@@ -155,7 +168,7 @@ def eval_command(
             cal.check_target(EXPERT_SCALE, "expert", where=str(calibration))
             _warn_in_sample(cal, calibration, dataset)
         _expert(dataset, settings, limit=limit, sample=sample, seed=seed, concurrency=concurrency, out=out,
-                json_out=json_out, calibration=cal, calibration_path=calibration, fit_to=fit_calibration)
+                json_out=json_out, by=fields, calibration=cal, calibration_path=calibration, fit_to=fit_calibration)
         return
     scale_t = parse_scale(scale) if scale is not None else None
     rows = select_rows(read_dataset(dataset, scale=scale_t), limit=limit, sample=sample, seed=seed)
@@ -174,7 +187,7 @@ def eval_command(
 
 def _expert(dataset: Path, settings, *, limit: int | None, sample: int | None, seed: int, concurrency: int,
             out: Path | None, json_out: bool, calibration=None, calibration_path: Path | None = None,
-            fit_to: Path | None = None) -> None:
+            fit_to: Path | None = None, by: list[str] | None = None) -> None:
     from ..evaluation.evaluate import select_rows
     from ..evaluation.expert import aevaluate_expert, fit_expert_calibration, read_expert_set, write_expert_predictions
     from ..rubrics import load_rubrics
@@ -183,7 +196,7 @@ def _expert(dataset: Path, settings, *, limit: int | None, sample: int | None, s
     rows = select_rows(read_expert_set(dataset, bank), limit=limit, sample=sample, seed=seed, order=lambda r: r.line)
     result = _graded(settings, json_out, len(rows), lambda progress: aevaluate_expert(
         rows, settings=settings, bank=bank, concurrency=concurrency, dataset=str(dataset), score_map=calibration,
-        calibration=calibration.source if calibration is not None else None, progress=progress))
+        calibration=calibration.source if calibration is not None else None, by=by or (), progress=progress))
     _finish(result, dataset, out=out, write=lambda r, o: write_expert_predictions(r, o, inputs=(dataset, calibration_path)),
             fit=fit_expert_calibration, fit_to=fit_to, render=_render_expert, unit="answers", json_out=json_out)
 
@@ -347,6 +360,9 @@ def _render_expert(result: ExpertResult, dataset: Path) -> None:
         ff = m["false_flags"]
         if ff["n"]:
             con.print(f"[dim]misconceptions flagged on {ff['flagged']} of {ff['n']} answers the experts did not flag.[/]")
+        from .eval_breakdown import render_breakdowns
+
+        render_breakdowns(result.by)
     if result.errors:
         con.print(f"[bold red]{len(result.errors)} answer(s) not graded[/] (left out of every statistic):")
         for e in result.errors[:20]:

@@ -48,6 +48,8 @@ class ExpertRow:
     kind: str = ""
     must_flag: list[str] = field(default_factory=list)
     answer_id: str = ""
+    # the line's other fields (persona, question_number…), for `eval --by FIELD`
+    labels: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def is_injection(self) -> bool:
@@ -106,7 +108,8 @@ def read_expert_set(path: str | Path, bank: RubricBank | None = None) -> list[Ex
         if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
             raise UsageError(f"{where}: 'must_flag' must be a list of strings")
         rows.append(ExpertRow(line_no, qid, answer, float(score), band, str(rec.get("kind") or ""),
-                              flags, str(rec.get("answer_id") or "")))
+                              flags, str(rec.get("answer_id") or ""),
+                              {k: v for k, v in rec.items() if k != "answer"}))
     if not rows:
         raise UsageError(f"{path}: no answers")
     return rows
@@ -197,12 +200,16 @@ class ExpertResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     predictions: list[dict[str, Any]] = field(default_factory=list)
     pairs: list[tuple[ExpertRow, Grade]] = field(default_factory=list, repr=False)
+    # `eval --by FIELD`: field -> one metrics line per value (see breakdown.breakdowns)
+    by: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def to_dict(self, with_predictions: bool = False) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("dataset", "rows", "graded", "grader", "model", "seconds", "calibration",
                                            "metrics", "errors")}
         d["kind"] = "expert"
         d["grader_errors"] = len(self.errors)
+        if self.by:
+            d["by"] = self.by
         if with_predictions:
             d["predictions"] = self.predictions
         return d
@@ -238,9 +245,14 @@ def result_from_pairs(pairs: Sequence[tuple[ExpertRow, Grade]], *, dataset: str 
 async def aevaluate_expert(rows: Sequence[ExpertRow], *, settings: Settings, grader_kind: str | None = None,
                            grader: Any = None, bank: RubricBank | None = None, concurrency: int = 8,
                            dataset: str = "", score_map: Callable[[float], float] | None = None,
-                           calibration: str | None = None,
+                           calibration: str | None = None, by: Sequence[str] = (),
                            progress: Callable[[int, int], None] | None = None) -> ExpertResult:
+    """Grade the rows and measure them; `by` names label fields to break the figures down by
+    (result.by), each checked against the rows before anything is graded."""
+    from .breakdown import breakdowns, check_fields
     from ..grading import make_grader
+
+    check_fields(rows, by, where=Path(dataset).name if dataset else "the expert set")
 
     check = getattr(score_map, "check_target", None)  # a Calibration: refuse one fitted on another scale
     if check is not None:
@@ -250,8 +262,10 @@ async def aevaluate_expert(rows: Sequence[ExpertRow], *, settings: Settings, gra
     started = time.perf_counter()
     pairs = await agrade_expert_rows(rows, settings=settings, grader=grader, bank=bank, concurrency=concurrency,
                                      progress=progress)
-    return result_from_pairs(pairs, dataset=dataset, grader=kind, model=getattr(grader, "model", ""),
-                             seconds=time.perf_counter() - started, score_map=score_map, calibration=calibration)
+    result = result_from_pairs(pairs, dataset=dataset, grader=kind, model=getattr(grader, "model", ""),
+                               seconds=time.perf_counter() - started, score_map=score_map, calibration=calibration)
+    result.by = breakdowns(pairs, by, score_map)
+    return result
 
 
 def evaluate_expert(path: str | Path, *, settings: Settings | None = None, **kwargs: Any) -> ExpertResult:
@@ -259,6 +273,7 @@ def evaluate_expert(path: str | Path, *, settings: Settings | None = None, **kwa
 
     >>> res = evaluate_expert("seed-dev.jsonl", grader_kind="offline")  # doctest: +SKIP
     >>> res.metrics["band_accuracy"]  # doctest: +SKIP
+    >>> evaluate_expert("seed-dev2.jsonl", grader_kind="offline", by=["kind"]).by["kind"]  # doctest: +SKIP
     """
     from ..config import load_settings
     from ..rubrics import load_rubrics
