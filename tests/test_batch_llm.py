@@ -59,3 +59,58 @@ def test_cache_hit_makes_zero_requests(tmp_path, bank):
     assert s.run.cache_hits == 5
     one = {r["id"]: r["score"] for r in read_out(tmp_path / "one.jsonl")}
     assert {r["id"]: r["score"] for r in read_out(tmp_path / "two.jsonl")} == one
+
+
+def test_every_question_is_prepared_before_the_first_request(tmp_path, bank, monkeypatch):
+    """Issue 22: the reply schema, prompt hash and the second opinion's compiled rubric of every
+    question in the batch are built before the first request goes out, not between replies."""
+    from mlgrade.graders.llm import LLMGrader
+    from mlgrade.graders.offline import OfflineGrader
+
+    srv = FakeOpenAIServer(latency=0.01)
+    built: dict[tuple[str, str], int] = {}  # (what, question) -> requests the server had seen by then
+    hash_of, compile_of = LLMGrader._compute_prompt_hash, OfflineGrader._rubric
+
+    def hashed(self, rubric):  # type: ignore[no-untyped-def]
+        built.setdefault(("hash", rubric.id), len(srv.requests))
+        return hash_of(self, rubric)
+
+    def compiled(self, rubric):  # type: ignore[no-untyped-def]
+        built.setdefault(("second", rubric.id), len(srv.requests))
+        return compile_of(self, rubric)
+
+    monkeypatch.setattr(LLMGrader, "_compute_prompt_hash", hashed)
+    monkeypatch.setattr(OfflineGrader, "_rubric", compiled)
+    inp = write_jsonl(tmp_path / "in.jsonl", answers(12, ("q01", "q07", "q05", "q17")))
+    with srv:
+        s = grade_many([inp], tmp_path / "out.jsonl", settings=llm_settings(srv), bank=bank, concurrency=2)
+    assert s.run.graded == 12
+    assert {q for what, q in built if what == "hash"} == {"q01", "q07", "q05", "q17"}
+    assert {q for what, q in built if what == "second"} == {"q01", "q07", "q05", "q17"}
+    assert all(seen == 0 for seen in built.values()), built
+
+
+def test_prepared_request_bodies_are_byte_identical_to_lazily_built_ones(tmp_path, bank, monkeypatch):
+    """Preparing the questions up front changes when the bodies' parts are built, never the bytes:
+    each body sent equals the one a fresh grader builds from cold caches with the same nonce."""
+    import json
+
+    import mlgrade.graders.prompts as prompts
+    from mlgrade.graders.llm import LLMGrader, _grading_model
+    from mlgrade.graders.replies import strict_schema
+
+    monkeypatch.setattr(prompts, "new_nonce", lambda: "00112233aabbccdd")
+    rows = answers(8, ("q01", "q07", "q05", "q17"))
+    inp = write_jsonl(tmp_path / "in.jsonl", rows)
+    with FakeOpenAIServer() as srv:
+        settings = llm_settings(srv)
+        _grading_model.cache_clear(), strict_schema.cache_clear(), prompts._SYSTEM_PROMPTS.clear()
+        cold = LLMGrader(settings)
+        expected = {r["answer"]: json.dumps(cold.build_request(bank.get(r["question_id"]), r["answer"]))
+                    for r in rows}
+        s = grade_many([inp], tmp_path / "out.jsonl", settings=settings, bank=bank, concurrency=2)
+        sent_bodies = list(srv.requests)
+    assert s.run.graded == 8 and len(sent_bodies) == 8
+    for body in sent_bodies:
+        answer = next(a for a in expected if a in body["messages"][1]["content"])
+        assert json.dumps(body) == expected[answer]
