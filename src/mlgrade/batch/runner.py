@@ -14,8 +14,7 @@ from .planning import Spool
 from .progress import BatchSummary, RunRecorder
 from ..config import Settings
 from ..errors import ConfigError, GraderFailure, MlgradeError
-from ..grading import (Grader, agrade_rubric, error_grade, make_grader, prepare_second_opinion, second_opinion,
-                       with_review)
+from ..grading import Grader, agrade_rubric, error_grade, make_grader, second_opinion, with_review
 from ..models import Grade, Rubric, Usage
 from ..rubrics import RubricBank, rubric_hash
 
@@ -48,18 +47,6 @@ def grader_endpoint(grader: Grader) -> str:
 def grader_prompt_hash(grader: Grader, rubric: Rubric) -> str:
     fn = getattr(grader, "prompt_hash", None)
     return str(fn(rubric)) if callable(fn) else ""
-
-
-def prepare_rubrics(rubrics: list[Rubric], grader: Grader) -> None:
-    """Build, once and before the first request, what every answer to these questions reuses:
-    the reply model and its strict schema, the system prompt and the prompt hash (all memoised
-    by the grader) and the offline second opinion's compiled rubric. Built lazily, they cost
-    10-30 ms per question on the event loop in the middle of the run, while replies wait."""
-    second = getattr(grader, "name", "") != "offline"
-    for rubric in rubrics:
-        grader_prompt_hash(grader, rubric)
-        if second:
-            prepare_second_opinion(rubric)
 
 
 def build_grader(settings: Settings, *, store: Any = None, on_retry: Callable[[Any], None] | None = None,
@@ -167,7 +154,6 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
         run.record(item, grade)
 
     endpoint = grader_endpoint(grader.inner)
-    prepare_rubrics([r for r in bank if spool.counts.get(r.id)], grader.inner)
     for rubric in bank:
         if not spool.counts.get(rubric.id):
             continue
