@@ -59,3 +59,30 @@ def test_cache_hit_makes_zero_requests(tmp_path, bank):
     assert s.run.cache_hits == 5
     one = {r["id"]: r["score"] for r in read_out(tmp_path / "one.jsonl")}
     assert {r["id"]: r["score"] for r in read_out(tmp_path / "two.jsonl")} == one
+
+
+def test_batch_request_bodies_are_byte_identical_to_cold_built_ones(tmp_path, bank, monkeypatch):
+    """The batch's memoised schemas, prompts and hashes (and any future prebuilding of them,
+    issue 22) change when a body's parts are built, never its bytes: each body sent equals the
+    one a fresh grader builds from cold caches with the same nonce."""
+    import json
+
+    import mlgrade.graders.prompts as prompts
+    from mlgrade.graders.llm import LLMGrader, _grading_model
+    from mlgrade.graders.replies import strict_schema
+
+    monkeypatch.setattr(prompts, "new_nonce", lambda: "00112233aabbccdd")
+    rows = answers(8, ("q01", "q07", "q05", "q17"))
+    inp = write_jsonl(tmp_path / "in.jsonl", rows)
+    with FakeOpenAIServer() as srv:
+        settings = llm_settings(srv)
+        _grading_model.cache_clear(), strict_schema.cache_clear(), prompts._SYSTEM_PROMPTS.clear()
+        cold = LLMGrader(settings)
+        expected = {r["answer"]: json.dumps(cold.build_request(bank.get(r["question_id"]), r["answer"]))
+                    for r in rows}
+        s = grade_many([inp], tmp_path / "out.jsonl", settings=settings, bank=bank, concurrency=2)
+        sent_bodies = list(srv.requests)
+    assert s.run.graded == 8 and len(sent_bodies) == 8
+    for body in sent_bodies:
+        answer = next(a for a in expected if a in body["messages"][1]["content"])
+        assert json.dumps(body) == expected[answer]
