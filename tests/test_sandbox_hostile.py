@@ -50,10 +50,16 @@ def _deep_tree(root, depth: int) -> None:
 
 
 def test_tree_of_any_depth_is_measured_without_recursion(tmp_path):
+    from mlgrade.code.tree import remove_tree
     from mlgrade.code.wasm_host import OVER, _dir_bytes
 
-    _deep_tree(tmp_path, 1400)
-    assert _dir_bytes(str(tmp_path)) == OVER  # past MAX_DEPTH: over the cap, never a RecursionError
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    _deep_tree(deep, 1400)
+    try:
+        assert _dir_bytes(str(deep)) == OVER  # past MAX_DEPTH: over the cap, never a RecursionError
+    finally:  # pytest's own clean-up of old temp folders recurses and would fail on it in a later run
+        assert remove_tree(str(deep))
     shallow = tmp_path / "shallow"
     (shallow / "a" / "b").mkdir(parents=True)
     (shallow / "a" / "b" / "f").write_bytes(b"x" * 10_000)
