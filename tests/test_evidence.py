@@ -146,3 +146,26 @@ def test_the_offline_and_fake_graders_still_quote_verifiably(bank):
     fake = asyncio.run(agrade_rubric(rubric, answer, settings=settings,
                                      grader=FakeGrader(default_status="covered")))
     assert all(j.verified and j.status == "covered" for j in fake.judgments) and fake.score == 100
+
+
+def test_fuzzy_matching_is_bounded_for_adversarial_quotes():
+    """A quote of 59 filler words and one foreign word against an answer made of the same filler
+    took 21.8 s of CPU before the search had a step budget: every occurrence was a start and every
+    filler a branch. Run in a child with a CPU cap so a regression fails instead of hanging."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    script = ("from mlgrade.evidence import quote_found\n"
+              "answer = ' '.join(['the'] * 3900)\n"
+              "for n in (59, 30, 12):\n"
+              "    assert not quote_found(' '.join(['the'] * n + ['zebra']), answer)\n"
+              "    assert not quote_found(' '.join(['the a of'] * (n // 3) + ['zebra']), answer)\n")
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_CPU, (5, 6))
+
+    done = subprocess.run([sys.executable, "-c", script], preexec_fn=cap, timeout=120)
+    assert done.returncode not in (-signal.SIGXCPU, -signal.SIGKILL), "the fuzzy search is not bounded"
+    assert done.returncode == 0

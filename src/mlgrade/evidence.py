@@ -41,6 +41,9 @@ _ELLIPSIS = re.compile(r"\s*(?:\.\.\.|\u2026)\s*")
 _WORD_SPAN = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
 FUZZY_MAX_ANSWER_CHARS = 20_000
+FUZZY_MAX_QUOTE_WORDS = 60
+FUZZY_MAX_EDITS = 3
+FUZZY_MAX_STEPS = 20_000  # alignment steps per quote piece: ~10 ms, whatever the answer and quote
 _WORDS_PER_EDIT = 5
 _FILLER = frozenset("a an the of to and or is are was were be been that this it its in on at for with as by "
                     "so then very really just also which basically actually".split())
@@ -103,48 +106,60 @@ def _similar(q: str, a: str) -> bool:
 def _fuzzy_find(piece: str, hay: str, start: int) -> tuple[int, int] | None:
     """The span of the answer (from `start`) that the quote reproduces near-verbatim, or None.
     An alignment of words: a typo, or a filler word dropped from either side, costs one edit;
-    at most one edit per _WORDS_PER_EDIT quoted words; the first and last quoted words must
-    match an answer word (so the span is anchored and a quote cannot drift)."""
+    at most one edit per _WORDS_PER_EDIT quoted words and FUZZY_MAX_EDITS in all; the first and
+    last quoted words must match an answer word (so the span is anchored and a quote cannot drift).
+    Bounded for any input: quotes over FUZZY_MAX_QUOTE_WORDS words match exactly or not at all, and
+    the search gives up (None: unverified) after FUZZY_MAX_STEPS steps."""
     if len(hay) > FUZZY_MAX_ANSWER_CHARS:
         return None
     quote = [m.group() for m in _WORD_SPAN.finditer(piece)]
-    if len(quote) < MIN_QUOTE_WORDS:
+    if not MIN_QUOTE_WORDS <= len(quote) <= FUZZY_MAX_QUOTE_WORDS:
         return None
-    budget = len(quote) // _WORDS_PER_EDIT
+    budget = min(len(quote) // _WORDS_PER_EDIT, FUZZY_MAX_EDITS)
     if budget == 0:
         return None
     words = [(m.group(), m.start(), m.end()) for m in _WORD_SPAN.finditer(hay, start)]
+    present = {w for w, _, _ in words}
+    if sum(q not in present for q in quote) > budget:  # each quoted word not in the answer costs an edit
+        return None
+    steps = [FUZZY_MAX_STEPS]
     for i, (w, _, _) in enumerate(words):
         if not _similar(quote[0], w):
             continue
-        end = _align(quote, words, i, budget)
+        end = _align(quote, words, i, budget, steps)
         if end is not None:
             return words[i][1], words[end][2]
+        if steps[0] <= 0:
+            return None
     return None
 
 
-def _align(quote: list[str], words: list[tuple[str, int, int]], first: int, budget: int) -> int | None:
+def _align(quote: list[str], words: list[tuple[str, int, int]], first: int, budget: int,
+           steps: list[int]) -> int | None:
     """Index of the answer word matching the quote's last word, aligning from `first` within
-    `budget` edits; None when no such alignment exists. A bounded search: each step either
-    matches (equal or typo), skips an answer filler word or skips a quoted filler word."""
+    `budget` edits; None when no such alignment exists or `steps` (shared by every start) runs
+    out. Each step matches (equal or typo), skips an answer filler word or skips a quoted one;
+    a match is tried first."""
     stack = [(0, first, budget)]  # (quote index, answer index, edits left), both indices matched next
     seen: set[tuple[int, int, int]] = set()
     while stack:
         qi, ai, left = stack.pop()
         if (qi, ai, left) in seen or ai >= len(words):
             continue
+        steps[0] -= 1
+        if steps[0] < 0:
+            return None
         seen.add((qi, ai, left))
         q, a = quote[qi], words[ai][0]
-        if q == a or (left and _similar(q, a)):
-            cost = 0 if q == a else 1
-            if qi == len(quote) - 1:
-                return ai
-            stack.append((qi + 1, ai + 1, left - cost))
         if left and 0 < qi < len(quote) - 1:
             if a in _FILLER:
                 stack.append((qi, ai + 1, left - 1))   # the quote dropped a filler word of the answer
             if q in _FILLER:
                 stack.append((qi + 1, ai, left - 1))   # the quote added one
+        if q == a or (left and _similar(q, a)):
+            if qi == len(quote) - 1:
+                return ai
+            stack.append((qi + 1, ai + 1, left - (q != a)))
     return None
 
 
