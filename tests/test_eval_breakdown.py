@@ -9,6 +9,7 @@ import pytest
 
 from mlgrade.errors import UsageError
 from mlgrade.evaluation.breakdown import breakdown, breakdowns, clip, group_key, parse_fields
+from mlgrade.evaluation.expert import expert_metrics
 from mlgrade.evaluation.expert import ExpertRow
 from mlgrade.models import Grade, MisconceptionFound
 from mlgrade.scoring import band_for
@@ -34,7 +35,7 @@ PAIRS = [
 
 
 def test_figures_per_group_by_hand():
-    by = {g["value"]: g for g in breakdown(PAIRS, "persona")}
+    by = {g["value"]: g for g in breakdown(PAIRS, "persona", metrics=expert_metrics)}
     assert list(by) == ["[\"a\", \"list\"]", "calm senior", "nervous junior"]
     calm, nervous, odd = by["calm senior"], by["nervous junior"], by['["a", "list"]']
     assert calm == {"value": "calm senior", "rows": 2, "n": 2, "band_accuracy": 0.5, "mae": 10.0,
@@ -49,20 +50,20 @@ def test_figures_per_group_by_hand():
 
 def test_numbers_sort_numerically_and_missing_values_group_last():
     pairs = PAIRS + [_pair(7, 60, 60, {"persona": ""})]
-    assert [g["value"] for g in breakdown(pairs, "question_number")] == ["2", "10", "(none)"]
-    q2 = breakdown(PAIRS, "question_number")[0]
+    assert [g["value"] for g in breakdown(pairs, "question_number", metrics=expert_metrics)] == ["2", "10", "(none)"]
+    q2 = breakdown(PAIRS, "question_number", metrics=expert_metrics)[0]
     assert q2["rows"] == 4 and q2["n"] == 3 and q2["mean_score"] == pytest.approx((65 + 40 + 20) / 3, abs=0.05)
-    assert breakdown(pairs, "persona")[-1]["value"] == "(none)"
+    assert breakdown(pairs, "persona", metrics=expert_metrics)[-1]["value"] == "(none)"
 
 
 def test_score_map_applies_to_groups():
-    lifted = {g["value"]: g for g in breakdown(PAIRS, "persona", score_map=lambda s: s + 5)}
+    lifted = {g["value"]: g for g in breakdown(PAIRS, "persona", score_map=lambda s: s + 5, metrics=expert_metrics)}
     assert lifted["calm senior"]["mean_score"] == 80.0 and lifted["calm senior"]["mae"] == 10.0
 
 
 def test_a_field_no_answer_has_is_refused():
     with pytest.raises(UsageError, match=r"--by seniority: no answer .* has a 'seniority' field \(fields: kind"):
-        breakdowns([_pair(1, 90, 85, {"kind": "excellent"})], ["seniority"])
+        breakdowns([_pair(1, 90, 85, {"kind": "excellent"})], ["seniority"], metrics=expert_metrics)
 
 
 def test_keys_fields_and_clipping():

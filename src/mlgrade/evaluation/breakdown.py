@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..models import Grade
-from .expert import ExpertRow, expert_metrics
+
+if TYPE_CHECKING:  # expert.py imports this module: the metrics function is passed in, not imported
+    from .expert import ExpertRow
+
+# expert.expert_metrics: (pairs, score_map) -> the figures of one set of graded rows
+Metrics = Callable[[Sequence[tuple["ExpertRow", Grade]], "Callable[[float], float] | None"], dict[str, Any]]
 
 MISSING = "(none)"  # rows without the field, or with an empty value
 CLIP = 48  # characters of a value shown in the table (free-text personas run to a sentence)
@@ -64,7 +69,7 @@ def _order(key: str) -> tuple[int, float, str]:
 
 
 def breakdown(pairs: Sequence[tuple[ExpertRow, Grade]], name: str,
-              score_map: Callable[[float], float] | None = None) -> list[dict[str, Any]]:
+              score_map: Callable[[float], float] | None = None, *, metrics: Metrics) -> list[dict[str, Any]]:
     """One line per value of field `name`: n graded, band accuracy, MAE, mean score and mean
     expert score, misconception recall (None where the group has no answer to flag)."""
     groups: dict[str, list[tuple[ExpertRow, Grade]]] = {}
@@ -72,7 +77,7 @@ def breakdown(pairs: Sequence[tuple[ExpertRow, Grade]], name: str,
         groups.setdefault(group_key(row.labels.get(name)), []).append((row, grade))
     lines = []
     for key in sorted(groups, key=_order):
-        m = expert_metrics(groups[key], score_map)
+        m = metrics(groups[key], score_map)
         line: dict[str, Any] = {"value": key, "rows": len(groups[key]), "n": m["n"]}
         if m["n"]:
             done = [(r, g.score) for r, g in groups[key] if g.ok and g.score is not None]
@@ -89,10 +94,10 @@ def breakdown(pairs: Sequence[tuple[ExpertRow, Grade]], name: str,
 
 
 def breakdowns(pairs: Sequence[tuple[ExpertRow, Grade]], fields: Sequence[str],
-               score_map: Callable[[float], float] | None = None) -> dict[str, list[dict[str, Any]]]:
+               score_map: Callable[[float], float] | None = None, *, metrics: Metrics) -> dict[str, list[dict[str, Any]]]:
     """`breakdown` for each field, after checking every field exists in the set."""
     check_fields([r for r, _ in pairs], fields)
-    return {name: breakdown(pairs, name, score_map) for name in fields}
+    return {name: breakdown(pairs, name, score_map, metrics=metrics) for name in fields}
 
 
 def clip(text: str, width: int = CLIP) -> str:

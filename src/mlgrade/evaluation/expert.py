@@ -264,7 +264,7 @@ async def aevaluate_expert(rows: Sequence[ExpertRow], *, settings: Settings, gra
                                      progress=progress)
     result = result_from_pairs(pairs, dataset=dataset, grader=kind, model=getattr(grader, "model", ""),
                                seconds=time.perf_counter() - started, score_map=score_map, calibration=calibration)
-    result.by = breakdowns(pairs, by, score_map)
+    result.by = breakdowns(pairs, by, score_map, metrics=expert_metrics)
     return result
 
 
