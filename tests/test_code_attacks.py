@@ -461,7 +461,8 @@ def test_using_up_the_hosts_open_files_does_not_drop_the_hidden_cases(bank):
               f"TABLE = {table!r}\n"
               "def can_shift(a, b):\n    return TABLE.get((a, b), False)\n")
     results = run_rubric_tests(bank.get("q24"), answer)
-    assert sum(r.hidden for r in results) == bank.get("q24").hidden_tests.count
+    assert sum(r.hidden for r in results) == bank.get("q24").hidden_tests.count, \
+        [(r.call, r.status, r.error[:200]) for r in results[:3]]  # failed once in a loaded CI run: say why
 
 
 def test_no_reference_values_means_not_checked_never_a_verdict(bank, monkeypatch):
