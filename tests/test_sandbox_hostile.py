@@ -236,3 +236,30 @@ def test_bwrap_is_refused_where_its_memory_cannot_be_bounded(monkeypatch):
     monkeypatch.setattr(bwrap.platform, "machine", lambda: "riscv64")
     status = sandbox_status()
     assert not status.available and "memory" in status.reason and "wasm" in status.reason
+
+
+def test_a_guest_holding_every_descriptor_does_not_make_the_disk_look_over(tmp_path):
+    """The guest's open files are the sandbox host's: code that opened every one of them made the
+    disk watchdog's scan fail (EMFILE), which counts as over the cap, so a run was killed for a disk
+    fault it did not commit (and lost its hidden cases). One descriptor is kept back for the scan."""
+    import subprocess
+    import sys
+
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "f").write_bytes(b"x" * 5000)
+    script = f"""
+import os, resource
+from mlgrade.code import wasm_host
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+wasm_host.keep_spare_descriptor()
+held = []
+while True:
+    try:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError:
+        break
+assert 0 < wasm_host._dir_bytes({str(tmp_path / "work")!r}) < wasm_host.OVER
+assert 0 < wasm_host._dir_bytes({str(tmp_path / "work")!r}) < wasm_host.OVER  # the spare came back
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
