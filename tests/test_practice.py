@@ -422,3 +422,15 @@ def test_the_answer_box_wraps_between_words():
 def test_a_word_longer_than_a_row_still_breaks_at_the_edge():
     rows, _ = _shown("see https://example.org/" + "x" * 60 + " now", 30)
     assert rows[0].startswith("see ") and len(rows[0]) == 28
+
+
+def test_a_ctrl_c_before_the_menu_prompt_is_ready_quits_cleanly(monkeypatch):
+    """A quick second Ctrl-C after an abandoned answer can land before prompt_toolkit owns the
+    terminal: it raised KeyboardInterrupt and practice ended with exit 130 (seen in a CI run)."""
+    from mlgrade.practice import terminal_input
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(terminal_input, "_read_key", interrupted)
+    assert terminal_input.read_key("› ", "nrmq", default="n") == "q"

@@ -134,6 +134,15 @@ def read_answer(*, hint: str = ANSWER_HINT, default: str = "", clock: Callable[[
 
 def read_key(prompt: str, keys: str, *, default: str | None = None) -> str:
     """Wait for one of `keys` (no Enter needed); Enter gives `default`; Ctrl-C / Ctrl-D give 'q'."""
+    try:
+        return _read_key(prompt, keys, default=default)
+    except KeyboardInterrupt:
+        # a Ctrl-C that lands before the prompt owns the terminal (a quick second Ctrl-C after an
+        # abandoned answer) means what it means at the prompt: quit, not a crash with exit 130
+        return "q"
+
+
+def _read_key(prompt: str, keys: str, *, default: str | None = None) -> str:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.key_binding import KeyBindings
     from prompt_toolkit.keys import Keys
