@@ -144,7 +144,7 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
     if code_tests and grader == "offline":
         # the offline grader's feedback is made from its judgments: remake it from the final ones,
         # or a point the tests just proved would still be listed under "To improve"
-        from .graders.offline import improvements_for, strengths_for
+        from .graders.rubric_feedback import improvements_for, strengths_for
 
         assessment = assessment.model_copy(update={"strengths": strengths_for(rubric, judgments),
                                                    "improvements": improvements_for(rubric, judgments, found)})

@@ -1,0 +1,185 @@
+"""The offline grader's compiled rubric and its view of an answer: the quotable units (clauses and
+pairs of clauses), each with the rubric's cue words it holds as bits, and the cue hits of one key
+point in one unit, found once and shared by the judging, topicality and stuffing checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..models import KeyPoint, Rubric
+from . import topicality
+from .claims import IndexedClaim, compile_claim, cue_has_negation, index_claim, negated_cue
+from .cueindex import CueWords, IndexedPhrase, find_indexed, index_phrase
+from .textmatch import (
+    STOPWORDS, Clause, Phrase, Token, compile_phrase, is_prose, squash, stem, tokenize, tokenize_words,
+)
+
+# Words of the question say little about the answer ("what is a prototype?" → "a prototype is…").
+QUESTION_WORD_WEIGHT = 0.3
+# Pair a prose clause with the fragment its colon introduces.
+COLON_PAIRS = True
+
+
+@dataclass
+class Concept:
+    """What evidence for one key point (or misconception) looks like."""
+
+    phrases: list[Phrase]
+    literals: list[str]
+    words: dict[str, tuple[str, float]]  # stem -> (a surface form, weight)
+    total: float
+    indexed: list[IndexedPhrase]  # the phrases, with their words' bits in the rubric's CueWords
+    word_bits: list[tuple[int, float]]  # each of `words` as (bit, weight), in order
+    word_mask: int  # the union of those bits
+    first_bits: int  # the bits of the phrases' first words: a unit with none of them has no cue
+
+
+@dataclass
+class Unit:
+    """A quotable stretch of the answer: one clause, or two adjacent prose clauses."""
+
+    start: int
+    end: int
+    tokens: list[Token]
+    squashed: str
+    prose: bool
+    masks: list[int]  # per token, the rubric's cue words it matches (cueindex.py)
+    have: int  # the union of `masks`
+    reach: int  # the cue words of the rubric that a key point's words may count here (see _overlap)
+    parts: tuple[Unit, ...] = ()  # the two clauses of a pair
+    in_domain: bool | None = None  # every word is a function word or the field's; computed on demand
+    cue_hits: dict[int, tuple[list[str], set[int]]] = field(default_factory=dict)  # by id(concept)
+
+
+def concept_for(text: str, cues: list[str], question_stems: set[str], index: CueWords) -> Concept:
+    phrases, literals = [], []
+    for cue in cues:
+        p = compile_phrase(cue)
+        if p is None:
+            continue
+        if p.literal is not None:
+            literals.append(p.literal)
+        else:
+            phrases.append(p)
+    words: dict[str, tuple[str, float]] = {}
+    for t in tokenize(text):
+        if t.stop or len(t.text) < 2 or t.stem in words:
+            continue
+        words[t.stem] = (t.text, QUESTION_WORD_WEIGHT if t.stem in question_stems else 1.0)
+    word_bits = [(index.bit(w, s), weight) for s, (w, weight) in words.items()]
+    mask = 0
+    for b, _ in word_bits:
+        mask |= b
+    indexed = [index_phrase(p, index) for p in phrases]
+    first = 0
+    for ip in indexed:
+        first |= ip.bits[0]
+    return Concept(phrases, literals, words, sum(w for _, w in words.values()), indexed, word_bits, mask, first)
+
+
+@dataclass
+class CompiledRubric:
+    points: list[tuple[KeyPoint, Concept]]
+    misconceptions: list[tuple[str, list[IndexedClaim]]]
+    index: CueWords  # every word of the cues and points above, as bits
+    cue_mask: int  # the bits of every (word, stem) of every key-point cue (function words and short ones aside)
+    domain: frozenset[str] = frozenset()  # stems of the field's vocabulary (topicality.py)
+    question: frozenset[str] = frozenset()  # stems of the question's content words; empty: no echo check
+
+    def is_cue_word(self, t: Token) -> bool:
+        return bool(self.index.mask(t) & self.cue_mask)
+
+
+def compile_rubric(rubric: Rubric) -> CompiledRubric:
+    q = {t.stem for t in tokenize(rubric.question) if not t.stop}
+    index = CueWords()
+    points = [(kp, concept_for(kp.point, kp.cues, q, index)) for kp in rubric.key_points]
+    # A misconception is found by its cues only: matching the words of a false claim would
+    # also fire on an answer that quotes the claim to refute it. See claims.py for polarity.
+    miscs = [(m.id, [index_claim(c, index) for c in map(compile_claim, m.cues) if c is not None])
+             for m in rubric.misconceptions]
+    cue_mask = 0
+    for w in {w for kp in rubric.key_points for cue in kp.cues for w in tokenize_words(cue)
+              if w not in STOPWORDS and len(w) >= 3}:
+        cue_mask |= index.bit(w, stem(w))
+    # Echoes are checked on authored rubrics only. A rubric derived from a reference answer (a
+    # dataset's question, `score_rule: coverage`) often asks to choose between things it names
+    # ("Which student's method…? Sammy"), where the right answer is made of the question's words:
+    # on scientsbank-dev the check turned four such answers from 50 to 0.
+    echo = frozenset(q) if rubric.score_rule != "coverage" else frozenset()
+    return CompiledRubric(points, miscs, index, cue_mask, topicality.domain_stems(rubric), echo)
+
+
+def echoes_question(unit: Unit, compiled: CompiledRubric) -> bool:
+    """A clause made only of the question's own words ("Explain the k-nearest neighbours (KNN)
+    algorithm.", "k nearest neighbours") restates the question: it is no evidence for any point,
+    whatever cues the question's words happen to match."""
+    question = compiled.question
+    if not question:
+        return False
+    content = False
+    for t in unit.tokens:  # stops at the first word of its own: most clauses have one early
+        if not t.stop and len(t.text) > 1:
+            if t.stem not in question:
+                return False
+            content = True
+    return content
+
+
+def answer_units(answer: str, spans: list[Clause], masks: list[list[int]], index: CueWords) -> list[Unit]:
+    singles: list[Unit] = []
+    seen: set[tuple[str, ...]] = set()
+    for c, m in zip(spans, masks):
+        key = tuple([t.stem for t in c.tokens if not t.stop and len(t.text) > 1])  # its content words
+        if not key or key in seen:
+            continue  # repeated clauses count once
+        seen.add(key)
+        singles.append(make_unit(answer, c, is_prose(c), m, index))
+    # Two adjacent prose clauses may state one point together; so may the two sides of a colon
+    # when either is prose ("X is overfitting: near-zero training error, far worse validation";
+    # "Walk-forward validation: train on earlier periods, validate on the next").
+    pairs = [pair_units(answer, a, b) for a, b in zip(singles, singles[1:])
+             if (a.prose and b.prose) or (COLON_PAIRS and (a.prose or b.prose)
+                                          and answer[a.end:b.start].strip().startswith(":"))]
+    return singles + pairs
+
+
+def make_unit(answer: str, c: Clause, prose: bool, masks: list[int], index: CueWords) -> Unit:
+    have = reach = 0
+    stem_bits = index.stem_bits
+    for t, m in zip(c.tokens, masks):
+        have |= m
+        # a key point's word counts when some word here has its stem, or a content word matches it
+        reach |= stem_bits(t.stem) if t.stop else stem_bits(t.stem) | m
+    return Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, masks, have, reach)
+
+
+def pair_units(answer: str, a: Unit, b: Unit) -> Unit:
+    return Unit(a.start, b.end, a.tokens + b.tokens, a.squashed + b.squashed, True, a.masks + b.masks,
+                 a.have | b.have, a.reach | b.reach, (a, b))
+
+
+def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
+    """Distinct cues found in the unit, and the token indices they used (asked up to three times
+    per unit and point: judged, topicality, stuffing; found once)."""
+    known = unit.cue_hits.get(id(concept))
+    if known is not None:
+        return known
+    hits: list[str] = []
+    used: set[int] = set()
+    have = unit.have
+    if not (have & concept.first_bits or concept.literals):
+        unit.cue_hits[id(concept)] = (hits, used)
+        return hits, used  # no cue starts here
+    for ip in concept.indexed:
+        if have & ip.need != ip.need:
+            continue  # some word of the cue is not in the unit
+        at = find_indexed(ip, unit.tokens, unit.masks, have)
+        if at is None or negated_cue(unit.tokens, at[0], cue_has_negation(ip.phrase.source)):
+            continue  # "does not use a vote" is no evidence of a vote
+        hits.append(ip.phrase.source)
+        used.update(range(at[0], at[1] + 1))
+    if concept.literals:
+        hits.extend(lit for lit in concept.literals if lit in unit.squashed)
+    unit.cue_hits[id(concept)] = (hits, used)
+    return hits, used
