@@ -193,7 +193,7 @@ def test_progress_bar_and_summary_show_the_same_rate(tmp_path):
     bar(p)
     assert bar.progress.tasks[0].fields["rate"] == "2.5"
 
-    from mlgrade.batch.report import aggregate_file
+    from mlgrade.batch.aggregate import aggregate_file
 
     (tmp_path / "r.jsonl").write_text("")
     summary = BatchSummary(out=str(tmp_path / "r.jsonl"), run=p, wall_s=4.0, results=aggregate_file(tmp_path / "r.jsonl"))

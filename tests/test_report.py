@@ -9,7 +9,8 @@ import json
 import pytest
 
 from mlgrade.errors import UsageError
-from mlgrade.batch.report import aggregate_file, write_report
+from mlgrade.batch.aggregate import aggregate_file
+from mlgrade.batch.report import write_report
 
 
 def _rec(i, cand, q, score=None, band=None, outcome="graded", missing=("kp-b",), error=None):

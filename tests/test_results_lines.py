@@ -12,7 +12,7 @@ import pytest
 from batch_helpers import SlowGrader, answers, read_out, write_jsonl
 from mlgrade.batch.engine import grade_many
 from mlgrade.batch.lines import check_record
-from mlgrade.batch.report import aggregate_file
+from mlgrade.batch.aggregate import aggregate_file
 
 BAD_FIELDS = {
     "score": ("abc", "score is not a number"),

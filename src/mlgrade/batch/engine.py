@@ -45,7 +45,7 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
     On a rerun an id already in `out` is graded again (a new line; the last line per id counts)
     when its input's answer differs from the one stored, or when it was skipped and the input
     now has a gradable answer; with `regrade_stale` also when it was graded on an older rubric."""
-    from .report import aggregate_file
+    from .aggregate import aggregate_file
 
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1 (got {concurrency})")

@@ -247,7 +247,7 @@ async def _lines(api: Any, file_id: str | None) -> Any:
 
 async def _collect(job_id: str, *, settings: Settings, client: Any, bank: RubricBank) -> dict[str, Any]:
     from ..graders.llm import LLMGrader
-    from .report import aggregate_file
+    from .aggregate import aggregate_file
 
     job = _job_dir(settings, job_id)
     meta = json.loads((job / "job.json").read_text())

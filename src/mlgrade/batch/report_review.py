@@ -15,7 +15,7 @@ from ..textfiles import counted, md_text
 from .lines import iter_records, needs_review
 
 if TYPE_CHECKING:
-    from .report import Aggregate
+    from .aggregate import Aggregate
 
 NO_CANDIDATE = "(no candidate)"
 
