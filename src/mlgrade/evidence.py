@@ -52,6 +52,15 @@ _NEVER_FUZZY = frozenset("not no never none nor cannot can't don't doesn't isn't
 
 
 def normalise(text: str) -> str:
+    if text.isascii():
+        # the same result, several times faster: NFKC, the invisible characters and the quote and
+        # dash table touch no ASCII character but the backtick; `split()` knows the same whitespace
+        # as `\s`, and casefold() is lower() on ASCII (tests/test_evidence_speed.py compares them)
+        return " ".join(text.replace("`", "'").split()).lower()
+    return _normalise_unicode(text)
+
+
+def _normalise_unicode(text: str) -> str:
     text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
     return _WS.sub(" ", text.translate(_TRANSLATE)).strip().casefold()
 
