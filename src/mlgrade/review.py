@@ -160,6 +160,18 @@ def _names_a_grader(answer: str, low: str) -> bool:
     return False
 
 
+def _gate_open(gate: tuple[tuple[str, ...], ...], low: str) -> bool:
+    """Every group has a word in the text. Loops, not all(any(...)): this runs for every pattern
+    of every answer, and two generators per pattern cost more than the substring tests."""
+    for group in gate:
+        for word in group:
+            if word in low:
+                break
+        else:
+            return False
+    return True
+
+
 def _word_char(text: str, i: int) -> bool:
     return 0 <= i < len(text) and (text[i].isalnum() or text[i] == "_")  # `\w`, on ASCII
 
@@ -195,7 +207,6 @@ def find_injections(answer: str) -> list[InjectionHit]:
 @lru_cache(maxsize=64)  # the offline grader and finalize both ask, for the same answer
 def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
     low = answer.casefold()
-    contains = low.__contains__
     hits: list[InjectionHit] = []
     grader_named: bool | None = None
     for (kind, rx, reach), gate in zip(_PATTERNS, _GATES):
@@ -204,7 +215,7 @@ def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
                 grader_named = _names_a_grader(answer, low)
             if not grader_named:
                 continue
-        elif gate is not None and not all(any(map(contains, group)) for group in gate):
+        elif gate is not None and not _gate_open(gate, low):
             continue
         for m in rx.finditer(answer):
             if not m.group(0).strip():

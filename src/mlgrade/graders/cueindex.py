@@ -31,6 +31,7 @@ class CueWords:
     def __init__(self) -> None:
         self._bits: dict[tuple[str, str], int] = {}
         self._by_stem: dict[str, int] = {}
+        self.stem_bits_get = self._by_stem.get  # stem_bits(s) is stem_bits_get(s, 0)
         self._by_word: dict[str, int] = {}
         self._by_prefix: dict[str, int] = {}  # cue words of 4+ letters: a token starting with one matches
         self._by_deletion: dict[str, list[tuple[str, int]]] = {}  # cue words of 6+ letters, for typos
@@ -123,5 +124,10 @@ def find_indexed(ip: IndexedPhrase, tokens: list[Token], masks: list[int], have:
     if have & need != need:
         return None
     bits, first = ip.bits, ip.bits[0]
+    if len(bits) == 1:  # a one-word cue: the walk's first start completes it
+        for i, m in enumerate(masks):
+            if m & first:
+                return i, i
+        return None
     return walk_phrase(tokens, [i for i, m in enumerate(masks) if m & first], len(bits),
                        lambda j, k: masks[k] & bits[j], ip.optional, 1, strict)

@@ -146,11 +146,11 @@ def answer_units(answer: str, spans: list[Clause], masks: list[list[int]], index
 
 def make_unit(answer: str, c: Clause, prose: bool, masks: list[int], index: CueWords) -> Unit:
     have = reach = 0
-    stem_bits = index.stem_bits
+    stem_bits = index.stem_bits_get  # the dict's get: a method call per token costs more than the rest
     for t, m in zip(c.tokens, masks):
         have |= m
         # a key point's word counts when some word here has its stem, or a content word matches it
-        reach |= stem_bits(t.stem) if t.stop else stem_bits(t.stem) | m
+        reach |= stem_bits(t.stem, 0) if t.stop else stem_bits(t.stem, 0) | m
     return Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, masks, have, reach)
 
 
@@ -171,9 +171,7 @@ def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
     if not (have & concept.first_bits or concept.literals):
         unit.cue_hits[id(concept)] = (hits, used)
         return hits, used  # no cue starts here
-    for ip in concept.indexed:
-        if have & ip.need != ip.need:
-            continue  # some word of the cue is not in the unit
+    for ip in [ip for ip in concept.indexed if have & ip.need == ip.need]:  # cues whose every word is here
         at = find_indexed(ip, unit.tokens, unit.masks, have)
         if at is None or negated_cue(unit.tokens, at[0], cue_has_negation(ip.phrase.source)):
             continue  # "does not use a vote" is no evidence of a vote

@@ -207,9 +207,12 @@ def clauses(text: str, tokens: list[Token] | None = None) -> list[Clause]:
 PROSE_MIN_TOKENS = 5
 
 
+_VERB_ENDINGS = ("s", "ed", "ing", "es")
+
+
 def is_verbish(t: Token) -> bool:
     """A word that may carry a clause's verb: a known verb, or anything ending -s/-ed/-ing (crude on purpose)."""
-    return t.text in _VERBISH or (len(t.text) > 3 and not t.stop and t.text.endswith(("s", "ed", "ing", "es")))
+    return t.text in _VERBISH or (len(t.text) > 3 and not t.stop and t.text.endswith(_VERB_ENDINGS))
 
 
 def is_prose(clause: Clause) -> bool:
@@ -219,11 +222,18 @@ def is_prose(clause: Clause) -> bool:
     n = len(toks)
     if n < PROSE_MIN_TOKENS:
         return False  # "depends on the algorithm" as a bullet is a term, not a statement
-    stops = sum(t.stop for t in toks)
-    if not any(map(is_verbish, toks)):
+    stops = lists = 0
+    verb = False
+    for t in toks:  # one pass (is_verbish inlined): every clause of every answer comes here
+        if t.stop:
+            stops += 1
+            lists += t.text == "and" or t.text == "or"
+        if not verb:
+            verb = t.text in _VERBISH or (len(t.text) > 3 and not t.stop and t.text.endswith(_VERB_ENDINGS))
+    if not verb:
         return False
     # Lists are held together by commas and "and"; a sentence needs other glue too.
-    glue = stops - sum(t.text in ("and", "or") for t in toks)
+    glue = stops - lists
     return glue / n >= 0.12 and stops / n >= 0.18
 
 
