@@ -267,8 +267,13 @@ def asserted_claims(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, l
     """(claim id, clause index) for every claim some clause asserts: its first asserting clause.
     Indexed cues need `masks`, each clause's token masks from the same CueWords."""
     have = [_union(m) for m in masks] if masks is not None else []
+    anywhere = _union(have)
     found = []
     for cid, cues in claims:
+        # an indexed cue with a word in no clause matches in none: most claims have no cue left
+        cues = [c for c in cues if not isinstance(c, IndexedClaim) or anywhere & c.need == c.need]
+        if not cues:
+            continue
         hit = None
         for k, c in enumerate(clauses):
             for cue in cues:

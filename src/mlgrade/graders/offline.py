@@ -72,21 +72,27 @@ def _overlap(concept: Concept, unit: Unit) -> float:
     return got / concept.total
 
 
-def _judge_unit(concept: Concept, unit: Unit) -> _Evidence | None:
-    """The unit's evidence for the point; None when it shows none (missing, which never wins)."""
+def _thresholds(concept: Concept) -> tuple[float, float]:
+    """The overlap at which a point is covered, and partial, by its words alone."""
+    if concept.phrases or concept.literals:
+        return COVERED_OVERLAP, PARTIAL_OVERLAP
+    return COVERED_OVERLAP_NO_CUES, PARTIAL_OVERLAP_NO_CUES
+
+
+def _judge_unit(concept: Concept, unit: Unit, covered_at: float, partial_at: float
+                ) -> tuple[str, float, list[str], float] | None:
+    """The unit's evidence for the point (status, strength, cues, overlap); None when it shows none
+    (missing, which never wins)."""
     hits, _ = cue_hits(concept, unit)
     ov = _overlap(concept, unit)
     distinct = len(set(hits))
-    has_cues = bool(concept.phrases or concept.literals)
-    covered_at = COVERED_OVERLAP if has_cues else COVERED_OVERLAP_NO_CUES
-    partial_at = PARTIAL_OVERLAP if has_cues else PARTIAL_OVERLAP_NO_CUES
     if ov >= covered_at or (distinct and ov >= partial_at) or distinct >= 2:
         status = "covered"
     elif distinct or ov >= partial_at:
         status = "partial"
     else:
         return None
-    return _Evidence(status, ov + 0.5 * min(distinct, 3), unit, hits, ov)
+    return status, ov + 0.5 * min(distinct, 3), hits, ov
 
 
 def _topical(ev: _Evidence, concept: Concept, unit: Unit, compiled: CompiledRubric) -> _Evidence:
@@ -179,7 +185,7 @@ class OfflineGrader:
         directives = find_directives(answer)  # text addressed to the grader earns nothing either
         wrong += [(d.start, d.end) for d in directives]
         units = [u for u in answer_units(answer, spans, masks, compiled.index)
-                 if not any(u.start < e and s < u.end for s, e in wrong) and not echoes_question(u, compiled)]
+                 if not (wrong and any(u.start < e and s < u.end for s, e in wrong)) and not echoes_question(u, compiled)]
         code = _working_code(answer, facts)
         for u in units:
             if code and u.squashed and u.squashed in code:
@@ -192,14 +198,18 @@ class OfflineGrader:
         best_fragment: dict[str, _Evidence] = {}
         for kp, concept in compiled.points:
             bp = bf = _Evidence("missing", 0.0, None)
+            covered_at, partial_at = _thresholds(concept)
             for u in units:
                 if not (u.reach & concept.word_mask or u.have & concept.first_bits or concept.literals):
                     continue  # neither a cue nor a word of the point: missing, which never wins
-                ev = _judge_unit(concept, u)
-                # the topicality check can only lower a status: evidence that cannot win skips it
-                if ev is None or not _better(ev, bp if u.prose else bf):
+                judged = _judge_unit(concept, u, covered_at, partial_at)
+                if judged is None:
                     continue
-                ev = _topical(ev, concept, u, compiled)
+                # the topicality check can only lower a status: evidence that cannot win skips it
+                best = bp if u.prose else bf
+                if (_RANK[judged[0]], judged[1]) <= (_RANK[best.status], best.strength):
+                    continue
+                ev = _topical(_Evidence(judged[0], judged[1], u, judged[2], judged[3]), concept, u, compiled)
                 if u.prose and _better(ev, bp):
                     bp = ev
                 elif not u.prose and _better(ev, bf):

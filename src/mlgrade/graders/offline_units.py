@@ -29,6 +29,7 @@ class Concept:
     words: dict[str, tuple[str, float]]  # stem -> (a surface form, weight)
     total: float
     indexed: list[IndexedPhrase]  # the phrases, with their words' bits in the rubric's CueWords
+    negates: list[bool]  # per phrase: the cue holds its own negation ("no training"), judged as written
     word_bits: list[tuple[int, float]]  # each of `words` as (bit, weight), in order
     word_mask: int  # the union of those bits
     first_bits: int  # the bits of the phrases' first words: a unit with none of them has no cue
@@ -74,7 +75,8 @@ def concept_for(text: str, cues: list[str], question_stems: set[str], index: Cue
     first = 0
     for ip in indexed:
         first |= ip.bits[0]
-    return Concept(phrases, literals, words, sum(w for _, w in words.values()), indexed, word_bits, mask, first)
+    return Concept(phrases, literals, words, sum(w for _, w in words.values()), indexed,
+                   [cue_has_negation(p.source) for p in phrases], word_bits, mask, first)
 
 
 @dataclass
@@ -168,15 +170,16 @@ def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
     hits: list[str] = []
     used: set[int] = set()
     have = unit.have
-    if not (have & concept.first_bits or concept.literals):
-        unit.cue_hits[id(concept)] = (hits, used)
-        return hits, used  # no cue starts here
-    for ip in [ip for ip in concept.indexed if have & ip.need == ip.need]:  # cues whose every word is here
-        at = find_indexed(ip, unit.tokens, unit.masks, have)
-        if at is None or negated_cue(unit.tokens, at[0], cue_has_negation(ip.phrase.source)):
-            continue  # "does not use a vote" is no evidence of a vote
-        hits.append(ip.phrase.source)
-        used.update(range(at[0], at[1] + 1))
+    if have & concept.first_bits:  # else no word cue starts here
+        tokens, masks = unit.tokens, unit.masks
+        for ip, negates in zip(concept.indexed, concept.negates):
+            if have & ip.need != ip.need:
+                continue  # some word of the cue is not in the unit
+            at = find_indexed(ip, tokens, masks, have)
+            if at is None or (not negates and negated_cue(tokens, at[0], False)):
+                continue  # "does not use a vote" is no evidence of a vote
+            hits.append(ip.phrase.source)
+            used.update(range(at[0], at[1] + 1))
     if concept.literals:
         hits.extend(lit for lit in concept.literals if lit in unit.squashed)
     unit.cue_hits[id(concept)] = (hits, used)

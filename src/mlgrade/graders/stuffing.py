@@ -42,10 +42,11 @@ def stuffed(unit: Unit, compiled: CompiledRubric, answer: str) -> bool:
     """A prose-looking clause that is really a list: it names several key points but has few
     words of its own besides the cue terms, and is not a compound of statements."""
     have = unit.have
-    if len([1 for _, c in compiled.points if have & c.first_bits or c.literals]) < STUFFED_MIN_POINTS:
+    starting = [c for _, c in compiled.points if have & c.first_bits or c.literals]
+    if len(starting) < STUFFED_MIN_POINTS:
         return False  # not even that many points have a cue starting here
     touched, in_cues = 0, set()
-    for _, concept in compiled.points:
+    for concept in starting:  # the other points have no cue here
         hits, used = cue_hits(concept, unit)
         touched += bool(hits)
         in_cues |= used
