@@ -71,11 +71,10 @@ class CueWords:
 
     def masks(self, tokens: list[Token]) -> list[int]:
         """`mask` of each token (the loop a clause's tokens take, kept tight)."""
-        known = self._masks
-        out = []
-        for t in tokens:
-            m = known.get(t.text)
-            out.append(self.mask(t) if m is None else m)
+        known = self._masks.get
+        out = [known(t.text, -1) for t in tokens]  # a mask is never negative: -1 is a word not seen yet
+        if -1 in out:
+            out = [m if m >= 0 else self.mask(t) for t, m in zip(tokens, out)]
         return out
 
     def _match(self, text: str, text_stem: str) -> int:

@@ -29,7 +29,8 @@ class Concept:
     words: dict[str, tuple[str, float]]  # stem -> (a surface form, weight)
     total: float
     indexed: list[IndexedPhrase]  # the phrases, with their words' bits in the rubric's CueWords
-    negates: list[bool]  # per phrase: the cue holds its own negation ("no training"), judged as written
+    cue_table: list[tuple[int, IndexedPhrase, bool]]  # per phrase: its `need`, itself, and whether the
+    # cue holds its own negation ("no training", judged as written): what cue_hits walks, flat
     word_bits: list[tuple[int, float]]  # each of `words` as (bit, weight), in order
     word_mask: int  # the union of those bits
     first_bits: int  # the bits of the phrases' first words: a unit with none of them has no cue
@@ -76,7 +77,7 @@ def concept_for(text: str, cues: list[str], question_stems: set[str], index: Cue
     for ip in indexed:
         first |= ip.bits[0]
     return Concept(phrases, literals, words, sum(w for _, w in words.values()), indexed,
-                   [cue_has_negation(p.source) for p in phrases], word_bits, mask, first)
+                   [(ip.need, ip, cue_has_negation(ip.phrase.source)) for ip in indexed], word_bits, mask, first)
 
 
 @dataclass
@@ -172,8 +173,8 @@ def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
     have = unit.have
     if have & concept.first_bits:  # else no word cue starts here
         tokens, masks = unit.tokens, unit.masks
-        for ip, negates in zip(concept.indexed, concept.negates):
-            if have & ip.need != ip.need:
+        for need, ip, negates in concept.cue_table:
+            if have & need != need:
                 continue  # some word of the cue is not in the unit
             at = find_indexed(ip, tokens, masks, have)
             if at is None or (not negates and negated_cue(tokens, at[0], False)):
