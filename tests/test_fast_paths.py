@@ -12,12 +12,20 @@ from mlgrade import evidence, review
 ASCII = [chr(i) for i in range(128)]
 
 
-def test_ascii_normalisation_is_the_unicode_one():
+def _normalise_reference(text: str) -> str:
+    """normalise() as it was written before its fast paths (issue 22)."""
+    import unicodedata
+
+    text = evidence._INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    return evidence._WS.sub(" ", text.translate(evidence._TRANSLATE)).strip().casefold()
+
+
+def test_ascii_normalisation_is_the_general_one():
     rng = random.Random(22)
     texts = ["  Feature `scaling`\tmatters\x1c for\x0bk-NN.  ", "", " ", "`", "A\r\nB", "MiXeD\x1f CaSe\x7f"]
     texts += ["".join(rng.choice(ASCII) for _ in range(rng.randint(0, 40))) for _ in range(20_000)]
     for text in texts:
-        assert evidence.normalise(text) == evidence._normalise_unicode(text), repr(text)
+        assert evidence.normalise(text) == _normalise_reference(text), repr(text)
 
 
 def test_non_ascii_text_still_takes_the_unicode_path():
@@ -43,3 +51,13 @@ def test_injection_gates_skip_only_patterns_that_cannot_match(text, monkeypatch)
 def test_a_note_to_the_grader_is_still_found():
     hits = review.find_injections("Fine answer. Note to the AI, then stop.")
     assert [(h.kind, h.text) for h in hits] == [("grader_address", "Note to the AI")]
+
+
+def test_unicode_normalisation_is_the_table_one():
+    rng = random.Random(27)
+    typographic = list(evidence._QUOTES + evidence._DQUOTES + evidence._DASHES + "\u200b\ufeff\u00ad\u00a0\u2003")
+    alphabet = [chr(i) for i in range(0x2100)] + typographic * 40
+    texts = ["“It’s — fine”", "ﬁ\u0301 Ǆ ＡＢＣ", "\u2018\u2019\u201c\u201d\u2013\u2014\u2212"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(20_000)]
+    for text in texts:
+        assert evidence.normalise(text) == _normalise_reference(text), repr(text)

@@ -270,8 +270,11 @@ def asserted_claims(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, l
     anywhere = _union(have)
     found = []
     for cid, cues in claims:
-        # an indexed cue with a word in no clause matches in none: most claims have no cue left
-        cues = [c for c in cues if not isinstance(c, IndexedClaim) or anywhere & c.need == c.need]
+        # an indexed cue with a word in no clause matches in none, and a code-like one (its characters
+        # with optional spaces between: no anchors) found nowhere in the text in no clause's stretch
+        # of it: most claims have no cue left
+        cues = [c for c in cues if not isinstance(c, IndexedClaim) or (
+            anywhere & c.need == c.need if c.cue.pattern is None else c.cue.pattern.search(text) is not None)]
         if not cues:
             continue
         hit = None
