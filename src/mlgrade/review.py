@@ -137,6 +137,16 @@ _GATES: tuple[tuple[tuple[str, ...], ...] | str | None, ...] = (
     (("{",),),
 )
 assert len(_GATES) == len(_PATTERNS), "one gate (or None) per pattern"
+# Further words, tested on ASCII answers only: there casefold() folds exactly what IGNORECASE matches
+# (elsewhere "İ" matches "i" but folds to "i̇", and a gate written now must not change what a
+# non-ASCII answer was found to hold). The score demand's _TOP names a mark, _HIGH holds a 9 or a
+# 100, and a JSON score field closes its quote right after the word (or says "override").
+_ASCII_GATES: dict[int, tuple[tuple[str, ...], ...]] = {
+    13: (("mark", "score", "grade", "point", "credit", "band", "rating"),),
+    14: (("9", "100"),),
+    21: (tuple(w + q for w in ("score", "grade", "band", "rating", "mark", "marks") for q in "\"'") + ("override",),),
+}
+assert [_PATTERNS[i][0] for i in _ASCII_GATES] == ["score_demand", "score_demand", "json_score"]
 
 # The notes to the grader all end on a word of _GRADER that follows a space and ends at a word
 # boundary, so none matches an answer without one. "ai" is too common a substring to test for
@@ -207,9 +217,12 @@ def find_injections(answer: str) -> list[InjectionHit]:
 @lru_cache(maxsize=64)  # the offline grader and finalize both ask, for the same answer
 def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
     low = answer.casefold()
+    ascii_gates = _ASCII_GATES if answer.isascii() else {}
     hits: list[InjectionHit] = []
     grader_named: bool | None = None
-    for (kind, rx, reach), gate in zip(_PATTERNS, _GATES):
+    for n, ((kind, rx, reach), gate) in enumerate(zip(_PATTERNS, _GATES)):
+        if n in ascii_gates and not _gate_open(ascii_gates[n], low):
+            continue
         if gate == "grader":
             if grader_named is None:
                 grader_named = _names_a_grader(answer, low)
