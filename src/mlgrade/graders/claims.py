@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, reduce
+from operator import or_
 
 from .cueindex import CueWords
 from .textmatch import Clause, Token, squash, stem, tokenize, word_matches
@@ -297,10 +298,7 @@ def asserted_claims(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, l
 
 
 def _union(masks: list[int]) -> int:
-    u = 0
-    for m in masks:
-        u |= m
-    return u
+    return reduce(or_, masks, 0)
 
 
 __all__ = ["ClaimCue", "IndexedClaim", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]

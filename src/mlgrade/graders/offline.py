@@ -83,7 +83,8 @@ def _judge_unit(concept: Concept, unit: Unit, covered_at: float, partial_at: flo
                 ) -> tuple[str, float, list[str], float] | None:
     """The unit's evidence for the point (status, strength, cues, overlap); None when it shows none
     (missing, which never wins)."""
-    hits, _ = cue_hits(concept, unit)
+    # no cue can start here (the common case: the unit has only some of the point's words)
+    hits = cue_hits(concept, unit)[0] if unit.have & concept.first_bits or concept.literals else []
     ov = _overlap(concept, unit)
     distinct = len(set(hits))
     if ov >= covered_at or (distinct and ov >= partial_at) or distinct >= 2:

@@ -5,6 +5,9 @@ point in one unit, found once and shared by the judging, topicality and stuffing
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import reduce
+from itertools import compress, repeat
+from operator import or_
 
 from ..models import KeyPoint, Rubric
 from . import topicality
@@ -148,12 +151,11 @@ def answer_units(answer: str, spans: list[Clause], masks: list[list[int]], index
 
 
 def make_unit(answer: str, c: Clause, prose: bool, masks: list[int], index: CueWords) -> Unit:
-    have = reach = 0
-    stem_bits = index.stem_bits_get  # the dict's get: a method call per token costs more than the rest
-    for t, m in zip(c.tokens, masks):
-        have |= m
-        # a key point's word counts when some word here has its stem, or a content word matches it
-        reach |= stem_bits(t.stem, 0) if t.stop else stem_bits(t.stem, 0) | m
+    # A key point's word counts when some word here has its stem, or a content word matches it.
+    # The unions run in C (reduce, map): a Python loop over every token cost more than the rest.
+    have = reduce(or_, masks, 0)
+    reach = reduce(or_, map(index.stem_bits_get, [t.stem for t in c.tokens], repeat(0)), 0) \
+        | reduce(or_, compress(masks, [not t.stop for t in c.tokens]), 0)
     return Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, masks, have, reach)
 
 

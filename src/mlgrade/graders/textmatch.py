@@ -26,6 +26,8 @@ _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 _CLAUSE_END = re.compile(r"[.!?;:\n]+(?=\s|$)|\n|(?:^|\s)[-*•]\s")
 _PUNCT_OR_BULLET = re.compile(r"[.!?;:\n]|(?:^|\s)[-*•]\s")
 _PUNCT_RUN = re.compile(r"[.!?;:\n]+")
+_PUNCT = re.compile(r"[.!?;:\n]")
+_BULLET_CHAR = re.compile(r"[-*•]\s")
 _SPACE = re.compile(r"\s")
 
 # Function words. Prose is full of them; a keyword list has almost none.
@@ -157,7 +159,10 @@ def clause_ends(text: str) -> list[tuple[int, int]]:
     before the run ends (its other characters are not spaces). Bullets are matched as written."""
     out: list[tuple[int, int]] = []
     pos, n = 0, len(text)
-    while (m := _PUNCT_OR_BULLET.search(text, pos)) is not None:
+    # With no bullet character before a space anywhere, no bullet can match: a search for the
+    # punctuation alone scans several times faster than the alternation (most answers have none).
+    search = _PUNCT_OR_BULLET.search if _BULLET_CHAR.search(text) else _PUNCT.search
+    while (m := search(text, pos)) is not None:
         s = m.start()
         if m.end() - s != 1 or text[s] not in ".!?;:\n":
             out.append((s, m.end()))  # a bullet
