@@ -11,6 +11,8 @@ or claim then needs its words' bits in a clause's tokens: one AND rejects nearly
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import compress, count, repeat
+from operator import and_
 
 from rapidfuzz.distance import Levenshtein
 
@@ -123,10 +125,10 @@ def find_indexed(ip: IndexedPhrase, tokens: list[Token], masks: list[int], have:
     if have & need != need:
         return None
     bits, first = ip.bits, ip.bits[0]
+    # the tokens holding the first word, found in C (compress over the masks ANDed with its bit)
+    starts = compress(count(), map(and_, masks, repeat(first)))
     if len(bits) == 1:  # a one-word cue: the walk's first start completes it
-        for i, m in enumerate(masks):
-            if m & first:
-                return i, i
-        return None
-    return walk_phrase(tokens, [i for i, m in enumerate(masks) if m & first], len(bits),
+        i = next(starts, None)
+        return None if i is None else (i, i)
+    return walk_phrase(tokens, starts, len(bits),
                        lambda j, k: masks[k] & bits[j], ip.optional, 1, strict)

@@ -107,7 +107,7 @@ def _topical(ev: _Evidence, concept: Concept, unit: Unit, compiled: CompiledRubr
         if part.in_domain:
             continue  # the common case, and cheap: every word is the field's
         _, used = cue_hits(concept, part)
-        off += topicality.off_topic_words(part.tokens, used, set(concept.words), compiled.domain)
+        off += topicality.off_topic_words(part.tokens, used, concept.words.keys(), compiled.domain)
     if not off:
         return ev
     if len(off) >= topicality.OFF_TOPIC_MIN_WORDS:
