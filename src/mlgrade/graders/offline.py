@@ -201,8 +201,12 @@ class OfflineGrader:
             bp = bf = _Evidence("missing", 0.0, None)
             covered_at, partial_at = _thresholds(concept)
             for u in units:
-                if not (u.reach & concept.word_mask or u.have & concept.first_bits or concept.literals):
-                    continue  # neither a cue nor a word of the point: missing, which never wins
+                if not (u.have & concept.first_bits or concept.literals):
+                    # No cue can start here, so the point's words alone decide; each weighs at most
+                    # 1, so with too few of them the unit is missing (which never wins) for sure.
+                    found = u.reach & concept.word_mask
+                    if not found or found.bit_count() / concept.total < partial_at:
+                        continue
                 judged = _judge_unit(concept, u, covered_at, partial_at)
                 if judged is None:
                     continue
