@@ -137,14 +137,17 @@ _GATES: tuple[tuple[tuple[str, ...], ...] | str | None, ...] = (
     (("{",),),
 )
 assert len(_GATES) == len(_PATTERNS), "one gate (or None) per pattern"
-# Further words, tested on ASCII answers only: there casefold() folds exactly what IGNORECASE matches
-# (elsewhere "İ" matches "i" but folds to "i̇", and a gate written now must not change what a
-# non-ASCII answer was found to hold). The score demand's _TOP names a mark, _HIGH holds a 9 or a
-# 100, and a JSON score field closes its quote right after the word (or says "override").
-_ASCII_GATES: dict[int, tuple[tuple[str, ...], ...]] = {
-    13: (("mark", "score", "grade", "point", "credit", "band", "rating"),),
-    14: (("9", "100"),),
-    21: (tuple(w + q for w in ("score", "grade", "band", "rating", "mark", "marks") for q in "\"'") + ("override",),),
+# Tested on ASCII answers only, where casefold() folds exactly what IGNORECASE matches (elsewhere
+# "İ" matches "i" but folds to "i̇", and a gate written now must not change what a non-ASCII answer
+# was found to hold): further words, then a part of the pattern that any match contains, searched
+# in the lower-cased text without IGNORECASE (several times faster than the whole pattern with it).
+# The score demand's _TOP names a mark, _HIGH is a 9x or a 100 after the score's name, and a JSON
+# score field closes its quote right after the name (or says "override").
+_ASCII_GATES: dict[int, tuple[tuple[tuple[str, ...], ...], re.Pattern[str]]] = {
+    13: ((("mark", "score", "grade", "point", "credit", "band", "rating"),), re.compile(_TOP)),
+    14: ((("9", "100"),), re.compile(r"(?:score|grade|marks?|rating)\s*(?:of|=|:|to|is|as)?\s*(?:100|9\d)")),
+    21: ((tuple(w + q for w in ("score", "grade", "band", "rating", "mark", "marks") for q in "\"'") + ("override",),),
+         re.compile(r"(?:score|grade|band|rating|marks?)[\"']\s*[:=]|override[\"']?\s*[:=]")),
 }
 assert [_PATTERNS[i][0] for i in _ASCII_GATES] == ["score_demand", "score_demand", "json_score"]
 
@@ -221,7 +224,7 @@ def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
     hits: list[InjectionHit] = []
     grader_named: bool | None = None
     for n, ((kind, rx, reach), gate) in enumerate(zip(_PATTERNS, _GATES)):
-        if n in ascii_gates and not _gate_open(ascii_gates[n], low):
+        if n in ascii_gates and not (_gate_open(ascii_gates[n][0], low) and ascii_gates[n][1].search(low)):
             continue
         if gate == "grader":
             if grader_named is None:
