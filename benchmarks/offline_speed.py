@@ -36,6 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,20 +139,32 @@ def differences(old: dict, new: dict, path: str = "") -> list[str]:
     return [] if old == new else [f"{path}: {json.dumps(old)[:200]} -> {json.dumps(new)[:200]}"]
 
 
+@contextmanager
+def rev_checkout(rev: str) -> Iterator[Path | None]:
+    """A temporary folder with REV's src/, beside links to this tree's rubrics and prompts (the
+    bank's vocabulary, topicality's, is this tree's too; the package finds them beside its parent,
+    as in a checkout); None when git cannot produce REV."""
+    with tempfile.TemporaryDirectory(prefix="mlgrade-rev-") as tmp:
+        work = Path(tmp)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=False)
+        if archive.returncode:
+            print(f"git archive {rev}: {archive.stderr.decode(errors='replace').strip()}", file=sys.stderr)
+            yield None
+            return
+        subprocess.run(["tar", "-x", "-C", str(work)], input=archive.stdout, check=True)
+        for shared in ("rubrics", "prompts"):
+            (work / shared).symlink_to(ROOT / shared)
+        yield work
+
+
 def check_against(rev: str, data_dir: Path, repeat: int, rounds: int = 3) -> int:
     rubrics, sets = load_items(data_dir)
     if not sets:
         print(f"no data sets found in {data_dir}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="mlgrade-check-") as tmp:
-        work = Path(tmp)
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=False)
-        if archive.returncode:
-            print(f"git archive {rev}: {archive.stderr.decode(errors='replace').strip()}", file=sys.stderr)
+    with rev_checkout(rev) as work:
+        if work is None:
             return 2
-        subprocess.run(["tar", "-x", "-C", str(work)], input=archive.stdout, check=True)
-        for shared in ("rubrics", "prompts"):  # the bank's vocabulary (topicality) is this tree's too
-            (work / shared).symlink_to(ROOT / shared)
         job = work / "job.json"
         job.write_text(json.dumps({"rubrics": rubrics, "sets": sets}), encoding="utf-8")
         # Alternating rounds, the best time of each tree kept: on a shared machine the load changes
@@ -209,16 +223,10 @@ def interleave(rev: str, data_dir: Path, rounds: int) -> int:
     if not sets:
         print(f"no seed sets found in {data_dir}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="mlgrade-interleave-") as tmp:
-        work = Path(tmp)
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src/mlgrade"], capture_output=True, check=False)
-        if archive.returncode:
-            print(f"git archive {rev}: {archive.stderr.decode(errors='replace').strip()}", file=sys.stderr)
+    with rev_checkout(rev) as work:
+        if work is None:
             return 2
-        subprocess.run(["tar", "-x", "-C", str(work)], input=archive.stdout, check=True)
         (work / "src" / "mlgrade").rename(work / "src" / "mlgrade_rev")  # its imports are relative
-        for shared in ("rubrics", "prompts"):  # found beside the package's parent, as in a checkout
-            (work / shared).symlink_to(ROOT / shared)
         sys.path.insert(0, str(work / "src"))
         codes = {rev: _seed_runner("mlgrade_rev", rubric_json, sets), "this tree": _seed_runner("mlgrade", rubric_json, sets)}
         dumps = {code: [g.model_dump(mode="json", exclude={"latency_ms"}) for pairs in runs.values() for g in grade(pairs)]
