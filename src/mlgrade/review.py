@@ -112,7 +112,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
 
 # Words each pattern cannot match without (every group needs one, in the casefolded answer): a
 # substring test skips a pattern for the many answers that cannot contain it. None: always run.
-_GATES: tuple[tuple[tuple[str, ...], ...] | None, ...] = (
+_GATES: tuple[tuple[tuple[str, ...], ...] | str | None, ...] = (
     (("<",),),  # closing/opening tags
     (("<|", "[inst", "[/inst", "<<sys", "<</sys"),),
     None,  # end-of-answer marker lines
@@ -124,7 +124,7 @@ _GATES: tuple[tuple[tuple[str, ...], ...] | None, ...] = (
     (("do not", "don't", "never"), ("rubric", "instruction", "criteria", "prompt")),
     (("ignore",),),
     (("ignore", "disregard", "forget"), ("above", "preceding")),
-    None, None, None,  # notes to the grader: "ai" is too common a substring to gate on
+    "grader", "grader", "grader",  # notes to the grader: they name one (_names_a_grader)
     (("full", "max", "perfect", "top", "highest"),),
     (("score", "grade", "mark", "rating"),),
     (("give", "award", "assign", "grade", "rate", "mark", "score"), ("10", "9", "a+", "strong", "excellent", "perfect")),
@@ -137,6 +137,57 @@ _GATES: tuple[tuple[tuple[str, ...], ...] | None, ...] = (
     (("{",),),
 )
 assert len(_GATES) == len(_PATTERNS), "one gate (or None) per pattern"
+# Tested on ASCII answers only, where casefold() folds exactly what IGNORECASE matches (elsewhere
+# "İ" matches "i" but folds to "i̇", and a gate written now must not change what a non-ASCII answer
+# was found to hold): further words, then a part of the pattern that any match contains, searched
+# in the lower-cased text without IGNORECASE (several times faster than the whole pattern with it).
+# The score demand's _TOP names a mark, _HIGH is a 9x or a 100 after the score's name, and a JSON
+# score field closes its quote right after the name (or says "override").
+_ASCII_GATES: dict[int, tuple[tuple[tuple[str, ...], ...], re.Pattern[str]]] = {
+    13: ((("mark", "score", "grade", "point", "credit", "band", "rating"),), re.compile(_TOP)),
+    14: ((("9", "100"),), re.compile(r"(?:score|grade|marks?|rating)\s*(?:of|=|:|to|is|as)?\s*(?:100|9\d)")),
+    21: ((tuple(w + q for w in ("score", "grade", "band", "rating", "mark", "marks") for q in "\"'") + ("override",),),
+         re.compile(r"(?:score|grade|band|rating|marks?)[\"']\s*[:=]|override[\"']?\s*[:=]")),
+}
+assert [_PATTERNS[i][0] for i in _ASCII_GATES] == ["score_demand", "score_demand", "json_score"]
+
+# The notes to the grader all end on a word of _GRADER that follows a space and ends at a word
+# boundary, so none matches an answer without one. "ai" is too common a substring to test for
+# ("train"): it counts as a word of its own only. On ASCII text, where casefold() folds exactly
+# what IGNORECASE matches, substring tests decide; any other text asks this pattern.
+_GRADER_WORDS = ("a.i.", "llm", "language model", "automat", "grader", "grading", "evaluator", "assessor", "scorer")
+_GRADER_NAMED = re.compile(r"\b(?:ai\b|a\.i\.|llm|language model|automat|grader|grading|evaluator|assessor|scorer)",
+                           re.IGNORECASE)
+
+
+def _names_a_grader(answer: str, low: str) -> bool:
+    if not answer.isascii():
+        return _GRADER_NAMED.search(answer) is not None
+    if any(map(low.__contains__, _GRADER_WORDS)):
+        return True
+    at = low.find("ai")
+    while at >= 0:
+        if not _word_char(low, at - 1) and not _word_char(low, at + 2):
+            return True
+        at = low.find("ai", at + 1)
+    return False
+
+
+def _gate_open(gate: tuple[tuple[str, ...], ...], low: str) -> bool:
+    """Every group has a word in the text. Loops, not all(any(...)): this runs for every pattern
+    of every answer, and two generators per pattern cost more than the substring tests."""
+    for group in gate:
+        for word in group:
+            if word in low:
+                break
+        else:
+            return False
+    return True
+
+
+def _word_char(text: str, i: int) -> bool:
+    return 0 <= i < len(text) and (text[i].isalnum() or text[i] == "_")  # `\w`, on ASCII
+
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
 
@@ -169,9 +220,18 @@ def find_injections(answer: str) -> list[InjectionHit]:
 @lru_cache(maxsize=64)  # the offline grader and finalize both ask, for the same answer
 def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
     low = answer.casefold()
+    ascii_gates = _ASCII_GATES if answer.isascii() else {}
     hits: list[InjectionHit] = []
-    for (kind, rx, reach), gate in zip(_PATTERNS, _GATES):
-        if gate is not None and not all(any(word in low for word in group) for group in gate):
+    grader_named: bool | None = None
+    for n, ((kind, rx, reach), gate) in enumerate(zip(_PATTERNS, _GATES)):
+        if n in ascii_gates and not (_gate_open(ascii_gates[n][0], low) and ascii_gates[n][1].search(low)):
+            continue
+        if gate == "grader":
+            if grader_named is None:
+                grader_named = _names_a_grader(answer, low)
+            if not grader_named:
+                continue
+        elif gate is not None and not _gate_open(gate, low):
             continue
         for m in rx.finditer(answer):
             if not m.group(0).strip():

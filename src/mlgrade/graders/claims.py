@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, reduce
+from operator import or_
 
 from .cueindex import CueWords
 from .textmatch import Clause, Token, squash, stem, tokenize, word_matches
@@ -267,8 +268,16 @@ def asserted_claims(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, l
     """(claim id, clause index) for every claim some clause asserts: its first asserting clause.
     Indexed cues need `masks`, each clause's token masks from the same CueWords."""
     have = [_union(m) for m in masks] if masks is not None else []
+    anywhere = _union(have)
     found = []
     for cid, cues in claims:
+        # an indexed cue with a word in no clause matches in none, and a code-like one (its characters
+        # with optional spaces between: no anchors) found nowhere in the text in no clause's stretch
+        # of it: most claims have no cue left
+        cues = [c for c in cues if not isinstance(c, IndexedClaim) or (
+            anywhere & c.need == c.need if c.cue.pattern is None else c.cue.pattern.search(text) is not None)]
+        if not cues:
+            continue
         hit = None
         for k, c in enumerate(clauses):
             for cue in cues:
@@ -289,10 +298,7 @@ def asserted_claims(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, l
 
 
 def _union(masks: list[int]) -> int:
-    u = 0
-    for m in masks:
-        u |= m
-    return u
+    return reduce(or_, masks, 0)
 
 
 __all__ = ["ClaimCue", "IndexedClaim", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]

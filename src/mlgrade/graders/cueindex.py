@@ -11,6 +11,8 @@ or claim then needs its words' bits in a clause's tokens: one AND rejects nearly
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import compress, count, repeat
+from operator import and_
 
 from rapidfuzz.distance import Levenshtein
 
@@ -31,6 +33,7 @@ class CueWords:
     def __init__(self) -> None:
         self._bits: dict[tuple[str, str], int] = {}
         self._by_stem: dict[str, int] = {}
+        self.stem_bits_get = self._by_stem.get  # stem_bits(s) is stem_bits_get(s, 0)
         self._by_word: dict[str, int] = {}
         self._by_prefix: dict[str, int] = {}  # cue words of 4+ letters: a token starting with one matches
         self._by_deletion: dict[str, list[tuple[str, int]]] = {}  # cue words of 6+ letters, for typos
@@ -70,11 +73,10 @@ class CueWords:
 
     def masks(self, tokens: list[Token]) -> list[int]:
         """`mask` of each token (the loop a clause's tokens take, kept tight)."""
-        known = self._masks
-        out = []
-        for t in tokens:
-            m = known.get(t.text)
-            out.append(self.mask(t) if m is None else m)
+        known = self._masks.get
+        out = [known(t.text, -1) for t in tokens]  # a mask is never negative: -1 is a word not seen yet
+        if -1 in out:
+            out = [m if m >= 0 else self.mask(t) for t, m in zip(tokens, out)]
         return out
 
     def _match(self, text: str, text_stem: str) -> int:
@@ -123,5 +125,10 @@ def find_indexed(ip: IndexedPhrase, tokens: list[Token], masks: list[int], have:
     if have & need != need:
         return None
     bits, first = ip.bits, ip.bits[0]
-    return walk_phrase(tokens, [i for i, m in enumerate(masks) if m & first], len(bits),
+    # the tokens holding the first word, found in C (compress over the masks ANDed with its bit)
+    starts = compress(count(), map(and_, masks, repeat(first)))
+    if len(bits) == 1:  # a one-word cue: the walk's first start completes it
+        i = next(starts, None)
+        return None if i is None else (i, i)
+    return walk_phrase(tokens, starts, len(bits),
                        lambda j, k: masks[k] & bits[j], ip.optional, 1, strict)

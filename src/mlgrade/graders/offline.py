@@ -41,14 +41,21 @@ DIRECT_MAX_TOKENS = 12
 DIRECT_MAX_ITEMS = 2
 
 
-@dataclass
+@dataclass(slots=True)
 class _Evidence:
     status: str
     strength: float
     unit: Unit | None
-    note: str
+    hits: list[str] = field(default_factory=list)  # the cues found
+    overlap: float = 0.0  # the share of the point's words found
     off_topic: bool = False  # the clause's other words are mostly outside the field
     off_words: list[str] = field(default_factory=list)
+    marks: str = ""  # the off-topic marker, once the clause or the answer is judged off-topic
+
+    def note(self) -> str:
+        # written for the chosen evidence only: most candidates lose, and their notes were half the loop
+        cue_note = f"cues: {', '.join(repr(h) for h in self.hits[:3])}; " if self.hits else ""
+        return f"{cue_note}{self.overlap:.0%} of the point's words{self.marks}"
 
 
 def _overlap(concept: Concept, unit: Unit) -> float:
@@ -65,22 +72,28 @@ def _overlap(concept: Concept, unit: Unit) -> float:
     return got / concept.total
 
 
-def _judge_unit(concept: Concept, unit: Unit) -> _Evidence:
-    hits, _ = cue_hits(concept, unit)
+def _thresholds(concept: Concept) -> tuple[float, float]:
+    """The overlap at which a point is covered, and partial, by its words alone."""
+    if concept.phrases or concept.literals:
+        return COVERED_OVERLAP, PARTIAL_OVERLAP
+    return COVERED_OVERLAP_NO_CUES, PARTIAL_OVERLAP_NO_CUES
+
+
+def _judge_unit(concept: Concept, unit: Unit, covered_at: float, partial_at: float
+                ) -> tuple[str, float, list[str], float] | None:
+    """The unit's evidence for the point (status, strength, cues, overlap); None when it shows none
+    (missing, which never wins)."""
+    # no cue can start here (the common case: the unit has only some of the point's words)
+    hits = cue_hits(concept, unit)[0] if unit.have & concept.first_bits or concept.literals else []
     ov = _overlap(concept, unit)
     distinct = len(set(hits))
-    has_cues = bool(concept.phrases or concept.literals)
-    covered_at = COVERED_OVERLAP if has_cues else COVERED_OVERLAP_NO_CUES
-    partial_at = PARTIAL_OVERLAP if has_cues else PARTIAL_OVERLAP_NO_CUES
     if ov >= covered_at or (distinct and ov >= partial_at) or distinct >= 2:
         status = "covered"
     elif distinct or ov >= partial_at:
         status = "partial"
     else:
-        return _Evidence("missing", 0.0, None, "")
-    strength = ov + 0.5 * min(distinct, 3)
-    cue_note = f"cues: {', '.join(repr(h) for h in hits[:3])}; " if hits else ""
-    return _Evidence(status, strength, unit, f"{cue_note}{ov:.0%} of the point's words")
+        return None
+    return status, ov + 0.5 * min(distinct, 3), hits, ov
 
 
 def _topical(ev: _Evidence, concept: Concept, unit: Unit, compiled: CompiledRubric) -> _Evidence:
@@ -94,13 +107,14 @@ def _topical(ev: _Evidence, concept: Concept, unit: Unit, compiled: CompiledRubr
         if part.in_domain:
             continue  # the common case, and cheap: every word is the field's
         _, used = cue_hits(concept, part)
-        off += topicality.off_topic_words(part.tokens, used, set(concept.words), compiled.domain)
+        off += topicality.off_topic_words(part.tokens, used, concept.words.keys(), compiled.domain)
     if not off:
         return ev
-    demote = len(off) >= topicality.OFF_TOPIC_MIN_WORDS
-    status = "partial" if demote and ev.status == "covered" else ev.status
-    note = f"{ev.note}; {topicality.MARKER} {', '.join(off[:3])}" if demote else ev.note
-    return _Evidence(status, ev.strength, ev.unit, note, True, off)
+    if len(off) >= topicality.OFF_TOPIC_MIN_WORDS:
+        ev.status = "partial" if ev.status == "covered" else ev.status
+        ev.marks = f"; {topicality.MARKER} {', '.join(off[:3])}"
+    ev.off_topic, ev.off_words = True, off
+    return ev
 
 
 def _working_code(answer: str, facts: list[CodeTestResult] | None) -> str:
@@ -132,12 +146,19 @@ class OfflineGrader:
 
     def __init__(self) -> None:
         self._compiled: dict[str, CompiledRubric] = {}
+        self._prompt_hashes: dict[str, str] = {}  # by rubric_hash
 
     def prompt_hash(self, rubric: Rubric) -> str:
         """Changes whenever the offline algorithm or the rubric changes: the batch cache key."""
         from ..rubrics import rubric_hash
 
-        return hashlib.sha256(f"{OFFLINE_VERSION}:{rubric_hash(rubric)}".encode()).hexdigest()[:16]
+        content = rubric_hash(rubric)
+        known = self._prompt_hashes.get(content)
+        if known is None:
+            if len(self._prompt_hashes) > 512:
+                self._prompt_hashes.clear()
+            known = self._prompt_hashes[content] = hashlib.sha256(f"{OFFLINE_VERSION}:{content}".encode()).hexdigest()[:16]
+        return known
 
     def _rubric(self, rubric: Rubric) -> CompiledRubric:
         from ..rubrics import rubric_hash
@@ -165,7 +186,7 @@ class OfflineGrader:
         directives = find_directives(answer)  # text addressed to the grader earns nothing either
         wrong += [(d.start, d.end) for d in directives]
         units = [u for u in answer_units(answer, spans, masks, compiled.index)
-                 if not any(u.start < e and s < u.end for s, e in wrong) and not echoes_question(u, compiled)]
+                 if not (wrong and any(u.start < e and s < u.end for s, e in wrong)) and not echoes_question(u, compiled)]
         code = _working_code(answer, facts)
         for u in units:
             if code and u.squashed and u.squashed in code:
@@ -177,13 +198,23 @@ class OfflineGrader:
         best_prose: dict[str, _Evidence] = {}
         best_fragment: dict[str, _Evidence] = {}
         for kp, concept in compiled.points:
-            bp = bf = _Evidence("missing", 0.0, None, "")
+            bp = bf = _Evidence("missing", 0.0, None)
+            covered_at, partial_at = _thresholds(concept)
             for u in units:
-                if not (u.reach & concept.word_mask or u.have & concept.first_bits or concept.literals):
-                    continue  # neither a cue nor a word of the point: missing, which never wins
-                ev = _judge_unit(concept, u)
-                if ev.status != "missing":
-                    ev = _topical(ev, concept, u, compiled)
+                if not (u.have & concept.first_bits or concept.literals):
+                    # No cue can start here, so the point's words alone decide; each weighs at most
+                    # 1, so with too few of them the unit is missing (which never wins) for sure.
+                    found = u.reach & concept.word_mask
+                    if not found or found.bit_count() / concept.total < partial_at:
+                        continue
+                judged = _judge_unit(concept, u, covered_at, partial_at)
+                if judged is None:
+                    continue
+                # the topicality check can only lower a status: evidence that cannot win skips it
+                best = bp if u.prose else bf
+                if (_RANK[judged[0]], judged[1]) <= (_RANK[best.status], best.strength):
+                    continue
+                ev = _topical(_Evidence(judged[0], judged[1], u, judged[2], judged[3]), concept, u, compiled)
                 if u.prose and _better(ev, bp):
                     bp = ev
                 elif not u.prose and _better(ev, bf):
@@ -209,8 +240,8 @@ class OfflineGrader:
             # Most of what matched sits in sentences about something else: stuffing, not an answer.
             for ev in matched:
                 ev.status = "partial"
-                if ev.off_topic and topicality.MARKER not in ev.note:
-                    ev.note += f"; {topicality.MARKER} {', '.join(ev.off_words[:3])}"
+                if ev.off_topic and topicality.MARKER not in ev.note():
+                    ev.marks += f"; {topicality.MARKER} {', '.join(ev.off_words[:3])}"
         judgments: list[Judgment] = []
         for kp, _ in compiled.points:
             ev = chosen[kp.id]
@@ -219,7 +250,7 @@ class OfflineGrader:
                 continue
             where = "in a full sentence" if ev.unit.prose else "only in a fragment or list"
             judgments.append(Judgment(key_point=kp.id, status=ev.status, evidence=answer[ev.unit.start:ev.unit.end],
-                                      comment=f"{ev.note} ({where})"))
+                                      comment=f"{ev.note()} ({where})"))
 
         found = [MisconceptionFound(id=mid, claim=m.claim if (m := rubric.misconception(mid)) else "",
                                     evidence=spans[k].span(answer)) for mid, k in claims]

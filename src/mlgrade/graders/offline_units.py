@@ -5,6 +5,9 @@ point in one unit, found once and shared by the judging, topicality and stuffing
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import reduce
+from itertools import compress, repeat
+from operator import or_
 
 from ..models import KeyPoint, Rubric
 from . import topicality
@@ -29,6 +32,8 @@ class Concept:
     words: dict[str, tuple[str, float]]  # stem -> (a surface form, weight)
     total: float
     indexed: list[IndexedPhrase]  # the phrases, with their words' bits in the rubric's CueWords
+    cue_table: list[tuple[int, IndexedPhrase, bool]]  # per phrase: its `need`, itself, and whether the
+    # cue holds its own negation ("no training", judged as written): what cue_hits walks, flat
     word_bits: list[tuple[int, float]]  # each of `words` as (bit, weight), in order
     word_mask: int  # the union of those bits
     first_bits: int  # the bits of the phrases' first words: a unit with none of them has no cue
@@ -74,7 +79,8 @@ def concept_for(text: str, cues: list[str], question_stems: set[str], index: Cue
     first = 0
     for ip in indexed:
         first |= ip.bits[0]
-    return Concept(phrases, literals, words, sum(w for _, w in words.values()), indexed, word_bits, mask, first)
+    return Concept(phrases, literals, words, sum(w for _, w in words.values()), indexed,
+                   [(ip.need, ip, cue_has_negation(ip.phrase.source)) for ip in indexed], word_bits, mask, first)
 
 
 @dataclass
@@ -145,12 +151,11 @@ def answer_units(answer: str, spans: list[Clause], masks: list[list[int]], index
 
 
 def make_unit(answer: str, c: Clause, prose: bool, masks: list[int], index: CueWords) -> Unit:
-    have = reach = 0
-    stem_bits = index.stem_bits
-    for t, m in zip(c.tokens, masks):
-        have |= m
-        # a key point's word counts when some word here has its stem, or a content word matches it
-        reach |= stem_bits(t.stem) if t.stop else stem_bits(t.stem) | m
+    # A key point's word counts when some word here has its stem, or a content word matches it.
+    # The unions run in C (reduce, map): a Python loop over every token cost more than the rest.
+    have = reduce(or_, masks, 0)
+    reach = reduce(or_, map(index.stem_bits_get, [t.stem for t in c.tokens], repeat(0)), 0) \
+        | reduce(or_, compress(masks, [not t.stop for t in c.tokens]), 0)
     return Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, masks, have, reach)
 
 
@@ -168,17 +173,16 @@ def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
     hits: list[str] = []
     used: set[int] = set()
     have = unit.have
-    if not (have & concept.first_bits or concept.literals):
-        unit.cue_hits[id(concept)] = (hits, used)
-        return hits, used  # no cue starts here
-    for ip in concept.indexed:
-        if have & ip.need != ip.need:
-            continue  # some word of the cue is not in the unit
-        at = find_indexed(ip, unit.tokens, unit.masks, have)
-        if at is None or negated_cue(unit.tokens, at[0], cue_has_negation(ip.phrase.source)):
-            continue  # "does not use a vote" is no evidence of a vote
-        hits.append(ip.phrase.source)
-        used.update(range(at[0], at[1] + 1))
+    if have & concept.first_bits:  # else no word cue starts here
+        tokens, masks = unit.tokens, unit.masks
+        for need, ip, negates in concept.cue_table:
+            if have & need != need:
+                continue  # some word of the cue is not in the unit
+            at = find_indexed(ip, tokens, masks, have)
+            if at is None or (not negates and negated_cue(tokens, at[0], False)):
+                continue  # "does not use a vote" is no evidence of a vote
+            hits.append(ip.phrase.source)
+            used.update(range(at[0], at[1] + 1))
     if concept.literals:
         hits.extend(lit for lit in concept.literals if lit in unit.squashed)
     unit.cue_hits[id(concept)] = (hits, used)

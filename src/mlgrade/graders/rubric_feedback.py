@@ -3,6 +3,8 @@ improve, and the follow-up question nearest the most important missed point."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..models import Judgment, MisconceptionFound, Rubric
 from .injection import MISCONCEPTION_ID as INJECTION_ID
 from .textmatch import STOPWORDS, stem
@@ -47,5 +49,15 @@ def follow_up_for(rubric: Rubric, judgments: list[Judgment]) -> str:
     missed = sorted((kp for kp in rubric.key_points if status[kp.id] != "covered"), key=lambda k: -k.weight)
     if not missed:
         return questions[0]
-    target = {stem(w) for w in missed[0].point.split()} - _STOP_STEMS
-    return max(questions, key=lambda f: len(target & {stem(w.strip("?,.")) for w in f.split()}))
+    target = _point_stems(missed[0].point)
+    return max(questions, key=lambda f: len(target & _question_stems(f)))
+
+
+@lru_cache(maxsize=4_096)  # a rubric's few texts, asked for every answer; bounded for long batches
+def _point_stems(point: str) -> frozenset[str]:
+    return frozenset({stem(w) for w in point.split()} - _STOP_STEMS)
+
+
+@lru_cache(maxsize=4_096)
+def _question_stems(question: str) -> frozenset[str]:
+    return frozenset(stem(w.strip("?,.")) for w in question.split())

@@ -41,10 +41,12 @@ def _statements(answer: str, unit: Unit, compiled: CompiledRubric) -> int:
 def stuffed(unit: Unit, compiled: CompiledRubric, answer: str) -> bool:
     """A prose-looking clause that is really a list: it names several key points but has few
     words of its own besides the cue terms, and is not a compound of statements."""
-    if sum(bool(unit.have & c.first_bits or c.literals) for _, c in compiled.points) < STUFFED_MIN_POINTS:
+    have = unit.have
+    starting = [c for _, c in compiled.points if have & c.first_bits or c.literals]
+    if len(starting) < STUFFED_MIN_POINTS:
         return False  # not even that many points have a cue starting here
     touched, in_cues = 0, set()
-    for _, concept in compiled.points:
+    for concept in starting:  # the other points have no cue here
         hits, used = cue_hits(concept, unit)
         touched += bool(hits)
         in_cues |= used

@@ -11,6 +11,7 @@ least two of the bank's rubrics use, and a short list of common ML / statistics 
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 
 from ..models import Rubric
@@ -109,7 +110,7 @@ def domain_stems(rubric: Rubric) -> frozenset[str]:
     return _bank_stems() | own
 
 
-def off_topic_words(tokens: list[Token], used: set[int], point_stems: set[str], domain: frozenset[str]) -> list[str]:
+def off_topic_words(tokens: list[Token], used: set[int], point_stems: AbstractSet[str], domain: frozenset[str]) -> list[str]:
     """The clause's off-domain words when they are OFF_TOPIC_SHARE of its other words, else [].
     `used` are the token indices a cue matched; `point_stems` the key point's own words: neither
     is "the rest". One word is a suspect (it may be plain English the bank never needed, "suffers");
