@@ -112,9 +112,9 @@ _offline: Grader | None = None
 
 
 def second_opinion(rubric: Rubric, answer: str, code_tests: list[CodeTestResult] | None = None) -> dict | None:
-    """The offline grader's score and band for the same answer (about 2 ms of CPU on a 500-character
-    answer, run on the event loop: cheap enough not to hold up the requests in flight, issue 22): the
-    independent verdict behind the graders_disagree flag. None if it could not grade."""
+    """The offline grader's score and band for the same answer: the independent verdict behind the
+    graders_disagree flag. None if it could not grade. Part of finalize, so in a batch it runs in
+    the finalize thread after the answer's request slot is given back (batch.runner, issue 22)."""
     global _offline
     from .graders.offline import OfflineGrader
 
