@@ -8,10 +8,12 @@ semaphore sending the same request bodies (built beforehand) and parsing the JSO
 no grading at all. The request span is the server's view: from the first request's arrival to the
 last reply, against the ideal. The answers are seed-dev's (about 550 characters, so the offline
 second opinion on every LLM grade costs what it costs on real answers) when ../shared/data is
-there, else short synthetic ones.
+there, else short synthetic ones. "in flight" is the server's view too: the requests it was serving,
+on average over the span (the concurrency actually reached). `--trace` adds how long mlgrade's
+event loop was held (a 1 ms lag probe over the run): time in which no request went out.
 Goals (issue 22): at concurrency 16, wall <= 1.05x the loop's and ideal/span >= 0.9.
 
-    /work/venv/bin/python benchmarks/batch_throughput.py [--n 200] [--latency 0.4] [--concurrency 1 4 16]
+    /work/venv/bin/python benchmarks/batch_throughput.py [--n 200] [--latency 0.4] [--concurrency 1 4 16] [--trace]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 QIDS = ("q01", "q05", "q07", "q17", "q25")
@@ -60,7 +63,8 @@ def serve(port: int, latency: float) -> None:
         if not self.path.endswith("/span"):
             return get(self)
         with srv.lock:
-            got = {"n": len(spans), "span": max(e for _, e in spans) - min(s for s, _ in spans)} if spans else {"n": 0}
+            got = {"n": len(spans), "span": max(e for _, e in spans) - min(s for s, _ in spans),
+                   "busy": sum(e - s for s, e in spans)} if spans else {"n": 0}
             spans.clear()
         self._send(200, got)
 
@@ -109,8 +113,33 @@ def write_answers(path: Path, n: int, tag: str, source: Path | None = None) -> N
             fh.write(json.dumps({"id": f"{tag}-{i}", "question_id": qid, "answer": answer}) + "\n")
 
 
-def run(base: str, work: Path, n: int, concurrency: int, tag: str, source: Path | None = None) -> tuple[float, float]:
-    from mlgrade.batch.engine import grade_many
+class LagProbe:
+    """How long the event loop is held: a task that sleeps 1 ms and records how late it wakes.
+    Lateness over 5 ms is a callback (or another thread holding the GIL) keeping the loop from
+    sending requests and reading replies."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+
+    async def probe(self, stop: Any) -> None:
+        import asyncio
+
+        while not stop.is_set():
+            started = time.perf_counter()
+            await asyncio.sleep(0.001)
+            self.lags.append(time.perf_counter() - started - 0.001)
+
+    def summary(self) -> str:
+        lags = sorted(self.lags) or [0.0]
+        return (f"loop held > 5 ms: {sum(x for x in lags if x > 0.005):.2f} s in all, "
+                f"p99 {lags[int(0.99 * (len(lags) - 1))] * 1000:.1f} ms, max {lags[-1] * 1000:.0f} ms")
+
+
+def run(base: str, work: Path, n: int, concurrency: int, tag: str, source: Path | None = None,
+        probe: LagProbe | None = None) -> tuple[float, float]:
+    import asyncio
+
+    from mlgrade.batch.engine import agrade_many
     from mlgrade.config import load_settings
     from mlgrade.rubrics import load_rubrics
 
@@ -119,9 +148,20 @@ def run(base: str, work: Path, n: int, concurrency: int, tag: str, source: Path 
     settings = load_settings(base_url=base, grader="llm", model="gpt-4.1-mini", home=str(work / "home"))
     inp = work / f"{tag}.jsonl"
     write_answers(inp, n, tag, source)
+
+    async def go() -> Any:
+        stop = asyncio.Event()
+        watch = asyncio.create_task(probe.probe(stop)) if probe is not None else None
+        try:
+            return await agrade_many([inp], work / f"{tag}.out.jsonl", settings=settings, bank=bank,
+                                     concurrency=concurrency, use_cache=False)
+        finally:
+            stop.set()
+            if watch is not None:
+                await watch
+
     started, cpu = time.perf_counter(), time.process_time()
-    summary = grade_many([inp], work / f"{tag}.out.jsonl", settings=settings, bank=bank, concurrency=concurrency,
-                         use_cache=False)
+    summary = asyncio.run(go())
     wall = time.perf_counter() - started
     assert summary.run.graded == n, summary.run
     return wall, (time.process_time() - cpu) / n
@@ -171,6 +211,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--without-second-opinion", action="store_true",
                     help="also run mlgrade with the offline second opinion switched off: its share of the wall time")
+    ap.add_argument("--trace", action="store_true",
+                    help="also report how long mlgrade's event loop was held (a 1 ms lag probe over the run)")
     ap.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve is not None:
@@ -188,18 +230,25 @@ def main() -> None:
             print(f"{args.n} answers ({'seed-dev, ~550 chars' if source else 'short synthetic'}), "
                   f"{args.latency * 1000:.0f} ms per request (server in its own process)")
             print("ideal = n x latency / concurrency; loop = AsyncOpenAI + semaphore, same bodies, no grading; "
-                  "span = first request in to last reply out, at the server")
+                  "span = first request in to last reply out, at the server; in flight = requests being served "
+                  "there, on average over the span")
             print(f"{'concurrency':>11}  {'mlgrade s':>9}  {'loop s':>7}  {'mlgrade/loop':>12}  {'ideal/wall':>10}  "
-                  f"{'ideal/span':>10}  {'loop ideal/span':>15}  {'CPU ms/answer mlgrade':>21}  {'loop':>5}")
+                  f"{'ideal/span':>10}  {'loop ideal/span':>15}  {'CPU ms/answer mlgrade':>21}  {'loop':>5}  "
+                  f"{'in flight':>9}  {'loop':>4}")
             for i, c in enumerate(args.concurrency):
                 ideal = args.n * args.latency / c
-                wall, cpu = run(base, work, args.n, c, f"run{i}-c{c}", source)
-                span = server_span(base)["span"]
+                probe = LagProbe() if args.trace else None
+                wall, cpu = run(base, work, args.n, c, f"run{i}-c{c}", source, probe)
+                seen = server_span(base)
+                span = seen["span"]
                 loop, loop_cpu = sdk_loop(base, args.n, c, f"loop{i}-c{c}", source)
-                loop_span = server_span(base)["span"]
+                loop_seen = server_span(base)
+                loop_span = loop_seen["span"]
                 print(f"{c:>11}  {wall:>9.2f}  {loop:>7.2f}  {wall / loop:>11.2f}x  {ideal / wall:>10.2f}  "
-                      f"{ideal / span:>10.2f}  {ideal / loop_span:>15.2f}  {cpu * 1000:>21.1f}  {loop_cpu:>5.1f}",
-                      flush=True)
+                      f"{ideal / span:>10.2f}  {ideal / loop_span:>15.2f}  {cpu * 1000:>21.1f}  {loop_cpu:>5.1f}  "
+                      f"{seen['busy'] / span:>9.1f}  {loop_seen['busy'] / loop_span:>4.1f}", flush=True)
+                if probe is not None:
+                    print(f"{'':>11}  mlgrade's {probe.summary()}", flush=True)
                 if args.without_second_opinion:
                     import mlgrade.grading as grading
 

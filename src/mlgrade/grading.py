@@ -11,6 +11,7 @@ import asyncio
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Protocol
 
 from .config import Settings, load_settings
@@ -30,6 +31,22 @@ class Grader(Protocol):
 
     async def assess(self, rubric: Rubric, answer: str, *, facts: list[CodeTestResult] | None = None) -> Assessment:
         """Judge the answer against the rubric; raise GraderFailure when no valid judgment came back."""
+        ...
+
+
+class Pacing(Protocol):
+    """How a batch paces one answer's grading (batch.runner): a request slot is held only while
+    the grader is asked, and the CPU-heavy checks after the reply run where the batch says, so
+    they never keep the next request from going out (issue 22)."""
+
+    async def before_ask(self) -> None:
+        """Wait for a request slot (a no-op when the batch took one before starting the answer)."""
+
+    def answered(self, *, ok: bool) -> None:
+        """The grader has answered (or failed): give the slot back."""
+
+    async def run(self, work: Callable[[], Grade]) -> Grade:
+        """Run `work` (finalize: evidence, score, second opinion) and return its Grade."""
         ...
 
 
@@ -95,9 +112,9 @@ _offline: Grader | None = None
 
 
 def second_opinion(rubric: Rubric, answer: str, code_tests: list[CodeTestResult] | None = None) -> dict | None:
-    """The offline grader's score and band for the same answer (about 2 ms of CPU on a 500-character
-    answer, run on the event loop: cheap enough not to hold up the requests in flight, issue 22): the
-    independent verdict behind the graders_disagree flag. None if it could not grade."""
+    """The offline grader's score and band for the same answer: the independent verdict behind the
+    graders_disagree flag. None if it could not grade. Part of finalize, so in a batch it runs in
+    the finalize thread after the answer's request slot is given back (batch.runner, issue 22)."""
     global _offline
     from .graders.offline import OfflineGrader
 
@@ -176,25 +193,41 @@ def skipped_grade(question_id: str, reason: str, *, rubric: Rubric | None = None
     return Grade(question_id=question_id, outcome="skipped", error=reason, rubric_hash=rubric_hash(rubric) if rubric else "")
 
 
+def runs_code(rubric: Rubric, settings: Settings) -> bool:
+    """True when grading an answer to this rubric runs the answer's code in the sandbox first."""
+    return rubric.kind == "coding" and bool(rubric.tests) and settings.exec_code
+
+
 async def code_facts(rubric: Rubric, answer: str, settings: Settings) -> list[CodeTestResult]:
     """Results of running the answer's code against a coding rubric's tests (empty otherwise, or
     when execution is off). Shared by online grading and the Batch API path."""
-    if rubric.kind != "coding" or not rubric.tests or not settings.exec_code:
+    if not runs_code(rubric, settings):
         return []
     from .code.codegrade import run_rubric_tests
 
     return await asyncio.to_thread(lambda: run_rubric_tests(rubric, answer, sandbox=settings.sandbox))
 
 
-async def _assess_once(rubric: Rubric, answer: str, grader: Grader, facts: list[CodeTestResult]) -> Grade:
+async def _assess_once(rubric: Rubric, answer: str, grader: Grader, facts: list[CodeTestResult],
+                       pace: Pacing | None = None) -> Grade:
+    if pace is not None:
+        await pace.before_ask()
     started = time.perf_counter()
+    ok = False
     try:
         assessment = await grader.assess(rubric, answer, facts=facts or None)
+        ok = True
     except GraderFailure as failure:
         return error_grade(rubric, failure, grader=grader, latency_ms=int((time.perf_counter() - started) * 1000),
                            code_tests=facts)
+    finally:
+        if pace is not None:
+            pace.answered(ok=ok)
     latency = int((time.perf_counter() - started) * 1000)
-    return finalize(rubric, answer, assessment, grader=grader.name, latency_ms=latency, code_tests=facts)
+    if pace is None:
+        return finalize(rubric, answer, assessment, grader=grader.name, latency_ms=latency, code_tests=facts)
+    return await pace.run(lambda: finalize(rubric, answer, assessment, grader=grader.name, latency_ms=latency,
+                                           code_tests=facts))
 
 
 DETERMINISTIC_GRADER = "offline"
@@ -226,8 +259,11 @@ def combine_samples(samples: list[Grade]) -> Grade:
 
 
 async def agrade_rubric(rubric: Rubric, answer: str, *, settings: Settings | None = None, grader: Grader | None = None,
-                        samples: int = 1) -> Grade:
-    """Grade an answer against a rubric object (async). Skips empty answers without any call."""
+                        samples: int = 1, pace: Pacing | None = None,
+                        facts: list[CodeTestResult] | None = None) -> Grade:
+    """Grade an answer against a rubric object (async). Skips empty answers without any call.
+    `pace`: a batch's Pacing (when to ask, where to finalize). `facts`: the results of running the
+    answer's code (code_facts) when the caller ran it already."""
     settings = settings or load_settings()
     reason = check_answer(answer, settings)
     if reason:
@@ -235,10 +271,11 @@ async def agrade_rubric(rubric: Rubric, answer: str, *, settings: Settings | Non
     grader = grader or make_grader(settings)
     if grader.name == DETERMINISTIC_GRADER:
         samples = 1  # N samples would be N identical grades: a "spread 100–100" that says nothing
-    facts = await code_facts(rubric, answer, settings)
+    if facts is None:
+        facts = await code_facts(rubric, answer, settings)
     if samples <= 1:
-        return await _assess_once(rubric, answer, grader, facts)
-    results = await asyncio.gather(*(_assess_once(rubric, answer, grader, facts) for _ in range(samples)))
+        return await _assess_once(rubric, answer, grader, facts, pace)
+    results = await asyncio.gather(*(_assess_once(rubric, answer, grader, facts, pace) for _ in range(samples)))
     combined = combine_samples(list(results))
     return with_review(combined, rubric, answer, second=combined.review.second_opinion) if combined.ok else combined
 

@@ -5,7 +5,9 @@ cache consulted first, and the run stopped on a fatal grader failure."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .items import BatchItem
@@ -14,7 +16,8 @@ from .planning import Spool
 from .progress import BatchSummary, RunRecorder
 from ..config import Settings
 from ..errors import ConfigError, GraderFailure, MlgradeError
-from ..grading import Grader, agrade_rubric, error_grade, make_grader, second_opinion, with_review
+from ..grading import (Grader, agrade_rubric, code_facts, error_grade, make_grader, runs_code, second_opinion,
+                       with_review)
 from ..models import Grade, Rubric, Usage
 from ..rubrics import RubricBank, rubric_hash
 
@@ -69,6 +72,8 @@ class _FatalWatch:
         self.fatal: GraderFailure | None = None
 
     async def assess(self, rubric, answer, *, facts=None):  # type: ignore[no-untyped-def]
+        if self.fatal is not None:  # an answer that waited for a slot while another one failed fatally
+            raise GraderFailure(self.fatal.reason, fatal=True)
         try:
             return await self.inner.assess(rubric, answer, facts=facts)
         except GraderFailure as exc:
@@ -124,6 +129,53 @@ def _chain_retry_hook(grader: Any, limiter: AdaptiveLimiter, run: RunRecorder) -
     holder.on_retry = both
 
 
+class _Finalizer:
+    """Where grades are finalized (evidence checks, score, the offline second opinion: 5-25 ms of
+    CPU per answer): one worker thread for a grader that waits on the network. On the event loop
+    a wave of replies queued each next request behind every earlier reply's finalize; in the
+    thread the loop gets the GIL back within the switch interval (5 ms) to send it. One thread, so
+    grades are computed one at a time as before. The offline grader's own work is all CPU on the
+    loop: there a thread would only add hand-offs."""
+
+    def __init__(self, offload: bool):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlgrade-finalize") if offload else None
+
+    async def __call__(self, work: Callable[[], Grade]) -> Grade:
+        if self._pool is None:
+            return work()
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+class _Pace:
+    """One answer's grading.Pacing: its request slot is given back as soon as the grader has
+    answered, not after the grade is finalized. `held`: the slot was taken before the answer
+    started (the answer's code, when it has some to run, runs first and without one)."""
+
+    def __init__(self, limiter: AdaptiveLimiter, finalizer: _Finalizer, run: RunRecorder, *, held: bool):
+        self.limiter = limiter
+        self.finalizer = finalizer
+        self.recorder = run
+        self.held = held
+
+    async def before_ask(self) -> None:
+        if not self.held:
+            await self.limiter.acquire()
+            self.held = True
+            self.recorder.tick()
+
+    def answered(self, *, ok: bool) -> None:
+        if self.held:
+            self.held = False
+            self.limiter.release(ok=ok)
+
+    async def run(self, work: Callable[[], Grade]) -> Grade:
+        return await self.finalizer(work)
+
+
 async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, grader: _FatalWatch, cache: Any,
                          limiter: AdaptiveLimiter, run: RunRecorder) -> None:
     tasks: set[asyncio.Task[None]] = set()
@@ -132,63 +184,98 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
     # joined) is read from the store and validated once: its key names the answer, the rubric and
     # the grader, so the grade is the same one.
     hits: dict[str, Grade] = {}
+    finalizer = _Finalizer(offload=grader.name != "offline")
+    # Answers started and not yet written. A slot is freed when the reply is in, before its grade
+    # is finalized: this bounds what waits for finalizing (memory stays flat).
+    started = asyncio.Semaphore(2 * limiter.maximum)
+    # Answers whose code runs in the sandbox first (about 0.3 s of CPU each) have a lane of their
+    # own, started with the run, so their sandbox time overlaps the other questions' requests
+    # instead of holding request slots (at the end of the run, where bank order put them).
+    coding = asyncio.Semaphore(limiter.maximum)
+    sandboxes = asyncio.Semaphore(max(1, os.cpu_count() or 1))  # code runs at a time: one per core
 
     def finished(task: asyncio.Task[None]) -> None:
         tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             crashed.append(task.exception())  # type: ignore[arg-type]
 
-    async def work(item: BatchItem, rubric: Rubric, key: str | None) -> None:
-        run.progress.calls += 1
+    async def work(item: BatchItem, rubric: Rubric, key: str | None, pace: _Pace, bound: asyncio.Semaphore) -> None:
         try:
-            grade = await agrade_rubric(rubric, item.answer, settings=settings, grader=grader)  # type: ignore[arg-type]
-        except ConfigError:
-            raise  # the data folder or the store is unusable: every answer would fail the same way
-        except Exception as exc:  # a bug or an unwrapped error: one grader_error, not a dead batch
-            grade = error_grade(rubric, GraderFailure(f"unexpected {type(exc).__name__}: {exc}"), grader=grader)  # type: ignore[arg-type]
-        limiter.release(ok=grade.outcome == "graded")
-        if grade.outcome == "grader_error" and grader.fatal is not None:
-            return  # not written: a rerun resumes it once the configuration is fixed
-        if key is not None and grade.outcome == "graded" and not _code_unverified(grade):
-            cache.cache_put(key, grade.model_dump(mode="json"))
-        run.record(item, grade)
+            run.progress.calls += 1
+            try:
+                facts = None
+                if not pace.held and runs_code(rubric, settings):
+                    async with sandboxes:
+                        facts = await code_facts(rubric, item.answer, settings)
+                grade = await agrade_rubric(rubric, item.answer, settings=settings, grader=grader, pace=pace,  # type: ignore[arg-type]
+                                            facts=facts)
+            except ConfigError:
+                raise  # the data folder or the store is unusable: every answer would fail the same way
+            except Exception as exc:  # a bug or an unwrapped error: one grader_error, not a dead batch
+                grade = error_grade(rubric, GraderFailure(f"unexpected {type(exc).__name__}: {exc}"), grader=grader)  # type: ignore[arg-type]
+            if grade.outcome == "grader_error" and grader.fatal is not None:
+                return  # not written: a rerun resumes it once the configuration is fixed
+            if key is not None and grade.outcome == "graded" and not _code_unverified(grade):
+                cache.cache_put(key, grade.model_dump(mode="json"))
+            run.record(item, grade)
+        finally:
+            pace.answered(ok=False)  # a no-op unless the grader was never asked (the slot goes back all the same)
+            bound.release()
 
     endpoint = grader_endpoint(grader.inner)
-    for rubric in bank:
-        if not spool.counts.get(rubric.id):
-            continue
-        prompt_hash = grader_prompt_hash(grader.inner, rubric)
-        for item in spool.read(rubric.id):
-            if grader.fatal is not None:
-                break
-            key = cache_key(rubric, prompt_hash, grader, item.answer, runs_code=settings.exec_code,
-                            endpoint=endpoint) if cache is not None else None
-            hit = hits.get(key) if key is not None else None
-            if hit is None:
-                raw = cache.cache_get(key) if key is not None else None
-                hit = _cached_grade(raw)
-                if hit is not None:
-                    if "review" not in raw:  # cached before review flags existed
-                        second = second_opinion(rubric, item.answer, hit.code_tests) if hit.grader != "offline" else None
-                        hit = with_review(hit, rubric, item.answer, second=second)
-                    if len(hits) >= MAX_REMEMBERED_HITS:
-                        hits.clear()  # items come question by question: the repeats worth keeping are recent
-                    if MAX_REMEMBERED_HITS:
-                        hits[key] = hit  # type: ignore[index]
-            if hit is not None:
-                run.record(item, hit, cached=True)
+
+    async def feed(rubrics: list[Rubric], runs_code: bool) -> None:
+        bound = coding if runs_code else started
+        for rubric in rubrics:
+            if not spool.counts.get(rubric.id):
                 continue
-            await limiter.acquire()
-            run.tick()
-            task = asyncio.create_task(work(item, rubric, key))
-            tasks.add(task)
-            task.add_done_callback(finished)
-            if crashed:
-                raise crashed[0]
-        if grader.fatal is not None:
-            break
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
+            prompt_hash = grader_prompt_hash(grader.inner, rubric)
+            for item in spool.read(rubric.id):
+                if grader.fatal is not None:
+                    return
+                key = cache_key(rubric, prompt_hash, grader, item.answer, runs_code=settings.exec_code,
+                                endpoint=endpoint) if cache is not None else None
+                hit = hits.get(key) if key is not None else None
+                if hit is None:
+                    raw = cache.cache_get(key) if key is not None else None
+                    hit = _cached_grade(raw)
+                    if hit is not None:
+                        if "review" not in raw:  # cached before review flags existed
+                            second = second_opinion(rubric, item.answer, hit.code_tests) if hit.grader != "offline" else None
+                            hit = with_review(hit, rubric, item.answer, second=second)
+                        if len(hits) >= MAX_REMEMBERED_HITS:
+                            hits.clear()  # items come question by question: the repeats worth keeping are recent
+                        if MAX_REMEMBERED_HITS:
+                            hits[key] = hit  # type: ignore[index]
+                if hit is not None:
+                    run.record(item, hit, cached=True)
+                    continue
+                await bound.acquire()
+                if not runs_code:  # in spool order, so requests go out question by question
+                    await limiter.acquire()
+                    run.tick()
+                task = asyncio.create_task(work(item, rubric, key, _Pace(limiter, finalizer, run, held=not runs_code),
+                                                bound))
+                tasks.add(task)
+                task.add_done_callback(finished)
+                if crashed:
+                    raise crashed[0]
+            if grader.fatal is not None:
+                return
+
+    code_lane = [r for r in bank if runs_code(r, settings)]
+    coder = asyncio.create_task(feed(code_lane, True)) if code_lane else None
+    try:
+        await feed([r for r in bank if not runs_code(r, settings)], False)
+        if coder is not None:
+            await coder
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        if coder is not None and not coder.done():
+            coder.cancel()
+            await asyncio.gather(coder, return_exceptions=True)
+        finalizer.close()
     if crashed:
         raise crashed[0]
 
