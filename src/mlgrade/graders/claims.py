@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .cueindex import CueWords
-from .textmatch import Clause, Token, squash, stem, tokenize, word_matches
+from .anaphora import anaphors, antecedent_clause, subject_starts
+from .textmatch import STOPWORDS, Clause, Token, squash, stem, tokenize, word_matches
 
 # Words that deny what follows them in the clause.
 NEGATORS = frozenset({"not", "no", "never", "cannot", "none", "nor", "neither", "without", "nothing", "nobody",
@@ -125,11 +126,12 @@ def index_claim(cue: ClaimCue, words: CueWords) -> IndexedClaim:
 
 
 def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...] = (),
-               masks: list[int] | None = None) -> tuple[int, int] | None:
+               masks: list[int] | None = None, first: range | None = None) -> tuple[int, int] | None:
     """Token index range [i, j] where the cue's words occur in order in the clause, each within
     CLAIM_GAP words of the previous one, with no negation or contrast word in the gaps unless the
     cue itself has one there. Code-like cues match their characters, ignoring spaces. With the
-    cue's `bits` and the clause tokens' `masks` (cueindex.py), words are compared by bit."""
+    cue's `bits` and the clause tokens' `masks` (cueindex.py), words are compared by bit. `first`
+    limits where the first word may sit (a subject's position, the word after an anaphor)."""
     toks = clause.tokens
     if cue.pattern is not None:
         # code may run a little past the clause's last word: "split(' ')"
@@ -146,7 +148,7 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
         def matches(j: int, k: int) -> bool:
             return word_matches(words[j], stems[j], toks[k].text, toks[k].stem)
     n = len(toks)
-    for i in range(n):
+    for i in (range(n) if first is None else range(first.start, min(n, first.stop))):
         if not matches(0, i):
             continue
         pos, ok = i, True
@@ -262,11 +264,30 @@ def cue_has_negation(cue: str) -> bool:
     return any(is_negator(t) for t in tokenize(cue))
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimHit:
+    """A clause asserting a claim: `clause` is the asserting clause; `start`..`end` the text to
+    quote, from the clause that names the subject when the claim refers back to it."""
+
+    id: str
+    clause: int
+    start: int
+    end: int
+
+
 def asserted_claims(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[IndexedClaim]]],
                     clauses: list[Clause], text: str, masks: list[list[int]] | None = None) -> list[tuple[str, int]]:
     """(claim id, clause index) for every claim some clause asserts: its first asserting clause.
     Indexed cues need `masks`, each clause's token masks from the same CueWords."""
+    return [(h.id, h.clause) for h in claim_hits(claims, clauses, text, masks)]
+
+
+def claim_hits(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[IndexedClaim]]],
+               clauses: list[Clause], text: str, masks: list[list[int]] | None = None) -> list[ClaimHit]:
+    """Every claim some clause asserts, stated in one clause or with its subject named in an
+    earlier one ("Random forests average trees. They are less accurate than one tree.")."""
     have = [_union(m) for m in masks] if masks is not None else []
+    refs: list[list[tuple[int, int]]] | None = None  # each clause's anaphors, found on first need
     found = []
     for cid, cues in claims:
         hit = None
@@ -279,13 +300,90 @@ def asserted_claims(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, l
                 else:
                     span = find_claim(cue, c, text)
                 if span is not None and not refuted(clauses, k, span, text):
-                    hit = k
+                    hit = ClaimHit(cid, k, c.start, c.end)
                     break
             if hit is not None:
                 break
+        if hit is None:
+            if refs is None:
+                refs = [anaphors(c, text) for c in clauses]
+            hit = _referring_hit(cid, cues, clauses, text, masks, have, refs)
         if hit is not None:
-            found.append((cid, hit))
+            found.append(hit)
     return found
+
+
+def _splits(words: tuple[str, ...]) -> list[int]:
+    """Where a cue may split into a subject and the rest: the subject holds a content word, the
+    rest starts with a word that is not an article and holds a content word too."""
+    out = []
+    for p in range(1, len(words)):
+        head, tail = words[:p], words[p:]
+        if words[p] in _ARTICLES or all(w in STOPWORDS for w in head) or all(w in STOPWORDS for w in tail):
+            continue
+        out.append(p)
+    return out
+
+
+def _need(words: tuple[str, ...], bits: tuple[int, ...]) -> int:
+    need = 0
+    for w, b in zip(words, bits):
+        need |= 0 if w in _ARTICLES else b
+    return need
+
+
+def _framed(toks: list[Token], i: int, text: str) -> bool:
+    """The subject at token i is named inside a denial, a contrast or someone else's view."""
+    if _has_verdict(toks) or _has_attribution(toks, i):
+        return True
+    # "Unlike bagging, boosting …": a contrast in an earlier phrase is about something else
+    return any((is_negator(t) or t.text in CONTRAST) and "," not in text[t.end:toks[i].start] for t in toks[:i])
+
+
+def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks: list[list[int]] | None,
+                   have: list[int], refs: list[list[tuple[int, int]]]) -> ClaimHit | None:
+    """The first clause that asserts the claim through an anaphor standing for the claim's subject
+    (anaphora.py): the cue's subject words at the antecedent's subject position, the rest of the
+    cue right after the anaphor, and the clause not refuting it."""
+    for k, c in enumerate(clauses):
+        if not refs[k]:
+            continue
+        toks = c.tokens
+        for cue in cues:
+            claim, bits = (cue.cue, cue.bits) if isinstance(cue, IndexedClaim) else (cue, ())
+            if claim.pattern is not None:
+                continue  # code is not referred back to
+            for p in _splits(claim.words):
+                tail = ClaimCue(claim.source, claim.words[p:], claim.stems[p:], None)
+                head = ClaimCue(claim.source, claim.words[:p], claim.stems[:p], None)
+                tail_bits, head_bits = bits[p:], bits[:p]
+                if bits and have[k] & _need(tail.words, tail_bits) != _need(tail.words, tail_bits):
+                    continue
+                for a0, a1 in refs[k]:
+                    nxt = range(a1 + 1, a1 + 3)
+                    span = find_claim(tail, c, text, bits=tail_bits, masks=masks[k] if masks else None, first=nxt)
+                    if span is None:
+                        continue
+                    if span[0] == a1 + 2 and (text[toks[a1].end:toks[a1 + 1].start].strip()
+                                              or is_negator(toks[a1 + 1]) or toks[a1 + 1].text in CONTRAST
+                                              or toks[a1 + 1].text in HEDGES):
+                        continue  # "it never reduces …", "they, however, …"
+                    if a0 <= subject_starts(c).start:
+                        ant = antecedent_clause(clauses, k)
+                        where = subject_starts(clauses[ant]) if ant is not None else None
+                    else:  # "Random forests average trees, so they are …": the clause's own subject
+                        ant, where = k, range(subject_starts(c).start, min(a0, subject_starts(c).stop))
+                    if ant is None or where is None:
+                        continue
+                    if bits and have[ant] & _need(head.words, head_bits) != _need(head.words, head_bits):
+                        continue
+                    h = find_claim(head, clauses[ant], text, bits=head_bits, masks=masks[ant] if masks else None,
+                                   first=where)
+                    if h is None or (ant == k and h[1] >= a0) or _framed(clauses[ant].tokens, h[0], text):
+                        continue
+                    if not refuted(clauses, k, (a0, span[1]), text):
+                        return ClaimHit(cid, k, clauses[ant].start, c.end)
+    return None
 
 
 def _union(masks: list[int]) -> int:
@@ -295,4 +393,4 @@ def _union(masks: list[int]) -> int:
     return u
 
 
-__all__ = ["ClaimCue", "IndexedClaim", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]
+__all__ = ["ClaimCue", "ClaimHit", "IndexedClaim", "claim_hits", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]
