@@ -130,3 +130,22 @@ def test_a_back_reference_that_does_not_make_the_claim_stays_silent(cue, text):
 def test_a_claim_stated_in_one_clause_still_quotes_that_clause_only():
     text = "Random forests are popular. Boosting reduces variance."
     assert _hit("boosting reduces variance", text) == "Boosting reduces variance"
+
+
+@pytest.mark.parametrize("cue,text", [
+    ("no accuracy loss", "INT8 quantisation gives a speed-up with almost no accuracy loss."),
+    ("no information is lost", "With 95% of the variance kept, nearly no information is lost."),
+    ("features must not be correlated", "The features must not be perfectly correlated."),
+    ("needs labels", "Unlike supervised learning, which needs labels, RL learns from rewards."),
+])
+def test_softened_or_contrasted_claims_stay_silent(cue, text):
+    assert not _asserts(cue, text), text
+
+
+@pytest.mark.parametrize("cue,text", [
+    ("no accuracy loss", "Quantisation to INT8 comes with no accuracy loss, ever."),
+    ("features must not be correlated", "The features must not be correlated at all."),
+    ("needs labels", "Unlike bandits, RL needs labels for every action."),
+])
+def test_the_same_claims_unsoftened_fire(cue, text):
+    assert _asserts(cue, text), text

@@ -52,7 +52,16 @@ _COPULA = frozenset({"is", "are", "was", "were", "be", "been", "it's", "that's",
 # Hedges between the words of a claim weaken it into something true ("without losing much information").
 HEDGES = frozenset({"much", "little", "significant", "significantly", "important", "essential", "useful", "most",
                     "too", "many", "relevant", "meaningful", "key", "critical", "major", "piecewise", "locally",
-                    "partly", "partially", "approximately", "roughly", "nearly", "almost"})
+                    "partly", "partially", "approximately", "roughly", "nearly", "almost", "perfectly", "highly",
+                    "strongly", "heavily", "severely", "exactly"})
+# Right before a claim, these soften an absolute into something true ("almost no information is lost",
+# "usually without accuracy loss").
+SOFTENERS = frozenset({"almost", "nearly", "virtually", "practically", "essentially", "usually", "often", "typically",
+                       "generally", "mostly", "largely", "little", "minimal", "negligible", "rarely", "seldom"})
+# A contrast whose object carries a relative clause: the claim inside belongs to the contrasted
+# thing ("unlike supervised learning, which needs labels, …").
+_RELATIVE = frozenset({"which", "who", "whose", "where"})
+_WORDS_ONLY = re.compile(r"[\w\s'’-]*")
 # "some people think …", "it is tempting to …": the claim is reported, not made.
 _ATTRIBUTION = [tuple(p.split()) for p in (
     "some people", "many people", "people often", "people think", "people believe", "some think", "some say",
@@ -209,8 +218,12 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     if _has_verdict(toks):
         return True
     before = toks[:i]
+    if any(t.text in SOFTENERS and _WORDS_ONLY.fullmatch(text, t.end, toks[i].start) for t in before[-2:]):
+        return True  # "almost no information is lost", "often without accuracy loss"
     for n, t in enumerate(before):
         if "," in text[t.end:toks[i].start]:
+            if t.text in CONTRAST and any(r.text in _RELATIVE for r in before[n + 1:]):
+                return True  # "unlike supervised learning, which needs labels": about the other thing
             continue  # "if it does not generalise, add more layers": the negation is in another phrase
         nxt = toks[n + 1].text if n + 1 < len(toks) else ""
         if is_negator(t) and (nxt not in _EMPHASIS or n + 1 == i):  # "not only" denies a claim that starts "only"
