@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlgrade.graders.claims import asserted_claims, claim_hits, compile_claim, negated_cue
+from mlgrade.graders.anaphora import claim_hits
+from mlgrade.graders.claims import asserted_claims, compile_claim, negated_cue
 from mlgrade.graders.textmatch import clauses, tokenize
 
 

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .cueindex import CueWords
-from .anaphora import anaphors, antecedent_clause, subject_starts
-from .textmatch import STOPWORDS, Clause, Token, squash, stem, tokenize, word_matches
+from .textmatch import Clause, Token, squash, stem, tokenize, word_matches
 
 # Words that deny what follows them in the clause.
 NEGATORS = frozenset({"not", "no", "never", "cannot", "none", "nor", "neither", "without", "nothing", "nobody",
@@ -80,7 +79,7 @@ _EMPHASIS = frozenset({"only", "just", "merely", "simply"})
 # How far past a clause's last word a code-like cue may reach.
 CODE_TAIL = 40
 # Articles of a cue may be missing or differ in the answer.
-_ARTICLES = frozenset({"a", "an", "the"})
+ARTICLES = frozenset({"a", "an", "the"})
 # How many words may sit between two words of a claim cue ("q-learning is [an] on-policy [method]").
 CLAIM_GAP = 2
 # How far back a negation reaches to deny a key-point cue ("does not [use a] vote").
@@ -130,7 +129,7 @@ def index_claim(cue: ClaimCue, words: CueWords) -> IndexedClaim:
     bits = tuple(words.bit(w, s) for w, s in zip(cue.words, cue.stems))
     need = bits[0]
     for w, b in zip(cue.words[1:], bits[1:]):
-        need |= 0 if w in _ARTICLES else b
+        need |= 0 if w in ARTICLES else b
     return IndexedClaim(cue, bits, need)
 
 
@@ -172,7 +171,7 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
                 if is_negator(toks[k]) or toks[k].text in CONTRAST or toks[k].text in HEDGES or toks[k].text == "but":
                     break  # "reduces variance but not bias" does not say "reduces bias"
             if found is None:
-                if words[j] in _ARTICLES:
+                if words[j] in ARTICLES:
                     continue  # "knn is a clustering" ~ "knn is an unsupervised clustering"
                 ok = False
                 break
@@ -182,7 +181,7 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
     return None
 
 
-def _has_attribution(toks: list[Token], end: int) -> bool:
+def has_attribution(toks: list[Token], end: int) -> bool:
     words = [t.text for t in toks[:end]]
     for phrase in _ATTRIBUTION:
         n = len(phrase)
@@ -191,7 +190,7 @@ def _has_attribution(toks: list[Token], end: int) -> bool:
     return False
 
 
-def _has_verdict(toks: list[Token]) -> bool:
+def has_verdict(toks: list[Token]) -> bool:
     return any(t.text in VERDICT or (t.text in VERDICT_PREDICATE and n and toks[n - 1].text in _COPULA)
                for n, t in enumerate(toks))
 
@@ -201,7 +200,7 @@ def _verdict_clause(c: Clause | None) -> bool:
     if c is None or len(c.tokens) > VERDICT_CLAUSE_MAX:
         return False
     toks = c.tokens
-    if _has_verdict(toks) or any(t.text in VERDICT_PREDICATE for t in toks[:1]):
+    if has_verdict(toks) or any(t.text in VERDICT_PREDICATE for t in toks[:1]):
         return True
     if len(toks) <= 4 and any(is_negator(t) for t in toks):
         return len(toks) == 1 or any(t.text in _JUDGED_SHORT for t in toks)
@@ -215,7 +214,7 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     i, j = span
     if text[c.end:c.end + 3].lstrip(" )\"'’”").startswith("?"):
         return True  # a question asserts nothing
-    if _has_verdict(toks):
+    if has_verdict(toks):
         return True
     before = toks[:i]
     if any(t.text in SOFTENERS and _WORDS_ONLY.fullmatch(text, t.end, toks[i].start) for t in before[-2:]):
@@ -230,7 +229,7 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
             return True
         if t.text in CONTRAST:
             return True
-    if _has_attribution(toks, i):
+    if has_attribution(toks, i):
         return True
     after = toks[j + 1:]
     for n, t in enumerate(after[:CLAIM_GAP]):
@@ -277,133 +276,42 @@ def cue_has_negation(cue: str) -> bool:
     return any(is_negator(t) for t in tokenize(cue))
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimHit:
-    """A clause asserting a claim: `clause` is the asserting clause; `start`..`end` the text to
-    quote, from the clause that names the subject when the claim refers back to it."""
-
-    id: str
-    clause: int
-    start: int
-    end: int
+def asserting_clause(cues: list[ClaimCue] | list[IndexedClaim], clauses: list[Clause], text: str,
+                     masks: list[list[int]] | None = None, have: list[int] | None = None) -> int | None:
+    """The first clause that asserts the claim with one of its cues, in that clause alone.
+    Indexed cues need `masks` (each clause's token masks) and `have` (their unions)."""
+    for k, c in enumerate(clauses):
+        for cue in cues:
+            if isinstance(cue, IndexedClaim):
+                if have[k] & cue.need != cue.need:  # type: ignore[index]
+                    continue  # some word of the claim is not in the clause
+                span = find_claim(cue.cue, c, text, bits=cue.bits, masks=masks[k])  # type: ignore[index]
+            else:
+                span = find_claim(cue, c, text)
+            if span is not None and not refuted(clauses, k, span, text):
+                return k
+    return None
 
 
 def asserted_claims(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[IndexedClaim]]],
                     clauses: list[Clause], text: str, masks: list[list[int]] | None = None) -> list[tuple[str, int]]:
-    """(claim id, clause index) for every claim some clause asserts: its first asserting clause.
-    Indexed cues need `masks`, each clause's token masks from the same CueWords."""
-    return [(h.id, h.clause) for h in claim_hits(claims, clauses, text, masks)]
-
-
-def claim_hits(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[IndexedClaim]]],
-               clauses: list[Clause], text: str, masks: list[list[int]] | None = None) -> list[ClaimHit]:
-    """Every claim some clause asserts, stated in one clause or with its subject named in an
-    earlier one ("Random forests average trees. They are less accurate than one tree.")."""
-    have = [_union(m) for m in masks] if masks is not None else []
-    refs: list[list[tuple[int, int]]] | None = None  # each clause's anaphors, found on first need
+    """(claim id, clause index) for every claim some clause asserts on its own: its first asserting
+    clause. Indexed cues need `masks`, each clause's token masks from the same CueWords. Claims
+    whose subject an earlier clause names: anaphora.claim_hits."""
+    have = [union(m) for m in masks] if masks is not None else None
     found = []
     for cid, cues in claims:
-        hit = None
-        for k, c in enumerate(clauses):
-            for cue in cues:
-                if isinstance(cue, IndexedClaim):
-                    if have[k] & cue.need != cue.need:
-                        continue  # some word of the claim is not in the clause
-                    span = find_claim(cue.cue, c, text, bits=cue.bits, masks=masks[k])  # type: ignore[index]
-                else:
-                    span = find_claim(cue, c, text)
-                if span is not None and not refuted(clauses, k, span, text):
-                    hit = ClaimHit(cid, k, c.start, c.end)
-                    break
-            if hit is not None:
-                break
-        if hit is None:
-            if refs is None:
-                refs = [anaphors(c, text) for c in clauses]
-            hit = _referring_hit(cid, cues, clauses, text, masks, have, refs)
-        if hit is not None:
-            found.append(hit)
+        k = asserting_clause(cues, clauses, text, masks, have)
+        if k is not None:
+            found.append((cid, k))
     return found
 
 
-def _splits(words: tuple[str, ...]) -> list[int]:
-    """Where a cue may split into a subject and the rest: the subject holds a content word, the
-    rest starts with a word that is not an article and holds a content word too."""
-    out = []
-    for p in range(1, len(words)):
-        head, tail = words[:p], words[p:]
-        if words[p] in _ARTICLES or all(w in STOPWORDS for w in head) or all(w in STOPWORDS for w in tail):
-            continue
-        out.append(p)
-    return out
-
-
-def _need(words: tuple[str, ...], bits: tuple[int, ...]) -> int:
-    need = 0
-    for w, b in zip(words, bits):
-        need |= 0 if w in _ARTICLES else b
-    return need
-
-
-def _framed(toks: list[Token], i: int, text: str) -> bool:
-    """The subject at token i is named inside a denial, a contrast or someone else's view."""
-    if _has_verdict(toks) or _has_attribution(toks, i):
-        return True
-    # "Unlike bagging, boosting …": a contrast in an earlier phrase is about something else
-    return any((is_negator(t) or t.text in CONTRAST) and "," not in text[t.end:toks[i].start] for t in toks[:i])
-
-
-def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks: list[list[int]] | None,
-                   have: list[int], refs: list[list[tuple[int, int]]]) -> ClaimHit | None:
-    """The first clause that asserts the claim through an anaphor standing for the claim's subject
-    (anaphora.py): the cue's subject words at the antecedent's subject position, the rest of the
-    cue right after the anaphor, and the clause not refuting it."""
-    for k, c in enumerate(clauses):
-        if not refs[k]:
-            continue
-        toks = c.tokens
-        for cue in cues:
-            claim, bits = (cue.cue, cue.bits) if isinstance(cue, IndexedClaim) else (cue, ())
-            if claim.pattern is not None:
-                continue  # code is not referred back to
-            for p in _splits(claim.words):
-                tail = ClaimCue(claim.source, claim.words[p:], claim.stems[p:], None)
-                head = ClaimCue(claim.source, claim.words[:p], claim.stems[:p], None)
-                tail_bits, head_bits = bits[p:], bits[:p]
-                if bits and have[k] & _need(tail.words, tail_bits) != _need(tail.words, tail_bits):
-                    continue
-                for a0, a1 in refs[k]:
-                    nxt = range(a1 + 1, a1 + 3)
-                    span = find_claim(tail, c, text, bits=tail_bits, masks=masks[k] if masks else None, first=nxt)
-                    if span is None:
-                        continue
-                    if span[0] == a1 + 2 and (text[toks[a1].end:toks[a1 + 1].start].strip()
-                                              or is_negator(toks[a1 + 1]) or toks[a1 + 1].text in CONTRAST
-                                              or toks[a1 + 1].text in HEDGES):
-                        continue  # "it never reduces …", "they, however, …"
-                    if a0 <= subject_starts(c).start:
-                        ant = antecedent_clause(clauses, k)
-                        where = subject_starts(clauses[ant]) if ant is not None else None
-                    else:  # "Random forests average trees, so they are …": the clause's own subject
-                        ant, where = k, range(subject_starts(c).start, min(a0, subject_starts(c).stop))
-                    if ant is None or where is None:
-                        continue
-                    if bits and have[ant] & _need(head.words, head_bits) != _need(head.words, head_bits):
-                        continue
-                    h = find_claim(head, clauses[ant], text, bits=head_bits, masks=masks[ant] if masks else None,
-                                   first=where)
-                    if h is None or (ant == k and h[1] >= a0) or _framed(clauses[ant].tokens, h[0], text):
-                        continue
-                    if not refuted(clauses, k, (a0, span[1]), text):
-                        return ClaimHit(cid, k, clauses[ant].start, c.end)
-    return None
-
-
-def _union(masks: list[int]) -> int:
+def union(masks: list[int]) -> int:
     u = 0
     for m in masks:
         u |= m
     return u
 
 
-__all__ = ["ClaimCue", "ClaimHit", "IndexedClaim", "claim_hits", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]
+__all__ = ["ClaimCue", "IndexedClaim", "asserting_clause", "union", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]

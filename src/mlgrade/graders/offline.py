@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from ..models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric
 from . import topicality
-from .claims import claim_hits
+from .anaphora import claim_hits
 from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
 from .offline_units import CompiledRubric, Concept, Unit, answer_units, compile_rubric, cue_hits, echoes_question
 from .rubric_feedback import follow_up_for, improvements_for, strengths_for
