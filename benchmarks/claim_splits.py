@@ -34,19 +34,19 @@ GRID = {"SUBJECT_REACH": [0, 1, 2, 3], "CHAIN_MAX": [1, 2, 3]}
 @contextmanager
 def setting(values: dict[str, int] | None):
     """Back-references with these reaches, or none at all (None)."""
-    from mlgrade.graders import anaphora, claims
+    from mlgrade.graders import anaphora
 
     old = {k: getattr(anaphora, k) for k in GRID}
-    old_hit = claims._referring_hit
+    old_hit = anaphora._referring_hit
     try:
         if values is None:
-            claims._referring_hit = lambda *a, **k: None  # type: ignore[assignment]
+            anaphora._referring_hit = lambda *a, **k: None  # type: ignore[assignment]
         else:
             for k, v in values.items():
                 setattr(anaphora, k, v)
         yield
     finally:
-        claims._referring_hit = old_hit  # type: ignore[assignment]
+        anaphora._referring_hit = old_hit  # type: ignore[assignment]
         for k, v in old.items():
             setattr(anaphora, k, v)
 
