@@ -29,8 +29,11 @@ def price_for(model: str) -> dict[str, float] | None:
 def grading_tokens(rubric: Rubric, answers: int, answer_chars: int) -> Usage:
     """Rough tokens for grading `answers` answers (`answer_chars` characters in all) against one
     rubric with the LLM: ~4 characters a token, ~60 output tokens a key point."""
-    # the grading prompt shows only each follow-up's question, not its own key points
-    shown = {**rubric.model_dump(mode="json"), "follow_ups": [f.question for f in rubric.follow_ups]}
+    # the grading prompt shows only each follow-up's question, not its own key points, and no cues
+    # (they are the offline grader's: prompts.rubric_block)
+    no_cues = {"__all__": {"cues"}}
+    shown = {**rubric.model_dump(mode="json", exclude={"key_points": no_cues, "misconceptions": no_cues}),
+             "follow_ups": [f.question for f in rubric.follow_ups]}
     prefix_chars = len(json.dumps(shown, ensure_ascii=False)) + 2500  # + system prompt
     return Usage(input_tokens=(answers * prefix_chars + answer_chars) // 4,
                  output_tokens=answers * (120 + 60 * len(rubric.key_points)))

@@ -52,7 +52,16 @@ _COPULA = frozenset({"is", "are", "was", "were", "be", "been", "it's", "that's",
 # Hedges between the words of a claim weaken it into something true ("without losing much information").
 HEDGES = frozenset({"much", "little", "significant", "significantly", "important", "essential", "useful", "most",
                     "too", "many", "relevant", "meaningful", "key", "critical", "major", "piecewise", "locally",
-                    "partly", "partially", "approximately", "roughly", "nearly", "almost"})
+                    "partly", "partially", "approximately", "roughly", "nearly", "almost", "perfectly", "highly",
+                    "strongly", "heavily", "severely", "exactly"})
+# Right before a claim, these soften an absolute into something true ("almost no information is lost",
+# "usually without accuracy loss").
+SOFTENERS = frozenset({"almost", "nearly", "virtually", "practically", "essentially", "usually", "often", "typically",
+                       "generally", "mostly", "largely", "little", "minimal", "negligible", "rarely", "seldom"})
+# A contrast whose object carries a relative clause: the claim inside belongs to the contrasted
+# thing ("unlike supervised learning, which needs labels, …").
+_RELATIVE = frozenset({"which", "who", "whose", "where"})
+_WORDS_ONLY = re.compile(r"[\w\s'’-]*")
 # "some people think …", "it is tempting to …": the claim is reported, not made.
 _ATTRIBUTION = [tuple(p.split()) for p in (
     "some people", "many people", "people often", "people think", "people believe", "some think", "some say",
@@ -71,7 +80,7 @@ _EMPHASIS = frozenset({"only", "just", "merely", "simply"})
 # How far past a clause's last word a code-like cue may reach.
 CODE_TAIL = 40
 # Articles of a cue may be missing or differ in the answer.
-_ARTICLES = frozenset({"a", "an", "the"})
+ARTICLES = frozenset({"a", "an", "the"})
 # How many words may sit between two words of a claim cue ("q-learning is [an] on-policy [method]").
 CLAIM_GAP = 2
 # How far back a negation reaches to deny a key-point cue ("does not [use a] vote").
@@ -121,16 +130,17 @@ def index_claim(cue: ClaimCue, words: CueWords) -> IndexedClaim:
     bits = tuple(words.bit(w, s) for w, s in zip(cue.words, cue.stems))
     need = bits[0]
     for w, b in zip(cue.words[1:], bits[1:]):
-        need |= 0 if w in _ARTICLES else b
+        need |= 0 if w in ARTICLES else b
     return IndexedClaim(cue, bits, need)
 
 
 def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...] = (),
-               masks: list[int] | None = None) -> tuple[int, int] | None:
+               masks: list[int] | None = None, first: range | None = None) -> tuple[int, int] | None:
     """Token index range [i, j] where the cue's words occur in order in the clause, each within
     CLAIM_GAP words of the previous one, with no negation or contrast word in the gaps unless the
     cue itself has one there. Code-like cues match their characters, ignoring spaces. With the
-    cue's `bits` and the clause tokens' `masks` (cueindex.py), words are compared by bit."""
+    cue's `bits` and the clause tokens' `masks` (cueindex.py), words are compared by bit. `first`
+    limits where the first word may sit (a subject's position, the word after an anaphor)."""
     toks = clause.tokens
     if cue.pattern is not None:
         # code may run a little past the clause's last word: "split(' ')"
@@ -147,7 +157,7 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
         def matches(j: int, k: int) -> bool:
             return word_matches(words[j], stems[j], toks[k].text, toks[k].stem)
     n = len(toks)
-    for i in range(n):
+    for i in (range(n) if first is None else range(first.start, min(n, first.stop))):
         if not matches(0, i):
             continue
         pos, ok = i, True
@@ -162,7 +172,7 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
                 if is_negator(toks[k]) or toks[k].text in CONTRAST or toks[k].text in HEDGES or toks[k].text == "but":
                     break  # "reduces variance but not bias" does not say "reduces bias"
             if found is None:
-                if words[j] in _ARTICLES:
+                if words[j] in ARTICLES:
                     continue  # "knn is a clustering" ~ "knn is an unsupervised clustering"
                 ok = False
                 break
@@ -172,7 +182,7 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
     return None
 
 
-def _has_attribution(toks: list[Token], end: int) -> bool:
+def has_attribution(toks: list[Token], end: int) -> bool:
     words = [t.text for t in toks[:end]]
     for phrase in _ATTRIBUTION:
         n = len(phrase)
@@ -181,7 +191,7 @@ def _has_attribution(toks: list[Token], end: int) -> bool:
     return False
 
 
-def _has_verdict(toks: list[Token]) -> bool:
+def has_verdict(toks: list[Token]) -> bool:
     return any(t.text in VERDICT or (t.text in VERDICT_PREDICATE and n and toks[n - 1].text in _COPULA)
                for n, t in enumerate(toks))
 
@@ -191,7 +201,7 @@ def _verdict_clause(c: Clause | None) -> bool:
     if c is None or len(c.tokens) > VERDICT_CLAUSE_MAX:
         return False
     toks = c.tokens
-    if _has_verdict(toks) or any(t.text in VERDICT_PREDICATE for t in toks[:1]):
+    if has_verdict(toks) or any(t.text in VERDICT_PREDICATE for t in toks[:1]):
         return True
     if len(toks) <= 4 and any(is_negator(t) for t in toks):
         return len(toks) == 1 or any(t.text in _JUDGED_SHORT for t in toks)
@@ -205,18 +215,22 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     i, j = span
     if text[c.end:c.end + 3].lstrip(" )\"'’”").startswith("?"):
         return True  # a question asserts nothing
-    if _has_verdict(toks):
+    if has_verdict(toks):
         return True
     before = toks[:i]
+    if any(t.text in SOFTENERS and _WORDS_ONLY.fullmatch(text, t.end, toks[i].start) for t in before[-2:]):
+        return True  # "almost no information is lost", "often without accuracy loss"
     for n, t in enumerate(before):
         if "," in text[t.end:toks[i].start]:
+            if t.text in CONTRAST and any(r.text in _RELATIVE for r in before[n + 1:]):
+                return True  # "unlike supervised learning, which needs labels": about the other thing
             continue  # "if it does not generalise, add more layers": the negation is in another phrase
         nxt = toks[n + 1].text if n + 1 < len(toks) else ""
         if is_negator(t) and (nxt not in _EMPHASIS or n + 1 == i):  # "not only" denies a claim that starts "only"
             return True
         if t.text in CONTRAST:
             return True
-    if _has_attribution(toks, i):
+    if has_attribution(toks, i):
         return True
     after = toks[j + 1:]
     for n, t in enumerate(after[:CLAIM_GAP]):
@@ -263,42 +277,48 @@ def cue_has_negation(cue: str) -> bool:
     return any(is_negator(t) for t in tokenize(cue))
 
 
+def asserting_clause(cues: list[ClaimCue] | list[IndexedClaim], clauses: list[Clause], text: str,
+                     masks: list[list[int]] | None = None, have: list[int] | None = None) -> int | None:
+    """The first clause that asserts the claim with one of its cues, in that clause alone.
+    Indexed cues need `masks` (each clause's token masks) and `have` (their unions)."""
+    for k, c in enumerate(clauses):
+        for cue in cues:
+            if isinstance(cue, IndexedClaim):
+                if have[k] & cue.need != cue.need:  # type: ignore[index]
+                    continue  # some word of the claim is not in the clause
+                span = find_claim(cue.cue, c, text, bits=cue.bits, masks=masks[k])  # type: ignore[index]
+            else:
+                span = find_claim(cue, c, text)
+            if span is not None and not refuted(clauses, k, span, text):
+                return k
+    return None
+
+
 def asserted_claims(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[IndexedClaim]]],
                     clauses: list[Clause], text: str, masks: list[list[int]] | None = None) -> list[tuple[str, int]]:
-    """(claim id, clause index) for every claim some clause asserts: its first asserting clause.
-    Indexed cues need `masks`, each clause's token masks from the same CueWords."""
-    have = [_union(m) for m in masks] if masks is not None else []
-    anywhere = _union(have)
+    """(claim id, clause index) for every claim some clause asserts on its own: its first asserting
+    clause. Indexed cues need `masks`, each clause's token masks from the same CueWords. Claims
+    whose subject an earlier clause names: anaphora.claim_hits."""
+    have = [union(m) for m in masks] if masks is not None else None
+    anywhere = union(have) if have is not None else 0
     found = []
     for cid, cues in claims:
-        # an indexed cue with a word in no clause matches in none, and a code-like one (its characters
-        # with optional spaces between: no anchors) found nowhere in the text in no clause's stretch
-        # of it: most claims have no cue left
-        cues = [c for c in cues if not isinstance(c, IndexedClaim) or (
-            anywhere & c.need == c.need if c.cue.pattern is None else c.cue.pattern.search(text) is not None)]
-        if not cues:
-            continue
-        hit = None
-        for k, c in enumerate(clauses):
-            for cue in cues:
-                if isinstance(cue, IndexedClaim):
-                    if have[k] & cue.need != cue.need:
-                        continue  # some word of the claim is not in the clause
-                    span = find_claim(cue.cue, c, text, bits=cue.bits, masks=masks[k])  # type: ignore[index]
-                else:
-                    span = find_claim(cue, c, text)
-                if span is not None and not refuted(clauses, k, span, text):
-                    hit = k
-                    break
-            if hit is not None:
-                break
-        if hit is not None:
-            found.append((cid, hit))
+        k = asserting_clause(possible_cues(cues, anywhere, text), clauses, text, masks, have)
+        if k is not None:
+            found.append((cid, k))
     return found
 
 
-def _union(masks: list[int]) -> int:
+def possible_cues(cues: list[ClaimCue] | list[IndexedClaim], anywhere: int, text: str) -> list:
+    """The cues that can match in some single clause: an indexed cue with a word in no clause
+    matches in none, and a code-like one (its characters with optional spaces between: no anchors)
+    found nowhere in the text in no clause's stretch of it. Most claims have no cue left."""
+    return [c for c in cues if not isinstance(c, IndexedClaim) or (
+        anywhere & c.need == c.need if c.cue.pattern is None else c.cue.pattern.search(text) is not None)]
+
+
+def union(masks: list[int]) -> int:
     return reduce(or_, masks, 0)
 
 
-__all__ = ["ClaimCue", "IndexedClaim", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]
+__all__ = ["ClaimCue", "IndexedClaim", "asserting_clause", "possible_cues", "union", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from ..models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric
 from . import topicality
-from .claims import asserted_claims
+from .anaphora import claim_hits
 from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
 from .offline_units import CompiledRubric, Concept, Unit, answer_units, compile_rubric, cue_hits, echoes_question
 from .rubric_feedback import follow_up_for, improvements_for, strengths_for
@@ -179,10 +179,10 @@ class OfflineGrader:
         compiled = self._rubric(rubric)
         spans = clauses(answer)
         masks = [compiled.index.masks(c.tokens) for c in spans]
-        claims = asserted_claims(compiled.misconceptions, spans, answer, masks)
+        claims = claim_hits(compiled.misconceptions, spans, answer, masks)
         # A clause asserting one of the rubric's misconceptions is no evidence for any key point:
         # "prediction is fast" must not count toward "prediction is expensive".
-        wrong = [(spans[k].start, spans[k].end) for _, k in claims]
+        wrong = [(spans[h.clause].start, spans[h.clause].end) for h in claims]
         directives = find_directives(answer)  # text addressed to the grader earns nothing either
         wrong += [(d.start, d.end) for d in directives]
         units = [u for u in answer_units(answer, spans, masks, compiled.index)
@@ -252,8 +252,8 @@ class OfflineGrader:
             judgments.append(Judgment(key_point=kp.id, status=ev.status, evidence=answer[ev.unit.start:ev.unit.end],
                                       comment=f"{ev.note()} ({where})"))
 
-        found = [MisconceptionFound(id=mid, claim=m.claim if (m := rubric.misconception(mid)) else "",
-                                    evidence=spans[k].span(answer)) for mid, k in claims]
+        found = [MisconceptionFound(id=h.id, claim=m.claim if (m := rubric.misconception(h.id)) else "",
+                                    evidence=answer[h.start:h.end]) for h in claims]
         if directives:
             found.append(MisconceptionFound(id=INJECTION_ID, claim=INJECTION_CLAIM,
                                             evidence=directives[0].quote(answer)))

@@ -1,0 +1,225 @@
+"""Back-references: which earlier subject a pronoun or a bare noun phrase ("it", "they", "this",
+"the model", "such methods") stands for.
+
+People state a wrong claim across two clauses more often than in one: "Random forests average
+many trees. They are therefore less accurate than one tree." A claim cue matches inside one clause
+(claims.py), so the second clause alone says nothing about random forests. This module finds the
+anaphors of a clause and the clause that names their antecedent, by the usual grammar of English
+prose rather than by any rubric's wording:
+- an anaphor is a subject pronoun (it, they, this, these) or a determiner with a generic head noun
+  ("the model", "this method", "such algorithms");
+- its antecedent is the subject of the previous clause: what that clause starts with, after
+  sentence openers ("so", "also", "in practice") and up to SUBJECT_REACH words of determiners or
+  modifiers; or, for an anaphor inside a clause, the subject that clause itself opens with
+  ("Random forests average trees, so they are …");
+- a clause that opens with an anaphor hands its own antecedent on, up to CHAIN_MAX clauses back
+  ("Random forests average trees. They are popular. They are always less accurate …").
+The nearest subject wins: a pronoun after "A single tree overfits." refers to the tree, not to
+anything named before it. A claim cue then matches across the two clauses: its subject words at
+the antecedent's subject position, the rest of it right after the anaphor, with the polarity rules
+of claims.py judged on the anaphor's clause. The evidence quotes both clauses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .claims import (ARTICLES, CONTRAST, HEDGES, ClaimCue, IndexedClaim, asserting_clause, find_claim,
+                     has_attribution, has_verdict, is_negator, possible_cues, refuted, union)
+from .textmatch import STOPWORDS, Clause, Token
+
+# Subject pronouns that stand for a thing named before. "That"/"those" are left out: they are
+# far more often a complementiser or a relative pronoun ("… so that it …", "models that …").
+PRONOUNS = frozenset({"it", "they", "this", "these"})
+# A determiner followed by one of the generic nouns below is a bare anaphor ("the model").
+DETERMINERS = frozenset({"the", "this", "these", "such", "that", "those", "both"})
+GENERIC_NOUNS = frozenset({
+    "model", "models", "method", "methods", "algorithm", "algorithms", "approach", "approaches", "technique",
+    "techniques", "classifier", "classifiers", "estimator", "estimators", "learner", "learners", "network",
+    "networks", "net", "nets", "one", "ones", "procedure", "procedures", "strategy", "tool", "tools", "system",
+    "variant", "family", "idea", "trick",
+})
+# Words that may open a clause before its subject ("So they …", "In practice, random forests …").
+OPENERS = frozenset({
+    "and", "so", "also", "then", "thus", "hence", "therefore", "consequently", "plus", "basically", "actually",
+    "essentially", "generally", "usually", "typically", "overall", "in", "practice", "short", "fact", "general",
+    "summary", "other", "words", "because", "since", "as", "result", "of", "course",
+    "obviously", "clearly", "honestly", "really", "importantly", "moreover", "furthermore", "additionally",
+    "besides", "well", "now", "i", "think", "believe", "would", "say", "mean", "yes", "yeah",
+})
+# How many words (determiners, modifiers) may sit between a clause's opening and its subject's
+# first word ("the standard random forest" → "random forest").
+SUBJECT_REACH = 2
+# How many clauses a chain of anaphors may hand an antecedent back through.
+CHAIN_MAX = 3
+
+
+def _opening(toks: list[Token], start: int = 0) -> int:
+    """Index of the first token after sentence openers from `start` ("So, in practice, they …")."""
+    i = start
+    while i < len(toks) and toks[i].text in OPENERS and i - start < 6:
+        i += 1
+    return i
+
+
+def anaphor_at(toks: list[Token], i: int) -> int | None:
+    """The index of the anaphor's last token when one starts at token i, else None."""
+    t = toks[i].text
+    nxt = toks[i + 1].text if i + 1 < len(toks) else ""
+    if t in DETERMINERS and nxt in GENERIC_NOUNS:
+        return i + 1
+    if t in PRONOUNS and nxt not in GENERIC_NOUNS:
+        return i
+    return None
+
+
+def anaphors(clause: Clause, text: str) -> list[tuple[int, int]]:
+    """(first, last) token index of every anaphor in subject position: at the clause's opening, or
+    after a comma or a conjunction inside it ("…, so they are …", "… and it is …")."""
+    toks = clause.tokens
+    out: list[tuple[int, int]] = []
+    starts = {_opening(toks)}
+    for n in range(1, len(toks)):
+        if "," in text[toks[n - 1].end:toks[n].start] or toks[n - 1].text in {"and", "so", "but", "because",
+                                                                             "since", "that", "therefore"}:
+            starts.add(_opening(toks, n))
+    for i in sorted(starts):
+        if i < len(toks) and (end := anaphor_at(toks, i)) is not None:
+            out.append((i, end))
+    return out
+
+
+def opens_with_anaphor(clause: Clause) -> bool:
+    toks = clause.tokens
+    i = _opening(toks)
+    return i < len(toks) and anaphor_at(toks, i) is not None
+
+
+def subject_starts(clause: Clause) -> range:
+    """Token indices where the clause's subject may begin."""
+    i = _opening(clause.tokens)
+    return range(i, min(len(clause.tokens), i + SUBJECT_REACH + 1))
+
+
+def antecedent_clause(clauses: list[Clause], k: int) -> int | None:
+    """The clause that names the subject a clause-opening anaphor in clause k refers to: the
+    previous clause, or, when that one opens with an anaphor too, the one it refers to."""
+    j = k - 1
+    for _ in range(CHAIN_MAX):
+        if j < 0:
+            return None
+        if not opens_with_anaphor(clauses[j]):
+            return j
+        j -= 1
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimHit:
+    """A clause asserting a claim: `clause` is the asserting clause; `start`..`end` the text to
+    quote, from the clause that names the subject when the claim refers back to it."""
+
+    id: str
+    clause: int
+    start: int
+    end: int
+
+
+def claim_hits(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[IndexedClaim]]],
+               clauses: list[Clause], text: str, masks: list[list[int]] | None = None) -> list[ClaimHit]:
+    """Every claim some clause asserts, stated in one clause (claims.py) or with its subject named
+    in an earlier one ("Random forests average trees. They are less accurate than one tree.").
+    Indexed cues need `masks`, each clause's token masks from the same CueWords."""
+    have = [union(m) for m in masks] if masks is not None else []
+    anywhere = union(have)
+    refs: list[list[tuple[int, int]]] | None = None  # each clause's anaphors, found on first need
+    found = []
+    for cid, cues in claims:
+        # a referring hit may need a cue whose words no single clause holds: only the
+        # single-clause search is narrowed to the cues that can match in one
+        k = asserting_clause(possible_cues(cues, anywhere, text), clauses, text, masks, have)
+        if k is not None:
+            found.append(ClaimHit(cid, k, clauses[k].start, clauses[k].end))
+            continue
+        if refs is None:
+            refs = [anaphors(c, text) for c in clauses]
+        hit = _referring_hit(cid, cues, clauses, text, masks, have, refs)
+        if hit is not None:
+            found.append(hit)
+    return found
+
+
+def _splits(words: tuple[str, ...]) -> list[int]:
+    """Where a cue may split into a subject and the rest: the subject holds a content word, the
+    rest starts with a word that is not an article and holds a content word too."""
+    out = []
+    for p in range(1, len(words)):
+        head, tail = words[:p], words[p:]
+        if words[p] in ARTICLES or all(w in STOPWORDS for w in head) or all(w in STOPWORDS for w in tail):
+            continue
+        out.append(p)
+    return out
+
+
+def _need(words: tuple[str, ...], bits: tuple[int, ...]) -> int:
+    need = 0
+    for w, b in zip(words, bits):
+        need |= 0 if w in ARTICLES else b
+    return need
+
+
+def _framed(toks: list[Token], i: int, text: str) -> bool:
+    """The subject at token i is named inside a denial, a contrast or someone else's view."""
+    if has_verdict(toks) or has_attribution(toks, i):
+        return True
+    # "Unlike bagging, boosting …": a contrast in an earlier phrase is about something else
+    return any((is_negator(t) or t.text in CONTRAST) and "," not in text[t.end:toks[i].start] for t in toks[:i])
+
+
+def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks: list[list[int]] | None,
+                   have: list[int], refs: list[list[tuple[int, int]]]) -> ClaimHit | None:
+    """The first clause that asserts the claim through an anaphor standing for the claim's subject
+    (anaphora.py): the cue's subject words at the antecedent's subject position, the rest of the
+    cue right after the anaphor, and the clause not refuting it."""
+    for k, c in enumerate(clauses):
+        if not refs[k]:
+            continue
+        toks = c.tokens
+        for cue in cues:
+            claim, bits = (cue.cue, cue.bits) if isinstance(cue, IndexedClaim) else (cue, ())
+            if claim.pattern is not None:
+                continue  # code is not referred back to
+            for p in _splits(claim.words):
+                tail = ClaimCue(claim.source, claim.words[p:], claim.stems[p:], None)
+                head = ClaimCue(claim.source, claim.words[:p], claim.stems[:p], None)
+                tail_bits, head_bits = bits[p:], bits[:p]
+                if bits and have[k] & _need(tail.words, tail_bits) != _need(tail.words, tail_bits):
+                    continue
+                for a0, a1 in refs[k]:
+                    nxt = range(a1 + 1, a1 + 3)
+                    span = find_claim(tail, c, text, bits=tail_bits, masks=masks[k] if masks else None, first=nxt)
+                    if span is None:
+                        continue
+                    if span[0] == a1 + 2 and (text[toks[a1].end:toks[a1 + 1].start].strip()
+                                              or is_negator(toks[a1 + 1]) or toks[a1 + 1].text in CONTRAST
+                                              or toks[a1 + 1].text in HEDGES):
+                        continue  # "it never reduces …", "they, however, …"
+                    if a0 <= subject_starts(c).start:
+                        ant = antecedent_clause(clauses, k)
+                        where = subject_starts(clauses[ant]) if ant is not None else None
+                    else:  # "Random forests average trees, so they are …": the clause's own subject
+                        ant, where = k, range(subject_starts(c).start, min(a0, subject_starts(c).stop))
+                    if ant is None or where is None:
+                        continue
+                    if bits and have[ant] & _need(head.words, head_bits) != _need(head.words, head_bits):
+                        continue
+                    h = find_claim(head, clauses[ant], text, bits=head_bits, masks=masks[ant] if masks else None,
+                                   first=where)
+                    if h is None or (ant == k and h[1] >= a0) or _framed(clauses[ant].tokens, h[0], text):
+                        continue
+                    if not refuted(clauses, k, (a0, span[1]), text):
+                        return ClaimHit(cid, k, clauses[ant].start, c.end)
+    return None
+
+
+__all__ = ["ClaimHit", "claim_hits", "anaphors", "anaphor_at", "antecedent_clause", "subject_starts", "opens_with_anaphor", "PRONOUNS"]
