@@ -23,6 +23,7 @@ of claims.py judged on the anaphor's clause. The evidence quotes both clauses.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .claims import (ARTICLES, CONTRAST, HEDGES, ClaimCue, IndexedClaim, asserting_clause, find_claim,
                      has_attribution, has_verdict, is_negator, possible_cues, refuted, union)
@@ -133,6 +134,7 @@ def claim_hits(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[I
     have = [union(m) for m in masks] if masks is not None else []
     anywhere = union(have)
     refs: list[list[tuple[int, int]]] | None = None  # each clause's anaphors, found on first need
+    referring = False
     found = []
     for cid, cues in claims:
         # a referring hit may need a cue whose words no single clause holds: only the
@@ -143,7 +145,13 @@ def claim_hits(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[I
             continue
         if refs is None:
             refs = [anaphors(c, text) for c in clauses]
-        hit = _referring_hit(cid, cues, clauses, text, masks, have, refs)
+            referring = any(refs)
+        if not referring:
+            continue
+        # the subject sits in one clause and the rest in another, but every word is in the answer
+        referable = [c for c in cues if not isinstance(c, IndexedClaim)
+                     or c.cue.pattern is None and anywhere & c.words_need == c.words_need]
+        hit = _referring_hit(cid, referable, clauses, text, masks, have, refs) if referable else None
         if hit is not None:
             found.append(hit)
     return found
@@ -168,6 +176,19 @@ def _need(words: tuple[str, ...], bits: tuple[int, ...]) -> int:
     return need
 
 
+@lru_cache(maxsize=20_000)
+def _split_forms(claim: ClaimCue, bits: tuple[int, ...]) -> tuple[tuple, ...]:
+    """Each way the cue splits into a subject (head) and the rest (tail), with their bits and the
+    bits a clause must hold for each (articles aside): the same for every answer, so made once."""
+    out = []
+    for p in _splits(claim.words):
+        head = ClaimCue(claim.source, claim.words[:p], claim.stems[:p], None)
+        tail = ClaimCue(claim.source, claim.words[p:], claim.stems[p:], None)
+        head_bits, tail_bits = bits[:p], bits[p:]
+        out.append((head, tail, head_bits, tail_bits, _need(head.words, head_bits), _need(tail.words, tail_bits)))
+    return tuple(out)
+
+
 def _framed(toks: list[Token], i: int, text: str) -> bool:
     """The subject at token i is named inside a denial, a contrast or someone else's view."""
     if has_verdict(toks) or has_attribution(toks, i):
@@ -189,11 +210,8 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
             claim, bits = (cue.cue, cue.bits) if isinstance(cue, IndexedClaim) else (cue, ())
             if claim.pattern is not None:
                 continue  # code is not referred back to
-            for p in _splits(claim.words):
-                tail = ClaimCue(claim.source, claim.words[p:], claim.stems[p:], None)
-                head = ClaimCue(claim.source, claim.words[:p], claim.stems[:p], None)
-                tail_bits, head_bits = bits[p:], bits[:p]
-                if bits and have[k] & _need(tail.words, tail_bits) != _need(tail.words, tail_bits):
+            for head, tail, head_bits, tail_bits, head_need, tail_need in _split_forms(claim, bits):
+                if bits and have[k] & tail_need != tail_need:
                     continue
                 for a0, a1 in refs[k]:
                     nxt = range(a1 + 1, a1 + 3)
@@ -211,7 +229,7 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
                         ant, where = k, range(subject_starts(c).start, min(a0, subject_starts(c).stop))
                     if ant is None or where is None:
                         continue
-                    if bits and have[ant] & _need(head.words, head_bits) != _need(head.words, head_bits):
+                    if bits and have[ant] & head_need != head_need:
                         continue
                     h = find_claim(head, clauses[ant], text, bits=head_bits, masks=masks[ant] if masks else None,
                                    first=where)

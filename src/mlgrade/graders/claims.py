@@ -122,16 +122,17 @@ class IndexedClaim:
     cue: ClaimCue
     bits: tuple[int, ...]
     need: int  # bits any match must find in the clause (0 for code-like cues: not word-matched)
+    words_need: int = 0  # the bits of its words but articles: what any match, even split, must find
 
 
 def index_claim(cue: ClaimCue, words: CueWords) -> IndexedClaim:
     if cue.pattern is not None:
         return IndexedClaim(cue, (), 0)
     bits = tuple(words.bit(w, s) for w, s in zip(cue.words, cue.stems))
-    need = bits[0]
-    for w, b in zip(cue.words[1:], bits[1:]):
-        need |= 0 if w in ARTICLES else b
-    return IndexedClaim(cue, bits, need)
+    words_need = 0
+    for w, b in zip(cue.words, bits):
+        words_need |= 0 if w in ARTICLES else b
+    return IndexedClaim(cue, bits, bits[0] | words_need, words_need)
 
 
 def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...] = (),
