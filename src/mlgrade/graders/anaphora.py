@@ -143,15 +143,15 @@ def claim_hits(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[I
         if k is not None:
             found.append(ClaimHit(cid, k, clauses[k].start, clauses[k].end))
             continue
-        if refs is None:
-            refs = [anaphors(c, text) for c in clauses]
-            referring = any(refs)
-        if not referring:
-            continue
         # the subject sits in one clause and the rest in another, but every word is in the answer
         referable = [c for c in cues if not isinstance(c, IndexedClaim)
                      or c.cue.pattern is None and anywhere & c.words_need == c.words_need]
-        hit = _referring_hit(cid, referable, clauses, text, masks, have, refs) if referable else None
+        if not referable:
+            continue
+        if refs is None:
+            refs = [anaphors(c, text) for c in clauses]
+            referring = any(refs)
+        hit = _referring_hit(cid, referable, clauses, text, masks, have, refs) if referring else None
         if hit is not None:
             found.append(hit)
     return found
