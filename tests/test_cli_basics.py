@@ -212,3 +212,29 @@ def test_questions_alone_lists_the_bank(cli):
     result = cli(["questions"])
     assert result.exit_code == 0, result.output
     assert "q01" in result.output and "q25" in result.output
+
+
+def test_a_ctrl_c_inside_a_finaliser_prints_no_traceback():
+    """An event loop collected while Ctrl-C lands reported "Exception ignored in
+    BaseEventLoop.__del__ … KeyboardInterrupt" over the practice screen (a CI run of
+    test_practice_tmux); mlgrade's entry point keeps that quiet and every other report as it was."""
+    program = (
+        "import sys\n"
+        "import mlgrade.cli as cli\n"
+        "sys.argv = ['mlgrade', '--version']\n"
+        "try:\n"
+        "    cli.main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "class Interrupted:\n"
+        "    def __del__(self):\n"
+        "        raise KeyboardInterrupt\n"
+        "class Broken:\n"
+        "    def __del__(self):\n"
+        "        raise ValueError('a real bug')\n"
+        "Interrupted()\n"
+        "Broken()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert "KeyboardInterrupt" not in done.stderr
+    assert "ValueError: a real bug" in done.stderr  # other finaliser errors are still reported

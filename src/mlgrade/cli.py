@@ -102,7 +102,17 @@ def _root(version: bool = typer.Option(False, "--version", "-V", help="Print the
     """Practise and grade machine-learning interview answers against rubrics."""
 
 
+def _quiet_interrupts(unraisable: Any) -> None:
+    """A Ctrl-C that lands while Python runs a finaliser (an event loop's __del__, say) cannot be
+    raised there, and Python would print "Exception ignored in ... KeyboardInterrupt" with a
+    traceback over the terminal the user just quit. The key press is the user's; the report is noise."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def main() -> None:
+    sys.unraisablehook = _quiet_interrupts
     try:
         app(prog_name="mlgrade")  # also under `python -m mlgrade`
     except KeyboardInterrupt:
