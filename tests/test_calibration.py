@@ -8,6 +8,7 @@ import json
 import random
 
 import pytest
+from csv_helpers import memory_scores
 from sklearn.isotonic import IsotonicRegression
 
 from mlgrade.errors import UsageError
@@ -59,17 +60,8 @@ def test_round_trip_and_refusals(tmp_path):
 
 
 def test_cli_fit_then_apply(tmp_path, cli):
-    import csv
-
-    rows = [("q", "A location in memory that stores a value.", "A location in memory storing a value.", "5"),
-            ("q", "A location in memory that stores a value.", "A value in memory.", "4"),
-            ("q", "A location in memory that stores a value.", "A loop.", "3"),
-            ("q", "A location in memory that stores a value.", "Memory location that stores values.", "5")]
-    data = tmp_path / "d.csv"
-    with data.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["question", "reference_answer", "student_answer", "score"])
-        w.writerows(rows)
+    data = memory_scores(tmp_path / "d.csv", (("A location in memory storing a value.", "5"), ("A value in memory.", "4"),
+                                               ("A loop.", "3"), ("Memory location that stores values.", "5")))
     cal = tmp_path / "cal.json"
     fit = cli(["eval", data, "--scale", "0-5", "--grader", "offline", "--fit-calibration", cal, "--json"])
     assert fit.exit_code == 0, fit.output
@@ -91,14 +83,7 @@ def test_cli_fit_then_apply(tmp_path, cli):
 
 
 def test_a_calibration_records_its_scale_and_refuses_another(tmp_path, cli):
-    import csv
-
-    data = tmp_path / "d.csv"
-    with data.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["question", "reference_answer", "student_answer", "score"])
-        w.writerows([("q", "A location in memory that stores a value.", a, s) for a, s in
-                     (("A location in memory storing a value.", "5"), ("A loop.", "1"), ("A value in memory.", "3"))])
+    data = memory_scores(tmp_path / "d.csv")
     expert = tmp_path / "e.jsonl"
     expert.write_text("".join(json.dumps({"question_number": 25, "answer": a, "expert_score": s}) + "\n" for a, s in
                               (("Combining several models, e.g. bagging and boosting.", 80), ("No idea.", 5))))

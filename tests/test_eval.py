@@ -4,11 +4,13 @@ malformed files rejected with one line naming the row."""
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 import csv
 import re
 import json
 
 import pytest
+from csv_helpers import write_csv
 
 from mlgrade.errors import GraderFailure, UsageError
 from mlgrade.evaluation.evaluate import aevaluate, evaluate, parse_scale, read_dataset, tfidf_cosines
@@ -44,12 +46,7 @@ ANSWERS = {  # (answer, human score 0-5)
 }
 
 
-def _write(path, rows, header=("question_id", "question", "reference_answer", "student_answer", "score")):
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
+_write = partial(write_csv, header=("question_id", "question", "reference_answer", "student_answer", "score"))
 
 
 @pytest.fixture

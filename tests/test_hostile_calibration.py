@@ -3,12 +3,12 @@ values far outside the recorded scale are refused, and a FIFO is refused without
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import threading
 
 import pytest
+from csv_helpers import memory_scores
 
 from mlgrade.errors import UsageError
 from mlgrade.evaluation.calibration import load_calibration
@@ -44,13 +44,7 @@ def test_tampered_calibration_is_one_usage_error(tmp_path, name):
 
 @pytest.fixture
 def dataset(tmp_path):
-    data = tmp_path / "mini.csv"
-    with data.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["question", "reference_answer", "student_answer", "score"])
-        w.writerows([("q", "A location in memory that stores a value.", a, s) for a, s in
-                     (("A location in memory storing a value.", "5"), ("A loop.", "1"), ("A value in memory.", "3"))])
-    return data
+    return memory_scores(tmp_path / "mini.csv")
 
 
 @pytest.mark.parametrize("name", ["n-text", "n-huge-float", "nested", "y-1e308", "y-off-scale"])
