@@ -25,8 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .claims import (ARTICLES, CONTRAST, HEDGES, ClaimCue, IndexedClaim, asserting_clause, find_claim,
-                     has_attribution, has_verdict, is_negator, possible_cues, refuted, union)
+from .claims import (ARTICLES, CONTRAST, HEDGES, ClaimCue, IndexedClaim, asserting_clauses, clause_bits, find_claim,
+                     has_attribution, has_verdict, is_negator, refuted)
 from .textmatch import STOPWORDS, Clause, Token
 
 # Subject pronouns that stand for a thing named before. "That"/"those" are left out: they are
@@ -131,15 +131,11 @@ def claim_hits(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[I
     """Every claim some clause asserts, stated in one clause (claims.py) or with its subject named
     in an earlier one ("Random forests average trees. They are less accurate than one tree.").
     Indexed cues need `masks`, each clause's token masks from the same CueWords."""
-    have = [union(m) for m in masks] if masks is not None else []
-    anywhere = union(have)
+    have, anywhere = clause_bits(masks)
     refs: list[list[tuple[int, int]]] | None = None  # each clause's anaphors, found on first need
     referring = False
     found = []
-    for cid, cues in claims:
-        # a referring hit may need a cue whose words no single clause holds: only the
-        # single-clause search is narrowed to the cues that can match in one
-        k = asserting_clause(possible_cues(cues, anywhere, text), clauses, text, masks, have)
+    for (cid, cues), k in zip(claims, asserting_clauses(claims, clauses, text, masks, have, anywhere)):
         if k is not None:
             found.append(ClaimHit(cid, k, clauses[k].start, clauses[k].end))
             continue
@@ -198,7 +194,7 @@ def _framed(toks: list[Token], i: int, text: str) -> bool:
 
 
 def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks: list[list[int]] | None,
-                   have: list[int], refs: list[list[tuple[int, int]]]) -> ClaimHit | None:
+                   have: list[int] | None, refs: list[list[tuple[int, int]]]) -> ClaimHit | None:
     """The first clause that asserts the claim through an anaphor standing for the claim's subject
     (anaphora.py): the cue's subject words at the antecedent's subject position, the rest of the
     cue right after the anaphor, and the clause not refuting it."""
@@ -211,7 +207,7 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
             if claim.pattern is not None:
                 continue  # code is not referred back to
             for head, tail, head_bits, tail_bits, head_need, tail_need in _split_forms(claim, bits):
-                if bits and have[k] & tail_need != tail_need:
+                if bits and have[k] & tail_need != tail_need:  # type: ignore[index]
                     continue
                 for a0, a1 in refs[k]:
                     nxt = range(a1 + 1, a1 + 3)
@@ -229,7 +225,7 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
                         ant, where = k, range(subject_starts(c).start, min(a0, subject_starts(c).stop))
                     if ant is None or where is None:
                         continue
-                    if bits and have[ant] & head_need != head_need:
+                    if bits and have[ant] & head_need != head_need:  # type: ignore[index]
                         continue
                     h = find_claim(head, clauses[ant], text, bits=head_bits, masks=masks[ant] if masks else None,
                                    first=where)

@@ -300,14 +300,24 @@ def asserted_claims(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, l
     """(claim id, clause index) for every claim some clause asserts on its own: its first asserting
     clause. Indexed cues need `masks`, each clause's token masks from the same CueWords. Claims
     whose subject an earlier clause names: anaphora.claim_hits."""
-    have = [union(m) for m in masks] if masks is not None else None
-    anywhere = union(have) if have is not None else 0
-    found = []
-    for cid, cues in claims:
-        k = asserting_clause(possible_cues(cues, anywhere, text), clauses, text, masks, have)
-        if k is not None:
-            found.append((cid, k))
-    return found
+    have, anywhere = clause_bits(masks)
+    return [(cid, k) for (cid, _), k in zip(claims, asserting_clauses(claims, clauses, text, masks, have, anywhere))
+            if k is not None]
+
+
+def clause_bits(masks: list[list[int]] | None) -> tuple[list[int] | None, int]:
+    """Each clause's cue-word bits (the union of its tokens' masks), and theirs: the answer's."""
+    if masks is None:
+        return None, 0
+    have = [union(m) for m in masks]
+    return have, union(have)
+
+
+def asserting_clauses(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[IndexedClaim]]],
+                      clauses: list[Clause], text: str, masks: list[list[int]] | None, have: list[int] | None,
+                      anywhere: int) -> list[int | None]:
+    """Per claim, the first clause asserting it on its own (None: none does)."""
+    return [asserting_clause(possible_cues(cues, anywhere, text), clauses, text, masks, have) for _, cues in claims]
 
 
 def possible_cues(cues: list[ClaimCue] | list[IndexedClaim], anywhere: int, text: str) -> list:
@@ -322,4 +332,4 @@ def union(masks: list[int]) -> int:
     return reduce(or_, masks, 0)
 
 
-__all__ = ["ClaimCue", "IndexedClaim", "asserting_clause", "possible_cues", "union", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]
+__all__ = ["ClaimCue", "IndexedClaim", "asserting_clause", "asserting_clauses", "clause_bits", "possible_cues", "union", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]
