@@ -206,7 +206,7 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
                 facts = None
                 if not pace.held and runs_code(rubric, settings):
                     async with sandboxes:
-                        facts = await code_facts(rubric, item.answer, settings)
+                        facts = await code_facts(rubric, item.answer, settings, background=True)
                 grade = await agrade_rubric(rubric, item.answer, settings=settings, grader=grader, pace=pace,  # type: ignore[arg-type]
                                             facts=facts)
             except ConfigError:
