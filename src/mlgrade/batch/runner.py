@@ -276,6 +276,10 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
             coder.cancel()
             await asyncio.gather(coder, return_exceptions=True)
         finalizer.close()
+        if coder is not None:
+            from ..code.warm_host import close_all
+
+            close_all()  # the batch's warm sandbox hosts (code.warm_host)
     if crashed:
         raise crashed[0]
 

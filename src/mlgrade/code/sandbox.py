@@ -251,9 +251,38 @@ def sandbox_status(mode: str | None = None) -> SandboxStatus:
 # --------------------------------------------------------------------------- the child process
 
 
-def _spawn_host(job: dict, timeout: float, max_output: int, failure: type[RuntimeError] = SandboxError) -> dict:
-    """Run wasm_host.py with `job`; its JSON answer, or `failure` with the reason."""
+def _spawn_host(job: dict, timeout: float, max_output: int, failure: type[RuntimeError] = SandboxError,
+                warm: bool = False) -> dict:
+    """Run wasm_host.py with `job`; its JSON answer, or `failure` with the reason. `warm`: forked
+    from the batch's zygote (warm_host.py) when it can be, else started cold."""
     workdir = tempfile.mkdtemp(prefix="mlgrade-host-")
+    out = None
+    if warm:
+        from . import warm_host
+
+        try:
+            out, err, status = warm_host.run(job, workdir, timeout)
+        except warm_host.Unavailable:
+            out = None
+        except BaseException:
+            remove_tree(workdir)
+            raise
+        if out is not None:
+            remove_tree(workdir)
+    if out is None:
+        out, err, status = _spawn_cold(job, timeout, workdir)
+    try:
+        answer = json.loads(out[: max_output * 64].decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {status}"]
+        raise failure(f"the sandbox host failed: {tail[0][:300]}") from None
+    if "host_error" in answer:
+        raise failure(f"the sandbox host failed: {answer['host_error']}")
+    return answer
+
+
+def _spawn_cold(job: dict, timeout: float, workdir: str) -> tuple[bytes, bytes, int | None]:
+    """A new interpreter for the host (removes `workdir` when done)."""
     try:
         proc = subprocess.Popen([sys.executable, "-I", "-S", str(_HOST)], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workdir, env={},
@@ -269,14 +298,7 @@ def _spawn_host(job: dict, timeout: float, max_output: int, failure: type[Runtim
     finally:
         _kill_group(proc)
         remove_tree(workdir)
-    try:
-        answer = json.loads(out[: max_output * 64].decode("utf-8", "replace"))
-    except (ValueError, RecursionError):
-        tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
-        raise failure(f"the sandbox host failed: {tail[0][:300]}") from None
-    if "host_error" in answer:
-        raise failure(f"the sandbox host failed: {answer['host_error']}")
-    return answer
+    return out, err, proc.returncode
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -416,7 +438,8 @@ def _run_wasm(runtime: _Runtime, guests: list[Guest], limits: Limits, nice: int 
         }
         if nice:
             job["nice"] = nice
-        answer = _spawn_host(job, limits.timeout + _HOST_MARGIN, limits.max_output * 2 * max(1, len(guests)))
+        answer = _spawn_host(job, limits.timeout + _HOST_MARGIN, limits.max_output * 2 * max(1, len(guests)),
+                             warm=bool(nice))
     finally:
         remove_tree(root)  # the guest's tree, any depth (shutil.rmtree recurses per level)
     out = []
