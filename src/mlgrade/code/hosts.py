@@ -1,5 +1,5 @@
-"""Warm starts for the sandbox host in a batch: a zygote (wasm_host.py --zygote) with wasmtime
-imported once forks each host, instead of a new interpreter importing it again for every run.
+"""Starting the sandbox host (wasm_host.py) for one job: cold, a new interpreter, or in a batch
+warm, forked from a zygote (this file run as a script) that has imported wasmtime once.
 
 Starting a host cold costs about 80 ms of CPU (the interpreter and the wasmtime import), about
 half of what a short coding answer's run costs in all, and a batch runs two hosts per coding
@@ -8,8 +8,8 @@ kills its group at the deadline), its own rlimits, its own fresh wasm instances,
 stdout and stderr pipes of ours. The zygote holds nothing secret: it starts like a cold host,
 `python -I -S` with an empty environment in an empty directory.
 
-Whatever goes wrong with the zygote (it cannot start, it died) makes `Unavailable`: the caller
-starts that host cold, as before.
+Whatever goes wrong with the zygote (it cannot start, it died) makes `Unavailable`: the host
+is started cold, as before. Only the standard library here: the zygote runs this file.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 _HOST = Path(__file__).with_name("wasm_host.py")
+_SELF = Path(__file__)
 
 
 class Unavailable(RuntimeError):
@@ -42,7 +43,7 @@ class Zygote:
         self.home = tempfile.mkdtemp(prefix="mlgrade-zygote-")
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(_HOST), "--zygote", str(theirs.fileno()), wasmtime_path],
+                [sys.executable, "-I", "-S", str(_SELF), str(theirs.fileno()), wasmtime_path],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),), cwd=self.home, env={}, start_new_session=True)
         except OSError as exc:
@@ -204,3 +205,114 @@ def close_all() -> None:
         _zygotes.clear()
     for zygote in zygotes:
         zygote.close()
+
+
+def spawn(job: dict, timeout: float, workdir: str, *, warm: bool = False) -> tuple[bytes, bytes, int | None]:
+    """Run the host for `job` in `workdir` (removed when done): its stdout, stderr and exit
+    status. `warm`: forked from this process's zygote when it can be, else started cold. Raises
+    OSError when no host could be started (nothing ran)."""
+    try:
+        if warm:
+            try:
+                return run(job, workdir, timeout)
+            except Unavailable:
+                pass  # started cold below
+        return _spawn_cold(job, timeout, workdir)
+    finally:
+        _remove(workdir)
+
+
+def _remove(workdir: str) -> None:
+    from .tree import remove_tree
+
+    remove_tree(workdir)
+
+
+def _spawn_cold(job: dict, timeout: float, workdir: str) -> tuple[bytes, bytes, int | None]:
+    proc = subprocess.Popen([sys.executable, "-I", "-S", str(_HOST)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workdir, env={},
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(json.dumps(job).encode("utf-8"), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out, err = b"", b"the sandbox host did not finish in time and was killed"
+    finally:
+        _kill_group(proc.pid)
+        proc.wait()
+    return out, err, proc.returncode
+
+
+def _send(sock, obj: dict) -> None:
+    data = json.dumps(obj).encode("utf-8")
+    sock.sendall(len(data).to_bytes(4, "big") + data)
+
+
+def _recv_exact(sock, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        part = sock.recv(n - len(data))
+        if not part:
+            raise EOFError
+        data += part
+    return data
+
+
+def zygote(control: int, wasmtime_path: str) -> None:
+    """The zygote's side (Zygote is the other end): wasmtime is imported here once,
+    and each job gets a host forked from this process, which then runs exactly as a host started
+    cold: its own process, session and rlimits, its stdin/stdout/stderr the pipes the parent sent
+    with the request. Only the start-up (the interpreter, importing wasmtime: half of a short
+    run's CPU) is shared. Requests: {"op": "run", "cwd"} with three descriptors, answered with
+    the host's pid; {"op": "reap", "pid"} once the parent has killed its group, answered with its
+    exit status (so a pid is never reused while the parent may still signal it). Exits when the
+    parent closes its end."""
+    sys.path[:0] = [wasmtime_path, str(_HOST.parent)]
+    import wasm_host  # the host's code, as a cold host runs it
+    import wasmtime  # noqa: F401 - loaded once here, found loaded by every forked host
+    from wasmtime import Config, Engine, ExitTrap, Linker, Module, Store, WasiConfig  # noqa: F401
+
+    sock = socket.socket(fileno=control)
+    while True:
+        try:
+            head, fds, _, _ = socket.recv_fds(sock, 4, 3)
+            if not head:
+                break
+            if len(head) < 4:
+                head += _recv_exact(sock, 4 - len(head))
+            req = json.loads(_recv_exact(sock, int.from_bytes(head, "big")))
+        except (OSError, EOFError, ValueError):
+            break
+        if req.get("op") == "reap":
+            try:
+                _, status = os.waitpid(int(req["pid"]), 0)
+                _send(sock, {"status": os.waitstatus_to_exitcode(status)})
+            except ChildProcessError:
+                _send(sock, {"status": None})
+            continue
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            _send(sock, {"error": "a run request needs stdin, stdout and stderr"})
+            continue
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                for target, fd in enumerate(fds):
+                    os.dup2(fd, target)
+                for fd in fds:
+                    if fd > 2:
+                        os.close(fd)
+                sock.close()
+                os.chdir(req["cwd"])
+            except BaseException:  # noqa: BLE001 - the parent sees no answer: a host failure
+                os._exit(3)
+            wasm_host.serve_one()
+        for fd in fds:
+            os.close(fd)
+        _send(sock, {"pid": pid})
+
+
+if __name__ == "__main__":
+    zygote(int(sys.argv[1]), sys.argv[2])
+    os._exit(0)
