@@ -140,6 +140,11 @@ class _Finalizer:
     def __init__(self, offload: bool):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlgrade-finalize") if offload else None
 
+    def ahead(self, work: Callable[..., Any], *args: Any) -> None:
+        """Start `work` in the worker thread without waiting for it (nothing, with no thread)."""
+        if self._pool is not None:
+            self._pool.submit(work, *args)
+
     async def __call__(self, work: Callable[[], Grade]) -> Grade:
         if self._pool is None:
             return work()
@@ -185,6 +190,11 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
     # the grader, so the grade is the same one.
     hits: dict[str, Grade] = {}
     finalizer = _Finalizer(offload=grader.name != "offline")
+    prepare = getattr(grader.inner, "prepare", None)
+    if callable(prepare):  # each question's reply schema, built before its first request needs it
+        for rubric in bank:
+            if spool.counts.get(rubric.id):
+                finalizer.ahead(prepare, rubric)
     # Answers started and not yet written. A slot is freed when the reply is in, before its grade
     # is finalized: this bounds what waits for finalizing (memory stays flat).
     started = asyncio.Semaphore(2 * limiter.maximum)
