@@ -63,9 +63,12 @@ def test_a_host_that_used_up_its_descriptors_leaves_the_next_one_whole(starts):
     hog = "fs = []\ntry:\n    while True:\n        fs.append(open('/tmp/f', 'a'))\nexcept OSError:\n    print(len(fs))"
     first = run_guests([Guest(hog)], limits=Limits(timeout=5.0), background=True)[0]
     again = run_guests([Guest(hog)], limits=Limits(timeout=5.0), background=True)[0]
-    assert starts == ["warm", "warm"]
+    cold = run_guests([Guest(hog)], limits=Limits(timeout=5.0))[0]
+    assert starts == ["warm", "warm", "cold"]
     assert first.ok and again.ok and int(first.stdout) > 100
-    assert first.stdout == again.stdout  # the second host starts with every descriptor the first had
+    # the second host starts with every descriptor the first had, and a forked host inherits none
+    # from the zygote that a cold one does not have
+    assert first.stdout == again.stdout == cold.stdout
 
 
 def test_a_forked_host_is_killed_at_its_deadline_and_the_zygote_serves_on(starts, monkeypatch):
