@@ -60,7 +60,7 @@ def test_answer_code_runs_without_holding_a_request_slot(tmp_path, bank, monkeyp
     async def code_facts(rubric, answer, settings, *, background=False):
         if rubric.id != "q21":
             return []
-        assert background  # a batch's code runs at low priority (sandbox.run_guests)
+        assert background  # a batch runs code in hosts forked warm (code.hosts)
         try:
             await asyncio.wait_for(other_asked.wait(), GUARD_S)
             code_ran.append((rubric.id, True))

@@ -75,7 +75,7 @@ def test_a_forked_host_is_killed_at_its_deadline_and_the_zygote_serves_on(starts
     monkeypatch.setattr(sandbox, "_HOST_MARGIN", -0.6)  # the parent's deadline comes before the guest's
     runtime, _ = sandbox._locate("wasm")
     with pytest.raises(sandbox.SandboxError, match="did not finish in time and was killed"):
-        sandbox._run_wasm(runtime, [Guest("while True:\n    pass")], Limits(timeout=1.0), nice=1)
+        sandbox._run_wasm(runtime, [Guest("while True:\n    pass")], Limits(timeout=1.0), warm=True)
     monkeypatch.setattr(sandbox, "_HOST_MARGIN", 3.0)
     r = run_guests([Guest("print('next')")], limits=Limits(timeout=5.0), background=True)[0]
     assert r.stdout == "next\n" and starts == ["warm", "warm"]
@@ -125,3 +125,16 @@ def test_a_batch_stops_its_zygote_when_it_ends(tmp_path, bank, settings):
     assert {t["status"] for t in out["code_tests"]} == {"passed"}
     assert len(procs) == 1 and procs[0].poll() is not None  # started for the batch, gone after it
     assert hosts._zygotes == {}
+
+
+def test_rubric_tests_give_the_same_results_in_a_batch(bank, starts):
+    from mlgrade.code.codegrade import run_rubric_tests
+
+    rubric = bank.get("q24")
+    for answer in ("```python\ndef can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n```",
+                   "```python\ndef can_shift(a, b):\n    return b in a + a\n```"):
+        cold = run_rubric_tests(rubric, answer, seed=7)
+        warm = run_rubric_tests(rubric, answer, seed=7, background=True)
+        assert [t.model_dump() for t in warm] == [t.model_dump() for t in cold]
+        assert {t.status for t in cold} != {"not-run"}
+    assert sorted(starts) == ["cold"] * 4 + ["warm"] * 4  # candidate and reference, each answer, each way

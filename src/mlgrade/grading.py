@@ -200,8 +200,8 @@ def runs_code(rubric: Rubric, settings: Settings) -> bool:
 
 async def code_facts(rubric: Rubric, answer: str, settings: Settings, *, background: bool = False) -> list[CodeTestResult]:
     """Results of running the answer's code against a coding rubric's tests (empty otherwise, or
-    when execution is off). Shared by online grading and the Batch API path. `background`: the
-    code runs at low priority (a batch, whose requests should not wait for it); same results."""
+    when execution is off). Shared by online grading and the Batch API path. `background`: a
+    batch's, run in hosts forked warm (code.hosts); same results."""
     if not runs_code(rubric, settings):
         return []
     from .code.codegrade import run_rubric_tests

