@@ -135,8 +135,17 @@ class LagProbe:
                 f"p99 {lags[int(0.99 * (len(lags) - 1))] * 1000:.1f} ms, max {lags[-1] * 1000:.0f} ms")
 
 
+def children_cpu() -> float:
+    """CPU seconds of the child processes waited for so far (the sandbox hosts; not the server,
+    which is reaped only at the end)."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def run(base: str, work: Path, n: int, concurrency: int, tag: str, source: Path | None = None,
-        probe: LagProbe | None = None) -> tuple[float, float]:
+        probe: LagProbe | None = None) -> tuple[float, float, float]:
     import asyncio
 
     from mlgrade.batch.engine import agrade_many
@@ -160,11 +169,11 @@ def run(base: str, work: Path, n: int, concurrency: int, tag: str, source: Path 
             if watch is not None:
                 await watch
 
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, child = time.perf_counter(), time.process_time(), children_cpu()
     summary = asyncio.run(go())
     wall = time.perf_counter() - started
     assert summary.run.graded == n, summary.run
-    return wall, (time.process_time() - cpu) / n
+    return wall, (time.process_time() - cpu) / n, children_cpu() - child
 
 
 def sdk_loop(base: str, n: int, concurrency: int, tag: str, source: Path | None) -> tuple[float, float]:
@@ -238,7 +247,7 @@ def main() -> None:
             for i, c in enumerate(args.concurrency):
                 ideal = args.n * args.latency / c
                 probe = LagProbe() if args.trace else None
-                wall, cpu = run(base, work, args.n, c, f"run{i}-c{c}", source, probe)
+                wall, cpu, child = run(base, work, args.n, c, f"run{i}-c{c}", source, probe)
                 seen = server_span(base)
                 span = seen["span"]
                 loop, loop_cpu = sdk_loop(base, args.n, c, f"loop{i}-c{c}", source)
@@ -247,6 +256,9 @@ def main() -> None:
                 print(f"{c:>11}  {wall:>9.2f}  {loop:>7.2f}  {wall / loop:>11.2f}x  {ideal / wall:>10.2f}  "
                       f"{ideal / span:>10.2f}  {ideal / loop_span:>15.2f}  {cpu * 1000:>21.1f}  {loop_cpu:>5.1f}  "
                       f"{seen['busy'] / span:>9.1f}  {loop_seen['busy'] / loop_span:>4.1f}", flush=True)
+                load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+                print(f"{'':>11}  sandbox hosts' CPU {child:.2f} s in all (children of mlgrade); "
+                      f"load average {load}", flush=True)
                 if probe is not None:
                     print(f"{'':>11}  mlgrade's {probe.summary()}", flush=True)
                 if args.without_second_opinion:
@@ -254,7 +266,7 @@ def main() -> None:
 
                     kept, grading.second_opinion = grading.second_opinion, lambda *a, **k: None
                     try:
-                        wall, cpu = run(base, work, args.n, c, f"run{i}-c{c}-no2nd", source)
+                        wall, cpu, _ = run(base, work, args.n, c, f"run{i}-c{c}-no2nd", source)
                     finally:
                         grading.second_opinion = kept
                     span = server_span(base)["span"]

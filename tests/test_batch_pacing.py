@@ -57,9 +57,10 @@ def test_answer_code_runs_without_holding_a_request_slot(tmp_path, bank, monkeyp
                 other_asked.set()
             return await super().assess(rubric, answer, facts=facts)
 
-    async def code_facts(rubric, answer, settings):
+    async def code_facts(rubric, answer, settings, *, background=False):
         if rubric.id != "q21":
             return []
+        assert background  # a batch runs code in hosts forked warm (code.hosts)
         try:
             await asyncio.wait_for(other_asked.wait(), GUARD_S)
             code_ran.append((rubric.id, True))
@@ -98,3 +99,40 @@ def test_answers_waiting_for_a_slot_are_not_sent_after_a_fatal_failure(tmp_path,
     else:
         raise AssertionError("the batch did not stop")
     assert len(grader.calls) == 4  # the first wave; nothing queued behind it went out
+
+
+def test_each_questions_reply_schema_is_built_ahead_in_the_worker_thread(tmp_path, bank):
+    """Building a question's reply model and schema (LLMGrader.prepare) on the event loop, at the
+    question's first answer, stalled every request in flight; a batch builds them ahead, in its
+    worker thread."""
+    prepared: list[tuple[str, str]] = []
+    asked: list[str] = []
+
+    class Preparing(SlowGrader):
+        def prepare(self, rubric):
+            prepared.append((rubric.id, threading.current_thread().name))
+
+        async def assess(self, rubric, answer, *, facts=None):
+            asked.append(rubric.id)
+            return await super().assess(rubric, answer, facts=facts)
+
+    inp = write_jsonl(tmp_path / "in.jsonl", answers(6, qids=("q01", "q07", "q17")))
+    summary = grade_many([inp], tmp_path / "out.jsonl", grader=Preparing(), bank=bank, concurrency=2)
+    assert summary.run.graded == 6
+    assert sorted(rid for rid, _ in prepared) == ["q01", "q07", "q17"]  # the questions in the run, once each
+    assert {thread for _, thread in prepared} == {"mlgrade-finalize_0"}
+
+
+def test_llm_grader_prepare_builds_the_schema_its_requests_use(bank, settings):
+    import dataclasses as dc
+
+    from mlgrade.graders.llm import LLMGrader, grading_model
+    from mlgrade.graders.replies import strict_schema
+
+    grader = LLMGrader(dc.replace(settings, base_url="http://127.0.0.1:9/v1", api_key="sk-test"))
+    rubric = bank.get("q13")
+    strict_schema.cache_clear()
+    grader.prepare(rubric)
+    before = strict_schema.cache_info()
+    strict_schema(grading_model(rubric, grader.judge))  # what build_request asks for
+    assert strict_schema.cache_info().hits == before.hits + 1 and before.currsize == 1

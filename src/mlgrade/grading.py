@@ -198,14 +198,16 @@ def runs_code(rubric: Rubric, settings: Settings) -> bool:
     return rubric.kind == "coding" and bool(rubric.tests) and settings.exec_code
 
 
-async def code_facts(rubric: Rubric, answer: str, settings: Settings) -> list[CodeTestResult]:
+async def code_facts(rubric: Rubric, answer: str, settings: Settings, *, background: bool = False) -> list[CodeTestResult]:
     """Results of running the answer's code against a coding rubric's tests (empty otherwise, or
-    when execution is off). Shared by online grading and the Batch API path."""
+    when execution is off). Shared by online grading and the Batch API path. `background`: a
+    batch's, run in hosts forked warm (code.hosts); same results."""
     if not runs_code(rubric, settings):
         return []
     from .code.codegrade import run_rubric_tests
 
-    return await asyncio.to_thread(lambda: run_rubric_tests(rubric, answer, sandbox=settings.sandbox))
+    return await asyncio.to_thread(lambda: run_rubric_tests(rubric, answer, sandbox=settings.sandbox,
+                                                            background=background))
 
 
 async def _assess_once(rubric: Rubric, answer: str, grader: Grader, facts: list[CodeTestResult],

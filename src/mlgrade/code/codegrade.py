@@ -238,7 +238,7 @@ TAMPERED = "code error: the code wrote records into the harness's result channel
 
 
 def _run_candidate(code: str, function: str, calls: list[dict], *, timeout: float, call_timeout: float,
-                   order_seed: int, mode: str | None = None) -> tuple[dict | None, dict[int, dict], dict[int, tuple[str, str]]]:
+                   order_seed: int, mode: str | None = None, background: bool = False) -> tuple[dict | None, dict[int, dict], dict[int, tuple[str, str]]]:
     """Run the calls (restarting after a call that hangs). Returns (load record, results by index,
     failures by index); a tampered run is a failure at index -2 and has no results.
 
@@ -256,7 +256,7 @@ def _run_candidate(code: str, function: str, calls: list[dict], *, timeout: floa
     for attempt in range(MAX_RELAUNCH + 1):
         tag = "mlgrade-" + secrets.token_hex(8)
         run = run_guests([_guest(tag, code, function, [(cid, c) for _, cid, c in todo], call_timeout)],
-                         limits=limits, mode=mode)[0]
+                         limits=limits, mode=mode, background=background)[0]
         order = [cid for _, cid, _ in todo]
         records = _Records(run, tag + " ", order)
         if records.tampered:
@@ -289,7 +289,8 @@ def _run_candidate(code: str, function: str, calls: list[dict], *, timeout: floa
     return load, results, failures
 
 
-def _reference_run(rubric: Rubric, hidden: list[HiddenCase], call_timeout: float, mode: str | None) -> dict[int, Any] | str:
+def _reference_run(rubric: Rubric, hidden: list[HiddenCase], call_timeout: float, mode: str | None,
+                   background: bool = False) -> dict[int, Any] | str:
     """The hidden cases' expected values, from the rubric's reference solution run in a sandbox
     host of its own (so nothing the candidate's code does to its host, such as using up its open
     files, can touch it); or why there are none."""
@@ -300,7 +301,8 @@ def _reference_run(rubric: Rubric, hidden: list[HiddenCase], call_timeout: float
     guest = _guest(tag, rubric.reference_solution or "", rubric.function or "",
                    [(cid, {"args": list(h.args)}) for cid, h in zip(ids, hidden)], call_timeout)
     try:
-        run = run_guests([guest], limits=Limits(timeout=DEFAULT_TIMEOUT, max_output=1 << 20), mode=mode)[0]
+        run = run_guests([guest], limits=Limits(timeout=DEFAULT_TIMEOUT, max_output=1 << 20), mode=mode,
+                         background=background)[0]
     except (SandboxUnavailable, SandboxError) as exc:
         return str(exc)
     records = _Records(run, tag + " ", ids)
@@ -323,11 +325,12 @@ def _hidden_cases(rubric: Rubric, seed: int) -> list[HiddenCase]:
 
 def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TIMEOUT,
                      call_timeout: float = CALL_TIMEOUT, seed: int | None = None,
-                     sandbox: str | None = None) -> list[CodeTestResult]:
+                     sandbox: str | None = None, background: bool = False) -> list[CodeTestResult]:
     """Run the rubric's tests and its hidden cases against the function in the answer, in the
     sandbox. One result per case; a single `(answer)` result when there is no code, a syntax
     error, no function to call, or no sandbox (then nothing is run). `seed` fixes the hidden
-    cases and the call order (for tests); by default both are random per run."""
+    cases and the call order (for tests); by default both are random per run. `background`:
+    in hosts forked warm, for a batch (sandbox.run_guests; the results are the same)."""
     if not rubric.tests or not rubric.function:
         return []
     code = extract_code(answer)
@@ -344,10 +347,10 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=1) as pool:  # the reference's host runs beside the candidate's
-        reference = pool.submit(_reference_run, rubric, hidden, call_timeout, sandbox)
+        reference = pool.submit(_reference_run, rubric, hidden, call_timeout, sandbox, background)
         try:
             load, results, failures = _run_candidate(code, function, calls, timeout=timeout, call_timeout=call_timeout,
-                                                     order_seed=seed ^ 0x0DE5, mode=sandbox)
+                                                     order_seed=seed ^ 0x0DE5, mode=sandbox, background=background)
         except SandboxUnavailable as exc:
             return _whole("not-run", f"{NO_SANDBOX} ({exc})")
         except SandboxError as exc:  # it failed while the candidate's code was running: the code's result

