@@ -179,7 +179,7 @@ class OfflineGrader:
         compiled = self._rubric(rubric)
         spans = clauses(answer)
         masks = [compiled.index.masks(c.tokens) for c in spans]
-        claims = claim_hits(compiled.misconceptions, spans, answer, masks)
+        claims = claim_hits(compiled.misconceptions, spans, answer, masks, compiled.claim_index)
         # A clause asserting one of the rubric's misconceptions is no evidence for any key point:
         # "prediction is fast" must not count toward "prediction is expensive".
         wrong = [(spans[h.clause].start, spans[h.clause].end) for h in claims]

@@ -11,6 +11,7 @@ from operator import or_
 
 from ..models import KeyPoint, Rubric
 from . import topicality
+from .claimindex import ClaimIndex
 from .claims import IndexedClaim, compile_claim, cue_has_negation, index_claim, negated_cue
 from .cueindex import CueWords, IndexedPhrase, find_indexed, index_phrase
 from .textmatch import (
@@ -89,6 +90,7 @@ class CompiledRubric:
     misconceptions: list[tuple[str, list[IndexedClaim]]]
     index: CueWords  # every word of the cues and points above, as bits
     cue_mask: int  # the bits of every (word, stem) of every key-point cue (function words and short ones aside)
+    claim_index: ClaimIndex | None = None  # the misconceptions' cues, bucketed (claimindex.py)
     domain: frozenset[str] = frozenset()  # stems of the field's vocabulary (topicality.py)
     question: frozenset[str] = frozenset()  # stems of the question's content words; empty: no echo check
 
@@ -113,7 +115,8 @@ def compile_rubric(rubric: Rubric) -> CompiledRubric:
     # ("Which student's method…? Sammy"), where the right answer is made of the question's words:
     # on scientsbank-dev the check turned four such answers from 50 to 0.
     echo = frozenset(q) if rubric.score_rule != "coverage" else frozenset()
-    return CompiledRubric(points, miscs, index, cue_mask, topicality.domain_stems(rubric), echo)
+    claim_index = ClaimIndex(miscs, (b for _, c in points for ip in c.indexed for b in set(ip.bits)))
+    return CompiledRubric(points, miscs, index, cue_mask, claim_index, topicality.domain_stems(rubric), echo)
 
 
 def echoes_question(unit: Unit, compiled: CompiledRubric) -> bool:
