@@ -69,6 +69,9 @@ _ATTRIBUTION = [tuple(p.split()) for p in (
     "naively", "one might think", "you might think", "it is often said", "a common belief", "beginners",
     "do not confuse", "don't confuse", "not to be confused", "often confused", "is confused with",
 )]
+# Every phrase opens with one of these two words, or is one of these words: most clauses hold none.
+_ATTRIBUTION_PAIRS = frozenset(p[:2] for p in _ATTRIBUTION if len(p) > 1)
+_ATTRIBUTION_WORDS = frozenset(p[0] for p in _ATTRIBUTION if len(p) == 1)
 # After the cue, these words turn a negation into a verdict on the claim ("… is not true").
 _JUDGED = frozenset({"true", "correct", "right", "accurate", "case", "valid"})
 # ...and in a short comment clause on its own ("Not quite.", "Not really.").
@@ -185,6 +188,8 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
 
 def has_attribution(toks: list[Token], end: int) -> bool:
     words = [t.text for t in toks[:end]]
+    if _ATTRIBUTION_PAIRS.isdisjoint(zip(words, words[1:])) and _ATTRIBUTION_WORDS.isdisjoint(words):
+        return False
     for phrase in _ATTRIBUTION:
         n = len(phrase)
         if any(tuple(words[k:k + n]) == phrase for k in range(len(words) - n + 1)):

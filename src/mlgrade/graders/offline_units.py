@@ -24,7 +24,7 @@ QUESTION_WORD_WEIGHT = 0.3
 COLON_PAIRS = True
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: the key of a unit's cue hits
 class Concept:
     """What evidence for one key point (or misconception) looks like."""
 
@@ -54,7 +54,7 @@ class Unit:
     reach: int  # the cue words of the rubric that a key point's words may count here (see _overlap)
     parts: tuple[Unit, ...] = ()  # the two clauses of a pair
     in_domain: bool | None = None  # every word is a function word or the field's; computed on demand
-    cue_hits: dict[int, tuple[list[str], set[int]]] = field(default_factory=dict)  # by id(concept)
+    cue_hits: dict[Concept, tuple[list[str], set[int]]] = field(default_factory=dict)
 
 
 def concept_for(text: str, cues: list[str], question_stems: set[str], index: CueWords) -> Concept:
@@ -170,7 +170,7 @@ def pair_units(answer: str, a: Unit, b: Unit) -> Unit:
 def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
     """Distinct cues found in the unit, and the token indices they used (asked up to three times
     per unit and point: judged, topicality, stuffing; found once)."""
-    known = unit.cue_hits.get(id(concept))
+    known = unit.cue_hits.get(concept)
     if known is not None:
         return known
     hits: list[str] = []
@@ -178,15 +178,25 @@ def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
     have = unit.have
     if have & concept.first_bits:  # else no word cue starts here
         tokens, masks = unit.tokens, unit.masks
+        lacking = ~have  # the bits the unit lacks: a cue needing any of them cannot match (most cues)
         for need, ip, negates in concept.cue_table:
-            if have & need != need:
-                continue  # some word of the cue is not in the unit
-            at = find_indexed(ip, tokens, masks, have)
-            if at is None or (not negates and negated_cue(tokens, at[0], False)):
+            if need & lacking:
+                continue
+            if len(ip.bits) == 1:  # a one-word cue: its first token (find_indexed's walk, unrolled)
+                first = ip.bits[0]
+                i = 0
+                while not masks[i] & first:
+                    i += 1
+                at = (i, i)
+            else:
+                at = find_indexed(ip, tokens, masks, have)
+                if at is None:
+                    continue
+            if at[0] and not negates and negated_cue(tokens, at[0], False):
                 continue  # "does not use a vote" is no evidence of a vote
             hits.append(ip.phrase.source)
             used.update(range(at[0], at[1] + 1))
     if concept.literals:
         hits.extend(lit for lit in concept.literals if lit in unit.squashed)
-    unit.cue_hits[id(concept)] = (hits, used)
+    unit.cue_hits[concept] = (hits, used)
     return hits, used

@@ -76,9 +76,10 @@ def restates(unit: Unit, compiled: CompiledRubric) -> bool:
     seq = [t.stem for t in unit.tokens if not t.stop and len(t.text) > 1]
     if not any(map(is_verbish, unit.tokens)):
         return False
+    distinct = set(seq)
     for _, concept in compiled.points:
         point = list(concept.words)
-        if not point or len(set(seq) - concept.words.keys()) > RESTATES_MAX_OTHER * len(set(seq)):
+        if not point or len(distinct - concept.words.keys()) > RESTATES_MAX_OTHER * len(distinct):
             continue
         # the longest run of the point's words found in the clause in the same order
         row = [0] * (len(seq) + 1)
