@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import compress, count, repeat
-from operator import and_
+from functools import reduce
+from operator import and_, or_
 
 from rapidfuzz.distance import Levenshtein
 
@@ -38,6 +39,7 @@ class CueWords:
         self._by_prefix: dict[str, int] = {}  # cue words of 4+ letters: a token starting with one matches
         self._by_deletion: dict[str, list[tuple[str, int]]] = {}  # cue words of 6+ letters, for typos
         self._masks: dict[str, int] = {}
+        self._reach: dict[str, int] = {}  # by token text: the bits `reach` (offline_units.make_unit) gets from it
         self._longest = 0  # the longest cue word: no longer prefix or one-edit neighbour can match
 
     def bit(self, word: str, word_stem: str) -> int:
@@ -54,6 +56,7 @@ class CueWords:
                 for key in _one_deletion(word):
                     self._by_deletion.setdefault(key, []).append((word, b))
             self._masks.clear()
+            self._reach.clear()
         return b
 
     def stem_bits(self, token_stem: str) -> int:
@@ -78,6 +81,20 @@ class CueWords:
         if -1 in out:
             out = [m if m >= 0 else self.mask(t) for t, m in zip(tokens, out)]
         return out
+
+    def reach(self, tokens: list[Token]) -> int:
+        """The cue words some token has the stem of, or, for a content word, matches (`mask`):
+        what a key point's words may count in these tokens. Both depend on the token's text only."""
+        known = self._reach.get
+        parts = [known(t.text, -1) for t in tokens]
+        if -1 in parts:
+            if len(self._reach) >= MASK_CACHE_MAX:
+                self._reach.clear()
+            for t, p in zip(tokens, parts):
+                if p < 0:
+                    self._reach[t.text] = self._by_stem.get(t.stem, 0) | (0 if t.stop else self.mask(t))
+            parts = [known(t.text) for t in tokens]
+        return reduce(or_, parts, 0)
 
     def _match(self, text: str, text_stem: str) -> int:
         m = self._by_stem.get(text_stem, 0) | self._by_word.get(text, 0)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import reduce
-from itertools import compress, repeat
 from operator import or_
 
 from ..models import KeyPoint, Rubric
@@ -154,12 +153,10 @@ def answer_units(answer: str, spans: list[Clause], masks: list[list[int]], index
 
 
 def make_unit(answer: str, c: Clause, prose: bool, masks: list[int], index: CueWords) -> Unit:
-    # A key point's word counts when some word here has its stem, or a content word matches it.
-    # The unions run in C (reduce, map): a Python loop over every token cost more than the rest.
-    have = reduce(or_, masks, 0)
-    reach = reduce(or_, map(index.stem_bits_get, [t.stem for t in c.tokens], repeat(0)), 0) \
-        | reduce(or_, compress(masks, [not t.stop for t in c.tokens]), 0)
-    return Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, masks, have, reach)
+    # A key point's word counts when some word here has its stem, or a content word matches it
+    # (CueWords.reach, remembered per word). The union runs in C: a Python loop cost more than the rest.
+    return Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, masks, reduce(or_, masks, 0),
+                index.reach(c.tokens))
 
 
 def pair_units(answer: str, a: Unit, b: Unit) -> Unit:
