@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import compress, count, repeat
 from functools import reduce
-from operator import and_, or_
+from operator import and_, itemgetter, or_
 
 from rapidfuzz.distance import Levenshtein
 
@@ -22,6 +22,7 @@ from .textmatch import STOPWORDS, Phrase, Token, walk_phrase
 # Distinct answer words remembered per rubric (25 rubrics: ~50k masks at most); cleared when full, so a
 # long batch stays memory-flat (issue 22: 100k answers within 1.2x the peak of 10k).
 MASK_CACHE_MAX = 2_048
+_TEXT = itemgetter(2)  # Token.text
 
 
 def _one_deletion(word: str) -> set[str]:
@@ -76,8 +77,8 @@ class CueWords:
 
     def masks(self, tokens: list[Token]) -> list[int]:
         """`mask` of each token (the loop a clause's tokens take, kept tight)."""
-        known = self._masks.get
-        out = [known(t.text, -1) for t in tokens]  # a mask is never negative: -1 is a word not seen yet
+        # a mask is never negative: -1 is a word not seen yet (looked up in C, no Python loop)
+        out = list(map(self._masks.get, map(_TEXT, tokens), repeat(-1)))
         if -1 in out:
             out = [m if m >= 0 else self.mask(t) for t, m in zip(tokens, out)]
         return out
@@ -85,15 +86,14 @@ class CueWords:
     def reach(self, tokens: list[Token]) -> int:
         """The cue words some token has the stem of, or, for a content word, matches (`mask`):
         what a key point's words may count in these tokens. Both depend on the token's text only."""
-        known = self._reach.get
-        parts = [known(t.text, -1) for t in tokens]
+        parts = list(map(self._reach.get, map(_TEXT, tokens), repeat(-1)))
         if -1 in parts:
             if len(self._reach) >= MASK_CACHE_MAX:
                 self._reach.clear()
             for t, p in zip(tokens, parts):
                 if p < 0:
                     self._reach[t.text] = self._by_stem.get(t.stem, 0) | (0 if t.stop else self.mask(t))
-            parts = [known(t.text) for t in tokens]
+            parts = list(map(self._reach.get, map(_TEXT, tokens)))
         return reduce(or_, parts, 0)
 
     def _match(self, text: str, text_stem: str) -> int:

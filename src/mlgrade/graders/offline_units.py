@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import reduce
-from operator import or_
+from operator import itemgetter, or_
 
 from ..models import KeyPoint, Rubric
 from . import topicality
@@ -134,11 +134,28 @@ def echoes_question(unit: Unit, compiled: CompiledRubric) -> bool:
     return content
 
 
+_TEXT = itemgetter(2)  # Token.text
+_CONTENT: dict[str, str] = {}  # token text -> its stem when a content word, else "" (bounded like the word caches)
+
+
+def content_key(tokens: list[Token]) -> tuple[str, ...]:
+    """The stems of the content words (not function words, not one letter): what makes two clauses
+    the same. Looked up per word: a clause's own loop over its tokens cost more than the rest."""
+    stems = list(map(_CONTENT.get, map(_TEXT, tokens)))  # in C: no Python loop over the tokens
+    if None in stems:
+        if len(_CONTENT) >= 10_000:
+            _CONTENT.clear()
+        for t in tokens:
+            _CONTENT[t.text] = t.stem if not t.stop and len(t.text) > 1 else ""
+        stems = list(map(_CONTENT.get, map(_TEXT, tokens)))
+    return tuple(filter(None, stems))
+
+
 def answer_units(answer: str, spans: list[Clause], masks: list[list[int]], index: CueWords) -> list[Unit]:
     singles: list[Unit] = []
     seen: set[tuple[str, ...]] = set()
     for c, m in zip(spans, masks):
-        key = tuple([t.stem for t in c.tokens if not t.stop and len(t.text) > 1])  # its content words
+        key = content_key(c.tokens)
         if not key or key in seen:
             continue  # repeated clauses count once
         seen.add(key)

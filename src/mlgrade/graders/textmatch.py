@@ -133,6 +133,9 @@ class Clause:
 # walk-forward split"). "etc." and "al." end one only when a capital letter follows.
 _ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|cf|vs|viz|approx|resp|incl|esp|w\.r\.t|a\.k\.a|no|fig|eq|sec|ch)|"
                      r"\b(?:etc|al)|\b[A-Za-z])\.$", re.IGNORECASE)
+# Seven word characters right before the stop: every _ABBREV branch starts at a word boundary
+# at most six characters before it ("approx"), so none can match.
+_LONG_WORD_END = re.compile(r"\w{7}$")
 _ABBREV_OPEN = re.compile(r"\b(?:e\.g|i\.e|cf|vs|viz|approx|w\.r\.t|a\.k\.a)\.$", re.IGNORECASE)
 
 
@@ -140,6 +143,8 @@ def _abbreviation_before(text: str, start: int, end: int) -> bool:
     """True when the punctuation at text[start:end] is just an abbreviation's full stop."""
     if text[start:end].strip() != "." or "\n" in text[start:end]:
         return False
+    if _LONG_WORD_END.search(text, max(0, start - 7), start):
+        return False  # the word before the stop is longer than any abbreviation (most sentence ends)
     head = text[max(0, start - 8):start + 1]
     if not _ABBREV.search(head):
         return False
