@@ -227,11 +227,15 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
         if not refs[k]:
             continue
         toks = c.tokens
+        n = len(toks)
         for claim, bits, splits in forms:
             for head, tail, head_bits, tail_bits, head_need, tail_need in splits:
                 if bits and have[k] & tail_need != tail_need:  # type: ignore[index]
                     continue
                 for a0, a1 in refs[k]:  # type: ignore[union-attr]
+                    if bits and not (a1 + 1 < n and masks[k][a1 + 1] & tail_bits[0]  # type: ignore[index]
+                                     or a1 + 2 < n and masks[k][a1 + 2] & tail_bits[0]):  # type: ignore[index]
+                        continue  # the rest's first word is not right after the anaphor (find_claim's first test)
                     nxt = range(a1 + 1, a1 + 3)
                     span = find_claim(tail, c, text, bits=tail_bits, masks=masks[k] if masks else None, first=nxt)
                     if span is None:
