@@ -101,3 +101,26 @@ def test_the_long_word_shortcut_keeps_every_abbreviation():
         text = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
         for start, end in clause_ends(text):
             assert _abbreviation_before(text, start, end) == _abbreviation_by_pattern(text, start, end), text
+
+
+_ONE_CLAUSE_OF_CUES = (
+    "import resource\n"
+    "from mlgrade.grading import finalize\n"
+    "from mlgrade.graders.offline import OfflineGrader\n"
+    "from mlgrade.rubrics import load_rubrics\n"
+    "g = OfflineGrader()\n"
+    "for r in load_rubrics():\n"
+    "    cues = [c for m in r.misconceptions for c in m.cues] + [c for kp in r.key_points for c in kp.cues]\n"
+    "    parts = [f'the {c.split()[0]} works, it {\" \".join(c.split()[1:])}' if i % 3 else c for i, c in enumerate(cues)]\n"
+    "    answer = ', '.join(parts * 40)[:20_000]\n"
+    "    finalize(r, answer, g.judge(r, answer), grader='offline')\n"
+)
+
+
+def test_one_long_clause_full_of_the_rubrics_own_claims_is_graded_in_linear_time():
+    """Every rubric's cues, asserted and referred back to ("the X works, it ..."), glued into one
+    20,000-character clause: each claim found asked the clause the same questions again (is there
+    an attribution, a verdict, a warning after it?) by scanning it, 1.5 s for one answer to q12."""
+    from test_textmatch import _graded_within
+
+    _graded_within(7, _ONE_CLAUSE_OF_CUES, "25 one-clause answers made of the rubrics' own cues")

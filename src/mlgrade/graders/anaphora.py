@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress, repeat
+from operator import and_
 from typing import TYPE_CHECKING
 
 from .claims import (ARTICLES, CONTRAST, HEDGES, ClaimCue, IndexedClaim, asserting_clause, asserting_clauses, clause_bits, find_claim,
@@ -228,14 +230,19 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
             continue
         toks = c.tokens
         n = len(toks)
+        ref: list[tuple[int, int]] = refs[k]  # type: ignore[assignment]
+        own = subject_starts(c)
+        back = antecedent_clause(clauses, k)
+        back_where = subject_starts(clauses[back]) if back is not None else None
+        if masks is not None:  # the cue words just after each anaphor, where a cue's rest must start
+            m = masks[k]
+            after = [(m[a1 + 1] if a1 + 1 < n else 0) | (m[a1 + 2] if a1 + 2 < n else 0) for _, a1 in ref]
         for claim, bits, splits in forms:
             for head, tail, head_bits, tail_bits, head_need, tail_need in splits:
                 if bits and have[k] & tail_need != tail_need:  # type: ignore[index]
                     continue
-                for a0, a1 in refs[k]:  # type: ignore[union-attr]
-                    if bits and not (a1 + 1 < n and masks[k][a1 + 1] & tail_bits[0]  # type: ignore[index]
-                                     or a1 + 2 < n and masks[k][a1 + 2] & tail_bits[0]):  # type: ignore[index]
-                        continue  # the rest's first word is not right after the anaphor (find_claim's first test)
+                # find_claim's first test, for every anaphor at once in C: a long clause has hundreds
+                for a0, a1 in compress(ref, map(and_, after, repeat(tail_bits[0]))) if bits else ref:
                     nxt = range(a1 + 1, a1 + 3)
                     span = find_claim(tail, c, text, bits=tail_bits, masks=masks[k] if masks else None, first=nxt)
                     if span is None:
@@ -244,11 +251,10 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
                                               or is_negator(toks[a1 + 1]) or toks[a1 + 1].text in CONTRAST
                                               or toks[a1 + 1].text in HEDGES):
                         continue  # "it never reduces …", "they, however, …"
-                    if a0 <= subject_starts(c).start:
-                        ant = antecedent_clause(clauses, k)
-                        where = subject_starts(clauses[ant]) if ant is not None else None
+                    if a0 <= own.start:
+                        ant, where = back, back_where
                     else:  # "Random forests average trees, so they are …": the clause's own subject
-                        ant, where = k, range(subject_starts(c).start, min(a0, subject_starts(c).stop))
+                        ant, where = k, range(own.start, min(a0, own.stop))
                     if ant is None or where is None:
                         continue
                     if bits and have[ant] & head_need != head_need:  # type: ignore[index]
