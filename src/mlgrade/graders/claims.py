@@ -246,7 +246,7 @@ _NONE_ENDS = 1 << 62  # past any `end` a caller may ask about
 
 
 def _remember(key: tuple[str, int], toks: list[Token], fact: Any) -> Any:
-    if len(_CLAUSE_FACTS) >= 256:
+    if len(_CLAUSE_FACTS) >= 64:
         _CLAUSE_FACTS.clear()
     _CLAUSE_FACTS[key] = (toks, fact)
     return fact
