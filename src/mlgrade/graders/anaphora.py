@@ -231,9 +231,7 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
         toks = c.tokens
         n = len(toks)
         ref: list[tuple[int, int]] = refs[k]  # type: ignore[assignment]
-        own = subject_starts(c)
-        back = antecedent_clause(clauses, k)
-        back_where = subject_starts(clauses[back]) if back is not None else None
+        own: range | None = None  # the clause's subject, and the one an opening anaphor refers to: on first need
         if masks is not None:  # the cue words just after each anaphor, where a cue's rest must start
             m = masks[k]
             after = [(m[a1 + 1] if a1 + 1 < n else 0) | (m[a1 + 2] if a1 + 2 < n else 0) for _, a1 in ref]
@@ -251,6 +249,9 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
                                               or is_negator(toks[a1 + 1]) or toks[a1 + 1].text in CONTRAST
                                               or toks[a1 + 1].text in HEDGES):
                         continue  # "it never reduces …", "they, however, …"
+                    if own is None:
+                        own, back = subject_starts(c), antecedent_clause(clauses, k)
+                        back_where = subject_starts(clauses[back]) if back is not None else None
                     if a0 <= own.start:
                         ant, where = back, back_where
                     else:  # "Random forests average trees, so they are …": the clause's own subject
