@@ -86,15 +86,16 @@ class CueWords:
     def reach(self, tokens: list[Token]) -> int:
         """The cue words some token has the stem of, or, for a content word, matches (`mask`):
         what a key point's words may count in these tokens. Both depend on the token's text only."""
-        parts = list(map(self._reach.get, map(_TEXT, tokens), repeat(-1)))
+        parts = list(map(self._reach.get, map(_TEXT, tokens), repeat(-1)))  # never negative: -1 is unseen
         if -1 in parts:
-            if len(self._reach) >= MASK_CACHE_MAX:
-                self._reach.clear()
-            for t, p in zip(tokens, parts):
-                if p < 0:
-                    self._reach[t.text] = self._by_stem.get(t.stem, 0) | (0 if t.stop else self.mask(t))
-            parts = list(map(self._reach.get, map(_TEXT, tokens)))
+            parts = [p if p >= 0 else self._reach_of(t) for t, p in zip(tokens, parts)]
         return reduce(or_, parts, 0)
+
+    def _reach_of(self, t: Token) -> int:
+        if len(self._reach) >= MASK_CACHE_MAX:
+            self._reach.clear()
+        r = self._reach[t.text] = self._by_stem.get(t.stem, 0) | (0 if t.stop else self.mask(t))
+        return r
 
     def _match(self, text: str, text_stem: str) -> int:
         m = self._by_stem.get(text_stem, 0) | self._by_word.get(text, 0)

@@ -143,12 +143,15 @@ def content_key(tokens: list[Token]) -> tuple[str, ...]:
     the same. Looked up per word: a clause's own loop over its tokens cost more than the rest."""
     stems = list(map(_CONTENT.get, map(_TEXT, tokens)))  # in C: no Python loop over the tokens
     if None in stems:
-        if len(_CONTENT) >= 10_000:
-            _CONTENT.clear()
-        for t in tokens:
-            _CONTENT[t.text] = t.stem if not t.stop and len(t.text) > 1 else ""
-        stems = list(map(_CONTENT.get, map(_TEXT, tokens)))
+        stems = [s if s is not None else _content_stem(t) for t, s in zip(tokens, stems)]
     return tuple(filter(None, stems))
+
+
+def _content_stem(t: Token) -> str:
+    if len(_CONTENT) >= 10_000:
+        _CONTENT.clear()
+    s = _CONTENT[t.text] = t.stem if not t.stop and len(t.text) > 1 else ""
+    return s
 
 
 def answer_units(answer: str, spans: list[Clause], masks: list[list[int]], index: CueWords) -> list[Unit]:
