@@ -79,13 +79,16 @@ def _thresholds(concept: Concept) -> tuple[float, float]:
     return COVERED_OVERLAP_NO_CUES, PARTIAL_OVERLAP_NO_CUES
 
 
-def _judge_unit(concept: Concept, unit: Unit, covered_at: float, partial_at: float
+_CUE_BONUS, _CUES_COUNTED = 0.5, 3  # each distinct cue adds to a unit's strength, the first three only
+_MAX_CUE_BONUS = _CUE_BONUS * _CUES_COUNTED  # 1.5 exactly, the same float as the bonus of three cues
+
+
+def _judge_unit(concept: Concept, unit: Unit, covered_at: float, partial_at: float, ov: float, cues: bool
                 ) -> tuple[str, float, list[str], float] | None:
     """The unit's evidence for the point (status, strength, cues, overlap); None when it shows none
-    (missing, which never wins)."""
+    (missing, which never wins). `ov`: its _overlap; `cues`: some cue of the point may start here."""
     # no cue can start here (the common case: the unit has only some of the point's words)
-    hits = cue_hits(concept, unit)[0] if unit.have & concept.first_bits or concept.literals else []
-    ov = _overlap(concept, unit)
+    hits = cue_hits(concept, unit)[0] if cues else []
     distinct = len(set(hits))
     if ov >= covered_at or (distinct and ov >= partial_at) or distinct >= 2:
         status = "covered"
@@ -93,7 +96,7 @@ def _judge_unit(concept: Concept, unit: Unit, covered_at: float, partial_at: flo
         status = "partial"
     else:
         return None
-    return status, ov + 0.5 * min(distinct, 3), hits, ov
+    return status, ov + _CUE_BONUS * min(distinct, _CUES_COUNTED), hits, ov
 
 
 def _topical(ev: _Evidence, concept: Concept, unit: Unit, compiled: CompiledRubric) -> _Evidence:
@@ -201,17 +204,23 @@ class OfflineGrader:
             bp = bf = _Evidence("missing", 0.0, None)
             covered_at, partial_at = _thresholds(concept)
             for u in units:
-                if not (u.have & concept.first_bits or concept.literals):
+                cues = bool(u.have & concept.first_bits or concept.literals)
+                if not cues:
                     # No cue can start here, so the point's words alone decide; each weighs at most
                     # 1, so with too few of them the unit is missing (which never wins) for sure.
                     found = u.reach & concept.word_mask
                     if not found or found.bit_count() / concept.total < partial_at:
                         continue
-                judged = _judge_unit(concept, u, covered_at, partial_at)
+                best = bp if u.prose else bf
+                ov = _overlap(concept, u)
+                # At best covered with 3 cues (strength ov + 1.5): when that cannot beat the point's
+                # best so far, the unit's cue hits (the costly part, most of them a pair's) are not sought.
+                if cues and best.status == "covered" and ov + _MAX_CUE_BONUS <= best.strength:
+                    continue
+                judged = _judge_unit(concept, u, covered_at, partial_at, ov, cues)
                 if judged is None:
                     continue
                 # the topicality check can only lower a status: evidence that cannot win skips it
-                best = bp if u.prose else bf
                 if (_RANK[judged[0]], judged[1]) <= (_RANK[best.status], best.strength):
                     continue
                 ev = _topical(_Evidence(judged[0], judged[1], u, judged[2], judged[3]), concept, u, compiled)
