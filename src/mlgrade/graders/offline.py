@@ -109,8 +109,12 @@ def _topical(ev: _Evidence, concept: Concept, unit: Unit, compiled: CompiledRubr
             part.in_domain = all(t.stop or t.stem in compiled.domain for t in part.tokens)
         if part.in_domain:
             continue  # the common case, and cheap: every word is the field's
-        _, used = cue_hits(concept, part)
-        off += topicality.off_topic_words(part.tokens, used, concept.words.keys(), compiled.domain)
+        words = part.off_topic.get(concept)
+        if words is None:  # a clause is asked again for each pair it is part of
+            _, used = cue_hits(concept, part)
+            words = part.off_topic[concept] = topicality.off_topic_words(part.tokens, used, concept.words.keys(),
+                                                                         compiled.domain)
+        off += words
     if not off:
         return ev
     if len(off) >= topicality.OFF_TOPIC_MIN_WORDS:

@@ -54,6 +54,7 @@ class Unit:
     parts: tuple[Unit, ...] = ()  # the two clauses of a pair
     in_domain: bool | None = None  # every word is a function word or the field's; computed on demand
     cue_hits: dict[Concept, tuple[list[str], set[int]]] = field(default_factory=dict)
+    off_topic: dict[Concept, list[str]] = field(default_factory=dict)  # topicality.off_topic_words, per point
 
 
 def concept_for(text: str, cues: list[str], question_stems: set[str], index: CueWords) -> Concept:
