@@ -24,7 +24,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from .models import Judgment, MisconceptionFound
+from .models import Judgment, MisconceptionFound, updated
 
 MIN_QUOTE_WORDS = 3
 MIN_QUOTE_CHARS = 15
@@ -198,13 +198,13 @@ def verify_judgments(judgments: list[Judgment], answer: str, *, require_quote: b
                 status = "missing" if require_quote else "partial"
             elif not quote_found(j.evidence, answer, normalised_answer=hay):
                 status, verified = "missing", False
-        checked.append(j.model_copy(update={"status": status, "verified": verified, "claimed_status": claimed}))
+        checked.append(updated(j, status=status, verified=verified, claimed_status=claimed))
     return checked
 
 
 def verify_misconceptions(found: list[MisconceptionFound], answer: str) -> list[MisconceptionFound]:
     hay = normalise(answer)
-    return [m.model_copy(update={"verified": bool(m.evidence.strip()) and quote_found(m.evidence, answer, normalised_answer=hay)})
+    return [updated(m, verified=bool(m.evidence.strip()) and quote_found(m.evidence, answer, normalised_answer=hay))
             for m in found]
 
 
