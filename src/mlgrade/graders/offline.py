@@ -207,13 +207,15 @@ class OfflineGrader:
         for kp, concept in compiled.points:
             bp = bf = _Evidence("missing", 0.0, None)
             covered_at, partial_at = _thresholds(concept)
+            first_bits, literals = concept.first_bits, bool(concept.literals)
+            word_mask, total = concept.word_mask, concept.total
             for u in units:
-                cues = bool(u.have & concept.first_bits or concept.literals)
+                cues = literals or bool(u.have & first_bits)
                 if not cues:
                     # No cue can start here, so the point's words alone decide; each weighs at most
                     # 1, so with too few of them the unit is missing (which never wins) for sure.
-                    found = u.reach & concept.word_mask
-                    if not found or found.bit_count() / concept.total < partial_at:
+                    found = u.reach & word_mask
+                    if not found or found.bit_count() / total < partial_at:
                         continue
                 best = bp if u.prose else bf
                 ov = _overlap(concept, u)
