@@ -82,7 +82,12 @@ def quote_found(quote: str, answer: str, *, normalised_answer: str | None = None
     """True when the quote occurs in the answer after normalisation and is meaningful: at least
     MIN_QUOTE_WORDS words or MIN_QUOTE_CHARS characters, unless the whole answer is shorter."""
     haystack = normalised_answer if normalised_answer is not None else normalise(answer)
-    pieces = [normalise(p).strip(" \"'") for p in _ELLIPSIS.split(normalise(quote))]
+    quote = normalise(quote)
+    if quote.isascii() and "..." not in quote:
+        # the common quote: one piece, already normal (on ASCII, normalising is idempotent)
+        pieces = [quote.strip(" \"'")]
+    else:
+        pieces = [normalise(p).strip(" \"'") for p in _ELLIPSIS.split(quote)]
     pieces = [p for p in pieces if p]
     if not pieces:
         return False
