@@ -142,7 +142,8 @@ def claim_hits(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[I
     have, anywhere = clause_bits(masks)
     if index is not None:
         possible, referring = index.candidates(anywhere, text)
-        asserting = [asserting_clause(cues, clauses, text, masks, have) for cues in possible]
+        # most claims have no cue that can match here: no clause to walk for them
+        asserting = [asserting_clause(cues, clauses, text, masks, have) if cues else None for cues in possible]
     else:
         asserting, referring = asserting_clauses(claims, clauses, text, masks, have, anywhere), None
     refs: list[list[tuple[int, int]] | None] = [None] * len(clauses)  # each clause's anaphors, found on first need
