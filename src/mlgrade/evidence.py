@@ -24,7 +24,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from .models import Judgment, MisconceptionFound
+from .models import Judgment, MisconceptionFound, updated
 
 MIN_QUOTE_WORDS = 3
 MIN_QUOTE_CHARS = 15
@@ -82,7 +82,12 @@ def quote_found(quote: str, answer: str, *, normalised_answer: str | None = None
     """True when the quote occurs in the answer after normalisation and is meaningful: at least
     MIN_QUOTE_WORDS words or MIN_QUOTE_CHARS characters, unless the whole answer is shorter."""
     haystack = normalised_answer if normalised_answer is not None else normalise(answer)
-    pieces = [normalise(p).strip(" \"'") for p in _ELLIPSIS.split(normalise(quote))]
+    quote = normalise(quote)
+    if quote.isascii() and "..." not in quote:
+        # the common quote: one piece, already normal (on ASCII, normalising is idempotent)
+        pieces = [quote.strip(" \"'")]
+    else:
+        pieces = [normalise(p).strip(" \"'") for p in _ELLIPSIS.split(quote)]
     pieces = [p for p in pieces if p]
     if not pieces:
         return False
@@ -198,13 +203,13 @@ def verify_judgments(judgments: list[Judgment], answer: str, *, require_quote: b
                 status = "missing" if require_quote else "partial"
             elif not quote_found(j.evidence, answer, normalised_answer=hay):
                 status, verified = "missing", False
-        checked.append(j.model_copy(update={"status": status, "verified": verified, "claimed_status": claimed}))
+        checked.append(updated(j, status=status, verified=verified, claimed_status=claimed))
     return checked
 
 
 def verify_misconceptions(found: list[MisconceptionFound], answer: str) -> list[MisconceptionFound]:
     hay = normalise(answer)
-    return [m.model_copy(update={"verified": bool(m.evidence.strip()) and quote_found(m.evidence, answer, normalised_answer=hay)})
+    return [updated(m, verified=bool(m.evidence.strip()) and quote_found(m.evidence, answer, normalised_answer=hay))
             for m in found]
 
 

@@ -17,7 +17,7 @@ from typing import Protocol
 from .config import Settings, load_settings
 from .errors import GraderFailure, UsageError, quote_name
 from .evidence import quote_found, verify_judgments, verify_misconceptions
-from .models import Assessment, CodeTestResult, Grade, Judgment, MisconceptionFound, Rubric
+from .models import Assessment, CodeTestResult, Grade, Judgment, MisconceptionFound, Rubric, updated
 from .pricing import estimate_cost
 from .review import InjectionHit, assess, find_injections, mask_injections
 from .rubrics import RubricBank, load_rubrics, rubric_hash
@@ -147,8 +147,8 @@ def _checked(rubric: Rubric, answer: str, assessment: Assessment, code_tests: li
 
         judgments = apply_code_results(rubric, judgments, code_tests)
     found = verify_misconceptions(assessment.misconceptions, answer)
-    found = [m.model_copy(update={"claim": m.claim or (rubric.misconception(m.id).claim if rubric.misconception(m.id) else ""),
-                                  "penalty": misconception_penalty(rubric, m)}) for m in found]
+    found = [updated(m, claim=m.claim or (rubric.misconception(m.id).claim if rubric.misconception(m.id) else ""),
+                     penalty=misconception_penalty(rubric, m)) for m in found]
     return hits, judgments, found, compute_score(rubric, judgments, found, code_passed=code_passed(code_tests),
                                                  code_core_passed=code_core_passed(code_tests))
 
@@ -178,8 +178,7 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
         code_tests=code_tests or [],
     )
     second = second_opinion(rubric, answer, code_tests) if grader != "offline" else None
-    return grade.model_copy(update={"review": assess(grade, answer, rubric=rubric, second_opinion=second,
-                                                     injections=hits)})
+    return updated(grade, review=assess(grade, answer, rubric=rubric, second_opinion=second, injections=hits))
 
 
 def error_grade(rubric: Rubric, failure: GraderFailure, *, grader: Grader, latency_ms: int = 0,

@@ -5,7 +5,7 @@ Nothing here talks to the network or the disk; every other module depends on thi
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -15,6 +15,7 @@ Difficulty = Literal["easy", "medium", "hard"]
 Status = Literal["covered", "partial", "missing"]
 Outcome = Literal["graded", "grader_error", "skipped"]
 Band = Literal["strong", "adequate", "weak", "poor"]
+M = TypeVar("M", bound=BaseModel)
 
 SECTIONS: tuple[str, ...] = ("basic", "technical", "computer-vision", "nlp", "reinforcement-learning", "company")
 STATUS_ORDER: tuple[str, ...] = ("missing", "partial", "covered")
@@ -185,6 +186,27 @@ class Rubric(_Strict):
         """The rubric's follow-up with this question text (spacing and case aside), if any."""
         key = " ".join(question.split()).casefold()
         return next((f for f in self.follow_ups if " ".join(f.question.split()).casefold() == key), None)
+
+
+_set = object.__setattr__
+
+
+def updated(model: M, **changes: Any) -> M:
+    """`model.model_copy(update=changes)`: the same shallow copy with the same fields set, and, like
+    it, no validation of `changes` (callers pass values of the fields' types). Half its cost: finalize
+    copies every judgment and misconception of every grade. A model with extra or private data
+    takes pydantic's own path."""
+    if model.__pydantic_extra__ is not None or model.__pydantic_private__ is not None:
+        return model.model_copy(update=changes)
+    cls = type(model)
+    copy = cls.__new__(cls)
+    values = model.__dict__.copy()
+    values.update(changes)
+    _set(copy, "__dict__", values)
+    _set(copy, "__pydantic_extra__", None)
+    _set(copy, "__pydantic_fields_set__", model.__pydantic_fields_set__ | changes.keys())
+    _set(copy, "__pydantic_private__", None)
+    return copy
 
 
 # --------------------------------------------------------------------------- judgments

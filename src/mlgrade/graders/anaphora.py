@@ -24,10 +24,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress, repeat
+from operator import and_
+from typing import TYPE_CHECKING
 
-from .claims import (ARTICLES, CONTRAST, HEDGES, ClaimCue, IndexedClaim, asserting_clauses, clause_bits, find_claim,
+from .claims import (ARTICLES, CONTRAST, HEDGES, ClaimCue, IndexedClaim, asserting_clause, asserting_clauses, clause_bits, find_claim,
                      has_attribution, has_verdict, is_negator, refuted)
 from .textmatch import STOPWORDS, Clause, Token
+
+if TYPE_CHECKING:
+    from .claimindex import ClaimIndex
 
 # Subject pronouns that stand for a thing named before. "That"/"those" are left out: they are
 # far more often a complementiser or a relative pronoun ("… so that it …", "models that …").
@@ -127,30 +133,40 @@ class ClaimHit:
 
 
 def claim_hits(claims: list[tuple[str, list[ClaimCue]]] | list[tuple[str, list[IndexedClaim]]],
-               clauses: list[Clause], text: str, masks: list[list[int]] | None = None) -> list[ClaimHit]:
+               clauses: list[Clause], text: str, masks: list[list[int]] | None = None,
+               index: ClaimIndex | None = None) -> list[ClaimHit]:
     """Every claim some clause asserts, stated in one clause (claims.py) or with its subject named
     in an earlier one ("Random forests average trees. They are less accurate than one tree.").
-    Indexed cues need `masks`, each clause's token masks from the same CueWords."""
+    Indexed cues need `masks`, each clause's token masks from the same CueWords; `index`, the
+    claims' ClaimIndex (claimindex.py), finds the cues that can match without testing each."""
     have, anywhere = clause_bits(masks)
-    refs: list[list[tuple[int, int]]] | None = None  # each clause's anaphors, found on first need
-    referring = False
+    if index is not None:
+        possible, referring = index.candidates(anywhere, text)
+        # most claims have no cue that can match here: no clause to walk for them
+        asserting = [asserting_clause(cues, clauses, text, masks, have) if cues else None for cues in possible]
+    else:
+        asserting, referring = asserting_clauses(claims, clauses, text, masks, have, anywhere), None
+    refs: list[list[tuple[int, int]] | None] = [None] * len(clauses)  # each clause's anaphors, found on first need
     found = []
-    for (cid, cues), k in zip(claims, asserting_clauses(claims, clauses, text, masks, have, anywhere)):
+    for n, ((cid, cues), k) in enumerate(zip(claims, asserting)):
         if k is not None:
             found.append(ClaimHit(cid, k, clauses[k].start, clauses[k].end))
             continue
         # the subject sits in one clause and the rest in another, but every word is in the answer
-        referable = [c for c in cues if not isinstance(c, IndexedClaim)
-                     or c.cue.pattern is None and anywhere & c.words_need == c.words_need]
+        referable = referring[n] if referring is not None else [
+            c for c in cues if not isinstance(c, IndexedClaim)
+            or c.cue.pattern is None and anywhere & c.words_need == c.words_need]
         if not referable:
             continue
-        if refs is None:
-            refs = [anaphors(c, text) for c in clauses]
-            referring = any(refs)
-        hit = _referring_hit(cid, referable, clauses, text, masks, have, refs) if referring else None
+        hit = _referring_hit(cid, referable, clauses, text, masks, have, refs)
         if hit is not None:
             found.append(hit)
     return found
+
+
+def splittable(cue: IndexedClaim) -> bool:
+    """Whether a word cue can be stated across an anaphor: split into a subject and the rest."""
+    return cue.cue.pattern is None and bool(_splits(cue.cue.words))
 
 
 def _splits(words: tuple[str, ...]) -> list[int]:
@@ -194,22 +210,38 @@ def _framed(toks: list[Token], i: int, text: str) -> bool:
 
 
 def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks: list[list[int]] | None,
-                   have: list[int] | None, refs: list[list[tuple[int, int]]]) -> ClaimHit | None:
+                   have: list[int] | None, refs: list[list[tuple[int, int]] | None]) -> ClaimHit | None:
     """The first clause that asserts the claim through an anaphor standing for the claim's subject
     (anaphora.py): the cue's subject words at the antecedent's subject position, the rest of the
-    cue right after the anaphor, and the clause not refuting it."""
+    cue right after the anaphor, and the clause not refuting it. `refs` holds each clause's
+    anaphors once found (None: not yet)."""
+    forms = [(claim, bits, _split_forms(claim, bits)) for claim, bits in
+             ((cue.cue, cue.bits) if isinstance(cue, IndexedClaim) else (cue, ()) for cue in cues)
+             if claim.pattern is None]  # code is not referred back to
+    # The rest of a cue after its last split is in every other split's rest: a clause without it
+    # holds no split's rest, and its anaphors need not be found.
+    least = [f[-1][5] for _, bits, f in forms if bits and f] if have is not None \
+        and all(bits for _, bits, _ in forms) else None
     for k, c in enumerate(clauses):
+        if least is not None and not any(have[k] & t == t for t in least):  # type: ignore[index]
+            continue
+        if refs[k] is None:
+            refs[k] = anaphors(c, text)
         if not refs[k]:
             continue
         toks = c.tokens
-        for cue in cues:
-            claim, bits = (cue.cue, cue.bits) if isinstance(cue, IndexedClaim) else (cue, ())
-            if claim.pattern is not None:
-                continue  # code is not referred back to
-            for head, tail, head_bits, tail_bits, head_need, tail_need in _split_forms(claim, bits):
+        n = len(toks)
+        ref: list[tuple[int, int]] = refs[k]  # type: ignore[assignment]
+        own: range | None = None  # the clause's subject, and the one an opening anaphor refers to: on first need
+        if masks is not None:  # the cue words just after each anaphor, where a cue's rest must start
+            m = masks[k]
+            after = [(m[a1 + 1] if a1 + 1 < n else 0) | (m[a1 + 2] if a1 + 2 < n else 0) for _, a1 in ref]
+        for claim, bits, splits in forms:
+            for head, tail, head_bits, tail_bits, head_need, tail_need in splits:
                 if bits and have[k] & tail_need != tail_need:  # type: ignore[index]
                     continue
-                for a0, a1 in refs[k]:
+                # find_claim's first test, for every anaphor at once in C: a long clause has hundreds
+                for a0, a1 in compress(ref, map(and_, after, repeat(tail_bits[0]))) if bits else ref:
                     nxt = range(a1 + 1, a1 + 3)
                     span = find_claim(tail, c, text, bits=tail_bits, masks=masks[k] if masks else None, first=nxt)
                     if span is None:
@@ -218,11 +250,13 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
                                               or is_negator(toks[a1 + 1]) or toks[a1 + 1].text in CONTRAST
                                               or toks[a1 + 1].text in HEDGES):
                         continue  # "it never reduces …", "they, however, …"
-                    if a0 <= subject_starts(c).start:
-                        ant = antecedent_clause(clauses, k)
-                        where = subject_starts(clauses[ant]) if ant is not None else None
+                    if own is None:
+                        own, back = subject_starts(c), antecedent_clause(clauses, k)
+                        back_where = subject_starts(clauses[back]) if back is not None else None
+                    if a0 <= own.start:
+                        ant, where = back, back_where
                     else:  # "Random forests average trees, so they are …": the clause's own subject
-                        ant, where = k, range(subject_starts(c).start, min(a0, subject_starts(c).stop))
+                        ant, where = k, range(own.start, min(a0, own.stop))
                     if ant is None or where is None:
                         continue
                     if bits and have[ant] & head_need != head_need:  # type: ignore[index]

@@ -22,9 +22,12 @@ no evidence for any point.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache, reduce
-from operator import or_
+from itertools import compress, repeat
+from operator import and_, or_
+from typing import Any
 
 from .cueindex import CueWords
 from .textmatch import Clause, Token, squash, stem, tokenize, word_matches
@@ -69,6 +72,12 @@ _ATTRIBUTION = [tuple(p.split()) for p in (
     "naively", "one might think", "you might think", "it is often said", "a common belief", "beginners",
     "do not confuse", "don't confuse", "not to be confused", "often confused", "is confused with",
 )]
+# Every phrase opens with one of these two words, or is one of these words: most clauses hold none.
+_ATTRIBUTION_PAIRS = frozenset(p[:2] for p in _ATTRIBUTION if len(p) > 1)
+_ATTRIBUTION_WORDS = frozenset(p[0] for p in _ATTRIBUTION if len(p) == 1)
+_ATTRIBUTION_BY_FIRST: dict[str, list[tuple[str, ...]]] = {}
+for _p in _ATTRIBUTION:
+    _ATTRIBUTION_BY_FIRST.setdefault(_p[0], []).append(_p)
 # After the cue, these words turn a negation into a verdict on the claim ("… is not true").
 _JUDGED = frozenset({"true", "correct", "right", "accurate", "case", "valid"})
 # ...and in a short comment clause on its own ("Not quite.", "Not really.").
@@ -158,9 +167,12 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
         def matches(j: int, k: int) -> bool:
             return word_matches(words[j], stems[j], toks[k].text, toks[k].stem)
     n = len(toks)
-    for i in (range(n) if first is None else range(first.start, min(n, first.stop))):
-        if not matches(0, i):
-            continue
+    where = range(n) if first is None else range(first.start, min(n, first.stop))
+    if masks is not None and bits:  # the tokens holding the first word, found in C: a long clause has thousands
+        starts: Iterable[int] = compress(where, map(and_, masks[where.start:where.stop], repeat(bits[0])))
+    else:
+        starts = (i for i in where if matches(0, i))
+    for i in starts:
         pos, ok = i, True
         for j in range(1, len(words)):
             found = None
@@ -184,17 +196,60 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
 
 
 def has_attribution(toks: list[Token], end: int) -> bool:
-    words = [t.text for t in toks[:end]]
-    for phrase in _ATTRIBUTION:
-        n = len(phrase)
-        if any(tuple(words[k:k + n]) == phrase for k in range(len(words) - n + 1)):
-            return True
-    return False
+    """Whether an attribution phrase ("some people think") lies wholly within toks[:end]."""
+    return _attribution_end(toks) <= end
+
+
+def _attribution_end(toks: list[Token]) -> int:
+    """Where the earliest-ending attribution phrase of the clause ends (_NONE_ENDS: none does).
+    Asked for every claim a clause may hold, with a different end each time: found once per clause,
+    so a 20,000-character clause full of claims is scanned once, not once per claim."""
+    known = _CLAUSE_FACTS.get(("attribution", id(toks)))
+    if known is not None and known[0] is toks:
+        return known[1]
+    words = [t.text for t in toks]
+    first = _NONE_ENDS
+    if not (_ATTRIBUTION_PAIRS.isdisjoint(zip(words, words[1:])) and _ATTRIBUTION_WORDS.isdisjoint(words)):
+        for k, w in enumerate(words):
+            for phrase in _ATTRIBUTION_BY_FIRST.get(w, ()):
+                if k + len(phrase) < first and tuple(words[k:k + len(phrase)]) == phrase:
+                    first = k + len(phrase)
+    return _remember(("attribution", id(toks)), toks, first)
 
 
 def has_verdict(toks: list[Token]) -> bool:
-    return any(t.text in VERDICT or (t.text in VERDICT_PREDICATE and n and toks[n - 1].text in _COPULA)
-               for n, t in enumerate(toks))
+    known = _CLAUSE_FACTS.get(("verdict", id(toks)))
+    if known is not None and known[0] is toks:
+        return known[1]
+    return _remember(("verdict", id(toks)), toks, any(
+        t.text in VERDICT or (t.text in VERDICT_PREDICATE and n and toks[n - 1].text in _COPULA)
+        for n, t in enumerate(toks)))
+
+
+def _after_facts(toks: list[Token]) -> tuple[int, int]:
+    """The last index of a WARNING word in the clause, and the last of a negation followed within
+    two words by a verdict ("not true"): -1 when none. A claim ending at token j has one after it
+    when the index is past j; asked for each claim of a clause, so found once per clause."""
+    known = _CLAUSE_FACTS.get(("after", id(toks)))
+    if known is not None and known[0] is toks:
+        return known[1]
+    warned = max((n for n, t in enumerate(toks) if t.text in WARNING), default=-1)
+    judged = max((n for n, t in enumerate(toks[:-1]) if is_negator(t)
+                  and any(a.text in _JUDGED for a in toks[n + 1:n + 3])), default=-1)
+    return _remember(("after", id(toks)), toks, (warned, judged))
+
+
+# Facts about one clause's tokens, by the list's identity; the list is kept with its fact, so its
+# id() cannot be reused by another while remembered. Bounded: a long batch stays memory-flat.
+_CLAUSE_FACTS: dict[tuple[str, int], tuple[list[Token], Any]] = {}
+_NONE_ENDS = 1 << 62  # past any `end` a caller may ask about
+
+
+def _remember(key: tuple[str, int], toks: list[Token], fact: Any) -> Any:
+    if len(_CLAUSE_FACTS) >= 64:
+        _CLAUSE_FACTS.clear()
+    _CLAUSE_FACTS[key] = (toks, fact)
+    return fact
 
 
 def _verdict_clause(c: Clause | None) -> bool:
@@ -221,8 +276,9 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     before = toks[:i]
     if any(t.text in SOFTENERS and _WORDS_ONLY.fullmatch(text, t.end, toks[i].start) for t in before[-2:]):
         return True  # "almost no information is lost", "often without accuracy loss"
+    last_comma = text.rfind(",", 0, toks[i].start)  # a comma after token t: one at t.end or later
     for n, t in enumerate(before):
-        if "," in text[t.end:toks[i].start]:
+        if last_comma >= t.end:
             if t.text in CONTRAST and any(r.text in _RELATIVE for r in before[n + 1:]):
                 return True  # "unlike supervised learning, which needs labels": about the other thing
             continue  # "if it does not generalise, add more layers": the negation is in another phrase
@@ -241,11 +297,11 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
             return True  # "the most complex model is not …", "knn learns nothing"
         if t.text in _CONDITION:
             return True  # "0.5 is right only when costs are equal": a claim with its condition is not the claim
-    if any(t.text in WARNING for t in after):
-        return True
-    for n, t in enumerate(after[:-1]):
-        if is_negator(t) and any(a.text in _JUDGED for a in after[n + 1:n + 3]):
-            return True  # "… is not true", "… isn't the case"
+    warned, judged = _after_facts(toks)
+    if warned > j:
+        return True  # a warning word after the claim
+    if judged > j:
+        return True  # "… is not true", "… isn't the case"
     prev = clauses[k - 1] if k > 0 else None
     nxt = clauses[k + 1] if k + 1 < len(clauses) else None
     if prev is not None and _verdict_clause(prev) and not any(is_negator(t) for t in prev.tokens):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import compress, count, repeat
-from operator import and_
+from functools import reduce
+from operator import and_, itemgetter, or_
 
 from rapidfuzz.distance import Levenshtein
 
@@ -21,6 +22,7 @@ from .textmatch import STOPWORDS, Phrase, Token, walk_phrase
 # Distinct answer words remembered per rubric (25 rubrics: ~50k masks at most); cleared when full, so a
 # long batch stays memory-flat (issue 22: 100k answers within 1.2x the peak of 10k).
 MASK_CACHE_MAX = 2_048
+_TEXT = itemgetter(2)  # Token.text
 
 
 def _one_deletion(word: str) -> set[str]:
@@ -38,6 +40,7 @@ class CueWords:
         self._by_prefix: dict[str, int] = {}  # cue words of 4+ letters: a token starting with one matches
         self._by_deletion: dict[str, list[tuple[str, int]]] = {}  # cue words of 6+ letters, for typos
         self._masks: dict[str, int] = {}
+        self._reach: dict[str, int] = {}  # by token text: the bits `reach` (offline_units.make_unit) gets from it
         self._longest = 0  # the longest cue word: no longer prefix or one-edit neighbour can match
 
     def bit(self, word: str, word_stem: str) -> int:
@@ -54,6 +57,7 @@ class CueWords:
                 for key in _one_deletion(word):
                     self._by_deletion.setdefault(key, []).append((word, b))
             self._masks.clear()
+            self._reach.clear()
         return b
 
     def stem_bits(self, token_stem: str) -> int:
@@ -73,11 +77,25 @@ class CueWords:
 
     def masks(self, tokens: list[Token]) -> list[int]:
         """`mask` of each token (the loop a clause's tokens take, kept tight)."""
-        known = self._masks.get
-        out = [known(t.text, -1) for t in tokens]  # a mask is never negative: -1 is a word not seen yet
+        # a mask is never negative: -1 is a word not seen yet (looked up in C, no Python loop)
+        out = list(map(self._masks.get, map(_TEXT, tokens), repeat(-1)))
         if -1 in out:
             out = [m if m >= 0 else self.mask(t) for t, m in zip(tokens, out)]
         return out
+
+    def reach(self, tokens: list[Token]) -> int:
+        """The cue words some token has the stem of, or, for a content word, matches (`mask`):
+        what a key point's words may count in these tokens. Both depend on the token's text only."""
+        parts = list(map(self._reach.get, map(_TEXT, tokens), repeat(-1)))  # never negative: -1 is unseen
+        if -1 in parts:
+            parts = [p if p >= 0 else self._reach_of(t) for t, p in zip(tokens, parts)]
+        return reduce(or_, parts, 0)
+
+    def _reach_of(self, t: Token) -> int:
+        if len(self._reach) >= MASK_CACHE_MAX:
+            self._reach.clear()
+        r = self._reach[t.text] = self._by_stem.get(t.stem, 0) | (0 if t.stop else self.mask(t))
+        return r
 
     def _match(self, text: str, text_stem: str) -> int:
         m = self._by_stem.get(text_stem, 0) | self._by_word.get(text, 0)

@@ -79,13 +79,16 @@ def _thresholds(concept: Concept) -> tuple[float, float]:
     return COVERED_OVERLAP_NO_CUES, PARTIAL_OVERLAP_NO_CUES
 
 
-def _judge_unit(concept: Concept, unit: Unit, covered_at: float, partial_at: float
+_CUE_BONUS, _CUES_COUNTED = 0.5, 3  # each distinct cue adds to a unit's strength, the first three only
+_MAX_CUE_BONUS = _CUE_BONUS * _CUES_COUNTED  # 1.5 exactly, the same float as the bonus of three cues
+
+
+def _judge_unit(concept: Concept, unit: Unit, covered_at: float, partial_at: float, ov: float, cues: bool
                 ) -> tuple[str, float, list[str], float] | None:
     """The unit's evidence for the point (status, strength, cues, overlap); None when it shows none
-    (missing, which never wins)."""
+    (missing, which never wins). `ov`: its _overlap; `cues`: some cue of the point may start here."""
     # no cue can start here (the common case: the unit has only some of the point's words)
-    hits = cue_hits(concept, unit)[0] if unit.have & concept.first_bits or concept.literals else []
-    ov = _overlap(concept, unit)
+    hits = cue_hits(concept, unit)[0] if cues else []
     distinct = len(set(hits))
     if ov >= covered_at or (distinct and ov >= partial_at) or distinct >= 2:
         status = "covered"
@@ -93,7 +96,7 @@ def _judge_unit(concept: Concept, unit: Unit, covered_at: float, partial_at: flo
         status = "partial"
     else:
         return None
-    return status, ov + 0.5 * min(distinct, 3), hits, ov
+    return status, ov + _CUE_BONUS * min(distinct, _CUES_COUNTED), hits, ov
 
 
 def _topical(ev: _Evidence, concept: Concept, unit: Unit, compiled: CompiledRubric) -> _Evidence:
@@ -106,8 +109,12 @@ def _topical(ev: _Evidence, concept: Concept, unit: Unit, compiled: CompiledRubr
             part.in_domain = all(t.stop or t.stem in compiled.domain for t in part.tokens)
         if part.in_domain:
             continue  # the common case, and cheap: every word is the field's
-        _, used = cue_hits(concept, part)
-        off += topicality.off_topic_words(part.tokens, used, concept.words.keys(), compiled.domain)
+        words = part.off_topic.get(concept)
+        if words is None:  # a clause is asked again for each pair it is part of
+            _, used = cue_hits(concept, part)
+            words = part.off_topic[concept] = topicality.off_topic_words(part.tokens, used, concept.words.keys(),
+                                                                         compiled.domain)
+        off += words
     if not off:
         return ev
     if len(off) >= topicality.OFF_TOPIC_MIN_WORDS:
@@ -179,7 +186,7 @@ class OfflineGrader:
         compiled = self._rubric(rubric)
         spans = clauses(answer)
         masks = [compiled.index.masks(c.tokens) for c in spans]
-        claims = claim_hits(compiled.misconceptions, spans, answer, masks)
+        claims = claim_hits(compiled.misconceptions, spans, answer, masks, compiled.claim_index)
         # A clause asserting one of the rubric's misconceptions is no evidence for any key point:
         # "prediction is fast" must not count toward "prediction is expensive".
         wrong = [(spans[h.clause].start, spans[h.clause].end) for h in claims]
@@ -200,18 +207,26 @@ class OfflineGrader:
         for kp, concept in compiled.points:
             bp = bf = _Evidence("missing", 0.0, None)
             covered_at, partial_at = _thresholds(concept)
+            first_bits, literals = concept.first_bits, bool(concept.literals)
+            word_mask, total = concept.word_mask, concept.total
             for u in units:
-                if not (u.have & concept.first_bits or concept.literals):
+                cues = literals or bool(u.have & first_bits)
+                if not cues:
                     # No cue can start here, so the point's words alone decide; each weighs at most
                     # 1, so with too few of them the unit is missing (which never wins) for sure.
-                    found = u.reach & concept.word_mask
-                    if not found or found.bit_count() / concept.total < partial_at:
+                    found = u.reach & word_mask
+                    if not found or found.bit_count() / total < partial_at:
                         continue
-                judged = _judge_unit(concept, u, covered_at, partial_at)
+                best = bp if u.prose else bf
+                ov = _overlap(concept, u)
+                # At best covered with 3 cues (strength ov + 1.5): when that cannot beat the point's
+                # best so far, the unit's cue hits (the costly part, most of them a pair's) are not sought.
+                if cues and best.status == "covered" and ov + _MAX_CUE_BONUS <= best.strength:
+                    continue
+                judged = _judge_unit(concept, u, covered_at, partial_at, ov, cues)
                 if judged is None:
                     continue
                 # the topicality check can only lower a status: evidence that cannot win skips it
-                best = bp if u.prose else bf
                 if (_RANK[judged[0]], judged[1]) <= (_RANK[best.status], best.strength):
                     continue
                 ev = _topical(_Evidence(judged[0], judged[1], u, judged[2], judged[3]), concept, u, compiled)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import reduce
-from itertools import compress, repeat
-from operator import or_
+from operator import itemgetter, or_
 
 from ..models import KeyPoint, Rubric
 from . import topicality
+from .claimindex import ClaimIndex
 from .claims import IndexedClaim, compile_claim, cue_has_negation, index_claim, negated_cue
 from .cueindex import CueWords, IndexedPhrase, find_indexed, index_phrase
 from .textmatch import (
@@ -23,7 +23,7 @@ QUESTION_WORD_WEIGHT = 0.3
 COLON_PAIRS = True
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: the key of a unit's cue hits
 class Concept:
     """What evidence for one key point (or misconception) looks like."""
 
@@ -53,7 +53,8 @@ class Unit:
     reach: int  # the cue words of the rubric that a key point's words may count here (see _overlap)
     parts: tuple[Unit, ...] = ()  # the two clauses of a pair
     in_domain: bool | None = None  # every word is a function word or the field's; computed on demand
-    cue_hits: dict[int, tuple[list[str], set[int]]] = field(default_factory=dict)  # by id(concept)
+    cue_hits: dict[Concept, tuple[list[str], set[int]]] = field(default_factory=dict)
+    off_topic: dict[Concept, list[str]] = field(default_factory=dict)  # topicality.off_topic_words, per point
 
 
 def concept_for(text: str, cues: list[str], question_stems: set[str], index: CueWords) -> Concept:
@@ -89,6 +90,7 @@ class CompiledRubric:
     misconceptions: list[tuple[str, list[IndexedClaim]]]
     index: CueWords  # every word of the cues and points above, as bits
     cue_mask: int  # the bits of every (word, stem) of every key-point cue (function words and short ones aside)
+    claim_index: ClaimIndex | None = None  # the misconceptions' cues, bucketed (claimindex.py)
     domain: frozenset[str] = frozenset()  # stems of the field's vocabulary (topicality.py)
     question: frozenset[str] = frozenset()  # stems of the question's content words; empty: no echo check
 
@@ -113,7 +115,8 @@ def compile_rubric(rubric: Rubric) -> CompiledRubric:
     # ("Which student's method…? Sammy"), where the right answer is made of the question's words:
     # on scientsbank-dev the check turned four such answers from 50 to 0.
     echo = frozenset(q) if rubric.score_rule != "coverage" else frozenset()
-    return CompiledRubric(points, miscs, index, cue_mask, topicality.domain_stems(rubric), echo)
+    claim_index = ClaimIndex(miscs, (b for _, c in points for ip in c.indexed for b in set(ip.bits)))
+    return CompiledRubric(points, miscs, index, cue_mask, claim_index, topicality.domain_stems(rubric), echo)
 
 
 def echoes_question(unit: Unit, compiled: CompiledRubric) -> bool:
@@ -132,11 +135,31 @@ def echoes_question(unit: Unit, compiled: CompiledRubric) -> bool:
     return content
 
 
+_TEXT = itemgetter(2)  # Token.text
+_CONTENT: dict[str, str] = {}  # token text -> its stem when a content word, else "" (bounded like the word caches)
+
+
+def content_key(tokens: list[Token]) -> tuple[str, ...]:
+    """The stems of the content words (not function words, not one letter): what makes two clauses
+    the same. Looked up per word: a clause's own loop over its tokens cost more than the rest."""
+    stems = list(map(_CONTENT.get, map(_TEXT, tokens)))  # in C: no Python loop over the tokens
+    if None in stems:
+        stems = [s if s is not None else _content_stem(t) for t, s in zip(tokens, stems)]
+    return tuple(filter(None, stems))
+
+
+def _content_stem(t: Token) -> str:
+    if len(_CONTENT) >= 10_000:
+        _CONTENT.clear()
+    s = _CONTENT[t.text] = t.stem if not t.stop and len(t.text) > 1 else ""
+    return s
+
+
 def answer_units(answer: str, spans: list[Clause], masks: list[list[int]], index: CueWords) -> list[Unit]:
     singles: list[Unit] = []
     seen: set[tuple[str, ...]] = set()
     for c, m in zip(spans, masks):
-        key = tuple([t.stem for t in c.tokens if not t.stop and len(t.text) > 1])  # its content words
+        key = content_key(c.tokens)
         if not key or key in seen:
             continue  # repeated clauses count once
         seen.add(key)
@@ -151,12 +174,10 @@ def answer_units(answer: str, spans: list[Clause], masks: list[list[int]], index
 
 
 def make_unit(answer: str, c: Clause, prose: bool, masks: list[int], index: CueWords) -> Unit:
-    # A key point's word counts when some word here has its stem, or a content word matches it.
-    # The unions run in C (reduce, map): a Python loop over every token cost more than the rest.
-    have = reduce(or_, masks, 0)
-    reach = reduce(or_, map(index.stem_bits_get, [t.stem for t in c.tokens], repeat(0)), 0) \
-        | reduce(or_, compress(masks, [not t.stop for t in c.tokens]), 0)
-    return Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, masks, have, reach)
+    # A key point's word counts when some word here has its stem, or a content word matches it
+    # (CueWords.reach, remembered per word). The union runs in C: a Python loop cost more than the rest.
+    return Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, masks, reduce(or_, masks, 0),
+                index.reach(c.tokens))
 
 
 def pair_units(answer: str, a: Unit, b: Unit) -> Unit:
@@ -167,7 +188,7 @@ def pair_units(answer: str, a: Unit, b: Unit) -> Unit:
 def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
     """Distinct cues found in the unit, and the token indices they used (asked up to three times
     per unit and point: judged, topicality, stuffing; found once)."""
-    known = unit.cue_hits.get(id(concept))
+    known = unit.cue_hits.get(concept)
     if known is not None:
         return known
     hits: list[str] = []
@@ -175,15 +196,25 @@ def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
     have = unit.have
     if have & concept.first_bits:  # else no word cue starts here
         tokens, masks = unit.tokens, unit.masks
+        lacking = ~have  # the bits the unit lacks: a cue needing any of them cannot match (most cues)
         for need, ip, negates in concept.cue_table:
-            if have & need != need:
-                continue  # some word of the cue is not in the unit
-            at = find_indexed(ip, tokens, masks, have)
-            if at is None or (not negates and negated_cue(tokens, at[0], False)):
+            if need & lacking:
+                continue
+            if len(ip.bits) == 1:  # a one-word cue: its first token (find_indexed's walk, unrolled)
+                first = ip.bits[0]
+                i = 0
+                while not masks[i] & first:
+                    i += 1
+                at = (i, i)
+            else:
+                at = find_indexed(ip, tokens, masks, have)
+                if at is None:
+                    continue
+            if at[0] and not negates and negated_cue(tokens, at[0], False):
                 continue  # "does not use a vote" is no evidence of a vote
             hits.append(ip.phrase.source)
             used.update(range(at[0], at[1] + 1))
     if concept.literals:
         hits.extend(lit for lit in concept.literals if lit in unit.squashed)
-    unit.cue_hits[id(concept)] = (hits, used)
+    unit.cue_hits[concept] = (hits, used)
     return hits, used

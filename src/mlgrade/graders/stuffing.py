@@ -28,12 +28,13 @@ def _statements(answer: str, unit: Unit, compiled: CompiledRubric) -> int:
     "it is knn and svm, it is tree and invariant" makes none (its verbs are "is" and the cues), and
     "knn matters, tree matters, pca matters" one (a template repeats its verb)."""
     count, seen, new = 0, set(), set()
-    for i, t in enumerate(unit.tokens):
+    cue_mask = compiled.cue_mask
+    for i, (t, m) in enumerate(zip(unit.tokens, unit.masks)):
         if i and "," in answer[unit.tokens[i - 1].end:t.start]:
             count += bool(new)
             seen |= new
             new = set()
-        if is_verbish(t) and not t.stop and t.stem not in seen and not compiled.is_cue_word(t):
+        if is_verbish(t) and not t.stop and t.stem not in seen and not m & cue_mask:
             new.add(t.stem)
     return count + bool(new)
 
@@ -45,6 +46,13 @@ def stuffed(unit: Unit, compiled: CompiledRubric, answer: str) -> bool:
     starting = [c for _, c in compiled.points if have & c.first_bits or c.literals]
     if len(starting) < STUFFED_MIN_POINTS:
         return False  # not even that many points have a cue starting here
+    # The last test needs no cue hits: a clause with enough words of its own is no list whatever
+    # the rest finds, and it is most clauses (their cue hits were half the cost of this check).
+    cue_mask = compiled.cue_mask  # a unit's masks are its tokens' `index.mask`: is_cue_word, known
+    content = [(t, m) for t, m in zip(unit.tokens, unit.masks) if not t.stop and len(t.text) > 1]
+    free = [t for t, m in content if not m & cue_mask]
+    if len(free) / max(1, len(content)) >= STUFFED_MAX_FREE_SHARE:
+        return False
     touched, in_cues = 0, set()
     for concept in starting:  # the other points have no cue here
         hits, used = cue_hits(concept, unit)
@@ -59,14 +67,12 @@ def stuffed(unit: Unit, compiled: CompiledRubric, answer: str) -> bool:
             if t.stop and i not in in_cues and t.text not in ("and", "or", "also", "as", "well", "it", "is")}
     if len(glue) >= STRUCTURED_MIN_GLUE:
         return False
-    content = [t for t in unit.tokens if not t.stop and len(t.text) > 1]
-    free = [t for t in content if not compiled.is_cue_word(t)]
     # A dense compound sentence names several points because it makes several statements, each
     # with a verb of its own; a template that varies only its cue terms repeats its own words.
     if _statements(answer, unit, compiled) >= COMPOUND_MIN_STATEMENTS \
             and len({t.stem for t in free}) >= COMPOUND_MIN_DISTINCT * len(free):
         return False
-    return len(free) / max(1, len(content)) < STUFFED_MAX_FREE_SHARE
+    return True
 
 
 def restates(unit: Unit, compiled: CompiledRubric) -> bool:
@@ -76,9 +82,10 @@ def restates(unit: Unit, compiled: CompiledRubric) -> bool:
     seq = [t.stem for t in unit.tokens if not t.stop and len(t.text) > 1]
     if not any(map(is_verbish, unit.tokens)):
         return False
+    distinct = set(seq)
     for _, concept in compiled.points:
         point = list(concept.words)
-        if not point or len(set(seq) - concept.words.keys()) > RESTATES_MAX_OTHER * len(set(seq)):
+        if not point or len(distinct - concept.words.keys()) > RESTATES_MAX_OTHER * len(distinct):
             continue
         # the longest run of the point's words found in the clause in the same order
         row = [0] * (len(seq) + 1)
