@@ -91,6 +91,7 @@ class CompiledRubric:
     cue_mask: int  # the bits of every (word, stem) of every key-point cue (function words and short ones aside)
     domain: frozenset[str] = frozenset()  # stems of the field's vocabulary (topicality.py)
     question: frozenset[str] = frozenset()  # stems of the question's content words; empty: no echo check
+    subject: topicality.Subject | None = None  # what an on-topic answer engages (None: not checked)
 
     def is_cue_word(self, t: Token) -> bool:
         return bool(self.index.mask(t) & self.cue_mask)
@@ -113,7 +114,9 @@ def compile_rubric(rubric: Rubric) -> CompiledRubric:
     # ("Which student's method…? Sammy"), where the right answer is made of the question's words:
     # on scientsbank-dev the check turned four such answers from 50 to 0.
     echo = frozenset(q) if rubric.score_rule != "coverage" else frozenset()
-    return CompiledRubric(points, miscs, index, cue_mask, topicality.domain_stems(rubric), echo)
+    # Code answers name identifiers, not the subject: the sandbox judges them.
+    subject = topicality.subject_for(rubric) if not rubric.correctness_points else None
+    return CompiledRubric(points, miscs, index, cue_mask, topicality.domain_stems(rubric), echo, subject)
 
 
 def echoes_question(unit: Unit, compiled: CompiledRubric) -> bool:
