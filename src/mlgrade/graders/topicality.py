@@ -198,7 +198,8 @@ def _bank() -> _Bank:
     postings: dict[str, list[tuple[int, float]]] = {}
     for i, t in enumerate(texts):
         for s, v in _weights(list(t), idf).items():
-            postings.setdefault(s, []).append((i, v))
+            if v > 0.0:  # a stem in every rubric (idf 0) separates none of them
+                postings.setdefault(s, []).append((i, v))
     return _Bank(tuple(r.id for r in rubrics), tuple(r.question for r in rubrics), tuple(texts), idf, {s: tuple(p) for s, p in postings.items()})
 
 
@@ -257,8 +258,9 @@ def off_topic_reason(subject: Subject | None, tokens: list[Token]) -> str:
     answer = _weights(content, bank.idf)
     own = sum(v * subject.vector.get(s, 0.0) for s, v in answer.items())
     scores = [0.0] * len(bank.ids)
+    postings = bank.postings.get
     for s, v in answer.items():
-        for i, w in bank.postings.get(s, ()):
+        for i, w in postings(s, ()):
             scores[i] += v * w
     best_i = max((i for i in range(len(scores)) if bank.ids[i] != subject.rubric_id), key=scores.__getitem__, default=None)
     if best_i is not None and scores[best_i] > own and own <= FIT_RATIO * scores[best_i]:
