@@ -19,7 +19,8 @@ this module decides what that is worth. The scale follows how interviewers grade
 4. **Misconceptions** subtract the rubric's penalty (``NEW_MISCONCEPTION_PENALTY`` for one the
    grader names itself); one worth ``CENTRAL_PENALTY`` (15) or more is a wrong *central* claim,
    and an answer built on one is poor whatever else it lists: capped at ``CENTRAL_CAP`` (25).
-   Instructions addressed to the grader (``PROMPT_INJECTION``) count as such a claim.
+   Instructions addressed to the grader (``PROMPT_INJECTION``) count as such a claim. An answer
+   the grader judges to address another question (``OFF_TOPIC``, no quote) is held at ``OFF_TOPIC_CAP`` (15).
    Unverified evidence costs nothing.
 Rubrics derived from a reference answer (`score_rule: coverage`) have no authored core: their
 "essential" point is the longest claim. They are scored by weighted coverage instead (every point
