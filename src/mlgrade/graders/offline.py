@@ -257,8 +257,10 @@ class OfflineGrader:
                                     evidence=answer[h.start:h.end]) for h in claims]
         # An answer to another question: a judgment about the whole answer, so it quotes nothing.
         # (text addressed to the grader aside; a wrong claim about the subject still engages it)
-        reason = topicality.off_topic_reason(compiled.subject, [t for c in spans for t in c.tokens if not any(
-            c.start < d.end and d.start < c.end for d in directives)]) if not code else ""
+        reason = ""
+        if compiled.subject is not None and not code:
+            kept = [c for c in spans if not any(c.start < d.end and d.start < c.end for d in directives)] if directives else spans
+            reason = topicality.off_topic_reason(compiled.subject, [t for c in kept for t in c.tokens])
         if reason:
             found.append(MisconceptionFound(id=OFF_TOPIC_ID, claim=reason))
         if directives:

@@ -242,7 +242,7 @@ def subject_for(rubric: Rubric) -> Subject | None:
 
 def off_topic_reason(subject: Subject | None, tokens: list[Token]) -> str:
     """Why the answer reads as an answer to another question, or "" when it engages this one."""
-    if subject is None:
+    if subject is None or len(tokens) < MIN_STEMS:
         return ""
     content = [t.stem for t in tokens if not t.stop]
     if len(set(content)) < MIN_STEMS:
