@@ -62,6 +62,18 @@ def test_an_answer_to_another_question_is_flagged_and_held(bank, qid, answer, wh
     assert why in flag.claim and flag.evidence == ""
     assert g.score <= OFF_TOPIC_CAP and g.band == "poor"
     assert "off_topic" in g.review.reasons
+    assert not any("it is not true that" in imp for imp in g.improvements)  # a reason, not a claim to deny
+
+
+def test_the_flag_is_shown_as_off_topic_not_as_an_unverified_misconception(bank):
+    from rich.console import Console
+
+    from mlgrade.render import render_grade
+
+    console = Console(record=True, width=200)
+    render_grade(_grade(bank, "q15", EXPLORATION), bank.get("q15"), console)
+    text = console.export_text()
+    assert f"off-topic (held at {OFF_TOPIC_CAP:g})" in text and "unverified, no penalty" not in text
 
 
 def test_the_exploration_answer_earned_more_than_the_cap_before_it(bank):
