@@ -120,6 +120,8 @@ def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
+    from .scoring import OFF_TOPIC, OFF_TOPIC_CAP
+
     if grade.outcome == "skipped":
         console.print(Panel(f"Not graded: {escape(redact(grade.error) or 'skipped')}", title=grade.question_id, border_style="yellow"))
         return
@@ -160,7 +162,10 @@ def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
 
     for m in grade.misconceptions:
         tag = f"−{m.penalty:g}" if m.verified else "unverified, no penalty"
-        console.print(f"[bold red]✗ misconception[/] ({tag}): {escape(m.claim or m.id)}"
+        label = "misconception"
+        if m.id == OFF_TOPIC:  # a judgment of the whole answer: it has no quote to verify
+            label, tag = "off-topic", f"held at {OFF_TOPIC_CAP:g}"
+        console.print(f"[bold red]✗ {label}[/] ({tag}): {escape(m.claim or m.id)}"
                       + (f"\n   [italic]“{escape(m.evidence)}”[/]" if m.evidence else ""))
     if grade.strengths:
         console.print("[bold green]Strengths[/]")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from ..models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric
 from . import topicality
 from .anaphora import claim_hits
+from ..scoring import OFF_TOPIC as OFF_TOPIC_ID
 from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
 from .offline_units import CompiledRubric, Concept, Unit, answer_units, compile_rubric, cue_hits, echoes_question
 from .rubric_feedback import follow_up_for, improvements_for, strengths_for
@@ -269,6 +270,14 @@ class OfflineGrader:
 
         found = [MisconceptionFound(id=h.id, claim=m.claim if (m := rubric.misconception(h.id)) else "",
                                     evidence=answer[h.start:h.end]) for h in claims]
+        # An answer to another question: a judgment about the whole answer, so it quotes nothing.
+        # (text addressed to the grader aside; a wrong claim about the subject still engages it)
+        reason = ""
+        if compiled.subject is not None and not code:
+            kept = [c for c in spans if not any(c.start < d.end and d.start < c.end for d in directives)] if directives else spans
+            reason = topicality.off_topic_reason(compiled.subject, [t for c in kept for t in c.tokens])
+        if reason:
+            found.append(MisconceptionFound(id=OFF_TOPIC_ID, claim=reason))
         if directives:
             found.append(MisconceptionFound(id=INJECTION_ID, claim=INJECTION_CLAIM,
                                             evidence=directives[0].quote(answer)))

@@ -93,6 +93,7 @@ class CompiledRubric:
     claim_index: ClaimIndex | None = None  # the misconceptions' cues, bucketed (claimindex.py)
     domain: frozenset[str] = frozenset()  # stems of the field's vocabulary (topicality.py)
     question: frozenset[str] = frozenset()  # stems of the question's content words; empty: no echo check
+    subject: topicality.Subject | None = None  # what an on-topic answer engages (None: not checked)
 
     def is_cue_word(self, t: Token) -> bool:
         return bool(self.index.mask(t) & self.cue_mask)
@@ -116,7 +117,9 @@ def compile_rubric(rubric: Rubric) -> CompiledRubric:
     # on scientsbank-dev the check turned four such answers from 50 to 0.
     echo = frozenset(q) if rubric.score_rule != "coverage" else frozenset()
     claim_index = ClaimIndex(miscs, (b for _, c in points for ip in c.indexed for b in set(ip.bits)))
-    return CompiledRubric(points, miscs, index, cue_mask, claim_index, topicality.domain_stems(rubric), echo)
+    # Code answers name identifiers, not the subject: the sandbox judges them.
+    subject = topicality.subject_for(rubric) if not rubric.correctness_points else None
+    return CompiledRubric(points, miscs, index, cue_mask, claim_index, topicality.domain_stems(rubric), echo, subject)
 
 
 def echoes_question(unit: Unit, compiled: CompiledRubric) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..models import Judgment, MisconceptionFound, Rubric
+from ..scoring import OFF_TOPIC
 from .injection import MISCONCEPTION_ID as INJECTION_ID
 from .textmatch import STOPWORDS, stem
 
@@ -22,12 +23,18 @@ def strengths_for(rubric: Rubric, judgments: list[Judgment]) -> list[str]:
     return [f"Covered: {kp.point.strip()}" for kp in covered[:3]]
 
 
+def _correction(m: MisconceptionFound) -> str:
+    if m.id == INJECTION_ID:
+        return "Answer the question only: text addressed to the grader earns nothing and makes the answer poor."
+    if m.id == OFF_TOPIC:  # its claim is the grader's reason, not a wrong statement to deny
+        return "Answer the question that was asked: an accurate answer to another question earns little."
+    return f"Correct this: it is not true that {_lower_first(m.claim)}."
+
+
 def improvements_for(rubric: Rubric, judgments: list[Judgment], found: list[MisconceptionFound]) -> list[str]:
     """Misconceptions to correct, then missing and partial key points (essential first), up to four."""
     status = {j.key_point: j.status for j in judgments}
-    out = ["Answer the question only: text addressed to the grader earns nothing and makes the answer poor."
-           if m.id == INJECTION_ID else f"Correct this: it is not true that {_lower_first(m.claim)}."
-           for m in found if m.claim]
+    out = [_correction(m) for m in found if m.claim]
     todo = sorted((kp for kp in rubric.key_points if status[kp.id] != "covered"),
                   key=lambda k: (status[k.id] != "missing", not k.essential, -k.weight))
     for kp in todo:
