@@ -31,6 +31,12 @@ PARAPHRASES = [
      "Deep Q-learning replaces the table with a neural net that estimates the Q-values of every action from the state."),
     ("q19", "sweep-on-validation",
      "I pick the threshold on the validation data and leave the test set for the final estimate."),
+    ("q13", "trade-offs",
+     "Each of these tricks can quietly hurt accuracy, so I rerun the quality evaluation after every change."),
+    ("q16", "td-target-loss",
+     "The network regresses its Q-value toward a bootstrapped estimate built from the reward and the next state."),
+    ("q25", "stacking-voting",
+     "A simple ensemble can just average the predictions of a few different kinds of model."),
 ]
 
 
