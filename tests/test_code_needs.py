@@ -170,3 +170,21 @@ def test_q21_failure_after_a_listed_import_still_fails(monkeypatch, answer):
     assert len(g.code_tests) > 1 and any(t.status != "passed" for t in g.code_tests if not t.edge)
     assert next(j for j in g.judgments if j.key_point == "correct-output").status == "missing"
     assert "code_unverified" not in g.review.reasons
+
+
+def test_batch_code_lane_says_the_same(tmp_path, cli):
+    """The batch runs code in warm background hosts: the same verdict, the same flag, and the
+    code_conflict flag stays off."""
+    import json
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"question_id": "q21", "answer": NLTK_Q21}) + "\n")
+    out = tmp_path / "out.jsonl"
+    res = cli(["batch", inp, "--out", out, "--grader", "offline"], env={"MLGRADE_EXEC": "1"})
+    assert res.exit_code == 0, res.output
+    line = json.loads(out.read_text().splitlines()[0])
+    tests = line["code_tests"]
+    if tests and tests[0]["error"].startswith(codegrade.NO_SANDBOX):
+        pytest.skip("no sandbox on this machine")
+    assert [t["status"] for t in tests] == ["not-run"] and "nltk" in tests[0]["error"]
+    assert "code_unverified" in line["review"]["reasons"] and "code_conflict" not in line["review"]["reasons"]
