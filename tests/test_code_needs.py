@@ -188,3 +188,20 @@ def test_batch_code_lane_says_the_same(tmp_path, cli):
         pytest.skip("no sandbox on this machine")
     assert [t["status"] for t in tests] == ["not-run"] and "nltk" in tests[0]["error"]
     assert "code_unverified" in line["review"]["reasons"] and "code_conflict" not in line["review"]["reasons"]
+
+
+def test_another_graders_judgment_of_the_nltk_code_stands(monkeypatch, fake_grader, bank):
+    """The LLM path: the grader calls the code correct; the run cannot say otherwise, so the point
+    stays covered (main 7fc7633: missing, with a code_conflict flag)."""
+    import asyncio
+
+    from mlgrade.config import load_settings
+    from mlgrade.grading import agrade_rubric
+
+    monkeypatch.setenv("MLGRADE_EXEC", "1")
+    fake_grader.statuses = {"correct-output": "covered"}
+    g = _sandboxed(asyncio.run(agrade_rubric(bank.get("q21"), NLTK_Q21, settings=load_settings(), grader=fake_grader)))
+    assert [t.status for t in g.code_tests] == ["not-run"]
+    assert next(j for j in g.judgments if j.key_point == "correct-output").status == "covered"
+    assert "code_conflict" not in g.review.reasons
+    assert "code_unverified" in g.review.reasons
