@@ -273,8 +273,8 @@ class Assessment(BaseModel):
     raw_reply: str | None = None
 
 
-ReviewReason = Literal["graders_disagree", "unstable", "unverified_evidence", "code_conflict", "injection_attempt",
-                       "off_topic", "near_boundary"]
+ReviewReason = Literal["graders_disagree", "unstable", "unverified_evidence", "code_conflict", "code_unverified",
+                       "injection_attempt", "off_topic", "near_boundary"]
 
 
 class Review(BaseModel):

@@ -32,10 +32,13 @@ NEAR_BOUNDARY = 3.0  # near_boundary: the score is within this many points of a 
 OFF_TOPIC_SHARE = 0.5
 OFF_TOPIC_MIN = 2
 OFF_TOPIC_MARK = "off-topic words:"  # = graders.topicality.MARKER (core may not import graders)
+# code_unverified: the answer's code needs a widely used library the sandbox lacks (code/needs.py),
+# so it was not run and its correctness rests on the grader's reading: a person should check it.
+NOT_VERIFIED_MARK = "code not verified here"  # = code.needs.NOT_VERIFIED (core may not import code)
 BAND_EDGES: tuple[float, ...] = tuple(t for t, _ in BANDS if t > 0)  # 80, 60, 30
 BAND_ORDER: tuple[str, ...] = tuple(name for _, name in BANDS)  # strong … poor
-REASONS: tuple[str, ...] = ("injection_attempt", "graders_disagree", "code_conflict", "off_topic", "unverified_evidence",
-                            "unstable", "near_boundary")  # also the order of severity used to sort the review queue
+REASONS: tuple[str, ...] = ("injection_attempt", "graders_disagree", "code_conflict", "code_unverified", "off_topic",
+                            "unverified_evidence", "unstable", "near_boundary")  # also the order of severity used to sort the review queue
 
 # ---------------------------------------------------------------------------------- injection
 _ROLE = r"(?:system|assistant|developer|grader|evaluator|assessor|instructor)"
@@ -338,6 +341,10 @@ def assess(grade: Grade, answer: str, *, rubric: Rubric | None = None, second_op
         failing = next((t for t in grade.code_tests if t.status != "passed"), None)
         why = (failing.error or f"{failing.call}: {failing.status}") if failing else ""
         details["code_conflict"] = "; ".join(conflicts) + (f" ({why[:100]})" if why else "")
+    not_run = [t.error for t in grade.code_tests if t.status == "not-run" and t.error.startswith(NOT_VERIFIED_MARK)]
+    if not_run:
+        details["code_unverified"] = ("the code was not run: " + not_run[0][len(NOT_VERIFIED_MARK):].lstrip(": ")
+                                      + "; its correctness is the grader's reading of the text: check it by hand")
     unverified = [j.key_point for j in grade.judgments
                   if (j.claimed_status or j.status) in ("covered", "partial") and not j.verified
                   and not (j.evidence.strip() and quote_found(j.evidence, answer))]

@@ -39,6 +39,7 @@ from typing import Any
 from ..models import CodeTestResult, Rubric
 from .extract import extract_code
 from .hidden import HiddenCase, generate
+from .needs import missing_library, not_verified
 from .sandbox import DEFAULT_TIMEOUT, Guest, GuestResult, Limits, SandboxError, SandboxUnavailable, run_guests
 
 CALL_TIMEOUT = 1.0  # per test call; the rubric tests are tiny, so a correct answer needs milliseconds
@@ -367,6 +368,9 @@ def run_rubric_tests(rubric: Rubric, answer: str, *, timeout: float = DEFAULT_TI
         if load.get("load") == "no-function":
             defined = _clip(", ".join(load.get("defined") or []) or "none")
             return _whole("error", f"no function named {function} (functions defined: {defined})")
+        library = missing_library(code, str(load.get("type")), str(load.get("message")))
+        if library:  # the sandbox's lack, not the code's fault: not verified, the text is judged
+            return _whole("not-run", not_verified(library))
         return _whole("error", "code error: the code failed while loading: "
                                + _clip(f"{load.get('type')}: {load.get('message')}"))
     if isinstance(expected, str):  # mlgrade's side failed: the run proves nothing either way
