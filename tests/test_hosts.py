@@ -138,3 +138,17 @@ def test_rubric_tests_give_the_same_results_in_a_batch(bank, starts):
         assert [t.model_dump() for t in warm] == [t.model_dump() for t in cold]
         assert {t.status for t in cold} != {"not-run"}
     assert sorted(starts) == ["cold"] * 4 + ["warm"] * 4  # candidate and reference, each answer, each way
+
+
+def test_no_room_for_the_zygote_s_directory_means_a_cold_start_and_no_descriptor_left_open(starts, monkeypatch):
+    # /tmp full (or read-only) when the zygote starts, not when the host's work directory was made
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(hosts.tempfile, "mkdtemp", full)
+    for _ in range(3):
+        with pytest.raises(hosts.Unavailable):
+            hosts.run({"wasmtime_path": "/nonexistent"}, "/", 5.0)
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert not hosts._zygotes

@@ -39,8 +39,11 @@ class Zygote:
     def __init__(self, wasmtime_path: str) -> None:
         self.wasmtime_path = wasmtime_path
         self.lock = threading.Lock()
+        try:  # /tmp full or read-only: no warm start, but the cold one may still find room
+            self.home = tempfile.mkdtemp(prefix="mlgrade-zygote-")
+        except OSError as exc:
+            raise Unavailable(str(exc)) from None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.home = tempfile.mkdtemp(prefix="mlgrade-zygote-")
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-S", str(_SELF), str(theirs.fileno()), wasmtime_path],
