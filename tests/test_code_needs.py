@@ -205,3 +205,18 @@ def test_another_graders_judgment_of_the_nltk_code_stands(monkeypatch, fake_grad
     assert next(j for j in g.judgments if j.key_point == "correct-output").status == "covered"
     assert "code_conflict" not in g.review.reasons
     assert "code_unverified" in g.review.reasons
+
+
+def test_a_batch_reuses_a_grade_whose_code_needs_a_missing_library(bank):
+    # the sandbox never provides nltk, so the next run would only pay for the same request again;
+    # "no sandbox here" is this machine at that moment, so that grade is still not reused
+    from mlgrade.batch.runner import _cached_grade
+    from mlgrade.grading import finalize
+
+    rubric = bank.get("q21")
+    needs = finalize(rubric, NLTK_Q21, Assessment(judgments=[]), grader="llm", code_tests=_not_verified())
+    no_box = finalize(rubric, NLTK_Q21, Assessment(judgments=[]), grader="llm",
+                      code_tests=[CodeTestResult(call=codegrade.WHOLE_ANSWER, status="not-run", error=codegrade.NO_SANDBOX)])
+    cached = _cached_grade(needs.model_dump(mode="json"))
+    assert cached is not None and cached.code_tests == needs.code_tests and cached.score == needs.score
+    assert _cached_grade(no_box.model_dump(mode="json")) is None

@@ -138,3 +138,39 @@ def test_rubric_tests_give_the_same_results_in_a_batch(bank, starts):
         assert [t.model_dump() for t in warm] == [t.model_dump() for t in cold]
         assert {t.status for t in cold} != {"not-run"}
     assert sorted(starts) == ["cold"] * 4 + ["warm"] * 4  # candidate and reference, each answer, each way
+
+
+def test_no_room_for_the_zygote_s_directory_means_a_cold_start_and_no_descriptor_left_open(starts, monkeypatch):
+    # /tmp full (or read-only) when the zygote starts, not when the host's work directory was made
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(hosts.tempfile, "mkdtemp", full)
+    for _ in range(3):
+        with pytest.raises(hosts.Unavailable):
+            hosts.run({"wasmtime_path": "/nonexistent"}, "/", 5.0)
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert not hosts._zygotes
+
+
+def test_a_zygote_that_stops_answering_is_replaced_and_the_run_still_answers(starts, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(hosts, "ASK_TIMEOUT", 0.5, raising=False)
+    run_guests([Guest("print(1)")], limits=Limits(timeout=5.0), background=True)
+    stopped = zygote_pid()
+    os.kill(stopped, signal.SIGSTOP)  # alive, holding its socket open, answering nothing
+    try:
+        result: list = []
+        worker = threading.Thread(target=lambda: result.append(
+            run_guests([Guest("print(2)")], limits=Limits(timeout=5.0), background=True)[0]), daemon=True)
+        worker.start()
+        worker.join(60)  # a guard against hanging the suite, not a speed check
+        assert not worker.is_alive(), "the run waited on a zygote that does not answer"
+        assert result[0].stdout == "2\n" and zygote_pid() != stopped
+    finally:
+        try:
+            os.kill(stopped, signal.SIGCONT)
+        except ProcessLookupError:
+            pass

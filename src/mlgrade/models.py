@@ -36,11 +36,23 @@ class KeyPoint(_Strict):
     cues: list[str] = Field(default_factory=list)
 
 
+# Misconception ids the graders report about a whole answer (scoring.OFF_TOPIC): a rubric's own
+# misconception under that id would let an LLM's unquoted, unverified report of it hold the score.
+RESERVED_MISCONCEPTION_IDS = frozenset({"off-topic"})
+
+
 class Misconception(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     claim: str = Field(min_length=1)
     penalty: float = Field(ge=0, le=100)
     cues: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, v: str) -> str:
+        if v in RESERVED_MISCONCEPTION_IDS:
+            raise ValueError(f"{v!r} is reserved for the graders' own flag; give the misconception another id")
+        return v
 
 
 class Erratum(_Strict):

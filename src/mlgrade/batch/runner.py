@@ -19,6 +19,7 @@ from ..errors import ConfigError, GraderFailure, MlgradeError
 from ..grading import (Grader, agrade_rubric, code_facts, error_grade, make_grader, runs_code, second_opinion,
                        with_review)
 from ..models import Grade, Rubric, Usage
+from ..review import NOT_VERIFIED_MARK
 from ..rubrics import RubricBank, rubric_hash
 
 MAX_REMEMBERED_HITS = 256  # cached grades kept in memory per run: a few MB, so a long run stays flat
@@ -297,8 +298,10 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
 
 def _code_unverified(grade: Grade) -> bool:
     """The answer's code was not run or not checked (no sandbox here, the reference failed): that
-    says something about this machine at that moment, not about the answer, so it is not cached."""
-    return any(t.status == "not-run" for t in grade.code_tests)
+    says something about this machine at that moment, not about the answer, so it is not cached.
+    Code that needs a library the sandbox lacks (code/needs.py) is another matter: no sandbox of
+    mlgrade's has it, so running again would only pay for the same request."""
+    return any(t.status == "not-run" and not t.error.startswith(NOT_VERIFIED_MARK) for t in grade.code_tests)
 
 
 def _cached_grade(hit: dict[str, Any] | None) -> Grade | None:

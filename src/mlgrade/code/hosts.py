@@ -29,6 +29,10 @@ from pathlib import Path
 
 _HOST = Path(__file__).with_name("wasm_host.py")
 _SELF = Path(__file__)
+# How long the zygote may take to answer a request (a fork, or reaping a killed host: milliseconds
+# even on a loaded machine). A zygote that does not answer (stopped, swapped out, stuck reaping)
+# would otherwise hold every run of the batch past its deadline.
+ASK_TIMEOUT = 10.0
 
 
 class Unavailable(RuntimeError):
@@ -39,8 +43,11 @@ class Zygote:
     def __init__(self, wasmtime_path: str) -> None:
         self.wasmtime_path = wasmtime_path
         self.lock = threading.Lock()
+        try:  # /tmp full or read-only: no warm start, but the cold one may still find room
+            self.home = tempfile.mkdtemp(prefix="mlgrade-zygote-")
+        except OSError as exc:
+            raise Unavailable(str(exc)) from None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.home = tempfile.mkdtemp(prefix="mlgrade-zygote-")
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-S", str(_SELF), str(theirs.fileno()), wasmtime_path],
@@ -53,14 +60,21 @@ class Zygote:
         finally:
             theirs.close()
         self.sock = ours
+        self.sock.settimeout(ASK_TIMEOUT)
+        self.broken = False
 
     def _ask(self, request: dict, fds: list[int] = ()) -> dict:  # type: ignore[assignment]
+        # A request that failed part-way (timed out, say) may be answered later: the next reply
+        # read would be that one, so a zygote that failed once is not asked again.
+        if self.broken:
+            raise Unavailable("the warm host failed an earlier request")
         data = json.dumps(request).encode("utf-8")
         try:
             socket.send_fds(self.sock, [len(data).to_bytes(4, "big") + data], list(fds))
             head = self._read(4)
             return json.loads(self._read(int.from_bytes(head, "big")))
         except (OSError, EOFError, ValueError) as exc:
+            self.broken = True
             raise Unavailable(f"the warm host is gone ({exc})") from None
 
     def _read(self, n: int) -> bytes:
