@@ -30,10 +30,10 @@ MISSING = "No module named '{}'"
 
 
 @pytest.mark.parametrize("code, message, library", [
-    ("from nltk import bigrams\ndef f(t): pass\n", MISSING.format("nltk"), "nltk"),
-    ("import numpy as np\ndef f(t): pass\n", MISSING.format("numpy"), "numpy"),
-    ("from sklearn.metrics import f1_score\n", MISSING.format("sklearn"), "scikit-learn"),
-    ("import nltk.util\n", MISSING.format("nltk.util"), "nltk"),
+    ("from nltk import bigrams\ndef f(t): return list(bigrams(t))\n", MISSING.format("nltk"), "nltk"),
+    ("import numpy as np\ndef f(t): return np.array(t)\n", MISSING.format("numpy"), "numpy"),
+    ("from sklearn.metrics import f1_score\nscore = f1_score\n", MISSING.format("sklearn"), "scikit-learn"),
+    ("import nltk.util\ndef f(t): return nltk.util.bigrams(t)\n", MISSING.format("nltk.util"), "nltk"),
 ])
 def test_a_listed_library_imported_at_load_is_the_sandboxs_lack(code, message, library):
     assert missing_library(code, "ModuleNotFoundError", message) == library
@@ -50,6 +50,10 @@ def test_a_listed_library_imported_at_load_is_the_sandboxs_lack(code, message, l
     ("import numpy\n", "ImportError", MISSING.format("numpy")),
     ("import numpy\n", "ModuleNotFoundError", "No module named 'numpy' (and then some)"),
     ("from .numpy import x\n", "ModuleNotFoundError", MISSING.format("numpy")),             # relative
+    ("import numpy\ndef f(t): return [(w, w) for w in t]\n", "ModuleNotFoundError",
+     MISSING.format("numpy")),                                                              # never used
+    ("import numpy as np\ndef f(t): return numpy\n", "ModuleNotFoundError",
+     MISSING.format("numpy")),                                                              # bound as np, np unread
 ])
 def test_anything_else_is_the_codes_error(code, error_type, message):
     assert missing_library(code, error_type, message) is None
@@ -168,6 +172,16 @@ def test_q21_unlisted_module_still_fails_its_tests(monkeypatch):
 def test_q21_failure_after_a_listed_import_still_fails(monkeypatch, answer):
     g = _sandboxed(_grade("q21", answer, monkeypatch))
     assert len(g.code_tests) > 1 and any(t.status != "passed" for t in g.code_tests if not t.edge)
+    assert next(j for j in g.judgments if j.key_point == "correct-output").status == "missing"
+    assert "code_unverified" not in g.review.reasons
+
+
+def test_q21_wrong_code_with_an_unused_listed_import_still_fails(monkeypatch):
+    """An `import numpy` nothing reads does not turn wrong code into "not verified" (it scored
+    adequate, 65, instead of weak before this rule)."""
+    wrong = "import numpy\n\ndef find_bigrams(text):\n    return [(w, w) for w in text.split()]\n"
+    g = _sandboxed(_grade("q21", wrong, monkeypatch))
+    assert [t.status for t in g.code_tests] == ["error"] and "numpy" in g.code_tests[0].error
     assert next(j for j in g.judgments if j.key_point == "correct-output").status == "missing"
     assert "code_unverified" not in g.review.reasons
 

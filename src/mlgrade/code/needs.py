@@ -8,7 +8,8 @@ candidate's own interpreter, so wrong code could raise `ModuleNotFoundError("No 
 'numpy'")` itself, or import a module that exists nowhere to dodge the tests; hence three checks:
 the name is not a standard-library module (those the sandbox has), it is on the short list below,
 and the code imports it with a plain statement of the module's body (one that runs whenever
-loading gets that far, so the code could never load here whatever it did before).
+loading gets that far, so the code could never load here whatever it did before) and reads a name
+that import binds (an unused `import numpy` on top of wrong code does not skip its tests).
 """
 
 from __future__ import annotations
@@ -31,18 +32,25 @@ _MESSAGE = re.compile(r"No module named '([A-Za-z_][A-Za-z0-9_.]*)'")
 
 
 def _imported_at_load(code: str) -> set[str]:
-    """Top-level names of the modules the module body imports unconditionally."""
+    """Top-level names of the modules the module body imports unconditionally and the code then
+    uses: an import nothing reads (wrong code with `import numpy` on top) proves no need of it."""
     try:
-        body = ast.parse(code).body
+        tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
-    names: set[str] = set()
-    for node in body:
+    bound: dict[str, str] = {}  # name the import binds -> its module's top-level name
+    for node in tree.body:
         if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
+            for a in node.names:
+                bound[a.asname or a.name.split(".")[0]] = a.name.split(".")[0]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module.split(".")[0])
-    return names
+            for a in node.names:
+                bound[a.asname or a.name] = node.module.split(".")[0]
+    try:
+        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    except RecursionError:
+        return set()
+    return {module for name, module in bound.items() if name in read}
 
 
 def missing_library(code: str, error_type: str, message: str) -> str | None:
