@@ -163,8 +163,17 @@ _GRADER_NAMED = re.compile(r"\b(?:ai\b|a\.i\.|llm|language model|automat|grader|
                            re.IGNORECASE)
 
 
+# The only non-ASCII characters IGNORECASE matches to an ASCII letter (re's documentation); with
+# none of them in the text, a match needs one of _GRADER_WORDS or "ai" in the casefolded text.
+_ASCII_LOOKALIKES = ("\u0130", "\u0131", "\u017f", "\u212a")
+
+
 def _names_a_grader(answer: str, low: str) -> bool:
     if not answer.isascii():
+        # the regex costs ~30 us on non-ASCII text; most such answers lack every word it needs
+        if not any(map(answer.__contains__, _ASCII_LOOKALIKES)) and "ai" not in low \
+                and not any(map(low.__contains__, _GRADER_WORDS)):
+            return False
         return _GRADER_NAMED.search(answer) is not None
     if any(map(low.__contains__, _GRADER_WORDS)):
         return True
