@@ -177,6 +177,7 @@ class _Bank:
     texts: tuple[tuple[str, ...], ...]  # each rubric's stem sequence (question, model answer, points, cues)
     idf: dict[str, float]
     postings: dict[str, tuple[tuple[int, float], ...]]  # stem -> (rubric index, weight / norm)
+    top: dict[str, float]  # stem -> its largest weight in any rubric: bounds every rubric's cosine
 
 
 def _weights(stems: list[str], idf: dict[str, float]) -> dict[str, float]:
@@ -200,7 +201,8 @@ def _bank() -> _Bank:
         for s, v in _weights(list(t), idf).items():
             if v > 0.0:  # a stem in every rubric (idf 0) separates none of them
                 postings.setdefault(s, []).append((i, v))
-    return _Bank(tuple(r.id for r in rubrics), tuple(r.question for r in rubrics), tuple(texts), idf, {s: tuple(p) for s, p in postings.items()})
+    return _Bank(tuple(r.id for r in rubrics), tuple(r.question for r in rubrics), tuple(texts), idf,
+                 {s: tuple(p) for s, p in postings.items()}, {s: max(w for _, w in p) for s, p in postings.items()})
 
 
 @dataclass(frozen=True)
@@ -257,6 +259,11 @@ def off_topic_reason(subject: Subject | None, tokens: list[Token]) -> str:
     bank = _bank()
     answer = _weights(content, bank.idf)
     own = sum(v * subject.vector.get(s, 0.0) for s, v in answer.items())
+    # No rubric's cosine exceeds the answer's weights against each stem's largest weight: when even
+    # that cannot reach own / FIT_RATIO (with room for rounding), the full scoring cannot flag it.
+    top = bank.top.get
+    if own > FIT_RATIO * sum(v * top(s, 0.0) for s, v in answer.items()) * (1 + 1e-9) + 1e-12:
+        return ""
     scores = [0.0] * len(bank.ids)
     postings = bank.postings.get
     for s, v in answer.items():
