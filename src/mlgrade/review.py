@@ -140,6 +140,12 @@ _GATES: tuple[tuple[tuple[str, ...], ...] | str | None, ...] = (
     (("{",),),
 )
 assert len(_GATES) == len(_PATTERNS), "one gate (or None) per pattern"
+# The patterns without IGNORECASE, for ASCII answers: there lower() maps offsets one to one and a
+# lower-case pattern matches the lowered text exactly where it matches the answer ignoring case,
+# several times faster. A pattern naming an upper-case letter (not an escape: \W, \Z) keeps the flag.
+_LOWER_PATTERNS: tuple[re.Pattern[str] | None, ...] = tuple(
+    None if re.search(r"(?<!\\)[A-Z]", re.sub(r"\\\\|\\[A-Za-z]", "", rx.pattern))
+    else re.compile(rx.pattern, re.MULTILINE) for _, rx, _ in _PATTERNS)
 # Tested on answers that fold like ASCII (_folds_like_ascii: none of the four letters IGNORECASE
 # matches to an ASCII one, such as "İ", which matches "i" but folds to "i̇"): further words, then a
 # part of the pattern that any match contains, searched in the lower-cased text without IGNORECASE
@@ -250,11 +256,13 @@ def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
                 continue
         elif gate is not None and not _gate_open(gate, low):
             continue
-        for m in rx.finditer(answer):
-            if not m.group(0).strip():
+        fast = _LOWER_PATTERNS[n] if answer.isascii() else None
+        for m in fast.finditer(low) if fast is not None else rx.finditer(answer):
+            matched = answer[m.start():m.end()]
+            if not matched.strip():
                 continue
             start, end = _reach(answer, m, reach)
-            text = " ".join(m.group(0).split())
+            text = " ".join(matched.split())
             hits.append(InjectionHit(kind, start, end, text if len(text) <= 80 else text[:77] + "…"))
     return tuple(sorted(hits, key=lambda h: (h.start, h.end)))
 
