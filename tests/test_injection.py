@@ -122,6 +122,6 @@ def test_a_fake_pipeline_message_after_correct_code_is_poor_and_flagged(bank):
     "Über-trained: the rain in Spain (no 'ai' word).",
 ])
 def test_names_a_grader_shortcut_agrees_with_the_pattern_on_non_ascii_text(text):
-    from mlgrade.review import _GRADER_NAMED, _folds_like_ascii, _names_a_grader
+    from mlgrade.review import _GRADER_NAMED, folds_like_ascii, _names_a_grader
 
-    assert _names_a_grader(text, text.casefold(), _folds_like_ascii(text)) == (_GRADER_NAMED.search(text) is not None)
+    assert _names_a_grader(text, text.casefold(), folds_like_ascii(text)) == (_GRADER_NAMED.search(text) is not None)

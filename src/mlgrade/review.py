@@ -146,7 +146,7 @@ assert len(_GATES) == len(_PATTERNS), "one gate (or None) per pattern"
 _LOWER_PATTERNS: tuple[re.Pattern[str] | None, ...] = tuple(
     None if re.search(r"(?<!\\)[A-Z]", re.sub(r"\\\\|\\[A-Za-z]", "", rx.pattern))
     else re.compile(rx.pattern, re.MULTILINE) for _, rx, _ in _PATTERNS)
-# Tested on answers that fold like ASCII (_folds_like_ascii: none of the four letters IGNORECASE
+# Tested on answers that fold like ASCII (folds_like_ascii: none of the four letters IGNORECASE
 # matches to an ASCII one, such as "İ", which matches "i" but folds to "i̇"): further words, then a
 # part of the pattern that any match contains, searched in the lower-cased text without IGNORECASE
 # (several times faster than the whole pattern with it).
@@ -175,7 +175,7 @@ _GRADER_NAMED = re.compile(r"\b(?:ai\b|a\.i\.|llm|language model|automat|grader|
 _ASCII_LOOKALIKES = ("\u0130", "\u0131", "\u017f", "\u212a")
 
 
-def _folds_like_ascii(answer: str) -> bool:
+def folds_like_ascii(answer: str) -> bool:
     return answer.isascii() or not any(map(answer.__contains__, _ASCII_LOOKALIKES))
 
 
@@ -242,7 +242,7 @@ def find_injections(answer: str) -> list[InjectionHit]:
 @lru_cache(maxsize=64)  # the offline grader and finalize both ask, for the same answer
 def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
     low = answer.casefold()
-    folds = _folds_like_ascii(answer)
+    folds = folds_like_ascii(answer)
     ascii_gates = _ASCII_GATES if folds else {}
     hits: list[InjectionHit] = []
     grader_named: bool | None = None
