@@ -67,7 +67,7 @@ def test_a_note_to_the_grader_is_still_found():
 
 def test_unicode_normalisation_is_the_table_one():
     rng = random.Random(27)
-    typographic = list(evidence._QUOTES + evidence._DQUOTES + evidence._DASHES + "\u200b\ufeff\u00ad\u00a0\u2003")
+    typographic = list(evidence._QUOTES + evidence._DQUOTES + evidence._DASHES + "\u200b\ufeff\u00ad\u00a0\u2003\u3000\u2028\x85")
     alphabet = [chr(i) for i in range(0x2100)] + typographic * 40
     texts = ["“It’s — fine”", "ﬁ\u0301 Ǆ ＡＢＣ", "\u2018\u2019\u201c\u201d\u2013\u2014\u2212"]
     texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(20_000)]
