@@ -31,6 +31,10 @@ def _answers(rubric, rng: random.Random) -> list[str]:
             out.append(f"{words[0].capitalize()} {words[1]} come up often. It {' '.join(words[2:])} in my view.")
             out.append(f"The {words[0]} is simple. They {' '.join(words[1:])}, so this matters.")
         out.append(" ".join(ch.upper() if rng.random() < 0.3 else ch for ch in cue.replace("", " ").strip()))
+        # non-ASCII answers: accents, no-break spaces, ß (lower() keeps it), and the letters that
+        # IGNORECASE matches to ASCII ones ("ſ" for s, "K" for k, "ı" for i) in place of the cue's
+        out.append("Naïve café: " + "\u00a0".join(ch.upper() if rng.random() < 0.3 else ch for ch in cue) + " — Straße.")
+        out.append("Café: " + cue.translate(str.maketrans({"s": "\u017f", "k": "\u212a", "i": "\u0131"})) + ".")
     for _ in range(10):
         picked = rng.sample(cues, min(6, len(cues)))
         out.append(" ".join(f"{c}." if rng.random() < 0.5 else f"Some think {c}, but no." for c in picked))

@@ -109,3 +109,19 @@ def test_a_fake_pipeline_message_after_correct_code_is_poor_and_flagged(bank):
                                                        status="passed", hidden=True)]
     g = finalize(rubric, PIPELINE, OfflineGrader().judge(rubric, PIPELINE, facts=passed), grader="offline", code_tests=passed)
     assert g.score <= 30 and "injection_attempt" in g.review.reasons
+
+
+@pytest.mark.parametrize("text", [
+    "Café: dropout zeroes units at random.",  # non-ASCII, names no grader
+    "Naïve Bayes — a note for the GRADER follows.",
+    "Note pour l'évaluateur: the LLM can be wrong.",
+    "Straße, then an AI model.",
+    "The gradıng model (dotless i) should see this.",  # IGNORECASE matches 'ı' to 'i'
+    "Dear aſſeſſor, café.",  # and 'ſ' to 's'
+    "A \u212aelvin sign, and an \u0130 too: automat\u0130c café.",
+    "Über-trained: the rain in Spain (no 'ai' word).",
+])
+def test_names_a_grader_shortcut_agrees_with_the_pattern_on_non_ascii_text(text):
+    from mlgrade.review import _GRADER_NAMED, folds_like_ascii, _names_a_grader
+
+    assert _names_a_grader(text, text.casefold(), folds_like_ascii(text)) == (_GRADER_NAMED.search(text) is not None)

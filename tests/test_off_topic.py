@@ -6,6 +6,8 @@ Every answer here was written for these tests; none comes from a data set.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from mlgrade.evaluation.expert import ExpertRow, expert_metrics
@@ -158,3 +160,20 @@ def test_eval_counts_an_off_topic_flag_as_caught_and_as_a_false_flag_where_none_
     assert m["misconception_recall"] == {"n": 2, "flagged": 1, "recall": 0.5}
     clean = ExpertRow(3, "q15", "an answer", 45.0, "weak", "partial", [], "a3")
     assert expert_metrics([(clean, weak)])["false_flags"] == {"n": 1, "flagged": 1, "rate": 1.0}
+
+
+def test_the_fit_bound_shortcut_never_changes_a_reason(monkeypatch):
+    """Every bank rubric's model answer, judged against every rubric's subject, gets the same reason
+    with the bound that skips the full scoring as with the bound disabled."""
+    from mlgrade.graders.textmatch import tokenize
+    from mlgrade.rubrics import builtin_rubrics_dir, load_dir
+
+    rubrics = list(load_dir(builtin_rubrics_dir())[0].values())
+    subjects = [s for s in map(topicality.subject_for, rubrics) if s is not None]
+    answers = [tokenize(r.model_answer) for r in rubrics if r.model_answer] + [tokenize(EXPLORATION), tokenize(KMEANS)]
+    with_bound = [topicality.off_topic_reason(s, a) for s in subjects for a in answers]
+    bank = topicality._bank()
+    monkeypatch.setattr(topicality, "_bank", lambda: dataclasses.replace(bank, top={k: 1e9 for k in bank.top}))  # never skips
+    unbounded = [dataclasses.replace(s, others_top={k: 1e9 for k in s.others_top}) for s in subjects]
+    assert with_bound == [topicality.off_topic_reason(s, a) for s in unbounded for a in answers]
+    assert any(with_bound) and not all(with_bound)

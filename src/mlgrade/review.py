@@ -140,10 +140,16 @@ _GATES: tuple[tuple[tuple[str, ...], ...] | str | None, ...] = (
     (("{",),),
 )
 assert len(_GATES) == len(_PATTERNS), "one gate (or None) per pattern"
-# Tested on ASCII answers only, where casefold() folds exactly what IGNORECASE matches (elsewhere
-# "İ" matches "i" but folds to "i̇", and a gate written now must not change what a non-ASCII answer
-# was found to hold): further words, then a part of the pattern that any match contains, searched
-# in the lower-cased text without IGNORECASE (several times faster than the whole pattern with it).
+# The patterns without IGNORECASE, for ASCII answers: there lower() maps offsets one to one and a
+# lower-case pattern matches the lowered text exactly where it matches the answer ignoring case,
+# several times faster. A pattern naming an upper-case letter (not an escape: \W, \Z) keeps the flag.
+_LOWER_PATTERNS: tuple[re.Pattern[str] | None, ...] = tuple(
+    None if re.search(r"(?<!\\)[A-Z]", re.sub(r"\\\\|\\[A-Za-z]", "", rx.pattern))
+    else re.compile(rx.pattern, re.MULTILINE) for _, rx, _ in _PATTERNS)
+# Tested on answers that fold like ASCII (folds_like_ascii: none of the four letters IGNORECASE
+# matches to an ASCII one, such as "İ", which matches "i" but folds to "i̇"): further words, then a
+# part of the pattern that any match contains, searched in the lower-cased text without IGNORECASE
+# (several times faster than the whole pattern with it).
 # The score demand's _TOP names a mark, _HIGH is a 9x or a 100 after the score's name, and a JSON
 # score field closes its quote right after the name (or says "override").
 _ASCII_GATES: dict[int, tuple[tuple[tuple[str, ...], ...], re.Pattern[str]]] = {
@@ -163,8 +169,21 @@ _GRADER_NAMED = re.compile(r"\b(?:ai\b|a\.i\.|llm|language model|automat|grader|
                            re.IGNORECASE)
 
 
-def _names_a_grader(answer: str, low: str) -> bool:
+# The only non-ASCII characters IGNORECASE matches to an ASCII letter (re's documentation). Text
+# without them folds like ASCII text for what the gates test: a match of their words and patterns
+# (ASCII letters, whitespace, digits, punctuation, no word boundary) is in the casefolded text too.
+_ASCII_LOOKALIKES = ("\u0130", "\u0131", "\u017f", "\u212a")
+
+
+def folds_like_ascii(answer: str) -> bool:
+    return answer.isascii() or not any(map(answer.__contains__, _ASCII_LOOKALIKES))
+
+
+def _names_a_grader(answer: str, low: str, folds: bool = True) -> bool:
     if not answer.isascii():
+        # the regex costs ~30 us on non-ASCII text; most such answers lack every word it needs
+        if folds and "ai" not in low and not any(map(low.__contains__, _GRADER_WORDS)):
+            return False
         return _GRADER_NAMED.search(answer) is not None
     if any(map(low.__contains__, _GRADER_WORDS)):
         return True
@@ -223,7 +242,8 @@ def find_injections(answer: str) -> list[InjectionHit]:
 @lru_cache(maxsize=64)  # the offline grader and finalize both ask, for the same answer
 def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
     low = answer.casefold()
-    ascii_gates = _ASCII_GATES if answer.isascii() else {}
+    folds = folds_like_ascii(answer)
+    ascii_gates = _ASCII_GATES if folds else {}
     hits: list[InjectionHit] = []
     grader_named: bool | None = None
     for n, ((kind, rx, reach), gate) in enumerate(zip(_PATTERNS, _GATES)):
@@ -231,16 +251,18 @@ def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
             continue
         if gate == "grader":
             if grader_named is None:
-                grader_named = _names_a_grader(answer, low)
+                grader_named = _names_a_grader(answer, low, folds)
             if not grader_named:
                 continue
         elif gate is not None and not _gate_open(gate, low):
             continue
-        for m in rx.finditer(answer):
-            if not m.group(0).strip():
+        fast = _LOWER_PATTERNS[n] if answer.isascii() else None
+        for m in fast.finditer(low) if fast is not None else rx.finditer(answer):
+            matched = answer[m.start():m.end()]
+            if not matched.strip():
                 continue
             start, end = _reach(answer, m, reach)
-            text = " ".join(m.group(0).split())
+            text = " ".join(matched.split())
             hits.append(InjectionHit(kind, start, end, text if len(text) <= 80 else text[:77] + "…"))
     return tuple(sorted(hits, key=lambda h: (h.start, h.end)))
 

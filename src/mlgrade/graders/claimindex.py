@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from .anaphora import splittable
 from .claims import IndexedClaim
+from ..review import folds_like_ascii
 from .textmatch import STOPWORDS, squash
 
 
@@ -61,10 +62,12 @@ class ClaimIndex:
         if self.always:
             self._add(self.always, anywhere, possible, referable)
         if self.patterns:
-            # On ASCII text a code-like cue's pattern (its characters, spaces between them optional,
-            # any case) matches only where the squashed text holds the squashed cue: a substring test
-            # skips the regex scan, several times slower, for nearly every answer.
-            squashed = squash(text) if text.isascii() else None
+            # On text that folds like ASCII (review.folds_like_ascii: every character matching an
+            # ASCII cue character ignoring case is ASCII, whitespace is what str.split() drops) a
+            # code-like cue's pattern (its characters, spaces between them optional, any case)
+            # matches only where the squashed text holds the squashed cue: a substring test skips
+            # the regex scan, several times slower, for nearly every answer.
+            squashed = squash(text) if folds_like_ascii(text) else None
             for n, i, c, plain in self.patterns:
                 if squashed is not None and plain is not None and plain not in squashed:
                     continue

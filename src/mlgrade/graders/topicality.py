@@ -183,6 +183,7 @@ class _Bank:
     texts: tuple[tuple[str, ...], ...]  # each rubric's stem sequence (question, model answer, points, cues)
     idf: dict[str, float]
     postings: dict[str, tuple[tuple[int, float], ...]]  # stem -> (rubric index, weight / norm)
+    top: dict[str, float]  # stem -> its largest weight in any rubric: bounds every rubric's cosine
 
 
 def _weights(stems: list[str], idf: dict[str, float]) -> dict[str, float]:
@@ -206,7 +207,8 @@ def _bank() -> _Bank:
         for s, v in _weights(list(t), idf).items():
             if v > 0.0:  # a stem in every rubric (idf 0) separates none of them
                 postings.setdefault(s, []).append((i, v))
-    return _Bank(tuple(r.id for r in rubrics), tuple(r.question for r in rubrics), tuple(texts), idf, {s: tuple(p) for s, p in postings.items()})
+    return _Bank(tuple(r.id for r in rubrics), tuple(r.question for r in rubrics), tuple(texts), idf,
+                 {s: tuple(p) for s, p in postings.items()}, {s: max(w for _, w in p) for s, p in postings.items()})
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,7 @@ class Subject:
     aliases: tuple[tuple[str, ...], ...]  # essential cues no other rubric uses
     vector: dict[str, float] = field(default_factory=dict)  # this rubric's tf-idf vector (unit length)
     name: str = ""  # the subject as the question words it, for the reason
+    others_top: dict[str, float] = field(default_factory=dict)  # _Bank.top without this rubric's weights
 
 
 def subject_for(rubric: Rubric) -> Subject | None:
@@ -243,7 +246,10 @@ def subject_for(rubric: Rubric) -> Subject | None:
     aliases = {_stem_seq(c) for kp in rubric.key_points if kp.essential for c in kp.cues}
     aliases = {a for a in aliases if a and any(not s in STOPWORDS for s in a) and used_elsewhere(a) <= ALIAS_MAX_OTHERS}
     vector = _weights([s for s in _stem_seq(_rubric_text(rubric))], bank.idf)
-    return Subject(rubric.id, tuple(sorted(terms)), tuple(sorted(aliases)), vector, " / ".join(sorted(set(terms.values()))))
+    own = bank.ids.index(rubric.id) if rubric.id in bank.ids else -1
+    others_top = {s: top for s, p in bank.postings.items() if (top := max((w for i, w in p if i != own), default=0.0))}
+    return Subject(rubric.id, tuple(sorted(terms)), tuple(sorted(aliases)), vector, " / ".join(sorted(set(terms.values()))),
+                   others_top)
 
 
 def off_topic_reason(subject: Subject | None, tokens: list[Token]) -> str:
@@ -263,6 +269,12 @@ def off_topic_reason(subject: Subject | None, tokens: list[Token]) -> str:
     bank = _bank()
     answer = _weights(content, bank.idf)
     own = sum(v * subject.vector.get(s, 0.0) for s, v in answer.items())
+    # No other rubric's cosine exceeds the answer's weights against each stem's largest weight in
+    # them: when even that cannot reach own / FIT_RATIO (with room for rounding), the full scoring
+    # cannot flag it.
+    top = (subject.others_top or bank.top).get
+    if own > FIT_RATIO * sum(v * top(s, 0.0) for s, v in answer.items()) * (1 + 1e-9) + 1e-12:
+        return ""
     scores = [0.0] * len(bank.ids)
     postings = bank.postings.get
     for s, v in answer.items():
