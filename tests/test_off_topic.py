@@ -162,15 +162,21 @@ def test_eval_counts_an_off_topic_flag_as_caught_and_as_a_false_flag_where_none_
     assert expert_metrics([(clean, weak)])["false_flags"] == {"n": 1, "flagged": 1, "rate": 1.0}
 
 
-def test_the_fit_bound_shortcut_never_changes_a_reason(monkeypatch):
+@pytest.mark.parametrize("subject_fit_max", [topicality.SUBJECT_FIT_MAX, 50.0])
+def test_the_fit_bound_shortcut_never_changes_a_reason(monkeypatch, subject_fit_max):
     """Every bank rubric's model answer, judged against every rubric's subject, gets the same reason
     with the bound that skips the full scoring as with the bound disabled."""
     from mlgrade.graders.textmatch import tokenize
     from mlgrade.rubrics import builtin_rubrics_dir, load_dir
 
+    monkeypatch.setattr(topicality, "SUBJECT_FIT_MAX", subject_fit_max)
     rubrics = list(load_dir(builtin_rubrics_dir())[0].values())
     subjects = [s for s in map(topicality.subject_for, rubrics) if s is not None]
     answers = [tokenize(r.model_answer) for r in rubrics if r.model_answer] + [tokenize(EXPLORATION), tokenize(KMEANS)]
+    # and each model answer with every subject's own words taken out: answers that never name the
+    # subject, whose reason depends on how much better they fit their own question (SUBJECT_FIT_MAX)
+    named = {stem for s in subjects for term in (*s.terms, *s.aliases) for stem in term}
+    answers += [[t for t in a if t.stem not in named] for a in answers[:len(rubrics)]]
     with_bound = [topicality.off_topic_reason(s, a) for s in subjects for a in answers]
     bank = topicality._bank()
     monkeypatch.setattr(topicality, "_bank", lambda: dataclasses.replace(bank, top={k: 1e9 for k in bank.top}))  # never skips

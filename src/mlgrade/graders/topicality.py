@@ -270,10 +270,11 @@ def off_topic_reason(subject: Subject | None, tokens: list[Token]) -> str:
     answer = _weights(content, bank.idf)
     own = sum(v * subject.vector.get(s, 0.0) for s, v in answer.items())
     # No other rubric's cosine exceeds the answer's weights against each stem's largest weight in
-    # them: when even that cannot reach own / FIT_RATIO (with room for rounding), the full scoring
-    # cannot flag it.
+    # them: when even that cannot reach own / FIT_RATIO (own / SUBJECT_FIT_MAX for an answer that
+    # never names the subject), with room for rounding, the full scoring cannot flag it.
     top = (subject.others_top or bank.top).get
-    if own > FIT_RATIO * sum(v * top(s, 0.0) for s, v in answer.items()) * (1 + 1e-9) + 1e-12:
+    reach = max(FIT_RATIO, SUBJECT_FIT_MAX) if unnamed else FIT_RATIO
+    if own > reach * sum(v * top(s, 0.0) for s, v in answer.items()) * (1 + 1e-9) + 1e-12:
         return ""
     scores = [0.0] * len(bank.ids)
     postings = bank.postings.get
