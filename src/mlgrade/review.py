@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .models import Grade, Review, Rubric
+from .models import CodeTestResult, Grade, Review, Rubric
 from .scoring import BANDS, CORE_SHARE, ESSENTIAL_CAP, EXTRA_ESSENTIAL_SHARE, OFF_TOPIC, code_core_passed
 
 # ---------------------------------------------------------------------------------- thresholds
@@ -34,7 +34,17 @@ OFF_TOPIC_MIN = 2
 OFF_TOPIC_MARK = "off-topic words:"  # = graders.topicality.MARKER (core may not import graders)
 # code_unverified: the answer's code needs a widely used library the sandbox lacks (code/needs.py),
 # so it was not run and its correctness rests on the grader's reading: a person should check it.
-NOT_VERIFIED_MARK = "code not verified here"  # = code.needs.NOT_VERIFIED (core may not import code)
+# The start of a not-run result's error when the code needs a library the sandbox lacks
+# (code/needs.py writes it; the review, the LLM prompt and the batch cache read it).
+NOT_VERIFIED_MARK = "code not verified here"
+
+
+def not_verified_reason(test: CodeTestResult) -> str | None:
+    """Why this not-run result's code was not run here ("it needs nltk, ..."), or None when it is
+    not that case (another not-run, or a run)."""
+    if test.status == "not-run" and test.error.startswith(NOT_VERIFIED_MARK):
+        return test.error[len(NOT_VERIFIED_MARK):].lstrip(": ")
+    return None
 BAND_EDGES: tuple[float, ...] = tuple(t for t, _ in BANDS if t > 0)  # 80, 60, 30
 BAND_ORDER: tuple[str, ...] = tuple(name for _, name in BANDS)  # strong … poor
 REASONS: tuple[str, ...] = ("injection_attempt", "graders_disagree", "code_conflict", "code_unverified", "off_topic",
@@ -363,9 +373,9 @@ def assess(grade: Grade, answer: str, *, rubric: Rubric | None = None, second_op
         failing = next((t for t in grade.code_tests if t.status != "passed"), None)
         why = (failing.error or f"{failing.call}: {failing.status}") if failing else ""
         details["code_conflict"] = "; ".join(conflicts) + (f" ({why[:100]})" if why else "")
-    not_run = [t.error for t in grade.code_tests if t.status == "not-run" and t.error.startswith(NOT_VERIFIED_MARK)]
-    if not_run:
-        details["code_unverified"] = ("the code was not run: " + not_run[0][len(NOT_VERIFIED_MARK):].lstrip(": ")
+    why_not_run = next(filter(None, map(not_verified_reason, grade.code_tests)), None)
+    if why_not_run is not None:
+        details["code_unverified"] = ("the code was not run: " + why_not_run
                                       + "; its correctness is the grader's reading of the text: check it by hand")
     unverified = [j.key_point for j in grade.judgments
                   if (j.claimed_status or j.status) in ("covered", "partial") and not j.verified

@@ -19,7 +19,7 @@ from ..errors import ConfigError, GraderFailure, MlgradeError
 from ..grading import (Grader, agrade_rubric, code_facts, error_grade, make_grader, runs_code, second_opinion,
                        with_review)
 from ..models import Grade, Rubric, Usage
-from ..review import NOT_VERIFIED_MARK
+from ..review import not_verified_reason
 from ..rubrics import RubricBank, rubric_hash
 
 MAX_REMEMBERED_HITS = 256  # cached grades kept in memory per run: a few MB, so a long run stays flat
@@ -301,7 +301,7 @@ def _code_unverified(grade: Grade) -> bool:
     says something about this machine at that moment, not about the answer, so it is not cached.
     Code that needs a library the sandbox lacks (code/needs.py) is another matter: no sandbox of
     mlgrade's has it, so running again would only pay for the same request."""
-    return any(t.status == "not-run" and not t.error.startswith(NOT_VERIFIED_MARK) for t in grade.code_tests)
+    return any(t.status == "not-run" and not_verified_reason(t) is None for t in grade.code_tests)
 
 
 def _cached_grade(hit: dict[str, Any] | None) -> Grade | None:

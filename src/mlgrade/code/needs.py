@@ -18,6 +18,8 @@ import ast
 import re
 import sys
 
+from ..review import NOT_VERIFIED_MARK as NOT_VERIFIED  # the start of a not-run result's error for this case
+
 # import name -> the package's usual name. Curated on purpose: a longer list is a longer list of
 # names that let code skip its tests.
 LIBRARIES: dict[str, str] = {
@@ -27,7 +29,6 @@ LIBRARIES: dict[str, str] = {
     "statsmodels": "statsmodels", "xgboost": "XGBoost", "lightgbm": "LightGBM", "jax": "JAX",
     "networkx": "NetworkX", "more_itertools": "more-itertools", "toolz": "toolz",
 }
-NOT_VERIFIED = "code not verified here"  # the start of a not-run result's error for this case
 _MESSAGE = re.compile(r"No module named '([A-Za-z_][A-Za-z0-9_.]*)'")
 
 

@@ -13,7 +13,7 @@ import secrets
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ..code.needs import NOT_VERIFIED
+from ..review import not_verified_reason
 from ..rubrics import prompts_dir
 
 if TYPE_CHECKING:
@@ -105,9 +105,9 @@ def facts_block(facts: list[CodeTestResult] | None, nonce: str = "") -> str:
         return ""
     if len(facts) == 1 and facts[0].call == "(answer)":
         f = facts[0]
-        if f.status == "not-run" and f.error.startswith(NOT_VERIFIED):
+        if (why := not_verified_reason(f)) is not None:
             # mlgrade's own words (the library's name is from its curated list), not the candidate's
-            return (f"Facts: the answer's code was not run: {f.error[len(NOT_VERIFIED):].lstrip(': ')}. "
+            return (f"Facts: the answer's code was not run: {why}. "
                     "That says nothing against it; judge its correctness from reading it, taking the "
                     "library to behave as documented.\n\n")
         if f.status == "not-run":
