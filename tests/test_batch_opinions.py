@@ -1,0 +1,146 @@
+"""The offline second opinion of a batch's LLM grades, computed in a worker process while the answer's
+request is in flight (batch.opinions, issue 22 item 3): the same opinions, flags and scores as when
+finalize computes them in the batch's own process; a worker that fails or dies only sends the work
+back to finalize; a stopped batch leaves no worker behind."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from batch_helpers import read_out, write_jsonl
+from fake_openai_server import FakeOpenAIServer
+from mlgrade.batch import opinions
+from mlgrade.batch.engine import grade_many
+from mlgrade.config import load_settings
+
+N = opinions.MIN_ANSWERS + 6
+
+
+def llm_settings(srv):
+    return load_settings(base_url=srv.base_url, grader="llm", model="gpt-4.1-mini")
+
+
+def varied_answers(bank, n: int) -> list[dict]:
+    """Answers the offline grader scores differently: parts of each rubric's model answer, so
+    some second opinions agree with the fake model and some do not."""
+    rubrics = [bank.get(q) for q in ("q01", "q05", "q07", "q17", "q25")]
+    rows = []
+    for i in range(n):
+        rubric = rubrics[i % len(rubrics)]
+        words = rubric.model_answer.split()
+        cut = max(3, len(words) * (1 + i % 4) // 4)
+        rows.append({"id": f"a{i:04d}", "question_id": rubric.id, "answer": " ".join(words[:cut]) + f" ({i})"})
+    return rows
+
+
+def graded_lines(path) -> dict[str, dict]:
+    """The result lines by id, without what differs from run to run: the latency, and the tokens
+    and cost (the fake server counts a question's prompt as cached from its second request on,
+    and which request is first varies with concurrency)."""
+    out = {}
+    for row in read_out(path):
+        for varies in ("latency_ms", "usage", "cost_usd"):
+            row.pop(varies, None)
+        out[row["id"]] = row
+    return out
+
+
+@pytest.fixture
+def parent_opinions(monkeypatch):
+    """Counts the second opinions computed in the test's own process."""
+    import mlgrade.grading as grading
+
+    calls: list[str] = []
+    real = grading.second_opinion
+
+    def counted(rubric, answer, code_tests=None):
+        calls.append(rubric.id)
+        return real(rubric, answer, code_tests)
+
+    monkeypatch.setattr(grading, "second_opinion", counted)
+    return calls
+
+
+def test_worker_gives_the_same_results_as_finalize(tmp_path, bank, monkeypatch, parent_opinions):
+    inp = write_jsonl(tmp_path / "in.jsonl", varied_answers(bank, N))
+    # a server each: the fake imitates prompt caching, and the second run would get cached tokens
+    with FakeOpenAIServer() as srv:
+        monkeypatch.setattr(opinions, "MIN_ANSWERS", 10**9)  # no worker: finalize computes them
+        grade_many([inp], tmp_path / "here.jsonl", settings=llm_settings(srv), bank=bank, use_cache=False,
+                   concurrency=8)
+    assert len(parent_opinions) == N
+    parent_opinions.clear()
+    with FakeOpenAIServer() as srv:
+        monkeypatch.setattr(opinions, "MIN_ANSWERS", N)
+        s = grade_many([inp], tmp_path / "worker.jsonl", settings=llm_settings(srv), bank=bank, use_cache=False,
+                       concurrency=8)
+    assert s.run.graded == N
+    assert parent_opinions == []  # every one came from the worker
+    here, worker = graded_lines(tmp_path / "here.jsonl"), graded_lines(tmp_path / "worker.jsonl")
+    assert worker == here
+    seconds = [r["review"]["second_opinion"] for r in worker.values()]
+    assert all(s and s["grader"] == "offline" for s in seconds)
+    assert len({s["band"] for s in seconds}) > 1  # the answers were graded, not all alike
+
+
+def test_a_worker_that_cannot_run_leaves_the_work_to_finalize(tmp_path, bank, monkeypatch, parent_opinions):
+    inp = write_jsonl(tmp_path / "in.jsonl", varied_answers(bank, N))
+    monkeypatch.setattr(opinions, "MIN_ANSWERS", N)
+    monkeypatch.setattr(opinions, "WORKER_CODE", "import sys; sys.exit(3)")
+    with FakeOpenAIServer() as srv:
+        s = grade_many([inp], tmp_path / "out.jsonl", settings=llm_settings(srv), bank=bank, use_cache=False)
+    rows = read_out(tmp_path / "out.jsonl")
+    assert s.run.graded == N and len(parent_opinions) == N
+    assert all(r["review"]["second_opinion"]["grader"] == "offline" for r in rows)
+
+
+def test_a_worker_reply_that_is_not_an_opinion_is_not_used(tmp_path, bank, monkeypatch, parent_opinions):
+    """Whatever the worker writes, only a dict (or None) is taken as a second opinion."""
+    inp = write_jsonl(tmp_path / "in.jsonl", varied_answers(bank, N))
+    monkeypatch.setattr(opinions, "MIN_ANSWERS", N)
+    junk = ("import sys, struct\n"
+            "src = sys.stdin.buffer\n"
+            "def frame():\n"
+            "    h = src.read(4)\n"
+            "    return h and src.read(struct.unpack('>I', h)[0])\n"
+            "frame()\n"
+            "i = 0\n"
+            "while frame():\n"
+            "    sys.stdout.write('[%d, \"high\"]\\n' % i); sys.stdout.flush(); i += 1\n")
+    monkeypatch.setattr(opinions, "WORKER_CODE", junk)
+    with FakeOpenAIServer() as srv:
+        s = grade_many([inp], tmp_path / "out.jsonl", settings=llm_settings(srv), bank=bank, use_cache=False)
+    assert s.run.graded == N and len(parent_opinions) == N
+    assert all(r["review"]["second_opinion"]["grader"] == "offline" for r in read_out(tmp_path / "out.jsonl"))
+
+
+def test_closing_with_answers_waiting_stops_the_worker_at_once(bank):
+    async def go() -> tuple[object, int | None]:
+        worker = opinions.SecondOpinions([bank.get("q01")])
+        handle = worker.start(bank.get("q01"), "Labelled and unlabelled data together. " * 2000, None)
+        await worker._launch
+        await worker.aclose()
+        return await worker.result(handle), worker._proc.returncode
+
+    second, code = asyncio.run(asyncio.wait_for(go(), 30))
+    assert code is not None  # the process is gone, not left running
+    assert second is opinions.UNSET  # the waiting answer computes its own
+
+
+def test_worker_computes_what_second_opinion_computes(bank):
+    from mlgrade.grading import second_opinion
+
+    rubric = bank.get("q07")
+    answer = rubric.model_answer
+
+    async def go():
+        worker = opinions.SecondOpinions([rubric])
+        try:
+            return await worker.result(worker.start(rubric, answer, None))
+        finally:
+            await worker.aclose()
+
+    got = asyncio.run(asyncio.wait_for(go(), 60))
+    assert got == second_opinion(rubric, answer) and got["grader"] == "offline"
