@@ -14,6 +14,7 @@ event loop was held (a 1 ms lag probe over the run): time in which no request we
 Goals (issue 22): at concurrency 16, wall <= 1.05x the loop's and ideal/span >= 0.9.
 
     /work/venv/bin/python benchmarks/batch_throughput.py [--n 200] [--latency 0.4] [--concurrency 1 4 16] [--trace]
+        [--also-thread] [--without-second-opinion]
 """
 
 from __future__ import annotations
@@ -136,8 +137,8 @@ class LagProbe:
 
 
 def children_cpu() -> float:
-    """CPU seconds of the child processes waited for so far (the sandbox hosts; not the server,
-    which is reaped only at the end)."""
+    """CPU seconds of the child processes waited for so far (the sandbox hosts and the second-opinion
+    worker, both ended with the batch; not the server, which is reaped only at the end)."""
     import resource
 
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -211,6 +212,30 @@ def sdk_loop(base: str, n: int, concurrency: int, tag: str, source: Path | None)
     return wall, (time.process_time() - cpu) / n * 1000
 
 
+def _variant(args: Any, base: str, work: Path, c: int, i: int, source: Path | None, loop: float, ideal: float,
+             label: str, second: str) -> None:
+    """mlgrade again with the second opinion in the finalize thread (no worker process), or with
+    none at all: what the worker process and the second opinion cost, against the same loop."""
+    import mlgrade.batch.opinions as opinions
+    import mlgrade.grading as grading
+
+    kept = grading.second_opinion, opinions.MIN_ANSWERS
+    opinions.MIN_ANSWERS = 10**12
+    if second == "none":
+        grading.second_opinion = lambda *a, **k: None
+    try:
+        probe = LagProbe() if args.trace else None
+        wall, cpu, child = run(base, work, args.n, c, f"run{i}-c{c}-{second}", source, probe)
+    finally:
+        grading.second_opinion, opinions.MIN_ANSWERS = kept
+    seen = server_span(base)
+    span = seen["span"]
+    print(f"{label:>11}  {wall:>9.2f}  {'':>7}  {wall / loop:>11.2f}x  {ideal / wall:>10.2f}  "
+          f"{ideal / span:>10.2f}  {'':>15}  {cpu * 1000:>21.1f}  {'':>5}  {seen['busy'] / span:>9.1f}", flush=True)
+    print(f"{'':>11}  children's CPU {child:.2f} s; mlgrade + children {cpu * 1000 + child * 1000 / args.n:.1f} ms/answer"
+          + (f"; mlgrade's {probe.summary()}" if probe else ""), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200)
@@ -220,6 +245,9 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--without-second-opinion", action="store_true",
                     help="also run mlgrade with the offline second opinion switched off: its share of the wall time")
+    ap.add_argument("--also-thread", action="store_true",
+                    help="also run mlgrade with the second opinion in the finalize thread instead of the worker "
+                         "process (batch.opinions): which is faster, in the same run")
     ap.add_argument("--trace", action="store_true",
                     help="also report how long mlgrade's event loop was held (a 1 ms lag probe over the run)")
     ap.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
@@ -257,21 +285,15 @@ def main() -> None:
                       f"{ideal / span:>10.2f}  {ideal / loop_span:>15.2f}  {cpu * 1000:>21.1f}  {loop_cpu:>5.1f}  "
                       f"{seen['busy'] / span:>9.1f}  {loop_seen['busy'] / loop_span:>4.1f}", flush=True)
                 load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-                print(f"{'':>11}  sandbox hosts' CPU {child:.2f} s in all (children of mlgrade); "
-                      f"load average {load}", flush=True)
+                print(f"{'':>11}  children's CPU {child:.2f} s in all (sandbox hosts, second-opinion worker); "
+                      f"mlgrade + children {cpu * 1000 + child * 1000 / args.n:.1f} ms/answer; load average {load}",
+                      flush=True)
                 if probe is not None:
                     print(f"{'':>11}  mlgrade's {probe.summary()}", flush=True)
+                if args.also_thread:
+                    _variant(args, base, work, c, i, source, loop, ideal, "(thread)", "thread")
                 if args.without_second_opinion:
-                    import mlgrade.grading as grading
-
-                    kept, grading.second_opinion = grading.second_opinion, lambda *a, **k: None
-                    try:
-                        wall, cpu, _ = run(base, work, args.n, c, f"run{i}-c{c}-no2nd", source)
-                    finally:
-                        grading.second_opinion = kept
-                    span = server_span(base)["span"]
-                    print(f"{'  (no 2nd)':>11}  {wall:>9.2f}  {'':>7}  {wall / loop:>11.2f}x  {ideal / wall:>10.2f}  "
-                          f"{ideal / span:>10.2f}  {'':>15}  {cpu * 1000:>21.1f}", flush=True)
+                    _variant(args, base, work, c, i, source, loop, ideal, "(no 2nd)", "none")
     finally:
         proc.terminate()
         proc.wait()
