@@ -6,6 +6,7 @@ back to finalize; a stopped batch leaves no worker behind."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,52 @@ def test_worker_computes_what_second_opinion_computes(bank):
 
     got = asyncio.run(asyncio.wait_for(go(), 60))
     assert got == second_opinion(rubric, answer) and got["grader"] == "offline"
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The second-opinion workers among the descendants of `pid` (Linux /proc), or [] elsewhere."""
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid and opinions.WORKER_CODE.encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="needs /proc")
+def test_ctrl_c_stops_the_batch_and_its_worker_without_a_traceback(tmp_path, bank):
+    """Ctrl-C in a terminal reaches the whole process group, the worker included: the batch keeps
+    what it wrote and names the resume command, the worker prints nothing and is gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = write_jsonl(tmp_path / "answers.jsonl", varied_answers(bank, 200))
+    out = tmp_path / "results.jsonl"
+    with FakeOpenAIServer(latency=0.5) as srv:
+        env = {**os.environ, "OPENAI_BASE_URL": srv.base_url, "MLGRADE_GRADER": "llm"}
+        proc = subprocess.Popen([sys.executable, "-m", "mlgrade", "batch", str(src), "--out", str(out), "-c", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+                                start_new_session=True)
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 3 or not workers):
+            workers = workers or _workers_of(proc.pid)
+            time.sleep(0.05)
+        assert workers, "the batch started no second-opinion worker"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert f"resume with: mlgrade batch {src} --out {out}" in err
+    time.sleep(0.2)
+    assert not any(Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]
+                   for w in workers)

@@ -187,3 +187,6 @@ def serve() -> None:
         opinion = second_opinion(rubric, answer, code_tests) if rubric is not None else "unknown rubric"
         out.write(json.dumps([number, opinion]).encode() + b"\n")
         out.flush()
+    # nothing to clean up: skip the interpreter's teardown (about 0.4 s with the grader's modules
+    # loaded, which the batch would wait for before it returns)
+    os._exit(0)
