@@ -97,20 +97,32 @@ def test_a_worker_that_cannot_run_leaves_the_work_to_finalize(tmp_path, bank, mo
     assert all(r["review"]["second_opinion"]["grader"] == "offline" for r in rows)
 
 
-def test_a_worker_reply_that_is_not_an_opinion_is_not_used(tmp_path, bank, monkeypatch, parent_opinions):
-    """Whatever the worker writes, only a dict (or None) is taken as a second opinion."""
+@pytest.fixture(autouse=True)
+def fresh_worker():
+    """Each test starts without the worker an earlier batch of this process left running."""
+    opinions.stop_worker()
+    yield
+    opinions.stop_worker()
+
+
+ECHO = ("import os, pickle, struct, sys\n"
+        "src = sys.stdin.buffer\n"
+        "while True:\n"
+        "    h = src.read(4)\n"
+        "    if len(h) < 4: break\n"
+        "    body = src.read(struct.unpack('>I', h)[0])\n"
+        "    if body[:40].find(b'opinion') < 0: continue\n"
+        "    number = pickle.loads(body)[1]\n"
+        "    sys.stdout.write(REPLY % number); sys.stdout.flush()\n")
+
+
+@pytest.mark.parametrize("reply", ['[%d, "high"]\\n', '[%d, 97]\\n', '[%d]\\n', 'not json %d\\n', '[-1, {}]\\n%d'])
+def test_a_worker_reply_that_is_not_an_opinion_is_not_used(tmp_path, bank, monkeypatch, parent_opinions, reply):
+    """Whatever the worker writes, only a dict (or None) for the answer next in line is taken as its
+    second opinion; anything else sends the answer (and every later one) back to finalize."""
     inp = write_jsonl(tmp_path / "in.jsonl", varied_answers(bank, N))
     monkeypatch.setattr(opinions, "MIN_ANSWERS", N)
-    junk = ("import sys, struct\n"
-            "src = sys.stdin.buffer\n"
-            "def frame():\n"
-            "    h = src.read(4)\n"
-            "    return h and src.read(struct.unpack('>I', h)[0])\n"
-            "frame()\n"
-            "i = 0\n"
-            "while frame():\n"
-            "    sys.stdout.write('[%d, \"high\"]\\n' % i); sys.stdout.flush(); i += 1\n")
-    monkeypatch.setattr(opinions, "WORKER_CODE", junk)
+    monkeypatch.setattr(opinions, "WORKER_CODE", f"REPLY = '{reply}'\n" + ECHO)
     with FakeOpenAIServer() as srv:
         s = grade_many([inp], tmp_path / "out.jsonl", settings=llm_settings(srv), bank=bank, use_cache=False)
     assert s.run.graded == N and len(parent_opinions) == N
@@ -118,33 +130,44 @@ def test_a_worker_reply_that_is_not_an_opinion_is_not_used(tmp_path, bank, monke
 
 
 def test_closing_with_answers_waiting_stops_the_worker_at_once(bank):
-    async def go() -> tuple[object, int | None]:
+    async def go():
         worker = opinions.SecondOpinions([bank.get("q01")])
         handle = worker.start(bank.get("q01"), "Labelled and unlabelled data together. " * 2000, None)
-        await worker._launch
+        proc = opinions._worker.proc
         await worker.aclose()
-        return await worker.result(handle), worker._proc.returncode
+        return await worker.result(handle), proc
 
-    second, code = asyncio.run(asyncio.wait_for(go(), 30))
-    assert code is not None  # the process is gone, not left running
+    second, proc = asyncio.run(asyncio.wait_for(go(), 30))
+    assert proc.poll() is not None and opinions._worker is None  # the process is gone, not left running
     assert second is opinions.UNSET  # the waiting answer computes its own
 
 
-def test_worker_computes_what_second_opinion_computes(bank):
-    from mlgrade.grading import second_opinion
-
+def test_the_next_batch_finds_the_worker_warm_and_a_parallel_one_does_without(bank):
     rubric = bank.get("q07")
-    answer = rubric.model_answer
 
-    async def go():
+    async def one_batch():
         worker = opinions.SecondOpinions([rubric])
         try:
-            return await worker.result(worker.start(rubric, answer, None))
+            return await worker.result(worker.start(rubric, rubric.model_answer, None)), opinions._worker
         finally:
             await worker.aclose()
 
-    got = asyncio.run(asyncio.wait_for(go(), 60))
-    assert got == second_opinion(rubric, answer) and got["grader"] == "offline"
+    first, process = asyncio.run(asyncio.wait_for(one_batch(), 60))
+    second, again = asyncio.run(asyncio.wait_for(one_batch(), 60))
+    from mlgrade.grading import second_opinion
+
+    assert first == second == second_opinion(rubric, rubric.model_answer) and first["grader"] == "offline"
+    assert again is process and process.alive()  # kept between batches, in another event loop
+
+    async def two_at_once():
+        a, b = opinions.SecondOpinions([rubric]), opinions.SecondOpinions([rubric])
+        handles = a.start(rubric, rubric.model_answer, None), b.start(rubric, rubric.model_answer, None)
+        results = [await a.result(handles[0]), await b.result(handles[1])]
+        await a.aclose()
+        await b.aclose()
+        return results
+
+    assert asyncio.run(asyncio.wait_for(two_at_once(), 60)) == [first, opinions.UNSET]
 
 
 def _workers_of(pid: int) -> list[int]:
