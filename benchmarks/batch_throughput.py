@@ -137,12 +137,22 @@ class LagProbe:
 
 
 def children_cpu() -> float:
-    """CPU seconds of the child processes waited for so far (the sandbox hosts and the second-opinion
-    worker, both ended with the batch; not the server, which is reaped only at the end)."""
+    """CPU seconds of mlgrade's child processes: those waited for so far (the sandbox hosts, ended
+    with each batch; not the server, which is reaped only at the end), and the second-opinion worker,
+    which outlives a batch (read from /proc while it runs; Linux)."""
     import resource
 
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
+    worker = 0.0
+    opinions = sys.modules.get("mlgrade.batch.opinions")
+    proc = getattr(getattr(opinions, "_worker", None), "proc", None)
+    if proc is not None and proc.poll() is None:
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            worker = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            pass
+    return used.ru_utime + used.ru_stime + worker
 
 
 def run(base: str, work: Path, n: int, concurrency: int, tag: str, source: Path | None = None,
