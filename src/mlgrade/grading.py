@@ -118,8 +118,9 @@ UNSET = object()  # a second opinion not computed yet (None is one that could no
 
 def second_opinion(rubric: Rubric, answer: str, code_tests: list[CodeTestResult] | None = None) -> dict | None:
     """The offline grader's score and band for the same answer: the independent verdict behind the
-    graders_disagree flag. None if it could not grade. Part of finalize, so in a batch it runs in
-    the finalize thread after the answer's request slot is given back (batch.runner, issue 22)."""
+    graders_disagree flag. None if it could not grade. Part of finalize; a batch of LLM grades
+    computes it ahead in a worker process while the answer's request is in flight (batch.opinions,
+    issue 22) and hands it to finalize."""
     global _offline
     from .graders.offline import OfflineGrader
 
