@@ -210,7 +210,6 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
     # the grader, so the grade is the same one.
     hits: dict[str, Grade] = {}
     finalizer = _Finalizer(offload=grader.name != "offline")
-    opinions = _second_opinions(spool, bank, grader)
     prepare = getattr(grader.inner, "prepare", None)
     if callable(prepare):  # each question's reply schema, built before its first request needs it
         for rubric in bank:
@@ -299,6 +298,7 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
                 return
 
     code_lane = [r for r in bank if runs_code(r, settings)]
+    opinions = _second_opinions(spool, bank, grader)  # let go of in the finally below, whatever happens
     coder = asyncio.create_task(feed(code_lane, True)) if code_lane else None
     try:
         await feed([r for r in bank if not runs_code(r, settings)], False)
