@@ -14,6 +14,7 @@ event loop was held (a 1 ms lag probe over the run): time in which no request we
 Goals (issue 22): at concurrency 16, wall <= 1.05x the loop's and ideal/span >= 0.9.
 
     /work/venv/bin/python benchmarks/batch_throughput.py [--n 200] [--latency 0.4] [--concurrency 1 4 16] [--trace]
+        [--warm 20] [--also-thread] [--without-second-opinion]
 """
 
 from __future__ import annotations
@@ -136,12 +137,22 @@ class LagProbe:
 
 
 def children_cpu() -> float:
-    """CPU seconds of the child processes waited for so far (the sandbox hosts; not the server,
-    which is reaped only at the end)."""
+    """CPU seconds of mlgrade's child processes: those waited for so far (the sandbox hosts, ended
+    with each batch; not the server, which is reaped only at the end), and the second-opinion worker,
+    which outlives a batch (read from /proc while it runs; Linux)."""
     import resource
 
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
+    worker = 0.0
+    opinions = sys.modules.get("mlgrade.batch.opinions")
+    proc = getattr(getattr(opinions, "_worker", None), "proc", None)
+    if proc is not None and proc.poll() is None:
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            worker = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            pass
+    return used.ru_utime + used.ru_stime + worker
 
 
 def run(base: str, work: Path, n: int, concurrency: int, tag: str, source: Path | None = None,
@@ -211,6 +222,30 @@ def sdk_loop(base: str, n: int, concurrency: int, tag: str, source: Path | None)
     return wall, (time.process_time() - cpu) / n * 1000
 
 
+def _variant(args: Any, base: str, work: Path, c: int, i: int, source: Path | None, loop: float, ideal: float,
+             label: str, second: str) -> None:
+    """mlgrade again with the second opinion in the finalize thread (no worker process), or with
+    none at all: what the worker process and the second opinion cost, against the same loop."""
+    import mlgrade.batch.opinions as opinions
+    import mlgrade.grading as grading
+
+    kept = grading.second_opinion, opinions.MIN_ANSWERS
+    opinions.MIN_ANSWERS = 10**12
+    if second == "none":
+        grading.second_opinion = lambda *a, **k: None
+    try:
+        probe = LagProbe() if args.trace else None
+        wall, cpu, child = run(base, work, args.n, c, f"run{i}-c{c}-{second}", source, probe)
+    finally:
+        grading.second_opinion, opinions.MIN_ANSWERS = kept
+    seen = server_span(base)
+    span = seen["span"]
+    print(f"{label:>11}  {wall:>9.2f}  {'':>7}  {wall / loop:>11.2f}x  {ideal / wall:>10.2f}  "
+          f"{ideal / span:>10.2f}  {'':>15}  {cpu * 1000:>21.1f}  {'':>5}  {seen['busy'] / span:>9.1f}", flush=True)
+    print(f"{'':>11}  children's CPU {child:.2f} s; mlgrade + children {cpu * 1000 + child * 1000 / args.n:.1f} ms/answer"
+          + (f"; mlgrade's {probe.summary()}" if probe else ""), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200)
@@ -220,6 +255,13 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--without-second-opinion", action="store_true",
                     help="also run mlgrade with the offline second opinion switched off: its share of the wall time")
+    ap.add_argument("--warm", type=int, default=20,
+                    help="answers graded before the measured runs (default 20: the second-opinion worker, for "
+                         "batches of 48 or more, then starts cold in the first measured run, as in a new CLI "
+                         "process; 125: warm, as for a later batch of the same process)")
+    ap.add_argument("--also-thread", action="store_true",
+                    help="also run mlgrade with the second opinion in the finalize thread instead of the worker "
+                         "process (batch.opinions): which is faster, in the same run")
     ap.add_argument("--trace", action="store_true",
                     help="also report how long mlgrade's event loop was held (a 1 ms lag probe over the run)")
     ap.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
@@ -233,7 +275,10 @@ def main() -> None:
             work = Path(tmp)
             os.environ["MLGRADE_HOME"] = str(work / "home")
             source = args.answers if args.answers.exists() else None
-            run(base, work, 20, 4, "warmup", source)  # imports, client, capability probe: paid once, not per answer
+            # imports, client, capability probe: paid once, not per answer. With --warm 125 (every
+            # seed-dev question) the offline grader has compiled every rubric, in the batch's process
+            # and in the second-opinion worker, which a later batch of the same process reuses
+            run(base, work, args.warm, 4 if args.warm <= 20 else 16, "warmup", source)
             sdk_loop(base, 20, 4, "warmup-sdk", source)
             server_span(base)
             print(f"{args.n} answers ({'seed-dev, ~550 chars' if source else 'short synthetic'}), "
@@ -257,21 +302,15 @@ def main() -> None:
                       f"{ideal / span:>10.2f}  {ideal / loop_span:>15.2f}  {cpu * 1000:>21.1f}  {loop_cpu:>5.1f}  "
                       f"{seen['busy'] / span:>9.1f}  {loop_seen['busy'] / loop_span:>4.1f}", flush=True)
                 load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-                print(f"{'':>11}  sandbox hosts' CPU {child:.2f} s in all (children of mlgrade); "
-                      f"load average {load}", flush=True)
+                print(f"{'':>11}  children's CPU {child:.2f} s in all (sandbox hosts, second-opinion worker); "
+                      f"mlgrade + children {cpu * 1000 + child * 1000 / args.n:.1f} ms/answer; load average {load}",
+                      flush=True)
                 if probe is not None:
                     print(f"{'':>11}  mlgrade's {probe.summary()}", flush=True)
+                if args.also_thread:
+                    _variant(args, base, work, c, i, source, loop, ideal, "(thread)", "thread")
                 if args.without_second_opinion:
-                    import mlgrade.grading as grading
-
-                    kept, grading.second_opinion = grading.second_opinion, lambda *a, **k: None
-                    try:
-                        wall, cpu, _ = run(base, work, args.n, c, f"run{i}-c{c}-no2nd", source)
-                    finally:
-                        grading.second_opinion = kept
-                    span = server_span(base)["span"]
-                    print(f"{'  (no 2nd)':>11}  {wall:>9.2f}  {'':>7}  {wall / loop:>11.2f}x  {ideal / wall:>10.2f}  "
-                          f"{ideal / span:>10.2f}  {'':>15}  {cpu * 1000:>21.1f}", flush=True)
+                    _variant(args, base, work, c, i, source, loop, ideal, "(no 2nd)", "none")
     finally:
         proc.terminate()
         proc.wait()

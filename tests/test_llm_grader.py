@@ -261,3 +261,20 @@ def test_grading_model_fields_are_the_rubric_ids(q07):
     schema = grading_model(q07).model_json_schema(by_alias=True)
     ref = schema["properties"]["key_points"]["$ref"].split("/")[-1]
     assert list(schema["$defs"][ref]["properties"]) == [kp.id for kp in q07.key_points]
+
+
+def test_clients_share_one_tls_context(monkeypatch):
+    """Loading the CA roots costs 50-250 ms; a batch makes a client, so it was paid before every
+    batch's first request. Made once per process now (and again if SSL_CERT_FILE changes)."""
+    from mlgrade.graders.client import make_client
+
+    def tls(client):
+        return client._client._transport._pool._ssl_context
+
+    a = make_client(load_settings(base_url=BASE_URL, model="m"))
+    b = make_client(load_settings(base_url="http://127.0.0.1:9/v1", model="m", api_key="sk-other"))
+    assert tls(a) is not None and tls(a) is tls(b)
+    monkeypatch.setenv("SSL_CERT_FILE", __import__("certifi").where())
+    assert tls(make_client(load_settings(base_url=BASE_URL, model="m"))) is not tls(a)
+    for client in (a, b):
+        asyncio.run(client.close())

@@ -49,6 +49,9 @@ class Pacing(Protocol):
         """Run `work` (finalize: evidence, score, second opinion) and return its Grade."""
         ...
 
+    # optional: `async def second_opinion(self) -> dict | None | UNSET`, the offline grader's
+    # second opinion when the batch computed it while the grader was asked (UNSET: not computed)
+
 
 def make_grader(settings: Settings, kind: str | None = None) -> Grader:
     kind = kind or settings.grader_kind
@@ -110,11 +113,14 @@ def _discount_injected(judgments: list[Judgment], answer: str, hits: list[Inject
 
 _offline: Grader | None = None
 
+UNSET = object()  # a second opinion not computed yet (None is one that could not be made)
+
 
 def second_opinion(rubric: Rubric, answer: str, code_tests: list[CodeTestResult] | None = None) -> dict | None:
     """The offline grader's score and band for the same answer: the independent verdict behind the
-    graders_disagree flag. None if it could not grade. Part of finalize, so in a batch it runs in
-    the finalize thread after the answer's request slot is given back (batch.runner, issue 22)."""
+    graders_disagree flag. None if it could not grade. Part of finalize; a batch of LLM grades
+    computes it ahead in a worker process while the answer's request is in flight (batch.opinions,
+    issue 22) and hands it to finalize."""
     global _offline
     from .graders.offline import OfflineGrader
 
@@ -154,9 +160,10 @@ def _checked(rubric: Rubric, answer: str, assessment: Assessment, code_tests: li
 
 
 def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str, latency_ms: int = 0,
-             code_tests: list[CodeTestResult] | None = None) -> Grade:
+             code_tests: list[CodeTestResult] | None = None, second: dict | None | object = UNSET) -> Grade:
     """Turn a grader's assessment into a scored Grade: evidence checked, arithmetic ours, review
-    flags set (with the offline grader's second opinion when another grader judged)."""
+    flags set (with the offline grader's second opinion when another grader judged). `second`:
+    that second opinion when the caller computed it already (batch.opinions)."""
     hits, judgments, found, breakdown = _checked(rubric, answer, assessment, code_tests, grader=grader)
     if code_tests and grader == "offline":
         # the offline grader's feedback is made from its judgments: remake it from the final ones,
@@ -177,7 +184,8 @@ def finalize(rubric: Rubric, answer: str, assessment: Assessment, *, grader: str
         rubric_hash=rubric_hash(rubric), prompt_hash=assessment.prompt_hash, attempts=assessment.attempts,
         code_tests=code_tests or [],
     )
-    second = second_opinion(rubric, answer, code_tests) if grader != "offline" else None
+    if second is UNSET:
+        second = second_opinion(rubric, answer, code_tests) if grader != "offline" else None
     return updated(grade, review=assess(grade, answer, rubric=rubric, second_opinion=second, injections=hits))
 
 
@@ -227,8 +235,10 @@ async def _assess_once(rubric: Rubric, answer: str, grader: Grader, facts: list[
     latency = int((time.perf_counter() - started) * 1000)
     if pace is None:
         return finalize(rubric, answer, assessment, grader=grader.name, latency_ms=latency, code_tests=facts)
+    ahead = getattr(pace, "second_opinion", None)
+    second = await ahead() if ahead is not None and grader.name != "offline" else UNSET
     return await pace.run(lambda: finalize(rubric, answer, assessment, grader=grader.name, latency_ms=latency,
-                                           code_tests=facts))
+                                           code_tests=facts, second=second))
 
 
 DETERMINISTIC_GRADER = "offline"

@@ -8,7 +8,7 @@ import asyncio
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .items import BatchItem
 from .limiter import AdaptiveLimiter
@@ -16,11 +16,14 @@ from .planning import Spool
 from .progress import BatchSummary, RunRecorder
 from ..config import Settings
 from ..errors import ConfigError, GraderFailure, MlgradeError
-from ..grading import (Grader, agrade_rubric, code_facts, error_grade, make_grader, runs_code, second_opinion,
-                       with_review)
-from ..models import Grade, Rubric, Usage
+from ..grading import (UNSET, Grader, agrade_rubric, code_facts, error_grade, make_grader, runs_code, second_opinion,
+                       skip_reason, with_review)
+from ..models import CodeTestResult, Grade, Rubric, Usage
 from ..review import not_verified_reason
 from ..rubrics import RubricBank, rubric_hash
+
+if TYPE_CHECKING:
+    from .opinions import SecondOpinions
 
 MAX_REMEMBERED_HITS = 256  # cached grades kept in memory per run: a few MB, so a long run stays flat
 
@@ -131,12 +134,14 @@ def _chain_retry_hook(grader: Any, limiter: AdaptiveLimiter, run: RunRecorder) -
 
 
 class _Finalizer:
-    """Where grades are finalized (evidence checks, score, the offline second opinion: 5-25 ms of
-    CPU per answer): one worker thread for a grader that waits on the network. On the event loop
-    a wave of replies queued each next request behind every earlier reply's finalize; in the
-    thread the loop gets the GIL back within the switch interval (5 ms) to send it. One thread, so
-    grades are computed one at a time as before. The offline grader's own work is all CPU on the
-    loop: there a thread would only add hand-offs."""
+    """Where grades are finalized when the offline second opinion is still to be computed in this
+    process (a grader other than the LLM, a batch too small for the worker process of
+    batch.opinions, or that worker gone): one worker thread for a grader that waits on the network.
+    On the event loop a wave of replies queued each next request behind every earlier reply's
+    finalize; in the thread the loop gets the GIL back within the switch interval (5 ms). One
+    thread, so grades are computed one at a time as before. The offline grader's own work is all
+    CPU on the loop: there a thread would only add hand-offs. With the second opinion computed by
+    the worker, what is left of finalize (~0.3 ms) runs on the loop (_Pace.run)."""
 
     def __init__(self, offload: bool):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlgrade-finalize") if offload else None
@@ -161,11 +166,25 @@ class _Pace:
     answered, not after the grade is finalized. `held`: the slot was taken before the answer
     started (the answer's code, when it has some to run, runs first and without one)."""
 
-    def __init__(self, limiter: AdaptiveLimiter, finalizer: _Finalizer, run: RunRecorder, *, held: bool):
+    def __init__(self, limiter: AdaptiveLimiter, finalizer: _Finalizer, run: RunRecorder, *, held: bool,
+                 opinions: SecondOpinions | None = None):
         self.limiter = limiter
         self.finalizer = finalizer
         self.recorder = run
         self.held = held
+        self.opinions = opinions
+        self.opinion: Any = UNSET
+        self.second_known = False
+
+    def start_second_opinion(self, rubric: Rubric, answer: str, code_tests: list[CodeTestResult] | None) -> None:
+        """Start the answer's second opinion in the worker process, beside its request."""
+        if self.opinions is not None:
+            self.opinion = self.opinions.start(rubric, answer, code_tests)
+
+    async def second_opinion(self) -> Any:
+        second = await self.opinions.result(self.opinion) if self.opinions is not None else UNSET
+        self.second_known = second is not UNSET
+        return second
 
     async def before_ask(self) -> None:
         if not self.held:
@@ -219,6 +238,8 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
                 if not pace.held and runs_code(rubric, settings):
                     async with sandboxes:
                         facts = await code_facts(rubric, item.answer, settings, background=True)
+                if not skip_reason(item.answer, settings):
+                    pace.start_second_opinion(rubric, item.answer, facts)
                 grade = await agrade_rubric(rubric, item.answer, settings=settings, grader=grader, pace=pace,  # type: ignore[arg-type]
                                             facts=facts)
             except ConfigError:
@@ -266,7 +287,8 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
                 if not runs_code:  # in spool order, so requests go out question by question
                     await limiter.acquire()
                     run.tick()
-                task = asyncio.create_task(work(item, rubric, key, _Pace(limiter, finalizer, run, held=not runs_code),
+                task = asyncio.create_task(work(item, rubric, key, _Pace(limiter, finalizer, run, held=not runs_code,
+                                                                          opinions=opinions),
                                                 bound))
                 tasks.add(task)
                 task.add_done_callback(finished)
@@ -276,6 +298,7 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
                 return
 
     code_lane = [r for r in bank if runs_code(r, settings)]
+    opinions = _second_opinions(spool, bank, grader)  # let go of in the finally below, whatever happens
     coder = asyncio.create_task(feed(code_lane, True)) if code_lane else None
     try:
         await feed([r for r in bank if not runs_code(r, settings)], False)
@@ -288,12 +311,24 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
             coder.cancel()
             await asyncio.gather(coder, return_exceptions=True)
         finalizer.close()
+        if opinions is not None:
+            await opinions.aclose()
         if coder is not None:
             from ..code.hosts import close_all
 
             close_all()  # the batch's warm sandbox hosts (code.hosts)
     if crashed:
         raise crashed[0]
+
+
+def _second_opinions(spool: Spool, bank: RubricBank, grader: _FatalWatch) -> SecondOpinions | None:
+    """A worker process for the second opinions of a batch of LLM grades big enough to pay for it
+    (batch.opinions); None: finalize computes them in its thread."""
+    from .opinions import MIN_ANSWERS, SecondOpinions
+
+    if grader.name != "llm" or sum(spool.counts.values()) < MIN_ANSWERS:
+        return None
+    return SecondOpinions([r for r in bank if spool.counts.get(r.id)])
 
 
 def _code_unverified(grade: Grade) -> bool:

@@ -1,0 +1,272 @@
+"""The offline second opinion on a batch's LLM grades, computed in a process of its own.
+
+`grading.second_opinion` (the offline grader beside the LLM: 1-2 ms of CPU per answer once the
+rubric is compiled, ~40 ms more for a question's first answer) depends on the rubric, the answer and
+the code results, not on the model's reply. So the batch starts it with the answer, and it is ready
+by the time the reply is in. In a worker thread it would hold the GIL, and each socket call of the
+event loop (every one releases the GIL) would then wait up to a switch interval to get it back: the
+main reason a batch lost against a hand-written loop (issue 22). A separate process shares no GIL.
+
+The worker is one child process (`python -c …serve()`, the same mlgrade on its path) fed over its
+stdin: the batch's rubrics (pickled, once a batch), then one frame per answer (rubric id, answer,
+code results); it writes back one JSON line per answer. The batch's event loop reads and writes the
+pipes itself (no thread in the batch's process). The worker outlives a batch, so the next batch of
+the same process finds its rubrics compiled and its imports done; it ends after IDLE_S without work,
+at the end of its input, or when a batch stops with answers still waiting (it is killed then).
+ProcessPoolExecutor was measured and dropped: its spawn blocked the loop for the child's start-up
+(~0.8 s), it imports the main script again, and its feeder and manager threads take the GIL.
+
+The worker runs the same function on the same objects, so the second opinion is the one finalize
+would have computed. Anything wrong with the worker (it cannot start, it dies, it replies with
+nonsense) only sends the work back to finalize (UNSET): a second opinion never fails a grade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import itertools
+import json
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..grading import UNSET
+from ..models import CodeTestResult, Rubric
+
+# Below this many LLM-graded answers a worker process (about 0.5 s of CPU to start, on another
+# core) is not worth it: finalize computes the second opinion as before.
+MIN_ANSWERS = 48
+IDLE_S = 60.0  # a worker left without work for this long ends itself
+WORKER_CODE = "from mlgrade.batch.opinions import serve; serve()"
+_HEADER = struct.Struct(">I")
+_numbers = itertools.count()  # across batches: a reply can never be taken for another batch's
+
+
+class _Worker:
+    """The child process and its pipes (non-blocking on our side)."""
+
+    def __init__(self) -> None:
+        import mlgrade
+
+        env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}  # it never calls out
+        root = str(Path(mlgrade.__file__).resolve().parents[1])  # this mlgrade, not another install
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self.key = (sys.executable, WORKER_CODE, env["PYTHONPATH"])
+        self.proc = subprocess.Popen([sys.executable, "-c", WORKER_CODE], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.stdin, self.stdout = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        os.set_blocking(self.stdin, False)
+        os.set_blocking(self.stdout, False)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()  # type: ignore[union-attr]
+        with contextlib.suppress(Exception):
+            self.proc.wait(timeout=5)
+
+
+_worker: _Worker | None = None
+_in_use = threading.Lock()  # one batch at a time talks to the worker; another computes in finalize
+
+
+def _current_worker() -> _Worker:
+    """The process's worker: the one a previous batch left, if it is still there, else a new one."""
+    global _worker
+    if _worker is not None and (not _worker.alive() or _worker.key[1] != WORKER_CODE):
+        _worker.stop()
+        _worker = None
+    if _worker is None:
+        _worker = _Worker()
+    return _worker
+
+
+def stop_worker() -> None:
+    """End the worker (at exit; after a batch that stopped with answers waiting)."""
+    global _worker
+    if _worker is not None:
+        _worker.stop()
+        _worker = None
+
+
+atexit.register(stop_worker)
+
+
+class SecondOpinions:
+    """One batch's second opinions, computed ahead by the worker. `start` returns a handle (UNSET
+    when the worker is gone); `result` awaits it: the opinion, or UNSET ("compute it in finalize")."""
+
+    def __init__(self, rubrics: list[Rubric]):
+        self._loop = asyncio.get_running_loop()
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._outgoing = bytearray()
+        self._incoming = bytearray()
+        self._failed = True
+        self._worker: _Worker | None = None
+        # pipes on the event loop need a POSIX loop; a batch running beside this one (another
+        # thread, another task) keeps to finalize rather than share the worker's replies
+        if sys.platform == "win32" or not _in_use.acquire(blocking=False):
+            return
+        try:
+            self._worker = _current_worker()
+            self._loop.add_reader(self._worker.stdout, self._on_readable)
+        except Exception:  # no subprocess here (a sandboxed interpreter, no fds left)
+            self._worker = None
+            _in_use.release()
+            return
+        self._failed = False
+        self._send(_frame(("rubrics", list(rubrics))))
+
+    def start(self, rubric: Rubric, answer: str, code_tests: list[CodeTestResult] | None) -> Any:
+        if self._failed:
+            return UNSET
+        number = next(_numbers)
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._pending[number] = future
+        self._send(_frame(("opinion", number, rubric.id, answer, code_tests or None)))
+        return future
+
+    async def result(self, handle: Any) -> Any:
+        if not isinstance(handle, asyncio.Future):
+            return UNSET
+        return await asyncio.shield(handle)  # a cancelled answer leaves the handle to the reader
+
+    def _send(self, data: bytes) -> None:
+        if self._failed or self._worker is None:
+            return
+        self._outgoing += data
+        self._on_writable()
+
+    def _on_writable(self) -> None:
+        assert self._worker is not None
+        try:
+            while self._outgoing:
+                written = os.write(self._worker.stdin, self._outgoing)
+                del self._outgoing[:written]
+        except BlockingIOError:  # the pipe is full: the rest goes when the worker has read some
+            self._loop.add_writer(self._worker.stdin, self._on_writable)
+            return
+        except OSError:
+            self._fail()
+            return
+        self._loop.remove_writer(self._worker.stdin)
+
+    def _on_readable(self) -> None:
+        assert self._worker is not None
+        try:
+            chunk = os.read(self._worker.stdout, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:  # the worker is gone
+            self._fail()
+            return
+        self._incoming += chunk
+        *lines, rest = self._incoming.split(b"\n")
+        self._incoming = bytearray(rest)
+        for line in lines:
+            try:
+                number, opinion = json.loads(line)
+            except (ValueError, TypeError):
+                number = opinion = None
+            if not self._pending or number != next(iter(self._pending)):  # answered in order, or broken
+                self._fail()
+                return
+            future = self._pending.pop(number)
+            if not future.done():
+                future.set_result(opinion if opinion is None or isinstance(opinion, dict) else UNSET)
+
+    def _detach(self) -> None:
+        if self._worker is not None:
+            self._loop.remove_reader(self._worker.stdout)
+            self._loop.remove_writer(self._worker.stdin)
+            _in_use.release()
+
+    def _fail(self) -> None:
+        """The worker is gone or unusable: every answer still waiting computes its second opinion
+        in finalize, and so does every later one."""
+        if self._failed:
+            return
+        self._failed = True
+        self._detach()
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_result(UNSET)
+        if self._worker is not None and self._worker is _worker:
+            stop_worker()
+
+    async def aclose(self) -> None:
+        """Let go of the worker: kept for the next batch when every answer was served; ended at
+        once when the batch stops with answers still waiting (Ctrl-C, a fatal grader error)."""
+        if self._failed:
+            return
+        if self._pending or self._outgoing:
+            self._fail()
+            return
+        self._failed = True
+        self._detach()
+
+
+def _frame(message: Any) -> bytes:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(payload)) + payload
+
+
+def serve() -> None:
+    """The worker: frames of ("rubrics", [Rubric…]) or ("opinion", number, rubric id, answer, code
+    results), each opinion answered with one JSON line [number, opinion]. Ends at the end of its
+    input or after IDLE_S without any."""
+    import select
+    import signal
+
+    # Ctrl-C reaches the whole process group: the batch handles it and ends the worker; the worker
+    # must not print a KeyboardInterrupt traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print in the grading code must not corrupt the replies
+    buffer = bytearray()
+
+    def read(size: int) -> bytes | None:
+        while len(buffer) < size:
+            if not select.select([0], [], [], IDLE_S)[0]:
+                return None
+            chunk = os.read(0, 1 << 16)
+            if not chunk:
+                return None
+            buffer.extend(chunk)
+        data = bytes(buffer[:size])
+        del buffer[:size]
+        return data
+
+    from ..grading import second_opinion
+
+    rubrics: dict[str, Rubric] = {}
+    while (header := read(_HEADER.size)) is not None and (payload := read(_HEADER.unpack(header)[0])) is not None:
+        message = pickle.loads(payload)  # noqa: S301  (our own parent's frames, over a private pipe)
+        if message[0] == "rubrics":
+            rubrics = {r.id: r for r in message[1]}
+            continue
+        _, number, rubric_id, answer, code_tests = message
+        rubric = rubrics.get(rubric_id)
+        opinion = second_opinion(rubric, answer, code_tests) if rubric is not None else "unknown rubric"
+        out.write(json.dumps([number, opinion]).encode() + b"\n")
+        out.flush()
+    # nothing to clean up: skip the interpreter's teardown (about 0.4 s with the grader's modules
+    # loaded, which a batch closing the worker would wait for)
+    out.flush()
+    os._exit(0)

@@ -1,0 +1,219 @@
+"""The offline second opinion of a batch's LLM grades, computed in a worker process while the answer's
+request is in flight (batch.opinions, issue 22 item 3): the same opinions, flags and scores as when
+finalize computes them in the batch's own process; a worker that fails or dies only sends the work
+back to finalize; a stopped batch leaves no worker behind."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from batch_helpers import read_out, write_jsonl
+from fake_openai_server import FakeOpenAIServer
+from mlgrade.batch import opinions
+from mlgrade.batch.engine import grade_many
+from mlgrade.config import load_settings
+
+N = opinions.MIN_ANSWERS + 6
+
+
+def llm_settings(srv):
+    return load_settings(base_url=srv.base_url, grader="llm", model="gpt-4.1-mini")
+
+
+def varied_answers(bank, n: int) -> list[dict]:
+    """Answers the offline grader scores differently: parts of each rubric's model answer, so
+    some second opinions agree with the fake model and some do not."""
+    rubrics = [bank.get(q) for q in ("q01", "q05", "q07", "q17", "q25")]
+    rows = []
+    for i in range(n):
+        rubric = rubrics[i % len(rubrics)]
+        words = rubric.model_answer.split()
+        cut = max(3, len(words) * (1 + i % 4) // 4)
+        rows.append({"id": f"a{i:04d}", "question_id": rubric.id, "answer": " ".join(words[:cut]) + f" ({i})"})
+    return rows
+
+
+def graded_lines(path) -> dict[str, dict]:
+    """The result lines by id, without what differs from run to run: the latency, and the tokens
+    and cost (the fake server counts a question's prompt as cached from its second request on,
+    and which request is first varies with concurrency)."""
+    out = {}
+    for row in read_out(path):
+        for varies in ("latency_ms", "usage", "cost_usd"):
+            row.pop(varies, None)
+        out[row["id"]] = row
+    return out
+
+
+@pytest.fixture
+def parent_opinions(monkeypatch):
+    """Counts the second opinions computed in the test's own process."""
+    import mlgrade.grading as grading
+
+    calls: list[str] = []
+    real = grading.second_opinion
+
+    def counted(rubric, answer, code_tests=None):
+        calls.append(rubric.id)
+        return real(rubric, answer, code_tests)
+
+    monkeypatch.setattr(grading, "second_opinion", counted)
+    return calls
+
+
+def test_worker_gives_the_same_results_as_finalize(tmp_path, bank, monkeypatch, parent_opinions):
+    inp = write_jsonl(tmp_path / "in.jsonl", varied_answers(bank, N))
+    # a server each: the fake imitates prompt caching, and the second run would get cached tokens
+    with FakeOpenAIServer() as srv:
+        monkeypatch.setattr(opinions, "MIN_ANSWERS", 10**9)  # no worker: finalize computes them
+        grade_many([inp], tmp_path / "here.jsonl", settings=llm_settings(srv), bank=bank, use_cache=False,
+                   concurrency=8)
+    assert len(parent_opinions) == N
+    parent_opinions.clear()
+    with FakeOpenAIServer() as srv:
+        monkeypatch.setattr(opinions, "MIN_ANSWERS", N)
+        s = grade_many([inp], tmp_path / "worker.jsonl", settings=llm_settings(srv), bank=bank, use_cache=False,
+                       concurrency=8)
+    assert s.run.graded == N
+    assert parent_opinions == []  # every one came from the worker
+    here, worker = graded_lines(tmp_path / "here.jsonl"), graded_lines(tmp_path / "worker.jsonl")
+    assert worker == here
+    seconds = [r["review"]["second_opinion"] for r in worker.values()]
+    assert all(s and s["grader"] == "offline" for s in seconds)
+    assert len({s["band"] for s in seconds}) > 1  # the answers were graded, not all alike
+
+
+def test_a_worker_that_cannot_run_leaves_the_work_to_finalize(tmp_path, bank, monkeypatch, parent_opinions):
+    inp = write_jsonl(tmp_path / "in.jsonl", varied_answers(bank, N))
+    monkeypatch.setattr(opinions, "MIN_ANSWERS", N)
+    monkeypatch.setattr(opinions, "WORKER_CODE", "import sys; sys.exit(3)")
+    with FakeOpenAIServer() as srv:
+        s = grade_many([inp], tmp_path / "out.jsonl", settings=llm_settings(srv), bank=bank, use_cache=False)
+    rows = read_out(tmp_path / "out.jsonl")
+    assert s.run.graded == N and len(parent_opinions) == N
+    assert all(r["review"]["second_opinion"]["grader"] == "offline" for r in rows)
+
+
+@pytest.fixture(autouse=True)
+def fresh_worker():
+    """Each test starts without the worker an earlier batch of this process left running."""
+    opinions.stop_worker()
+    yield
+    opinions.stop_worker()
+
+
+ECHO = ("import os, pickle, struct, sys\n"
+        "src = sys.stdin.buffer\n"
+        "while True:\n"
+        "    h = src.read(4)\n"
+        "    if len(h) < 4: break\n"
+        "    body = src.read(struct.unpack('>I', h)[0])\n"
+        "    if body[:40].find(b'opinion') < 0: continue\n"
+        "    number = pickle.loads(body)[1]\n"
+        "    sys.stdout.write(REPLY % number); sys.stdout.flush()\n")
+
+
+@pytest.mark.parametrize("reply", ['[%d, "high"]\\n', '[%d, 97]\\n', '[%d]\\n', 'not json %d\\n', '[-1, {}]\\n%d'])
+def test_a_worker_reply_that_is_not_an_opinion_is_not_used(tmp_path, bank, monkeypatch, parent_opinions, reply):
+    """Whatever the worker writes, only a dict (or None) for the answer next in line is taken as its
+    second opinion; anything else sends the answer (and every later one) back to finalize."""
+    inp = write_jsonl(tmp_path / "in.jsonl", varied_answers(bank, N))
+    monkeypatch.setattr(opinions, "MIN_ANSWERS", N)
+    monkeypatch.setattr(opinions, "WORKER_CODE", f"REPLY = '{reply}'\n" + ECHO)
+    with FakeOpenAIServer() as srv:
+        s = grade_many([inp], tmp_path / "out.jsonl", settings=llm_settings(srv), bank=bank, use_cache=False)
+    assert s.run.graded == N and len(parent_opinions) == N
+    assert all(r["review"]["second_opinion"]["grader"] == "offline" for r in read_out(tmp_path / "out.jsonl"))
+
+
+def test_closing_with_answers_waiting_stops_the_worker_at_once(bank):
+    async def go():
+        worker = opinions.SecondOpinions([bank.get("q01")])
+        handle = worker.start(bank.get("q01"), "Labelled and unlabelled data together. " * 2000, None)
+        proc = opinions._worker.proc
+        await worker.aclose()
+        return await worker.result(handle), proc
+
+    second, proc = asyncio.run(asyncio.wait_for(go(), 30))
+    assert proc.poll() is not None and opinions._worker is None  # the process is gone, not left running
+    assert second is opinions.UNSET  # the waiting answer computes its own
+
+
+def test_the_next_batch_finds_the_worker_warm_and_a_parallel_one_does_without(bank):
+    rubric = bank.get("q07")
+
+    async def one_batch():
+        worker = opinions.SecondOpinions([rubric])
+        try:
+            return await worker.result(worker.start(rubric, rubric.model_answer, None)), opinions._worker
+        finally:
+            await worker.aclose()
+
+    first, process = asyncio.run(asyncio.wait_for(one_batch(), 60))
+    second, again = asyncio.run(asyncio.wait_for(one_batch(), 60))
+    from mlgrade.grading import second_opinion
+
+    assert first == second == second_opinion(rubric, rubric.model_answer) and first["grader"] == "offline"
+    assert again is process and process.alive()  # kept between batches, in another event loop
+
+    async def two_at_once():
+        a, b = opinions.SecondOpinions([rubric]), opinions.SecondOpinions([rubric])
+        handles = a.start(rubric, rubric.model_answer, None), b.start(rubric, rubric.model_answer, None)
+        results = [await a.result(handles[0]), await b.result(handles[1])]
+        await a.aclose()
+        await b.aclose()
+        return results
+
+    assert asyncio.run(asyncio.wait_for(two_at_once(), 60)) == [first, opinions.UNSET]
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The second-opinion workers among the descendants of `pid` (Linux /proc), or [] elsewhere."""
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid and opinions.WORKER_CODE.encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="needs /proc")
+def test_ctrl_c_stops_the_batch_and_its_worker_without_a_traceback(tmp_path, bank):
+    """Ctrl-C in a terminal reaches the whole process group, the worker included: the batch keeps
+    what it wrote and names the resume command, the worker prints nothing and is gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = write_jsonl(tmp_path / "answers.jsonl", varied_answers(bank, 200))
+    out = tmp_path / "results.jsonl"
+    with FakeOpenAIServer(latency=0.5) as srv:
+        env = {**os.environ, "OPENAI_BASE_URL": srv.base_url, "MLGRADE_GRADER": "llm"}
+        proc = subprocess.Popen([sys.executable, "-m", "mlgrade", "batch", str(src), "--out", str(out), "-c", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+                                start_new_session=True)
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 3 or not workers):
+            workers = workers or _workers_of(proc.pid)
+            time.sleep(0.05)
+        assert workers, "the batch started no second-opinion worker"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert f"resume with: mlgrade batch {src} --out {out}" in err
+    time.sleep(0.2)
+    assert not any(Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]
+                   for w in workers)
