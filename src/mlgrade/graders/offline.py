@@ -27,7 +27,7 @@ from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_I
 from .offline_units import CompiledRubric, Concept, Unit, answer_units, compile_rubric, cue_hits, echoes_question
 from .rubric_feedback import follow_up_for, improvements_for, strengths_for
 from .stuffing import restates, stuffed
-from .textmatch import clauses, list_items, squash, tokenize_words
+from .textmatch import clauses, list_items, squash, tokenize, tokenize_words
 
 OFFLINE_VERSION = "offline-v4"
 # Thresholds on the share of a key point's own words found in one clause (or two adjacent ones).
@@ -40,6 +40,7 @@ PARTIAL_OVERLAP_NO_CUES = 0.2
 # A fragment answer this short with this few items is a direct answer ("the main function"), not a list.
 DIRECT_MAX_TOKENS = 12
 DIRECT_MAX_ITEMS = 2
+OVERLAPS_MAX = 4_096  # remembered overlaps per key point (Concept.overlaps)
 
 
 @dataclass(slots=True)
@@ -65,12 +66,18 @@ def _overlap(concept: Concept, unit: Unit) -> float:
     # A point's word counts when the unit has its stem or a content word matching it (word_matches):
     # exactly the bits of `reach`. Summed in the words' order, so the float is the same every time.
     found = unit.reach & concept.word_mask
+    known = concept.overlaps.get(found)
+    if known is not None:
+        return known
     got = 0.0
     if found:
         for b, weight in concept.word_bits:
             if found & b:
                 got += weight
-    return got / concept.total
+    if len(concept.overlaps) >= OVERLAPS_MAX:
+        concept.overlaps.clear()
+    share = concept.overlaps[found] = got / concept.total
+    return share
 
 
 def _thresholds(concept: Concept) -> tuple[float, float]:
@@ -185,7 +192,8 @@ class OfflineGrader:
 
     def judge(self, rubric: Rubric, answer: str, *, facts: list[CodeTestResult] | None = None) -> Assessment:
         compiled = self._rubric(rubric)
-        spans = clauses(answer)
+        tokens = tokenize(answer)
+        spans = clauses(answer, tokens)
         masks = [compiled.index.masks(c.tokens) for c in spans]
         claims = claim_hits(compiled.misconceptions, spans, answer, masks, compiled.claim_index)
         # A clause asserting one of the rubric's misconceptions is no evidence for any key point:
@@ -274,8 +282,10 @@ class OfflineGrader:
         # (text addressed to the grader aside; a wrong claim about the subject still engages it)
         reason = ""
         if compiled.subject is not None and not code:
-            kept = [c for c in spans if not any(c.start < d.end and d.start < c.end for d in directives)] if directives else spans
-            reason = topicality.off_topic_reason(compiled.subject, [t for c in kept for t in c.tokens])
+            # the clauses hold every token, in order: with nothing to leave out, they are the answer's
+            kept = [t for c in spans if not any(c.start < d.end and d.start < c.end for d in directives)
+                    for t in c.tokens] if directives else tokens
+            reason = topicality.off_topic_reason(compiled.subject, kept)
         if reason:
             found.append(MisconceptionFound(id=OFF_TOPIC_ID, claim=reason))
         if directives:

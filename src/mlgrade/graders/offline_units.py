@@ -37,6 +37,9 @@ class Concept:
     word_bits: list[tuple[int, float]]  # each of `words` as (bit, weight), in order
     word_mask: int  # the union of those bits
     first_bits: int  # the bits of the phrases' first words: a unit with none of them has no cue
+    # the point's word overlap by the bits found (offline._overlap): a function of them alone, and
+    # the same few subsets recur in every answer; bounded like the word caches
+    overlaps: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,7 +49,7 @@ class Unit:
     start: int
     end: int
     tokens: list[Token]
-    squashed: str
+    answer: str  # the whole answer: `squashed` is cut from it when first asked
     prose: bool
     masks: list[int]  # per token, the rubric's cue words it matches (cueindex.py)
     have: int  # the union of `masks`
@@ -55,6 +58,17 @@ class Unit:
     in_domain: bool | None = None  # every word is a function word or the field's; computed on demand
     cue_hits: dict[Concept, tuple[list[str], set[int]]] = field(default_factory=dict)
     off_topic: dict[Concept, list[str]] = field(default_factory=dict)  # topicality.off_topic_words, per point
+    _squashed: str | None = None
+
+    @property
+    def squashed(self) -> str:
+        """The unit's text squashed (textmatch.squash; a pair's, its clauses' joined): only literal
+        cues and working code ask, so most units never make it."""
+        s = self._squashed
+        if s is None:
+            s = self._squashed = (self.parts[0].squashed + self.parts[1].squashed if self.parts
+                                  else squash(self.answer[self.start:self.end]))
+        return s
 
 
 def concept_for(text: str, cues: list[str], question_stems: set[str], index: CueWords) -> Concept:
@@ -179,12 +193,12 @@ def answer_units(answer: str, spans: list[Clause], masks: list[list[int]], index
 def make_unit(answer: str, c: Clause, prose: bool, masks: list[int], index: CueWords) -> Unit:
     # A key point's word counts when some word here has its stem, or a content word matches it
     # (CueWords.reach, remembered per word). The union runs in C: a Python loop cost more than the rest.
-    return Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, masks, reduce(or_, masks, 0),
+    return Unit(c.start, c.end, c.tokens, answer, prose, masks, reduce(or_, masks, 0),
                 index.reach(c.tokens))
 
 
 def pair_units(answer: str, a: Unit, b: Unit) -> Unit:
-    return Unit(a.start, b.end, a.tokens + b.tokens, a.squashed + b.squashed, True, a.masks + b.masks,
+    return Unit(a.start, b.end, a.tokens + b.tokens, answer, True, a.masks + b.masks,
                  a.have | b.have, a.reach | b.reach, (a, b))
 
 
