@@ -13,6 +13,7 @@ from inside them earns nothing (grading.finalize), so such text can never raise 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -175,6 +176,7 @@ assert [_PATTERNS[i][0] for i in _ASCII_GATES] == ["score_demand", "score_demand
 # ("train"): it counts as a word of its own only. On ASCII text, where casefold() folds exactly
 # what IGNORECASE matches, substring tests decide; any other text asks this pattern.
 _GRADER_WORDS = ("a.i.", "llm", "language model", "automat", "grader", "grading", "evaluator", "assessor", "scorer")
+_AI_END = re.compile(r"ai(?![0-9A-Za-z_])")  # `\w` after it, on ASCII (_word_char)
 _GRADER_NAMED = re.compile(r"\b(?:ai\b|a\.i\.|llm|language model|automat|grader|grading|evaluator|assessor|scorer)",
                            re.IGNORECASE)
 
@@ -197,24 +199,46 @@ def _names_a_grader(answer: str, low: str, folds: bool = True) -> bool:
         return _GRADER_NAMED.search(answer) is not None
     if any(map(low.__contains__, _GRADER_WORDS)):
         return True
-    at = low.find("ai")
-    while at >= 0:
-        if not _word_char(low, at - 1) and not _word_char(low, at + 2):
-            return True
-        at = low.find("ai", at + 1)
-    return False
+    # "ai" ends many words ("explain", "maintain"): a search that needs no word character after it
+    # leaves few candidates to look behind, where a loop over every "ai" cost as much as all the gates
+    return any(not _word_char(low, m.start() - 1) for m in _AI_END.finditer(low))
 
 
-def _gate_open(gate: tuple[tuple[str, ...], ...], low: str) -> bool:
+def _gate_open(gate: tuple[tuple[str, ...], ...], low: str, seen: dict[str, bool] | None = None) -> bool:
     """Every group has a word in the text. Loops, not all(any(...)): this runs for every pattern
-    of every answer, and two generators per pattern cost more than the substring tests."""
+    of every answer, and two generators per pattern cost more than the substring tests. `seen`:
+    the answer's words tested so far (several gates share words: each is searched for once)."""
     for group in gate:
         for word in group:
-            if word in low:
+            if seen is None:
+                if word in low:
+                    break
+                continue
+            found = seen.get(word)
+            if found is None:
+                found = seen[word] = word in low
+            if found:
                 break
         else:
             return False
     return True
+
+
+def _finditer(rx: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """`rx.finditer(text)`. A pattern that opens with `^` (MULTILINE: the text's start or just after
+    a line break) can match only there, so it is tried at those few places: a scan of every position
+    cost an end-of-answer marker pattern, which has no gate, as much as all the gates together.
+    (None of these patterns matches the empty string, so finditer's rule for one does not arise.)"""
+    if not rx.pattern.startswith("^"):
+        yield from rx.finditer(text)
+        return
+    at, done = 0, 0
+    while at >= 0:
+        if at >= done and (m := rx.match(text, at)) is not None:
+            yield m
+            done = m.end()
+        nl = text.find("\n", at)
+        at = nl + 1 if nl >= 0 else -1
 
 
 def _word_char(text: str, i: int) -> bool:
@@ -256,18 +280,19 @@ def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
     ascii_gates = _ASCII_GATES if folds else {}
     hits: list[InjectionHit] = []
     grader_named: bool | None = None
+    seen: dict[str, bool] = {}
     for n, ((kind, rx, reach), gate) in enumerate(zip(_PATTERNS, _GATES)):
-        if n in ascii_gates and not (_gate_open(ascii_gates[n][0], low) and ascii_gates[n][1].search(low)):
+        if n in ascii_gates and not (_gate_open(ascii_gates[n][0], low, seen) and ascii_gates[n][1].search(low)):
             continue
         if gate == "grader":
             if grader_named is None:
                 grader_named = _names_a_grader(answer, low, folds)
             if not grader_named:
                 continue
-        elif gate is not None and not _gate_open(gate, low):
+        elif gate is not None and not _gate_open(gate, low, seen):
             continue
         fast = _LOWER_PATTERNS[n] if answer.isascii() else None
-        for m in fast.finditer(low) if fast is not None else rx.finditer(answer):
+        for m in _finditer(fast, low) if fast is not None else _finditer(rx, answer):
             matched = answer[m.start():m.end()]
             if not matched.strip():
                 continue
