@@ -204,7 +204,10 @@ def verify_judgments(judgments: list[Judgment], answer: str, *, require_quote: b
                 status = "missing" if require_quote else "partial"
             elif not quote_found(j.evidence, answer, normalised_answer=hay):
                 status, verified = "missing", False
-        checked.append(updated(j, status=status, verified=verified, claimed_status=claimed))
+        if status == j.status and verified == j.verified and claimed == j.claimed_status:
+            checked.append(j)  # already what it would become (the offline grader's, mostly): no copy
+        else:
+            checked.append(updated(j, status=status, verified=verified, claimed_status=claimed))
     return checked
 
 

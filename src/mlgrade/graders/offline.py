@@ -269,12 +269,14 @@ class OfflineGrader:
         judgments: list[Judgment] = []
         for kp, _ in compiled.points:
             ev = chosen[kp.id]
+            # claimed_status as evidence.verify_judgments sets it: a judgment whose quote checks out is then kept as is
             if ev.status == "missing" or ev.unit is None:
-                judgments.append(Judgment(key_point=kp.id, status="missing", comment="not found in the answer"))
+                judgments.append(Judgment(key_point=kp.id, status="missing", comment="not found in the answer",
+                                          claimed_status="missing"))
                 continue
             where = "in a full sentence" if ev.unit.prose else "only in a fragment or list"
             judgments.append(Judgment(key_point=kp.id, status=ev.status, evidence=answer[ev.unit.start:ev.unit.end],
-                                      comment=f"{ev.note()} ({where})"))
+                                      comment=f"{ev.note()} ({where})", claimed_status=ev.status))
 
         found = [MisconceptionFound(id=h.id, claim=m.claim if (m := rubric.misconception(h.id)) else "",
                                     evidence=answer[h.start:h.end]) for h in claims]
