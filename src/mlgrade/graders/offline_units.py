@@ -21,6 +21,7 @@ from .textmatch import (
 QUESTION_WORD_WEIGHT = 0.3
 # Pair a prose clause with the fragment its colon introduces.
 COLON_PAIRS = True
+POSSIBLE_MAX = 1_024  # remembered bit sets per key point (Concept.possible); cleared when full
 
 
 @dataclass(eq=False)  # hashed by identity: the key of a unit's cue hits
@@ -40,6 +41,10 @@ class Concept:
     # the point's word overlap by the bits found (offline._overlap): a function of them alone, and
     # the same few subsets recur in every answer; bounded like the word caches
     overlaps: dict[int, float] = field(default_factory=dict)
+    need_bits: int = 0  # the union of the phrases' `need`: all a unit's bits that decide which may match
+    # the cue_table rows whose `need` a unit holds, by the unit's bits among need_bits (cue_hits): the
+    # rows are tried in the same order, and the few bit sets a point's cue words form recur
+    possible: dict[int, list[tuple[int, IndexedPhrase, bool]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,8 +99,12 @@ def concept_for(text: str, cues: list[str], question_stems: set[str], index: Cue
     first = 0
     for ip in indexed:
         first |= ip.bits[0]
+    need = 0
+    for ip in indexed:
+        need |= ip.need
     return Concept(phrases, literals, words, sum(w for _, w in words.values()), indexed,
-                   [(ip.need, ip, cue_has_negation(ip.phrase.source)) for ip in indexed], word_bits, mask, first)
+                   [(ip.need, ip, cue_has_negation(ip.phrase.source)) for ip in indexed], word_bits, mask, first,
+                   need_bits=need)
 
 
 @dataclass
@@ -213,10 +222,13 @@ def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
     have = unit.have
     if have & concept.first_bits:  # else no word cue starts here
         tokens, masks = unit.tokens, unit.masks
-        lacking = ~have  # the bits the unit lacks: a cue needing any of them cannot match (most cues)
-        for need, ip, negates in concept.cue_table:
-            if need & lacking:
-                continue
+        key = have & concept.need_bits
+        rows = concept.possible.get(key)
+        if rows is None:  # a cue needing a bit the unit lacks cannot match (most cues)
+            if len(concept.possible) >= POSSIBLE_MAX:
+                concept.possible.clear()
+            rows = concept.possible[key] = [row for row in concept.cue_table if row[0] & key == row[0]]
+        for need, ip, negates in rows:
             if len(ip.bits) == 1:  # a one-word cue: its first token (find_indexed's walk, unrolled)
                 first = ip.bits[0]
                 i = 0
