@@ -117,6 +117,9 @@ class CompiledRubric:
     domain: frozenset[str] = frozenset()  # stems of the field's vocabulary (topicality.py)
     question: frozenset[str] = frozenset()  # stems of the question's content words; empty: no echo check
     subject: topicality.Subject | None = None  # what an on-topic answer engages (None: not checked)
+    # the points a cue may start in, by a unit's bits among their cues' first words (stuffing.stuffed)
+    starting: dict[int, list[Concept]] = field(default_factory=dict)
+    first_bits: int = 0  # the union of the points' first_bits
 
     def is_cue_word(self, t: Token) -> bool:
         return bool(self.index.mask(t) & self.cue_mask)
@@ -142,7 +145,11 @@ def compile_rubric(rubric: Rubric) -> CompiledRubric:
     claim_index = ClaimIndex(miscs, (b for _, c in points for ip in c.indexed for b in set(ip.bits)))
     # Code answers name identifiers, not the subject: the sandbox judges them.
     subject = topicality.subject_for(rubric) if not rubric.correctness_points else None
-    return CompiledRubric(points, miscs, index, cue_mask, claim_index, topicality.domain_stems(rubric), echo, subject)
+    first = 0
+    for _, c in points:
+        first |= c.first_bits
+    return CompiledRubric(points, miscs, index, cue_mask, claim_index, topicality.domain_stems(rubric), echo, subject,
+                          first_bits=first)
 
 
 def echoes_question(unit: Unit, compiled: CompiledRubric) -> bool:

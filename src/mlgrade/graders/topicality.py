@@ -16,6 +16,8 @@ from collections import Counter
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress
+from operator import itemgetter, not_
 
 from ..models import Rubric
 from .textmatch import STOPWORDS, Token, stem, tokenize
@@ -33,6 +35,7 @@ OFF_TOPIC_SHARE = 2 / 3  # two thirds (0.67 let 2 of 3 words through by rounding
 # (so 50 at most, weak), each is marked, and review.py raises off_topic.
 OFF_TOPIC_ANSWER_SHARE = 0.5
 OFF_TOPIC_ANSWER_MIN = 2
+_STEM, _STOP = itemgetter(3), itemgetter(4)  # Token.stem, Token.stop
 # Written into a judgment's comment so review.py can count off-topic evidence without the grader.
 MARKER = "off-topic words:"
 
@@ -187,7 +190,7 @@ class _Bank:
 
 
 def _weights(stems: list[str], idf: dict[str, float]) -> dict[str, float]:
-    counts = Counter(s for s in stems if s in idf)
+    counts = Counter(filter(idf.__contains__, stems))
     w = {s: (1.0 + math.log(c)) * idf[s] for s, c in counts.items()}
     norm = math.sqrt(sum(v * v for v in w.values())) or 1.0
     return {s: v / norm for s, v in w.items()}
@@ -256,10 +259,10 @@ def off_topic_reason(subject: Subject | None, tokens: list[Token]) -> str:
     """Why the answer reads as an answer to another question, or "" when it engages this one."""
     if subject is None or len(tokens) < MIN_STEMS:
         return ""
-    content = [t.stem for t in tokens if not t.stop]
+    seq = tuple(map(_STEM, tokens))  # every answer comes here: the tokens' fields read in C
+    content = list(compress(seq, map(not_, map(_STOP, tokens))))
     if len(set(content)) < MIN_STEMS:
         return ""
-    seq = tuple(t.stem for t in tokens)
     words = set(seq)  # function words too: "on-policy" starts with one
     unnamed = False
     if subject.terms:
