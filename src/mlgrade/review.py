@@ -204,20 +204,12 @@ def _names_a_grader(answer: str, low: str, folds: bool = True) -> bool:
     return any(not _word_char(low, m.start() - 1) for m in _AI_END.finditer(low))
 
 
-def _gate_open(gate: tuple[tuple[str, ...], ...], low: str, seen: dict[str, bool] | None = None) -> bool:
+def _gate_open(gate: tuple[tuple[str, ...], ...], low: str) -> bool:
     """Every group has a word in the text. Loops, not all(any(...)): this runs for every pattern
-    of every answer, and two generators per pattern cost more than the substring tests. `seen`:
-    the answer's words tested so far (several gates share words: each is searched for once)."""
+    of every answer, and two generators per pattern cost more than the substring tests."""
     for group in gate:
         for word in group:
-            if seen is None:
-                if word in low:
-                    break
-                continue
-            found = seen.get(word)
-            if found is None:
-                found = seen[word] = word in low
-            if found:
+            if word in low:
                 break
         else:
             return False
@@ -280,16 +272,15 @@ def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
     ascii_gates = _ASCII_GATES if folds else {}
     hits: list[InjectionHit] = []
     grader_named: bool | None = None
-    seen: dict[str, bool] = {}
     for n, ((kind, rx, reach), gate) in enumerate(zip(_PATTERNS, _GATES)):
-        if n in ascii_gates and not (_gate_open(ascii_gates[n][0], low, seen) and ascii_gates[n][1].search(low)):
+        if n in ascii_gates and not (_gate_open(ascii_gates[n][0], low) and ascii_gates[n][1].search(low)):
             continue
         if gate == "grader":
             if grader_named is None:
                 grader_named = _names_a_grader(answer, low, folds)
             if not grader_named:
                 continue
-        elif gate is not None and not _gate_open(gate, low, seen):
+        elif gate is not None and not _gate_open(gate, low):
             continue
         fast = _LOWER_PATTERNS[n] if answer.isascii() else None
         for m in _finditer(fast, low) if fast is not None else _finditer(rx, answer):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from ..models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric
+from ..models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric, constructed
 from . import topicality
 from .anaphora import claim_hits
 from ..scoring import OFF_TOPIC as OFF_TOPIC_ID
@@ -271,12 +271,13 @@ class OfflineGrader:
             ev = chosen[kp.id]
             # claimed_status as evidence.verify_judgments sets it: a judgment whose quote checks out is then kept as is
             if ev.status == "missing" or ev.unit is None:
-                judgments.append(Judgment(key_point=kp.id, status="missing", comment="not found in the answer",
-                                          claimed_status="missing"))
+                judgments.append(constructed(Judgment, key_point=kp.id, status="missing",
+                                             comment="not found in the answer", claimed_status="missing"))
                 continue
             where = "in a full sentence" if ev.unit.prose else "only in a fragment or list"
-            judgments.append(Judgment(key_point=kp.id, status=ev.status, evidence=answer[ev.unit.start:ev.unit.end],
-                                      comment=f"{ev.note()} ({where})", claimed_status=ev.status))
+            judgments.append(constructed(Judgment, key_point=kp.id, status=ev.status,
+                                         evidence=answer[ev.unit.start:ev.unit.end], comment=f"{ev.note()} ({where})",
+                                         claimed_status=ev.status))
 
         found = [MisconceptionFound(id=h.id, claim=m.claim if (m := rubric.misconception(h.id)) else "",
                                     evidence=answer[h.start:h.end]) for h in claims]
@@ -293,8 +294,9 @@ class OfflineGrader:
         if directives:
             found.append(MisconceptionFound(id=INJECTION_ID, claim=INJECTION_CLAIM,
                                             evidence=directives[0].quote(answer)))
-        return Assessment(
-            judgments=judgments, misconceptions=found,
+        # built from values of the fields' types: no validation (models.constructed)
+        return constructed(
+            Assessment, judgments=judgments, misconceptions=found,
             strengths=strengths_for(rubric, judgments), improvements=improvements_for(rubric, judgments, found),
             follow_up=follow_up_for(rubric, judgments), model=OFFLINE_VERSION, prompt_hash=self.prompt_hash(rubric),
         )
