@@ -117,6 +117,14 @@ def _topical(ev: _Evidence, concept: Concept, unit: Unit, compiled: CompiledRubr
             part.in_domain = all(t.stop or t.stem in compiled.domain for t in part.tokens)
         if part.in_domain:
             continue  # the common case, and cheap: every word is the field's
+        if part.off_candidates is None:
+            # off_topic_words counts only such words (outside the field, not a function word, alphabetic,
+            # over two letters): a clause with none is off-topic for no point (often its only outside
+            # words are numbers or single letters)
+            part.off_candidates = any(not t.stop and len(t.text) > 2 and t.text.isalpha()
+                                      and t.stem not in compiled.domain for t in part.tokens)
+        if not part.off_candidates:
+            continue
         words = part.off_topic.get(concept)
         if words is None:  # a clause is asked again for each pair it is part of
             _, used = cue_hits(concept, part)

@@ -12,7 +12,7 @@ from operator import and_, itemgetter, or_
 from ..models import KeyPoint, Rubric
 from . import topicality
 from .claimindex import ClaimIndex
-from .claims import IndexedClaim, compile_claim, cue_has_negation, index_claim, negated_cue
+from .claims import IndexedClaim, any_negator, compile_claim, cue_has_negation, index_claim, negated_cue
 from .cueindex import CueWords, IndexedPhrase, find_indexed, index_phrase
 from .textmatch import (
     STOPWORDS, Clause, Phrase, Token, compile_phrase, is_prose, squash, stem, tokenize, tokenize_words,
@@ -65,6 +65,8 @@ class Unit:
     cue_hits: dict[Concept, tuple[list[str], set[int]]] = field(default_factory=dict)
     off_topic: dict[Concept, list[str]] = field(default_factory=dict)  # topicality.off_topic_words, per point
     _squashed: str | None = None
+    negators: bool | None = None  # some word is a negation (claims.any_negator); computed on demand
+    off_candidates: bool | None = None  # some word could be off-topic for any point; computed on demand
 
     @property
     def squashed(self) -> str:
@@ -219,6 +221,15 @@ def pair_units(answer: str, a: Unit, b: Unit) -> Unit:
                  a.have | b.have, a.reach | b.reach, (a, b))
 
 
+def has_negator(unit: Unit) -> bool:
+    """Whether some word of the unit is a negation (a pair: of either clause), found once."""
+    v = unit.negators
+    if v is None:
+        v = unit.negators = (has_negator(unit.parts[0]) or has_negator(unit.parts[1]) if unit.parts
+                             else any_negator(unit.tokens))
+    return v
+
+
 def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
     """Distinct cues found in the unit, and the token indices they used (asked up to three times
     per unit and point: judged, topicality, stuffing; found once)."""
@@ -244,7 +255,7 @@ def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
                 at = find_indexed(ip, tokens, masks, have)
                 if at is None:
                     continue
-            if at[0] and not negates and negated_cue(tokens, at[0], False):
+            if at[0] and not negates and has_negator(unit) and negated_cue(tokens, at[0], False):
                 continue  # "does not use a vote" is no evidence of a vote
             hits.append(ip.phrase.source)
             used.update(range(at[0], at[1] + 1))
