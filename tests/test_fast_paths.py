@@ -102,34 +102,3 @@ def test_line_anchored_patterns_match_where_finditer_does():
         for rx in anchored:
             assert [m.span() for m in review._finditer(rx, text)] == [m.span() for m in rx.finditer(text)], (rx.pattern, text)
 
-
-def _is_prose_reference(clause) -> bool:
-    """textmatch.is_prose as it was written before it counted in C (issue 22)."""
-    from mlgrade.graders import textmatch
-
-    toks = clause.tokens
-    n = len(toks)
-    if n < textmatch.PROSE_MIN_TOKENS:
-        return False
-    stops = lists = 0
-    verb = False
-    for t in toks:
-        if t.stop:
-            stops += 1
-            lists += t.text == "and" or t.text == "or"
-        if not verb:
-            verb = textmatch.is_verbish(t)
-    return verb and (stops - lists) / n >= 0.12 and stops / n >= 0.18
-
-
-def test_is_prose_and_has_verb_are_the_per_token_loops():
-    from mlgrade.graders import textmatch
-
-    words = ["and", "or", "the", "is", "models", "scaled", "training", "knn", "data", "of", "a", "use", "fit", "this",
-             "goes", "bias", "was", "to", "k", "svm", "AND", "Or", "less", "uses", "it's", "x"]
-    rng = random.Random(9)
-    for _ in range(3_000):
-        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 14)))
-        for clause in textmatch.clauses(text):
-            assert textmatch.is_prose(clause) == _is_prose_reference(clause), text
-            assert textmatch.has_verb(clause.tokens) == any(map(textmatch.is_verbish, clause.tokens)), text

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import reduce
-from itertools import compress, count, repeat
-from operator import and_, itemgetter, or_
+from operator import itemgetter, or_
 
 from ..models import KeyPoint, Rubric
 from . import topicality
@@ -248,8 +247,11 @@ def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
                 concept.possible.clear()
             rows = concept.possible[key] = [row for row in concept.cue_table if row[0] & key == row[0]]
         for need, ip, negates in rows:
-            if len(ip.bits) == 1:  # a one-word cue: its first token (find_indexed's walk, unrolled), found in C
-                i = next(compress(count(), map(and_, masks, repeat(ip.bits[0]))))
+            if len(ip.bits) == 1:  # a one-word cue: its first token (find_indexed's walk, unrolled)
+                first = ip.bits[0]
+                i = 0
+                while not masks[i] & first:
+                    i += 1
                 at = (i, i)
             else:
                 at = find_indexed(ip, tokens, masks, have)

@@ -3,13 +3,8 @@ cue terms, unless it makes several statements of its own or restates one key poi
 
 from __future__ import annotations
 
-from itertools import compress, repeat
-from operator import and_, gt, itemgetter, not_
-
 from .offline_units import CompiledRubric, Unit, cue_hits
-from .textmatch import has_verb, is_verbish
-
-_TEXT, _STOP = itemgetter(2), itemgetter(4)  # Token.text, Token.stop
+from .textmatch import is_verbish
 
 # A prose clause hitting this many key points while having this few words of its own is a list.
 STUFFED_MIN_POINTS = 3
@@ -59,13 +54,9 @@ def stuffed(unit: Unit, compiled: CompiledRubric, answer: str) -> bool:
     # The last test needs no cue hits: a clause with enough words of its own is no list whatever
     # the rest finds, and it is most clauses (their cue hits were half the cost of this check).
     cue_mask = compiled.cue_mask  # a unit's masks are its tokens' `index.mask`: is_cue_word, known
-    # the content words (not function words, not one letter) and those of them no cue word matches,
-    # counted in C: most prose clauses stop here, and a loop over their tokens was a fifth of the check
-    tokens = unit.tokens
-    content = list(map(and_, map(not_, map(_STOP, tokens)), map(gt, map(len, map(_TEXT, tokens)), repeat(1))))
-    content_masks = list(compress(unit.masks, content))
-    free_count = list(map(and_, content_masks, repeat(cue_mask))).count(0)
-    if free_count / max(1, len(content_masks)) >= STUFFED_MAX_FREE_SHARE:
+    content = [(t, m) for t, m in zip(unit.tokens, unit.masks) if not t.stop and len(t.text) > 1]
+    free = [t for t, m in content if not m & cue_mask]
+    if len(free) / max(1, len(content)) >= STUFFED_MAX_FREE_SHARE:
         return False
     touched, in_cues = 0, set()
     for concept in starting:  # the other points have no cue here
@@ -83,7 +74,6 @@ def stuffed(unit: Unit, compiled: CompiledRubric, answer: str) -> bool:
         return False
     # A dense compound sentence names several points because it makes several statements, each
     # with a verb of its own; a template that varies only its cue terms repeats its own words.
-    free = [t for t, m in zip(compress(tokens, content), content_masks) if not m & cue_mask]
     if _statements(answer, unit, compiled) >= COMPOUND_MIN_STATEMENTS \
             and len({t.stem for t in free}) >= COMPOUND_MIN_DISTINCT * len(free):
         return False
@@ -94,7 +84,7 @@ def restates(unit: Unit, compiled: CompiledRubric) -> bool:
     """The clause is a key point in (nearly) its own words and order, with a verb: the feedback
     shows a missed point's text, and an answer that then states it must earn it as a statement,
     however terse the point's sentence is. A list of the same terms in another order is not."""
-    if not has_verb(unit.tokens):
+    if not any(map(is_verbish, unit.tokens)):
         return False
     seq = [t.stem for t in unit.tokens if not t.stop and len(t.text) > 1]
     distinct = set(seq)

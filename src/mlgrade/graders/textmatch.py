@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from bisect import bisect_left
 from functools import lru_cache
 from itertools import repeat
-from operator import add, itemgetter
+from operator import add
 from typing import Any, Callable, Iterable, NamedTuple
 
 import Stemmer
@@ -232,25 +232,6 @@ def is_verbish(t: Token) -> bool:
     return t.text in _VERBISH or (len(t.text) > 3 and not t.stop and t.text.endswith(_VERB_ENDINGS))
 
 
-_VERBY: dict[str, bool] = {}  # token text -> is_verbish (a function of the text), bounded like the word caches
-_TEXT, _STOP = itemgetter(2), itemgetter(4)  # Token.text, Token.stop
-
-
-def has_verb(tokens: list[Token]) -> bool:
-    """any(map(is_verbish, tokens)), each word's answer remembered: looked up in C, not a loop per token."""
-    flags = list(map(_VERBY.get, map(_TEXT, tokens)))
-    if True in flags:
-        return True
-    return None in flags and any(_learn_verb(t) for t, f in zip(tokens, flags) if f is None)
-
-
-def _learn_verb(t: Token) -> bool:
-    if len(_VERBY) >= 10_000:
-        _VERBY.clear()
-    v = _VERBY[t.text] = is_verbish(t)
-    return v
-
-
 def is_prose(clause: Clause) -> bool:
     """True when a clause reads as a statement rather than a list of terms: it has a verb-like
     word and a share of function words that real sentences have and keyword lists lack."""
@@ -258,12 +239,16 @@ def is_prose(clause: Clause) -> bool:
     n = len(toks)
     if n < PROSE_MIN_TOKENS:
         return False  # "depends on the algorithm" as a bullet is a term, not a statement
-    # every clause of every answer comes here: counted in C rather than in a loop over its tokens
-    if not has_verb(toks):
+    stops = lists = 0
+    verb = False
+    for t in toks:  # one pass (is_verbish inlined): every clause of every answer comes here
+        if t.stop:
+            stops += 1
+            lists += t.text == "and" or t.text == "or"
+        if not verb:
+            verb = t.text in _VERBISH or (len(t.text) > 3 and not t.stop and t.text.endswith(_VERB_ENDINGS))
+    if not verb:
         return False
-    stops = sum(map(_STOP, toks))
-    texts = list(map(_TEXT, toks))
-    lists = texts.count("and") + texts.count("or")  # function words both: the list glue among them
     # Lists are held together by commas and "and"; a sentence needs other glue too.
     glue = stops - lists
     return glue / n >= 0.12 and stops / n >= 0.18
