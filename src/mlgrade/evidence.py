@@ -212,7 +212,7 @@ def verify_judgments(judgments: list[Judgment], answer: str, *, require_quote: b
 
 
 def verify_misconceptions(found: list[MisconceptionFound], answer: str) -> list[MisconceptionFound]:
-    hay = normalise(answer)
+    hay = normalise(answer) if any(m.evidence.strip() for m in found) else ""  # most answers have none to check
     return [updated(m, verified=bool(m.evidence.strip()) and quote_found(m.evidence, answer, normalised_answer=hay))
             for m in found]
 

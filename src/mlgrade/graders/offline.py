@@ -41,6 +41,7 @@ PARTIAL_OVERLAP_NO_CUES = 0.2
 DIRECT_MAX_TOKENS = 12
 DIRECT_MAX_ITEMS = 2
 OVERLAPS_MAX = 4_096  # remembered overlaps per key point (Concept.overlaps)
+FEEDBACK_MAX = 1_024  # remembered feedback per rubric (CompiledRubric.feedback)
 
 
 @dataclass(slots=True)
@@ -302,9 +303,18 @@ class OfflineGrader:
         if directives:
             found.append(MisconceptionFound(id=INJECTION_ID, claim=INJECTION_CLAIM,
                                             evidence=directives[0].quote(answer)))
+        # The feedback depends on the rubric and the points' statuses alone (and on misconceptions
+        # found, which few answers have): written once per rubric and statuses.
+        statuses = tuple(j.status for j in judgments)
+        feedback = compiled.feedback.get(statuses)
+        if feedback is None:
+            if len(compiled.feedback) >= FEEDBACK_MAX:
+                compiled.feedback.clear()
+            feedback = compiled.feedback[statuses] = (strengths_for(rubric, judgments), follow_up_for(rubric, judgments),
+                                                      improvements_for(rubric, judgments, []))
         # built from values of the fields' types: no validation (models.constructed)
         return constructed(
-            Assessment, judgments=judgments, misconceptions=found,
-            strengths=strengths_for(rubric, judgments), improvements=improvements_for(rubric, judgments, found),
-            follow_up=follow_up_for(rubric, judgments), model=OFFLINE_VERSION, prompt_hash=self.prompt_hash(rubric),
+            Assessment, judgments=judgments, misconceptions=found, strengths=list(feedback[0]),
+            improvements=improvements_for(rubric, judgments, found) if found else list(feedback[2]),
+            follow_up=feedback[1], model=OFFLINE_VERSION, prompt_hash=self.prompt_hash(rubric),
         )

@@ -122,6 +122,8 @@ class CompiledRubric:
     # the points a cue may start in, by a unit's bits among their cues' first words (stuffing.stuffed)
     starting: dict[int, list[Concept]] = field(default_factory=dict)
     first_bits: int = 0  # the union of the points' first_bits
+    # (strengths, follow-up, improvements without misconceptions) by the points' statuses (offline.judge)
+    feedback: dict[tuple[str, ...], tuple[list[str], str, list[str]]] = field(default_factory=dict)
 
     def is_cue_word(self, t: Token) -> bool:
         return bool(self.index.mask(t) & self.cue_mask)
