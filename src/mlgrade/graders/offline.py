@@ -226,7 +226,7 @@ class OfflineGrader:
             bp = bf = _Evidence("missing", 0.0, None)
             covered_at, partial_at = _thresholds(concept)
             first_bits, literals = concept.first_bits, bool(concept.literals)
-            word_mask, total = concept.word_mask, concept.total
+            word_mask, total, overlaps = concept.word_mask, concept.total, concept.overlaps
             for u in units:
                 cues = literals or bool(u.have & first_bits)
                 if not cues:
@@ -236,7 +236,9 @@ class OfflineGrader:
                     if not found or found.bit_count() / total < partial_at:
                         continue
                 best = bp if u.prose else bf
-                ov = _overlap(concept, u)
+                ov = overlaps.get(u.reach & word_mask)  # _overlap, remembered (asked ~30 times an answer)
+                if ov is None:
+                    ov = _overlap(concept, u)
                 # At best covered with 3 cues (strength ov + 1.5): when that cannot beat the point's
                 # best so far, the unit's cue hits (the costly part, most of them a pair's) are not sought.
                 if cues and best.status == "covered" and ov + _MAX_CUE_BONUS <= best.strength:
