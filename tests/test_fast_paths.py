@@ -102,3 +102,15 @@ def test_line_anchored_patterns_match_where_finditer_does():
         for rx in anchored:
             assert [m.span() for m in review._finditer(rx, text)] == [m.span() for m in rx.finditer(text)], (rx.pattern, text)
 
+
+
+def test_any_negator_is_the_per_token_test():
+    from mlgrade.graders.claims import is_negator
+    from mlgrade.graders.offline_units import any_negator
+    from mlgrade.graders.textmatch import tokenize
+
+    words = ["not", "No", "never", "don't", "doesn’t", "cannot", "nothing", "note", "knot", "won't", "snot", "the", "isn't"]
+    rng = random.Random(3)
+    for _ in range(3_000):
+        tokens = tokenize(" ".join(rng.choice(words) for _ in range(rng.randint(0, 6))))
+        assert any_negator(tokens) == any(map(is_negator, tokens))

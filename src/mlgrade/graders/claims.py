@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache, reduce
 from itertools import compress, repeat
-from operator import and_, itemgetter, or_
+from operator import and_, or_
 from typing import Any
 
 from .cueindex import CueWords
@@ -101,23 +101,6 @@ VERDICT_CLAUSE_MAX = 6
 
 def is_negator(t: Token) -> bool:
     return t.text in NEGATORS or t.text.endswith(("n't", "n’t"))
-
-
-_NEGATOR: dict[str, bool] = {}  # token text -> is_negator (a function of the text), bounded like the word caches
-_TEXT = itemgetter(2)  # Token.text
-
-
-def any_negator(tokens: list[Token]) -> bool:
-    """any(map(is_negator, tokens)), each word's answer remembered and looked up in C: no cue in
-    tokens without one can be negated (negated_cue), and most clauses have none."""
-    flags = list(map(_NEGATOR.get, map(_TEXT, tokens)))
-    if True in flags:
-        return True
-    if None not in flags:
-        return False
-    if len(_NEGATOR) >= 10_000:
-        _NEGATOR.clear()
-    return any([_NEGATOR.setdefault(t.text, is_negator(t)) for t, f in zip(tokens, flags) if f is None])
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,4 +388,4 @@ def union(masks: list[int]) -> int:
     return reduce(or_, masks, 0)
 
 
-__all__ = ["ClaimCue", "IndexedClaim", "asserting_clause", "asserting_clauses", "clause_bits", "possible_cues", "union", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "any_negator", "cue_has_negation", "asserted_claims", "is_negator"]
+__all__ = ["ClaimCue", "IndexedClaim", "asserting_clause", "asserting_clauses", "clause_bits", "possible_cues", "union", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]

@@ -11,7 +11,7 @@ from operator import itemgetter, or_
 from ..models import KeyPoint, Rubric
 from . import topicality
 from .claimindex import ClaimIndex
-from .claims import IndexedClaim, any_negator, compile_claim, cue_has_negation, index_claim, negated_cue
+from .claims import IndexedClaim, compile_claim, cue_has_negation, index_claim, is_negator, negated_cue
 from .cueindex import CueWords, IndexedPhrase, find_indexed, index_phrase
 from .textmatch import (
     STOPWORDS, Clause, Phrase, Token, compile_phrase, is_prose, squash, stem, tokenize, tokenize_words,
@@ -220,6 +220,22 @@ def make_unit(answer: str, c: Clause, prose: bool, masks: list[int], index: CueW
 def pair_units(answer: str, a: Unit, b: Unit) -> Unit:
     return Unit(a.start, b.end, a.tokens + b.tokens, answer, True, a.masks + b.masks,
                  a.have | b.have, a.reach | b.reach, (a, b))
+
+
+_NEGATOR: dict[str, bool] = {}  # token text -> is_negator (a function of the text), bounded like the word caches
+
+
+def any_negator(tokens: list[Token]) -> bool:
+    """any(map(is_negator, tokens)), each word's answer remembered and looked up in C: no cue in
+    tokens without one can be negated (negated_cue), and most clauses have none."""
+    flags = list(map(_NEGATOR.get, map(_TEXT, tokens)))
+    if True in flags:
+        return True
+    if None not in flags:
+        return False
+    if len(_NEGATOR) >= 10_000:
+        _NEGATOR.clear()
+    return any([_NEGATOR.setdefault(t.text, is_negator(t)) for t, f in zip(tokens, flags) if f is None])
 
 
 def has_negator(unit: Unit) -> bool:
