@@ -114,3 +114,15 @@ def test_any_negator_is_the_per_token_test():
     for _ in range(3_000):
         tokens = tokenize(" ".join(rng.choice(words) for _ in range(rng.randint(0, 6))))
         assert any_negator(tokens) == any(map(is_negator, tokens))
+
+
+def test_topicality_contains_is_the_scan_of_every_position():
+    from mlgrade.graders.topicality import _contains
+
+    rng = random.Random(4)
+    for _ in range(5_000):
+        hay = tuple(rng.choice("abc") for _ in range(rng.randint(0, 9)))
+        needle = tuple(rng.choice("abc") for _ in range(rng.randint(0, 3)))
+        expected = bool(needle) and any(hay[i:i + len(needle)] == needle for i in range(len(hay) - len(needle) + 1))
+        assert _contains(hay, needle) == expected, (hay, needle)
+        assert _contains(hay, needle, set(hay)) == expected, (hay, needle)

@@ -168,8 +168,17 @@ def _contains(hay: tuple[str, ...], needle: tuple[str, ...], words: AbstractSet[
     n = len(needle)
     if not n or (words is not None and needle[0] not in words):
         return False
-    first = needle[0]
-    return any(hay[i:i + n] == needle for i, s in enumerate(hay) if s == first and i + n <= len(hay))
+    first, last = needle[0], len(hay) - n
+    i = -1
+    while True:  # each place the first stem sits, found by tuple.index in C (a generator over every stem cost more)
+        try:
+            i = hay.index(first, i + 1)
+        except ValueError:
+            return False
+        if i > last:
+            return False
+        if hay[i:i + n] == needle:
+            return True
 
 
 def _rubric_text(rubric: Rubric) -> str:
