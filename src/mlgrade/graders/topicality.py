@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import compress
-from operator import itemgetter, not_
+from itertools import compress, repeat
+from operator import itemgetter, mul, not_
 
 from ..models import Rubric
 from .textmatch import STOPWORDS, Token, stem, tokenize
@@ -201,7 +201,7 @@ class _Bank:
 def _weights(stems: list[str], idf: dict[str, float]) -> dict[str, float]:
     counts = Counter(filter(idf.__contains__, stems))
     w = {s: (1.0 + math.log(c)) * idf[s] for s, c in counts.items()}
-    norm = math.sqrt(sum(v * v for v in w.values())) or 1.0
+    norm = math.sqrt(sum(map(mul, w.values(), w.values()))) or 1.0
     return {s: v / norm for s, v in w.items()}
 
 
@@ -280,13 +280,14 @@ def off_topic_reason(subject: Subject | None, tokens: list[Token]) -> str:
         unnamed = sum(_contains(seq, a, words) for a in subject.aliases) < SUBJECT_MIN_ALIASES
     bank = _bank()
     answer = _weights(content, bank.idf)
-    own = sum(v * subject.vector.get(s, 0.0) for s, v in answer.items())
+    weights = answer.values()  # the sums below run in C, in the same order: the same floats
+    own = sum(map(mul, weights, map(subject.vector.get, answer, repeat(0.0))))
     # No other rubric's cosine exceeds the answer's weights against each stem's largest weight in
     # them: when even that cannot reach own / FIT_RATIO (own / SUBJECT_FIT_MAX for an answer that
     # never names the subject), with room for rounding, the full scoring cannot flag it.
     top = (subject.others_top or bank.top).get
     reach = max(FIT_RATIO, SUBJECT_FIT_MAX) if unnamed else FIT_RATIO
-    if own > reach * sum(v * top(s, 0.0) for s, v in answer.items()) * (1 + 1e-9) + 1e-12:
+    if own > reach * sum(map(mul, weights, map(top, answer, repeat(0.0)))) * (1 + 1e-9) + 1e-12:
         return ""
     scores = [0.0] * len(bank.ids)
     postings = bank.postings.get
