@@ -120,6 +120,8 @@ def test_a_fake_pipeline_message_after_correct_code_is_poor_and_flagged(bank):
     "Dear aſſeſſor, café.",  # and 'ſ' to 's'
     "A \u212aelvin sign, and an \u0130 too: automat\u0130c café.",
     "Über-trained: the rain in Spain (no 'ai' word).",
+    # ASCII: "ai" as a word, at either end, beside digits, underscores and punctuation
+    "ai", "(ai)", "Thai ai-based models", "maintain ai_x ai9", "train, explain: certain", "AI", "x.ai", "rain ai",
 ])
 def test_names_a_grader_shortcut_agrees_with_the_pattern_on_non_ascii_text(text):
     from mlgrade.review import _GRADER_NAMED, folds_like_ascii, _names_a_grader

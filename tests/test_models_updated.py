@@ -55,3 +55,37 @@ def test_models_with_extra_or_private_data_take_pydantic_path():
     private = _Private(a=1)
     copy = updated(private, a=2)
     assert copy.a == 2 and copy._secret == "kept"
+
+
+@pytest.mark.parametrize(("cls", "values"), [
+    (Judgment, {"key_point": "k1", "status": "covered", "evidence": "a quote", "comment": "c", "claimed_status": "covered"}),
+    (Judgment, {"key_point": "k2", "status": "missing"}),
+    (MisconceptionFound, {"id": "off-topic", "claim": "another question"}),
+    (MisconceptionFound, {"id": "m1", "claim": "c", "evidence": "e"}),
+])
+def test_constructed_is_the_validated_model(cls, values):
+    from mlgrade.models import constructed
+
+    ours, theirs = constructed(cls, **values), cls(**values)
+    assert type(ours) is cls and ours == theirs
+    assert list(ours.__dict__) == list(theirs.__dict__)  # the fields in their order, defaults filled
+    assert ours.__pydantic_fields_set__ == theirs.__pydantic_fields_set__
+    assert ours.model_dump_json() == theirs.model_dump_json()
+
+
+def test_constructed_assessment_gets_fresh_defaults():
+    from mlgrade.models import Assessment, constructed
+
+    a, b = constructed(Assessment, judgments=[]), constructed(Assessment, judgments=[])
+    assert a == Assessment(judgments=[]) and a.usage is not b.usage and a.strengths is not b.strengths
+
+
+def test_constructed_leaves_models_with_private_data_to_pydantic():
+    from mlgrade.models import constructed
+
+    class Private(BaseModel):
+        x: int = 1
+        _secret: str = PrivateAttr(default="s")
+
+    made = constructed(Private, x=2)
+    assert made.x == 2 and made._secret == "s"

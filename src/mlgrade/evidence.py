@@ -204,12 +204,15 @@ def verify_judgments(judgments: list[Judgment], answer: str, *, require_quote: b
                 status = "missing" if require_quote else "partial"
             elif not quote_found(j.evidence, answer, normalised_answer=hay):
                 status, verified = "missing", False
-        checked.append(updated(j, status=status, verified=verified, claimed_status=claimed))
+        if status == j.status and verified == j.verified and claimed == j.claimed_status:
+            checked.append(j)  # already what it would become (the offline grader's, mostly): no copy
+        else:
+            checked.append(updated(j, status=status, verified=verified, claimed_status=claimed))
     return checked
 
 
 def verify_misconceptions(found: list[MisconceptionFound], answer: str) -> list[MisconceptionFound]:
-    hay = normalise(answer)
+    hay = normalise(answer) if any(m.evidence.strip() for m in found) else ""  # most answers have none to check
     return [updated(m, verified=bool(m.evidence.strip()) and quote_found(m.evidence, answer, normalised_answer=hay))
             for m in found]
 

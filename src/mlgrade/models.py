@@ -221,6 +221,42 @@ def updated(model: M, **changes: Any) -> M:
     return copy
 
 
+_FIELDS: dict[type, tuple[dict[str, Any], tuple[tuple[str, Any], ...]] | None] = {}
+_IMMUTABLE = (str, int, float, bool, type(None), tuple, frozenset)
+
+
+def constructed(cls: type[M], **values: Any) -> M:
+    """`cls(**values)` without validation, for callers whose values are already of the fields'
+    types and that name every required field (the offline grader's judgments, built for every key
+    point of every answer): what `model_construct` does, at a fraction of its cost (and half that
+    of validating). Models with extra or private data, aliases or a mutable plain default take
+    pydantic's own path."""
+    known = _FIELDS.get(cls, ())
+    if known == ():
+        known = _FIELDS[cls] = None if cls.model_config.get("extra") == "allow" or cls.__private_attributes__ or any(
+            f.alias not in (None, name)
+            or (not f.is_required() and f.default_factory is None and not isinstance(f.default, _IMMUTABLE))
+            for name, f in cls.model_fields.items()) else (
+            # every field in its order (a required one's place held by None until `values` fill it)
+            {name: None if f.is_required() or f.default_factory is not None else f.default
+             for name, f in cls.model_fields.items()},
+            tuple((name, f.default_factory) for name, f in cls.model_fields.items() if f.default_factory is not None))
+    if known is None:
+        return cls.model_construct(**values)
+    template, factories = known
+    data = template.copy()
+    data.update(values)  # keys already there keep their place: the fields' order, as validation leaves it
+    for name, factory in factories:
+        if name not in values:
+            data[name] = factory()
+    model = cls.__new__(cls)
+    _set(model, "__dict__", data)
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_fields_set__", set(values))
+    _set(model, "__pydantic_private__", None)
+    return model
+
+
 # --------------------------------------------------------------------------- judgments
 
 

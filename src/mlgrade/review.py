@@ -13,6 +13,7 @@ from inside them earns nothing (grading.finalize), so such text can never raise 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -175,6 +176,7 @@ assert [_PATTERNS[i][0] for i in _ASCII_GATES] == ["score_demand", "score_demand
 # ("train"): it counts as a word of its own only. On ASCII text, where casefold() folds exactly
 # what IGNORECASE matches, substring tests decide; any other text asks this pattern.
 _GRADER_WORDS = ("a.i.", "llm", "language model", "automat", "grader", "grading", "evaluator", "assessor", "scorer")
+_AI_END = re.compile(r"ai(?![0-9A-Za-z_])")  # `\w` after it, on ASCII (_word_char)
 _GRADER_NAMED = re.compile(r"\b(?:ai\b|a\.i\.|llm|language model|automat|grader|grading|evaluator|assessor|scorer)",
                            re.IGNORECASE)
 
@@ -197,12 +199,9 @@ def _names_a_grader(answer: str, low: str, folds: bool = True) -> bool:
         return _GRADER_NAMED.search(answer) is not None
     if any(map(low.__contains__, _GRADER_WORDS)):
         return True
-    at = low.find("ai")
-    while at >= 0:
-        if not _word_char(low, at - 1) and not _word_char(low, at + 2):
-            return True
-        at = low.find("ai", at + 1)
-    return False
+    # "ai" ends many words ("explain", "maintain"): a search that needs no word character after it
+    # leaves few candidates to look behind, where a loop over every "ai" cost as much as all the gates
+    return any(not _word_char(low, m.start() - 1) for m in _AI_END.finditer(low))
 
 
 def _gate_open(gate: tuple[tuple[str, ...], ...], low: str) -> bool:
@@ -215,6 +214,23 @@ def _gate_open(gate: tuple[tuple[str, ...], ...], low: str) -> bool:
         else:
             return False
     return True
+
+
+def _finditer(rx: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """`rx.finditer(text)`. A pattern that opens with `^` (MULTILINE: the text's start or just after
+    a line break) can match only there, so it is tried at those few places: a scan of every position
+    cost an end-of-answer marker pattern, which has no gate, as much as all the gates together.
+    (None of these patterns matches the empty string, so finditer's rule for one does not arise.)"""
+    if not rx.pattern.startswith("^"):
+        yield from rx.finditer(text)
+        return
+    at, done = 0, 0
+    while at >= 0:
+        if at >= done and (m := rx.match(text, at)) is not None:
+            yield m
+            done = m.end()
+        nl = text.find("\n", at)
+        at = nl + 1 if nl >= 0 else -1
 
 
 def _word_char(text: str, i: int) -> bool:
@@ -267,7 +283,7 @@ def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
         elif gate is not None and not _gate_open(gate, low):
             continue
         fast = _LOWER_PATTERNS[n] if answer.isascii() else None
-        for m in fast.finditer(low) if fast is not None else rx.finditer(answer):
+        for m in _finditer(fast, low) if fast is not None else _finditer(rx, answer):
             matched = answer[m.start():m.end()]
             if not matched.strip():
                 continue

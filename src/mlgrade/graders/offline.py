@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from ..models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric
+from ..models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric, constructed
 from . import topicality
 from .anaphora import claim_hits
 from ..scoring import OFF_TOPIC as OFF_TOPIC_ID
@@ -27,7 +27,7 @@ from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_I
 from .offline_units import CompiledRubric, Concept, Unit, answer_units, compile_rubric, cue_hits, echoes_question
 from .rubric_feedback import follow_up_for, improvements_for, strengths_for
 from .stuffing import restates, stuffed
-from .textmatch import clauses, list_items, squash, tokenize_words
+from .textmatch import clauses, list_items, squash, tokenize, tokenize_words
 
 OFFLINE_VERSION = "offline-v4"
 # Thresholds on the share of a key point's own words found in one clause (or two adjacent ones).
@@ -40,6 +40,8 @@ PARTIAL_OVERLAP_NO_CUES = 0.2
 # A fragment answer this short with this few items is a direct answer ("the main function"), not a list.
 DIRECT_MAX_TOKENS = 12
 DIRECT_MAX_ITEMS = 2
+OVERLAPS_MAX = 4_096  # remembered overlaps per key point (Concept.overlaps)
+FEEDBACK_MAX = 1_024  # remembered feedback per rubric (CompiledRubric.feedback)
 
 
 @dataclass(slots=True)
@@ -65,12 +67,18 @@ def _overlap(concept: Concept, unit: Unit) -> float:
     # A point's word counts when the unit has its stem or a content word matching it (word_matches):
     # exactly the bits of `reach`. Summed in the words' order, so the float is the same every time.
     found = unit.reach & concept.word_mask
+    known = concept.overlaps.get(found)
+    if known is not None:
+        return known
     got = 0.0
     if found:
         for b, weight in concept.word_bits:
             if found & b:
                 got += weight
-    return got / concept.total
+    if len(concept.overlaps) >= OVERLAPS_MAX:
+        concept.overlaps.clear()
+    share = concept.overlaps[found] = got / concept.total
+    return share
 
 
 def _thresholds(concept: Concept) -> tuple[float, float]:
@@ -110,6 +118,14 @@ def _topical(ev: _Evidence, concept: Concept, unit: Unit, compiled: CompiledRubr
             part.in_domain = all(t.stop or t.stem in compiled.domain for t in part.tokens)
         if part.in_domain:
             continue  # the common case, and cheap: every word is the field's
+        if part.off_candidates is None:
+            # off_topic_words counts only such words (outside the field, not a function word, alphabetic,
+            # over two letters): a clause with none is off-topic for no point (often its only outside
+            # words are numbers or single letters)
+            part.off_candidates = any(not t.stop and len(t.text) > 2 and t.text.isalpha()
+                                      and t.stem not in compiled.domain for t in part.tokens)
+        if not part.off_candidates:
+            continue
         words = part.off_topic.get(concept)
         if words is None:  # a clause is asked again for each pair it is part of
             _, used = cue_hits(concept, part)
@@ -185,7 +201,8 @@ class OfflineGrader:
 
     def judge(self, rubric: Rubric, answer: str, *, facts: list[CodeTestResult] | None = None) -> Assessment:
         compiled = self._rubric(rubric)
-        spans = clauses(answer)
+        tokens = tokenize(answer)
+        spans = clauses(answer, tokens)
         masks = [compiled.index.masks(c.tokens) for c in spans]
         claims = claim_hits(compiled.misconceptions, spans, answer, masks, compiled.claim_index)
         # A clause asserting one of the rubric's misconceptions is no evidence for any key point:
@@ -209,7 +226,7 @@ class OfflineGrader:
             bp = bf = _Evidence("missing", 0.0, None)
             covered_at, partial_at = _thresholds(concept)
             first_bits, literals = concept.first_bits, bool(concept.literals)
-            word_mask, total = concept.word_mask, concept.total
+            word_mask, total, overlaps = concept.word_mask, concept.total, concept.overlaps
             for u in units:
                 cues = literals or bool(u.have & first_bits)
                 if not cues:
@@ -219,7 +236,9 @@ class OfflineGrader:
                     if not found or found.bit_count() / total < partial_at:
                         continue
                 best = bp if u.prose else bf
-                ov = _overlap(concept, u)
+                ov = overlaps.get(u.reach & word_mask)  # _overlap, remembered (asked ~30 times an answer)
+                if ov is None:
+                    ov = _overlap(concept, u)
                 # At best covered with 3 cues (strength ov + 1.5): when that cannot beat the point's
                 # best so far, the unit's cue hits (the costly part, most of them a pair's) are not sought.
                 if cues and best.status == "covered" and ov + _MAX_CUE_BONUS <= best.strength:
@@ -261,12 +280,15 @@ class OfflineGrader:
         judgments: list[Judgment] = []
         for kp, _ in compiled.points:
             ev = chosen[kp.id]
+            # claimed_status as evidence.verify_judgments sets it: a judgment whose quote checks out is then kept as is
             if ev.status == "missing" or ev.unit is None:
-                judgments.append(Judgment(key_point=kp.id, status="missing", comment="not found in the answer"))
+                judgments.append(constructed(Judgment, key_point=kp.id, status="missing",
+                                             comment="not found in the answer", claimed_status="missing"))
                 continue
             where = "in a full sentence" if ev.unit.prose else "only in a fragment or list"
-            judgments.append(Judgment(key_point=kp.id, status=ev.status, evidence=answer[ev.unit.start:ev.unit.end],
-                                      comment=f"{ev.note()} ({where})"))
+            judgments.append(constructed(Judgment, key_point=kp.id, status=ev.status,
+                                         evidence=answer[ev.unit.start:ev.unit.end], comment=f"{ev.note()} ({where})",
+                                         claimed_status=ev.status))
 
         found = [MisconceptionFound(id=h.id, claim=m.claim if (m := rubric.misconception(h.id)) else "",
                                     evidence=answer[h.start:h.end]) for h in claims]
@@ -274,15 +296,27 @@ class OfflineGrader:
         # (text addressed to the grader aside; a wrong claim about the subject still engages it)
         reason = ""
         if compiled.subject is not None and not code:
-            kept = [c for c in spans if not any(c.start < d.end and d.start < c.end for d in directives)] if directives else spans
-            reason = topicality.off_topic_reason(compiled.subject, [t for c in kept for t in c.tokens])
+            # the clauses hold every token, in order: with nothing to leave out, they are the answer's
+            kept = [t for c in spans if not any(c.start < d.end and d.start < c.end for d in directives)
+                    for t in c.tokens] if directives else tokens
+            reason = topicality.off_topic_reason(compiled.subject, kept)
         if reason:
             found.append(MisconceptionFound(id=OFF_TOPIC_ID, claim=reason))
         if directives:
             found.append(MisconceptionFound(id=INJECTION_ID, claim=INJECTION_CLAIM,
                                             evidence=directives[0].quote(answer)))
-        return Assessment(
-            judgments=judgments, misconceptions=found,
-            strengths=strengths_for(rubric, judgments), improvements=improvements_for(rubric, judgments, found),
-            follow_up=follow_up_for(rubric, judgments), model=OFFLINE_VERSION, prompt_hash=self.prompt_hash(rubric),
+        # The feedback depends on the rubric and the points' statuses alone (and on misconceptions
+        # found, which few answers have): written once per rubric and statuses.
+        statuses = tuple(j.status for j in judgments)
+        feedback = compiled.feedback.get(statuses)
+        if feedback is None:
+            if len(compiled.feedback) >= FEEDBACK_MAX:
+                compiled.feedback.clear()
+            feedback = compiled.feedback[statuses] = (strengths_for(rubric, judgments), follow_up_for(rubric, judgments),
+                                                      improvements_for(rubric, judgments, []))
+        # built from values of the fields' types: no validation (models.constructed)
+        return constructed(
+            Assessment, judgments=judgments, misconceptions=found, strengths=list(feedback[0]),
+            improvements=improvements_for(rubric, judgments, found) if found else list(feedback[2]),
+            follow_up=feedback[1], model=OFFLINE_VERSION, prompt_hash=self.prompt_hash(rubric),
         )

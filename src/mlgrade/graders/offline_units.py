@@ -11,7 +11,7 @@ from operator import itemgetter, or_
 from ..models import KeyPoint, Rubric
 from . import topicality
 from .claimindex import ClaimIndex
-from .claims import IndexedClaim, compile_claim, cue_has_negation, index_claim, negated_cue
+from .claims import IndexedClaim, compile_claim, cue_has_negation, index_claim, is_negator, negated_cue
 from .cueindex import CueWords, IndexedPhrase, find_indexed, index_phrase
 from .textmatch import (
     STOPWORDS, Clause, Phrase, Token, compile_phrase, is_prose, squash, stem, tokenize, tokenize_words,
@@ -21,6 +21,7 @@ from .textmatch import (
 QUESTION_WORD_WEIGHT = 0.3
 # Pair a prose clause with the fragment its colon introduces.
 COLON_PAIRS = True
+POSSIBLE_MAX = 1_024  # remembered bit sets per key point (Concept.possible); cleared when full
 
 
 @dataclass(eq=False)  # hashed by identity: the key of a unit's cue hits
@@ -37,6 +38,13 @@ class Concept:
     word_bits: list[tuple[int, float]]  # each of `words` as (bit, weight), in order
     word_mask: int  # the union of those bits
     first_bits: int  # the bits of the phrases' first words: a unit with none of them has no cue
+    # the point's word overlap by the bits found (offline._overlap): a function of them alone, and
+    # the same few subsets recur in every answer; bounded like the word caches
+    overlaps: dict[int, float] = field(default_factory=dict)
+    need_bits: int = 0  # the union of the phrases' `need`: all a unit's bits that decide which may match
+    # the cue_table rows whose `need` a unit holds, by the unit's bits among need_bits (cue_hits): the
+    # rows are tried in the same order, and the few bit sets a point's cue words form recur
+    possible: dict[int, list[tuple[int, IndexedPhrase, bool]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,7 +54,7 @@ class Unit:
     start: int
     end: int
     tokens: list[Token]
-    squashed: str
+    answer: str  # the whole answer: `squashed` is cut from it when first asked
     prose: bool
     masks: list[int]  # per token, the rubric's cue words it matches (cueindex.py)
     have: int  # the union of `masks`
@@ -55,6 +63,19 @@ class Unit:
     in_domain: bool | None = None  # every word is a function word or the field's; computed on demand
     cue_hits: dict[Concept, tuple[list[str], set[int]]] = field(default_factory=dict)
     off_topic: dict[Concept, list[str]] = field(default_factory=dict)  # topicality.off_topic_words, per point
+    _squashed: str | None = None
+    negators: bool | None = None  # some word is a negation (claims.any_negator); computed on demand
+    off_candidates: bool | None = None  # some word could be off-topic for any point; computed on demand
+
+    @property
+    def squashed(self) -> str:
+        """The unit's text squashed (textmatch.squash; a pair's, its clauses' joined): only literal
+        cues and working code ask, so most units never make it."""
+        s = self._squashed
+        if s is None:
+            s = self._squashed = (self.parts[0].squashed + self.parts[1].squashed if self.parts
+                                  else squash(self.answer[self.start:self.end]))
+        return s
 
 
 def concept_for(text: str, cues: list[str], question_stems: set[str], index: CueWords) -> Concept:
@@ -80,8 +101,12 @@ def concept_for(text: str, cues: list[str], question_stems: set[str], index: Cue
     first = 0
     for ip in indexed:
         first |= ip.bits[0]
+    need = 0
+    for ip in indexed:
+        need |= ip.need
     return Concept(phrases, literals, words, sum(w for _, w in words.values()), indexed,
-                   [(ip.need, ip, cue_has_negation(ip.phrase.source)) for ip in indexed], word_bits, mask, first)
+                   [(ip.need, ip, cue_has_negation(ip.phrase.source)) for ip in indexed], word_bits, mask, first,
+                   need_bits=need)
 
 
 @dataclass
@@ -94,6 +119,11 @@ class CompiledRubric:
     domain: frozenset[str] = frozenset()  # stems of the field's vocabulary (topicality.py)
     question: frozenset[str] = frozenset()  # stems of the question's content words; empty: no echo check
     subject: topicality.Subject | None = None  # what an on-topic answer engages (None: not checked)
+    # the points a cue may start in, by a unit's bits among their cues' first words (stuffing.stuffed)
+    starting: dict[int, list[Concept]] = field(default_factory=dict)
+    first_bits: int = 0  # the union of the points' first_bits
+    # (strengths, follow-up, improvements without misconceptions) by the points' statuses (offline.judge)
+    feedback: dict[tuple[str, ...], tuple[list[str], str, list[str]]] = field(default_factory=dict)
 
     def is_cue_word(self, t: Token) -> bool:
         return bool(self.index.mask(t) & self.cue_mask)
@@ -119,7 +149,11 @@ def compile_rubric(rubric: Rubric) -> CompiledRubric:
     claim_index = ClaimIndex(miscs, (b for _, c in points for ip in c.indexed for b in set(ip.bits)))
     # Code answers name identifiers, not the subject: the sandbox judges them.
     subject = topicality.subject_for(rubric) if not rubric.correctness_points else None
-    return CompiledRubric(points, miscs, index, cue_mask, claim_index, topicality.domain_stems(rubric), echo, subject)
+    first = 0
+    for _, c in points:
+        first |= c.first_bits
+    return CompiledRubric(points, miscs, index, cue_mask, claim_index, topicality.domain_stems(rubric), echo, subject,
+                          first_bits=first)
 
 
 def echoes_question(unit: Unit, compiled: CompiledRubric) -> bool:
@@ -179,13 +213,38 @@ def answer_units(answer: str, spans: list[Clause], masks: list[list[int]], index
 def make_unit(answer: str, c: Clause, prose: bool, masks: list[int], index: CueWords) -> Unit:
     # A key point's word counts when some word here has its stem, or a content word matches it
     # (CueWords.reach, remembered per word). The union runs in C: a Python loop cost more than the rest.
-    return Unit(c.start, c.end, c.tokens, squash(answer[c.start:c.end]), prose, masks, reduce(or_, masks, 0),
+    return Unit(c.start, c.end, c.tokens, answer, prose, masks, reduce(or_, masks, 0),
                 index.reach(c.tokens))
 
 
 def pair_units(answer: str, a: Unit, b: Unit) -> Unit:
-    return Unit(a.start, b.end, a.tokens + b.tokens, a.squashed + b.squashed, True, a.masks + b.masks,
+    return Unit(a.start, b.end, a.tokens + b.tokens, answer, True, a.masks + b.masks,
                  a.have | b.have, a.reach | b.reach, (a, b))
+
+
+_NEGATOR: dict[str, bool] = {}  # token text -> is_negator (a function of the text), bounded like the word caches
+
+
+def any_negator(tokens: list[Token]) -> bool:
+    """any(map(is_negator, tokens)), each word's answer remembered and looked up in C: no cue in
+    tokens without one can be negated (negated_cue), and most clauses have none."""
+    flags = list(map(_NEGATOR.get, map(_TEXT, tokens)))
+    if True in flags:
+        return True
+    if None not in flags:
+        return False
+    if len(_NEGATOR) >= 10_000:
+        _NEGATOR.clear()
+    return any([_NEGATOR.setdefault(t.text, is_negator(t)) for t, f in zip(tokens, flags) if f is None])
+
+
+def has_negator(unit: Unit) -> bool:
+    """Whether some word of the unit is a negation (a pair: of either clause), found once."""
+    v = unit.negators
+    if v is None:
+        v = unit.negators = (has_negator(unit.parts[0]) or has_negator(unit.parts[1]) if unit.parts
+                             else any_negator(unit.tokens))
+    return v
 
 
 def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
@@ -199,10 +258,13 @@ def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
     have = unit.have
     if have & concept.first_bits:  # else no word cue starts here
         tokens, masks = unit.tokens, unit.masks
-        lacking = ~have  # the bits the unit lacks: a cue needing any of them cannot match (most cues)
-        for need, ip, negates in concept.cue_table:
-            if need & lacking:
-                continue
+        key = have & concept.need_bits
+        rows = concept.possible.get(key)
+        if rows is None:  # a cue needing a bit the unit lacks cannot match (most cues)
+            if len(concept.possible) >= POSSIBLE_MAX:
+                concept.possible.clear()
+            rows = concept.possible[key] = [row for row in concept.cue_table if row[0] & key == row[0]]
+        for need, ip, negates in rows:
             if len(ip.bits) == 1:  # a one-word cue: its first token (find_indexed's walk, unrolled)
                 first = ip.bits[0]
                 i = 0
@@ -213,7 +275,7 @@ def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
                 at = find_indexed(ip, tokens, masks, have)
                 if at is None:
                     continue
-            if at[0] and not negates and negated_cue(tokens, at[0], False):
+            if at[0] and not negates and has_negator(unit) and negated_cue(tokens, at[0], False):
                 continue  # "does not use a vote" is no evidence of a vote
             hits.append(ip.phrase.source)
             used.update(range(at[0], at[1] + 1))

@@ -19,6 +19,7 @@ COMPOUND_MIN_DISTINCT = 0.75
 # that point: not a list, however dense in cue terms the point's sentence is (issue 26).
 RESTATES_POINT = 0.9
 RESTATES_MAX_OTHER = 0.25
+STARTING_MAX = 1_024  # remembered bit sets per rubric (CompiledRubric.starting)
 
 
 def _statements(answer: str, unit: Unit, compiled: CompiledRubric) -> int:
@@ -42,8 +43,12 @@ def _statements(answer: str, unit: Unit, compiled: CompiledRubric) -> int:
 def stuffed(unit: Unit, compiled: CompiledRubric, answer: str) -> bool:
     """A prose-looking clause that is really a list: it names several key points but has few
     words of its own besides the cue terms, and is not a compound of statements."""
-    have = unit.have
-    starting = [c for _, c in compiled.points if have & c.first_bits or c.literals]
+    key = unit.have & compiled.first_bits  # which points a cue may start in depends on these bits alone
+    starting = compiled.starting.get(key)
+    if starting is None:
+        if len(compiled.starting) >= STARTING_MAX:
+            compiled.starting.clear()
+        starting = compiled.starting[key] = [c for _, c in compiled.points if key & c.first_bits or c.literals]
     if len(starting) < STUFFED_MIN_POINTS:
         return False  # not even that many points have a cue starting here
     # The last test needs no cue hits: a clause with enough words of its own is no list whatever
@@ -79,9 +84,9 @@ def restates(unit: Unit, compiled: CompiledRubric) -> bool:
     """The clause is a key point in (nearly) its own words and order, with a verb: the feedback
     shows a missed point's text, and an answer that then states it must earn it as a statement,
     however terse the point's sentence is. A list of the same terms in another order is not."""
-    seq = [t.stem for t in unit.tokens if not t.stop and len(t.text) > 1]
     if not any(map(is_verbish, unit.tokens)):
         return False
+    seq = [t.stem for t in unit.tokens if not t.stop and len(t.text) > 1]
     distinct = set(seq)
     for _, concept in compiled.points:
         point = list(concept.words)

@@ -16,6 +16,8 @@ from collections import Counter
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress, repeat
+from operator import itemgetter, mul, not_
 
 from ..models import Rubric
 from .textmatch import STOPWORDS, Token, stem, tokenize
@@ -33,6 +35,7 @@ OFF_TOPIC_SHARE = 2 / 3  # two thirds (0.67 let 2 of 3 words through by rounding
 # (so 50 at most, weak), each is marked, and review.py raises off_topic.
 OFF_TOPIC_ANSWER_SHARE = 0.5
 OFF_TOPIC_ANSWER_MIN = 2
+_STEM, _STOP = itemgetter(3), itemgetter(4)  # Token.stem, Token.stop
 # Written into a judgment's comment so review.py can count off-topic evidence without the grader.
 MARKER = "off-topic words:"
 
@@ -165,8 +168,17 @@ def _contains(hay: tuple[str, ...], needle: tuple[str, ...], words: AbstractSet[
     n = len(needle)
     if not n or (words is not None and needle[0] not in words):
         return False
-    first = needle[0]
-    return any(hay[i:i + n] == needle for i, s in enumerate(hay) if s == first and i + n <= len(hay))
+    first, last = needle[0], len(hay) - n
+    i = -1
+    while True:  # each place the first stem sits, found by tuple.index in C (a generator over every stem cost more)
+        try:
+            i = hay.index(first, i + 1)
+        except ValueError:
+            return False
+        if i > last:
+            return False
+        if hay[i:i + n] == needle:
+            return True
 
 
 def _rubric_text(rubric: Rubric) -> str:
@@ -187,9 +199,9 @@ class _Bank:
 
 
 def _weights(stems: list[str], idf: dict[str, float]) -> dict[str, float]:
-    counts = Counter(s for s in stems if s in idf)
+    counts = Counter(filter(idf.__contains__, stems))
     w = {s: (1.0 + math.log(c)) * idf[s] for s, c in counts.items()}
-    norm = math.sqrt(sum(v * v for v in w.values())) or 1.0
+    norm = math.sqrt(sum(map(mul, w.values(), w.values()))) or 1.0
     return {s: v / norm for s, v in w.items()}
 
 
@@ -256,10 +268,10 @@ def off_topic_reason(subject: Subject | None, tokens: list[Token]) -> str:
     """Why the answer reads as an answer to another question, or "" when it engages this one."""
     if subject is None or len(tokens) < MIN_STEMS:
         return ""
-    content = [t.stem for t in tokens if not t.stop]
+    seq = tuple(map(_STEM, tokens))  # every answer comes here: the tokens' fields read in C
+    content = list(compress(seq, map(not_, map(_STOP, tokens))))
     if len(set(content)) < MIN_STEMS:
         return ""
-    seq = tuple(t.stem for t in tokens)
     words = set(seq)  # function words too: "on-policy" starts with one
     unnamed = False
     if subject.terms:
@@ -268,13 +280,14 @@ def off_topic_reason(subject: Subject | None, tokens: list[Token]) -> str:
         unnamed = sum(_contains(seq, a, words) for a in subject.aliases) < SUBJECT_MIN_ALIASES
     bank = _bank()
     answer = _weights(content, bank.idf)
-    own = sum(v * subject.vector.get(s, 0.0) for s, v in answer.items())
+    weights = answer.values()  # the sums below run in C, in the same order: the same floats
+    own = sum(map(mul, weights, map(subject.vector.get, answer, repeat(0.0))))
     # No other rubric's cosine exceeds the answer's weights against each stem's largest weight in
     # them: when even that cannot reach own / FIT_RATIO (own / SUBJECT_FIT_MAX for an answer that
     # never names the subject), with room for rounding, the full scoring cannot flag it.
     top = (subject.others_top or bank.top).get
     reach = max(FIT_RATIO, SUBJECT_FIT_MAX) if unnamed else FIT_RATIO
-    if own > reach * sum(v * top(s, 0.0) for s, v in answer.items()) * (1 + 1e-9) + 1e-12:
+    if own > reach * sum(map(mul, weights, map(top, answer, repeat(0.0)))) * (1 + 1e-9) + 1e-12:
         return ""
     scores = [0.0] * len(bank.ids)
     postings = bank.postings.get
