@@ -275,7 +275,8 @@ class OfflineGrader:
         reason = ""
         if compiled.subject is not None and not code:
             kept = [c for c in spans if not any(c.start < d.end and d.start < c.end for d in directives)] if directives else spans
-            reason = topicality.off_topic_reason(compiled.subject, [t for c in kept for t in c.tokens])
+            reason = topicality.off_topic_reason(compiled.subject, [t for c in kept for t in c.tokens],
+                                                 [c.tokens for c in kept])
         if reason:
             found.append(MisconceptionFound(id=OFF_TOPIC_ID, claim=reason))
         if directives:
