@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .models import CodeTestResult, Grade, Review, Rubric
-from .scoring import BANDS, CORE_SHARE, ESSENTIAL_CAP, EXTRA_ESSENTIAL_SHARE, OFF_TOPIC, code_core_passed
+from .scoring import BANDS, CORE_SHARE, ESSENTIAL_CAP, EXTRA_ESSENTIAL_SHARE, WHOLE_ANSWER, code_core_passed
 
 # ---------------------------------------------------------------------------------- thresholds
 BAND_DISTANCE = 2  # graders_disagree: the offline grader's band is this many bands away, or more
@@ -411,8 +411,9 @@ def assess(grade: Grade, answer: str, *, rubric: Rubric | None = None, second_op
     if len(off) >= OFF_TOPIC_MIN and len(off) >= OFF_TOPIC_SHARE * len(earned):
         details["off_topic"] = (f"{len(off)} of the {len(earned)} points earned rest on sentences about something else "
                                 f"({', '.join(off[:3])}{'…' if len(off) > 3 else ''}); each earned partial at most")
-    # the whole answer judged to address another question: held at a cap on no quote, so a person looks
-    whole = next((m for m in grade.misconceptions if m.id == OFF_TOPIC), None)
+    # the whole answer judged to address another question, or to be a keyword list: held at a cap on
+    # no quote, so a person looks
+    whole = next((m for m in grade.misconceptions if m.id in WHOLE_ANSWER), None)
     if whole is not None:
         details["off_topic"] = whole.claim or "the answer addresses another question"
     edge, distance = nearest_edge(grade.score)

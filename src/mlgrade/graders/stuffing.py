@@ -3,6 +3,8 @@ cue terms, unless it makes several statements of its own or restates one key poi
 
 from __future__ import annotations
 
+import math
+
 from .offline_units import CompiledRubric, Unit, cue_hits
 from .textmatch import is_verbish
 
@@ -96,3 +98,50 @@ def restates(unit: Unit, compiled: CompiledRubric) -> bool:
         if row[-1] >= RESTATES_POINT * len(point):
             return True
     return False
+
+
+# --- A whole answer that is a keyword list (issue 23 item 6) ---
+#
+# The checks above judge one clause at a time, and a clause naming one or two key points with a
+# verb and a few function words of its own ("The pseudo-label needs the smoothness because of
+# co-training.") reads as prose to them. Twenty thousand characters of such clauses named every key
+# point over and over and scored 100. What gives a keyword list away is the answer as a whole: most
+# of its words are the rubric's cue terms, and the rest is a handful of glue words used again and
+# again. A person's vocabulary grows with what they write (distinct words roughly with the square
+# root of the words written); a list's words of its own do not.
+# On seed-dev and seed-dev2 the answers of 60 content words or more have at least 2.5 x the square
+# root of their content words as words of their own (1.36 x at 54 words: the floor below keeps
+# clear of it), and so do the answers concatenated per question (long ramblers, up to 1,300 content
+# words); cue salads of 800 to 20,000 characters on every question, with or without sentence
+# structure, 1.22 x at most (0.3 x at 20,000), with 65 % or more of their words cue terms.
+SALAD_MIN_WORDS = 60  # content words: shorter answers are judged clause by clause only (terse experts)
+SALAD_MIN_CUE_SHARE = 0.5  # of the content words, the rubric's cue terms
+SALAD_OWN_PER_ROOT = 1.5  # distinct words of its own, per square root of the content words
+
+
+def keyword_list_reason(spans: list, masks: list[list[int]], compiled: CompiledRubric) -> str:
+    """Why the whole answer reads as a list of the rubric's terms rather than an explanation, or
+    "". `spans`: the answer's clauses; `masks`: their tokens' cue-word bits (as for the units)."""
+    if sum(len(c.tokens) for c in spans) < SALAD_MIN_WORDS:
+        return ""  # the common case, and free
+    cue_mask = compiled.cue_mask
+    n = cues = 0
+    own: set[str] = set()
+    seen: set[tuple[str, ...]] = set()
+    for c, ms in zip(spans, masks):
+        key = tuple(t.stem for t in c.tokens)
+        if key in seen:
+            continue  # a repeated clause counts once, as for the key points (an answer pasted twice is no list)
+        seen.add(key)
+        for t, m in zip(c.tokens, ms):
+            if t.stop or len(t.text) < 2:
+                continue
+            n += 1
+            if m & cue_mask:
+                cues += 1
+            else:
+                own.add(t.stem)
+    if n < SALAD_MIN_WORDS or cues < SALAD_MIN_CUE_SHARE * n or len(own) >= SALAD_OWN_PER_ROOT * math.sqrt(n):
+        return ""
+    return (f"The answer strings the rubric's own terms together: {cues / n:.0%} of its {n:,} words are the key "
+            f"points' cue terms, with only {len(own)} distinct words of its own. A keyword list, not an explanation.")
