@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .evidence import needs_skeleton, original_span, skeleton
 from .models import CodeTestResult, Grade, Review, Rubric
 from .scoring import BANDS, CORE_SHARE, ESSENTIAL_CAP, EXTRA_ESSENTIAL_SHARE, WHOLE_ANSWER, code_core_passed
 
@@ -251,8 +252,6 @@ def find_injections(answer: str) -> list[InjectionHit]:
 
 @lru_cache(maxsize=64)  # the offline grader and finalize both ask, for the same answer
 def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
-    from .evidence import needs_skeleton, original_span, skeleton
-
     if not needs_skeleton(answer):
         found = [InjectionHit(kind, start, end, _shown(answer[a:b])) for kind, a, b, start, end in _scan(answer)]
     else:
