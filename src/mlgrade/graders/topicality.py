@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 
 from ..models import Rubric
 from .textmatch import STOPWORDS, Token, stem, tokenize
@@ -313,17 +314,19 @@ def off_topic_reason(subject: Subject | None, tokens: list[Token], clauses: list
 MENTION_MAX_SHARE = 0.25
 MENTION_MIN_WORDS = 4
 _FITS = "The answer's vocabulary"
+_STEM = itemgetter(3)  # Token.stem
 
 
 def _passing_mention(subject: Subject, clauses: list[list[Token]], marks: tuple[tuple[str, ...], ...]) -> str:
     """Why the answer is off-topic though it names the subject (`marks`: its terms, or the aliases
     that stood in for them), or "" when the naming is part of the answer."""
     own = {s for term in marks for s in term}
+    first = {term[0] for term in marks}
     labels = []
     for c in clauses:
-        seq = tuple(t.stem for t in c)
+        seq = tuple(map(_STEM, c))
         words = set(seq)
-        labels.append(any(_contains(seq, t, words) for t in marks)
+        labels.append(not words.isdisjoint(first) and any(_contains(seq, t, words) for t in marks)
                       and sum(not t.stop and len(t.text) > 2 and t.text.isalpha() and t.stem not in own
                               for t in c) < MENTION_MIN_WORDS)
     if not any(labels):
