@@ -242,3 +242,84 @@ def quote_spans(quote: str, answer: str) -> list[tuple[int, int]]:
     pieces = [p for p in (normalise(p).strip(" \"'") for p in _ELLIPSIS.split(quote)) if p]
     found = _locate_all(pieces, hay) if pieces else None
     return [(where[a], where[b - 1] + 1) for a, b in found] if found else []
+
+
+# --- Look-alike folding, for detectors (never for quotes) ---
+#
+# Quotes are checked against the answer as written, so a look-alike letter keeps a quote from
+# verifying. A detector of text aimed at the grader needs the opposite: "İgnore", "ignоre" (a
+# Cyrillic o), "ｉｇｎｏｒｅ", "ig\u200dnore" must read as "ignore", or casefolding (which turns
+# "İ" into "i" plus a combining dot) and any substring gate let them through. `skeleton` folds
+# once, and keeps where each folded character came from, so spans found in the folded text map
+# back to the original: what is reported and masked is the answer's own text.
+
+# Letters of other scripts drawn like Latin ones (after casefold, which lowers them first). Not
+# Unicode's whole confusables table: the letters a Latin keyword can be spelt with.
+_CONFUSABLE_LETTERS = {
+    # Cyrillic
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+    "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "ԛ": "q", "ԝ": "w",
+    "һ": "h", "ӏ": "l", "ɡ": "g", "ү": "y", "ԍ": "g", "ո": "n", "ս": "u", "օ": "o",
+    # Greek
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
+    "υ": "u", "χ": "x", "ϲ": "c", "ϳ": "j", "ς": "c",
+    # Latin letters that are not ASCII but read as ASCII ones
+    "ı": "i", "ȷ": "j", "ɑ": "a", "ɩ": "i", "ʀ": "r", "ɪ": "i", "ʏ": "y", "ɴ": "n", "ꜱ": "s", "ᴀ": "a",
+    "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ɢ": "g", "ʜ": "h", "ᴊ": "j", "ᴋ": "k", "ʟ": "l", "ᴍ": "m", "ᴏ": "o",
+    "ᴘ": "p", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ᴢ": "z", "ß": "ss", "ſ": "s", "ł": "l", "ø": "o",
+    "đ": "d", "ħ": "h",
+}
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(c: str) -> str:
+    """One character as a detector reads it: format characters (zero-width joiners, soft hyphens,
+    direction marks) and combining marks dropped, compatibility forms (fullwidth, mathematical
+    letters, ligatures) made plain, case folded, look-alike letters made Latin."""
+    if unicodedata.category(c) == "Cf":
+        return ""
+    out = []
+    for ch in unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", c).casefold()):
+        if unicodedata.combining(ch):
+            continue
+        out.append(_CONFUSABLE_LETTERS.get(ch, ch))
+    return "".join(out)
+
+
+def needs_skeleton(text: str) -> bool:
+    """Whether `skeleton` reads the text otherwise than its lower-casing does: some character
+    folds to another one (or to none)."""
+    if text.isascii():
+        return False
+    return any(_fold_char(c) != c.lower() for c in set(text) if not c.isascii())
+
+
+def skeleton(text: str) -> tuple[str, list[int]]:
+    """The text folded for detectors (`_fold_char`, ASCII lower-cased), and for each folded
+    character the index of the original character it came from, plus len(text) at the end, so a
+    folded span [a, b) is the original span [where[a], where[b - 1] + 1)."""
+    parts: list[str] = []
+    where: list[int] = []
+    pos = 0
+    for m in _NON_ASCII.finditer(text):
+        if m.start() > pos:
+            parts.append(text[pos:m.start()].lower())
+            where.extend(range(pos, m.start()))
+        for i in range(m.start(), m.end()):
+            f = _fold_char(text[i])
+            parts.append(f)
+            where.extend([i] * len(f))
+        pos = m.end()
+    if pos < len(text):
+        parts.append(text[pos:].lower())
+        where.extend(range(pos, len(text)))
+    where.append(len(text))
+    return "".join(parts), where
+
+
+def original_span(where: list[int], start: int, end: int) -> tuple[int, int]:
+    """The original text's span of the folded span [start, end) (`skeleton`'s `where`)."""
+    if end <= start:
+        return where[start], where[start]
+    return where[start], where[end - 1] + 1

@@ -38,7 +38,7 @@ class KeyPoint(_Strict):
 
 # Misconception ids the graders report about a whole answer (scoring.OFF_TOPIC): a rubric's own
 # misconception under that id would let an LLM's unquoted, unverified report of it hold the score.
-RESERVED_MISCONCEPTION_IDS = frozenset({"off-topic"})
+RESERVED_MISCONCEPTION_IDS = frozenset({"off-topic", "keyword-list"})
 
 
 class Misconception(_Strict):

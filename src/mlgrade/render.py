@@ -120,7 +120,7 @@ def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
-    from .scoring import OFF_TOPIC, OFF_TOPIC_CAP
+    from .scoring import KEYWORD_LIST, OFF_TOPIC, OFF_TOPIC_CAP
 
     if grade.outcome == "skipped":
         console.print(Panel(f"Not graded: {escape(redact(grade.error) or 'skipped')}", title=grade.question_id, border_style="yellow"))
@@ -163,8 +163,8 @@ def render_grade(grade: Grade, rubric: Rubric | None, console: Console) -> None:
     for m in grade.misconceptions:
         tag = f"−{m.penalty:g}" if m.verified else "unverified, no penalty"
         label = "misconception"
-        if m.id == OFF_TOPIC:  # a judgment of the whole answer: it has no quote to verify
-            label, tag = "off-topic", f"held at {OFF_TOPIC_CAP:g}"
+        if m.id in (OFF_TOPIC, KEYWORD_LIST):  # a judgment of the whole answer: it has no quote to verify
+            label, tag = "off-topic" if m.id == OFF_TOPIC else "keyword list", f"held at {OFF_TOPIC_CAP:g}"
         console.print(f"[bold red]✗ {label}[/] ({tag}): {escape(m.claim or m.id)}"
                       + (f"\n   [italic]“{escape(m.evidence)}”[/]" if m.evidence else ""))
     if grade.strengths:

@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .evidence import needs_skeleton, original_span, skeleton
 from .models import CodeTestResult, Grade, Review, Rubric
-from .scoring import BANDS, CORE_SHARE, ESSENTIAL_CAP, EXTRA_ESSENTIAL_SHARE, OFF_TOPIC, code_core_passed
+from .scoring import BANDS, CORE_SHARE, ESSENTIAL_CAP, EXTRA_ESSENTIAL_SHARE, WHOLE_ANSWER, code_core_passed
 
 # ---------------------------------------------------------------------------------- thresholds
 BAND_DISTANCE = 2  # graders_disagree: the offline grader's band is this many bands away, or more
@@ -267,10 +268,31 @@ def find_injections(answer: str) -> list[InjectionHit]:
 
 @lru_cache(maxsize=64)  # the offline grader and finalize both ask, for the same answer
 def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
+    if not needs_skeleton(answer):
+        found = [InjectionHit(kind, start, end, _shown(answer[a:b])) for kind, a, b, start, end in _scan(answer)]
+    else:
+        # Look-alike letters, fullwidth forms, zero-width joiners ("İgnore", "ignоre", "ig\u200dnore")
+        # are folded once (evidence.skeleton) so every gate and pattern sees the same text; each span
+        # found there is mapped back, so what is reported and masked is the answer's own text.
+        text, where = skeleton(answer)
+        found = []
+        for kind, a, b, start, end in _scan(text):
+            a, b = original_span(where, a, b)
+            found.append(InjectionHit(kind, *original_span(where, start, end), _shown(answer[a:b])))
+    return tuple(sorted(found, key=lambda h: (h.start, h.end)))
+
+
+def _shown(matched: str) -> str:
+    text = " ".join(matched.split())
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+def _scan(answer: str) -> list[tuple[str, int, int, int, int]]:
+    """(kind, match start, match end, span start, span end) of every pattern's matches."""
     low = answer.casefold()
     folds = folds_like_ascii(answer)
     ascii_gates = _ASCII_GATES if folds else {}
-    hits: list[InjectionHit] = []
+    hits: list[tuple[str, int, int, int, int]] = []
     grader_named: bool | None = None
     for n, ((kind, rx, reach), gate) in enumerate(zip(_PATTERNS, _GATES)):
         if n in ascii_gates and not (_gate_open(ascii_gates[n][0], low) and ascii_gates[n][1].search(low)):
@@ -284,13 +306,10 @@ def _find_injections(answer: str) -> tuple[InjectionHit, ...]:
             continue
         fast = _LOWER_PATTERNS[n] if answer.isascii() else None
         for m in _finditer(fast, low) if fast is not None else _finditer(rx, answer):
-            matched = answer[m.start():m.end()]
-            if not matched.strip():
+            if not answer[m.start():m.end()].strip():
                 continue
-            start, end = _reach(answer, m, reach)
-            text = " ".join(matched.split())
-            hits.append(InjectionHit(kind, start, end, text if len(text) <= 80 else text[:77] + "…"))
-    return tuple(sorted(hits, key=lambda h: (h.start, h.end)))
+            hits.append((kind, m.start(), m.end(), *_reach(answer, m, reach)))
+    return hits
 
 
 def mask_injections(answer: str, hits: list[InjectionHit] | None = None) -> str:
@@ -407,8 +426,9 @@ def assess(grade: Grade, answer: str, *, rubric: Rubric | None = None, second_op
     if len(off) >= OFF_TOPIC_MIN and len(off) >= OFF_TOPIC_SHARE * len(earned):
         details["off_topic"] = (f"{len(off)} of the {len(earned)} points earned rest on sentences about something else "
                                 f"({', '.join(off[:3])}{'…' if len(off) > 3 else ''}); each earned partial at most")
-    # the whole answer judged to address another question: held at a cap on no quote, so a person looks
-    whole = next((m for m in grade.misconceptions if m.id == OFF_TOPIC), None)
+    # the whole answer judged to address another question, or to be a keyword list: held at a cap on
+    # no quote, so a person looks
+    whole = next((m for m in grade.misconceptions if m.id in WHOLE_ANSWER), None)
     if whole is not None:
         details["off_topic"] = whole.claim or "the answer addresses another question"
     edge, distance = nearest_edge(grade.score)

@@ -20,7 +20,8 @@ this module decides what that is worth. The scale follows how interviewers grade
    grader names itself); one worth ``CENTRAL_PENALTY`` (15) or more is a wrong *central* claim,
    and an answer built on one is poor whatever else it lists: capped at ``CENTRAL_CAP`` (25).
    Instructions addressed to the grader (``PROMPT_INJECTION``) count as such a claim. An answer
-   the grader judges to address another question (``OFF_TOPIC``, no quote) is held at ``OFF_TOPIC_CAP`` (15).
+   the grader judges to address another question (``OFF_TOPIC``, no quote) is held at ``OFF_TOPIC_CAP`` (15),
+   and so is one judged a list of the rubric's terms rather than an explanation (``KEYWORD_LIST``).
    Unverified evidence costs nothing.
 Rubrics derived from a reference answer (`score_rule: coverage`) have no authored core: their
 "essential" point is the longest claim. They are scored by weighted coverage instead (every point
@@ -77,6 +78,11 @@ PROMPT_INJECTION = "prompt-injection"
 # holds the score at OFF_TOPIC_CAP, the poor band, where the experts put such answers (0-15).
 OFF_TOPIC = "off-topic"
 OFF_TOPIC_CAP = 15.0
+# An answer that strings the rubric's terms together instead of explaining anything (a keyword list
+# of any length, with or without sentence structure): a judgment of the whole answer like OFF_TOPIC,
+# with no quote and no penalty, held at the same cap.
+KEYWORD_LIST = "keyword-list"
+WHOLE_ANSWER = (OFF_TOPIC, KEYWORD_LIST)
 BANDS = ((80.0, "strong"), (60.0, "adequate"), (30.0, "weak"), (0.0, "poor"))
 
 
@@ -104,6 +110,8 @@ HELD = {
                   "below raise the score once the answer's content is worth more than that.",
     "edge_case_cap": "Held at {cap:g} because the code fails an edge case: no other point raises the score "
                      "until every test passes.",
+    "keyword_list_cap": "Held at {off_topic:g} because the answer strings the question's terms together instead of "
+                        "explaining them: no key point raises the score until it is explained in sentences of its own.",
     "off_topic_cap": "Held at {off_topic:g} because the answer addresses another question than the one asked: "
                      "no key point raises the score until it answers this one.",
     "core_floor": "At least {core_floor:g} because the code passes every main case, hidden ones included, and "
@@ -132,7 +140,7 @@ def band_for(score: float) -> str:
 def misconception_penalty(rubric: Rubric, found: MisconceptionFound) -> float:
     """Penalty for one detected misconception: the rubric's figure, or the default for new ones.
     Unverified evidence carries no penalty: we do not punish what we cannot point to."""
-    if not found.verified or found.id == OFF_TOPIC:
+    if not found.verified or found.id in WHOLE_ANSWER:
         return 0.0
     known = rubric.misconception(found.id)
     if known:
@@ -217,8 +225,9 @@ def compute_score(rubric: Rubric, judgments: list[Judgment], misconceptions: lis
             score, held = floor, "code_floor" if code_passed else "core_floor"
     if central and score > CENTRAL_CAP:
         score, held = CENTRAL_CAP, "central_cap"
-    if score > OFF_TOPIC_CAP and any(m.id == OFF_TOPIC for m in misconceptions):
-        score, held = OFF_TOPIC_CAP, "off_topic_cap"
+    whole = next((m.id for m in misconceptions if m.id in WHOLE_ANSWER), None)
+    if score > OFF_TOPIC_CAP and whole is not None:
+        score, held = OFF_TOPIC_CAP, "off_topic_cap" if whole == OFF_TOPIC else "keyword_list_cap"
     score = round(min(100.0, max(0.0, score)), 1)
     return ScoreBreakdown(score=score, band=band_for(score), coverage=round(coverage, 1), penalty=penalty,
                           capped=capped, core=round(core, 3), depth=round(depth, 3), central=central, held=held)

@@ -11,7 +11,9 @@ Keyword stuffing is resisted structurally rather than by a penalty:
 - a "sentence" made of cue terms glued with "and"/"is" (few words of its own) is treated as a list,
   unless its comma-separated parts make statements with verbs of their own (a dense compound
   sentence: "X dominates the distance, and for gradient descent it improves conditioning");
-- repeated clauses count once, and a clause made only of the question's words counts not at all.
+- repeated clauses count once, and a clause made only of the question's words counts not at all;
+- an answer that is mostly cue terms with few words of its own, however long and however built into
+  sentences, is a keyword list as a whole (`stuffing.keyword_list_reason`): all fragments, and held.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from dataclasses import dataclass, field
 from ..models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric, constructed
 from . import topicality
 from .anaphora import claim_hits
-from ..scoring import OFF_TOPIC as OFF_TOPIC_ID
+from ..scoring import KEYWORD_LIST, OFF_TOPIC as OFF_TOPIC_ID
 from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
 from .offline_units import CompiledRubric, Concept, Unit, answer_units, compile_rubric, cue_hits, echoes_question
 from .rubric_feedback import follow_up_for, improvements_for, strengths_for
-from .stuffing import restates, stuffed
+from .stuffing import keyword_list_reason, restates, stuffed
 from .textmatch import clauses, list_items, squash, tokenize, tokenize_words
 
 OFFLINE_VERSION = "offline-v4"
@@ -213,8 +215,12 @@ class OfflineGrader:
         units = [u for u in answer_units(answer, spans, masks, compiled.index)
                  if not (wrong and any(u.start < e and s < u.end for s, e in wrong)) and not echoes_question(u, compiled)]
         code = _working_code(answer, facts)
+        # a whole answer that is a keyword list: every clause of it counts as a fragment
+        listed = "" if code else keyword_list_reason(spans, masks, compiled)
         for u in units:
-            if code and u.squashed and u.squashed in code:
+            if listed:
+                u.prose = False
+            elif code and u.squashed and u.squashed in code:
                 u.prose = True  # code that runs and passes tests demonstrates its idea: it is not a keyword list
             elif u.prose and stuffed(u, compiled, answer) and not restates(u, compiled):
                 u.prose = False
@@ -296,12 +302,15 @@ class OfflineGrader:
         # (text addressed to the grader aside; a wrong claim about the subject still engages it)
         reason = ""
         if compiled.subject is not None and not code:
+            kept = [c for c in spans if not any(c.start < d.end and d.start < c.end for d in directives)] if directives else spans
             # the clauses hold every token, in order: with nothing to leave out, they are the answer's
-            kept = [t for c in spans if not any(c.start < d.end and d.start < c.end for d in directives)
-                    for t in c.tokens] if directives else tokens
-            reason = topicality.off_topic_reason(compiled.subject, kept)
+            reason = topicality.off_topic_reason(compiled.subject,
+                                                 [t for c in kept for t in c.tokens] if directives else tokens,
+                                                 [c.tokens for c in kept])
         if reason:
             found.append(MisconceptionFound(id=OFF_TOPIC_ID, claim=reason))
+        if listed:
+            found.append(MisconceptionFound(id=KEYWORD_LIST, claim=listed))
         if directives:
             found.append(MisconceptionFound(id=INJECTION_ID, claim=INJECTION_CLAIM,
                                             evidence=directives[0].quote(answer)))

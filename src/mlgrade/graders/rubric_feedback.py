@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..models import Judgment, MisconceptionFound, Rubric
-from ..scoring import OFF_TOPIC
+from ..scoring import KEYWORD_LIST, OFF_TOPIC
 from .injection import MISCONCEPTION_ID as INJECTION_ID
 from .textmatch import STOPWORDS, stem
 
@@ -28,6 +28,8 @@ def _correction(m: MisconceptionFound) -> str:
         return "Answer the question only: text addressed to the grader earns nothing and makes the answer poor."
     if m.id == OFF_TOPIC:  # its claim is the grader's reason, not a wrong statement to deny
         return "Answer the question that was asked: an accurate answer to another question earns little."
+    if m.id == KEYWORD_LIST:
+        return "Explain the ideas in sentences of your own: the question's key terms strung together earn little."
     return f"Correct this: it is not true that {_lower_first(m.claim)}."
 
 

@@ -3,6 +3,10 @@ cue terms, unless it makes several statements of its own or restates one key poi
 
 from __future__ import annotations
 
+import math
+from itertools import chain
+from operator import itemgetter
+
 from .offline_units import CompiledRubric, Unit, cue_hits
 from .textmatch import is_verbish
 
@@ -101,3 +105,86 @@ def restates(unit: Unit, compiled: CompiledRubric) -> bool:
         if row[-1] >= RESTATES_POINT * len(point):
             return True
     return False
+
+
+# --- A whole answer that is a keyword list (issue 23 item 6) ---
+#
+# The checks above judge one clause at a time, and a clause naming one or two key points with a
+# verb and a few function words of its own ("The pseudo-label needs the smoothness because of
+# co-training.") reads as prose to them. Twenty thousand characters of such clauses named every key
+# point over and over and scored 100. What gives a keyword list away is the answer as a whole: most
+# of its words are the rubric's cue terms, and the rest is a handful of glue words used again and
+# again. A person's vocabulary grows with what they write (distinct words roughly with the square
+# root of the words written); a list's words of its own do not.
+# On seed-dev and seed-dev2 the answers of 60 content words or more have at least 2.5 x the square
+# root of their content words as words of their own (1.36 x at 54 words: the floor below keeps
+# clear of it), and so do the answers concatenated per question (long ramblers, up to 1,300 content
+# words); cue salads of 800 to 20,000 characters on every question, with or without sentence
+# structure, 1.22 x at most (0.3 x at 20,000), with 65 % or more of their words cue terms.
+SALAD_MIN_WORDS = 60  # content words: shorter answers are judged clause by clause only (terse experts)
+SALAD_MIN_CUE_SHARE = 0.5  # of the content words, the rubric's cue terms
+SALAD_OWN_PER_ROOT = 1.5  # distinct words of its own, per square root of the content words
+
+
+_TEXT = itemgetter(2)  # Token.text
+_CUE = "\x00"  # a cue word, in the tables below (no stem is this)
+_OWN_TABLES: dict[int, tuple[CompiledRubric, dict[str, str]]] = {}  # by rubric: word text -> stem if its own word, else ""
+
+
+def _own_table(compiled: CompiledRubric) -> dict[str, str]:
+    entry = _OWN_TABLES.get(id(compiled))
+    if entry is None or entry[0] is not compiled:
+        if len(_OWN_TABLES) >= 64:
+            _OWN_TABLES.clear()
+        entry = _OWN_TABLES[id(compiled)] = (compiled, {})
+    return entry[1]
+
+
+def _own_word(table: dict[str, str], t, compiled: CompiledRubric) -> str:
+    if len(table) >= 20_000:
+        table.clear()
+    if t.stop or len(t.text) < 2:
+        word = ""
+    else:
+        word = _CUE if compiled.index.mask(t) & compiled.cue_mask else t.stem
+    table[t.text] = word
+    return word
+
+
+def keyword_list_reason(spans: list, masks: list[list[int]], compiled: CompiledRubric) -> str:
+    """Why the whole answer reads as a list of the rubric's terms rather than an explanation, or
+    "". `spans`: the answer's clauses; `masks`: their tokens' cue-word bits (as for the units)."""
+    total = sum(len(c.tokens) for c in spans)
+    if total < SALAD_MIN_WORDS:
+        return ""  # the common case, and free
+    cue_mask = compiled.cue_mask
+    # Each word looked up by its text (its mask, so whether it is a cue word, depends on the text
+    # only), in C: its stem when a word of its own, _CUE for a cue word, "" for a function word.
+    # Repeated clauses counted too, these bound what the count below finds, and settle almost every
+    # answer at a fraction of the cost of a loop over its tokens.
+    table = _own_table(compiled)
+    tokens = list(chain.from_iterable(c.tokens for c in spans))
+    words = list(map(table.get, map(_TEXT, tokens)))
+    if None in words:
+        words = [w if w is not None else _own_word(table, t, compiled) for t, w in zip(tokens, words)]
+    n = len(words) - words.count("")
+    own = set(words)
+    own -= {"", _CUE}
+    if n < SALAD_MIN_WORDS or len(own) >= SALAD_OWN_PER_ROOT * math.sqrt(n):
+        return ""
+    n = cues = 0
+    seen: set[tuple[str, ...]] = set()
+    for c, ms in zip(spans, masks):
+        key = tuple(t.stem for t in c.tokens)
+        if key in seen:
+            continue  # a repeated clause counts once, as for the key points (an answer pasted twice is no list)
+        seen.add(key)
+        for t, m in zip(c.tokens, ms):
+            if t.stop or len(t.text) < 2:
+                continue
+            n += 1
+            cues += bool(m & cue_mask)
+    if n < SALAD_MIN_WORDS or cues < SALAD_MIN_CUE_SHARE * n or len(own) >= SALAD_OWN_PER_ROOT * math.sqrt(n):
+        return ""
+    return (f"The answer strings the rubric's own terms together: {cues / n:.0%} of its {n:,} words are the key "
+            f"points' cue terms, with only {len(own)} distinct words of its own. A keyword list, not an explanation.")

@@ -264,8 +264,10 @@ def subject_for(rubric: Rubric) -> Subject | None:
                    others_top)
 
 
-def off_topic_reason(subject: Subject | None, tokens: list[Token]) -> str:
-    """Why the answer reads as an answer to another question, or "" when it engages this one."""
+def off_topic_reason(subject: Subject | None, tokens: list[Token], clauses: list[list[Token]] | None = None) -> str:
+    """Why the answer reads as an answer to another question, or "" when it engages this one.
+    `clauses`: the same tokens by clause, so that naming the subject in passing is told apart
+    from engaging it (without them, any mention of the subject engages it)."""
     if subject is None or len(tokens) < MIN_STEMS:
         return ""
     seq = tuple(map(_STEM, tokens))  # every answer comes here: the tokens' fields read in C
@@ -276,8 +278,14 @@ def off_topic_reason(subject: Subject | None, tokens: list[Token]) -> str:
     unnamed = False
     if subject.terms:
         if any(_contains(seq, t, words) for t in subject.terms):
-            return ""  # it names what the question asks about: whatever else it says, it engages it
+            # it names what the question asks about: it engages it, unless the naming is a passing
+            # remark beside an answer to something else
+            return _passing_mention(subject, clauses, subject.terms) if clauses else ""
         unnamed = sum(_contains(seq, a, words) for a in subject.aliases) < SUBJECT_MIN_ALIASES
+        if not unnamed and clauses:  # its aliases stand in for the name: in passing, the same
+            passing = _passing_mention(subject, clauses, subject.aliases)
+            if passing:
+                return passing
     bank = _bank()
     answer = _weights(content, bank.idf)
     weights = answer.values()  # the sums below run in C, in the same order: the same floats
@@ -302,3 +310,48 @@ def off_topic_reason(subject: Subject | None, tokens: list[Token]) -> str:
         return (f"The answer's vocabulary fits another question far better than this one "
                 f"({bank.ids[best_i]}: {bank.questions[best_i]}).")
     return ""
+
+
+# --- Naming the subject in passing ---
+#
+# "(This is what on-policy is about.)" appended to an account of model-based RL named the subject,
+# and the check above stopped there: the answer went from 15 back to 48.8. Such a sentence is a
+# label, not part of the answer's substance: it names the subject (or the aliases standing in for
+# it) and says next to nothing else, fewer than MENTION_MIN_WORDS words of its own. The answer is
+# judged without its labels; a thesis sentence that states the subject ("on-policy methods learn
+# the value of the policy that acts") is no label, so an answer that then works through an example
+# without naming the subject again still engages it. Labels holding MENTION_MAX_SHARE of the
+# answer's words or more are the answer (a terse one), not a remark beside it. On seed-dev and
+# seed-dev2 no grade moves; the off-topic answers with such a label added are flagged again.
+MENTION_MAX_SHARE = 0.25
+MENTION_MIN_WORDS = 4
+_FITS = "The answer's vocabulary"
+_STEM = itemgetter(3)  # Token.stem
+
+
+def _passing_mention(subject: Subject, clauses: list[list[Token]], marks: tuple[tuple[str, ...], ...]) -> str:
+    """Why the answer is off-topic though it names the subject (`marks`: its terms, or the aliases
+    that stood in for them), or "" when the naming is part of the answer."""
+    own = {s for term in marks for s in term}
+    first = {term[0] for term in marks}
+    labels = []
+    for c in clauses:
+        seq = tuple(map(_STEM, c))
+        words = set(seq)
+        labels.append(not words.isdisjoint(first) and any(_contains(seq, t, words) for t in marks)
+                      and sum(not t.stop and len(t.text) > 2 and t.text.isalpha() and t.stem not in own
+                              for t in c) < MENTION_MIN_WORDS)
+    if not any(labels):
+        return ""
+    content = [sum(not t.stop for t in c) for c in clauses]
+    if sum(n for n, k in zip(content, labels) if k) >= MENTION_MAX_SHARE * max(1, sum(content)):
+        return ""
+    kept = [c for c, k in zip(clauses, labels) if not k]  # no labels left: the judgment below ends here
+    rest = off_topic_reason(subject, [t for c in kept for t in c], kept)
+    if not rest:
+        return ""
+    said = (f"The answer names what the question asks about ({subject.name}) only in passing "
+            f"({sum(labels)} of its {len(clauses)} sentences, saying nothing else)")
+    if rest.startswith(_FITS):
+        return f"{said}; the rest's vocabulary{rest[len(_FITS):]}"
+    return f"{said}; the rest never engages it: it reads as an answer to another question."

@@ -1,0 +1,130 @@
+"""A whole answer made of the rubric's own cue terms (issue 23 item 6): 20,000 characters of q01's
+cues strung together, with or without sentence structure, scored 100 unflagged, because the
+stuffing checks judge one clause at a time. Such an answer is a keyword list: poor, held, with a
+reason a person can read; long real answers, model answers and code are left alone.
+The answers are built here from the rubrics; none comes from a data set."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from mlgrade.graders.offline import OfflineGrader
+from mlgrade.graders.stuffing import keyword_list_reason
+from mlgrade.graders.textmatch import clauses
+from mlgrade.grading import finalize
+from mlgrade.scoring import KEYWORD_LIST, OFF_TOPIC_CAP
+
+from test_offline import STRONG
+
+GRADER = OfflineGrader()
+VERBS = ("uses", "needs", "gives", "means", "helps", "shows", "makes", "drives", "explains")
+SHAPES = {
+    "bare": lambda cue, rng: f"{cue(rng)} ",
+    "commas": lambda cue, rng: ", ".join(cue(rng) for _ in range(5)) + ". ",
+    "is-and": lambda cue, rng: f"{cue(rng).capitalize()} is {cue(rng)} and {cue(rng)}. ",
+    "sentences": lambda cue, rng: f"The {cue(rng)} {rng.choice(VERBS)} the {cue(rng)} because of {cue(rng)}. ",
+    "clauses": lambda cue, rng: (f"In practice, {cue(rng)} {rng.choice(VERBS)} {cue(rng)}, while {cue(rng)} "
+                                 f"{rng.choice(VERBS)} {cue(rng)} when {cue(rng)} is {cue(rng)}. "),
+}
+
+
+def salad(rubric, shape: str, chars: int, seed: int = 0) -> str:
+    cues = [c for kp in rubric.key_points for c in kp.cues]
+    rng = random.Random(seed)
+    text = ""
+    while len(text) < chars:
+        text += SHAPES[shape](lambda r: r.choice(cues), rng)
+    return text[:chars]
+
+
+def _grade(rubric, answer: str):
+    return finalize(rubric, answer, GRADER.judge(rubric, answer), grader="offline")
+
+
+@pytest.mark.parametrize("qid", ["q01", "q05", "q15", "q22"])
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("chars", [2_000, 20_000])
+def test_a_cue_salad_is_a_held_keyword_list(bank, qid, shape, chars):
+    rubric = bank.get(qid)
+    g = _grade(rubric, salad(rubric, shape, chars))
+    flag = next((m for m in g.misconceptions if m.id == KEYWORD_LIST), None)
+    assert flag is not None, g.score
+    assert "cue terms" in flag.claim and flag.evidence == "" and flag.penalty == 0
+    assert g.score <= OFF_TOPIC_CAP and g.band == "poor"
+    assert "off_topic" in g.review.reasons and "keyword list" in g.review.details["off_topic"].lower()
+    assert any(i.startswith("Explain the ideas in sentences of your own") for i in g.improvements)
+    assert all(j.status != "covered" for j in g.judgments)
+
+
+def test_q01_salad_of_the_issue_scored_full_marks_without_the_check(bank, monkeypatch):
+    """What the check changes: the same 20,000 characters, judged clause by clause only."""
+    import mlgrade.graders.offline as offline
+
+    rubric = bank.get("q01")
+    answer = salad(rubric, "sentences", 20_000)
+    monkeypatch.setattr(offline, "keyword_list_reason", lambda *a: "")
+    assert _grade(rubric, answer).score == 100
+
+
+def _reason(rubric, answer: str) -> str:
+    compiled = GRADER._rubric(rubric)
+    spans = clauses(answer)
+    return keyword_list_reason(spans, [compiled.index.masks(c.tokens) for c in spans], compiled)
+
+
+def test_no_model_answer_is_a_keyword_list(bank):
+    """The model answers are as dense in the rubric's terms as real answers get."""
+    for rubric in bank:
+        if rubric.model_answer:
+            assert _reason(rubric, rubric.model_answer) == "", rubric.id
+
+
+@pytest.mark.parametrize("qid", sorted(STRONG))
+def test_long_real_answers_are_not_keyword_lists(bank, qid):
+    rubric = bank.get(qid)
+    # a rambler: the strong answer, the model answer, then the strong answer pasted again
+    long = "\n\n".join([STRONG[qid], rubric.model_answer, STRONG[qid]] * 3)
+    assert _reason(rubric, long) == ""
+    g = _grade(rubric, long)
+    assert KEYWORD_LIST not in [m.id for m in g.misconceptions] and g.band in ("strong", "adequate")
+
+
+def test_long_code_answers_are_not_keyword_lists(bank):
+    rubric = bank.get("q21")
+    code = ("```python\nimport re\n\ndef find_bigrams(text):\n    words = re.findall(r\"[a-z0-9']+\", text.lower())\n"
+            "    return list(zip(words, words[1:]))\n```\n")
+    prose = ("Lower-case the text first, strip punctuation with a regular expression, then pair each word with the "
+             "one after it; zip over the list and its tail does that in linear time. An empty or one-word input "
+             "gives an empty list. ")
+    answer = (code + prose) * 8
+    assert _reason(rubric, answer) == ""
+
+
+def test_short_answers_are_left_to_the_clause_checks(bank):
+    rubric = bank.get("q01")
+    assert _reason(rubric, "Labelled and unlabelled data; pseudo-labels; self-training; smoothness.") == ""
+
+
+def test_scoring_holds_a_keyword_list_at_the_cap_without_a_penalty(bank):
+    from mlgrade.models import Judgment, MisconceptionFound
+    from mlgrade.scoring import compute_score, held_note
+
+    rubric = bank.get("q01")
+    covered = [Judgment(key_point=kp.id, status="covered") for kp in rubric.key_points]
+    b = compute_score(rubric, covered, [MisconceptionFound(id=KEYWORD_LIST, claim="a list", verified=False)])
+    assert b.score == OFF_TOPIC_CAP and b.penalty == 0 and b.held == "keyword_list_cap"
+    assert "strings the question's terms together" in held_note(rubric, covered, b)
+
+
+def test_the_verdict_is_shown_as_a_keyword_list(bank):
+    from rich.console import Console
+
+    from mlgrade.render import render_grade
+
+    rubric = bank.get("q01")
+    console = Console(record=True, width=200)
+    render_grade(_grade(rubric, salad(rubric, "sentences", 5_000)), rubric, console)
+    text = console.export_text()
+    assert f"keyword list (held at {OFF_TOPIC_CAP:g})" in text and "unverified, no penalty" not in text
