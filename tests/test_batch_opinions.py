@@ -217,3 +217,24 @@ def test_ctrl_c_stops_the_batch_and_its_worker_without_a_traceback(tmp_path, ban
     time.sleep(0.2)
     assert not any(Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]
                    for w in workers)
+
+
+def test_the_worker_imports_nothing_from_the_working_directory(tmp_path, bank, monkeypatch):
+    """`python -c` puts the working directory first on sys.path: a json.py among the files of the
+    folder a batch is run from (candidates' submissions) must not run in the worker."""
+    marker = tmp_path / "ran"
+    for name in ("json", "pickle", "select"):
+        (tmp_path / f"{name}.py").write_text(f"open({str(marker)!r}, 'a').write({name!r})\n")
+    monkeypatch.chdir(tmp_path)
+    rubric = bank.get("q07")
+
+    async def one_batch():
+        worker = opinions.SecondOpinions([rubric])
+        try:
+            return await worker.result(worker.start(rubric, rubric.model_answer, None))
+        finally:
+            await worker.aclose()
+
+    second = asyncio.run(asyncio.wait_for(one_batch(), 60))
+    assert not marker.exists(), marker.read_text()
+    assert second is not opinions.UNSET and second["grader"] == "offline"  # the worker served it

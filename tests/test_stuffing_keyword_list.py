@@ -128,3 +128,42 @@ def test_the_verdict_is_shown_as_a_keyword_list(bank):
     render_grade(_grade(rubric, salad(rubric, "sentences", 5_000)), rubric, console)
     text = console.export_text()
     assert f"keyword list (held at {OFF_TOPIC_CAP:g})" in text and "unverified, no penalty" not in text
+
+
+EXPLAINED_THEN_LISTED = {
+    "q07": ("Use time-series cross-validation: walk-forward validation, also called rolling-origin or forward "
+            "chaining. Train on the past, validate on the future, never shuffle. Expanding window or sliding window. "
+            "Leave a gap between train and test to avoid leakage from lagged features. Standard k-fold is wrong "
+            "here because it shuffles and leaks future information into training.\n"
+            "Key terms: time series split, walk-forward, rolling window, expanding window, sliding window, gap, "
+            "embargo, purging, temporal order, leakage, look-ahead bias, forward chaining, backtesting, "
+            "TimeSeriesSplit, horizon, autocorrelation, non-stationarity, blocked cross-validation."),
+    "q06": ("Summary of what I would do:\n- Get more training data, or augment the data we have.\n"
+            "- Add regularisation: L2 weight decay, L1, dropout.\n"
+            "- Reduce model complexity: fewer layers, fewer features, shallower trees, pruning.\n"
+            "- Bagging and random forests average many high-variance models.\n- Early stopping on a validation set.\n"
+            "- Feature selection to drop noisy features.\n"
+            "- Cross-validation to check that the gap between training and validation error closes.\n"
+            "- Ensembles: bagging reduces variance, boosting mostly bias.\n"
+            "Key terms: overfitting, variance, bias-variance trade-off, regularisation, dropout, early stopping, "
+            "bagging, cross-validation, feature selection, data augmentation."),
+}
+
+
+@pytest.mark.parametrize("qid", sorted(EXPLAINED_THEN_LISTED))
+def test_an_explanation_closed_by_a_key_terms_line_is_no_keyword_list(bank, qid):
+    """A list of terms on a line of its own after the explanation is judged apart from it: its cue
+    terms must not drown the explanation's own words (both answers fell from ~70 to 15)."""
+    answer = EXPLAINED_THEN_LISTED[qid]
+    g = _grade(bank.get(qid), answer)
+    assert not any(m.id == KEYWORD_LIST for m in g.misconceptions)
+    explanation = _grade(bank.get(qid), answer.rsplit("\nKey terms:", 1)[0])
+    assert g.score >= explanation.score > OFF_TOPIC_CAP
+
+
+@pytest.mark.parametrize("qid", ["q01", "q07", "q22"])
+def test_a_salad_closed_by_a_key_terms_line_is_still_held(bank, qid):
+    rubric = bank.get(qid)
+    answer = salad(rubric, "sentences", 1_500) + "\nKey terms: " + salad(rubric, "commas", 300, seed=1)
+    g = _grade(rubric, answer)
+    assert any(m.id == KEYWORD_LIST for m in g.misconceptions) and g.score <= OFF_TOPIC_CAP

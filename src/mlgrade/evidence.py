@@ -273,18 +273,52 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 @lru_cache(maxsize=4096)
-def _fold_char(c: str) -> str:
+def _fold_char(c: str, latin: bool = True) -> str:
     """One character as a detector reads it: format characters (zero-width joiners, soft hyphens,
     direction marks) and combining marks dropped, compatibility forms (fullwidth, mathematical
-    letters, ligatures) made plain, case folded, look-alike letters made Latin."""
+    letters, ligatures) made plain, case folded, look-alike letters made Latin (`latin`)."""
     if unicodedata.category(c) == "Cf":
         return ""
     out = []
     for ch in unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", c).casefold()):
         if unicodedata.combining(ch):
             continue
-        out.append(_CONFUSABLE_LETTERS.get(ch, ch))
+        out.append(_CONFUSABLE_LETTERS.get(ch, ch) if latin else ch)
     return "".join(out)
+
+
+# A Greek or Russian answer is written in look-alike letters throughout: "Το LLM …" ("the LLM",
+# Greek) folded to "to llm" and read as a note addressed to the grader. A script is the answer's
+# own language when it has a letter that no Latin one looks like (π, λ, д, ж…); a word wholly in
+# such a script is then left as written, and only words that mix it with other letters ("ignοre")
+# are folded. A text without such a letter ("ЅУЅТЕМ", "ѕсоrе") is folded throughout, as before.
+_SCRIPTS = ("GREEK", "CYRILLIC")
+
+
+@lru_cache(maxsize=4096)
+def _script(c: str) -> str:
+    name = unicodedata.name(c, "")
+    return next((s for s in _SCRIPTS if name.startswith(s)), "")
+
+
+def _own_scripts(text: str) -> set[str]:
+    return {s for c in set(text) if (s := _script(c)) and c.isalpha() and not _fold_char(c).isascii()}
+
+
+def _single_script_word(text: str, i: int, script: str) -> bool:
+    """Whether the word around text[i] has no letter outside `script` (format characters and
+    combining marks belong to the word, so "ig\u200dnοre" is one word)."""
+    for step in (-1, 1):
+        j = i + step
+        while 0 <= j < len(text):
+            c = text[j]
+            if c.isalpha():
+                if _script(c) != script:
+                    return False
+            elif unicodedata.category(c)[0] != "M" and unicodedata.category(c) != "Cf":
+                break
+            j += step
+    return True
 
 
 def needs_skeleton(text: str) -> bool:
@@ -302,12 +336,15 @@ def skeleton(text: str) -> tuple[str, list[int]]:
     parts: list[str] = []
     where: list[int] = []
     pos = 0
+    own = _own_scripts(text) if not text.isascii() else set()
     for m in _NON_ASCII.finditer(text):
         if m.start() > pos:
             parts.append(text[pos:m.start()].lower())
             where.extend(range(pos, m.start()))
         for i in range(m.start(), m.end()):
-            f = _fold_char(text[i])
+            c = text[i]
+            script = _script(c) if own else ""
+            f = _fold_char(c, not (script and script in own and _single_script_word(text, i, script)))
             parts.append(f)
             where.extend([i] * len(f))
         pos = m.end()

@@ -59,7 +59,9 @@ class _Worker:
         root = str(Path(mlgrade.__file__).resolve().parents[1])  # this mlgrade, not another install
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self.key = (sys.executable, WORKER_CODE, env["PYTHONPATH"])
-        self.proc = subprocess.Popen([sys.executable, "-c", WORKER_CODE], stdin=subprocess.PIPE,
+        # -P: `python -c` would put the working directory first on sys.path, and a json.py or
+        # pickle.py there (a folder of candidates' files) would run outside the sandbox on import
+        self.proc = subprocess.Popen([sys.executable, "-P", "-c", WORKER_CODE], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin, self.stdout = self.proc.stdin.fileno(), self.proc.stdout.fileno()

@@ -216,7 +216,7 @@ class OfflineGrader:
                  if not (wrong and any(u.start < e and s < u.end for s, e in wrong)) and not echoes_question(u, compiled)]
         code = _working_code(answer, facts)
         # a whole answer that is a keyword list: every clause of it counts as a fragment
-        listed = "" if code else keyword_list_reason(spans, masks, compiled)
+        listed = "" if code else keyword_list_reason(spans, masks, compiled, answer)
         for u in units:
             if listed:
                 u.prose = False

@@ -8,7 +8,7 @@ from itertools import chain
 from operator import itemgetter
 
 from .offline_units import CompiledRubric, Unit, cue_hits
-from .textmatch import is_verbish
+from .textmatch import is_prose, is_verbish
 
 # A prose clause hitting this many key points while having this few words of its own is a list.
 STUFFED_MIN_POINTS = 3
@@ -151,12 +151,35 @@ def _own_word(table: dict[str, str], t, compiled: CompiledRubric) -> str:
     return word
 
 
-def keyword_list_reason(spans: list, masks: list[list[int]], compiled: CompiledRubric) -> str:
+def keyword_list_reason(spans: list, masks: list[list[int]], compiled: CompiledRubric, answer: str = "") -> str:
     """Why the whole answer reads as a list of the rubric's terms rather than an explanation, or
-    "". `spans`: the answer's clauses; `masks`: their tokens' cue-word bits (as for the units)."""
+    "". `spans`: the answer's clauses (of `answer`); `masks`: their tokens' cue-word bits (as for
+    the units)."""
+    found = _salad(spans, masks, compiled)
+    if found is None:
+        return ""
+    # An explanation closed by an honest list of terms on a line of its own ("Key terms:
+    # walk-forward, expanding window, gap, embargo…") counted as a whole has the list's cue terms
+    # drown the explanation's own words: a 70-point answer fell to 15. Such a closing list (the
+    # clauses after the last statement, set apart by a line break or a colon) is judged apart from
+    # the explanation: one of the two must be a keyword list by itself. Lists woven between
+    # statements, as salads are, are still judged with them.
+    last = max((i for i, c in enumerate(spans) if is_prose(c)), default=len(spans) - 1)
+    if 0 <= last < len(spans) - 1 and any(mark in answer[spans[last].end:spans[last + 1].start] for mark in "\n:"):
+        head, tail = slice(0, last + 1), slice(last + 1, None)
+        if _salad(spans[head], masks[head], compiled) is None and _salad(spans[tail], masks[tail], compiled) is None:
+            return ""
+    cues, n, own = found
+    return (f"The answer strings the rubric's own terms together: {cues / n:.0%} of its {n:,} words are the key "
+            f"points' cue terms, with only {own} distinct words of its own. A keyword list, not an explanation.")
+
+
+def _salad(spans: list, masks: list[list[int]], compiled: CompiledRubric) -> tuple[int, int, int] | None:
+    """(cue words, content words, distinct words of its own) of clauses that together read as a
+    keyword list, or None."""
     total = sum(len(c.tokens) for c in spans)
     if total < SALAD_MIN_WORDS:
-        return ""  # the common case, and free
+        return None  # the common case, and free
     cue_mask = compiled.cue_mask
     # Each word looked up by its text (its mask, so whether it is a cue word, depends on the text
     # only), in C: its stem when a word of its own, _CUE for a cue word, "" for a function word.
@@ -171,7 +194,7 @@ def keyword_list_reason(spans: list, masks: list[list[int]], compiled: CompiledR
     own = set(words)
     own -= {"", _CUE}
     if n < SALAD_MIN_WORDS or len(own) >= SALAD_OWN_PER_ROOT * math.sqrt(n):
-        return ""
+        return None
     n = cues = 0
     seen: set[tuple[str, ...]] = set()
     for c, ms in zip(spans, masks):
@@ -185,6 +208,5 @@ def keyword_list_reason(spans: list, masks: list[list[int]], compiled: CompiledR
             n += 1
             cues += bool(m & cue_mask)
     if n < SALAD_MIN_WORDS or cues < SALAD_MIN_CUE_SHARE * n or len(own) >= SALAD_OWN_PER_ROOT * math.sqrt(n):
-        return ""
-    return (f"The answer strings the rubric's own terms together: {cues / n:.0%} of its {n:,} words are the key "
-            f"points' cue terms, with only {len(own)} distinct words of its own. A keyword list, not an explanation.")
+        return None
+    return cues, n, len(own)
