@@ -84,6 +84,10 @@ _JUDGED = frozenset({"true", "correct", "right", "accurate", "case", "valid"})
 _JUDGED_SHORT = _JUDGED | {"quite", "really", "so", "exactly"}
 # A condition right after a claim limits it to where it holds.
 _CONDITION = frozenset({"unless", "if", "only", "provided", "assuming"})
+# Right after a claim, these open the next predicate or clause: a negation past one of them is
+# that statement's, not a denial of the claim ("yolo is slow and cannot run in real time").
+_NEXT_PREDICATE = frozenset({"and", "or", "so", "because", "since", "as", "which", "that", "who", "while", "then",
+                             "thus", "hence", "therefore", "where", "when", "but", "yet", "although", "though"})
 # "not only", "not just": emphasis, not denial.
 _EMPHASIS = frozenset({"only", "just", "merely", "simply"})
 # How far past a clause's last word a code-like cue may reach.
@@ -293,6 +297,8 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     for n, t in enumerate(after[:CLAIM_GAP]):
         if text[toks[j + n].end:t.start].strip(" -'\"’“”()"):
             break
+        if t.text in _NEXT_PREDICATE:
+            break  # "… is slow because nothing is shared": the negation is the next statement's
         if is_negator(t) and t.text != "without" and (n + 1 >= len(after) or after[n + 1].text not in _EMPHASIS):
             return True  # "the most complex model is not …", "knn learns nothing"
         if t.text in _CONDITION:

@@ -1,0 +1,37 @@
+"""The claim matcher's generic blind spots (issue 23): wrong claims stated inside sound answers are
+flagged whatever the rubric's cues, and answers that reject them stay silent."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlgrade.graders.claims import asserted_claims, compile_claim
+from mlgrade.graders.textmatch import clauses
+
+
+def _asserts(cue: str, text: str) -> bool:
+    return bool(asserted_claims([("x", [compile_claim(cue)])], clauses(text), text))
+
+
+# 1. A negation past a conjunction after the claim belongs to the next predicate.
+@pytest.mark.parametrize("cue,text", [
+    ("yolo is slow", "YOLO is slow and cannot run in real time."),
+    ("yolo is fast", "YOLO is fast because nothing is computed twice."),
+    ("bagging reduces bias", "Bagging reduces bias, and boosting never does."),
+    ("bagging reduces bias", "Bagging reduces bias so no tuning is needed."),
+])
+def test_a_negation_in_the_next_predicate_does_not_refute_the_claim(cue, text):
+    assert _asserts(cue, text), text
+
+
+@pytest.mark.parametrize("cue,text", [
+    ("yolo is slow", "YOLO is slow? Not at all, it runs in real time."),
+    ("yolo is slow", "It is not true that YOLO is slow, and it runs in real time."),
+    ("yolo is slow", "Some people think YOLO is slow, but it runs in real time."),
+    ("yolo is slow", "Unlike Faster R-CNN, YOLO is not slow and cannot be called slow."),
+    ("yolo is slow", "YOLO is slow, which is not true for any recent version."),
+    ("yolo is slow", "The claim that YOLO is slow is not correct."),
+    ("knn learns", "KNN learns nothing at training time."),
+])
+def test_a_claim_denied_right_after_it_stays_silent(cue, text):
+    assert not _asserts(cue, text), text
