@@ -35,3 +35,25 @@ def test_a_negation_in_the_next_predicate_does_not_refute_the_claim(cue, text):
 ])
 def test_a_claim_denied_right_after_it_stays_silent(cue, text):
     assert not _asserts(cue, text), text
+
+
+# 3. A hedge before a claim with no absolute in it leaves the claim wrong; it softens only an absolute.
+@pytest.mark.parametrize("cue,text", [
+    ("k=1 works best", "Usually k=1 works best."),
+    ("bagging reduces bias", "In practice, mostly bagging reduces bias."),
+    ("yolo is slow", "Often YOLO is slow on a GPU."),
+])
+def test_a_hedged_wrong_claim_is_still_the_claim(cue, text):
+    assert _asserts(cue, text), text
+
+
+@pytest.mark.parametrize("cue,text", [
+    ("no information is lost", "Nearly no information is lost with 99% variance kept."),
+    ("without accuracy loss", "Quantisation usually works without accuracy loss."),
+    ("k=1 works best", "k=1 rarely works best."),
+    ("k=1 works best", "Usually k=1 works best? No, it overfits."),
+    ("k=1 works best", "Some people think k=1 usually works best, but it overfits."),
+    ("k=1 works best", "It is not true that usually k=1 works best."),
+])
+def test_a_softened_absolute_or_a_rejected_hedged_claim_stays_silent(cue, text):
+    assert not _asserts(cue, text), text

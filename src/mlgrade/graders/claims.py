@@ -58,9 +58,16 @@ HEDGES = frozenset({"much", "little", "significant", "significantly", "important
                     "partly", "partially", "approximately", "roughly", "nearly", "almost", "perfectly", "highly",
                     "strongly", "heavily", "severely", "exactly"})
 # Right before a claim, these soften an absolute into something true ("almost no information is lost",
-# "usually without accuracy loss").
+# "usually without accuracy loss"). A claim with no absolute in it stays the claim, hedged ("usually
+# k=1 works best" is still wrong): they cancel only a claim that holds an ABSOLUTE word.
 SOFTENERS = frozenset({"almost", "nearly", "virtually", "practically", "essentially", "usually", "often", "typically",
-                       "generally", "mostly", "largely", "little", "minimal", "negligible", "rarely", "seldom"})
+                       "generally", "mostly", "largely", "little", "minimal", "negligible"})
+# ...while these deny whatever follows them ("rarely overfits").
+RARELY = frozenset({"rarely", "seldom"})
+# What a softener can soften: a claim's "always", "no", "never", "every", "perfectly"...
+ABSOLUTES = NEGATORS | frozenset({"always", "every", "all", "any", "only", "zero", "perfect", "perfectly", "completely",
+                                  "entirely", "totally", "fully", "exactly", "guaranteed", "guarantees", "free", "lossless",
+                                  "impossible", "must", "ever"})
 # A contrast whose object carries a relative clause: the claim inside belongs to the contrasted
 # thing ("unlike supervised learning, which needs labels, …").
 _RELATIVE = frozenset({"which", "who", "whose", "where"})
@@ -278,7 +285,8 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     if has_verdict(toks):
         return True
     before = toks[:i]
-    if any(t.text in SOFTENERS and _WORDS_ONLY.fullmatch(text, t.end, toks[i].start) for t in before[-2:]):
+    if any((t.text in RARELY or t.text in SOFTENERS and _absolute(toks, i, j))
+           and _WORDS_ONLY.fullmatch(text, t.end, toks[i].start) for t in before[-2:]):
         return True  # "almost no information is lost", "often without accuracy loss"
     last_comma = text.rfind(",", 0, toks[i].start)  # a comma after token t: one at t.end or later
     for n, t in enumerate(before):
@@ -313,6 +321,10 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     if prev is not None and _verdict_clause(prev) and not any(is_negator(t) for t in prev.tokens):
         return True  # "A common misconception: …", "Wrong: …"
     return _verdict_clause(nxt)  # "… That is wrong.", "… Not true."
+
+
+def _absolute(toks: list[Token], i: int, j: int) -> bool:
+    return any(is_negator(t) or t.text in ABSOLUTES for t in toks[i:j + 1])
 
 
 def negated_cue(tokens: list[Token], start: int, cue_has_negation: bool) -> bool:
