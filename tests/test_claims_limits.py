@@ -57,3 +57,46 @@ def test_a_hedged_wrong_claim_is_still_the_claim(cue, text):
 ])
 def test_a_softened_absolute_or_a_rejected_hedged_claim_stays_silent(cue, text):
     assert not _asserts(cue, text), text
+
+
+# 2. One comma between two words of a claim ("the more X, the better") does not end it.
+@pytest.mark.parametrize("cue,text", [
+    ("the more unlabelled data the better", "The more unlabelled data, the better."),
+    ("the deeper the network the better", "In my experience the deeper the network, the better."),
+])
+def test_a_comma_inside_a_claim_does_not_end_it(cue, text):
+    assert _asserts(cue, text), text
+
+
+@pytest.mark.parametrize("cue,text", [
+    ("the more unlabelled data the better", "The more unlabelled data, the better? Not always."),
+    ("the more unlabelled data the better", "It is not true that the more unlabelled data, the better."),
+    ("the more unlabelled data the better", "Some people think the more unlabelled data, the better."),
+    ("bagging reduces bias", "Bagging reduces variance, bias stays where it was."),
+    ("bagging reduces bias", "Bagging reduces, at best, variance."),
+])
+def test_a_comma_between_other_words_still_ends_a_claim(cue, text):
+    assert not _asserts(cue, text), text
+
+
+# 4. An aside in parentheses or between commas inside a claim is stepped over.
+@pytest.mark.parametrize("cue,text", [
+    ("bagging reduces bias", "Bagging (for example a random forest of deep trees) reduces bias."),
+    ("bagging reduces bias", "Bagging, such as a random forest of trees, reduces bias."),
+    ("boosting reduces variance", "Boosting, like AdaBoost or gradient boosting, reduces variance."),
+])
+def test_a_claim_split_by_an_aside_is_found(cue, text):
+    assert _asserts(cue, text), text
+
+
+@pytest.mark.parametrize("cue,text", [
+    ("bagging reduces bias", "Boosting (not bagging) reduces bias."),
+    ("bagging reduces bias", "Bagging, like boosting, does not reduce bias."),
+    ("bagging reduces bias", "Some people think bagging (like random forests) reduces bias, but it reduces variance."),
+    ("bagging reduces bias", "Bagging (unlike boosting) reduces variance, not bias."),
+    ("bagging reduces bias", "Is it true that bagging, such as a random forest, reduces bias?"),
+    ("bagging reduces bias", "Unlike bagging (random forests), boosting reduces bias."),
+    ("bagging reduces bias", "A common misconception: bagging (say, a random forest) reduces bias."),
+])
+def test_an_aside_does_not_make_a_claim_the_answer_rejects(cue, text):
+    assert not _asserts(cue, text), text

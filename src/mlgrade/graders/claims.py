@@ -99,6 +99,11 @@ _NEXT_PREDICATE = frozenset({"and", "or", "so", "because", "since", "as", "which
 _EMPHASIS = frozenset({"only", "just", "merely", "simply"})
 # How far past a clause's last word a code-like cue may reach.
 CODE_TAIL = 40
+# After a comma, these open an aside that a claim's words may straddle ("boosting, like adaboost, …").
+ASIDE_OPENERS = frozenset({"like", "such", "say", "including", "especially", "particularly", "notably", "eg", "ie",
+                           "namely", "for", "specifically"})
+# How many words an aside may hold.
+ASIDE_MAX = 8
 # Articles of a cue may be missing or differ in the answer.
 ARTICLES = frozenset({"a", "an", "the"})
 # How many words may sit between two words of a claim cue ("q-learning is [an] on-policy [method]").
@@ -187,8 +192,13 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
         pos, ok = i, True
         for j in range(1, len(words)):
             found = None
-            for k in range(pos + 1, min(n, pos + 2 + CLAIM_GAP)):
-                if text[toks[k - 1].end:toks[k].start].strip(" -'\"’“”()_./"):
+            at = _past_aside(toks, text, pos, clause.end) if pos + 1 < n else pos
+            for k in range(at + 1, min(n, at + 2 + CLAIM_GAP)):
+                gap = text[toks[k - 1].end:toks[k].start]
+                if gap.strip(" -'\"’“”()_./") and (k > at + 1 or at == pos):  # an aside's closing comma is no end
+                    if k == pos + 1 and gap.strip() == "," and matches(j, k):
+                        found = k  # "the more unlabelled data, the better": one comma between two words of the claim
+                        break
                     break  # a comma or other punctuation ends the claim
                 if matches(j, k):
                     found = k
@@ -204,6 +214,27 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
         if ok:
             return i, pos
     return None
+
+
+def _past_aside(toks: list[Token], text: str, pos: int, end: int) -> int:
+    """The last token of an aside that opens right after token `pos` ("bagging (like random forests)
+    reduces bias", "boosting, such as xgboost, reduces variance"), or `pos` when none does: a claim
+    resumes after it."""
+    gap = text[toks[pos].end:toks[pos + 1].start]
+    if "(" in gap:
+        close = text.find(")", toks[pos + 1].start, end)
+    elif gap.strip() == "," and toks[pos + 1].text in ASIDE_OPENERS:
+        close = text.find(",", toks[pos + 1].end, end)
+    else:
+        return pos
+    if close < 0:
+        return pos
+    last = pos
+    for k in range(pos + 1, min(len(toks), pos + 2 + ASIDE_MAX)):
+        if toks[k].start > close:
+            return last if k > pos + 1 else pos
+        last = k
+    return pos  # too long, or it runs to the clause's end: not an aside
 
 
 def has_attribution(toks: list[Token], end: int) -> bool:
