@@ -100,3 +100,22 @@ def test_a_claim_split_by_an_aside_is_found(cue, text):
 ])
 def test_an_aside_does_not_make_a_claim_the_answer_rejects(cue, text):
     assert not _asserts(cue, text), text
+
+
+# 5. A warning after a claim refutes it in any inflection; a negated warning does not.
+@pytest.mark.parametrize("cue,text", [
+    ("k=1 works best", "k=1 works best on the training set but will overfit."),
+    ("k=1 works best", "k=1 works best on training data, which means overfitting."),
+    ("fit the scaler on all the data", "Fit the scaler on all the data first, but that leaked the test set."),
+])
+def test_a_warning_in_any_inflection_refutes_the_claim(cue, text):
+    assert not _asserts(cue, text), text
+
+
+@pytest.mark.parametrize("cue,text", [
+    ("k=1 works best", "k=1 works best, it never overfits."),
+    ("k=1 works best", "k=1 works best because it does not overfit."),
+    ("k=1 works best", "k=1 works best and overfitting is not an issue."),
+])
+def test_a_negated_warning_leaves_the_claim(cue, text):
+    assert _asserts(cue, text), text

@@ -44,6 +44,8 @@ WARNING = frozenset({"worse", "worsen", "worsens", "backfire", "backfires", "agg
                      "destroys", "wreck", "wrecks", "ruin", "ruins", "fails", "leak", "leaks", "leakage",
                      "leaking", "optimistic", "inflates", "contaminates", "cheating", "breaks", "bug", "buggy",
                      "fragile", "empty", "crash", "crashes"})
+# ...in any inflection ("will overfit", "overfitting", "leaked"): matched by stem.
+WARNING_STEMS = frozenset(stem(w) for w in WARNING)
 # Words that label a statement as wrong wherever they sit in its clause.
 VERDICT = frozenset({"myth", "myths", "misconception", "misconceptions", "mistake", "mistaken", "mistakenly",
                      "wrongly", "falsely", "incorrectly", "untrue", "fallacy", "erroneous", "erroneously",
@@ -275,7 +277,10 @@ def _after_facts(toks: list[Token]) -> tuple[int, int]:
     known = _CLAUSE_FACTS.get(("after", id(toks)))
     if known is not None and known[0] is toks:
         return known[1]
-    warned = max((n for n, t in enumerate(toks) if t.text in WARNING), default=-1)
+    # a negated warning is no warning: "k=1 works best, it never overfits" makes the claim
+    warned = max((n for n, t in enumerate(toks) if t.stem in WARNING_STEMS
+                  and not any(is_negator(a) for a in toks[max(0, n - 2):n])
+                  and not any(is_negator(a) for a in toks[n + 1:n + 3])), default=-1)
     judged = max((n for n, t in enumerate(toks[:-1]) if is_negator(t)
                   and any(a.text in _JUDGED for a in toks[n + 1:n + 3])), default=-1)
     return _remember(("after", id(toks)), toks, (warned, judged))
