@@ -84,6 +84,8 @@ def test_a_comma_between_other_words_still_ends_a_claim(cue, text):
     ("bagging reduces bias", "Bagging (for example a random forest of deep trees) reduces bias."),
     ("bagging reduces bias", "Bagging, such as a random forest of trees, reduces bias."),
     ("boosting reduces variance", "Boosting, like AdaBoost or gradient boosting, reduces variance."),
+    ("boosting reduces the variance", "Boosting, e.g. XGBoost, reduces the variance."),
+    ("boosting reduces the variance", "Boosting, i.e. AdaBoost and friends, reduces the variance."),
 ])
 def test_a_claim_split_by_an_aside_is_found(cue, text):
     assert _asserts(cue, text), text
@@ -92,6 +94,8 @@ def test_a_claim_split_by_an_aside_is_found(cue, text):
 @pytest.mark.parametrize("cue,text", [
     ("bagging reduces bias", "Boosting (not bagging) reduces bias."),
     ("bagging reduces bias", "Bagging, like boosting, does not reduce bias."),
+    ("boosting reduces the variance", "Boosting, e.g. XGBoost, does not reduce the variance."),
+    ("boosting reduces the variance", "Bagging, e.g. random forests, reduces the variance; boosting, the bias."),
     ("bagging reduces bias", "Some people think bagging (like random forests) reduces bias, but it reduces variance."),
     ("bagging reduces bias", "Bagging (unlike boosting) reduces variance, not bias."),
     ("bagging reduces bias", "Is it true that bagging, such as a random forest, reduces bias?"),

@@ -225,7 +225,8 @@ def _past_aside(toks: list[Token], text: str, pos: int, end: int) -> int:
     gap = text[toks[pos].end:toks[pos + 1].start]
     if "(" in gap:
         close = text.find(")", toks[pos + 1].start, end)
-    elif gap.strip() == "," and toks[pos + 1].text in ASIDE_OPENERS:
+    elif gap.strip() == "," and (toks[pos + 1].text in ASIDE_OPENERS
+                                 or text[toks[pos + 1].start:toks[pos + 1].start + 3].lower() in ("e.g", "i.e")):
         close = text.find(",", toks[pos + 1].end, end)
     else:
         return pos
