@@ -225,11 +225,13 @@ def _past_aside(toks: list[Token], text: str, pos: int, end: int) -> int:
     reduces bias", "boosting, such as xgboost, reduces variance"), or `pos` when none does: a claim
     resumes after it."""
     gap = text[toks[pos].end:toks[pos + 1].start]
+    # the close must come within ASIDE_MAX words: no scan of a long clause for each claim word
+    reach = min(end, toks[min(len(toks) - 1, pos + 1 + ASIDE_MAX)].start)
     if "(" in gap:
-        close = text.find(")", toks[pos + 1].start, end)
+        close = text.find(")", toks[pos + 1].start, reach)
     elif gap.strip() == "," and (toks[pos + 1].text in ASIDE_OPENERS
                                  or text[toks[pos + 1].start:toks[pos + 1].start + 3].lower() in ("e.g", "i.e")):
-        close = text.find(",", toks[pos + 1].end, end)
+        close = text.find(",", toks[pos + 1].end, reach)
     else:
         return pos
     if close < 0:
