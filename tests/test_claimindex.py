@@ -68,7 +68,7 @@ def test_a_code_cue_is_found_whatever_its_spacing_and_case():
 
 
 def _attribution_by_scan(words: list[str]) -> bool:
-    from mlgrade.graders.claims import _ATTRIBUTION
+    from mlgrade.graders.claimwords import _ATTRIBUTION
 
     return any(tuple(words[k:k + len(p)]) == p for p in _ATTRIBUTION for k in range(len(words) - len(p) + 1))
 

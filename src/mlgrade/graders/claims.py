@@ -29,74 +29,14 @@ from itertools import compress, repeat
 from operator import and_, or_
 from typing import Any
 
+from .claimwords import (ABSOLUTES, ARTICLES, ASIDE_MAX, ASIDE_OPENERS, CLAIM_GAP, CODE_TAIL, CONTRAST, HEDGES,
+                         NEGATION_REACH, NEGATORS, RARELY, SOFTENERS, VERDICT, VERDICT_CLAUSE_MAX, VERDICT_PREDICATE,
+                         WARNING_STEMS, _ATTRIBUTION_BY_FIRST, _ATTRIBUTION_PAIRS,
+                         _ATTRIBUTION_WORDS, _CONDITION, _COPULA, _EMPHASIS, _JUDGED, _JUDGED_SHORT, _NEXT_PREDICATE,
+                         _RELATIVE, _WORDS_ONLY)
 from .cueindex import CueWords
 from .textmatch import Clause, Token, squash, stem, tokenize, word_matches
 
-# Words that deny what follows them in the clause.
-NEGATORS = frozenset({"not", "no", "never", "cannot", "none", "nor", "neither", "without", "nothing", "nobody",
-                      "hardly", "barely"})
-# Words that put what follows in contrast with the speaker's own view.
-CONTRAST = frozenset({"unlike", "instead", "rather", "contrary", "opposed", "versus", "vs", "whereas", "avoid",
-                      "avoiding", "beware", "resist", "stop"})
-# After the claim, these warn about it ("adding more layers makes it worse").
-WARNING = frozenset({"worse", "worsen", "worsens", "backfire", "backfires", "aggravate", "aggravates", "exacerbate",
-                     "exacerbates", "mistake", "dangerous", "harmful", "counterproductive", "overfits", "destroy",
-                     "destroys", "wreck", "wrecks", "ruin", "ruins", "fails", "leak", "leaks", "leakage",
-                     "leaking", "optimistic", "inflates", "contaminates", "cheating", "breaks", "bug", "buggy",
-                     "fragile", "empty", "crash", "crashes"})
-# Words that label a statement as wrong wherever they sit in its clause.
-VERDICT = frozenset({"myth", "myths", "misconception", "misconceptions", "mistake", "mistaken", "mistakenly",
-                     "wrongly", "falsely", "incorrectly", "untrue", "fallacy", "erroneous", "erroneously",
-                     "misbelief", "misconceived"})
-# ...and these when they are predicated ("that is wrong"), not attributive ("the wrong k").
-VERDICT_PREDICATE = frozenset({"wrong", "false", "incorrect", "misleading", "inaccurate", "nonsense", "bogus"})
-_COPULA = frozenset({"is", "are", "was", "were", "be", "been", "it's", "that's", "this's", "thats", "its", "sounds",
-                     "seems", "quite", "plain", "simply", "totally", "completely", "flat"})
-# Hedges between the words of a claim weaken it into something true ("without losing much information").
-HEDGES = frozenset({"much", "little", "significant", "significantly", "important", "essential", "useful", "most",
-                    "too", "many", "relevant", "meaningful", "key", "critical", "major", "piecewise", "locally",
-                    "partly", "partially", "approximately", "roughly", "nearly", "almost", "perfectly", "highly",
-                    "strongly", "heavily", "severely", "exactly"})
-# Right before a claim, these soften an absolute into something true ("almost no information is lost",
-# "usually without accuracy loss").
-SOFTENERS = frozenset({"almost", "nearly", "virtually", "practically", "essentially", "usually", "often", "typically",
-                       "generally", "mostly", "largely", "little", "minimal", "negligible", "rarely", "seldom"})
-# A contrast whose object carries a relative clause: the claim inside belongs to the contrasted
-# thing ("unlike supervised learning, which needs labels, …").
-_RELATIVE = frozenset({"which", "who", "whose", "where"})
-_WORDS_ONLY = re.compile(r"[\w\s'’-]*")
-# "some people think …", "it is tempting to …": the claim is reported, not made.
-_ATTRIBUTION = [tuple(p.split()) for p in (
-    "some people", "many people", "people often", "people think", "people believe", "some think", "some say",
-    "some believe", "some claim", "commonly believed", "often believed", "often claimed", "is tempting", "it's tempting",
-    "naively", "one might think", "you might think", "it is often said", "a common belief", "beginners",
-    "do not confuse", "don't confuse", "not to be confused", "often confused", "is confused with",
-)]
-# Every phrase opens with one of these two words, or is one of these words: most clauses hold none.
-_ATTRIBUTION_PAIRS = frozenset(p[:2] for p in _ATTRIBUTION if len(p) > 1)
-_ATTRIBUTION_WORDS = frozenset(p[0] for p in _ATTRIBUTION if len(p) == 1)
-_ATTRIBUTION_BY_FIRST: dict[str, list[tuple[str, ...]]] = {}
-for _p in _ATTRIBUTION:
-    _ATTRIBUTION_BY_FIRST.setdefault(_p[0], []).append(_p)
-# After the cue, these words turn a negation into a verdict on the claim ("… is not true").
-_JUDGED = frozenset({"true", "correct", "right", "accurate", "case", "valid"})
-# ...and in a short comment clause on its own ("Not quite.", "Not really.").
-_JUDGED_SHORT = _JUDGED | {"quite", "really", "so", "exactly"}
-# A condition right after a claim limits it to where it holds.
-_CONDITION = frozenset({"unless", "if", "only", "provided", "assuming"})
-# "not only", "not just": emphasis, not denial.
-_EMPHASIS = frozenset({"only", "just", "merely", "simply"})
-# How far past a clause's last word a code-like cue may reach.
-CODE_TAIL = 40
-# Articles of a cue may be missing or differ in the answer.
-ARTICLES = frozenset({"a", "an", "the"})
-# How many words may sit between two words of a claim cue ("q-learning is [an] on-policy [method]").
-CLAIM_GAP = 2
-# How far back a negation reaches to deny a key-point cue ("does not [use a] vote").
-NEGATION_REACH = 3
-# A neighbouring clause this short that holds a verdict or negation is a comment on the claim
-# ("That is wrong." / "A common misconception:").
-VERDICT_CLAUSE_MAX = 6
 
 
 def is_negator(t: Token) -> bool:
@@ -176,8 +116,15 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
         pos, ok = i, True
         for j in range(1, len(words)):
             found = None
-            for k in range(pos + 1, min(n, pos + 2 + CLAIM_GAP)):
-                if text[toks[k - 1].end:toks[k].start].strip(" -'\"’“”()_./"):
+            # one space between two words holds no aside: the common case, tested without slicing
+            at = _past_aside(toks, text, pos, clause.end) if pos + 1 < n and toks[pos + 1].start - toks[pos].end > 1 \
+                else pos
+            for k in range(at + 1, min(n, at + 2 + CLAIM_GAP)):
+                gap = text[toks[k - 1].end:toks[k].start]
+                if gap.strip(" -'\"’“”()_./") and (k > at + 1 or at == pos):  # an aside's closing comma is no end
+                    if k == pos + 1 and gap.strip() == "," and matches(j, k):
+                        found = k  # "the more unlabelled data, the better": one comma between two words of the claim
+                        break
                     break  # a comma or other punctuation ends the claim
                 if matches(j, k):
                     found = k
@@ -193,6 +140,30 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
         if ok:
             return i, pos
     return None
+
+
+def _past_aside(toks: list[Token], text: str, pos: int, end: int) -> int:
+    """The last token of an aside that opens right after token `pos` ("bagging (like random forests)
+    reduces bias", "boosting, such as xgboost, reduces variance"), or `pos` when none does: a claim
+    resumes after it."""
+    gap = text[toks[pos].end:toks[pos + 1].start]
+    # the close must come within ASIDE_MAX words: no scan of a long clause for each claim word
+    reach = min(end, toks[min(len(toks) - 1, pos + 1 + ASIDE_MAX)].start)
+    if "(" in gap:
+        close = text.find(")", toks[pos + 1].start, reach)
+    elif gap.strip() == "," and (toks[pos + 1].text in ASIDE_OPENERS
+                                 or text[toks[pos + 1].start:toks[pos + 1].start + 3].lower() in ("e.g", "i.e")):
+        close = text.find(",", toks[pos + 1].end, reach)
+    else:
+        return pos
+    if close < 0:
+        return pos
+    last = pos
+    for k in range(pos + 1, min(len(toks), pos + 2 + ASIDE_MAX)):
+        if toks[k].start > close:
+            return last if k > pos + 1 else pos
+        last = k
+    return pos  # too long, or it runs to the clause's end: not an aside
 
 
 def has_attribution(toks: list[Token], end: int) -> bool:
@@ -233,7 +204,10 @@ def _after_facts(toks: list[Token]) -> tuple[int, int]:
     known = _CLAUSE_FACTS.get(("after", id(toks)))
     if known is not None and known[0] is toks:
         return known[1]
-    warned = max((n for n, t in enumerate(toks) if t.text in WARNING), default=-1)
+    # a negated warning is no warning: "k=1 works best, it never overfits" makes the claim
+    warned = max((n for n, t in enumerate(toks) if t.stem in WARNING_STEMS
+                  and not any(is_negator(a) for a in toks[max(0, n - 2):n])
+                  and not any(is_negator(a) for a in toks[n + 1:n + 3])), default=-1)
     judged = max((n for n, t in enumerate(toks[:-1]) if is_negator(t)
                   and any(a.text in _JUDGED for a in toks[n + 1:n + 3])), default=-1)
     return _remember(("after", id(toks)), toks, (warned, judged))
@@ -274,7 +248,8 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     if has_verdict(toks):
         return True
     before = toks[:i]
-    if any(t.text in SOFTENERS and _WORDS_ONLY.fullmatch(text, t.end, toks[i].start) for t in before[-2:]):
+    if any((t.text in RARELY or t.text in SOFTENERS and _absolute(toks, i, j))
+           and _WORDS_ONLY.fullmatch(text, t.end, toks[i].start) for t in before[-2:]):
         return True  # "almost no information is lost", "often without accuracy loss"
     last_comma = text.rfind(",", 0, toks[i].start)  # a comma after token t: one at t.end or later
     for n, t in enumerate(before):
@@ -293,6 +268,8 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     for n, t in enumerate(after[:CLAIM_GAP]):
         if text[toks[j + n].end:t.start].strip(" -'\"’“”()"):
             break
+        if t.text in _NEXT_PREDICATE:
+            break  # "… is slow because nothing is shared": the negation is the next statement's
         if is_negator(t) and t.text != "without" and (n + 1 >= len(after) or after[n + 1].text not in _EMPHASIS):
             return True  # "the most complex model is not …", "knn learns nothing"
         if t.text in _CONDITION:
@@ -307,6 +284,10 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     if prev is not None and _verdict_clause(prev) and not any(is_negator(t) for t in prev.tokens):
         return True  # "A common misconception: …", "Wrong: …"
     return _verdict_clause(nxt)  # "… That is wrong.", "… Not true."
+
+
+def _absolute(toks: list[Token], i: int, j: int) -> bool:
+    return any(is_negator(t) or t.text in ABSOLUTES for t in toks[i:j + 1])
 
 
 def negated_cue(tokens: list[Token], start: int, cue_has_negation: bool) -> bool:
