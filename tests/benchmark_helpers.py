@@ -15,7 +15,7 @@ from fake_openai_server import _answer_of
 from mlgrade.evidence import quote_found
 from mlgrade.graders.prompts import neutralise
 from mlgrade.models import Judgment, Rubric
-from mlgrade.review import find_injections, mask_injections
+from mlgrade.injection_scan import find_injections, mask_injections
 from mlgrade.scoring import compute_score
 
 

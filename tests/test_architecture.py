@@ -15,7 +15,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "src" / "mlgrade"
 
 # The grading core: data shapes, the bank, arithmetic, evidence, settings, storage, rendering.
-CORE = {"models", "errors", "config", "rubrics", "scoring", "evidence", "textfiles", "pricing", "render", "store", "store_migrations", "review"}
+CORE = {"models", "errors", "config", "rubrics", "scoring", "evidence", "textfiles", "pricing", "render", "store", "store_migrations", "review", "injection_scan"}
 # What each layer may import (besides itself and the standard library / third parties).
 ALLOWED = {
     "core": {"core"},

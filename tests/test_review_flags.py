@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 from conftest import DATA
 
-from mlgrade import review
+from mlgrade import injection_scan, review
 from mlgrade.graders.fake import FakeGrader
 from mlgrade.graders.offline import OfflineGrader
 from mlgrade.grading import agrade_rubric, finalize
@@ -239,7 +239,7 @@ CLEAN = [
 
 @pytest.mark.parametrize("name", sorted(INJECTIONS))
 def test_injection_examples_are_flagged(name):
-    hits = review.find_injections(INJECTIONS[name])
+    hits = injection_scan.find_injections(INJECTIONS[name])
     assert hits, f"{name!r} was not detected"
     g = Grade(question_id="q07", outcome="graded", score=45, band="weak")
     assert "injection_attempt" in review.assess(g, INJECTIONS[name]).reasons
@@ -247,7 +247,7 @@ def test_injection_examples_are_flagged(name):
 
 @pytest.mark.parametrize("text", CLEAN)
 def test_ordinary_answers_are_not_flagged(text):
-    assert review.find_injections(text) == []
+    assert injection_scan.find_injections(text) == []
 
 
 def test_injection_flag_in_a_real_grade(q07, settings):
@@ -303,7 +303,7 @@ def test_offline_grade_is_not_raised_by_injected_cues(q07, settings, injected):
 def test_seed_dev_injections_all_found_and_nothing_else():
     rows = [json.loads(line) for line in (DATA / "seed-dev.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     labelled = {r["answer_id"] for r in rows if any("injection" in f.lower() for f in r["must_flag"])}
-    flagged = {r["answer_id"] for r in rows if review.find_injections(r["answer"])}
+    flagged = {r["answer_id"] for r in rows if injection_scan.find_injections(r["answer"])}
     assert len(labelled) == 7
     assert flagged == labelled
 

@@ -19,7 +19,8 @@ from .errors import GraderFailure, UsageError, quote_name
 from .evidence import quote_found, verify_judgments, verify_misconceptions
 from .models import Assessment, CodeTestResult, Grade, Judgment, MisconceptionFound, Rubric, updated
 from .pricing import estimate_cost
-from .review import InjectionHit, assess, find_injections, mask_injections
+from .injection_scan import InjectionHit, find_injections, mask_injections
+from .review import assess
 from .rubrics import RubricBank, load_rubrics, rubric_hash
 from .scoring import (ScoreBreakdown, band_for, code_core_passed, code_passed, compute_score, held_note,
                       misconception_penalty)

@@ -39,7 +39,7 @@ def highlighted_answer(item: ReviewItem) -> Text:
     from rich.text import Text
 
     from ..evidence import quote_spans
-    from ..review import find_injections
+    from ..injection_scan import find_injections
 
     answer = item.answer or ""
     shown, at = _shown(answer)

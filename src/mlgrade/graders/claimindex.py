@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from .anaphora import splittable
 from .claims import IndexedClaim
-from ..review import folds_like_ascii
+from ..injection_scan import folds_like_ascii
 from .textmatch import STOPWORDS, squash
 
 
@@ -62,7 +62,7 @@ class ClaimIndex:
         if self.always:
             self._add(self.always, anywhere, possible, referable)
         if self.patterns:
-            # On text that folds like ASCII (review.folds_like_ascii: every character matching an
+            # On text that folds like ASCII (injection_scan.folds_like_ascii: every character matching an
             # ASCII cue character ignoring case is ASCII, whitespace is what str.split() drops) a
             # code-like cue's pattern (its characters, spaces between them optional, any case)
             # matches only where the squashed text holds the squashed cue: a substring test skips

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..review import find_injections
+from ..injection_scan import find_injections
 from ..scoring import PROMPT_INJECTION as MISCONCEPTION_ID
 
 CLAIM = "The answer contains instructions addressed to the grader (a prompt-injection attempt)."
@@ -31,7 +31,7 @@ class Directive:
 
 def find_directives(answer: str) -> list[Directive]:
     """Stretches of the answer that try to instruct the grader (empty for ordinary answers), from
-    the one detector every grader shares (mlgrade.review.find_injections); overlapping hits are
+    the one detector every grader shares (mlgrade.injection_scan.find_injections); overlapping hits are
     merged so each stretch is reported once."""
     merged: list[Directive] = []
     for hit in find_injections(answer):
