@@ -4,7 +4,7 @@ The issue's budget: the offline second opinion behind `graders_disagree` costs "
 millisecond". Measured in one run, per answer (best of --repeat passes):
   baseline  finalize() of a grader's assessment as the offline grader (evidence checks, score,
             and the cheap flags: injection patterns, near_boundary…) — what every grade pays;
-  flags     review.find_injections + review.assess alone (part of the baseline);
+  flags     injection_scan.find_injections + review.assess alone (part of the baseline);
   second    grading.second_opinion: the offline grader run beside another grader.
 The ratio second/baseline is what grading with the LLM grader adds on top of finalize (an LLM
 call itself takes hundreds of milliseconds to seconds).
@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
-    from mlgrade import review
+    from mlgrade import injection_scan, review
     from mlgrade.graders.offline import OfflineGrader
     from mlgrade.grading import finalize, second_opinion
     from mlgrade.rubrics import load_rubrics
@@ -55,7 +55,7 @@ def main() -> None:
     grades = [finalize(rb, a, x, grader="offline") for rb, a, x in items]
     baseline = per_answer(lambda rb, a, x: finalize(rb, a, x, grader="offline"))
     by_answer = {a: g for (_, a, _), g in zip(items, grades)}
-    flags = per_answer(lambda rb, a, x: review.assess(by_answer[a], a, rubric=rb, injections=review.find_injections(a)))
+    flags = per_answer(lambda rb, a, x: review.assess(by_answer[a], a, rubric=rb, injections=injection_scan.find_injections(a)))
     second = per_answer(lambda rb, a, x: second_opinion(rb, a))
     lengths = [len(a) for _, a, _ in items]
     print(f"data: {args.data} ({len(items)} answers, median {statistics.median(lengths):.0f} characters)")
