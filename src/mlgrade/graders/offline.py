@@ -26,7 +26,7 @@ from . import topicality
 from .anaphora import claim_hits
 from ..scoring import KEYWORD_LIST, OFF_TOPIC as OFF_TOPIC_ID
 from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
-from .offline_units import CompiledRubric, Concept, Unit, answer_units, compile_rubric, cue_hits, echoes_question
+from .offline_units import CompiledRubric, Concept, Unit, answer_units, compile_rubric, cue_hits, cue_rows, echoes_question
 from .rubric_feedback import follow_up_for, improvements_for, strengths_for
 from .stuffing import keyword_list_reason, restates, stuffed
 from .textmatch import clauses, list_items, squash, tokenize, tokenize_words
@@ -97,8 +97,8 @@ _MAX_CUE_BONUS = _CUE_BONUS * _CUES_COUNTED  # 1.5 exactly, the same float as th
 def _judge_unit(concept: Concept, unit: Unit, covered_at: float, partial_at: float, ov: float, cues: bool
                 ) -> tuple[str, float, list[str], float] | None:
     """The unit's evidence for the point (status, strength, cues, overlap); None when it shows none
-    (missing, which never wins). `ov`: its _overlap; `cues`: some cue of the point may start here."""
-    # no cue can start here (the common case: the unit has only some of the point's words)
+    (missing, which never wins). `ov`: its _overlap; `cues`: some cue of the point may match here."""
+    # no cue can match here (the common case: the unit has only some of the point's words)
     hits = cue_hits(concept, unit)[0] if cues else []
     distinct = len(set(hits))
     if ov >= covered_at or (distinct and ov >= partial_at) or distinct >= 2:
@@ -150,6 +150,13 @@ def _working_code(answer: str, facts: list[CodeTestResult] | None) -> str:
     from ..code.extract import extract_code
 
     return squash(extract_code(answer) or "")
+
+
+def _squashed_answer(answer: str) -> str | None:
+    """The answer squashed, in which the squashed text of each of its clauses occurs (so a literal
+    cue missing here is in none of them); None where that may fail: lower() turns a capital sigma
+    into a final or a medial one by the letter after it, which a clause's end can cut off."""
+    return squash(answer) if "\u03a3" not in answer else None
 
 
 def _direct_answer(answer: str) -> bool:
@@ -228,15 +235,23 @@ class OfflineGrader:
                 u.prose = True
         best_prose: dict[str, _Evidence] = {}
         best_fragment: dict[str, _Evidence] = {}
+        squashed = _squashed_answer(answer) if any(c.literals for _, c in compiled.points) else None
         for kp, concept in compiled.points:
             bp = bf = _Evidence("missing", 0.0, None)
             covered_at, partial_at = _thresholds(concept)
-            first_bits, literals = concept.first_bits, bool(concept.literals)
+            first_bits = concept.first_bits
+            # a literal cue is in a clause only if it is in the whole answer (a pair's text skips the
+            # gap between its clauses: there it is always sought)
+            literals = bool(concept.literals) and (squashed is None or any(map(squashed.__contains__, concept.literals)))
+            pair_literals = bool(concept.literals)
             word_mask, total, overlaps = concept.word_mask, concept.total, concept.overlaps
             for u in units:
-                cues = literals or bool(u.have & first_bits)
+                # a word cue can match only where all its needed words are (cue_rows): most units
+                # holding some cue's first word lack the rest, and need no search for cue hits
+                cues = literals or (pair_literals and bool(u.parts)) \
+                    or bool(u.have & first_bits and cue_rows(concept, u.have))
                 if not cues:
-                    # No cue can start here, so the point's words alone decide; each weighs at most
+                    # No cue can match here, so the point's words alone decide; each weighs at most
                     # 1, so with too few of them the unit is missing (which never wins) for sure.
                     found = u.reach & word_mask
                     if not found or found.bit_count() / total < partial_at:
