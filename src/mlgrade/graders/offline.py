@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import itemgetter, not_
 
 from ..models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric, constructed
 from . import topicality
@@ -44,6 +46,7 @@ DIRECT_MAX_TOKENS = 12
 DIRECT_MAX_ITEMS = 2
 OVERLAPS_MAX = 4_096  # remembered overlaps per key point (Concept.overlaps)
 FEEDBACK_MAX = 1_024  # remembered feedback per rubric (CompiledRubric.feedback)
+_STEM, _STOP = itemgetter(3), itemgetter(4)  # Token.stem, Token.stop
 
 
 @dataclass(slots=True)
@@ -116,8 +119,9 @@ def _topical(ev: _Evidence, concept: Concept, unit: Unit, compiled: CompiledRubr
     judged by its clauses (the on-topic one still counts alone)."""
     off: list[str] = []
     for part in unit.parts or (unit,):
-        if part.in_domain is None:
-            part.in_domain = all(t.stop or t.stem in compiled.domain for t in part.tokens)
+        if part.in_domain is None:  # every content word's stem is the field's (a set test, in C)
+            toks = part.tokens
+            part.in_domain = compiled.domain.issuperset(compress(map(_STEM, toks), map(not_, map(_STOP, toks))))
         if part.in_domain:
             continue  # the common case, and cheap: every word is the field's
         if part.off_candidates is None:
