@@ -249,11 +249,18 @@ class OfflineGrader:
             literals = bool(concept.literals) and (squashed is None or any(map(squashed.__contains__, concept.literals)))
             pair_literals = bool(concept.literals)
             word_mask, total, overlaps = concept.word_mask, concept.total, concept.overlaps
+            need_bits, possible = concept.need_bits, concept.possible
             for u in units:
-                # a word cue can match only where all its needed words are (cue_rows): most units
-                # holding some cue's first word lack the rest, and need no search for cue hits
-                cues = literals or (pair_literals and bool(u.parts)) \
-                    or bool(u.have & first_bits and cue_rows(concept, u.have))
+                # a word cue can match only where all its needed words are (cue_rows, remembered in
+                # `possible`): most units holding some cue's first word lack the rest, and need no
+                # search for cue hits
+                if literals or (pair_literals and u.parts):
+                    cues = True
+                elif u.have & first_bits:
+                    rows = possible.get(u.have & need_bits)
+                    cues = bool(rows if rows is not None else cue_rows(concept, u.have))
+                else:
+                    cues = False
                 if not cues:
                     # No cue can match here, so the point's words alone decide; each weighs at most
                     # 1, so with too few of them the unit is missing (which never wins) for sure.
