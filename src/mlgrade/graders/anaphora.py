@@ -223,7 +223,8 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
     least = [f[-1][5] for _, bits, f in forms if bits and f] if have is not None \
         and all(bits for _, bits, _ in forms) else None
     for k, c in enumerate(clauses):
-        if least is not None and not any(have[k] & t == t for t in least):  # type: ignore[index]
+        # not any(have[k] & t == t for t in least), in C: every t lacks some bit of the clause's
+        if least is not None and all(map(and_, least, repeat(~have[k]))):  # type: ignore[index]
             continue
         if refs[k] is None:
             refs[k] = anaphors(c, text)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from itertools import compress, repeat
+from operator import and_
 
 from .anaphora import splittable
 from .claims import IndexedClaim
@@ -49,6 +51,9 @@ class ClaimIndex:
                 else:
                     self.always.append(entry)
         self.buckets = list(buckets.items())
+        # the same as parallel lists, so the buckets an answer's words open are picked in C
+        self._bits = [bit for bit, _ in self.buckets]
+        self._entries = [entries for _, entries in self.buckets]
 
     def candidates(self, anywhere: int, text: str) -> tuple[list[list[IndexedClaim]], list[list[IndexedClaim]]]:
         """Per claim: its cues whose every needed word is somewhere in the answer (`anywhere`, the
@@ -56,9 +61,8 @@ class ClaimIndex:
         whose words but articles are all in the answer and that can split (anaphora.claim_hits)."""
         possible: list[list[tuple[int, IndexedClaim]]] = [[] for _ in range(self.size)]
         referable: list[list[tuple[int, IndexedClaim]]] = [[] for _ in range(self.size)]
-        for bit, entries in self.buckets:
-            if anywhere & bit:
-                self._add(entries, anywhere, possible, referable)
+        for entries in compress(self._entries, map(and_, self._bits, repeat(anywhere))):
+            self._add(entries, anywhere, possible, referable)
         if self.always:
             self._add(self.always, anywhere, possible, referable)
         if self.patterns:

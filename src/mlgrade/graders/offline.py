@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import itemgetter, not_
 
 from ..models import Assessment, CodeTestResult, Judgment, MisconceptionFound, Rubric, constructed
 from . import topicality
 from .anaphora import claim_hits
 from ..scoring import KEYWORD_LIST, OFF_TOPIC as OFF_TOPIC_ID
 from .injection import CLAIM as INJECTION_CLAIM, MISCONCEPTION_ID as INJECTION_ID, find_directives
-from .offline_units import CompiledRubric, Concept, Unit, answer_units, compile_rubric, cue_hits, echoes_question
+from .offline_units import CompiledRubric, Concept, Unit, answer_units, compile_rubric, cue_hits, cue_rows, echoes_question
 from .rubric_feedback import follow_up_for, improvements_for, strengths_for
 from .stuffing import keyword_list_reason, restates, stuffed
 from .textmatch import clauses, list_items, squash, tokenize, tokenize_words
@@ -44,6 +46,7 @@ DIRECT_MAX_TOKENS = 12
 DIRECT_MAX_ITEMS = 2
 OVERLAPS_MAX = 4_096  # remembered overlaps per key point (Concept.overlaps)
 FEEDBACK_MAX = 1_024  # remembered feedback per rubric (CompiledRubric.feedback)
+_STEM, _STOP = itemgetter(3), itemgetter(4)  # Token.stem, Token.stop
 
 
 @dataclass(slots=True)
@@ -97,8 +100,8 @@ _MAX_CUE_BONUS = _CUE_BONUS * _CUES_COUNTED  # 1.5 exactly, the same float as th
 def _judge_unit(concept: Concept, unit: Unit, covered_at: float, partial_at: float, ov: float, cues: bool
                 ) -> tuple[str, float, list[str], float] | None:
     """The unit's evidence for the point (status, strength, cues, overlap); None when it shows none
-    (missing, which never wins). `ov`: its _overlap; `cues`: some cue of the point may start here."""
-    # no cue can start here (the common case: the unit has only some of the point's words)
+    (missing, which never wins). `ov`: its _overlap; `cues`: some cue of the point may match here."""
+    # no cue can match here (the common case: the unit has only some of the point's words)
     hits = cue_hits(concept, unit)[0] if cues else []
     distinct = len(set(hits))
     if ov >= covered_at or (distinct and ov >= partial_at) or distinct >= 2:
@@ -116,8 +119,9 @@ def _topical(ev: _Evidence, concept: Concept, unit: Unit, compiled: CompiledRubr
     judged by its clauses (the on-topic one still counts alone)."""
     off: list[str] = []
     for part in unit.parts or (unit,):
-        if part.in_domain is None:
-            part.in_domain = all(t.stop or t.stem in compiled.domain for t in part.tokens)
+        if part.in_domain is None:  # every content word's stem is the field's (a set test, in C)
+            toks = part.tokens
+            part.in_domain = compiled.domain.issuperset(compress(map(_STEM, toks), map(not_, map(_STOP, toks))))
         if part.in_domain:
             continue  # the common case, and cheap: every word is the field's
         if part.off_candidates is None:
@@ -150,6 +154,13 @@ def _working_code(answer: str, facts: list[CodeTestResult] | None) -> str:
     from ..code.extract import extract_code
 
     return squash(extract_code(answer) or "")
+
+
+def _squashed_answer(answer: str) -> str | None:
+    """The answer squashed, in which the squashed text of each of its clauses occurs (so a literal
+    cue missing here is in none of them); None where that may fail: lower() turns a capital sigma
+    into a final or a medial one by the letter after it, which a clause's end can cut off."""
+    return squash(answer) if "\u03a3" not in answer else None
 
 
 def _direct_answer(answer: str) -> bool:
@@ -228,15 +239,30 @@ class OfflineGrader:
                 u.prose = True
         best_prose: dict[str, _Evidence] = {}
         best_fragment: dict[str, _Evidence] = {}
+        squashed = _squashed_answer(answer) if any(c.literals for _, c in compiled.points) else None
         for kp, concept in compiled.points:
             bp = bf = _Evidence("missing", 0.0, None)
             covered_at, partial_at = _thresholds(concept)
-            first_bits, literals = concept.first_bits, bool(concept.literals)
+            first_bits = concept.first_bits
+            # a literal cue is in a clause only if it is in the whole answer (a pair's text skips the
+            # gap between its clauses: there it is always sought)
+            literals = bool(concept.literals) and (squashed is None or any(map(squashed.__contains__, concept.literals)))
+            pair_literals = bool(concept.literals)
             word_mask, total, overlaps = concept.word_mask, concept.total, concept.overlaps
+            need_bits, possible = concept.need_bits, concept.possible
             for u in units:
-                cues = literals or bool(u.have & first_bits)
+                # a word cue can match only where all its needed words are (cue_rows, remembered in
+                # `possible`): most units holding some cue's first word lack the rest, and need no
+                # search for cue hits
+                if literals or (pair_literals and u.parts):
+                    cues = True
+                elif u.have & first_bits:
+                    rows = possible.get(u.have & need_bits)
+                    cues = bool(rows if rows is not None else cue_rows(concept, u.have))
+                else:
+                    cues = False
                 if not cues:
-                    # No cue can start here, so the point's words alone decide; each weighs at most
+                    # No cue can match here, so the point's words alone decide; each weighs at most
                     # 1, so with too few of them the unit is missing (which never wins) for sure.
                     found = u.reach & word_mask
                     if not found or found.bit_count() / total < partial_at:

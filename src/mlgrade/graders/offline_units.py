@@ -247,6 +247,18 @@ def has_negator(unit: Unit) -> bool:
     return v
 
 
+def cue_rows(concept: Concept, have: int) -> list[tuple[int, IndexedPhrase, bool]]:
+    """The point's word cues whose needed words are all among `have` (a unit's bits): the only ones
+    that can match there, in the rubric's order. Remembered by the bits that decide it."""
+    key = have & concept.need_bits
+    rows = concept.possible.get(key)
+    if rows is None:  # a cue needing a bit the unit lacks cannot match (most cues)
+        if len(concept.possible) >= POSSIBLE_MAX:
+            concept.possible.clear()
+        rows = concept.possible[key] = [row for row in concept.cue_table if row[0] & key == row[0]]
+    return rows
+
+
 def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
     """Distinct cues found in the unit, and the token indices they used (asked up to three times
     per unit and point: judged, topicality, stuffing; found once)."""
@@ -258,13 +270,7 @@ def cue_hits(concept: Concept, unit: Unit) -> tuple[list[str], set[int]]:
     have = unit.have
     if have & concept.first_bits:  # else no word cue starts here
         tokens, masks = unit.tokens, unit.masks
-        key = have & concept.need_bits
-        rows = concept.possible.get(key)
-        if rows is None:  # a cue needing a bit the unit lacks cannot match (most cues)
-            if len(concept.possible) >= POSSIBLE_MAX:
-                concept.possible.clear()
-            rows = concept.possible[key] = [row for row in concept.cue_table if row[0] & key == row[0]]
-        for need, ip, negates in rows:
+        for need, ip, negates in cue_rows(concept, have):
             if len(ip.bits) == 1:  # a one-word cue: its first token (find_indexed's walk, unrolled)
                 first = ip.bits[0]
                 i = 0

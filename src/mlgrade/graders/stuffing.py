@@ -57,10 +57,15 @@ def stuffed(unit: Unit, compiled: CompiledRubric, answer: str) -> bool:
         return False  # not even that many points have a cue starting here
     # The last test needs no cue hits: a clause with enough words of its own is no list whatever
     # the rest finds, and it is most clauses (their cue hits were half the cost of this check).
-    cue_mask = compiled.cue_mask  # a unit's masks are its tokens' `index.mask`: is_cue_word, known
-    content = [(t, m) for t, m in zip(unit.tokens, unit.masks) if not t.stop and len(t.text) > 1]
-    free = [t for t, m in content if not m & cue_mask]
-    if len(free) / max(1, len(content)) >= STUFFED_MAX_FREE_SHARE:
+    # Each word's kind looked up by its text in C, from the table the keyword-list check filled with
+    # the answer's words (_own_word: "" a function word, _CUE a cue word, else its stem, its own word).
+    table = _own_table(compiled)
+    words = list(map(table.get, map(_TEXT, unit.tokens)))
+    if None in words:
+        words = [w if w is not None else _own_word(table, t, compiled) for t, w in zip(unit.tokens, words)]
+    content = len(words) - words.count("")
+    free = content - words.count(_CUE)
+    if free / max(1, content) >= STUFFED_MAX_FREE_SHARE:
         return False
     touched, in_cues = 0, set()
     for concept in starting:  # the other points have no cue here
@@ -79,7 +84,7 @@ def stuffed(unit: Unit, compiled: CompiledRubric, answer: str) -> bool:
     # A dense compound sentence names several points because it makes several statements, each
     # with a verb of its own; a template that varies only its cue terms repeats its own words.
     if _statements(answer, unit, compiled) >= COMPOUND_MIN_STATEMENTS \
-            and len({t.stem for t in free}) >= COMPOUND_MIN_DISTINCT * len(free):
+            and len(set(words) - {"", _CUE}) >= COMPOUND_MIN_DISTINCT * free:
         return False
     return True
 

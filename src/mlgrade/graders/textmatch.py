@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from bisect import bisect_left
 from functools import lru_cache
 from itertools import repeat
-from operator import add
+from operator import add, itemgetter
 from typing import Any, Callable, Iterable, NamedTuple
 
 import Stemmer
@@ -88,6 +88,7 @@ _new_token = tuple.__new__
 
 
 _SPAN, _GROUP = re.Match.span, re.Match.group
+_START = itemgetter(0)  # Token.start
 
 
 def tokenize(text: str) -> list[Token]:
@@ -206,7 +207,7 @@ def clauses(text: str, tokens: list[Token] | None = None) -> list[Clause]:
         bounds.append(end)
     bounds.append(len(text))
     out: list[Clause] = []
-    starts = [t.start for t in tokens]
+    starts = list(map(_START, tokens))
     lo = 0
     for b in bounds[1:]:
         hi = bisect_left(starts, b, lo)
