@@ -238,3 +238,56 @@ def test_the_worker_imports_nothing_from_the_working_directory(tmp_path, bank, m
     second = asyncio.run(asyncio.wait_for(one_batch(), 60))
     assert not marker.exists(), marker.read_text()
     assert second is not opinions.UNSET and second["grader"] == "offline"  # the worker served it
+
+
+HOLD = '''
+import os, pickle, select, struct, sys
+buf = b""
+
+def frame():
+    global buf
+    while True:
+        if len(buf) >= 4:
+            size = struct.unpack(">I", buf[:4])[0]
+            if len(buf) >= 4 + size:
+                body, buf = buf[4:4 + size], buf[4 + size:]
+                return pickle.loads(body)
+        if not select.select([0], [], [], GUARD)[0]:
+            return None
+        chunk = os.read(0, 65536)
+        if not chunk:
+            return None
+        buf += chunk
+
+held = []
+while len(held) < WANT and (message := frame()) is not None:
+    if message[0] == "opinion":
+        held.append(message[1])
+open(REPORT, "w").write(str(len(held)))
+for number in held:
+    sys.stdout.write("[%d, null]\\n" % number)
+sys.stdout.flush()
+while (message := frame()) is not None:
+    if message[0] == "opinion":
+        sys.stdout.write("[%d, null]\\n" % message[1])
+        sys.stdout.flush()
+'''
+
+
+def test_answers_waiting_for_their_second_opinion_do_not_hold_up_requests(tmp_path, bank, monkeypatch):
+    """A worker that starts cold (imports, compiling the rubrics), or that the sandbox's hosts keep
+    off the CPU, answers its first opinions seconds after the first replies are in. Answers waiting
+    for theirs must not stop new requests: here the worker answers nothing until it has been sent
+    every answer of the batch, which a batch that stalls on waiting answers never does (the worker
+    then gives up waiting after GUARD_S and reports how many it had)."""
+    from batch_helpers import SlowGrader
+
+    report = tmp_path / "held"
+    monkeypatch.setattr(opinions, "MIN_ANSWERS", N)
+    monkeypatch.setattr(opinions, "WORKER_CODE", f"GUARD, WANT, REPORT = 5, {N}, {str(report)!r}\n" + HOLD)
+    inp = write_jsonl(tmp_path / "in.jsonl", varied_answers(bank, N))
+    grader = SlowGrader(latency=0.001, default_status="covered", name="llm")  # an LLM grader to the batch
+    s = grade_many([inp], tmp_path / "out.jsonl", grader=grader, bank=bank, concurrency=2)
+    assert s.run.graded == N and len(grader.calls) == N
+    assert report.read_text() == str(N)  # every answer was asked before any second opinion came back
+    assert grader.peak <= 2

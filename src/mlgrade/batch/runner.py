@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .opinions import SecondOpinions
 
 MAX_REMEMBERED_HITS = 256  # cached grades kept in memory per run: a few MB, so a long run stays flat
+WAITING_ROOM = 256  # answers whose reply is in that may wait for finalizing beyond the in-flight ones
 
 
 def cache_key(rubric: Rubric, prompt_hash: str, grader: Grader, answer: str, *, runs_code: bool = True,
@@ -215,9 +216,13 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
         for rubric in bank:
             if spool.counts.get(rubric.id):
                 finalizer.ahead(prepare, rubric)
-    # Answers started and not yet written. A slot is freed when the reply is in, before its grade
-    # is finalized: this bounds what waits for finalizing (memory stays flat).
-    started = asyncio.Semaphore(2 * limiter.maximum)
+    # Answers started and not yet written: a request slot is freed when the reply is in, before its
+    # grade is finalized, so this bounds what waits for finalizing (memory stays flat). In an LLM
+    # batch that is mostly the second opinion from the worker process (batch.opinions), which starts
+    # cold and, on a busy machine, answers its first opinions seconds after the first replies: a bound
+    # of two waves then stopped every request until it caught up (issue 22). WAITING_ROOM answers more
+    # may wait, a constant (at most max_answer_chars each).
+    started = asyncio.Semaphore(2 * limiter.maximum + WAITING_ROOM)
     # Answers whose code runs in the sandbox first (about 0.2 s of CPU each, in hosts forked warm:
     # code.hosts) have a lane of their own, started with the
     # run, so their sandbox time overlaps the other questions' requests instead of holding request
