@@ -131,7 +131,7 @@ def test_a_worker_reply_that_is_not_an_opinion_is_not_used(tmp_path, bank, monke
 
 def test_closing_with_answers_waiting_stops_the_worker_at_once(bank):
     async def go():
-        worker = opinions.SecondOpinions([bank.get("q01")])
+        worker = opinions.SecondOpinions()
         handle = worker.start(bank.get("q01"), "Labelled and unlabelled data together. " * 2000, None)
         proc = opinions._worker.proc
         await worker.aclose()
@@ -146,7 +146,7 @@ def test_the_next_batch_finds_the_worker_warm_and_a_parallel_one_does_without(ba
     rubric = bank.get("q07")
 
     async def one_batch():
-        worker = opinions.SecondOpinions([rubric])
+        worker = opinions.SecondOpinions()
         try:
             return await worker.result(worker.start(rubric, rubric.model_answer, None)), opinions._worker
         finally:
@@ -160,7 +160,7 @@ def test_the_next_batch_finds_the_worker_warm_and_a_parallel_one_does_without(ba
     assert again is process and process.alive()  # kept between batches, in another event loop
 
     async def two_at_once():
-        a, b = opinions.SecondOpinions([rubric]), opinions.SecondOpinions([rubric])
+        a, b = opinions.SecondOpinions(), opinions.SecondOpinions()
         handles = a.start(rubric, rubric.model_answer, None), b.start(rubric, rubric.model_answer, None)
         results = [await a.result(handles[0]), await b.result(handles[1])]
         await a.aclose()
@@ -229,7 +229,7 @@ def test_the_worker_imports_nothing_from_the_working_directory(tmp_path, bank, m
     rubric = bank.get("q07")
 
     async def one_batch():
-        worker = opinions.SecondOpinions([rubric])
+        worker = opinions.SecondOpinions()
         try:
             return await worker.result(worker.start(rubric, rubric.model_answer, None))
         finally:
@@ -291,3 +291,52 @@ def test_answers_waiting_for_their_second_opinion_do_not_hold_up_requests(tmp_pa
     assert s.run.graded == N and len(grader.calls) == N
     assert report.read_text() == str(N)  # every answer was asked before any second opinion came back
     assert grader.peak <= 2
+
+
+def test_the_worker_is_started_while_the_batch_is_planned(tmp_path, bank, monkeypatch):
+    """Its start-up (imports) runs beside the planning of the rest of the inputs: it is started as
+    the MIN_ANSWERS-th answer is spooled, not once every answer has been read."""
+    from batch_helpers import SlowGrader
+    from mlgrade.batch import planning
+
+    spooled: list[int] = []
+    started_at: list[int] = []
+    real_add = planning.Spool.add
+
+    def add(self, item):
+        spooled.append(1)
+        real_add(self, item)
+
+    monkeypatch.setattr(planning.Spool, "add", add)
+    monkeypatch.setattr(opinions, "prestart", lambda: started_at.append(len(spooled)))
+    inp = write_jsonl(tmp_path / "in.jsonl", varied_answers(bank, N + 20))
+    grade_many([inp], tmp_path / "dry.jsonl", grader=SlowGrader(name="llm"), bank=bank, dry_run=True)
+    grade_many([inp], tmp_path / "offline.jsonl", grader=SlowGrader(latency=0.0), bank=bank)
+    assert started_at == []  # neither a dry run nor another grader has any use for it
+    spooled.clear()
+    s = grade_many([inp], tmp_path / "out.jsonl", grader=SlowGrader(latency=0.0, name="llm"), bank=bank)
+    assert s.run.graded == N + 20
+    assert started_at == [opinions.MIN_ANSWERS]
+
+
+def test_each_batch_sends_the_worker_its_own_version_of_a_rubric(bank):
+    """The worker keeps the rubrics it was sent between batches; a later batch of the same process
+    may grade against an edited rubric of the same id, and gets its opinions from that one."""
+    from mlgrade.grading import second_opinion
+
+    rubric = bank.get("q07")
+    edited = rubric.model_copy(update={"key_points": rubric.key_points[:1]})  # what the answer covers
+    words = rubric.model_answer.split()
+    answer = " ".join(words[: len(words) // 4])
+
+    async def one_batch(version):
+        worker = opinions.SecondOpinions()
+        try:
+            return await worker.result(worker.start(version, answer, None))
+        finally:
+            await worker.aclose()
+
+    first = asyncio.run(asyncio.wait_for(one_batch(rubric), 60))
+    second = asyncio.run(asyncio.wait_for(one_batch(edited), 60))
+    assert first == second_opinion(rubric, answer)
+    assert second == second_opinion(edited, answer) != first

@@ -7,12 +7,15 @@ by the time the reply is in. In a worker thread it would hold the GIL, and each 
 event loop (every one releases the GIL) would then wait up to a switch interval to get it back: the
 main reason a batch lost against a hand-written loop (issue 22). A separate process shares no GIL.
 
-The worker is one child process (`python -c …serve()`, the same mlgrade on its path) fed over its
-stdin: the batch's rubrics (pickled, once a batch), then one frame per answer (rubric id, answer,
-code results); it writes back one JSON line per answer. The batch's event loop reads and writes the
-pipes itself (no thread in the batch's process). The worker outlives a batch, so the next batch of
-the same process finds its rubrics compiled and its imports done; it ends after IDLE_S without work,
-at the end of its input, or when a batch stops with answers still waiting (it is killed then).
+The worker is one child process (`python -c …serve()`, the same mlgrade on its path; its side is
+batch.opinion_worker) fed over its stdin: each question's rubric (pickled, before its first answer
+of a batch), then one frame per answer (rubric id, answer, code results); it writes back one JSON
+line per answer. The batch's event loop reads and writes the pipes itself (no thread in the batch's
+process). It is started while the batch is planned, as soon as the batch is big enough, so its
+imports are done by the time the first answers go out. The worker outlives a batch, so the next
+batch of the same process finds its rubrics compiled and its imports done; it ends after IDLE_S
+without work, at the end of its input, or when a batch stops with answers still waiting (it is
+killed then).
 ProcessPoolExecutor was measured and dropped: its spawn blocked the loop for the child's start-up
 (~0.8 s), it imports the main script again, and its feeder and manager threads take the GIL.
 
@@ -29,23 +32,22 @@ import contextlib
 import itertools
 import json
 import os
-import pickle
-import struct
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+from .opinion_worker import IDLE_S, frame
 from ..grading import UNSET
 from ..models import CodeTestResult, Rubric
+
+__all__ = ["IDLE_S", "MIN_ANSWERS", "SecondOpinions", "prestart", "stop_worker"]
 
 # Below this many LLM-graded answers a worker process (about 0.5 s of CPU to start, on another
 # core) is not worth it: finalize computes the second opinion as before.
 MIN_ANSWERS = 48
-IDLE_S = 60.0  # a worker left without work for this long ends itself
-WORKER_CODE = "from mlgrade.batch.opinions import serve; serve()"
-_HEADER = struct.Struct(">I")
+WORKER_CODE = "from mlgrade.batch.opinion_worker import serve; serve()"
 _numbers = itertools.count()  # across batches: a reply can never be taken for another batch's
 
 
@@ -96,6 +98,21 @@ def _current_worker() -> _Worker:
     return _worker
 
 
+def prestart() -> None:
+    """Start the worker now, if there is none, without waiting for it: a batch calls this while it
+    is planned, once it is known to be big enough, so the worker's start-up (about 0.3 s of imports)
+    runs beside the planning. Does nothing while another batch is using the worker, or when no
+    process can be started (the batch then finds out, and computes in finalize)."""
+    if sys.platform == "win32" or not _in_use.acquire(blocking=False):
+        return
+    try:
+        _current_worker()
+    except Exception:  # noqa: BLE001 - SecondOpinions tries again and falls back to finalize
+        pass
+    finally:
+        _in_use.release()
+
+
 def stop_worker() -> None:
     """End the worker (at exit; after a batch that stopped with answers waiting)."""
     global _worker
@@ -111,8 +128,9 @@ class SecondOpinions:
     """One batch's second opinions, computed ahead by the worker. `start` returns a handle (UNSET
     when the worker is gone); `result` awaits it: the opinion, or UNSET ("compute it in finalize")."""
 
-    def __init__(self, rubrics: list[Rubric]):
+    def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._sent: set[str] = set()  # the rubric ids this batch has sent the worker
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._outgoing = bytearray()
         self._incoming = bytearray()
@@ -130,7 +148,6 @@ class SecondOpinions:
             _in_use.release()
             return
         self._failed = False
-        self._send(_frame(("rubrics", list(rubrics))))
 
     def start(self, rubric: Rubric, answer: str, code_tests: list[CodeTestResult] | None) -> Any:
         if self._failed:
@@ -138,7 +155,10 @@ class SecondOpinions:
         number = next(_numbers)
         future: asyncio.Future[Any] = self._loop.create_future()
         self._pending[number] = future
-        self._send(_frame(("opinion", number, rubric.id, answer, code_tests or None)))
+        if rubric.id not in self._sent:  # this batch's version of it (another batch's may differ)
+            self._sent.add(rubric.id)
+            self._send(frame(("rubric", rubric)))
+        self._send(frame(("opinion", number, rubric.id, answer, code_tests or None)))
         return future
 
     async def result(self, handle: Any) -> Any:
@@ -222,53 +242,3 @@ class SecondOpinions:
             return
         self._failed = True
         self._detach()
-
-
-def _frame(message: Any) -> bytes:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(payload)) + payload
-
-
-def serve() -> None:
-    """The worker: frames of ("rubrics", [Rubric…]) or ("opinion", number, rubric id, answer, code
-    results), each opinion answered with one JSON line [number, opinion]. Ends at the end of its
-    input or after IDLE_S without any."""
-    import select
-    import signal
-
-    # Ctrl-C reaches the whole process group: the batch handles it and ends the worker; the worker
-    # must not print a KeyboardInterrupt traceback of its own
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # a stray print in the grading code must not corrupt the replies
-    buffer = bytearray()
-
-    def read(size: int) -> bytes | None:
-        while len(buffer) < size:
-            if not select.select([0], [], [], IDLE_S)[0]:
-                return None
-            chunk = os.read(0, 1 << 16)
-            if not chunk:
-                return None
-            buffer.extend(chunk)
-        data = bytes(buffer[:size])
-        del buffer[:size]
-        return data
-
-    from ..grading import second_opinion
-
-    rubrics: dict[str, Rubric] = {}
-    while (header := read(_HEADER.size)) is not None and (payload := read(_HEADER.unpack(header)[0])) is not None:
-        message = pickle.loads(payload)  # noqa: S301  (our own parent's frames, over a private pipe)
-        if message[0] == "rubrics":
-            rubrics = {r.id: r for r in message[1]}
-            continue
-        _, number, rubric_id, answer, code_tests = message
-        rubric = rubrics.get(rubric_id)
-        opinion = second_opinion(rubric, answer, code_tests) if rubric is not None else "unknown rubric"
-        out.write(json.dumps([number, opinion]).encode() + b"\n")
-        out.flush()
-    # nothing to clean up: skip the interpreter's teardown (about 0.4 s with the grader's modules
-    # loaded, which a batch closing the worker would wait for)
-    out.flush()
-    os._exit(0)

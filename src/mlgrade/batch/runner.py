@@ -326,6 +326,17 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
         raise crashed[0]
 
 
+def worker_start(grader: Grader | None, settings: Settings, dry_run: bool) -> tuple[int, Callable[[], None]] | None:
+    """For Spool(when_size=…): start the second-opinion worker while the batch is planned, as soon
+    as it holds enough answers for one (_second_opinions), so its start-up runs beside the planning.
+    None when the batch will not use it (another grader, a dry run)."""
+    if dry_run or (getattr(grader, "name", None) or settings.grader_kind) != "llm":
+        return None
+    from .opinions import MIN_ANSWERS, prestart
+
+    return MIN_ANSWERS, prestart
+
+
 def _second_opinions(spool: Spool, bank: RubricBank, grader: _FatalWatch) -> SecondOpinions | None:
     """A worker process for the second opinions of a batch of LLM grades big enough to pay for it
     (batch.opinions); None: finalize computes them in its thread."""
@@ -333,7 +344,7 @@ def _second_opinions(spool: Spool, bank: RubricBank, grader: _FatalWatch) -> Sec
 
     if grader.name != "llm" or sum(spool.counts.values()) < MIN_ANSWERS:
         return None
-    return SecondOpinions([r for r in bank if spool.counts.get(r.id)])
+    return SecondOpinions()
 
 
 def _code_unverified(grade: Grade) -> bool:
