@@ -240,7 +240,7 @@ def test_the_worker_imports_nothing_from_the_working_directory(tmp_path, bank, m
     assert second is not opinions.UNSET and second["grader"] == "offline"  # the worker served it
 
 
-HOLD = '''
+READER = '''
 import os, pickle, select, struct, sys
 buf = b""
 
@@ -258,7 +258,8 @@ def frame():
         if not chunk:
             return None
         buf += chunk
-
+'''
+HOLD = READER + '''
 held = []
 while len(held) < WANT and (message := frame()) is not None:
     if message[0] == "opinion":
@@ -340,3 +341,118 @@ def test_each_batch_sends_the_worker_its_own_version_of_a_rubric(bank):
     second = asyncio.run(asyncio.wait_for(one_batch(edited), 60))
     assert first == second_opinion(rubric, answer)
     assert second == second_opinion(edited, answer) != first
+
+
+CODE_ANSWERS = [  # verdicts that do not depend on the run's random hidden cases: all pass, or none does
+    ("q24", "def can_shift(a, b):\n    return len(a) == len(b) and b in a + a\n"),
+    ("q24", "Compare them:\n\n```python\ndef can_shift(a, b):\n    return None\n```\n"),
+    ("q21", "def find_bigrams(text):\n    words = text.split()\n"
+            "    return [(words[i], words[i + 1]) for i in range(len(words) - 1)]\n"),
+    ("q21", "def find_bigrams(text):\n    return None\n"),
+    ("q21", "def find_bigrams(text) return text"),  # a syntax error: nothing is run
+]
+
+
+def coding_batch(bank, n_text: int) -> list[dict]:
+    rows = varied_answers(bank, n_text)
+    rows += [{"id": f"code{i}", "question_id": qid, "answer": answer} for i, (qid, answer) in enumerate(CODE_ANSWERS)]
+    return rows
+
+
+def verdicts(lines: dict[str, dict]) -> dict[str, dict]:
+    """The result lines with each hidden case reduced to its verdict: its arguments (and so its
+    expected value and what the code returned) are drawn afresh for every run."""
+    out = {}
+    for key, row in lines.items():
+        row = dict(row)
+        row["code_tests"] = [t if not t["hidden"] else {"hidden": True, "edge": t["edge"], "status": t["status"]}
+                             for t in row.get("code_tests", [])]
+        out[key] = row
+    return out
+
+
+@pytest.fixture
+def parent_code_runs(monkeypatch):
+    """Counts the code runs driven from the test's own process (grading.code_facts)."""
+    import mlgrade.batch.runner as runner
+
+    calls: list[str] = []
+    real = runner.code_facts
+
+    async def counted(rubric, answer, settings, *, background=False):
+        calls.append(rubric.id)
+        return await real(rubric, answer, settings, background=background)
+
+    monkeypatch.setattr(runner, "code_facts", counted)
+    return calls
+
+
+def test_the_worker_runs_the_answers_code_with_the_same_results(tmp_path, bank, monkeypatch, parent_code_runs):
+    """An LLM batch's coding answers are run by the worker (the batch's own threads would hold the
+    GIL its event loop needs), with the results, grades and flags the batch would have got itself."""
+    import dataclasses
+
+    rows = coding_batch(bank, 8)
+    inp = write_jsonl(tmp_path / "in.jsonl", rows)
+
+    def run(out, min_answers):
+        monkeypatch.setattr(opinions, "MIN_ANSWERS", min_answers)
+        with FakeOpenAIServer() as srv:
+            settings = dataclasses.replace(llm_settings(srv), exec_code=True)
+            return grade_many([inp], tmp_path / out, settings=settings, bank=bank, use_cache=False, concurrency=4)
+
+    here = run("here.jsonl", 10**9)
+    assert sorted(parent_code_runs) == sorted(q for q, _ in CODE_ANSWERS)
+    parent_code_runs.clear()
+    worker = run("worker.jsonl", len(rows))
+    assert parent_code_runs == []  # every run came from the worker
+    assert here.run.graded == worker.run.graded == len(rows)
+    mine, theirs = verdicts(graded_lines(tmp_path / "here.jsonl")), verdicts(graded_lines(tmp_path / "worker.jsonl"))
+    assert theirs == mine
+    statuses = {r["id"]: {t["status"] for t in r["code_tests"]} for r in theirs.values() if r["id"].startswith("code")}
+    assert statuses == {"code0": {"passed"}, "code1": {"failed"}, "code2": {"passed"}, "code3": {"failed"},
+                        "code4": {"error"}}
+
+
+# answers nothing, and ends as it is asked to run code (or, as a guard, after GUARD s without a frame)
+DIES_ON_CODE = READER + """
+while (message := frame()) is not None and message[0] != "code":
+    pass
+"""
+
+
+def test_code_the_worker_could_not_run_is_run_by_the_batch(tmp_path, bank, monkeypatch, parent_code_runs,
+                                                           parent_opinions):
+    import dataclasses
+
+    rows = coding_batch(bank, 8)
+    inp = write_jsonl(tmp_path / "in.jsonl", rows)
+    monkeypatch.setattr(opinions, "MIN_ANSWERS", len(rows))
+    monkeypatch.setattr(opinions, "WORKER_CODE", "GUARD = 5\n" + DIES_ON_CODE)
+    with FakeOpenAIServer() as srv:
+        settings = dataclasses.replace(llm_settings(srv), exec_code=True)
+        s = grade_many([inp], tmp_path / "out.jsonl", settings=settings, bank=bank, use_cache=False, concurrency=4)
+    assert s.run.graded == len(rows)
+    assert sorted(parent_code_runs) == sorted(q for q, _ in CODE_ANSWERS)
+    assert len(parent_opinions) == len(rows)  # and the second opinions it never gave
+    lines = verdicts(graded_lines(tmp_path / "out.jsonl"))
+    assert {t["status"] for t in lines["code0"]["code_tests"]} == {"passed"}
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_BATCH"), reason="Linux scheduling policies")
+def test_the_worker_runs_as_batch_work(bank):
+    """The worker (and the sandbox hosts it starts, which inherit it) runs under SCHED_BATCH: the
+    same CPU share, but waking it does not preempt the batch's event loop."""
+    import os
+
+    rubric = bank.get("q07")
+
+    async def one_batch():
+        worker = opinions.SecondOpinions()
+        try:
+            await worker.result(worker.start(rubric, rubric.model_answer, None))
+            return os.sched_getscheduler(opinions._worker.proc.pid)
+        finally:
+            await worker.aclose()
+
+    assert asyncio.run(asyncio.wait_for(one_batch(), 60)) == os.SCHED_BATCH

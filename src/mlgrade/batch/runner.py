@@ -177,6 +177,15 @@ class _Pace:
         self.opinion: Any = UNSET
         self.second_known = False
 
+    async def code_facts(self, rubric: Rubric, answer: str, settings: Settings) -> list[CodeTestResult]:
+        """The results of running the answer's code: run by the worker process when the batch has
+        one (batch.opinions), else (or when it could not) by a thread of this process."""
+        if self.opinions is not None:
+            facts = await self.opinions.code_facts(rubric, answer, settings.sandbox)
+            if facts is not UNSET:
+                return facts  # type: ignore[no-any-return]
+        return await code_facts(rubric, answer, settings, background=True)
+
     def start_second_opinion(self, rubric: Rubric, answer: str, code_tests: list[CodeTestResult] | None) -> None:
         """Start the answer's second opinion in the worker process, beside its request."""
         if self.opinions is not None:
@@ -242,7 +251,7 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
                 facts = None
                 if not pace.held and runs_code(rubric, settings):
                     async with sandboxes:
-                        facts = await code_facts(rubric, item.answer, settings, background=True)
+                        facts = await pace.code_facts(rubric, item.answer, settings)
                 if not skip_reason(item.answer, settings):
                     pace.start_second_opinion(rubric, item.answer, facts)
                 grade = await agrade_rubric(rubric, item.answer, settings=settings, grader=grader, pace=pace,  # type: ignore[arg-type]
