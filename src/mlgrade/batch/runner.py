@@ -220,11 +220,7 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
     # the grader, so the grade is the same one.
     hits: dict[str, Grade] = {}
     finalizer = _Finalizer(offload=grader.name != "offline")
-    prepare = getattr(grader.inner, "prepare", None)
-    if callable(prepare):  # each question's reply schema, built before its first request needs it
-        for rubric in bank:
-            if spool.counts.get(rubric.id):
-                finalizer.ahead(prepare, rubric)
+    prepare = getattr(grader.inner, "prepare", None)  # a question's reply schema, built before its first request
     # Answers started and not yet written: a request slot is freed when the reply is in, before its
     # grade is finalized, so this bounds what waits for finalizing (memory stays flat). In an LLM
     # batch that is mostly the second opinion from the worker process (batch.opinions), which starts
@@ -273,9 +269,14 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
 
     async def feed(rubrics: list[Rubric], runs_code: bool) -> None:
         bound = coding if runs_code else started
-        for rubric in rubrics:
-            if not spool.counts.get(rubric.id):
-                continue
+        rubrics = [r for r in rubrics if spool.counts.get(r.id)]
+        if callable(prepare) and rubrics:
+            prepare(rubrics[0])  # wanted at once
+        for k, rubric in enumerate(rubrics):
+            if callable(prepare) and k + 1 < len(rubrics):
+                # the next question's, in the thread while this one's requests go out: all of them
+                # at the start (~4 ms each) took the GIL from the first wave of requests
+                finalizer.ahead(prepare, rubrics[k + 1])
             prompt_hash = grader_prompt_hash(grader.inner, rubric)
             for item in spool.read(rubric.id):
                 if grader.fatal is not None:
