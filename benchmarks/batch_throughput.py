@@ -138,8 +138,9 @@ class LagProbe:
 
 def children_cpu() -> float:
     """CPU seconds of mlgrade's child processes: those waited for so far (the sandbox hosts, ended
-    with each batch; not the server, which is reaped only at the end), and the second-opinion worker,
-    which outlives a batch (read from /proc while it runs; Linux)."""
+    with each batch; not the server, which is reaped only at the end), and the batch's worker process,
+    which outlives a batch (read from /proc while it runs; Linux), with its own children waited for
+    (the sandbox hosts of the answers' code it ran, closed at the end of each batch)."""
     import resource
 
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -149,7 +150,7 @@ def children_cpu() -> float:
     if proc is not None and proc.poll() is None:
         try:
             fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            worker = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            worker = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
         except (OSError, ValueError, IndexError):
             pass
     return used.ru_utime + used.ru_stime + worker

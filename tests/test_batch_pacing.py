@@ -103,24 +103,26 @@ def test_answers_waiting_for_a_slot_are_not_sent_after_a_fatal_failure(tmp_path,
 
 def test_each_questions_reply_schema_is_built_ahead_in_the_worker_thread(tmp_path, bank):
     """Building a question's reply model and schema (LLMGrader.prepare) on the event loop, at the
-    question's first answer, stalled every request in flight; a batch builds them ahead, in its
-    worker thread."""
-    prepared: list[tuple[str, str]] = []
+    question's first answer, stalled every request in flight; a batch builds each question's in its
+    worker thread while the question before it is asked. Not all of them at the start: there they
+    took the GIL from the first wave of requests. The first question's is wanted at once."""
+    prepared: list[tuple[str, str, int]] = []
     asked: list[str] = []
 
     class Preparing(SlowGrader):
         def prepare(self, rubric):
-            prepared.append((rubric.id, threading.current_thread().name))
+            prepared.append((rubric.id, threading.current_thread().name, len(asked)))
 
         async def assess(self, rubric, answer, *, facts=None):
             asked.append(rubric.id)
             return await super().assess(rubric, answer, facts=facts)
 
-    inp = write_jsonl(tmp_path / "in.jsonl", answers(6, qids=("q01", "q07", "q17")))
-    summary = grade_many([inp], tmp_path / "out.jsonl", grader=Preparing(), bank=bank, concurrency=2)
-    assert summary.run.graded == 6
-    assert sorted(rid for rid, _ in prepared) == ["q01", "q07", "q17"]  # the questions in the run, once each
-    assert {thread for _, thread in prepared} == {"mlgrade-finalize_0"}
+    inp = write_jsonl(tmp_path / "in.jsonl", answers(12, qids=("q01", "q07", "q17")))
+    summary = grade_many([inp], tmp_path / "out.jsonl", grader=Preparing(latency=0.02), bank=bank, concurrency=2)
+    assert summary.run.graded == 12
+    assert [(rid, thread) for rid, thread, _ in prepared] == [
+        ("q01", "MainThread"), ("q07", "mlgrade-finalize_0"), ("q17", "mlgrade-finalize_0")]
+    assert prepared[2][2] >= 2  # q17's once q07's answers were going out, not before the first request
 
 
 def test_llm_grader_prepare_builds_the_schema_its_requests_use(bank, settings):

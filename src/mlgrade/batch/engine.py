@@ -25,7 +25,7 @@ from .limiter import AdaptiveLimiter
 from .output import OutputWriter, Recovery, open_results
 from .planning import Spool, estimate, input_items, plan
 from .progress import BatchProgress, BatchSummary, RunRecorder
-from .runner import grade_spool
+from .runner import grade_spool, worker_start
 from ..config import Settings, load_settings
 from ..errors import UsageError
 from ..grading import Grader
@@ -57,7 +57,7 @@ async def agrade_many(inputs: Iterable[Any], out: str | Path, *, settings: Setti
     items = input_items(inputs, bank, wide)  # validates paths lazily: pull the first item before touching `out`
     first = next(items, None)
     limiter = AdaptiveLimiter(concurrency)
-    spool = Spool()
+    spool = Spool(when_size=worker_start(grader, settings, dry_run))
     try:
         # `out` is checked (directory, device, read-only, full disk, not ours), locked against a
         # second run and recovered before any grading; the lock is held until the last line is written

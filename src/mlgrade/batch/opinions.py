@@ -1,4 +1,5 @@
-"""The offline second opinion on a batch's LLM grades, computed in a process of its own.
+"""The batch's worker process: the offline second opinion on a batch's LLM grades, and its
+answers' code runs, done in a process of its own.
 
 `grading.second_opinion` (the offline grader beside the LLM: 1-2 ms of CPU per answer once the
 rubric is compiled, ~40 ms more for a question's first answer) depends on the rubric, the answer and
@@ -6,19 +7,27 @@ the code results, not on the model's reply. So the batch starts it with the answ
 by the time the reply is in. In a worker thread it would hold the GIL, and each socket call of the
 event loop (every one releases the GIL) would then wait up to a switch interval to get it back: the
 main reason a batch lost against a hand-written loop (issue 22). A separate process shares no GIL.
+The same goes for driving a coding answer's sandbox run (codegrade.run_rubric_tests: checking the
+runtime's files, forking hosts, reading their output, comparing the results): about 0.3 s of CPU
+for a process's first run and 10-15 ms for each later one, all of it on threads that took the GIL
+from the event loop. The worker runs the same function, in hosts forked from its own zygote.
 
-The worker is one child process (`python -c …serve()`, the same mlgrade on its path) fed over its
-stdin: the batch's rubrics (pickled, once a batch), then one frame per answer (rubric id, answer,
-code results); it writes back one JSON line per answer. The batch's event loop reads and writes the
-pipes itself (no thread in the batch's process). The worker outlives a batch, so the next batch of
-the same process finds its rubrics compiled and its imports done; it ends after IDLE_S without work,
-at the end of its input, or when a batch stops with answers still waiting (it is killed then).
-ProcessPoolExecutor was measured and dropped: its spawn blocked the loop for the child's start-up
-(~0.8 s), it imports the main script again, and its feeder and manager threads take the GIL.
+The worker is one child process (`python -c …serve()`, the same mlgrade on its path; its side is
+batch.opinion_worker) fed over its stdin: each question's rubric (pickled, before its first answer
+of a batch), then one frame per answer (rubric id, answer, code results) or code run; it writes back
+one JSON line per frame. The batch's event loop reads and writes the pipes itself (no thread in the
+batch's process). It is started while the batch is planned, as soon as the batch is big enough, so
+its imports are done by the time the first answers go out. The worker outlives a batch, so the next
+batch of the same process finds its rubrics compiled and its imports done; it ends after IDLE_S
+without work, at the end of its input, or when a batch stops with answers still waiting (it is
+killed then). ProcessPoolExecutor was measured and dropped: its spawn blocked the loop for the
+child's start-up (~0.8 s), it imports the main script again, and its feeder and manager threads
+take the GIL.
 
-The worker runs the same function on the same objects, so the second opinion is the one finalize
-would have computed. Anything wrong with the worker (it cannot start, it dies, it replies with
-nonsense) only sends the work back to finalize (UNSET): a second opinion never fails a grade.
+The worker runs the same functions on the same objects, so the second opinion is the one finalize
+would have computed and the code's results are those the batch's own threads would have got.
+Anything wrong with the worker (it cannot start, it dies, it replies with nonsense) only sends the
+work back to the batch's own process (UNSET): a second opinion never fails a grade.
 """
 
 from __future__ import annotations
@@ -29,23 +38,23 @@ import contextlib
 import itertools
 import json
 import os
-import pickle
-import struct
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+from .opinion_worker import IDLE_S, frame
 from ..grading import UNSET
 from ..models import CodeTestResult, Rubric
+
+__all__ = ["IDLE_S", "MIN_ANSWERS", "SecondOpinions", "prestart", "stop_worker"]
 
 # Below this many LLM-graded answers a worker process (about 0.5 s of CPU to start, on another
 # core) is not worth it: finalize computes the second opinion as before.
 MIN_ANSWERS = 48
-IDLE_S = 60.0  # a worker left without work for this long ends itself
-WORKER_CODE = "from mlgrade.batch.opinions import serve; serve()"
-_HEADER = struct.Struct(">I")
+CLOSE_TIMEOUT_S = 15.0  # for the worker to close a batch's sandbox hosts (a zygote that will not end is killed in 5 s)
+WORKER_CODE = "from mlgrade.batch.opinion_worker import serve; serve()"
 _numbers = itertools.count()  # across batches: a reply can never be taken for another batch's
 
 
@@ -96,6 +105,21 @@ def _current_worker() -> _Worker:
     return _worker
 
 
+def prestart() -> None:
+    """Start the worker now, if there is none, without waiting for it: a batch calls this while it
+    is planned, once it is known to be big enough, so the worker's start-up (about 0.3 s of imports)
+    runs beside the planning. Does nothing while another batch is using the worker, or when no
+    process can be started (the batch then finds out, and computes in finalize)."""
+    if sys.platform == "win32" or not _in_use.acquire(blocking=False):
+        return
+    try:
+        _current_worker()
+    except Exception:  # noqa: BLE001 - SecondOpinions tries again and falls back to finalize
+        pass
+    finally:
+        _in_use.release()
+
+
 def stop_worker() -> None:
     """End the worker (at exit; after a batch that stopped with answers waiting)."""
     global _worker
@@ -108,12 +132,16 @@ atexit.register(stop_worker)
 
 
 class SecondOpinions:
-    """One batch's second opinions, computed ahead by the worker. `start` returns a handle (UNSET
-    when the worker is gone); `result` awaits it: the opinion, or UNSET ("compute it in finalize")."""
+    """One batch's use of the worker: its second opinions, computed ahead (`start` returns a handle,
+    UNSET when the worker is gone; `result` awaits it: the opinion, or UNSET, "compute it in
+    finalize"), and its answers' code runs (`code_facts`: the results, or UNSET, "run it here")."""
 
-    def __init__(self, rubrics: list[Rubric]):
+    def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._sent: set[str] = set()  # the rubric ids this batch has sent the worker
+        self._pending: dict[int, asyncio.Future[Any]] = {}  # opinions, answered in the order asked
+        self._runs: dict[int, asyncio.Future[Any]] = {}  # code runs, answered as each is done
+        self._ran_code = False
         self._outgoing = bytearray()
         self._incoming = bytearray()
         self._failed = True
@@ -130,7 +158,6 @@ class SecondOpinions:
             _in_use.release()
             return
         self._failed = False
-        self._send(_frame(("rubrics", list(rubrics))))
 
     def start(self, rubric: Rubric, answer: str, code_tests: list[CodeTestResult] | None) -> Any:
         if self._failed:
@@ -138,13 +165,34 @@ class SecondOpinions:
         number = next(_numbers)
         future: asyncio.Future[Any] = self._loop.create_future()
         self._pending[number] = future
-        self._send(_frame(("opinion", number, rubric.id, answer, code_tests or None)))
+        self._send_rubric(rubric)
+        self._send(frame(("opinion", number, rubric.id, answer, code_tests or None)))
         return future
 
     async def result(self, handle: Any) -> Any:
         if not isinstance(handle, asyncio.Future):
             return UNSET
         return await asyncio.shield(handle)  # a cancelled answer leaves the handle to the reader
+
+    async def code_facts(self, rubric: Rubric, answer: str, sandbox: str | None) -> Any:
+        """The results of running the answer's code against the rubric's tests, run by the worker
+        (codegrade.run_rubric_tests in hosts it forks warm: the same run, driven by threads of the
+        worker instead of this process's, whose GIL the event loop needs); UNSET when the worker
+        could not run it (then the batch runs it itself)."""
+        if self._failed:
+            return UNSET
+        number = next(_numbers)
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._runs[number] = future
+        self._ran_code = True
+        self._send_rubric(rubric)
+        self._send(frame(("code", number, rubric.id, answer, sandbox)))
+        return await asyncio.shield(future)
+
+    def _send_rubric(self, rubric: Rubric) -> None:
+        if rubric.id not in self._sent:  # this batch's version of it (another batch's may differ)
+            self._sent.add(rubric.id)
+            self._send(frame(("rubric", rubric)))
 
     def _send(self, data: bytes) -> None:
         if self._failed or self._worker is None:
@@ -182,15 +230,19 @@ class SecondOpinions:
         self._incoming = bytearray(rest)
         for line in lines:
             try:
-                number, opinion = json.loads(line)
+                number, value = json.loads(line)
             except (ValueError, TypeError):
-                number = opinion = None
-            if not self._pending or number != next(iter(self._pending)):  # answered in order, or broken
+                number = value = None
+            if isinstance(number, int) and number in self._runs:
+                future, value = self._runs.pop(number), _code_tests(value)
+            elif self._pending and number == next(iter(self._pending)):  # opinions come in order
+                future = self._pending.pop(number)
+                value = value if value is None or isinstance(value, dict) else UNSET
+            else:  # not a reply to anything asked: the worker is broken
                 self._fail()
                 return
-            future = self._pending.pop(number)
             if not future.done():
-                future.set_result(opinion if opinion is None or isinstance(opinion, dict) else UNSET)
+                future.set_result(value)
 
     def _detach(self) -> None:
         if self._worker is not None:
@@ -205,70 +257,47 @@ class SecondOpinions:
             return
         self._failed = True
         self._detach()
-        pending, self._pending = self._pending, {}
-        for future in pending.values():
+        pending = [*self._pending.values(), *self._runs.values()]
+        self._pending, self._runs = {}, {}
+        for future in pending:
             if not future.done():
                 future.set_result(UNSET)
         if self._worker is not None and self._worker is _worker:
             stop_worker()
 
     async def aclose(self) -> None:
-        """Let go of the worker: kept for the next batch when every answer was served; ended at
-        once when the batch stops with answers still waiting (Ctrl-C, a fatal grader error)."""
+        """Let go of the worker: kept for the next batch when every answer was served (once it has
+        closed the batch's sandbox hosts, if it ran code); ended at once when the batch stops with
+        answers still waiting (Ctrl-C, a fatal grader error)."""
         if self._failed:
             return
-        if self._pending or self._outgoing:
+        if self._pending or self._runs or self._outgoing:
             self._fail()
             return
+        if self._ran_code:
+            number = next(_numbers)
+            closed: asyncio.Future[Any] = self._loop.create_future()
+            self._pending[number] = closed
+            self._send(frame(("end", number)))
+            try:
+                await asyncio.wait_for(asyncio.shield(closed), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                self._fail()
+                return
+            except asyncio.CancelledError:
+                self._fail()
+                raise
+            if self._failed:  # it went away meanwhile
+                return
         self._failed = True
         self._detach()
 
 
-def _frame(message: Any) -> bytes:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(payload)) + payload
-
-
-def serve() -> None:
-    """The worker: frames of ("rubrics", [Rubric…]) or ("opinion", number, rubric id, answer, code
-    results), each opinion answered with one JSON line [number, opinion]. Ends at the end of its
-    input or after IDLE_S without any."""
-    import select
-    import signal
-
-    # Ctrl-C reaches the whole process group: the batch handles it and ends the worker; the worker
-    # must not print a KeyboardInterrupt traceback of its own
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # a stray print in the grading code must not corrupt the replies
-    buffer = bytearray()
-
-    def read(size: int) -> bytes | None:
-        while len(buffer) < size:
-            if not select.select([0], [], [], IDLE_S)[0]:
-                return None
-            chunk = os.read(0, 1 << 16)
-            if not chunk:
-                return None
-            buffer.extend(chunk)
-        data = bytes(buffer[:size])
-        del buffer[:size]
-        return data
-
-    from ..grading import second_opinion
-
-    rubrics: dict[str, Rubric] = {}
-    while (header := read(_HEADER.size)) is not None and (payload := read(_HEADER.unpack(header)[0])) is not None:
-        message = pickle.loads(payload)  # noqa: S301  (our own parent's frames, over a private pipe)
-        if message[0] == "rubrics":
-            rubrics = {r.id: r for r in message[1]}
-            continue
-        _, number, rubric_id, answer, code_tests = message
-        rubric = rubrics.get(rubric_id)
-        opinion = second_opinion(rubric, answer, code_tests) if rubric is not None else "unknown rubric"
-        out.write(json.dumps([number, opinion]).encode() + b"\n")
-        out.flush()
-    # nothing to clean up: skip the interpreter's teardown (about 0.4 s with the grader's modules
-    # loaded, which a batch closing the worker would wait for)
-    out.flush()
-    os._exit(0)
+def _code_tests(value: Any) -> Any:
+    """A code run's reply as the list of CodeTestResult it stands for, or UNSET (run it here)."""
+    if not isinstance(value, dict) or not isinstance(value.get("code_tests"), list):
+        return UNSET
+    try:
+        return [CodeTestResult.model_validate(t) for t in value["code_tests"]]
+    except ValueError:
+        return UNSET

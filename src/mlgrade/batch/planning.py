@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,16 @@ from ..models import Usage
 from ..rubrics import RubricBank
 
 class Spool:
-    """Items to grade, one temporary JSONL file per question, read back in question order."""
+    """Items to grade, one temporary JSONL file per question, read back in question order.
+    `when_size`: (n, callback), called once as the n-th item is spooled."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, when_size: tuple[int, Callable[[], None]] | None = None) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="mlgrade-batch-")
         self._files: dict[str, Any] = {}
         self.counts: Counter[str] = Counter()
         self.chars: Counter[str] = Counter()
+        self.size = 0
+        self._when_size = when_size
 
     def add(self, item: BatchItem) -> None:
         fh = self._files.get(item.question_id)
@@ -37,6 +40,10 @@ class Spool:
         fh.write(json.dumps([item.id, item.answer, item.candidate, item.source]) + "\n")
         self.counts[item.question_id] += 1
         self.chars[item.question_id] += len(item.answer)
+        self.size += 1
+        if self._when_size is not None and self.size >= self._when_size[0]:
+            callback, self._when_size = self._when_size[1], None
+            callback()
 
     def read(self, qid: str) -> Iterator[BatchItem]:
         fh = self._files.get(qid)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .opinions import SecondOpinions
 
 MAX_REMEMBERED_HITS = 256  # cached grades kept in memory per run: a few MB, so a long run stays flat
+WAITING_ROOM = 256  # answers whose reply is in that may wait for finalizing beyond the in-flight ones
 
 
 def cache_key(rubric: Rubric, prompt_hash: str, grader: Grader, answer: str, *, runs_code: bool = True,
@@ -176,6 +177,15 @@ class _Pace:
         self.opinion: Any = UNSET
         self.second_known = False
 
+    async def code_facts(self, rubric: Rubric, answer: str, settings: Settings) -> list[CodeTestResult]:
+        """The results of running the answer's code: run by the worker process when the batch has
+        one (batch.opinions), else (or when it could not) by a thread of this process."""
+        if self.opinions is not None:
+            facts = await self.opinions.code_facts(rubric, answer, settings.sandbox)
+            if facts is not UNSET:
+                return facts  # type: ignore[no-any-return]
+        return await code_facts(rubric, answer, settings, background=True)
+
     def start_second_opinion(self, rubric: Rubric, answer: str, code_tests: list[CodeTestResult] | None) -> None:
         """Start the answer's second opinion in the worker process, beside its request."""
         if self.opinions is not None:
@@ -210,14 +220,14 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
     # the grader, so the grade is the same one.
     hits: dict[str, Grade] = {}
     finalizer = _Finalizer(offload=grader.name != "offline")
-    prepare = getattr(grader.inner, "prepare", None)
-    if callable(prepare):  # each question's reply schema, built before its first request needs it
-        for rubric in bank:
-            if spool.counts.get(rubric.id):
-                finalizer.ahead(prepare, rubric)
-    # Answers started and not yet written. A slot is freed when the reply is in, before its grade
-    # is finalized: this bounds what waits for finalizing (memory stays flat).
-    started = asyncio.Semaphore(2 * limiter.maximum)
+    prepare = getattr(grader.inner, "prepare", None)  # a question's reply schema, built before its first request
+    # Answers started and not yet written: a request slot is freed when the reply is in, before its
+    # grade is finalized, so this bounds what waits for finalizing (memory stays flat). In an LLM
+    # batch that is mostly the second opinion from the worker process (batch.opinions), which starts
+    # cold and, on a busy machine, answers its first opinions seconds after the first replies: a bound
+    # of two waves then stopped every request until it caught up (issue 22). WAITING_ROOM answers more
+    # may wait, a constant (at most max_answer_chars each).
+    started = asyncio.Semaphore(2 * limiter.maximum + WAITING_ROOM)
     # Answers whose code runs in the sandbox first (about 0.2 s of CPU each, in hosts forked warm:
     # code.hosts) have a lane of their own, started with the
     # run, so their sandbox time overlaps the other questions' requests instead of holding request
@@ -237,7 +247,7 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
                 facts = None
                 if not pace.held and runs_code(rubric, settings):
                     async with sandboxes:
-                        facts = await code_facts(rubric, item.answer, settings, background=True)
+                        facts = await pace.code_facts(rubric, item.answer, settings)
                 if not skip_reason(item.answer, settings):
                     pace.start_second_opinion(rubric, item.answer, facts)
                 grade = await agrade_rubric(rubric, item.answer, settings=settings, grader=grader, pace=pace,  # type: ignore[arg-type]
@@ -259,9 +269,14 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
 
     async def feed(rubrics: list[Rubric], runs_code: bool) -> None:
         bound = coding if runs_code else started
-        for rubric in rubrics:
-            if not spool.counts.get(rubric.id):
-                continue
+        rubrics = [r for r in rubrics if spool.counts.get(r.id)]
+        if callable(prepare) and rubrics:
+            prepare(rubrics[0])  # wanted at once
+        for k, rubric in enumerate(rubrics):
+            if callable(prepare) and k + 1 < len(rubrics):
+                # the next question's, in the thread while this one's requests go out: all of them
+                # at the start (~4 ms each) took the GIL from the first wave of requests
+                finalizer.ahead(prepare, rubrics[k + 1])
             prompt_hash = grader_prompt_hash(grader.inner, rubric)
             for item in spool.read(rubric.id):
                 if grader.fatal is not None:
@@ -321,6 +336,17 @@ async def _grade_spooled(spool: Spool, bank: RubricBank, settings: Settings, gra
         raise crashed[0]
 
 
+def worker_start(grader: Grader | None, settings: Settings, dry_run: bool) -> tuple[int, Callable[[], None]] | None:
+    """For Spool(when_size=…): start the second-opinion worker while the batch is planned, as soon
+    as it holds enough answers for one (_second_opinions), so its start-up runs beside the planning.
+    None when the batch will not use it (another grader, a dry run)."""
+    if dry_run or (getattr(grader, "name", None) or settings.grader_kind) != "llm":
+        return None
+    from .opinions import MIN_ANSWERS, prestart
+
+    return MIN_ANSWERS, prestart
+
+
 def _second_opinions(spool: Spool, bank: RubricBank, grader: _FatalWatch) -> SecondOpinions | None:
     """A worker process for the second opinions of a batch of LLM grades big enough to pay for it
     (batch.opinions); None: finalize computes them in its thread."""
@@ -328,7 +354,7 @@ def _second_opinions(spool: Spool, bank: RubricBank, grader: _FatalWatch) -> Sec
 
     if grader.name != "llm" or sum(spool.counts.values()) < MIN_ANSWERS:
         return None
-    return SecondOpinions([r for r in bank if spool.counts.get(r.id)])
+    return SecondOpinions()
 
 
 def _code_unverified(grade: Grade) -> bool:
