@@ -25,11 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import compress, repeat
-from operator import and_
+from operator import and_, or_
 from typing import TYPE_CHECKING
 
-from .claims import (ARTICLES, CONTRAST, HEDGES, ClaimCue, IndexedClaim, asserting_clause, asserting_clauses, clause_bits, find_claim,
-                     has_attribution, has_verdict, is_negator, refuted)
+from .claims import (ARTICLES, CONTRAST, GATE_MIN, HEDGES, ClaimCue, IndexedClaim, asserting_clause, asserting_clauses,
+                     clause_bits, find_claim, has_attribution, has_verdict, is_negator, may_start, refuted)
 from .textmatch import STOPWORDS, Clause, Token
 
 if TYPE_CHECKING:
@@ -209,6 +209,27 @@ def _framed(toks: list[Token], i: int, text: str) -> bool:
     return any((is_negator(t) or t.text in CONTRAST) and "," not in text[t.end:toks[i].start] for t in toks[:i])
 
 
+def _head(head: ClaimCue, head_bits: tuple[int, ...], head_need: int, bits: tuple[int, ...], ant: int | None,
+          where: range | None, clauses: list[Clause], text: str, masks: list[list[int]] | None,
+          have: list[int] | None) -> tuple[int, int] | None:
+    """Where a cue's subject words sit in clause `ant`, starting within `where`, and not framed by a
+    denial or someone else's view; None when they do not."""
+    if ant is None or where is None or bits and have[ant] & head_need != head_need:  # type: ignore[index]
+        return None
+    h = find_claim(head, clauses[ant], text, bits=head_bits, masks=masks[ant] if masks else None, first=where)
+    return None if h is None or _framed(clauses[ant].tokens, h[0], text) else h
+
+
+def _heads(head: ClaimCue, head_bits: tuple[int, ...], head_need: int, bits: tuple[int, ...], k: int, own: range,
+           back: int | None, back_where: range | None, clauses: list[Clause], text: str,
+           masks: list[list[int]] | None, have: list[int] | None) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """A split's head in the antecedent clause `back`, and in clause k's own subject range `own`
+    (widest: an anaphor at a0 takes that one only when it starts and ends before a0, and a narrower
+    range's first match is the same one or none)."""
+    return (_head(head, head_bits, head_need, bits, back, back_where, clauses, text, masks, have),
+            _head(head, head_bits, head_need, bits, k, own, clauses, text, masks, have))
+
+
 def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks: list[list[int]] | None,
                    have: list[int] | None, refs: list[list[tuple[int, int]] | None]) -> ClaimHit | None:
     """The first clause that asserts the claim through an anaphor standing for the claim's subject
@@ -233,16 +254,45 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
         toks = c.tokens
         n = len(toks)
         ref: list[tuple[int, int]] = refs[k]  # type: ignore[assignment]
-        own: range | None = None  # the clause's subject, and the one an opening anaphor refers to: on first need
-        if masks is not None:  # the cue words just after each anaphor, where a cue's rest must start
+        # The subject an anaphor points to: the antecedent clause's (for one that opens the clause), or this
+        # clause's own, before the anaphor. Each split's head is sought there once, before any anaphor.
+        own, back = subject_starts(c), antecedent_clause(clauses, k)
+        back_where = subject_starts(clauses[back]) if back is not None else None
+        # a long clause has hundreds of anaphors: the tokens after them, where a cue's rest must start, tested in C
+        many = masks is not None and len(ref) >= GATE_MIN
+        if many:
+            next1, next2 = [a1 + 1 for _, a1 in ref], [a1 + 2 for _, a1 in ref]
+        elif masks is not None:  # the cue words just after each anaphor
             m = masks[k]
             after = [(m[a1 + 1] if a1 + 1 < n else 0) | (m[a1 + 2] if a1 + 2 < n else 0) for _, a1 in ref]
         for claim, bits, splits in forms:
             for head, tail, head_bits, tail_bits, head_need, tail_need in splits:
                 if bits and have[k] & tail_need != tail_need:  # type: ignore[index]
                     continue
-                # find_claim's first test, for every anaphor at once in C: a long clause has hundreds
-                for a0, a1 in compress(ref, map(and_, after, repeat(tail_bits[0]))) if bits else ref:
+                heads = None
+                if many:  # cheaper than testing hundreds of anaphors, and the subject is rarely there
+                    heads = _heads(head, head_bits, head_need, bits, k, own, back, back_where, clauses, text, masks, have)
+                    if heads == (None, None):
+                        continue
+                # find_claim's first tests, for every anaphor at once in C
+                if not bits:
+                    candidates = iter(ref)
+                elif many:
+                    candidates = compress(ref, map(or_, may_start(next1, toks, masks[k], tail.words, tail_bits),  # type: ignore[index]
+                                                   may_start(next2, toks, masks[k], tail.words, tail_bits)))  # type: ignore[index]
+                else:
+                    candidates = compress(ref, map(and_, after, repeat(tail_bits[0])))
+                for a0, a1 in candidates:
+                    if heads is None:
+                        heads = _heads(head, head_bits, head_need, bits, k, own, back, back_where, clauses, text, masks,
+                                       have)
+                    h_back, h_own = heads
+                    if a0 <= own.start:
+                        ant, h = back, h_back
+                    else:  # "Random forests average trees, so they are …": the clause's own subject, before it
+                        ant, h = k, h_own if h_own is not None and h_own[0] < a0 and h_own[1] < a0 else None
+                    if h is None:
+                        continue
                     nxt = range(a1 + 1, a1 + 3)
                     span = find_claim(tail, c, text, bits=tail_bits, masks=masks[k] if masks else None, first=nxt)
                     if span is None:
@@ -251,23 +301,8 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
                                               or is_negator(toks[a1 + 1]) or toks[a1 + 1].text in CONTRAST
                                               or toks[a1 + 1].text in HEDGES):
                         continue  # "it never reduces …", "they, however, …"
-                    if own is None:
-                        own, back = subject_starts(c), antecedent_clause(clauses, k)
-                        back_where = subject_starts(clauses[back]) if back is not None else None
-                    if a0 <= own.start:
-                        ant, where = back, back_where
-                    else:  # "Random forests average trees, so they are …": the clause's own subject
-                        ant, where = k, range(own.start, min(a0, own.stop))
-                    if ant is None or where is None:
-                        continue
-                    if bits and have[ant] & head_need != head_need:  # type: ignore[index]
-                        continue
-                    h = find_claim(head, clauses[ant], text, bits=head_bits, masks=masks[ant] if masks else None,
-                                   first=where)
-                    if h is None or (ant == k and h[1] >= a0) or _framed(clauses[ant].tokens, h[0], text):
-                        continue
                     if not refuted(clauses, k, (a0, span[1]), text):
-                        return ClaimHit(cid, k, clauses[ant].start, c.end)
+                        return ClaimHit(cid, k, clauses[ant].start, c.end)  # type: ignore[index]
     return None
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache, reduce
 from itertools import compress, repeat
-from operator import and_, or_
+from operator import and_, gt, itemgetter, neg, or_, sub
 from typing import Any
 
 from .claimwords import (ABSOLUTES, ARTICLES, ASIDE_MAX, ASIDE_OPENERS, CLAIM_GAP, CODE_TAIL, CONTRAST, HEDGES,
@@ -109,7 +109,9 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
     n = len(toks)
     where = range(n) if first is None else range(first.start, min(n, first.stop))
     if masks is not None and bits:  # the tokens holding the first word, found in C: a long clause has thousands
-        starts: Iterable[int] = compress(where, map(and_, masks[where.start:where.stop], repeat(bits[0])))
+        starts: Iterable[int] = list(compress(where, map(and_, masks[where.start:where.stop], repeat(bits[0]))))
+        if len(starts) >= GATE_MIN:  # type: ignore[arg-type]
+            starts = gated(starts, toks, masks, words, bits)  # type: ignore[arg-type]
     else:
         starts = (i for i in where if matches(0, i))
     for i in starts:
@@ -140,6 +142,77 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
         if ok:
             return i, pos
     return None
+
+
+# From this many starts on, find_claim tests each start's later words in C before walking from it.
+GATE_MIN = 8
+# How far past a start the gate looks: a word's possible positions, CLAIM_GAP + 1 per word of the cue.
+_GATE_REACH = 4 * (CLAIM_GAP + 1)
+_START, _END = itemgetter(0), itemgetter(1)  # Token.start, Token.end
+
+
+@lru_cache(maxsize=20_000)
+def _gates(words: tuple[str, ...], bits: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """(width, bit) for the cue's first two words after its first that every match must find (all
+    but articles, which may be skipped): word j sits within (CLAIM_GAP + 1) * j tokens of the start
+    unless an aside may open on the way (see _near)."""
+    step = CLAIM_GAP + 1
+    return tuple((step * j, bits[j]) for j in range(1, len(words))
+                 if words[j] not in ARTICLES and step * j <= _GATE_REACH)[:2]
+
+
+def gated(starts: list[int], toks: list[Token], masks: list[int], words: tuple[str, ...],
+          bits: tuple[int, ...]) -> list[int]:
+    """The starts from which a match of the cue may still be found: a necessary test, in C. From a
+    start i whose next gaps are single characters, find_claim's walk moves at most CLAIM_GAP + 1
+    tokens per word (none for a skipped article), so the cue's word j is among tokens
+    i+1..i+(CLAIM_GAP+1)*j or nowhere; a wider gap on the way (an aside may open there) passes."""
+    for width, b in _gates(words, bits):
+        near = _near(toks, masks, width)
+        starts = list(compress(starts, map(and_, map(near.__getitem__, starts), repeat(b))))
+        if not starts:
+            break
+    return starts
+
+
+# Per clause (its tokens and masks, kept so their id()s cannot be reused): the gaps wider than one
+# character, the padded masks, and _near's lists by width, built on first need. Bounded like _CLAUSE_FACTS.
+_NEAR: dict[tuple[int, int], tuple[list[Token], list[int], list[list[int]], list[int], list[int]]] = {}
+
+
+def may_start(positions: list[int], toks: list[Token], masks: list[int], words: tuple[str, ...],
+              bits: tuple[int, ...]) -> Iterable[int]:
+    """Per position (at most two past the clause's end), 0 where no match of the cue can start:
+    its first word is not there, or a later one fails the test of `gated`. In C, for many
+    positions at once (a long clause's anaphors)."""
+    tests = [map(and_, map(_facts(toks, masks)[3].__getitem__, positions), repeat(bits[0]))]
+    for width, b in _gates(words, bits):
+        tests.append(map(and_, map(_near(toks, masks, width).__getitem__, positions), repeat(b)))
+    return map(min, *tests) if len(tests) > 1 else tests[0]
+
+
+def _facts(toks: list[Token], masks: list[int]) -> tuple[list[Token], list[int], list[list[int]], list[int], list[int]]:
+    key = (id(toks), id(masks))
+    got = _NEAR.get(key)
+    if got is None or got[0] is not toks or got[1] is not masks:
+        if len(_NEAR) >= 64:
+            _NEAR.clear()
+        pad = [0] * (_GATE_REACH + 2)
+        wide = list(map(neg, map(gt, map(sub, map(_START, toks[1:]), map(_END, toks)), repeat(1))))
+        got = _NEAR[key] = (toks, masks, [[0] * (len(toks) + 2)], masks + pad, wide + [0] + pad)
+    return got
+
+
+def _near(toks: list[Token], masks: list[int], width: int) -> list[int]:
+    """Per token i, the bits of tokens i+1..i+width, or every bit (-1) when the gap after one of
+    tokens i..i+width-1 is wider than one character (find_claim then looks past an aside); two
+    entries past the clause's end hold 0. Each width is built from the one before, in C."""
+    _, _, levels, mpad, wpad = _facts(toks, masks)
+    n = len(toks) + 2
+    while len(levels) <= width:
+        w = len(levels)
+        levels.append(list(map(or_, map(or_, levels[-1], mpad[w:w + n]), wpad[w - 1:w - 1 + n])))
+    return levels[width]
 
 
 def _past_aside(toks: list[Token], text: str, pos: int, end: int) -> int:
@@ -369,4 +442,4 @@ def union(masks: list[int]) -> int:
     return reduce(or_, masks, 0)
 
 
-__all__ = ["ClaimCue", "IndexedClaim", "asserting_clause", "asserting_clauses", "clause_bits", "possible_cues", "union", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]
+__all__ = ["ClaimCue", "gated", "may_start", "GATE_MIN", "IndexedClaim", "asserting_clause", "asserting_clauses", "clause_bits", "possible_cues", "union", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]
