@@ -278,8 +278,8 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
                 if not bits:
                     candidates = iter(ref)
                 elif many:
-                    candidates = compress(ref, map(or_, may_start(next1, toks, masks[k], tail.words, tail_bits),  # type: ignore[index]
-                                                   may_start(next2, toks, masks[k], tail.words, tail_bits)))  # type: ignore[index]
+                    candidates = compress(ref, map(or_, may_start(next1, toks, text, masks[k], tail.words, tail_bits),  # type: ignore[index]
+                                                   may_start(next2, toks, text, masks[k], tail.words, tail_bits)))  # type: ignore[index]
                 else:
                     candidates = compress(ref, map(and_, after, repeat(tail_bits[0])))
                 for a0, a1 in candidates:

@@ -111,7 +111,7 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
     if masks is not None and bits:  # the tokens holding the first word, found in C: a long clause has thousands
         starts: Iterable[int] = list(compress(where, map(and_, masks[where.start:where.stop], repeat(bits[0]))))
         if len(starts) >= GATE_MIN:  # type: ignore[arg-type]
-            starts = gated(starts, toks, masks, words, bits)  # type: ignore[arg-type]
+            starts = gated(starts, toks, text, masks, words, bits)  # type: ignore[arg-type]
     else:
         starts = (i for i in where if matches(0, i))
     for i in starts:
@@ -153,22 +153,22 @@ _START, _END = itemgetter(0), itemgetter(1)  # Token.start, Token.end
 
 @lru_cache(maxsize=20_000)
 def _gates(words: tuple[str, ...], bits: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
-    """(width, bit) for the cue's first two words after its first that every match must find (all
-    but articles, which may be skipped): word j sits within (CLAIM_GAP + 1) * j tokens of the start
+    """(width, bit) for the cue's words after its first that every match must find (all but
+    articles, which may be skipped), as far as _GATE_REACH: word j sits within (CLAIM_GAP + 1) * j tokens of the start
     unless an aside may open on the way (see _near)."""
     step = CLAIM_GAP + 1
     return tuple((step * j, bits[j]) for j in range(1, len(words))
-                 if words[j] not in ARTICLES and step * j <= _GATE_REACH)[:2]
+                 if words[j] not in ARTICLES and step * j <= _GATE_REACH)
 
 
-def gated(starts: list[int], toks: list[Token], masks: list[int], words: tuple[str, ...],
+def gated(starts: list[int], toks: list[Token], text: str, masks: list[int], words: tuple[str, ...],
           bits: tuple[int, ...]) -> list[int]:
-    """The starts from which a match of the cue may still be found: a necessary test, in C. From a
-    start i whose next gaps are single characters, find_claim's walk moves at most CLAIM_GAP + 1
-    tokens per word (none for a skipped article), so the cue's word j is among tokens
-    i+1..i+(CLAIM_GAP+1)*j or nowhere; a wider gap on the way (an aside may open there) passes."""
+    """The starts from which a match of the cue may still be found: a necessary test, in C. Unless
+    an aside opens on the way (_past_aside), find_claim's walk moves at most CLAIM_GAP + 1 tokens
+    per word (none for a skipped article), so the cue's word j is among tokens
+    i+1..i+(CLAIM_GAP+1)*j of the start i or nowhere; a start with a possible aside on the way passes."""
     for width, b in _gates(words, bits):
-        near = _near(toks, masks, width)
+        near = _near(toks, text, masks, width)
         starts = list(compress(starts, map(and_, map(near.__getitem__, starts), repeat(b))))
         if not starts:
             break
@@ -180,34 +180,43 @@ def gated(starts: list[int], toks: list[Token], masks: list[int], words: tuple[s
 _NEAR: dict[tuple[int, int], tuple[list[Token], list[int], list[list[int]], list[int], list[int]]] = {}
 
 
-def may_start(positions: list[int], toks: list[Token], masks: list[int], words: tuple[str, ...],
+def may_start(positions: list[int], toks: list[Token], text: str, masks: list[int], words: tuple[str, ...],
               bits: tuple[int, ...]) -> Iterable[int]:
     """Per position (at most two past the clause's end), 0 where no match of the cue can start:
     its first word is not there, or a later one fails the test of `gated`. In C, for many
     positions at once (a long clause's anaphors)."""
-    tests = [map(and_, map(_facts(toks, masks)[3].__getitem__, positions), repeat(bits[0]))]
+    tests = [map(and_, map(_facts(toks, text, masks)[3].__getitem__, positions), repeat(bits[0]))]
     for width, b in _gates(words, bits):
-        tests.append(map(and_, map(_near(toks, masks, width).__getitem__, positions), repeat(b)))
+        tests.append(map(and_, map(_near(toks, text, masks, width).__getitem__, positions), repeat(b)))
     return map(min, *tests) if len(tests) > 1 else tests[0]
 
 
-def _facts(toks: list[Token], masks: list[int]) -> tuple[list[Token], list[int], list[list[int]], list[int], list[int]]:
+def _facts(toks: list[Token], text: str, masks: list[int]) -> tuple[list[Token], list[int], list[list[int]], list[int],
+                                                                     list[int]]:
     key = (id(toks), id(masks))
     got = _NEAR.get(key)
     if got is None or got[0] is not toks or got[1] is not masks:
         if len(_NEAR) >= 64:
             _NEAR.clear()
         pad = [0] * (_GATE_REACH + 2)
+        # -1 after a token where an aside may open: a gap wider than one character (found in C) that holds
+        # a parenthesis, or is a comma before an aside opener (the tests _past_aside starts with)
         wide = list(map(neg, map(gt, map(sub, map(_START, toks[1:]), map(_END, toks)), repeat(1))))
+        for p in compress(range(len(wide)), wide):
+            gap = text[toks[p].end:toks[p + 1].start]
+            if "(" not in gap and not (gap.strip() == "," and (
+                    toks[p + 1].text in ASIDE_OPENERS
+                    or text[toks[p + 1].start:toks[p + 1].start + 3].lower() in ("e.g", "i.e"))):
+                wide[p] = 0
         got = _NEAR[key] = (toks, masks, [[0] * (len(toks) + 2)], masks + pad, wide + [0] + pad)
     return got
 
 
-def _near(toks: list[Token], masks: list[int], width: int) -> list[int]:
-    """Per token i, the bits of tokens i+1..i+width, or every bit (-1) when the gap after one of
-    tokens i..i+width-1 is wider than one character (find_claim then looks past an aside); two
-    entries past the clause's end hold 0. Each width is built from the one before, in C."""
-    _, _, levels, mpad, wpad = _facts(toks, masks)
+def _near(toks: list[Token], text: str, masks: list[int], width: int) -> list[int]:
+    """Per token i, the bits of tokens i+1..i+width, or every bit (-1) when an aside may open after
+    one of tokens i..i+width-1 (find_claim then looks past it); two entries past the clause's end
+    hold 0. Each width is built from the one before, in C."""
+    _, _, levels, mpad, wpad = _facts(toks, text, masks)
     n = len(toks) + 2
     while len(levels) <= width:
         w = len(levels)
