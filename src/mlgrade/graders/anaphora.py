@@ -220,14 +220,20 @@ def _head(head: ClaimCue, head_bits: tuple[int, ...], head_need: int, bits: tupl
     return None if h is None or _framed(clauses[ant].tokens, h[0], text) else h
 
 
-def _heads(head: ClaimCue, head_bits: tuple[int, ...], head_need: int, bits: tuple[int, ...], k: int, own: range,
-           back: int | None, back_where: range | None, clauses: list[Clause], text: str,
-           masks: list[list[int]] | None, have: list[int] | None) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
-    """A split's head in the antecedent clause `back`, and in clause k's own subject range `own`
-    (widest: an anaphor at a0 takes that one only when it starts and ends before a0, and a narrower
-    range's first match is the same one or none)."""
-    return (_head(head, head_bits, head_need, bits, back, back_where, clauses, text, masks, have),
-            _head(head, head_bits, head_need, bits, k, own, clauses, text, masks, have))
+def _subjects(clauses: list[Clause], k: int) -> tuple[range, int | None, range | None]:
+    """Where clause k's own subject may start, the clause its opening anaphor refers to, and where
+    that one's subject may start."""
+    back = antecedent_clause(clauses, k)
+    return subject_starts(clauses[k]), back, subject_starts(clauses[back]) if back is not None else None
+
+
+def _subject_for(a0: int, k: int, own: range, back: int | None, h_back: tuple[int, int] | None,
+                 h_own: tuple[int, int] | None) -> tuple[int | None, tuple[int, int] | None]:
+    """The clause an anaphor at token a0 of clause k refers to, and its subject's match there (None: none)."""
+    if a0 <= own.start:
+        return back, h_back
+    # "Random forests average trees, so they are …": the clause's own subject, before the anaphor
+    return k, h_own if h_own is not None and h_own[1] < a0 else None
 
 
 def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks: list[list[int]] | None,
@@ -255,9 +261,10 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
         n = len(toks)
         ref: list[tuple[int, int]] = refs[k]  # type: ignore[assignment]
         # The subject an anaphor points to: the antecedent clause's (for one that opens the clause), or this
-        # clause's own, before the anaphor. Each split's head is sought there once, before any anaphor.
-        own, back = subject_starts(c), antecedent_clause(clauses, k)
-        back_where = subject_starts(clauses[back]) if back is not None else None
+        # clause's own, before the anaphor (found on first need). Each split's head is sought there once.
+        own: range | None = None
+        back: int | None = None
+        back_where: range | None = None
         # a long clause has hundreds of anaphors: the tokens after them, where a cue's rest must start, tested in C
         many = masks is not None and len(ref) >= GATE_MIN
         if many:
@@ -269,10 +276,17 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
             for head, tail, head_bits, tail_bits, head_need, tail_need in splits:
                 if bits and have[k] & tail_need != tail_need:  # type: ignore[index]
                     continue
-                heads = None
-                if many:  # cheaper than testing hundreds of anaphors, and the subject is rarely there
-                    heads = _heads(head, head_bits, head_need, bits, k, own, back, back_where, clauses, text, masks, have)
-                    if heads == (None, None):
+                # each split's subject is sought once per place: where an opening anaphor points (the
+                # antecedent clause), and this clause's own subject (its widest range: an anaphor at a0
+                # takes that match when it lies before a0, and a narrower range's first one is it or none)
+                h_back: tuple[int, int] | None | bool = False  # False: not sought yet
+                h_own: tuple[int, int] | None | bool = False
+                if many:  # before hundreds of anaphors are tested: the subject is rarely there
+                    if own is None:
+                        own, back, back_where = _subjects(clauses, k)
+                    h_back = _head(head, head_bits, head_need, bits, back, back_where, clauses, text, masks, have)
+                    h_own = _head(head, head_bits, head_need, bits, k, own, clauses, text, masks, have)
+                    if h_back is None and h_own is None:
                         continue
                 # find_claim's first tests, for every anaphor at once in C
                 if not bits:
@@ -283,15 +297,7 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
                 else:
                     candidates = compress(ref, map(and_, after, repeat(tail_bits[0])))
                 for a0, a1 in candidates:
-                    if heads is None:
-                        heads = _heads(head, head_bits, head_need, bits, k, own, back, back_where, clauses, text, masks,
-                                       have)
-                    h_back, h_own = heads
-                    if a0 <= own.start:
-                        ant, h = back, h_back
-                    else:  # "Random forests average trees, so they are …": the clause's own subject, before it
-                        ant, h = k, h_own if h_own is not None and h_own[0] < a0 and h_own[1] < a0 else None
-                    if h is None:
+                    if many and _subject_for(a0, k, own, back, h_back, h_own)[1] is None:  # type: ignore[arg-type]
                         continue
                     nxt = range(a1 + 1, a1 + 3)
                     span = find_claim(tail, c, text, bits=tail_bits, masks=masks[k] if masks else None, first=nxt)
@@ -301,6 +307,16 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
                                               or is_negator(toks[a1 + 1]) or toks[a1 + 1].text in CONTRAST
                                               or toks[a1 + 1].text in HEDGES):
                         continue  # "it never reduces …", "they, however, …"
+                    if own is None:
+                        own, back, back_where = _subjects(clauses, k)
+                    if a0 <= own.start:
+                        if h_back is False:
+                            h_back = _head(head, head_bits, head_need, bits, back, back_where, clauses, text, masks, have)
+                    elif h_own is False:
+                        h_own = _head(head, head_bits, head_need, bits, k, own, clauses, text, masks, have)
+                    ant, h = _subject_for(a0, k, own, back, h_back, h_own)  # type: ignore[arg-type]
+                    if h is None:
+                        continue
                     if not refuted(clauses, k, (a0, span[1]), text):
                         return ClaimHit(cid, k, clauses[ant].start, c.end)  # type: ignore[index]
     return None
