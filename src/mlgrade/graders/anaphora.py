@@ -25,11 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import compress, repeat
-from operator import and_
+from operator import and_, or_
 from typing import TYPE_CHECKING
 
-from .claims import (ARTICLES, CONTRAST, HEDGES, ClaimCue, IndexedClaim, asserting_clause, asserting_clauses, clause_bits, find_claim,
-                     has_attribution, has_verdict, is_negator, refuted)
+from .claims import (ARTICLES, CONTRAST, GATE_MIN, HEDGES, ClaimCue, IndexedClaim, asserting_clause, asserting_clauses,
+                     clause_bits, find_claim, has_attribution, has_verdict, is_negator, may_start, refuted)
 from .textmatch import STOPWORDS, Clause, Token
 
 if TYPE_CHECKING:
@@ -209,6 +209,33 @@ def _framed(toks: list[Token], i: int, text: str) -> bool:
     return any((is_negator(t) or t.text in CONTRAST) and "," not in text[t.end:toks[i].start] for t in toks[:i])
 
 
+def _head(head: ClaimCue, head_bits: tuple[int, ...], head_need: int, bits: tuple[int, ...], ant: int | None,
+          where: range | None, clauses: list[Clause], text: str, masks: list[list[int]] | None,
+          have: list[int] | None) -> tuple[int, int] | None:
+    """Where a cue's subject words sit in clause `ant`, starting within `where`, and not framed by a
+    denial or someone else's view; None when they do not."""
+    if ant is None or where is None or bits and have[ant] & head_need != head_need:  # type: ignore[index]
+        return None
+    h = find_claim(head, clauses[ant], text, bits=head_bits, masks=masks[ant] if masks else None, first=where)
+    return None if h is None or _framed(clauses[ant].tokens, h[0], text) else h
+
+
+def _subjects(clauses: list[Clause], k: int) -> tuple[range, int | None, range | None]:
+    """Where clause k's own subject may start, the clause its opening anaphor refers to, and where
+    that one's subject may start."""
+    back = antecedent_clause(clauses, k)
+    return subject_starts(clauses[k]), back, subject_starts(clauses[back]) if back is not None else None
+
+
+def _subject_for(a0: int, k: int, own: range, back: int | None, h_back: tuple[int, int] | None,
+                 h_own: tuple[int, int] | None) -> tuple[int | None, tuple[int, int] | None]:
+    """The clause an anaphor at token a0 of clause k refers to, and its subject's match there (None: none)."""
+    if a0 <= own.start:
+        return back, h_back
+    # "Random forests average trees, so they are …": the clause's own subject, before the anaphor
+    return k, h_own if h_own is not None and h_own[1] < a0 else None
+
+
 def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks: list[list[int]] | None,
                    have: list[int] | None, refs: list[list[tuple[int, int]] | None]) -> ClaimHit | None:
     """The first clause that asserts the claim through an anaphor standing for the claim's subject
@@ -233,16 +260,45 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
         toks = c.tokens
         n = len(toks)
         ref: list[tuple[int, int]] = refs[k]  # type: ignore[assignment]
-        own: range | None = None  # the clause's subject, and the one an opening anaphor refers to: on first need
-        if masks is not None:  # the cue words just after each anaphor, where a cue's rest must start
+        # The subject an anaphor points to: the antecedent clause's (for one that opens the clause), or this
+        # clause's own, before the anaphor (found on first need). Each split's head is sought there once.
+        own: range | None = None
+        back: int | None = None
+        back_where: range | None = None
+        # a long clause has hundreds of anaphors: the tokens after them, where a cue's rest must start, tested in C
+        many = masks is not None and len(ref) >= GATE_MIN
+        if many:
+            next1, next2 = [a1 + 1 for _, a1 in ref], [a1 + 2 for _, a1 in ref]
+        elif masks is not None:  # the cue words just after each anaphor
             m = masks[k]
             after = [(m[a1 + 1] if a1 + 1 < n else 0) | (m[a1 + 2] if a1 + 2 < n else 0) for _, a1 in ref]
         for claim, bits, splits in forms:
             for head, tail, head_bits, tail_bits, head_need, tail_need in splits:
                 if bits and have[k] & tail_need != tail_need:  # type: ignore[index]
                     continue
-                # find_claim's first test, for every anaphor at once in C: a long clause has hundreds
-                for a0, a1 in compress(ref, map(and_, after, repeat(tail_bits[0]))) if bits else ref:
+                # each split's subject is sought once per place: where an opening anaphor points (the
+                # antecedent clause), and this clause's own subject (its widest range: an anaphor at a0
+                # takes that match when it lies before a0, and a narrower range's first one is it or none)
+                h_back: tuple[int, int] | None | bool = False  # False: not sought yet
+                h_own: tuple[int, int] | None | bool = False
+                if many:  # before hundreds of anaphors are tested: the subject is rarely there
+                    if own is None:
+                        own, back, back_where = _subjects(clauses, k)
+                    h_back = _head(head, head_bits, head_need, bits, back, back_where, clauses, text, masks, have)
+                    h_own = _head(head, head_bits, head_need, bits, k, own, clauses, text, masks, have)
+                    if h_back is None and h_own is None:
+                        continue
+                # find_claim's first tests, for every anaphor at once in C
+                if not bits:
+                    candidates = iter(ref)
+                elif many:
+                    candidates = compress(ref, map(or_, may_start(next1, toks, text, masks[k], tail.words, tail_bits),  # type: ignore[index]
+                                                   may_start(next2, toks, text, masks[k], tail.words, tail_bits)))  # type: ignore[index]
+                else:
+                    candidates = compress(ref, map(and_, after, repeat(tail_bits[0])))
+                for a0, a1 in candidates:
+                    if many and _subject_for(a0, k, own, back, h_back, h_own)[1] is None:  # type: ignore[arg-type]
+                        continue
                     nxt = range(a1 + 1, a1 + 3)
                     span = find_claim(tail, c, text, bits=tail_bits, masks=masks[k] if masks else None, first=nxt)
                     if span is None:
@@ -252,22 +308,17 @@ def _referring_hit(cid: str, cues: list, clauses: list[Clause], text: str, masks
                                               or toks[a1 + 1].text in HEDGES):
                         continue  # "it never reduces …", "they, however, …"
                     if own is None:
-                        own, back = subject_starts(c), antecedent_clause(clauses, k)
-                        back_where = subject_starts(clauses[back]) if back is not None else None
+                        own, back, back_where = _subjects(clauses, k)
                     if a0 <= own.start:
-                        ant, where = back, back_where
-                    else:  # "Random forests average trees, so they are …": the clause's own subject
-                        ant, where = k, range(own.start, min(a0, own.stop))
-                    if ant is None or where is None:
-                        continue
-                    if bits and have[ant] & head_need != head_need:  # type: ignore[index]
-                        continue
-                    h = find_claim(head, clauses[ant], text, bits=head_bits, masks=masks[ant] if masks else None,
-                                   first=where)
-                    if h is None or (ant == k and h[1] >= a0) or _framed(clauses[ant].tokens, h[0], text):
+                        if h_back is False:
+                            h_back = _head(head, head_bits, head_need, bits, back, back_where, clauses, text, masks, have)
+                    elif h_own is False:
+                        h_own = _head(head, head_bits, head_need, bits, k, own, clauses, text, masks, have)
+                    ant, h = _subject_for(a0, k, own, back, h_back, h_own)  # type: ignore[arg-type]
+                    if h is None:
                         continue
                     if not refuted(clauses, k, (a0, span[1]), text):
-                        return ClaimHit(cid, k, clauses[ant].start, c.end)
+                        return ClaimHit(cid, k, clauses[ant].start, c.end)  # type: ignore[index]
     return None
 
 

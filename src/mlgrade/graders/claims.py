@@ -22,11 +22,12 @@ no evidence for any point.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache, reduce
 from itertools import compress, repeat
-from operator import and_, or_
+from operator import and_, itemgetter, or_
 from typing import Any
 
 from .claimwords import (ABSOLUTES, ARTICLES, ASIDE_MAX, ASIDE_OPENERS, CLAIM_GAP, CODE_TAIL, CONTRAST, HEDGES,
@@ -34,6 +35,7 @@ from .claimwords import (ABSOLUTES, ARTICLES, ASIDE_MAX, ASIDE_OPENERS, CLAIM_GA
                          WARNING_STEMS, _ATTRIBUTION_BY_FIRST, _ATTRIBUTION_PAIRS,
                          _ATTRIBUTION_WORDS, _CONDITION, _COPULA, _EMPHASIS, _JUDGED, _JUDGED_SHORT, _NEXT_PREDICATE,
                          _RELATIVE, _WORDS_ONLY)
+from .claimgate import GATE_MIN, gated, may_start
 from .cueindex import CueWords
 from .textmatch import Clause, Token, squash, stem, tokenize, word_matches
 
@@ -109,7 +111,9 @@ def find_claim(cue: ClaimCue, clause: Clause, text: str, *, bits: tuple[int, ...
     n = len(toks)
     where = range(n) if first is None else range(first.start, min(n, first.stop))
     if masks is not None and bits:  # the tokens holding the first word, found in C: a long clause has thousands
-        starts: Iterable[int] = compress(where, map(and_, masks[where.start:where.stop], repeat(bits[0])))
+        starts: Iterable[int] = list(compress(where, map(and_, masks[where.start:where.stop], repeat(bits[0]))))
+        if len(starts) >= GATE_MIN:  # type: ignore[arg-type]
+            starts = gated(starts, toks, text, masks, words, bits)  # type: ignore[arg-type]
     else:
         starts = (i for i in where if matches(0, i))
     for i in starts:
@@ -252,16 +256,20 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
            and _WORDS_ONLY.fullmatch(text, t.end, toks[i].start) for t in before[-2:]):
         return True  # "almost no information is lost", "often without accuracy loss"
     last_comma = text.rfind(",", 0, toks[i].start)  # a comma after token t: one at t.end or later
-    for n, t in enumerate(before):
-        if last_comma >= t.end:
-            if t.text in CONTRAST and any(r.text in _RELATIVE for r in before[n + 1:]):
-                return True  # "unlike supervised learning, which needs labels": about the other thing
-            continue  # "if it does not generalise, add more layers": the negation is in another phrase
-        nxt = toks[n + 1].text if n + 1 < len(toks) else ""
-        if is_negator(t) and (nxt not in _EMPHASIS or n + 1 == i):  # "not only" denies a claim that starts "only"
+    if i > _LONG_BEFORE:
+        if _denied_before(toks, i, last_comma):
             return True
-        if t.text in CONTRAST:
-            return True
+    else:
+        for n, t in enumerate(before):
+            if last_comma >= t.end:
+                if t.text in CONTRAST and any(r.text in _RELATIVE for r in before[n + 1:]):
+                    return True  # "unlike supervised learning, which needs labels": about the other thing
+                continue  # "if it does not generalise, add more layers": the negation is in another phrase
+            nxt = toks[n + 1].text if n + 1 < len(toks) else ""
+            if is_negator(t) and (nxt not in _EMPHASIS or n + 1 == i):  # "not only" denies a claim that starts "only"
+                return True
+            if t.text in CONTRAST:
+                return True
     if has_attribution(toks, i):
         return True
     after = toks[j + 1:]
@@ -284,6 +292,50 @@ def refuted(clauses: list[Clause], k: int, span: tuple[int, int], text: str) -> 
     if prev is not None and _verdict_clause(prev) and not any(is_negator(t) for t in prev.tokens):
         return True  # "A common misconception: …", "Wrong: …"
     return _verdict_clause(nxt)  # "… That is wrong.", "… Not true."
+
+
+# Past this many tokens before a claim, refuted reads them through _denied_before.
+_LONG_BEFORE = 48
+_END = itemgetter(1)  # Token.end
+
+
+def _denied_before(toks: list[Token], i: int, last_comma: int) -> bool:
+    """refuted's test of the tokens before a claim starting at token i, with the clause's negations,
+    contrasts and relative pronouns indexed once: a 20,000-character clause holds hundreds of claims,
+    each once re-read from the clause's start. The same test (any token may decide it, so order does
+    not matter): before the last comma, a contrast followed by a relative pronoun ("unlike supervised
+    learning, which needs labels"); after it, a contrast, or a negation not followed by emphasis
+    ("not only") unless the claim starts with that word."""
+    contrasts, relatives, plain, emphatic = _before_facts(toks)
+    split = bisect_right(toks, last_comma, 0, i, key=_END)  # the tokens ending at or before the last comma
+    if contrasts and contrasts[0] < split:  # the earliest such contrast has the most tokens after it
+        r = bisect_right(relatives, contrasts[0])
+        if r < len(relatives) and relatives[r] < i:
+            return True
+    for found in (contrasts, plain):
+        at = bisect_left(found, split)
+        if at < len(found) and found[at] < i:
+            return True
+    at = bisect_left(emphatic, i - 1)  # "not only" right before a claim that starts "only"
+    return i - 1 >= split and at < len(emphatic) and emphatic[at] == i - 1
+
+
+def _before_facts(toks: list[Token]) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Indices of the clause's contrast words, relative pronouns, negations not followed by emphasis,
+    and negations followed by it ("not only")."""
+    known = _CLAUSE_FACTS.get(("before", id(toks)))
+    if known is not None and known[0] is toks:
+        return known[1]
+    contrasts, relatives, plain, emphatic = [], [], [], []
+    last = len(toks) - 1
+    for n, t in enumerate(toks):
+        if t.text in CONTRAST:
+            contrasts.append(n)
+        if t.text in _RELATIVE:
+            relatives.append(n)
+        if is_negator(t):
+            (emphatic if n < last and toks[n + 1].text in _EMPHASIS else plain).append(n)
+    return _remember(("before", id(toks)), toks, (contrasts, relatives, plain, emphatic))
 
 
 def _absolute(toks: list[Token], i: int, j: int) -> bool:
@@ -369,4 +421,4 @@ def union(masks: list[int]) -> int:
     return reduce(or_, masks, 0)
 
 
-__all__ = ["ClaimCue", "IndexedClaim", "asserting_clause", "asserting_clauses", "clause_bits", "possible_cues", "union", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]
+__all__ = ["ClaimCue", "gated", "may_start", "GATE_MIN", "IndexedClaim", "asserting_clause", "asserting_clauses", "clause_bits", "possible_cues", "union", "index_claim", "compile_claim", "find_claim", "refuted", "negated_cue", "cue_has_negation", "asserted_claims", "is_negator"]
