@@ -131,23 +131,21 @@ SALAD_MIN_CUE_SHARE = 0.5  # of the content words, the rubric's cue terms
 SALAD_OWN_PER_ROOT = 1.5  # distinct words of its own, per square root of the content words
 #
 # Salads of 40 to 60 content words with a verb or two ("Labelled data and unlabelled data,
-# pseudo-labels, self-training with confidence threshold, ...") and salads padded with varied field
-# words ("Pseudo-labels improves accuracy self-training dataset, ...") beat the test above: the first
-# are under its floor, the second have words of their own to spare. Both are telegraphic: they glue
-# their terms with "and", commas and line breaks, and hardly any other function word. Prose grows
-# its function words with its length as it grows its vocabulary: on the four data sets every answer
-# of 40 content words or more has at least 1.6 x the square root of its content words as distinct
-# function words (besides the list glue), except the experts' keyword stuffers (0.5 to 0.95 x, all
-# poor); the salads built from the rubrics' cues 0 to 1.05 x. A telegraphic answer that is half cue
-# terms is a list when its own words are few too. How few depends on its length: below 60 content
-# words a practitioner's bullets name several terms with a few words each ("Selection keeps original
-# columns: variance filter, mutual information, RFE wrapper"), and their own words, 2.5 x the root,
-# are all that tells them from a bare list (1.3 x at most); at 60 and over a real answer has 2.7 x
-# (telegraphic ones: none in the data), salads padded with field words 1.9 to 3.1 x.
+# pseudo-labels, self-training with confidence threshold, ...") are under that floor, and sentences
+# of a few words each are no list clause by clause. They are telegraphic: they glue their terms with
+# "and", commas and line breaks, and hardly any other function word. Prose grows its function words
+# with its length as it grows its vocabulary: on the four data sets every answer of 40 content words
+# or more, half of them cue terms, has at least 1.6 x the square root of its content words as
+# distinct function words (besides the list glue), but for the experts' keyword stuffers (0.5 to
+# 0.95 x, all poor; answers with few cue terms go down to 1.06 x); salads built from the rubrics'
+# cues have 1.05 x at most. A telegraphic answer of 40 content words or more is judged by the test
+# above, floor aside. The function words alone do not decide: a practitioner's bullets name
+# several terms with a few words each ("Selection keeps original columns: variance filter, mutual
+# information, RFE wrapper") and have as few, and so do the rubrics' own key points strung together;
+# their own words (2.5 x the root and more) tell them from a list. Salads padded with varied field
+# words have as many (1.9 to 3.1 x below 150 words): no measure here tells those from such answers.
 TERSE_MIN_WORDS = 40  # content words: the terse experts' two dense sentences have 30 and under
 TERSE_GLUE_PER_ROOT = 1.2  # distinct function words besides the list glue, per square root of the content words
-TERSE_OWN_PER_ROOT = 1.5  # below SALAD_MIN_WORDS
-TERSE_LONG_OWN_PER_ROOT = 3.5  # at SALAD_MIN_WORDS and over
 LIST_GLUE = frozenset(("and", "or", "also", "as", "well", "it", "is"))  # what a list joins its terms with
 
 
@@ -209,16 +207,6 @@ def _glue(texts, table: dict[str, str]) -> int:
     return sum(1 for w in set(texts) if len(w) > 1 and table.get(w) == "" and w not in LIST_GLUE)
 
 
-def _own_limit(n: int, glue: int) -> float:
-    """At how many distinct words of its own per square root of its n content words an answer with
-    `glue` distinct function words stops being a keyword list (0: it never is one)."""
-    root = math.sqrt(n)
-    limit = SALAD_OWN_PER_ROOT if n >= SALAD_MIN_WORDS else 0.0
-    if n >= TERSE_MIN_WORDS and glue < TERSE_GLUE_PER_ROOT * root:
-        limit = max(limit, TERSE_OWN_PER_ROOT if n < SALAD_MIN_WORDS else TERSE_LONG_OWN_PER_ROOT)
-    return limit
-
-
 def _telegraphic(spans: list, compiled: CompiledRubric) -> bool:
     """The clauses have too few function words for prose of their length (any length)."""
     table = _own_table(compiled)
@@ -246,17 +234,13 @@ def _salad(spans: list, masks: list[list[int]], compiled: CompiledRubric) -> tup
     if None in words:
         words = [w if w is not None else _own_word(table, t, compiled) for t, w in zip(tokens, words)]
     n = len(words) - words.count("")
-    if n < TERSE_MIN_WORDS:
-        return None
     own = set(words)
     own -= {"", _CUE}
-    if len(own) >= SALAD_OWN_PER_ROOT * math.sqrt(n) or n < SALAD_MIN_WORDS:
-        # past the first test's bound (or under its floor): only a telegraphic answer may be a list
-        glue = _glue(texts, table)
-        if len(own) >= _own_limit(n, glue) * math.sqrt(n):
-            return None
-    else:
-        glue = _glue(texts, table)
+    if n < TERSE_MIN_WORDS or len(own) >= SALAD_OWN_PER_ROOT * math.sqrt(n):
+        return None
+    glue = _glue(texts, table)
+    if n < SALAD_MIN_WORDS and glue >= TERSE_GLUE_PER_ROOT * math.sqrt(n):
+        return None  # under the floor, only a telegraphic answer may be a list
     n = cues = 0
     seen: set[tuple[str, ...]] = set()
     for c, ms in zip(spans, masks):
@@ -269,6 +253,8 @@ def _salad(spans: list, masks: list[list[int]], compiled: CompiledRubric) -> tup
                 continue
             n += 1
             cues += bool(m & cue_mask)
-    if n < TERSE_MIN_WORDS or cues < SALAD_MIN_CUE_SHARE * n or len(own) >= _own_limit(n, glue) * math.sqrt(n):
+    if n < TERSE_MIN_WORDS or cues < SALAD_MIN_CUE_SHARE * n or len(own) >= SALAD_OWN_PER_ROOT * math.sqrt(n):
+        return None
+    if n < SALAD_MIN_WORDS and glue >= TERSE_GLUE_PER_ROOT * math.sqrt(n):
         return None
     return cues, n, len(own), glue
