@@ -132,20 +132,22 @@ SALAD_OWN_PER_ROOT = 1.5  # distinct words of its own, per square root of the co
 #
 # Salads of 40 to 60 content words with a verb or two ("Labelled data and unlabelled data,
 # pseudo-labels, self-training with confidence threshold, ...") are under that floor, and sentences
-# of a few words each are no list clause by clause. They are telegraphic: they glue their terms with
-# "and", commas and line breaks, and hardly any other function word. Prose grows its function words
-# with its length as it grows its vocabulary: on the four data sets every answer of 40 content words
-# or more, half of them cue terms, has at least 1.6 x the square root of its content words as
-# distinct function words (besides the list glue), but for the experts' keyword stuffers (0.5 to
-# 0.95 x, all poor; answers with few cue terms go down to 1.06 x); salads built from the rubrics'
-# cues have 1.05 x at most. A telegraphic answer of 40 content words or more is judged by the test
-# above, floor aside. The function words alone do not decide: a practitioner's bullets name
+# of a few words each are no list clause by clause. What they lack is words of their own of either
+# kind: besides the cue terms, a verb or two, and besides "and" and commas hardly a function word.
+# Terse real answers are short of one kind or the other, not both: a practitioner's bullets name
 # several terms with a few words each ("Selection keeps original columns: variance filter, mutual
-# information, RFE wrapper") and have as few, and so do the rubrics' own key points strung together;
-# their own words (2.5 x the root and more) tell them from a list. Salads padded with varied field
-# words have as many (1.9 to 3.1 x below 150 words): no measure here tells those from such answers.
+# information, RFE wrapper") and have as few function words as a list, but words of their own; a
+# dense expert sentence has few words of its own but the grammar of prose. Counting both (distinct
+# function words besides the list glue, and distinct words of its own), per square root of the
+# content words: on the four data sets the answers of 40 content words or more, half of them cue
+# terms, have 4.5 x or more, but for the experts' keyword stuffers (2.3 to 2.7 x, all poor); bullets
+# and terse answers written to be at risk 2.5 x and more; salads of 40 to 63 content words built from
+# the rubrics' cues in several shapes 1.75 x at most.
+# Salads padded with varied field words have as many words of their own as the rubrics' key points
+# strung together (1.8 to 3.4 x the root, whatever the function words): no measure here tells them
+# apart, and they are left to the test above (it holds them once long enough).
 TERSE_MIN_WORDS = 40  # content words: the terse experts' two dense sentences have 30 and under
-TERSE_GLUE_PER_ROOT = 1.2  # distinct function words besides the list glue, per square root of the content words
+TERSE_OWN_PER_ROOT = 2.0  # distinct words of its own and function words, per square root of the content words
 LIST_GLUE = frozenset(("and", "or", "also", "as", "well", "it", "is"))  # what a list joins its terms with
 
 
@@ -196,7 +198,7 @@ def keyword_list_reason(spans: list, masks: list[list[int]], compiled: CompiledR
                 and not _telegraphic(spans[head], compiled):
             return ""
     cues, n, own, glue = found
-    joined = f" and {glue} function words to join them" if glue < TERSE_GLUE_PER_ROOT * math.sqrt(n) else ""
+    joined = f" and {glue} function words to join them" if glue >= 0 else ""
     return (f"The answer strings the rubric's own terms together: {cues / n:.0%} of its {n:,} words are the key "
             f"points' cue terms, with only {own} distinct words of its own{joined}. A keyword list, not an explanation.")
 
@@ -208,17 +210,27 @@ def _glue(texts, table: dict[str, str]) -> int:
 
 
 def _telegraphic(spans: list, compiled: CompiledRubric) -> bool:
-    """The clauses have too few function words for prose of their length (any length)."""
+    """The clauses have too few words of their own, of either kind, for prose of their length
+    (any length): an explanation that does not read as one."""
     table = _own_table(compiled)
     tokens = list(chain.from_iterable(c.tokens for c in spans))
     words = [w if (w := table.get(t.text)) is not None else _own_word(table, t, compiled) for t in tokens]
     n = len(words) - words.count("")
-    return _glue(map(_TEXT, tokens), table) < TERSE_GLUE_PER_ROOT * math.sqrt(n)
+    own = len(set(words) - {"", _CUE})
+    return own + _glue(map(_TEXT, tokens), table) < TERSE_OWN_PER_ROOT * math.sqrt(n)
+
+
+def _listlike(n: int, own: int, glue) -> bool:
+    """n content words with `own` distinct words of their own are few enough for a list; `glue`
+    gives the distinct function words (asked only below SALAD_MIN_WORDS)."""
+    if n >= SALAD_MIN_WORDS:
+        return own < SALAD_OWN_PER_ROOT * math.sqrt(n)
+    return n >= TERSE_MIN_WORDS and own + glue() < TERSE_OWN_PER_ROOT * math.sqrt(n)
 
 
 def _salad(spans: list, masks: list[list[int]], compiled: CompiledRubric) -> tuple[int, int, int, int] | None:
-    """(cue words, content words, distinct words of its own, distinct function words) of clauses
-    that together read as a keyword list, or None."""
+    """(cue words, content words, distinct words of its own, distinct function words or -1 when
+    not counted) of clauses that together read as a keyword list, or None."""
     total = sum(len(c.tokens) for c in spans)
     if total < TERSE_MIN_WORDS:
         return None  # the common case, and free
@@ -236,11 +248,18 @@ def _salad(spans: list, masks: list[list[int]], compiled: CompiledRubric) -> tup
     n = len(words) - words.count("")
     own = set(words)
     own -= {"", _CUE}
-    if n < TERSE_MIN_WORDS or len(own) >= SALAD_OWN_PER_ROOT * math.sqrt(n):
+    counted: list[int] = []
+
+    def glue() -> int:
+        if not counted:
+            counted.append(_glue(texts, table))
+        return counted[0]
+
+    # the count below finds as many words or fewer (and the same own words): past both bounds at
+    # n, or past the terse one at its largest, no count of fewer words is a list
+    most = max(SALAD_OWN_PER_ROOT * math.sqrt(n), TERSE_OWN_PER_ROOT * math.sqrt(min(n, SALAD_MIN_WORDS - 1)))
+    if n < TERSE_MIN_WORDS or len(own) >= most or (n < SALAD_MIN_WORDS and not _listlike(n, len(own), glue)):
         return None
-    glue = _glue(texts, table)
-    if n < SALAD_MIN_WORDS and glue >= TERSE_GLUE_PER_ROOT * math.sqrt(n):
-        return None  # under the floor, only a telegraphic answer may be a list
     n = cues = 0
     seen: set[tuple[str, ...]] = set()
     for c, ms in zip(spans, masks):
@@ -253,8 +272,6 @@ def _salad(spans: list, masks: list[list[int]], compiled: CompiledRubric) -> tup
                 continue
             n += 1
             cues += bool(m & cue_mask)
-    if n < TERSE_MIN_WORDS or cues < SALAD_MIN_CUE_SHARE * n or len(own) >= SALAD_OWN_PER_ROOT * math.sqrt(n):
+    if cues < SALAD_MIN_CUE_SHARE * n or not _listlike(n, len(own), glue):
         return None
-    if n < SALAD_MIN_WORDS and glue >= TERSE_GLUE_PER_ROOT * math.sqrt(n):
-        return None
-    return cues, n, len(own), glue
+    return cues, n, len(own), counted[0] if counted else -1
