@@ -126,7 +126,7 @@ def restates(unit: Unit, compiled: CompiledRubric) -> bool:
 # clear of it), and so do the answers concatenated per question (long ramblers, up to 1,300 content
 # words); cue salads of 800 to 20,000 characters on every question, with or without sentence
 # structure, 1.22 x at most (0.3 x at 20,000), with 65 % or more of their words cue terms.
-SALAD_MIN_WORDS = 60  # content words: shorter answers are judged by the telegraphic test below only
+SALAD_MIN_WORDS = 60  # content words: shorter answers are judged by the terse test below only
 SALAD_MIN_CUE_SHARE = 0.5  # of the content words, the rubric's cue terms
 SALAD_OWN_PER_ROOT = 1.5  # distinct words of its own, per square root of the content words
 #
@@ -190,7 +190,7 @@ def keyword_list_reason(spans: list, masks: list[list[int]], compiled: CompiledR
     # the explanation: one of the two must be a keyword list by itself. Lists woven between
     # statements, as salads are, are still judged with them.
     # The explanation must read as one, though: a short salad before the list, under the floors,
-    # was judged alone and passed; one without the function words of prose is judged with its list.
+    # was judged alone and passed; one short of words of its own of both kinds goes with its list.
     last = max((i for i, c in enumerate(spans) if is_prose(c)), default=len(spans) - 1)
     if 0 <= last < len(spans) - 1 and any(mark in answer[spans[last].end:spans[last + 1].start] for mark in "\n:"):
         head, tail = slice(0, last + 1), slice(last + 1, None)
