@@ -167,3 +167,125 @@ def test_a_salad_closed_by_a_key_terms_line_is_still_held(bank, qid):
     answer = salad(rubric, "sentences", 1_500) + "\nKey terms: " + salad(rubric, "commas", 300, seed=1)
     g = _grade(rubric, answer)
     assert any(m.id == KEYWORD_LIST for m in g.misconceptions) and g.score <= OFF_TOPIC_CAP
+
+
+# --- Short and telegraphic salads (issue 23 item 6, the hostile review's rule 5) ---
+#
+# Salads of 40 to 60 content words scored 60 to 76 unflagged: under the 60-word floor, and with a
+# verb or two not caught clause by clause. They are telegraphic: besides "and" and commas they have
+# hardly a function word. Real bullets and terse experts have as few function words but many more
+# words of their own, and stay unflagged.
+
+SHORT_VERBS = ("uses", "needs", "gives", "improves", "helps", "combines", "relies on", "requires", "adds")
+SHORT_SHAPES = {
+    "commas": lambda pick, rng: ", ".join(pick() for _ in range(4)) + ". ",
+    "with": lambda pick, rng: f"{pick().capitalize()} and {pick()}, {pick()} with {pick()}, {pick()}, ",
+    "xyz": lambda pick, rng: f"{pick().capitalize()} {rng.choice(SHORT_VERBS)} {pick()}, {pick()} and {pick()}. ",
+    "bullets": lambda pick, rng: f"- {pick()} and {pick()}\n",
+}
+
+
+def _content_words(text: str) -> int:
+    from mlgrade.graders.textmatch import tokenize
+
+    return sum(1 for t in tokenize(text) if not t.stop and len(t.text) > 1)
+
+
+def short_salad(rubric, shape: str, words: int, seed: int = 0) -> str:
+    """A salad of the rubric's cues in one shape, cut at the first piece that reaches `words`
+    content words."""
+    cues = [c for kp in rubric.key_points for c in kp.cues]
+    rng = random.Random(seed)
+    text = ""
+    while _content_words(text) < words:
+        text += SHORT_SHAPES[shape](lambda: rng.choice(cues), rng)
+    return text.strip().rstrip(",") + ("" if shape == "bullets" else ".")
+
+
+def _is_keyword_list(g) -> bool:
+    return any(m.id == KEYWORD_LIST for m in g.misconceptions)
+
+
+@pytest.mark.parametrize("qid", ["q01", "q05", "q07", "q10", "q15", "q22"])
+@pytest.mark.parametrize("shape", sorted(SHORT_SHAPES))
+def test_a_short_salad_is_a_held_keyword_list(bank, qid, shape):
+    rubric = bank.get(qid)
+    answer = short_salad(rubric, shape, 50, seed=7)
+    assert 40 <= _content_words(answer) < 64, answer
+    g = _grade(rubric, answer)
+    assert _is_keyword_list(g) and g.score <= OFF_TOPIC_CAP and g.band == "poor", (g.score, answer)
+    flag = next(m for m in g.misconceptions if m.id == KEYWORD_LIST)
+    assert "function words to join them" in flag.claim
+
+
+# Shapes whose 54-63-word salads scored over the cap unflagged before this check (each case's
+# s6-int score in the comment).
+REVIEW_SALADS = {
+    "q01": ("Labelled data and unlabelled data, pseudo-labels, self-training with confidence threshold, consistency "
+            "regularisation, cluster assumption, manifold assumption, smoothness assumption, label propagation, "
+            "co-training, entropy minimisation, graph-based methods, transductive and inductive, few labels and "
+            "lots of unlabelled data, expensive labelling, generative models, MixMatch, FixMatch, mean teacher."),
+    "q07": ("Time series cross-validation: walk-forward, forward chaining, rolling window and expanding window, "
+            "TimeSeriesSplit, temporal order, no shuffle, gap and embargo, purging, leakage and look-ahead bias, "
+            "autocorrelation, non-stationarity, backtesting, blocked cross-validation, rolling origin, out-of-time "
+            "validation, horizon, seasonality and trend, train on past, validate on future."),
+    "q15": ("On-policy and off-policy: behaviour policy, target policy, SARSA and Q-learning, greedy target, "
+            "epsilon-greedy behaviour, experience replay, importance sampling, policy being learned, policy used to "
+            "act, DQN with replay buffer, PPO and A2C on-policy, sample efficiency, stability, exploration, "
+            "off-policy data reuse, bootstrapping, max over actions, next action actually taken."),
+}
+
+
+@pytest.mark.parametrize("qid", ["q01", "q07", "q22"])
+def test_a_short_salad_closed_by_a_key_terms_line_is_held(bank, qid):
+    """The salad before the list is under every floor by itself; judged alone it passed."""
+    rubric = bank.get(qid)
+    head = short_salad(rubric, "xyz", 28, seed=3)
+    answer = head + "\nKey terms: " + short_salad(rubric, "commas", 16, seed=4)
+    g = _grade(rubric, answer)
+    assert _is_keyword_list(g) and g.score <= OFF_TOPIC_CAP, (g.score, answer)
+
+
+# Real-looking answers of the kinds at risk, written for these tests: practitioners' bullets naming
+# several techniques with a few words each, and terse experts (their graders give 45 to 80).
+TELEGRAPHIC_REAL = {
+    "q06": ("- More data, or augmentation when collecting is costly\n- Regularise: L2 weight decay, L1 for sparsity, "
+            "dropout in nets\n- Simpler model: fewer features, shallower trees, prune\n- Early stopping on a "
+            "validation curve\n- Bagging / random forest to average out variance\n- Cross-validate to confirm the "
+            "train/val gap actually closes"),
+    "q18": ("Two families.\n- Selection keeps original columns: variance filter, mutual information, RFE wrapper, L1 "
+            "embedded\n- Extraction builds new axes: PCA / SVD for linear, kernel PCA or autoencoders for curved "
+            "manifolds\n- t-SNE, UMAP: visualisation mostly, distances not preserved globally\n- Pick by need: "
+            "interpretability favours selection; compression favours PCA"),
+    "q07": ("- Never shuffle: keep temporal order\n- Walk-forward / expanding window, or sliding window if old data "
+            "goes stale\n- Gap between train and test when features use lags, purge overlapping labels\n- "
+            "TimeSeriesSplit in sklearn does the expanding version\n- Plain k-fold leaks future into training, "
+            "optimistic scores\n- Report error per fold: later folds show drift"),
+    "q01": ("Few labels, lots of unlabelled data. Methods: self-training with pseudo-labels above a confidence "
+            "threshold; consistency regularisation (same prediction under augmentation); label propagation over a "
+            "similarity graph; co-training with two views. Assumptions: smoothness, cluster, manifold. Worth it when "
+            "labelling is expensive; risky when unlabelled data comes from a shifted distribution."),
+    "q05": ("Depends on the model.\n- Distance-based (kNN, k-means, SVM with RBF): yes, big-range features dominate "
+            "distances\n- Gradient descent: unscaled inputs elongate loss contours, slower convergence\n- PCA: "
+            "variance-driven, so scale first\n- Trees, forests, boosting: split thresholds per feature, invariant\n"
+            "- Fit scaler on train fold only, else leakage"),
+}
+
+
+@pytest.mark.parametrize(("qid", "listed"), [(q, True) for q in sorted(REVIEW_SALADS)] +
+                         [(q, False) for q in sorted(TELEGRAPHIC_REAL)])
+def test_short_telegraphic_answers_are_lists_only_without_words_of_their_own(bank, qid, listed):
+    """The review's salads and real-looking bullets alike have few function words; only the
+    salads lack words of their own too."""
+    rubric = bank.get(qid)
+    answer = (REVIEW_SALADS if listed else TELEGRAPHIC_REAL)[qid]
+    assert 35 <= _content_words(answer) < 64, _content_words(answer)
+    assert (_reason(rubric, answer) != "") is listed
+    g = _grade(rubric, answer)
+    assert _is_keyword_list(g) is listed and (g.score <= OFF_TOPIC_CAP) is listed, g.score
+
+
+def test_a_terse_answer_closed_by_a_key_terms_line_is_no_keyword_list(bank):
+    rubric = bank.get("q18")
+    answer = TELEGRAPHIC_REAL["q18"] + "\nKey terms: PCA, SVD, LDA, RFE, lasso, UMAP, t-SNE, autoencoder."
+    assert not _is_keyword_list(_grade(rubric, answer))

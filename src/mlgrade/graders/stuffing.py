@@ -78,7 +78,7 @@ def stuffed(unit: Unit, compiled: CompiledRubric, answer: str) -> bool:
     # grammar of their own ("every rotation of a is a substring of a + a, so this is O(n)");
     # lists glue cues with "and". Function words inside the cue phrases themselves do not count.
     glue = {t.text for i, t in enumerate(unit.tokens)
-            if t.stop and i not in in_cues and t.text not in ("and", "or", "also", "as", "well", "it", "is")}
+            if t.stop and i not in in_cues and t.text not in LIST_GLUE}
     if len(glue) >= STRUCTURED_MIN_GLUE:
         return False
     # A dense compound sentence names several points because it makes several statements, each
@@ -126,9 +126,29 @@ def restates(unit: Unit, compiled: CompiledRubric) -> bool:
 # clear of it), and so do the answers concatenated per question (long ramblers, up to 1,300 content
 # words); cue salads of 800 to 20,000 characters on every question, with or without sentence
 # structure, 1.22 x at most (0.3 x at 20,000), with 65 % or more of their words cue terms.
-SALAD_MIN_WORDS = 60  # content words: shorter answers are judged clause by clause only (terse experts)
+SALAD_MIN_WORDS = 60  # content words: shorter answers are judged by the terse test below only
 SALAD_MIN_CUE_SHARE = 0.5  # of the content words, the rubric's cue terms
 SALAD_OWN_PER_ROOT = 1.5  # distinct words of its own, per square root of the content words
+#
+# Salads of 40 to 60 content words with a verb or two ("Labelled data and unlabelled data,
+# pseudo-labels, self-training with confidence threshold, ...") are under that floor, and sentences
+# of a few words each are no list clause by clause. What they lack is words of their own of either
+# kind: besides the cue terms, a verb or two, and besides "and" and commas hardly a function word.
+# Terse real answers are short of one kind or the other, not both: a practitioner's bullets name
+# several terms with a few words each ("Selection keeps original columns: variance filter, mutual
+# information, RFE wrapper") and have as few function words as a list, but words of their own; a
+# dense expert sentence has few words of its own but the grammar of prose. Counting both (distinct
+# function words besides the list glue, and distinct words of its own), per square root of the
+# content words: on the four data sets the answers of 40 content words or more, half of them cue
+# terms, have 4.5 x or more, but for the experts' keyword stuffers (2.3 to 2.7 x, all poor); bullets
+# and terse answers written to be at risk 2.5 x and more; salads of 40 to 63 content words built from
+# the rubrics' cues in several shapes 1.75 x at most.
+# Salads padded with varied field words have as many words of their own as the rubrics' key points
+# strung together (1.8 to 3.4 x the root, whatever the function words): no measure here tells them
+# apart, and they are left to the test above (it holds them once long enough).
+TERSE_MIN_WORDS = 40  # content words: the terse experts' two dense sentences have 30 and under
+TERSE_OWN_PER_ROOT = 2.0  # distinct words of its own and function words, per square root of the content words
+LIST_GLUE = frozenset(("and", "or", "also", "as", "well", "it", "is"))  # what a list joins its terms with
 
 
 _TEXT = itemgetter(2)  # Token.text
@@ -169,21 +189,50 @@ def keyword_list_reason(spans: list, masks: list[list[int]], compiled: CompiledR
     # clauses after the last statement, set apart by a line break or a colon) is judged apart from
     # the explanation: one of the two must be a keyword list by itself. Lists woven between
     # statements, as salads are, are still judged with them.
+    # The explanation must read as one, though: a short salad before the list, under the floors,
+    # was judged alone and passed; one short of words of its own of both kinds goes with its list.
     last = max((i for i, c in enumerate(spans) if is_prose(c)), default=len(spans) - 1)
     if 0 <= last < len(spans) - 1 and any(mark in answer[spans[last].end:spans[last + 1].start] for mark in "\n:"):
         head, tail = slice(0, last + 1), slice(last + 1, None)
-        if _salad(spans[head], masks[head], compiled) is None and _salad(spans[tail], masks[tail], compiled) is None:
+        if _salad(spans[head], masks[head], compiled) is None and _salad(spans[tail], masks[tail], compiled) is None \
+                and not _telegraphic(spans[head], compiled):
             return ""
-    cues, n, own = found
+    cues, n, own, glue = found
+    joined = f" and {glue} function words to join them" if glue >= 0 else ""
     return (f"The answer strings the rubric's own terms together: {cues / n:.0%} of its {n:,} words are the key "
-            f"points' cue terms, with only {own} distinct words of its own. A keyword list, not an explanation.")
+            f"points' cue terms, with only {own} distinct words of its own{joined}. A keyword list, not an explanation.")
 
 
-def _salad(spans: list, masks: list[list[int]], compiled: CompiledRubric) -> tuple[int, int, int] | None:
-    """(cue words, content words, distinct words of its own) of clauses that together read as a
-    keyword list, or None."""
+def _glue(texts, table: dict[str, str]) -> int:
+    """Distinct function words among the word texts (looked up in the filled table), besides the
+    list glue and one-letter tokens."""
+    return sum(1 for w in set(texts) if len(w) > 1 and table.get(w) == "" and w not in LIST_GLUE)
+
+
+def _telegraphic(spans: list, compiled: CompiledRubric) -> bool:
+    """The clauses have too few words of their own, of either kind, for prose of their length
+    (any length): an explanation that does not read as one."""
+    table = _own_table(compiled)
+    tokens = list(chain.from_iterable(c.tokens for c in spans))
+    words = [w if (w := table.get(t.text)) is not None else _own_word(table, t, compiled) for t in tokens]
+    n = len(words) - words.count("")
+    own = len(set(words) - {"", _CUE})
+    return own + _glue(map(_TEXT, tokens), table) < TERSE_OWN_PER_ROOT * math.sqrt(n)
+
+
+def _listlike(n: int, own: int, glue) -> bool:
+    """n content words with `own` distinct words of their own are few enough for a list; `glue`
+    gives the distinct function words (asked only below SALAD_MIN_WORDS)."""
+    if n >= SALAD_MIN_WORDS:
+        return own < SALAD_OWN_PER_ROOT * math.sqrt(n)
+    return n >= TERSE_MIN_WORDS and own + glue() < TERSE_OWN_PER_ROOT * math.sqrt(n)
+
+
+def _salad(spans: list, masks: list[list[int]], compiled: CompiledRubric) -> tuple[int, int, int, int] | None:
+    """(cue words, content words, distinct words of its own, distinct function words or -1 when
+    not counted) of clauses that together read as a keyword list, or None."""
     total = sum(len(c.tokens) for c in spans)
-    if total < SALAD_MIN_WORDS:
+    if total < TERSE_MIN_WORDS:
         return None  # the common case, and free
     cue_mask = compiled.cue_mask
     # Each word looked up by its text (its mask, so whether it is a cue word, depends on the text
@@ -192,13 +241,24 @@ def _salad(spans: list, masks: list[list[int]], compiled: CompiledRubric) -> tup
     # answer at a fraction of the cost of a loop over its tokens.
     table = _own_table(compiled)
     tokens = list(chain.from_iterable(c.tokens for c in spans))
-    words = list(map(table.get, map(_TEXT, tokens)))
+    texts = list(map(_TEXT, tokens))
+    words = list(map(table.get, texts))
     if None in words:
         words = [w if w is not None else _own_word(table, t, compiled) for t, w in zip(tokens, words)]
     n = len(words) - words.count("")
     own = set(words)
     own -= {"", _CUE}
-    if n < SALAD_MIN_WORDS or len(own) >= SALAD_OWN_PER_ROOT * math.sqrt(n):
+    counted: list[int] = []
+
+    def glue() -> int:
+        if not counted:
+            counted.append(_glue(texts, table))
+        return counted[0]
+
+    # the count below finds as many words or fewer (and the same own words): past both bounds at
+    # n, or past the terse one at its largest, no count of fewer words is a list
+    most = max(SALAD_OWN_PER_ROOT * math.sqrt(n), TERSE_OWN_PER_ROOT * math.sqrt(min(n, SALAD_MIN_WORDS - 1)))
+    if n < TERSE_MIN_WORDS or len(own) >= most or (n < SALAD_MIN_WORDS and not _listlike(n, len(own), glue)):
         return None
     n = cues = 0
     seen: set[tuple[str, ...]] = set()
@@ -212,6 +272,6 @@ def _salad(spans: list, masks: list[list[int]], compiled: CompiledRubric) -> tup
                 continue
             n += 1
             cues += bool(m & cue_mask)
-    if n < SALAD_MIN_WORDS or cues < SALAD_MIN_CUE_SHARE * n or len(own) >= SALAD_OWN_PER_ROOT * math.sqrt(n):
+    if cues < SALAD_MIN_CUE_SHARE * n or not _listlike(n, len(own), glue):
         return None
-    return cues, n, len(own)
+    return cues, n, len(own), counted[0] if counted else -1
