@@ -10,7 +10,7 @@ import re
 import pytest
 
 from mlgrade.graders.anaphora import claim_hits
-from mlgrade.graders.claims import has_attribution
+from mlgrade.graders.refutation import has_attribution
 from mlgrade.graders.offline_units import compile_rubric
 from mlgrade.graders.textmatch import _ABBREV, _ABBREV_OPEN, _abbreviation_before, clause_ends, clauses, tokenize
 from mlgrade.rubrics import load_rubrics

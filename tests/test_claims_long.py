@@ -9,7 +9,9 @@ import random
 import pytest
 
 import mlgrade.graders.claims as claims
-from mlgrade.graders.claims import compile_claim, find_claim, index_claim, refuted
+import mlgrade.graders.refutation as refutation
+from mlgrade.graders.claims import compile_claim, find_claim, index_claim
+from mlgrade.graders.refutation import refuted
 from mlgrade.graders.cueindex import CueWords
 from mlgrade.graders.textmatch import clauses, tokenize
 
@@ -78,14 +80,14 @@ def test_long_run_before_a_claim_is_read_as_the_short_one(seed):
             for _ in range(4):
                 i = rng.randrange(0, len(c.tokens))
                 j = rng.randrange(i, len(c.tokens))
-                old = claims._LONG_BEFORE
+                old = refutation._LONG_BEFORE
                 try:
-                    claims._LONG_BEFORE = 0
+                    refutation._LONG_BEFORE = 0
                     fast = refuted(cs, k, (i, j), text)
-                    claims._LONG_BEFORE = 10**9
+                    refutation._LONG_BEFORE = 10**9
                     slow = refuted(cs, k, (i, j), text)
                 finally:
-                    claims._LONG_BEFORE = old
+                    refutation._LONG_BEFORE = old
                 assert fast == slow, (text[c.start:c.end], i, j)
                 tested += i > 0
     assert tested > 500
@@ -105,5 +107,5 @@ def test_long_clause_before_a_claim(before, denied):
     text = filler + before + "knn is lazy and fast"
     (c,) = clauses(text, tokenize(text))
     i = next(n for n, t in enumerate(c.tokens) if t.start == text.rindex("knn"))
-    assert i > claims._LONG_BEFORE
+    assert i > refutation._LONG_BEFORE
     assert refuted([c], 0, (i, i + 2), text) is denied

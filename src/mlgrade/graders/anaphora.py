@@ -29,7 +29,8 @@ from operator import and_, or_
 from typing import TYPE_CHECKING
 
 from .claims import (ARTICLES, CONTRAST, GATE_MIN, HEDGES, ClaimCue, IndexedClaim, asserting_clause, asserting_clauses,
-                     clause_bits, find_claim, has_attribution, has_verdict, is_negator, may_start, refuted)
+                     clause_bits, find_claim, may_start)
+from .refutation import has_attribution, has_verdict, is_negator, refuted
 from .textmatch import STOPWORDS, Clause, Token
 
 if TYPE_CHECKING:
